@@ -1,0 +1,1 @@
+"""HTTP handlers by subject; thin: parse (typed, limited) → store → publish after commit → respond."""

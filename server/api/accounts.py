@@ -1,0 +1,134 @@
+"""Sign up, sign in, sign out, who am I, change password."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..db import transaction
+from ..errors import Invalid, Unauthorized
+from ..store import sessions, users
+from .common import json, limit, no_content, parse, state, trimmed
+
+USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+Password = Annotated[str, msgspec.Meta(max_length=4096)]
+
+
+class SignUp(msgspec.Struct):
+    username: str
+    password: Password
+    display_name: str | None = None
+
+
+class SignIn(msgspec.Struct):
+    username: str
+    password: Password
+
+
+class PasswordChange(msgspec.Struct):
+    old_password: Password
+    new_password: Password
+
+
+def check_password(password: str, field: str = "password") -> str:
+    if not 8 <= len(password) <= 256:
+        raise Invalid("password must be 8–256 characters", field=field)
+    return password
+
+
+def set_cookie(request: Request, response: Response, session_id: str) -> None:
+    st = state(request)
+    response.set_cookie(
+        auth.COOKIE, st.cookies.dump(session_id), max_age=int(st.settings.session_idle_days * 86400),
+        httponly=True, samesite="lax", path="/",
+        secure=auth.scheme(request, st.settings) == "https")
+
+
+async def sign_up(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    body = await parse(request, SignUp)
+    if not USERNAME.match(body.username):
+        raise Invalid("username must be 3–32 of A-Z a-z 0-9 _ . -", field="username")
+    display = trimmed(body.display_name if body.display_name is not None else body.username, "display_name", 1, 64)
+    check_password(body.password)
+    await limit(st, f"signup:ip:{auth.client_ip(request, st.settings)}", st.settings.limits.signup_per_ip)
+    password_hash = await auth.hash_password(body.password)
+    session_id = st.cookies.new_session_id()
+    async with transaction(st.pool) as conn:
+        row = await users.create(conn, body.username, display, password_hash)
+        await sessions.create(conn, session_id, row["id"])
+    response = json({"user": users.full(row)}, 201)
+    set_cookie(request, response, session_id)
+    return response
+
+
+async def sign_in(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    body = await parse(request, SignIn)
+    limits = st.settings.limits
+    await limit(st, f"signin:ip:{auth.client_ip(request, st.settings)}", limits.signin_per_ip)
+    # Failures per username back off password guessing spread over many addresses.
+    fail_key = f"signin:fail:{body.username.lower()[:64]}"
+    await limit(st, fail_key, limits.signin_failures_per_user, cost=0.0001)
+    row = await users.by_username(st.pool, body.username)
+    if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
+        await st.limiter.hit(fail_key, limits.signin_failures_per_user)
+        raise Unauthorized("Wrong username or password", code="bad_credentials")
+    # A fresh id at every sign-in: a session id planted before sign-in is never promoted (no fixation).
+    old = st.cookies.load(request.cookies.get(auth.COOKIE))
+    session_id = st.cookies.new_session_id()
+    async with transaction(st.pool) as conn:
+        if old is not None:
+            await sessions.revoke(conn, old)
+        await sessions.create(conn, session_id, row["id"])
+    response = json({"user": users.full(row)})
+    set_cookie(request, response, session_id)
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    sid = st.cookies.load(request.cookies.get(auth.COOKIE))
+    user = await auth.current_user(request, st)
+    if user is None or sid is None:
+        raise Unauthorized("Sign in first")
+    await sessions.revoke(st.pool, sid)
+    response = no_content()
+    response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="lax")
+    return response
+
+
+async def me(request: Request) -> Response:
+    user = await auth.require_user(request, state(request))
+    return json({"user": users.full(user)})
+
+
+async def change_password(request: Request) -> Response:
+    """PUT /api/me/password: every other session of the user is revoked."""
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    body = await parse(request, PasswordChange)
+    check_password(body.new_password, "new_password")
+    await limit(st, f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user,
+                cost=0.0001)
+    if not await auth.verify_password(user["password_hash"], body.old_password):
+        await st.limiter.hit(f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user)
+        raise Invalid("The current password is wrong", field="old_password")
+    new_hash = await auth.hash_password(body.new_password)
+    session_id = st.cookies.new_session_id()
+    async with transaction(st.pool) as conn:
+        await users.set_password(conn, user["id"], new_hash)
+        await sessions.revoke_all(conn, user["id"])
+        await sessions.create(conn, session_id, user["id"])
+    response = json({"user": users.full(user)})
+    set_cookie(request, response, session_id)
+    return response

@@ -1,0 +1,133 @@
+"""Request parsing and responses shared by every handler.
+
+Bodies are read with a hard 64 KiB cap (refused by Content-Length before
+reading, or as soon as the stream passes it), decoded with msgspec into typed
+structs, and every failure becomes the contract's error body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import metrics
+from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
+from ..live.broker import thread_channel
+from ..state import AppState
+from ..wire import frame_seq
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+T = TypeVar("T")
+_FIELD = re.compile(r"`\$\.([A-Za-z_]+)")
+_MISSING = re.compile(r"missing required field `([A-Za-z_]+)`")
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.parley  # type: ignore[no-any-return]
+
+
+def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(data), status_code=status, media_type="application/json",
+                    headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)
+
+
+async def read_body(request: Request) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > MAX_BODY:
+                raise TooLarge(f"The body is over {MAX_BODY // 1024} KiB")
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise TooLarge(f"The body is over {MAX_BODY // 1024} KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse(request: Request, model: type[T]) -> T:
+    """The body as `model`: 415 if not JSON, 413 if too big, 400 if malformed, 422 naming the bad field."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise UnsupportedMediaType("Send the body as application/json")
+    body = await read_body(request)
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise BadRequest("The body is not valid JSON", code="bad_json") from None
+    if not isinstance(raw, dict):
+        raise Invalid("The body must be a JSON object")
+    try:
+        return msgspec.convert(raw, model)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        m = _MISSING.search(text) or _FIELD.search(text)
+        raise Invalid(text.split(" - at ")[0], field=m.group(1) if m else None) from None
+
+
+def trimmed(value: str, field: str, low: int, high: int) -> str:
+    value = value.strip()
+    if not low <= len(value) <= high:
+        raise Invalid(f"{field} must be {low}–{high} characters" + (" after trimming" if low else ""), field=field)
+    if "\x00" in value:
+        raise Invalid(f"{field} must not contain NUL characters", field=field)
+    return value
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer", code="bad_parameter", field=name) from None
+    if not low <= value <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}", code="bad_parameter", field=name)
+    return value
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    raw = request.path_params[name]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
+        raise BadRequest(f"{name} must be a positive integer", code="bad_parameter", field=name)
+    return int(raw)
+
+
+async def publish(st: AppState, frames: list[tuple[int, bytes]]) -> None:
+    """Hand committed event frames to the broker (after COMMIT, never before).
+
+    A failed publish loses nothing: the event is stored, and every process's
+    reconcile loop or reconnect backfill delivers it from thread_events.
+    """
+    for thread_id, frame in frames:
+        st.hub.note_commit(thread_id, frame_seq(frame))
+        try:
+            await st.broker.publish(thread_channel(thread_id), frame)
+            metrics.EVENTS_PUBLISHED.inc()
+        except Exception as exc:
+            metrics.PUBLISH_FAILURES.inc()
+            log.warning("publish to thread %d failed (stored; will be backfilled): %s", thread_id, exc)
+
+
+async def limit(st: AppState, key: str, rule: tuple[int, float], cost: float = 1.0) -> None:
+    """Take from a token bucket; 429 with Retry-After when it is empty."""
+    from ..errors import RateLimited
+    wait = await st.limiter.hit(key, rule, cost)
+    if wait > 0:
+        raise RateLimited(wait)

@@ -1,0 +1,217 @@
+"""Categories, threads, posts, votes and the event log over HTTP."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..db import transaction
+from ..errors import BadRequest, Invalid
+from ..store import categories, events, posts, threads
+from ..wire import iso
+from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class NewCategory(msgspec.Struct):
+    slug: str
+    name: str
+    parent: str | None = None
+
+
+class NewThread(msgspec.Struct):
+    category: str
+    title: str
+    body: str
+
+
+class ThreadChange(msgspec.Struct):
+    title: str | None = None
+    locked: bool | None = None
+    category: str | None = None
+
+
+class NewPost(msgspec.Struct):
+    body: str
+    parent_id: int | None = None
+
+
+class PostEdit(msgspec.Struct):
+    body: str
+    revision: int | None = None
+
+
+class Vote(msgspec.Struct):
+    value: Literal[-1, 0, 1]
+
+
+def body_text(value: str) -> str:
+    return trimmed(value, "body", 1, 20_000)
+
+
+async def list_categories(request: Request) -> Response:
+    tree = await categories.tree(state(request).pool)
+    return json({"categories": tree.roots()})
+
+
+async def create_category(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    body = await parse(request, NewCategory)
+    auth.require_moderator(user)
+    if not SLUG.match(body.slug):
+        raise Invalid("slug must be 1–64 of a-z 0-9 and inner hyphens", field="slug")
+    name = trimmed(body.name, "name", 1, 100)
+    async with transaction(st.pool) as conn:
+        category = await categories.create(conn, body.slug, name, body.parent)
+    return json({"category": category}, 201)
+
+
+async def list_threads(request: Request) -> Response:
+    st = state(request)
+    lim = query_int(request, "limit", 20, 1, 100)
+    slug = request.path_params.get("slug")
+    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug))
+
+
+async def create_thread(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    body = await parse(request, NewThread)
+    title = trimmed(body.title, "title", 1, 200)
+    text = body_text(body.body)
+    await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
+    async with transaction(st.pool) as conn:
+        written = await threads.create(conn, user["id"], body.category, title, text)
+    await publish(st, written.frames)
+    return json(written.value, 201)
+
+
+async def update_thread(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, ThreadChange)
+    title = trimmed(body.title, "title", 1, 200) if body.title is not None else None
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
+    await publish(st, written.frames)
+    return json({"thread": written.value})
+
+
+async def get_thread(request: Request) -> Response:
+    st = state(request)
+    thread_id = path_id(request)
+    lim = query_int(request, "limit", 50, 1, 200)
+    sort = request.query_params.get("sort") or "oldest"
+    if sort not in threads.SORTS:
+        raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
+    user = await auth.current_user(request, st)
+    page = await threads.page(st.pool, thread_id, user["id"] if user else None, lim,
+                              request.query_params.get("after") or None, sort)
+    return json(page)
+
+
+async def create_post(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, NewPost)
+    text = body_text(body.body)
+    if body.parent_id is not None and not 1 <= body.parent_id < 2**63:
+        raise Invalid("parent_id must be a post id", field="parent_id")
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
+    await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
+    async with transaction(st.pool) as conn:
+        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key)
+    await publish(st, written.frames)
+    post, created = written.value
+    return json({"post": post}, 201 if created else 200)
+
+
+async def edit_post(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    post_id = path_id(request)
+    body = await parse(request, PostEdit)
+    text = body_text(body.body)
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await posts.edit(conn, post_id, user, text, body.revision)
+    await publish(st, written.frames)
+    post = written.value
+    votes = await posts.my_votes(st.pool, user["id"], [post_id])
+    return json({"post": {**post, "my_vote": votes.get(post_id, 0)}})
+
+
+async def delete_post(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    post_id = path_id(request)
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await posts.delete(conn, post_id, user)
+    await publish(st, written.frames)
+    return no_content()
+
+
+async def revisions(request: Request) -> Response:
+    return json({"revisions": await posts.revisions(state(request).pool, path_id(request))})
+
+
+async def vote(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    post_id = path_id(request)
+    body = await parse(request, Vote)
+    await limit(st, f"vote:{user['id']}", st.settings.limits.vote_per_user)
+    async with transaction(st.pool) as conn:
+        written = await posts.vote(conn, post_id, user["id"], body.value)
+    await publish(st, written.frames)
+    return json(written.value)
+
+
+async def thread_events(request: Request) -> Response:
+    st = state(request)
+    thread_id = path_id(request)
+    since = query_int(request, "since", 0, 0, 2**63 - 1)
+    lim = query_int(request, "limit", 100, 1, 1000)
+    row = await threads.get_row(st.pool, thread_id)
+    rows = await events.since(st.pool, thread_id, since, lim)
+    # data is stored JSON text: splice it in rather than decode and encode it again.
+    items = b",".join(
+        b'{"type":"event","thread":%d,"seq":%d,"name":%s,"data":%s,"created_at":"%s"}' % (
+            thread_id, r["seq"], msgspec.json.encode(r["name"]), r["data"].encode(), iso(r["created_at"]).encode())
+        for r in rows)
+    body = b'{"events":[%s],"seq":%d}' % (items, row["seq"])
+    return Response(body, media_type="application/json")
+
+
+async def site_presence(request: Request) -> Response:
+    users, guests = await state(request).presence.snapshot("site", fresh=True)
+    return json({"users": users, "guests": guests})
+
+
+async def thread_presence(request: Request) -> Response:
+    st = state(request)
+    thread_id = path_id(request)
+    await threads.get_row(st.pool, thread_id)
+    users, guests = await st.presence.snapshot(thread_id, fresh=True)
+    return json({"users": users, "guests": guests})

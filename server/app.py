@@ -1,0 +1,238 @@
+"""create_app(settings): routes, middleware, error handlers and the lifespan. No business logic."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import config, db, metrics, openapi
+from .api import accounts, forum
+from .api.common import json
+from .auth import Cookies
+from .errors import ApiError, Unavailable
+from .live import ws
+from .live.broker import MemoryBroker, RedisBroker
+from .live.hub import Hub
+from .live.presence import Presence
+from .ratelimit import MemoryLimiter, RedisLimiter
+from .state import AppState
+
+log = logging.getLogger("parley")
+access_log = logging.getLogger("parley.access")
+
+WEB = config.ROOT / "web"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json(exc.body(), exc.status, exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = {404: "Nothing here", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    return json({"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}},
+                exc.status_code, dict(exc.headers or {}))
+
+
+def _unavailable(exc: Exception) -> bool:
+    if isinstance(exc, db.UNAVAILABLE):
+        return True
+    # Class 08 connection exception, 57 operator intervention (e.g. terminated), 53 insufficient resources.
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", ""))[:2] in ("08", "57", "53")
+
+
+async def db_error(request: Request, exc: Exception) -> Response:
+    if _unavailable(exc):
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+        err = Unavailable("The database is unavailable; try again shortly")
+        return json(err.body(), 503, {"Retry-After": "2"})
+    return await server_error(request, exc)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("bug: unhandled error for %s %s", request.method, request.url.path, exc_info=exc)
+    return json({"error": {"code": "internal", "message": "Something went wrong on our side"}}, 500)
+
+
+async def healthz(request: Request) -> Response:
+    return json({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    st: AppState = request.app.state.parley
+    problems = []
+    try:
+        await st.pool.fetchval("SELECT 1", timeout=2)
+    except Exception as exc:
+        problems.append(f"database: {exc.__class__.__name__}")
+    if not st.broker.healthy:
+        problems.append(f"broker ({st.broker.name}): not connected")
+    if st.shutting_down:
+        problems.append("shutting down")
+    if problems:
+        return json({"status": "unavailable", "problems": problems}, 503)
+    return json({"status": "ok", "broker": st.broker.name})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    body, ctype = metrics.render()
+    return Response(body, media_type=ctype)
+
+
+async def openapi_endpoint(request: Request) -> Response:
+    return json(openapi.document())
+
+
+async def page(request: Request) -> Response:
+    return FileResponse(WEB / "index.html", headers={"cache-control": "no-cache"})
+
+
+def routes() -> list[Any]:
+    return [
+        Route("/api/users", accounts.sign_up, methods=["POST"]),
+        Route("/api/session", accounts.sign_in, methods=["POST"]),
+        Route("/api/session", accounts.sign_out, methods=["DELETE"]),
+        Route("/api/me", accounts.me, methods=["GET"]),
+        Route("/api/me/password", accounts.change_password, methods=["PUT"]),
+        Route("/api/categories", forum.list_categories, methods=["GET"]),
+        Route("/api/categories", forum.create_category, methods=["POST"]),
+        Route("/api/categories/{slug}/threads", forum.list_threads, methods=["GET"]),
+        Route("/api/threads", forum.list_threads, methods=["GET"]),
+        Route("/api/threads", forum.create_thread, methods=["POST"]),
+        Route("/api/threads/{id}", forum.get_thread, methods=["GET"]),
+        Route("/api/threads/{id}", forum.update_thread, methods=["PATCH"]),
+        Route("/api/threads/{id}/posts", forum.create_post, methods=["POST"]),
+        Route("/api/threads/{id}/events", forum.thread_events, methods=["GET"]),
+        Route("/api/threads/{id}/presence", forum.thread_presence, methods=["GET"]),
+        Route("/api/posts/{id}", forum.edit_post, methods=["PATCH"]),
+        Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
+        Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
+        Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
+        Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
+        Route("/", page, methods=["GET"]),
+        Route("/c/{rest:path}", page, methods=["GET"]),
+        Route("/t/{rest:path}", page, methods=["GET"]),
+        Route("/u/{rest:path}", page, methods=["GET"]),
+        Route("/signin", page, methods=["GET"]),
+        Route("/signup", page, methods=["GET"]),
+    ]
+
+
+class Parley:
+    """The outermost ASGI app: /ws goes straight to the live protocol (with uvicorn's own `send`,
+    which the fast path needs), the rest through Starlette with headers, metrics and access logs."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.starlette = Starlette(
+            routes=routes(),
+            exception_handlers={ApiError: api_error, HTTPException: http_error, asyncpg.PostgresError: db_error,
+                                asyncpg.InterfaceError: db_error, OSError: db_error, TimeoutError: db_error,
+                                Exception: server_error},
+            lifespan=self.lifespan,
+        )
+        self.starlette.state.settings = settings
+        self.state: AppState | None = None
+
+    @property
+    def routes(self) -> list[Any]:
+        return self.starlette.routes
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        settings = self.settings
+        assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
+        pool = await db.create_pool(settings.database_url)
+        if settings.redis_url:
+            broker: Any = RedisBroker(settings.redis_url)
+            redis = broker.client
+            limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled)
+        else:
+            broker, redis = MemoryBroker(), None
+            limiter = MemoryLimiter(settings.rate_limits_enabled)
+        hub = Hub(pool, broker)
+        presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds)
+        hub.presence = presence
+        await hub.start()
+        await presence.start()
+        self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
+                              limiter=limiter, cookies=Cookies(settings), redis=redis)
+        app.state.parley = self.state
+        try:
+            yield
+        finally:
+            self.state.shutting_down = True
+            await presence.stop()
+            await hub.stop()
+            await pool.close()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "websocket":
+            if scope["path"] == "/ws" and self.state is not None:
+                await ws.endpoint(scope, receive, send, self.state)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        if kind != "http":
+            await self.starlette(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        try:
+            await self.starlette(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_name(scope)
+            metrics.HTTP_REQUESTS.labels(route, scope["method"], str(status)).inc()
+            metrics.HTTP_LATENCY.labels(route).observe(elapsed)
+            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000,
+                            extra={"method": scope["method"], "path": scope["path"], "status": status,
+                                   "ms": round(elapsed * 1000, 2)})
+
+
+def _route_name(scope: Any) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path:
+        return str(path)
+    return "static" if scope["path"].startswith("/static/") else "unmatched"
+
+
+def create_app(settings: config.Settings | None = None) -> Parley:
+    return Parley(settings if settings is not None else config.load())

@@ -1,0 +1,128 @@
+"""Passwords, sessions, the Origin allow-list and who may do what."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+from typing import TYPE_CHECKING
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from itsdangerous import BadSignature, Signer
+from starlette.requests import HTTPConnection
+
+from .config import Settings
+from .errors import Forbidden, Unauthorized
+from .store import sessions
+
+if TYPE_CHECKING:
+    from .state import AppState
+
+COOKIE = "parley_session"
+_hasher = PasswordHasher()  # argon2id with the library's recommended cost
+# Compared against when a username does not exist, so a miss costs as much as a hit.
+_DUMMY_HASH = _hasher.hash("not a password, only for timing")
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+    return await asyncio.to_thread(check)
+
+
+class Cookies:
+    """Signs session ids for the cookie; the id itself is random and only valid while its row exists."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.signer = Signer(settings.secret, salt="parley.session")
+        self.settings = settings
+
+    def new_session_id(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def dump(self, session_id: str) -> str:
+        return self.signer.sign(session_id).decode()
+
+    def load(self, raw: str | None) -> str | None:
+        if not raw or len(raw) > 200:
+            return None
+        try:
+            return self.signer.unsign(raw).decode()
+        except BadSignature:
+            return None
+
+
+def client_ip(conn: HTTPConnection, settings: Settings) -> str:
+    """The peer address, or the X-Forwarded-For client when the peer is a trusted proxy."""
+    peer = conn.client.host if conn.client else "unknown"
+    if settings.trusted_proxies and _trusted(peer, settings):
+        forwarded = conn.headers.get("x-forwarded-for", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        # Walk from the nearest hop back, skipping our own proxies.
+        for hop in reversed(hops):
+            if not _trusted(hop, settings):
+                return hop
+    return peer
+
+
+def _trusted(addr: str, settings: Settings) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in settings.trusted_proxies)
+
+
+def scheme(conn: HTTPConnection, settings: Settings) -> str:
+    peer = conn.client.host if conn.client else ""
+    if settings.trusted_proxies and _trusted(peer, settings):
+        proto = conn.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if proto in ("http", "https"):
+            return proto
+    return "https" if conn.url.scheme in ("https", "wss") else "http"
+
+
+def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
+    """No Origin header (curl, same-origin GET) is fine; a present one must be allowed."""
+    origin = conn.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.lower()
+    if settings.allowed_origins:
+        return origin in settings.allowed_origins
+    host = conn.headers.get("host", "").lower()
+    return origin == f"{scheme(conn, settings)}://{host}"
+
+
+def check_origin(conn: HTTPConnection, settings: Settings) -> None:
+    if not origin_allowed(conn, settings):
+        raise Forbidden("This origin may not change anything here", code="bad_origin")
+
+
+async def current_user(conn: HTTPConnection, state: AppState) -> asyncpg.Record | None:
+    """The signed-in user of this request or socket, or None for a guest."""
+    sid = state.cookies.load(conn.cookies.get(COOKIE))
+    if sid is None:
+        return None
+    return await sessions.user_for(state.pool, sid, state.settings.session_idle_days)
+
+
+async def require_user(conn: HTTPConnection, state: AppState) -> asyncpg.Record:
+    user = await current_user(conn, state)
+    if user is None:
+        raise Unauthorized("Sign in first")
+    return user
+
+
+def require_moderator(user: asyncpg.Record) -> None:
+    if not user["is_moderator"]:
+        raise Forbidden("Only a moderator can do this")

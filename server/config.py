@@ -1,0 +1,177 @@
+"""Settings, read once from the environment (and `.env`), validated at start-up.
+
+This is the only module that reads os.environ. A bad value raises ConfigError
+whose message is the one line `parley` prints before exiting with code 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+# The project folder: schema.sql and web/ sit beside the package.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration value is wrong; str(exc) names the variable."""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Token-bucket sizes: (capacity, refill per second). Defaults are far above a person's pace."""
+
+    signup_per_ip: tuple[int, float] = (10, 10 / 3600)
+    signin_per_ip: tuple[int, float] = (30, 30 / 300)
+    signin_failures_per_user: tuple[int, float] = (10, 10 / 900)
+    post_per_user: tuple[int, float] = (20, 20 / 60)
+    edit_per_user: tuple[int, float] = (30, 30 / 60)
+    vote_per_user: tuple[int, float] = (120, 120 / 60)
+    thread_per_user: tuple[int, float] = (5, 5 / 60)
+    write_per_ip: tuple[int, float] = (300, 300 / 60)
+    ws_frames: tuple[int, float] = (60, 20.0)
+    ws_typing: tuple[int, float] = (5, 1.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    rate_limits_enabled: bool = True
+    event_retention_days: int = 30
+    ws_compression: bool = False
+    log_format: str = "text"
+    data_dir: Path = ROOT / ".parley"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    session_idle_days: float = 30.0
+    presence_grace_seconds: float = 15.0
+    presence_lease_seconds: float = 30.0
+    ws_heartbeat_seconds: float = 20.0
+    ws_max_pending_bytes: int = 1 << 20
+    max_connections_per_ip: int = 2000
+    demo_on_empty: bool = True
+    limits: RateLimits = field(default_factory=RateLimits)
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.database_url is None
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "on", "true", "yes"):
+        return True
+    if value in ("0", "off", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _number(name: str, raw: str, cast: type[int] | type[float], low: float, high: float) -> float:
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}, not {raw!r}")
+    return raw
+
+
+def _origin(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(f"PARLEY_ALLOWED_ORIGINS: {raw.strip()!r} is not an origin like https://forum.example")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _secret(data_dir: Path) -> str:
+    """The cookie-signing secret, generated once and kept under the data folder."""
+    path = data_dir / "secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_suffix(f".{os.getpid()}")
+    tmp.write_text(value)
+    tmp.chmod(0o600)
+    try:
+        os.link(tmp, path)  # first writer wins when two processes start at once
+    except FileExistsError:
+        pass
+    tmp.unlink()
+    return path.read_text().strip()
+
+
+def load(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Build Settings from the environment, then `.env` for what it does not set."""
+    env: dict[str, str] = {}
+    dotenv = env_file if env_file is not None else Path.cwd() / ".env"
+    if dotenv.is_file():
+        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value not in (None, "") else None
+
+    kw: dict[str, object] = {}
+    if (raw := get("DATABASE_URL")) is not None:
+        kw["database_url"] = _url("DATABASE_URL", raw, ("postgresql", "postgres"))
+    if (raw := get("REDIS_URL")) is not None:
+        kw["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
+    if (raw := get("PARLEY_DATA_DIR")) is not None:
+        kw["data_dir"] = Path(raw).resolve()
+    if (raw := get("PARLEY_ALLOWED_ORIGINS")) is not None:
+        kw["allowed_origins"] = tuple(_origin(o) for o in raw.split(",") if o.strip())
+    if (raw := get("PARLEY_RATE_LIMITS")) is not None:
+        kw["rate_limits_enabled"] = _bool("PARLEY_RATE_LIMITS", raw)
+    if (raw := get("PARLEY_EVENT_RETENTION_DAYS")) is not None:
+        kw["event_retention_days"] = int(_number("PARLEY_EVENT_RETENTION_DAYS", raw, int, 1, 36500))
+    if (raw := get("PARLEY_WS_COMPRESSION")) is not None:
+        kw["ws_compression"] = _bool("PARLEY_WS_COMPRESSION", raw)
+    if (raw := get("PARLEY_LOG_FORMAT")) is not None:
+        if raw not in ("text", "json"):
+            raise ConfigError(f"PARLEY_LOG_FORMAT must be text or json, not {raw!r}")
+        kw["log_format"] = raw
+    if (raw := get("PARLEY_TRUSTED_PROXIES")) is not None:
+        try:
+            kw["trusted_proxies"] = tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+        except ValueError as exc:
+            raise ConfigError(f"PARLEY_TRUSTED_PROXIES: {exc}") from None
+    if (raw := get("PARLEY_SESSION_IDLE_DAYS")) is not None:
+        kw["session_idle_days"] = _number("PARLEY_SESSION_IDLE_DAYS", raw, float, 0.0001, 3650)
+    if (raw := get("PARLEY_PRESENCE_GRACE_SECONDS")) is not None:
+        kw["presence_grace_seconds"] = _number("PARLEY_PRESENCE_GRACE_SECONDS", raw, float, 0, 30)
+    if (raw := get("PARLEY_WS_MAX_PENDING_BYTES")) is not None:
+        kw["ws_max_pending_bytes"] = int(_number("PARLEY_WS_MAX_PENDING_BYTES", raw, int, 16384, 1 << 30))
+    if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
+        kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
+    if (raw := get("PARLEY_DEMO")) is not None:
+        kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
+    data_dir = kw.get("data_dir", Settings.data_dir)
+    assert isinstance(data_dir, Path)
+    secret = get("PARLEY_SECRET")
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("PARLEY_SECRET must be at least 16 characters")
+    kw["secret"] = secret if secret is not None else _secret(data_dir)
+    return Settings(**kw)  # type: ignore[arg-type]

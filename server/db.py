@@ -1,0 +1,62 @@
+"""The asyncpg pool, schema migrations and the transaction helper."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from .config import ROOT
+
+log = logging.getLogger(__name__)
+
+SCHEMA = ROOT / "schema.sql"
+# Any constant works; it only has to be the same in every Parley process.
+MIGRATION_LOCK = 0x7061726C6579  # "parley"
+
+# Errors that mean "the database is unreachable or went away", answered 503.
+UNAVAILABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.QueryCanceledError,
+)
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """Open the pool; connections are checked on acquire so a restarted server is survived."""
+    return await asyncpg.create_pool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        max_inactive_connection_lifetime=300.0,
+        command_timeout=30,
+        timeout=10,
+        server_settings={"application_name": "parley"},
+    )
+
+
+async def migrate(conn: asyncpg.Connection) -> None:
+    """Apply schema.sql under an advisory lock, so two processes starting at once take turns."""
+    sql = SCHEMA.read_text()
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(sql)
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One connection, one transaction: everything a write does commits together or not at all."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            yield conn

@@ -1,0 +1,191 @@
+"""One open websocket, as the hub sees it: send(frame) never awaits (ARCHITECTURE rule 4).
+
+Two ways to put a frame on the wire:
+
+* RawConn, the fast path. Under uvicorn's websockets-sansio protocol without
+  permessage-deflate, a server→client text frame is the same bytes for every
+  socket (server frames are unmasked), so Frame builds them once and RawConn
+  hands them straight to the socket's asyncio transport: one transport.write()
+  per socket per event, no task, no queue, no per-socket encoding. The
+  transport's own write buffer is the bounded queue: past
+  `max_pending` bytes the socket is closed with 1013. This module is the only
+  place that reaches into uvicorn's protocol object; everything it touches is
+  checked in `raw_protocol()` and anything unexpected falls back to AsgiConn.
+* AsgiConn, the portable path: a bounded deque and one sender task calling
+  the ASGI `send`. Used under any other server, or when compression is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import WS_1013_TRY_AGAIN_LATER
+
+log = logging.getLogger(__name__)
+
+# How long a closing socket may take to accept our close frame before the TCP connection is dropped.
+CLOSE_TIMEOUT = 5.0
+
+_ids = itertools.count(1)
+
+
+class Frame:
+    """A JSON text frame encoded once: .json for ASGI, .wire for raw transports (built on first use)."""
+
+    __slots__ = ("json", "_wire", "_text")
+
+    def __init__(self, json: bytes) -> None:
+        self.json = json
+        self._wire: bytes | None = None
+        self._text: str | None = None
+
+    @property
+    def wire(self) -> bytes:
+        wire = self._wire
+        if wire is None:
+            n = len(self.json)
+            if n < 126:
+                head = bytes((0x81, n))
+            elif n < 65536:
+                head = bytes((0x81, 126)) + n.to_bytes(2, "big")
+            else:
+                head = bytes((0x81, 127)) + n.to_bytes(8, "big")
+            wire = self._wire = head + self.json
+        return wire
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.json.decode()
+        return self._text
+
+
+class Conn:
+    """What the hub needs from a socket. Subclasses implement write() and close()."""
+
+    __slots__ = ("id", "user", "rooms", "alive", "on_dead", "max_pending", "close_code")
+
+    def __init__(self, user: dict[str, Any] | None, max_pending: int) -> None:
+        self.id = next(_ids)
+        self.user = user
+        self.rooms: set[int] = set()
+        self.alive = True
+        self.on_dead: Callable[[Conn], None] | None = None
+        self.max_pending = max_pending
+        self.close_code: int | None = None
+
+    def send(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def close(self, code: int, reason: str = "") -> None:
+        raise NotImplementedError
+
+    def _died(self) -> None:
+        if self.alive:
+            self.alive = False
+            if self.on_dead is not None:
+                self.on_dead(self)
+
+
+def raw_protocol(send: Any, compression: bool) -> Any | None:
+    """uvicorn's WebSocketsSansIOProtocol behind `send`, if the fast path may use it."""
+    proto = getattr(send, "__self__", None)
+    if compression or proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+        return None
+    conn = getattr(proto, "conn", None)
+    if getattr(proto, "transport", None) is None or conn is None or getattr(conn, "extensions", None):
+        return None  # permessage-deflate negotiated: frames differ per socket
+    if not all(hasattr(proto, a) for a in ("close_sent", "close_timer", "queue", "loop")):
+        return None
+    return proto
+
+
+class RawConn(Conn):
+    __slots__ = ("proto", "transport", "sent")
+
+    def __init__(self, proto: Any, user: dict[str, Any] | None, max_pending: int) -> None:
+        super().__init__(user, max_pending)
+        self.proto = proto
+        self.transport = proto.transport
+        self.sent = 0
+
+    def send(self, frame: Frame) -> None:
+        if not self.alive:
+            return
+        transport = self.transport
+        if transport.is_closing() or self.proto.close_sent:
+            self._died()
+            return
+        transport.write(frame.wire)
+        if transport.get_write_buffer_size() > self.max_pending:
+            log.info("ws %d too slow (%d bytes pending): closing with 1013", self.id,
+                     transport.get_write_buffer_size())
+            self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close now, without awaiting: queue the close frame, wake the handler, drop TCP after a timeout."""
+        proto = self.proto
+        self.close_code = code
+        if not proto.close_sent and not self.transport.is_closing():
+            try:
+                proto.conn.send_close(code, reason)
+                self.transport.write(b"".join(proto.conn.data_to_send()))
+            except Exception:  # the protocol already left the OPEN state
+                pass
+            proto.close_sent = True
+            proto.queue.put_nowait({"type": "websocket.disconnect", "code": code})
+            if proto.close_timer is None:
+                proto.close_timer = proto.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+        self._died()
+
+
+class AsgiConn(Conn):
+    """Portable fallback: a bounded queue drained by one sender task."""
+
+    __slots__ = ("asgi_send", "queue", "pending", "wakeup", "task")
+
+    def __init__(self, asgi_send: Any, user: dict[str, Any] | None, max_pending: int) -> None:
+        super().__init__(user, max_pending)
+        self.asgi_send = asgi_send
+        self.queue: deque[str] = deque()
+        self.pending = 0
+        self.wakeup = asyncio.Event()
+        self.task = asyncio.create_task(self._sender())
+
+    def send(self, frame: Frame) -> None:
+        if not self.alive:
+            return
+        self.queue.append(frame.text)
+        self.pending += len(frame.json)
+        if self.pending > self.max_pending:
+            self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
+            return
+        self.wakeup.set()
+
+    async def _sender(self) -> None:
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while self.queue and self.close_code is None:
+                    text = self.queue.popleft()
+                    self.pending -= len(text)
+                    await self.asgi_send({"type": "websocket.send", "text": text})
+                if self.close_code is not None:
+                    await asyncio.wait_for(self.asgi_send({"type": "websocket.close", "code": self.close_code}),
+                                           CLOSE_TIMEOUT)
+                    return
+        except Exception:
+            self._died()
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.queue.clear()
+            self.wakeup.set()
+        self._died()

@@ -1,0 +1,378 @@
+"""The hub: thread → local sockets, delivering each event in seq order, once.
+
+Per thread (a Room) the hub keeps `seq`, the last event handed to its
+sockets. An event frame from the broker is delivered only if it is exactly
+seq + 1; a later one means a gap (a lost or reordered publish), and the room
+reads the missing events from thread_events before delivering more; an older
+one is a duplicate and dropped. After a broker reconnect every room is
+checked against the database the same way, and a slow reconcile loop does so
+periodically, so a lost publish is a delay, never a loss. See docs/live.md.
+
+Delivery is one Frame (bytes built once) written to each socket in turn.
+Large rooms are written in chunks with a yield in between, so a hot thread
+with thousands of watchers does not starve other threads or HTTP requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+import asyncpg
+
+from .. import metrics
+from ..store import events as store_events
+from ..wire import frame_seq
+from .broker import PRESENCE_CHANNEL, Broker, thread_channel
+from .conn import Conn, Frame
+
+log = logging.getLogger(__name__)
+
+CHUNK = 512            # sockets written per loop turn in a large room
+RECENT = 512           # recent frames kept per room: reconnects with a recent `since` need no query
+RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
+LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
+_THREAD_PREFIX = "parley:thread:"
+
+
+class Room:
+    __slots__ = ("thread_id", "members", "seq", "ready", "held", "recent", "outbox", "task",
+                 "backfill", "empty_since", "pending", "loading")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.members: dict[Conn, int] = {}       # conn → last seq it was sent
+        self.pending: dict[Conn, list[tuple[int, Frame]]] = {}  # joining conns: live frames held until replay ends
+        self.seq = 0
+        self.ready: asyncio.Future[None] | None = None
+        self.held: dict[int, Frame] = {}          # frames that arrived ahead of a gap
+        self.recent: deque[tuple[int, Frame]] = deque(maxlen=RECENT)
+        self.outbox: deque[tuple[int, Frame]] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.backfill: asyncio.Task[None] | None = None
+        self.empty_since: float | None = None
+        self.loading = asyncio.Lock()             # one backlog query at a time; the others then hit `recent`
+
+
+class Hub:
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, presence: Any = None) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.presence = presence
+        self.rooms: dict[int, Room] = {}
+        self.conns: set[Conn] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._reconcile: asyncio.Task[None] | None = None
+        self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
+        self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.start(self)
+        await self.broker.subscribe(PRESENCE_CHANNEL)
+        self._reconcile = asyncio.create_task(self._reconcile_loop(), name="hub-reconcile")
+
+    async def stop(self) -> None:
+        if self._reconcile is not None:
+            self._reconcile.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await self.broker.close()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hub task %s failed", task.get_name(), exc_info=task.exception())
+
+    # -- broker callbacks ------------------------------------------------
+
+    def on_message(self, channel: str, message: bytes) -> None:
+        if channel == PRESENCE_CHANNEL:
+            if self.presence is not None:
+                self.presence.on_message(message)
+            return
+        if not channel.startswith(_THREAD_PREFIX):
+            return
+        room = self.rooms.get(int(channel[len(_THREAD_PREFIX):]))
+        if room is None:
+            return
+        if message[:1] == b"T":
+            self._relay_typing(room, message)
+            return
+        self.accept(room, frame_seq(message), Frame(message))
+
+    def on_reconnect(self) -> None:
+        metrics.BROKER_RECONNECTS.inc()
+        for room in self.rooms.values():
+            self._start_backfill(room)
+        if self.presence is not None:
+            self.presence.on_reconnect()
+
+    # -- ordering --------------------------------------------------------
+
+    def accept(self, room: Room, seq: int, frame: Frame) -> None:
+        """Take an event for the room: deliver it if it is next, hold it past a gap, drop a duplicate."""
+        if room.ready is None or not room.ready.done() or room.backfill is not None:
+            if seq > room.seq:
+                room.held[seq] = frame
+            return
+        if seq <= room.seq:
+            return
+        if seq == room.seq + 1:
+            self._enqueue(room, seq, frame)
+            return
+        room.held[seq] = frame
+        metrics.GAP_BACKFILLS.inc()
+        self._start_backfill(room)
+
+    def note_commit(self, thread_id: int, seq: int) -> None:
+        if len(self.committed) > 10_000:
+            self.committed.clear()
+        self.committed[(thread_id, seq)] = time.perf_counter()
+
+    def _enqueue(self, room: Room, seq: int, frame: Frame) -> None:
+        committed = self.committed.pop((room.thread_id, seq), None)
+        if committed is not None:
+            metrics.FANOUT_LATENCY.observe(time.perf_counter() - committed)
+        room.seq = seq
+        room.recent.append((seq, frame))
+        for pend in room.pending.values():
+            pend.append((seq, frame))
+        members = room.members
+        if not room.outbox and len(members) <= CHUNK:
+            self._write(room, seq, frame, list(members))
+            return
+        room.outbox.append((seq, frame))
+        if room.task is None:
+            room.task = self._spawn(self._drain(room), f"deliver-{room.thread_id}")
+
+    def _write(self, room: Room, seq: int, frame: Frame, conns: list[Conn]) -> None:
+        members = room.members
+        sent = 0
+        for conn in conns:
+            last = members.get(conn)
+            if last is not None and last < seq:
+                members[conn] = seq
+                conn.send(frame)
+                sent += 1
+        metrics.EVENTS_DELIVERED.inc(sent)
+
+    async def _drain(self, room: Room) -> None:
+        try:
+            while room.outbox:
+                seq, frame = room.outbox.popleft()
+                conns = list(room.members)
+                for i in range(0, len(conns), CHUNK):
+                    self._write(room, seq, frame, conns[i:i + CHUNK])
+                    if i + CHUNK < len(conns):
+                        await asyncio.sleep(0)
+        finally:
+            room.task = None
+
+    def _start_backfill(self, room: Room) -> None:
+        if room.backfill is None and room.ready is not None and room.ready.done():
+            room.backfill = self._spawn(self._backfill(room), f"backfill-{room.thread_id}")
+
+    async def _backfill(self, room: Room) -> None:
+        """Read every stored event after room.seq, deliver in order, then whatever was held."""
+        delay = 0.1
+        while True:
+            try:
+                frames = await store_events.frames_since(self.pool, room.thread_id, room.seq)
+                break
+            except Exception as exc:  # the database is down: keep the held frames and retry
+                log.warning("backfill of thread %d failed (%s); retrying", room.thread_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        room.backfill = None
+        for seq, data in frames:
+            if seq == room.seq + 1:
+                room.held.pop(seq, None)
+                self._enqueue(room, seq, Frame(data))
+        while room.seq + 1 in room.held:
+            self._enqueue(room, room.seq + 1, room.held.pop(room.seq + 1))
+        for seq in [s for s in room.held if s <= room.seq]:
+            del room.held[seq]
+        if room.held:  # still a gap: the missing event is committed but not yet visible; try again
+            await asyncio.sleep(0.05)
+            self._start_backfill(room)
+
+    async def _reconcile_loop(self) -> None:
+        """Safety net for a publish lost without a reconnect: compare each room's seq with the database."""
+        while True:
+            await asyncio.sleep(RECONCILE_EVERY)
+            try:
+                now = time.monotonic()
+                for tid, room in list(self.rooms.items()):
+                    if not room.members and not room.pending and room.empty_since is not None \
+                            and now - room.empty_since > LINGER:
+                        await self._drop_room(tid, room)
+                ids = [tid for tid, r in self.rooms.items() if r.ready is not None and r.ready.done()]
+                if not ids:
+                    continue
+                rows = await self.pool.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
+                for row in rows:
+                    room = self.rooms.get(row["id"])
+                    if room is not None and row["seq"] > room.seq:
+                        self._start_backfill(room)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("reconcile failed: %s", exc)
+
+    async def _drop_room(self, thread_id: int, room: Room) -> None:
+        if self.rooms.get(thread_id) is room:
+            del self.rooms[thread_id]
+            if room.backfill is not None:
+                room.backfill.cancel()
+            try:
+                await self.broker.unsubscribe(thread_channel(thread_id))
+            except Exception as exc:
+                log.warning("unsubscribe %d failed: %s", thread_id, exc)
+
+    # -- sockets ---------------------------------------------------------
+
+    def add(self, conn: Conn) -> None:
+        self.conns.add(conn)
+        metrics.SOCKETS.inc()
+
+    def remove(self, conn: Conn) -> None:
+        if conn in self.conns:
+            self.conns.discard(conn)
+            metrics.SOCKETS.dec()
+        for tid in list(conn.rooms):
+            self.leave(conn, tid)
+
+    async def _room(self, thread_id: int) -> Room:
+        """The room for a thread, subscribed to its channel BEFORE its seq is read (no event can slip between)."""
+        room = self.rooms.get(thread_id)
+        if room is None:
+            room = self.rooms[thread_id] = Room(thread_id)
+            room.ready = asyncio.get_running_loop().create_future()
+            try:
+                await self.broker.subscribe(thread_channel(thread_id))
+                room.seq = await self.pool.fetchval("SELECT seq FROM threads WHERE id = $1", thread_id) or 0
+                room.ready.set_result(None)
+            except BaseException as exc:
+                del self.rooms[thread_id]
+                room.ready.set_exception(exc)
+                room.ready.exception()  # retrieved: joiners re-raise it themselves
+                raise
+            # Frames that arrived while we read seq: keep those after it, in order.
+            held, room.held = room.held, {}
+            for seq in sorted(held):
+                self.accept(room, seq, held[seq])
+        else:
+            assert room.ready is not None
+            await asyncio.shield(room.ready)
+        return room
+
+    async def join(self, conn: Conn, thread_id: int, since: int | None) -> tuple[list[Frame], int, bool]:
+        """Add conn to a thread. Returns (frames to replay, seq for `subscribed`, reset).
+
+        The caller sends the replay, then `subscribed`, then calls go_live(),
+        which sends what arrived meanwhile: no gap and no duplicate at the seam.
+        """
+        room = await self._room(thread_id)
+        room.pending[conn] = []
+        conn.rooms.add(thread_id)
+        room.empty_since = None
+        target = room.seq
+        replay: list[Frame] = []
+        reset = False
+        try:
+            if since is not None and since < target:
+                if room.recent and room.recent[0][0] <= since + 1:
+                    replay = [f for s, f in room.recent if since < s <= target]
+                else:
+                    async with room.loading:  # a reconnect storm: the first joiner reads, the rest use `recent`
+                        if room.recent and room.recent[0][0] <= since + 1:
+                            replay = [f for s, f in room.recent if since < s <= target]
+                        else:
+                            replay, reset = await self._read_backlog(room, since, target)
+            elif since is not None and since > target:
+                reset = True  # a seq we never issued: the client's state is not ours
+        except BaseException:
+            room.pending.pop(conn, None)
+            conn.rooms.discard(thread_id)
+            raise
+        return replay, target, reset
+
+    async def _read_backlog(self, room: Room, since: int, target: int) -> tuple[list[Frame], bool]:
+        metrics.REPLAY_QUERIES.inc()
+        rows = await store_events.frames_since(self.pool, room.thread_id, since, target - since)
+        if not rows or rows[0][0] != since + 1:
+            return [], True  # pruned: the client must reload over HTTP
+        frames = [(s, Frame(f)) for s, f in rows if s <= target]
+        # Seed `recent` with what we read when it joins up, so the next joiner needs no query.
+        recent = room.recent
+        if not recent or recent[0][0] <= frames[-1][0] + 1:
+            first = recent[0][0] if recent else frames[-1][0] + 1
+            merged = [x for x in frames if x[0] < first] + list(recent)
+            recent.clear()
+            recent.extend(merged)  # maxlen keeps the newest
+        return [f for _, f in frames], False
+
+    def go_live(self, conn: Conn, thread_id: int, target: int) -> None:
+        room = self.rooms.get(thread_id)
+        if room is None or conn not in room.pending:
+            return
+        held = room.pending.pop(conn)
+        last = target
+        for seq, frame in held:
+            if seq > last:
+                conn.send(frame)
+                last = seq
+        room.members[conn] = last
+        metrics.SUBSCRIPTIONS.inc()
+
+    def leave(self, conn: Conn, thread_id: int) -> None:
+        conn.rooms.discard(thread_id)
+        room = self.rooms.get(thread_id)
+        if room is None:
+            return
+        room.pending.pop(conn, None)
+        if room.members.pop(conn, None) is not None:
+            metrics.SUBSCRIPTIONS.dec()
+        if not room.members and not room.pending:
+            room.empty_since = time.monotonic()
+
+    def watching(self, thread_id: int) -> list[Conn]:
+        room = self.rooms.get(thread_id)
+        return list(room.members) if room else []
+
+    def send_local(self, thread_id: int, frame: Frame, exclude: Conn | None = None) -> None:
+        room = self.rooms.get(thread_id)
+        if room is None:
+            return
+        for conn in list(room.members):
+            if conn is not exclude:
+                conn.send(frame)
+
+    # -- typing ----------------------------------------------------------
+
+    @staticmethod
+    def typing_message(origin: str, frame: bytes) -> bytes:
+        """Typing goes over the thread's channel as b"T<origin> <frame>" so the sender is never echoed."""
+        return b"T" + origin.encode() + b" " + frame
+
+    def _relay_typing(self, room: Room, message: bytes) -> None:
+        space = message.index(b" ")
+        origin = message[1:space].decode()
+        frame = Frame(message[space + 1:])
+        mine = origin.startswith(self.origin + ":")
+        sender = int(origin.rsplit(":", 1)[1]) if mine else -1
+        for conn in list(room.members):
+            if conn.id != sender:
+                conn.send(frame)

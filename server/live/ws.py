@@ -1,0 +1,208 @@
+"""The /ws protocol (CONTRACT "Live events"; docs/live.md).
+
+Every client frame is parsed into a typed message with limits before any
+logic runs. A bad frame gets an error frame and the connection stays open; a
+flood closes it with 1008; uvicorn closes frames over 16 KiB with 1009.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+import msgspec
+from starlette.websockets import WebSocket
+
+from .. import auth, metrics, wire
+from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, ApiError
+from ..ratelimit import Bucket
+from ..state import AppState
+from ..store import users as store_users
+from .broker import thread_channel
+from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTIONS = 100
+ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
+    thread: ThreadId
+    since: Seq | None = None
+
+
+class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):
+    thread: ThreadId
+
+
+class Typing(msgspec.Struct, tag="typing", tag_field="type"):
+    thread: ThreadId
+
+
+class Ping(msgspec.Struct, tag="ping", tag_field="type"):
+    id: Any = None
+
+
+ClientFrame = Subscribe | Unsubscribe | Typing | Ping
+_decoder = msgspec.json.Decoder(ClientFrame)
+
+
+def parse(text: str | bytes) -> ClientFrame | bytes:
+    """A typed client frame, or the error frame to answer with."""
+    try:
+        return _decoder.decode(text)
+    except msgspec.DecodeError as exc:
+        message = str(exc)
+        if isinstance(exc, msgspec.ValidationError):
+            if "`$.type`" in message or "missing required field `type`" in message:
+                return wire.error("unknown_type", "type must be subscribe, unsubscribe, typing or ping")
+            return wire.error("invalid", message)
+        return wire.error("bad_json", "The frame is not valid JSON")
+
+
+class Session:
+    """One socket's protocol state."""
+
+    def __init__(self, state: AppState, ws: WebSocket, conn: Conn) -> None:
+        self.state = state
+        self.hub: Hub = state.hub
+        self.ws = ws
+        self.conn = conn
+        self.frames = Bucket(state.settings.limits.ws_frames)
+        self.typing = Bucket(state.settings.limits.ws_typing)
+
+    def send(self, data: bytes) -> None:
+        self.conn.send(Frame(data))
+
+    async def handle(self, text: str | bytes) -> bool:
+        """Answer one client frame; False when the connection must close."""
+        if self.state.settings.rate_limits_enabled and self.frames.take() > 0:
+            self.send(wire.error("rate_limited", "Too many frames; slow down"))
+            self.conn.close(WS_1008_POLICY_VIOLATION, "too many frames")
+            return False
+        msg = parse(text)
+        if isinstance(msg, bytes):
+            self.send(msg)
+        elif isinstance(msg, Ping):
+            self.send(wire.pong(msg.id))
+        elif isinstance(msg, Subscribe):
+            await self.subscribe(msg.thread, msg.since)
+        elif isinstance(msg, Unsubscribe):
+            if msg.thread in self.conn.rooms:
+                self.hub.leave(self.conn, msg.thread)
+                self.state.presence.remove(msg.thread, self.conn.user)
+            self.send(wire.unsubscribed(msg.thread))
+        elif isinstance(msg, Typing):
+            await self.typing_frame(msg.thread)
+        return True
+
+    async def subscribe(self, thread_id: int, since: int | None) -> None:
+        conn = self.conn
+        if thread_id in conn.rooms:  # subscribing again restarts the stream from `since`
+            self.hub.leave(conn, thread_id)
+            self.state.presence.remove(thread_id, conn.user)
+        elif len(conn.rooms) >= MAX_SUBSCRIPTIONS:
+            self.send(wire.error("too_many_subscriptions", f"At most {MAX_SUBSCRIPTIONS} threads per connection",
+                                 thread=thread_id))
+            return
+        try:
+            replay, target, reset = await self.hub.join(conn, thread_id, since)
+        except ApiError as exc:
+            self.send(wire.error(exc.code, exc.message, thread=thread_id))
+            return
+        except Exception as exc:
+            log.warning("subscribe to %d failed: %s", thread_id, exc)
+            self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
+            return
+        for frame in replay:
+            conn.send(frame)
+        self.send(wire.subscribed(thread_id, target, reset))
+        self.state.presence.add(thread_id, conn.user)
+        conn.send(await self.state.presence.frame(thread_id))
+        self.hub.go_live(conn, thread_id, target)
+
+    async def typing_frame(self, thread_id: int) -> None:
+        conn = self.conn
+        if conn.user is None:
+            self.send(wire.error("forbidden", "Sign in to type", thread=thread_id))
+            return
+        if thread_id not in conn.rooms:
+            self.send(wire.error("not_subscribed", "Subscribe to the thread first", thread=thread_id))
+            return
+        if self.state.settings.rate_limits_enabled and self.typing.take() > 0:
+            return  # typing is a hint: extra ones are dropped quietly
+        message = Hub.typing_message(f"{self.hub.origin}:{conn.id}", wire.typing(thread_id, conn.user))
+        try:
+            await self.state.broker.publish(thread_channel(thread_id), message)
+        except Exception as exc:
+            log.warning("typing publish failed: %s", exc)
+
+
+async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None:
+    ws = WebSocket(scope, receive, send)
+    settings = state.settings
+    if not auth.origin_allowed(ws, settings) or state.shutting_down:
+        await ws.close(WS_1008_POLICY_VIOLATION)  # before accept: uvicorn answers 403
+        return
+    ip = auth.client_ip(ws, settings)
+    if state.connections_per_ip[ip] >= settings.max_connections_per_ip:
+        await ws.close(WS_1008_POLICY_VIOLATION)
+        return
+    state.connections_per_ip[ip] += 1
+    try:
+        await _serve(ws, scope, receive, send, state)
+    finally:
+        state.connections_per_ip[ip] -= 1
+        if state.connections_per_ip[ip] <= 0:
+            del state.connections_per_ip[ip]
+
+
+async def _serve(ws: WebSocket, scope: Any, receive: Any, send: Any, state: AppState) -> None:
+    settings = state.settings
+    try:
+        row = await auth.current_user(ws, state)
+    except Exception as exc:
+        log.warning("ws session lookup failed: %s", exc)
+        await ws.accept()
+        await ws.close(WS_1013_TRY_AGAIN_LATER)
+        return
+    user = store_users.brief(row) if row is not None else None
+    await ws.accept()
+    proto = raw_protocol(send, settings.ws_compression)
+    conn: Conn = (RawConn(proto, user, settings.ws_max_pending_bytes) if proto is not None
+                  else AsgiConn(send, user, settings.ws_max_pending_bytes))
+    hub, presence = state.hub, state.presence
+    session = Session(state, ws, conn)
+    hub.add(conn)
+    presence.connect(conn)
+    client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+    log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
+    try:
+        session.send(wire.hello(user, settings.ws_heartbeat_seconds))
+        conn.send(await presence.frame("site"))
+        while True:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                break
+            text = message.get("text")
+            if text is None:
+                session.send(wire.error("bad_frame", "Frames must be JSON text, not binary"))
+                continue
+            if not await session.handle(text):
+                break
+            if not conn.alive:
+                break
+    finally:
+        for thread_id in list(conn.rooms):
+            presence.remove(thread_id, user)
+        hub.remove(conn)
+        presence.disconnect(conn)
+        conn.alive = False
+        if conn.close_code == WS_1013_TRY_AGAIN_LATER:
+            metrics.SLOW_CONSUMERS.inc()
+        log.info("ws close %d %s code=%s", conn.id, client, conn.close_code)
+        if isinstance(conn, AsgiConn) and conn.close_code is None:
+            conn.task.cancel()

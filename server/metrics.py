@@ -1,0 +1,43 @@
+"""Prometheus metrics. Multi-process aware: with `--workers N` the CLI sets
+PROMETHEUS_MULTIPROC_DIR before the workers start, and /metrics then sums
+every worker's files (gauges as livesum: dead workers drop out)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+SOCKETS = Gauge("parley_ws_open_sockets", "Open websocket connections", multiprocess_mode="livesum")
+SUBSCRIPTIONS = Gauge("parley_ws_subscriptions", "Live thread subscriptions", multiprocess_mode="livesum")
+EVENTS_PUBLISHED = Counter("parley_events_published", "Events handed to the broker after commit")
+EVENTS_DELIVERED = Counter("parley_events_delivered", "Event frames written to sockets")
+FANOUT_LATENCY = Histogram(
+    "parley_fanout_latency_seconds", "Commit to first socket write, per event and process",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+SLOW_CONSUMERS = Counter("parley_ws_slow_consumer_closes", "Sockets closed with 1013 for falling behind")
+BROKER_RECONNECTS = Counter("parley_broker_reconnects", "Broker subscriber reconnects (each followed by backfill)")
+GAP_BACKFILLS = Counter("parley_gap_backfills", "Backfills from thread_events after a seq gap")
+REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
+PUBLISH_FAILURES = Counter("parley_publish_failures", "Publishes that failed (the event is stored; reconcile delivers it)")
+PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
+PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
+HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])
+HTTP_LATENCY = Histogram("parley_http_request_duration_seconds", "HTTP request latency", ["route"],
+                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+
+
+def render() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,29 @@
+"""What the lifespan opens and every handler reads: one typed object on app.state."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from .auth import Cookies
+from .config import Settings
+from .live.broker import Broker
+from .live.hub import Hub
+from .live.presence import Presence
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: Broker
+    hub: Hub
+    presence: Presence
+    limiter: Any
+    cookies: Cookies
+    redis: Any | None = None
+    connections_per_ip: Counter[str] = field(default_factory=Counter)
+    shutting_down: bool = False

@@ -1,0 +1,82 @@
+"""Categories: a tree (Discussion » Questions » Current Events and News)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import Conflict, Invalid, NotFound
+
+
+class Tree:
+    """All categories, loaded in one query (the table is small), with paths and children."""
+
+    def __init__(self, rows: list[asyncpg.Record]) -> None:
+        self.by_id = {r["id"]: r for r in rows}
+        self.by_slug = {r["slug"]: r for r in rows}
+        self.children: dict[int | None, list[asyncpg.Record]] = {}
+        for r in sorted(rows, key=lambda r: (r["position"], r["name"].lower(), r["id"])):
+            self.children.setdefault(r["parent_id"], []).append(r)
+
+    def path(self, cat_id: int) -> list[dict[str, str]]:
+        path = []
+        node = self.by_id.get(cat_id)
+        while node is not None:
+            path.append({"slug": node["slug"], "name": node["name"]})
+            node = self.by_id.get(node["parent_id"]) if node["parent_id"] is not None else None
+        return path[::-1]
+
+    def brief(self, cat_id: int) -> dict[str, Any]:
+        """The {slug, name, path} a Thread carries."""
+        row = self.by_id[cat_id]
+        return {"slug": row["slug"], "name": row["name"], "path": self.path(cat_id)}
+
+    def category(self, cat_id: int) -> dict[str, Any]:
+        row = self.by_id[cat_id]
+        parent = self.by_id.get(row["parent_id"]) if row["parent_id"] is not None else None
+        return {
+            "id": row["id"], "slug": row["slug"], "name": row["name"],
+            "parent": parent["slug"] if parent else None,
+            "path": self.path(cat_id),
+            "children": [self.category(c["id"]) for c in self.children.get(cat_id, [])],
+        }
+
+    def roots(self) -> list[dict[str, Any]]:
+        return [self.category(r["id"]) for r in self.children.get(None, [])]
+
+    def descendants(self, cat_id: int) -> list[int]:
+        out, todo = [], [cat_id]
+        while todo:
+            cid = todo.pop()
+            out.append(cid)
+            todo.extend(c["id"] for c in self.children.get(cid, []))
+        return out
+
+
+async def tree(conn: asyncpg.Connection | asyncpg.Pool) -> Tree:
+    return Tree(await conn.fetch("SELECT id, slug, name, parent_id, position FROM categories"))
+
+
+async def create(conn: asyncpg.Connection, slug: str, name: str, parent: str | None) -> dict[str, Any]:
+    parent_id = None
+    if parent is not None:
+        parent_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", parent)
+        if parent_id is None:
+            raise Invalid(f"No category {parent!r}", field="parent")
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO categories (slug, name, parent_id, position)"
+            " VALUES ($1, $2, $3, (SELECT count(*) FROM categories WHERE parent_id IS NOT DISTINCT FROM $3))"
+            " RETURNING id", slug, name, parent_id)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("That slug is taken", code="slug_taken", field="slug") from None
+    return (await tree(conn)).category(row["id"])
+
+
+async def by_slug(conn: asyncpg.Connection | asyncpg.Pool, slug: str) -> tuple[Tree, int]:
+    t = await tree(conn)
+    row = t.by_slug.get(slug)
+    if row is None:
+        raise NotFound(f"No category {slug!r}")
+    return t, row["id"]

@@ -1,0 +1,226 @@
+"""Posts: questions, responses and comments; edits with every revision kept; soft deletes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import Conflict, Forbidden, Invalid, NotFound
+from ..render import render
+from ..wire import encode, iso
+from . import Written, events
+
+POST_SELECT = """
+SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
+       p.revision, p.score, p.deleted, p.author_id,
+       a.username AS author_username, a.display_name AS author_display_name,
+       p.edited_by AS editor_id, e.username AS editor_username, e.display_name AS editor_display_name
+FROM posts p JOIN users a ON a.id = p.author_id LEFT JOIN users e ON e.id = p.edited_by
+"""
+
+
+def post_dict(row: asyncpg.Record, my_vote: int = 0) -> dict[str, Any]:
+    """The contract's Post. A deleted post keeps its place with an empty body."""
+    deleted = row["deleted"]
+    return {
+        "id": row["id"], "thread_id": row["thread_id"], "parent_id": row["parent_id"], "kind": row["kind"],
+        "author": {"id": row["author_id"], "username": row["author_username"],
+                   "display_name": row["author_display_name"]},
+        "body": "" if deleted else row["body"],
+        "html": "" if deleted else row["html"],
+        "created_at": iso(row["created_at"]),
+        "edited_at": iso(row["edited_at"]),
+        "edited_by": None if row["editor_id"] is None else {
+            "id": row["editor_id"], "username": row["editor_username"],
+            "display_name": row["editor_display_name"]},
+        "revision": row["revision"], "score": row["score"], "my_vote": my_vote, "deleted": deleted,
+    }
+
+
+async def get_row(conn: asyncpg.Connection | asyncpg.Pool, post_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(POST_SELECT + " WHERE p.id = $1", post_id)
+    if row is None:
+        raise NotFound(f"No post {post_id}")
+    return row
+
+
+async def my_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None, post_ids: list[int]) -> dict[int, int]:
+    if user_id is None or not post_ids:
+        return {}
+    rows = await conn.fetch("SELECT post_id, value FROM votes WHERE user_id = $1 AND post_id = any($2::bigint[])",
+                            user_id, post_ids)
+    return {r["post_id"]: r["value"] for r in rows}
+
+
+async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, parent_id: int | None,
+                 author_id: int, body: str) -> tuple[dict[str, Any], bytes]:
+    """Insert a post, its revision 1 and its post.created event (seq already taken)."""
+    html = render(body)
+    row = await conn.fetchrow(
+        """
+        WITH p AS (
+            INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *
+        ), r AS (
+            INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
+            SELECT id, 1, body, html, author_id, created_at FROM p
+        )
+        SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at, p.revision,
+               p.score, p.deleted, p.author_id, a.username AS author_username,
+               a.display_name AS author_display_name,
+               NULL::bigint AS editor_id, NULL::text AS editor_username, NULL::text AS editor_display_name
+        FROM p JOIN users a ON a.id = p.author_id
+        """, thread_id, parent_id, kind, author_id, body, html)
+    post = post_dict(row)
+    frame = await events.store(conn, thread_id, seq, "post.created", encode(post))
+    return post, frame
+
+
+async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
+                 idempotency_key: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
+    """A response (no parent) or a comment (parent = a response). value = (post, created)."""
+    if idempotency_key is not None:
+        # Waits for a concurrent request with the same key to finish (unique index), then sees its row.
+        inserted = await conn.fetchval(
+            "INSERT INTO idempotency_keys (user_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
+            user_id, idempotency_key)
+        if inserted is None:
+            post_id = await conn.fetchval(
+                "SELECT post_id FROM idempotency_keys WHERE user_id = $1 AND key = $2", user_id, idempotency_key)
+            if post_id is None:
+                raise Conflict("The first request with this key is still in flight", code="idempotency_in_progress")
+            return Written((post_dict(await get_row(conn, post_id)), False))
+    thread = await conn.fetchrow("SELECT id, locked, deleted FROM threads WHERE id = $1 FOR UPDATE", thread_id)
+    if thread is None or thread["deleted"]:
+        if thread is None:
+            raise NotFound(f"No thread {thread_id}")
+        raise Conflict("This thread was deleted", code="thread_deleted")
+    if thread["locked"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+    if parent_id is None:
+        kind = "response"
+        parent_id = await conn.fetchval("SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question'", thread_id)
+    else:
+        parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
+        if parent is None or parent["thread_id"] != thread_id:
+            raise Invalid("parent_id is not a post of this thread", field="parent_id")
+        if parent["kind"] != "response":
+            raise Invalid("Comments go under a response; comments do not nest", field="parent_id")
+        if parent["deleted"]:
+            raise Conflict("That response was deleted", code="post_deleted")
+        kind = "comment"
+    seq = await conn.fetchval(
+        "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + $2"
+        " WHERE id = $1 RETURNING seq", thread_id, 1 if kind == "response" else 0)
+    post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body)
+    if idempotency_key is not None:
+        await conn.execute("UPDATE idempotency_keys SET post_id = $3 WHERE user_id = $1 AND key = $2",
+                           user_id, idempotency_key, post["id"])
+    return Written((post, True), [(thread_id, frame)])
+
+
+def may_change(user: asyncpg.Record, author_id: int) -> bool:
+    return user["is_moderator"] or user["id"] == author_id
+
+
+async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
+               revision: int | None) -> Written[dict[str, Any]]:
+    """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile)."""
+    row = await conn.fetchrow("SELECT thread_id, author_id, revision, deleted FROM posts WHERE id = $1", post_id)
+    if row is None:
+        raise NotFound(f"No post {post_id}")
+    if not may_change(user, row["author_id"]):
+        raise Forbidden("Only the author or a moderator can edit this post")
+    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if thread["deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if thread["locked"] and not user["is_moderator"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+    current = await conn.fetchrow("SELECT revision, deleted FROM posts WHERE id = $1", post_id)
+    if current["deleted"]:
+        raise Conflict("This post was deleted", code="post_deleted")
+    if revision is not None and revision != current["revision"]:
+        raise Conflict(f"The post changed meanwhile (now at revision {current['revision']})",
+                       code="stale_revision", field="revision")
+    html = render(body)
+    await conn.execute(
+        "UPDATE posts SET body = $2, html = $3, revision = revision + 1, edited_at = now(), edited_by = $4"
+        " WHERE id = $1", post_id, body, html, user["id"])
+    await conn.execute(
+        "INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)"
+        " SELECT id, revision, body, html, edited_by, edited_at FROM posts WHERE id = $1", post_id)
+    post = post_dict(await get_row(conn, post_id))
+    frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
+    return Written(post, [(row["thread_id"], frame)])
+
+
+async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -> Written[None]:
+    """Soft-delete a post; deleting the question deletes the thread (moderators only)."""
+    row = await conn.fetchrow("SELECT thread_id, author_id, kind, deleted FROM posts WHERE id = $1", post_id)
+    if row is None:
+        raise NotFound(f"No post {post_id}")
+    if not may_change(user, row["author_id"]):
+        raise Forbidden("Only the author or a moderator can delete this post")
+    if row["kind"] == "question" and not user["is_moderator"]:
+        raise Forbidden("Only a moderator can delete a whole thread")
+    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if thread["deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if thread["locked"] and not user["is_moderator"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+    if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
+        return Written(None)  # already gone: deleting twice is not an error
+    await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
+    if row["kind"] == "response":
+        await conn.execute("UPDATE threads SET response_count = response_count - 1 WHERE id = $1", row["thread_id"])
+    elif row["kind"] == "question":
+        await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
+    frame = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
+    return Written(None, [(row["thread_id"], frame)])
+
+
+async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int) -> list[dict[str, Any]]:
+    post = await conn.fetchrow(
+        "SELECT p.deleted, t.deleted AS thread_deleted FROM posts p JOIN threads t ON t.id = p.thread_id"
+        " WHERE p.id = $1", post_id)
+    if post is None or post["thread_deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if post["deleted"]:
+        return []
+    rows = await conn.fetch(
+        "SELECT r.revision, r.body, r.html, r.edited_at, u.id, u.username, u.display_name"
+        " FROM post_revisions r JOIN users u ON u.id = r.editor_id WHERE r.post_id = $1 ORDER BY r.revision",
+        post_id)
+    return [{"revision": r["revision"], "body": r["body"], "html": r["html"],
+             "edited_by": {"id": r["id"], "username": r["username"], "display_name": r["display_name"]},
+             "edited_at": iso(r["edited_at"])} for r in rows]
+
+
+async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int) -> Written[dict[str, Any]]:
+    """Set the user's vote (-1, 0 = none, 1); the score changes by the difference, exactly."""
+    row = await conn.fetchrow("SELECT thread_id, author_id, deleted FROM posts WHERE id = $1", post_id)
+    if row is None:
+        raise NotFound(f"No post {post_id}")
+    if row["author_id"] == user_id:
+        raise Forbidden("You cannot vote on your own post", code="own_post")
+    # Lock the thread row first: every write to a thread takes it, so votes are serialized with all else.
+    thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if thread["deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
+        raise Conflict("This post was deleted", code="post_deleted")
+    old = await conn.fetchval("SELECT value FROM votes WHERE post_id = $1 AND user_id = $2", post_id, user_id) or 0
+    if old == value:
+        score = await conn.fetchval("SELECT score FROM posts WHERE id = $1", post_id)
+        return Written({"post_id": post_id, "score": score, "my_vote": value})
+    if value == 0:
+        await conn.execute("DELETE FROM votes WHERE post_id = $1 AND user_id = $2", post_id, user_id)
+    else:
+        await conn.execute(
+            "INSERT INTO votes (post_id, user_id, value) VALUES ($1, $2, $3)"
+            " ON CONFLICT (post_id, user_id) DO UPDATE SET value = EXCLUDED.value", post_id, user_id, value)
+    score = await conn.fetchval("UPDATE posts SET score = score + $2 WHERE id = $1 RETURNING score",
+                                post_id, value - old)
+    frame = await events.append(conn, row["thread_id"], "vote.changed", encode({"post_id": post_id, "score": score}))
+    return Written({"post_id": post_id, "score": score, "my_vote": value}, [(row["thread_id"], frame)])

@@ -1,0 +1,186 @@
+"""Threads: listing by activity, the thread page, creation and moderation."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..wire import decode, encode, iso
+from . import Written, categories, events, posts
+
+THREAD_SELECT = """
+SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
+       t.deleted, t.author_id, u.username AS author_username, u.display_name AS author_display_name
+FROM threads t JOIN users u ON u.id = t.author_id
+"""
+
+
+def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
+    return {
+        "id": row["id"], "title": row["title"], "category": tree.brief(row["category_id"]),
+        "author": {"id": row["author_id"], "username": row["author_username"],
+                   "display_name": row["author_display_name"]},
+        "created_at": iso(row["created_at"]), "response_count": row["response_count"],
+        "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
+    }
+
+
+def cursor_encode(*key: Any) -> str:
+    return base64.urlsafe_b64encode(encode(list(key))).decode().rstrip("=")
+
+
+def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
+    """Decode an opaque cursor; anything that is not one we made is a 400 naming the parameter."""
+    try:
+        key = decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if not isinstance(key, list) or len(key) != len(types):
+            raise ValueError
+        for value, typ in zip(key, types, strict=True):
+            if not isinstance(value, typ) or isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                raise ValueError
+        return key
+    except Exception:
+        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
+
+
+async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
+                  category_slug: str | None = None) -> dict[str, Any]:
+    """Threads, newest activity first, paged by (last_activity_at, id)."""
+    if category_slug is not None:
+        tree, cat_id = await categories.by_slug(conn, category_slug)
+        cat_ids: list[int] | None = tree.descendants(cat_id)
+    else:
+        tree, cat_ids = await categories.tree(conn), None
+    ts, tid = None, None
+    if before is not None:
+        micros, tid = cursor_decode(before, "before", (int, int))
+        try:
+            ts = datetime.fromtimestamp(micros / 1e6).astimezone()
+        except (OverflowError, OSError, ValueError):
+            raise BadRequest("before is not a cursor this server made", code="bad_cursor", field="before") from None
+    rows = await conn.fetch(
+        THREAD_SELECT + """
+        WHERE NOT t.deleted AND ($1::bigint[] IS NULL OR t.category_id = any($1::bigint[]))
+          AND ($2::timestamptz IS NULL OR (t.last_activity_at, t.id) < ($2, $3))
+        ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $4
+        """, cat_ids, ts, tid, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = None
+    if more:
+        last = rows[-1]
+        nxt = cursor_encode(int(last["last_activity_at"].timestamp() * 1e6 + 0.5), last["id"])
+    return {"threads": [thread_dict(r, tree) for r in rows], "next": nxt}
+
+
+async def get_row(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> asyncpg.Record:
+    row = await conn.fetchrow(THREAD_SELECT + " WHERE t.id = $1", thread_id)
+    if row is None or row["deleted"]:
+        raise NotFound(f"No thread {thread_id}")
+    return row
+
+
+async def get(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> dict[str, Any]:
+    return thread_dict(await get_row(conn, thread_id), await categories.tree(conn))
+
+
+async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
+                 body: str) -> Written[dict[str, Any]]:
+    """A thread and its question, which is the thread's event 1."""
+    cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
+    if cat_id is None:
+        raise Invalid(f"No category {category_slug!r}", field="category")
+    thread_id = await conn.fetchval(
+        "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
+        cat_id, user_id, title)
+    question, frame = await posts.insert(conn, thread_id, 1, "question", None, user_id, body)
+    thread = await get(conn, thread_id)
+    return Written({"thread": thread, "question": question}, [(thread_id, frame)])
+
+
+async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record, title: str | None,
+                 locked: bool | None, category: str | None) -> Written[dict[str, Any]]:
+    """Rename (author or moderator), lock or move (moderator): one thread.updated event."""
+    row = await conn.fetchrow("SELECT author_id, title, locked, category_id, deleted FROM threads"
+                              " WHERE id = $1 FOR UPDATE", thread_id)
+    if row is None or row["deleted"]:
+        raise NotFound(f"No thread {thread_id}")
+    if not posts.may_change(user, row["author_id"]):
+        raise Forbidden("Only the author or a moderator can change this thread")
+    if (locked is not None or category is not None) and not user["is_moderator"]:
+        raise Forbidden("Only a moderator can lock or move a thread")
+    if row["locked"] and not user["is_moderator"]:
+        raise Forbidden("This thread is locked", code="thread_locked")
+    cat_id = row["category_id"]
+    if category is not None:
+        cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category)
+        if cat_id is None:
+            raise Invalid(f"No category {category!r}", field="category")
+    new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
+    if new == (row["title"], row["locked"], row["category_id"]):
+        return Written(await get(conn, thread_id))
+    await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4, seq = seq + 1 WHERE id = $1",
+                       thread_id, *new)
+    thread = await get(conn, thread_id)
+    frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
+    return Written(thread, [(thread_id, frame)])
+
+
+SORTS = {
+    # sort: (ORDER BY, keyset condition on the cursor, cursor key)
+    "oldest": ("p.id ASC", "p.id > $3 AND $4::int IS NULL", lambda r: (r["id"],)),
+    "newest": ("p.id DESC", "p.id < $3 AND $4::int IS NULL", lambda r: (r["id"],)),
+    "top": ("p.score DESC, p.id ASC", "(p.score < $4 OR (p.score = $4 AND p.id > $3))",
+            lambda r: (r["id"], r["score"])),
+}
+
+
+async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: int, after: str | None,
+               sort: str) -> dict[str, Any]:
+    """The thread page: thread, question, a page of responses each with its comments.
+
+    Read in one REPEATABLE READ snapshot, so `thread.seq` is exactly the last
+    event reflected in the posts: subscribing with since=seq then misses nothing.
+    """
+    order, keyset, key = SORTS[sort]
+    cursor: list[Any] = [None, None]
+    if after is not None:
+        cursor = cursor_decode(after, "after", (int, int) if sort == "top" else (int,)) + [None]
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        trow = await get_row(conn, thread_id)
+        tree = await categories.tree(conn)
+        question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'",
+                                       thread_id)
+        responses = await conn.fetch(
+            posts.POST_SELECT + f"""
+            WHERE p.thread_id = $1 AND p.kind = 'response' AND ($3::bigint IS NULL OR {keyset})
+            ORDER BY {order} LIMIT $2
+            """,
+            thread_id, limit + 1, cursor[0], cursor[1])
+        more = len(responses) > limit
+        responses = responses[:limit]
+        comments = await conn.fetch(
+            posts.POST_SELECT + " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
+            [r["id"] for r in responses]) if responses else []
+        ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
+        votes = await posts.my_votes(conn, user_id, ids)
+    by_parent: dict[int, list[dict[str, Any]]] = {}
+    for c in comments:
+        by_parent.setdefault(c["parent_id"], []).append(posts.post_dict(c, votes.get(c["id"], 0)))
+    out = []
+    for r in responses:
+        post = posts.post_dict(r, votes.get(r["id"], 0))
+        post["comments"] = by_parent.get(r["id"], [])
+        out.append(post)
+    return {
+        "thread": thread_dict(trow, tree),
+        "question": posts.post_dict(question, votes.get(question["id"], 0)),
+        "responses": out,
+        "next": cursor_encode(*key(responses[-1])) if more else None,
+    }

@@ -1,0 +1,58 @@
+"""Users: accounts, briefs, lookups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import Conflict
+from ..wire import iso
+
+BRIEF_COLUMNS = "id, username, display_name"
+
+
+def brief(row: asyncpg.Record | dict[str, Any] | None, prefix: str = "") -> dict[str, Any] | None:
+    """A User brief from a row (columns optionally prefixed, e.g. author_id/author_username)."""
+    if row is None or row[f"{prefix}id"] is None:
+        return None
+    return {"id": row[f"{prefix}id"], "username": row[f"{prefix}username"],
+            "display_name": row[f"{prefix}display_name"]}
+
+
+def full(row: asyncpg.Record) -> dict[str, Any]:
+    return {"id": row["id"], "username": row["username"], "display_name": row["display_name"],
+            "is_moderator": row["is_moderator"], "created_at": iso(row["created_at"])}
+
+
+async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display_name: str,
+                 password_hash: str, is_moderator: bool = False) -> asyncpg.Record:
+    try:
+        return await conn.fetchrow(
+            "INSERT INTO users (username, display_name, password_hash, is_moderator)"
+            " VALUES ($1, $2, $3, $4) RETURNING *",
+            username, display_name, password_hash, is_moderator)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("That username is taken", code="username_taken", field="username") from None
+
+
+async def by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = lower($1)", username)
+
+
+async def by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
+
+
+async def briefs(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> dict[int, dict[str, Any]]:
+    rows = await conn.fetch(f"SELECT {BRIEF_COLUMNS} FROM users WHERE id = any($1::bigint[])", ids)
+    return {r["id"]: brief(r) for r in rows}  # type: ignore[misc]
+
+
+async def set_password(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1",
+                       user_id, password_hash)
+
+
+async def count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return await conn.fetchval("SELECT count(*) FROM users")

@@ -1,0 +1,75 @@
+"""The wire contract in code: JSON encoding, times, and the websocket frames.
+
+Every frame the server sends is built here. Event frames are built once, by
+the writer, as bytes with a fixed key order (type, thread, seq, name, data),
+so every process can read the seq without parsing the JSON and forwards the
+same bytes to every socket (ARCHITECTURE rule 3).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+_encoder = msgspec.json.Encoder()
+encode = _encoder.encode
+decode = msgspec.json.decode
+
+
+def iso(ts: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds and a Z."""
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_frame(thread_id: int, seq: int, name: str, data_json: bytes | str) -> bytes:
+    """{"type":"event","thread":T,"seq":N,"name":NAME,"data":DATA} from already-encoded data."""
+    if isinstance(data_json, str):
+        data_json = data_json.encode()
+    return b'{"type":"event","thread":%d,"seq":%d,"name":%s,"data":%s}' % (
+        thread_id, seq, encode(name), data_json)
+
+
+_SEQ = b'"seq":'
+
+
+def frame_seq(frame: bytes) -> int:
+    """The seq of an event frame built by event_frame(), read without parsing the JSON."""
+    start = frame.index(_SEQ) + len(_SEQ)
+    return int(frame[start:frame.index(b",", start)])
+
+
+def hello(user: dict[str, Any] | None, heartbeat: float) -> bytes:
+    return encode({"type": "hello", "user": user, "heartbeat": heartbeat})
+
+
+def subscribed(thread_id: int, seq: int, reset: bool = False) -> bytes:
+    msg: dict[str, Any] = {"type": "subscribed", "thread": thread_id, "seq": seq}
+    if reset:
+        msg["reset"] = True
+    return encode(msg)
+
+
+def unsubscribed(thread_id: int) -> bytes:
+    return encode({"type": "unsubscribed", "thread": thread_id})
+
+
+def pong(ping_id: Any) -> bytes:
+    return encode({"type": "pong", "id": ping_id})
+
+
+def error(code: str, message: str, **extra: Any) -> bytes:
+    return encode({"type": "error", "code": code, "message": message, **extra})
+
+
+def typing(thread_id: int, user: dict[str, Any]) -> bytes:
+    return encode({"type": "typing", "thread": thread_id, "user": user})
+
+
+def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = None) -> bytes:
+    if thread_id is None:
+        return encode({"type": "presence", "scope": "site", "users": users, "guests": guests})
+    return encode({"type": "presence", "scope": "thread", "thread": thread_id, "users": users, "guests": guests})
