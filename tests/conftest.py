@@ -259,48 +259,8 @@ def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
     proc.stop()
 
 
-def unique(prefix: str = "u") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-class Api:
-    """A signed-in (or guest) HTTP client for one user."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30)
-        self.user: dict[str, Any] | None = None
-
-    def sign_up(self, username: str | None = None, password: str = "correct horse battery",
-                display_name: str | None = None) -> Api:
-        username = username or unique()
-        body: dict[str, Any] = {"username": username, "password": password}
-        if display_name:
-            body["display_name"] = display_name
-        r = self.http.post("/api/users", json=body)
-        assert r.status_code == 201, r.text
-        self.user = r.json()["user"]
-        return self
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.http, name)
-
-    @property
-    def session_cookie(self) -> str:
-        return self.http.cookies.get("parley_session") or ""
-
-
-def make_moderator(pg_url: str, username: str) -> None:
-    import asyncio
-
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(pg_url)
-        try:
-            await conn.execute("UPDATE users SET is_moderator = true WHERE lower(username) = lower($1)", username)
-        finally:
-            await conn.close()
-    asyncio.run(run())
+from helpers import Api, make_moderator, new_thread, unique  # noqa: E402,F401 - re-exported for tests
+from wsclient import Watcher  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +274,20 @@ def forum(server: ServerProcess, pg_url: str) -> dict[str, Any]:
     return {"mod": mod, "category": slug, "url": server.url}
 
 
-def new_thread(api: Api, category: str, title: str = "A question", body: str = "What do you think?") -> dict[str, Any]:
-    r = api.post("/api/threads", json={"category": category, "title": title, "body": body})
-    assert r.status_code == 201, r.text
-    return r.json()  # type: ignore[no-any-return]
+@pytest.fixture()
+async def watchers() -> Any:
+    """open(ws_url, cookie=None, origin=None) → Watcher (tests/wsclient.py); all closed at the end."""
+    import asyncio
+    opened: list[Watcher] = []
+
+    async def open_(ws_url: str, cookie: str | None = None, origin: str | None = None) -> Watcher:
+        w = await Watcher.open(ws_url, cookie, origin)
+        opened.append(w)
+        return w
+
+    yield open_
+    for w in opened:
+        try:
+            await asyncio.wait_for(w.close(), 2)
+        except Exception:
+            pass

@@ -68,10 +68,14 @@ async def parse(request: Request, model: type[T]) -> T:
     body = await read_body(request)
     try:
         raw = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # invalid UTF-8 raises the latter
         raise BadRequest("The body is not valid JSON", code="bad_json") from None
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object")
+    for key, value in raw.items():
+        # PostgreSQL text cannot hold NUL: refuse it here, or any string reaching a query would be a 500.
+        if isinstance(value, str) and "\x00" in value:
+            raise Invalid(f"{key} must not contain NUL characters", field=key)
     try:
         return msgspec.convert(raw, model)
     except msgspec.ValidationError as exc:

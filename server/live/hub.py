@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from .. import metrics
+from ..errors import NotFound
 from ..store import events as store_events
 from ..wire import frame_seq
 from .broker import PRESENCE_CHANNEL, Broker, thread_channel
@@ -231,6 +232,13 @@ class Hub:
             except Exception as exc:
                 log.warning("reconcile failed: %s", exc)
 
+    async def _unsubscribe_quietly(self, thread_id: int) -> None:
+        try:
+            if thread_id not in self.rooms:
+                await self.broker.unsubscribe(thread_channel(thread_id))
+        except Exception:
+            pass
+
     async def _drop_room(self, thread_id: int, room: Room) -> None:
         if self.rooms.get(thread_id) is room:
             del self.rooms[thread_id]
@@ -262,10 +270,15 @@ class Hub:
             room.ready = asyncio.get_running_loop().create_future()
             try:
                 await self.broker.subscribe(thread_channel(thread_id))
-                room.seq = await self.pool.fetchval("SELECT seq FROM threads WHERE id = $1", thread_id) or 0
+                row = await self.pool.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
+                if row is None or row["deleted"]:
+                    raise NotFound(f"No thread {thread_id}")
+                room.seq = row["seq"]
                 room.ready.set_result(None)
             except BaseException as exc:
                 del self.rooms[thread_id]
+                if not self.rooms.get(thread_id):
+                    asyncio.get_running_loop().create_task(self._unsubscribe_quietly(thread_id))
                 room.ready.set_exception(exc)
                 room.ready.exception()  # retrieved: joiners re-raise it themselves
                 raise

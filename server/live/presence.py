@@ -5,14 +5,18 @@ thread id), and mirrors who is present in Redis as one hash per scope:
   parley:pr:{proc}:{scope}   field user_id → User brief JSON, field "g" → guest sockets
   parley:pr:procs            sorted set: proc → lease expiry (unix time)
 Every key carries the lease as its TTL and is renewed on a jittered
-heartbeat; a process that dies stops renewing and its entries expire. A
-graceful shutdown deletes them at once.
+heartbeat; a process that dies stops renewing and its entries expire (and
+its proc entry falls out of the live range). A graceful shutdown deletes
+them at once.
 
-A change is written in a batch (at most every FLUSH seconds) followed by one
-PUBLISH on parley:presence naming the scopes; each process then recomputes
-those snapshots at most once a second per scope and sends a frame to its
-local sockets only if the snapshot changed. A user whose last socket closes
-lingers for the grace period, so a reload or a brief drop shows nothing.
+A change is written in a batch (at most every FLUSH seconds): only the
+fields that changed (HSET/HDEL), then one PUBLISH on parley:presence naming
+the scopes. Each process then recomputes those snapshots at most once per
+COALESCE seconds per scope (longer for very large frames, see _interval) and
+sends a frame to its local sockets only if the snapshot changed: one
+encode per scope, the same bytes to every socket. A user whose last socket
+closes lingers for the grace period, so a reload or a brief drop shows
+nothing; an explicit unsubscribe leaves the thread at once.
 
 Without Redis the same class runs with no store: the local state is the
 whole truth (one process).
@@ -33,47 +37,68 @@ from .conn import Conn, Frame
 log = logging.getLogger(__name__)
 
 Scope = str | int  # "site" or a thread id
-FLUSH = 0.1        # seconds: batch local changes into one Redis pipeline
-COALESCE = 1.0     # seconds: at most one snapshot frame per scope per this interval
+Brief = dict[str, Any]
+PROCS = "parley:pr:procs"
+CHANNEL = "parley:presence"  # the same channel as broker.PRESENCE_CHANNEL; the hub routes it here
+FLUSH = 0.1                  # seconds: batch local changes into one Redis pipeline
+COALESCE = 1.0               # seconds: at most one recompute (and frame) per scope per this interval...
+MAX_COALESCE = 10.0          # ...stretched up to this for huge scopes; 15 s grace + 10 s stays within 30 s
+FANOUT_BUDGET = 16 << 20     # bytes/s of presence frames one scope may write to this process's sockets
+RETRY = 1.0                  # seconds before a failed flush is tried again
 
 
 class Local:
-    """This process's sockets in one scope."""
+    """This process's sockets in one scope, and what of it Redis has not heard yet."""
 
-    __slots__ = ("users", "briefs", "guests", "linger")
+    __slots__ = ("users", "briefs", "guests", "linger", "changed", "guests_changed", "rewrite")
 
     def __init__(self) -> None:
-        self.users: dict[int, int] = {}              # user id → open sockets here
-        self.briefs: dict[int, dict[str, Any]] = {}  # user id → brief, while present or lingering
+        self.users: dict[int, int] = {}     # user id → open sockets here
+        self.briefs: dict[int, Brief] = {}  # user id → brief, while present or lingering
         self.guests = 0
-        self.linger: dict[int, float] = {}           # user id → when the grace period ends
-
-    def present(self) -> dict[int, dict[str, Any]]:
-        return self.briefs
+        self.linger: dict[int, float] = {}  # user id → when the grace period ends
+        self.changed: set[int] = set()      # user ids to HSET/HDEL at the next flush
+        self.guests_changed = False
+        self.rewrite = True                 # write the whole hash (first write, or Redis lost it)
 
     def empty(self) -> bool:
         return not self.briefs and not self.guests
 
 
 class ScopeView:
-    """What this process last computed for a scope, and when it last sent it."""
+    """What this process last computed for a scope, and when."""
 
-    __slots__ = ("parts", "sent_key", "sent_at", "dirty", "timer", "lock")
+    __slots__ = ("parts", "sent_key", "ran_at", "interval", "dirty", "timer", "running", "lock", "frame")
 
     def __init__(self) -> None:
-        self.parts: dict[str, tuple[dict[int, dict[str, Any]], int]] | None = None  # other procs' entries
+        self.parts: dict[str, tuple[dict[int, Brief], int]] | None = None  # other procs' entries, as last read
         self.sent_key: tuple[tuple[int, ...], int] | None = None
-        self.sent_at = 0.0
+        self.ran_at = -COALESCE   # monotonic time of the last recompute
+        self.interval = COALESCE
         self.dirty = False
         self.timer: asyncio.TimerHandle | None = None
+        self.running = False
         self.lock = asyncio.Lock()
+        self.frame: Frame | None = None  # the current snapshot, encoded; None when something changed
 
 
 def _key(proc: str, scope: Scope) -> str:
     return f"parley:pr:{proc}:{scope}"
 
 
+def _interval(frame_bytes: int, sockets: int) -> float:
+    """Coalescing interval for a scope: 1 s, or longer when one broadcast would exceed the byte budget.
+
+    A snapshot is O(users) and goes to O(sockets), so a full list on every
+    change is quadratic; past FANOUT_BUDGET bytes per second we send it less
+    often (never less than every MAX_COALESCE) instead of flooding sockets.
+    """
+    return min(MAX_COALESCE, max(COALESCE, frame_bytes * sockets / FANOUT_BUDGET))
+
+
 class Presence:
+    """Counts of this process's sockets per scope, mirrored to Redis; snapshots pushed on change."""
+
     def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float) -> None:
         self.hub = hub
         self.redis = redis
@@ -84,28 +109,50 @@ class Presence:
         self.views: dict[Scope, ScopeView] = {}
         self.to_flush: set[Scope] = set()
         self.flush_handle: asyncio.TimerHandle | None = None
-        self.tasks: list[asyncio.Task[None]] = []
-        self.redis_commands = 0  # counted for the cost model (docs/presence.md)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.live_procs: set[str] = set()  # other processes seen alive (to notice one dying)
+        self.flushing: asyncio.Task[None] | None = None
+        self.stopped = False
+        # Counted for the cost model (docs/presence.md).
+        self.redis_commands = 0
+        self.snapshots = 0
+        self.frames_sent = 0
 
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
-        self.tasks.append(asyncio.create_task(self._heartbeat(), name="presence-heartbeat"))
-        self.tasks.append(asyncio.create_task(self._sweep(), name="presence-linger"))
+        self._spawn(self._heartbeat(), "presence-heartbeat")
+        self._spawn(self._sweep(), "presence-linger")
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def stop(self) -> None:
         """Graceful: remove our entries at once and tell the others."""
-        for t in self.tasks:
-            t.cancel()
+        self.stopped = True
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+            self.flush_handle = None
+        for view in self.views.values():
+            if view.timer is not None:
+                view.timer.cancel()
+        flushing = self.flushing
+        for t in list(self.tasks):
+            if t is not flushing:
+                t.cancel()
         if self.redis is None:
             return
-        scopes = [s for s, loc in self.local.items() if not loc.empty()] + ["site"]
+        if flushing is not None:  # let a write in flight land first, so our DELs come after it
+            await asyncio.wait([flushing], timeout=2)
+        scopes = {str(s) for s in self.local} | {"site"}
         try:
             pipe = self.redis.pipeline(transaction=False)
             for s in self.local:
                 pipe.delete(_key(self.proc, s))
-            pipe.zrem("parley:pr:procs", self.proc)
-            pipe.publish("parley:presence", wire.encode([str(s) for s in set(scopes)]))
+            pipe.zrem(PROCS, self.proc)
+            pipe.publish(CHANNEL, wire.encode(sorted(scopes)))
             await asyncio.wait_for(pipe.execute(), 2)
         except Exception as exc:
             log.warning("could not remove presence entries on shutdown: %s", exc)
@@ -118,10 +165,12 @@ class Presence:
             loc = self.local[scope] = Local()
         return loc
 
-    def add(self, scope: Scope, user: dict[str, Any] | None) -> None:
+    def add(self, scope: Scope, user: Brief | None) -> None:
+        """A socket of `user` (None: a guest) joined `scope`."""
         loc = self._loc(scope)
         if user is None:
             loc.guests += 1
+            loc.guests_changed = True
             self._changed(scope)
             return
         uid = user["id"]
@@ -129,33 +178,39 @@ class Presence:
         loc.users[uid] = n + 1
         if loc.linger.pop(uid, None) is not None:
             return  # back within the grace period: nothing changed for anyone
-        if n == 0:
+        if n == 0 and uid not in loc.briefs:
             loc.briefs[uid] = user
+            loc.changed.add(uid)
             self._changed(scope)
 
-    def remove(self, scope: Scope, user: dict[str, Any] | None) -> None:
+    def remove(self, scope: Scope, user: Brief | None, linger: bool = True) -> None:
+        """A socket of `user` left `scope`; with linger, the user stays listed for the grace period."""
         loc = self.local.get(scope)
         if loc is None:
             return
         if user is None:
-            loc.guests = max(0, loc.guests - 1)
-            self._changed(scope)
+            if loc.guests > 0:
+                loc.guests -= 1
+                loc.guests_changed = True
+                self._changed(scope)
             return
         uid = user["id"]
         n = loc.users.get(uid, 0) - 1
         if n > 0:
             loc.users[uid] = n
             return
-        loc.users.pop(uid, None)
+        if loc.users.pop(uid, None) is None:
+            return  # not one of ours (already removed)
         if uid in loc.briefs:
-            loc.linger[uid] = time.monotonic() + self.grace
-            if self.grace <= 0:
+            if linger and self.grace > 0:
+                loc.linger[uid] = time.monotonic() + self.grace
+            else:
                 self._expire(scope, loc, uid)
 
     def _expire(self, scope: Scope, loc: Local, uid: int) -> None:
         loc.linger.pop(uid, None)
-        if uid not in loc.users:
-            loc.briefs.pop(uid, None)
+        if uid not in loc.users and loc.briefs.pop(uid, None) is not None:
+            loc.changed.add(uid)
             self._changed(scope)
 
     def connect(self, conn: Conn) -> None:
@@ -165,49 +220,86 @@ class Presence:
         self.remove("site", conn.user)
 
     def _changed(self, scope: Scope) -> None:
+        view = self.views.get(scope)
+        if view is not None:
+            view.frame = None
         if self.redis is None:
             self._mark_dirty(scope)
             return
+        self._queue_flush(scope, FLUSH)
+
+    def _queue_flush(self, scope: Scope, delay: float) -> None:
         self.to_flush.add(scope)
-        if self.flush_handle is None:
-            self.flush_handle = asyncio.get_running_loop().call_later(FLUSH, self._flush_soon)
+        if self.flush_handle is None and not self.stopped:
+            self.flush_handle = asyncio.get_running_loop().call_later(delay, self._flush_soon)
 
     def _flush_soon(self) -> None:
         self.flush_handle = None
-        asyncio.get_running_loop().create_task(self._flush())
+        if self.flushing is not None:  # one write at a time, in order: try again when it is done
+            self.flush_handle = asyncio.get_running_loop().call_later(FLUSH, self._flush_soon)
+            return
+        self.flushing = asyncio.get_running_loop().create_task(self._flush(), name="presence-flush")
+        self.tasks.add(self.flushing)
+        self.flushing.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.flushing = None
 
     async def _flush(self) -> None:
+        """Write what changed since the last flush in one pipeline, then ring the doorbell once."""
         scopes, self.to_flush = self.to_flush, set()
-        if not scopes or self.redis is None:
+        if not scopes or self.redis is None or self.stopped:
             return
         ttl = int(self.lease * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd("parley:pr:procs", {self.proc: time.time() + self.lease})
+        pipe.zadd(PROCS, {self.proc: time.time() + self.lease})
+        written: list[Local] = []
         for s in scopes:
-            self._write_scope(pipe, s, ttl)
-        pipe.publish("parley:presence", wire.encode([str(s) for s in scopes]))
+            loc = self.local.get(s)
+            self._write_scope(pipe, s, loc, ttl)
+            if loc is not None:
+                written.append(loc)
+        pipe.publish(CHANNEL, wire.encode([str(s) for s in scopes]))
+        self.redis_commands += len(pipe.command_stack)
         try:
-            self.redis_commands += len(pipe.command_stack)
             await pipe.execute()
-        except Exception as exc:  # Redis down: on_reconnect rewrites everything
+        except Exception as exc:  # Redis down: write these scopes whole, a little later
             log.warning("presence flush failed: %s", exc)
+            for loc in written:
+                loc.rewrite = True
             for s in scopes:
+                self._queue_flush(s, RETRY)
                 self._mark_dirty(s)
 
-    def _write_scope(self, pipe: Any, scope: Scope, ttl: int) -> None:
+    def _write_scope(self, pipe: Any, scope: Scope, loc: Local | None, ttl: int) -> None:
         key = _key(self.proc, scope)
-        loc = self.local.get(scope)
-        pipe.delete(key)
-        if loc is not None and not loc.empty():
-            mapping: dict[str, bytes | int] = {str(uid): wire.encode(b) for uid, b in loc.briefs.items()}
-            mapping["g"] = loc.guests
-            pipe.hset(key, mapping=mapping)
-            pipe.pexpire(key, ttl)
-        elif loc is not None and not self._watched(scope):
-            del self.local[scope]
+        if loc is None or loc.empty():
+            pipe.delete(key)
+            if loc is not None:
+                loc.changed.clear()
+                loc.guests_changed = False
+                loc.rewrite = True  # the next write starts a fresh hash
+            return
+        if loc.rewrite:
+            pipe.delete(key)
+            fields: dict[str, bytes | int] = {str(uid): wire.encode(b) for uid, b in loc.briefs.items()}
+        else:
+            fields = {str(uid): wire.encode(loc.briefs[uid]) for uid in loc.changed if uid in loc.briefs}
+            gone = [str(uid) for uid in loc.changed if uid not in loc.briefs]
+            if gone:
+                pipe.hdel(key, *gone)
+        if loc.rewrite or loc.guests_changed:
+            fields["g"] = loc.guests
+        if fields:
+            pipe.hset(key, mapping=fields)
+        pipe.pexpire(key, ttl)
+        loc.changed.clear()
+        loc.guests_changed = False
+        loc.rewrite = False
 
     def _watched(self, scope: Scope) -> bool:
-        return scope == "site" or bool(self.hub.watching(scope)) if isinstance(scope, int) else True
+        return scope == "site" or bool(self.hub.watching(scope))
 
     # -- snapshots -------------------------------------------------------
 
@@ -218,80 +310,109 @@ class Presence:
         except Exception:
             return
         for s in scopes:
-            scope: Scope = "site" if s == "site" else int(s)
-            if scope == "site" or self.hub.watching(scope):
+            try:
+                scope: Scope = "site" if s == "site" else int(s)
+            except (TypeError, ValueError):
+                continue
+            if self._watched(scope):
                 self._mark_dirty(scope)
+            elif (view := self.views.get(scope)) is not None:
+                view.parts = None  # nobody here watches it: read it afresh when someone does
 
     def on_reconnect(self) -> None:
         """Redis may have restarted and forgotten us: write everything again, recompute everything."""
         if self.redis is not None:
-            for s in self.local:
-                self._changed(s)
+            for s, loc in self.local.items():
+                loc.rewrite = True
+                self._queue_flush(s, FLUSH)
+        self._mark_all_dirty()
+
+    def _mark_all_dirty(self) -> None:
         self._mark_dirty("site")
-        for s in list(self.local):
-            if isinstance(s, int):
+        for s in list(self.views):
+            if isinstance(s, int) and self.hub.watching(s):
                 self._mark_dirty(s)
 
-    def _mark_dirty(self, scope: Scope) -> None:
+    def _view(self, scope: Scope) -> ScopeView:
         view = self.views.get(scope)
         if view is None:
             view = self.views[scope] = ScopeView()
+        return view
+
+    def _mark_dirty(self, scope: Scope) -> None:
+        if self.stopped:
+            return
+        view = self._view(scope)
         view.dirty = True
-        if view.timer is None:
-            delay = max(0.0, view.sent_at + COALESCE - time.monotonic())
+        if view.timer is None and not view.running:
+            delay = max(0.0, view.ran_at + view.interval - time.monotonic())
             view.timer = asyncio.get_running_loop().call_later(delay, self._publish_soon, scope)
 
     def _publish_soon(self, scope: Scope) -> None:
-        view = self.views[scope]
+        view = self.views.get(scope)
+        if view is None:
+            return
         view.timer = None
-        asyncio.get_running_loop().create_task(self._publish(scope))
+        view.running = True
+        self._spawn(self._publish(scope, view), "presence-snapshot")
 
-    async def _publish(self, scope: Scope) -> None:
-        view = self.views[scope]
-        if not view.dirty:
-            return
-        view.dirty = False
+    async def _publish(self, scope: Scope, view: ScopeView) -> None:
+        """Recompute one scope (one per interval, never two at once) and push it if it changed."""
         try:
-            await self._refresh(scope, view)
-        except Exception as exc:
-            log.warning("presence snapshot of %s failed: %s", scope, exc)
-        users, guests = self._compose(scope, view)
-        key = (tuple(sorted(u["id"] for u in users)), guests)
-        if key == view.sent_key:
-            return
-        view.sent_key = key
-        view.sent_at = time.monotonic()
-        frame = Frame(wire.presence(users, guests, None if scope == "site" else int(scope)))
-        if scope == "site":
-            metrics.PRESENCE_USERS.set(len(users))
-            metrics.PRESENCE_GUESTS.set(guests)
-            for conn in list(self.hub.conns):
+            view.dirty = False
+            view.ran_at = time.monotonic()
+            try:
+                await self._refresh(scope, view)
+            except Exception as exc:
+                log.warning("presence snapshot of %s failed: %s", scope, exc)
+            users, guests = self._compose(scope, view)
+            key = (tuple(sorted(u["id"] for u in users)), guests)
+            if key == view.sent_key:
+                return
+            view.sent_key = key
+            frame = self._encode(scope, users, guests)
+            view.frame = frame
+            conns = list(self.hub.conns) if scope == "site" else self.hub.watching(scope)
+            if scope == "site":
+                metrics.PRESENCE_USERS.set(len(users))
+                metrics.PRESENCE_GUESTS.set(guests)
+            for conn in conns:
                 conn.send(frame)
-        else:
-            for conn in self.hub.watching(scope):
-                conn.send(frame)
+            self.frames_sent += len(conns)
+            view.interval = _interval(len(frame.json), len(conns))
+        finally:
+            view.running = False
+            if view.dirty:  # changed again while we read: go again after the interval
+                view.dirty = False
+                self._mark_dirty(scope)
 
     async def _refresh(self, scope: Scope, view: ScopeView) -> None:
         """Read the other processes' entries for a scope from Redis."""
+        view.frame = None
         if self.redis is None:
             view.parts = {}
             return
-        now = time.time()
-        procs = await self.redis.zrangebyscore("parley:pr:procs", now, "+inf")
-        pipe = self.redis.pipeline(transaction=False)
+        self.snapshots += 1
+        procs = await self.redis.zrangebyscore(PROCS, time.time(), "+inf")
         others = [p.decode() for p in procs if p.decode() != self.proc]
-        for p in others:
-            pipe.hgetall(_key(p, scope))
+        self.live_procs.update(others)
         self.redis_commands += 1 + len(others)
-        results = await pipe.execute() if others else []
-        parts: dict[str, tuple[dict[int, dict[str, Any]], int]] = {}
+        results: list[Any] = []
+        if others:
+            pipe = self.redis.pipeline(transaction=False)
+            for p in others:
+                pipe.hgetall(_key(p, scope))
+            results = await pipe.execute()
+        parts: dict[str, tuple[dict[int, Brief], int]] = {}
         for p, h in zip(others, results, strict=True):
-            users = {int(k): wire.decode(v) for k, v in h.items() if k != b"g"}
-            parts[p] = (users, int(h.get(b"g", 0)))
+            if h:
+                users = {int(k): wire.decode(v) for k, v in h.items() if k != b"g"}
+                parts[p] = (users, int(h.get(b"g", 0)))
         view.parts = parts
+        view.frame = None
 
-    def _compose(self, scope: Scope, view: ScopeView) -> tuple[list[dict[str, Any]], int]:
-        users: dict[int, dict[str, Any]] = {}
+    def _compose(self, scope: Scope, view: ScopeView) -> tuple[list[Brief], int]:
+        users: dict[int, Brief] = {}
         guests = 0
         for p_users, p_guests in (view.parts or {}).values():
             users.update(p_users)
@@ -303,24 +424,35 @@ class Presence:
         ordered = sorted(users.values(), key=lambda u: (u["display_name"].lower(), u["id"]))
         return ordered, guests
 
-    async def snapshot(self, scope: Scope, fresh: bool = False) -> tuple[list[dict[str, Any]], int]:
-        """(users, guests) now: other processes as last read (or read now), this one live."""
-        view = self.views.get(scope)
-        if view is None:
-            view = self.views[scope] = ScopeView()
-        if view.parts is None or fresh:
+    @staticmethod
+    def _encode(scope: Scope, users: list[Brief], guests: int) -> Frame:
+        return Frame(wire.presence(users, guests, None if scope == "site" else int(scope)))
+
+    async def _ensure_parts(self, scope: Scope, view: ScopeView, fresh: bool) -> None:
+        # A watched scope's parts are kept current by the doorbell and the heartbeat; any other is read now.
+        if view.parts is None or fresh or not self._watched(scope):
             async with view.lock:
-                if view.parts is None or fresh:
+                if view.parts is None or fresh or not self._watched(scope):
                     try:
                         await self._refresh(scope, view)
                     except Exception as exc:
                         log.warning("presence read failed: %s", exc)
                         view.parts = view.parts or {}
+
+    async def snapshot(self, scope: Scope, fresh: bool = False) -> tuple[list[Brief], int]:
+        """(users, guests) now: other processes as last read (or read now), this one live."""
+        view = self._view(scope)
+        await self._ensure_parts(scope, view, fresh)
         return self._compose(scope, view)
 
     async def frame(self, scope: Scope) -> Frame:
-        users, guests = await self.snapshot(scope)
-        return Frame(wire.presence(users, guests, None if scope == "site" else int(scope)))
+        """The scope's snapshot frame for a socket that just joined (encoded once until something changes)."""
+        view = self._view(scope)
+        await self._ensure_parts(scope, view, False)
+        if view.frame is None:
+            users, guests = self._compose(scope, view)
+            view.frame = self._encode(scope, users, guests)
+        return view.frame
 
     # -- background ------------------------------------------------------
 
@@ -328,26 +460,38 @@ class Presence:
         """Renew our lease (with jitter, so processes do not beat in step) and notice dead processes."""
         while True:
             await asyncio.sleep(self.lease / 4 * (0.8 + 0.4 * random.random()))
-            if self.redis is not None:
-                ttl = int(self.lease * 1000)
-                try:
-                    pipe = self.redis.pipeline(transaction=False)
-                    pipe.zadd("parley:pr:procs", {self.proc: time.time() + self.lease})
-                    pipe.zremrangebyscore("parley:pr:procs", "-inf", time.time() - 60)
-                    for s, loc in self.local.items():
-                        if not loc.empty():
-                            pipe.pexpire(_key(self.proc, s), ttl)
-                    self.redis_commands += len(pipe.command_stack)
-                    await pipe.execute()
-                except Exception as exc:
-                    log.warning("presence heartbeat failed: %s", exc)
-            # A process that died does not ring the doorbell: look again.
-            self._mark_dirty("site")
-            for s in list(self.local):
-                if isinstance(s, int) and self.hub.watching(s):
-                    self._mark_dirty(s)
+            if self.redis is None:
+                continue
+            now = time.time()
+            ttl = int(self.lease * 1000)
+            scopes = [s for s, loc in self.local.items() if not loc.empty() and not loc.rewrite]
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                pipe.zadd(PROCS, {self.proc: now + self.lease})
+                pipe.zremrangebyscore(PROCS, "-inf", now - 60)
+                pipe.zrangebyscore(PROCS, now, "+inf")
+                for s in scopes:
+                    pipe.pexpire(_key(self.proc, s), ttl)
+                self.redis_commands += len(pipe.command_stack)
+                results = await pipe.execute()
+            except Exception as exc:
+                log.warning("presence heartbeat failed: %s", exc)
+                self._mark_dirty("site")
+                continue
+            for s, renewed in zip(scopes, results[3:], strict=True):
+                if not renewed and s in self.local:  # the key is gone (Redis restarted?): write it whole
+                    self.local[s].rewrite = True
+                    self._queue_flush(s, FLUSH)
+            live = {p.decode() for p in results[2]} - {self.proc}
+            # A process that died rings no doorbell: when one leaves the live set, recompute every scope.
+            if self.live_procs - live:
+                self._mark_all_dirty()
+            else:
+                self._mark_dirty("site")  # cheap safety net for a doorbell lost without a reconnect
+            self.live_procs = live
 
     async def _sweep(self) -> None:
+        """End grace periods, and forget scopes nobody here watches any more."""
         while True:
             await asyncio.sleep(0.5)
             now = time.monotonic()
@@ -355,3 +499,10 @@ class Presence:
                 for uid, until in list(loc.linger.items()):
                     if until <= now:
                         self._expire(scope, loc, uid)
+                if (isinstance(scope, int) and loc.empty() and scope not in self.to_flush
+                        and not self.hub.watching(scope)):
+                    del self.local[scope]
+            for scope, view in list(self.views.items()):
+                if (isinstance(scope, int) and scope not in self.local and not view.running
+                        and view.timer is None and not self.hub.watching(scope)):
+                    del self.views[scope]

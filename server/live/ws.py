@@ -93,7 +93,7 @@ class Session:
         elif isinstance(msg, Unsubscribe):
             if msg.thread in self.conn.rooms:
                 self.hub.leave(self.conn, msg.thread)
-                self.state.presence.remove(msg.thread, self.conn.user)
+                self.state.presence.remove(msg.thread, self.conn.user, linger=False)  # a choice, not a drop
             self.send(wire.unsubscribed(msg.thread))
         elif isinstance(msg, Typing):
             await self.typing_frame(msg.thread)

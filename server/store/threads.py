@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, iso
 from . import Written, categories, events, posts
 
@@ -116,7 +116,7 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
     if (locked is not None or category is not None) and not user["is_moderator"]:
         raise Forbidden("Only a moderator can lock or move a thread")
     if row["locked"] and not user["is_moderator"]:
-        raise Forbidden("This thread is locked", code="thread_locked")
+        raise Conflict("This thread is locked", code="thread_locked")  # 409, as for posts and edits
     cat_id = row["category_id"]
     if category is not None:
         cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category)
@@ -134,9 +134,9 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
 
 SORTS = {
     # sort: (ORDER BY, keyset condition on the cursor, cursor key)
-    "oldest": ("p.id ASC", "p.id > $3 AND $4::int IS NULL", lambda r: (r["id"],)),
-    "newest": ("p.id DESC", "p.id < $3 AND $4::int IS NULL", lambda r: (r["id"],)),
-    "top": ("p.score DESC, p.id ASC", "(p.score < $4 OR (p.score = $4 AND p.id > $3))",
+    "oldest": ("p.id ASC", "p.id > $3 AND $4::bigint IS NULL", lambda r: (r["id"],)),
+    "newest": ("p.id DESC", "p.id < $3 AND $4::bigint IS NULL", lambda r: (r["id"],)),
+    "top": ("p.score DESC, p.id ASC", "(p.score < $4::bigint OR (p.score = $4::bigint AND p.id > $3))",
             lambda r: (r["id"], r["score"])),
 }
 

@@ -1,0 +1,93 @@
+"""Websocket clients for the live tests: a Watcher collects every frame in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import websockets
+
+
+class Watcher:
+    """A /ws client that records frames; events are kept per thread in arrival order."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.frames: list[dict[str, Any]] = []
+        self.events: dict[int, list[dict[str, Any]]] = {}
+        self.closed: int | None = None
+        self.changed = asyncio.Event()
+        self.task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, ws_url: str, cookie: str | None = None, origin: str | None = None) -> Watcher:
+        headers = {}
+        if cookie:
+            headers["Cookie"] = f"parley_session={cookie}"
+        if origin:
+            headers["Origin"] = origin
+        ws = await websockets.connect(ws_url, additional_headers=headers, max_size=None, compression=None,
+                                      open_timeout=20)
+        w = cls(ws)
+        await w.wait_for(lambda f: f["type"] == "hello")
+        return w
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                self.frames.append(frame)
+                if frame.get("type") == "event":
+                    self.events.setdefault(frame["thread"], []).append(frame)
+                self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed = self.ws.close_code or 1006
+            self.changed.set()
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def wait_for(self, pred: Any, timeout: float = 10, start: int = 0) -> dict[str, Any]:
+        """The first frame (from index `start`) matching pred, waiting for it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        i = start
+        while True:
+            while i < len(self.frames):
+                if pred(self.frames[i]):
+                    return self.frames[i]
+                i += 1
+            if self.closed is not None:
+                raise AssertionError(f"socket closed ({self.closed}) before the frame arrived; got {self.frames}")
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"timed out; frames so far: {self.frames[-10:]}")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def subscribe(self, thread: int, since: int | None = None) -> dict[str, Any]:
+        start = len(self.frames)
+        msg: dict[str, Any] = {"type": "subscribe", "thread": thread}
+        if since is not None:
+            msg["since"] = since
+        await self.send(msg)
+        return await self.wait_for(lambda f: f["type"] in ("subscribed", "error") and f.get("thread") == thread,
+                                   start=start, timeout=20)
+
+    async def wait_seq(self, thread: int, seq: int, timeout: float = 20) -> list[dict[str, Any]]:
+        """Wait until an event with this seq (or later) arrived for the thread; return the thread's events."""
+        await self.wait_for(lambda f: f["type"] == "event" and f["thread"] == thread and f["seq"] >= seq,
+                            timeout=timeout)
+        return self.events[thread]
+
+    def seqs(self, thread: int) -> list[int]:
+        return [e["seq"] for e in self.events.get(thread, [])]
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self.task.cancel()
