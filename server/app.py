@@ -171,7 +171,7 @@ class Parley:
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
         pool = await db.create_pool(settings.database_url)
         if settings.redis_url:
-            broker: Any = RedisBroker(settings.redis_url)
+            broker: Any = RedisBroker(settings.redis_url, settings.redis_sharded_pubsub)
             redis = broker.client
             limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled)
         else:

@@ -43,6 +43,7 @@ class RateLimits:
 class Settings:
     database_url: str | None = None
     redis_url: str | None = None
+    redis_sharded_pubsub: bool = False
     secret: str = ""
     allowed_origins: tuple[str, ...] = ()
     rate_limits_enabled: bool = True
@@ -139,6 +140,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["database_url"] = _url("DATABASE_URL", raw, ("postgresql", "postgres"))
     if (raw := get("REDIS_URL")) is not None:
         kw["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
+    if (raw := get("PARLEY_REDIS_SHARDED_PUBSUB")) is not None:
+        kw["redis_sharded_pubsub"] = _bool("PARLEY_REDIS_SHARDED_PUBSUB", raw)
     if (raw := get("PARLEY_DATA_DIR")) is not None:
         kw["data_dir"] = Path(raw).resolve()
     if (raw := get("PARLEY_ALLOWED_ORIGINS")) is not None:

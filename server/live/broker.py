@@ -113,8 +113,14 @@ class RedisBroker(Broker):
 
     name = "redis"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, sharded: bool = False) -> None:
         self.url = url
+        # Sharded pub/sub (Redis 7: SPUBLISH/SSUBSCRIBE) keeps a channel on the node that owns its slot,
+        # so a Redis Cluster does not broadcast every event to every node. Same semantics otherwise.
+        self.sharded = sharded
+        self.cmd_sub, self.cmd_unsub, self.cmd_pub = (
+            ("SSUBSCRIBE", "SUNSUBSCRIBE", "SPUBLISH") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE", "PUBLISH"))
+        self.msg_kind, self.sub_kind = (b"smessage", b"ssubscribe") if sharded else (b"message", b"subscribe")
         self.client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
                                               health_check_interval=10)
         self.conn_kwargs: dict[str, Any] = self.client.connection_pool.connection_kwargs
@@ -147,7 +153,7 @@ class RedisBroker(Broker):
         await self.client.aclose()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.client.publish(channel, message)
+        await self.client.execute_command(self.cmd_pub, channel, message)
 
     async def subscribe(self, channel: str) -> None:
         if channel in self.channels:
@@ -157,7 +163,7 @@ class RedisBroker(Broker):
             return  # subscribed on reconnect, followed by on_reconnect() → backfill
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.setdefault(channel, []).append(fut)
-        self.writer.write(_command("SUBSCRIBE", channel))
+        self.writer.write(_command(self.cmd_sub, channel))
         try:
             await asyncio.wait_for(asyncio.shield(fut), 5)
         except asyncio.TimeoutError:
@@ -168,7 +174,7 @@ class RedisBroker(Broker):
             return
         self.channels.discard(channel)
         if self.writer is not None and self._connected:
-            self.writer.write(_command("UNSUBSCRIBE", channel))
+            self.writer.write(_command(self.cmd_unsub, channel))
 
     async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         kw = self.conn_kwargs
@@ -196,10 +202,9 @@ class RedisBroker(Broker):
                 reader, writer = await self._open()
                 parser = hiredis.Reader()
                 self.writer = writer
-                if self.channels:
-                    writer.write(_command("SUBSCRIBE", *sorted(self.channels)))
-                else:
-                    writer.write(_command("PING"))
+                writer.write(_command("PING"))
+                for channel in sorted(self.channels):  # one by one: sharded channels may not share a slot
+                    writer.write(_command(self.cmd_sub, channel))
                 await writer.drain()
                 self._connected = True
                 if not first:
@@ -233,6 +238,7 @@ class RedisBroker(Broker):
     async def _read(self, reader: asyncio.StreamReader, parser: hiredis.Reader) -> None:
         handler = self.handler
         assert handler is not None
+        msg_kind, sub_kind = self.msg_kind, self.sub_kind
         while True:
             data = await reader.read(1 << 18)
             if not data:
@@ -241,12 +247,12 @@ class RedisBroker(Broker):
             while (msg := parser.gets()) is not False:
                 if isinstance(msg, list) and msg:
                     kind = msg[0]
-                    if kind == b"message":
+                    if kind == msg_kind:
                         try:
                             handler.on_message(msg[1].decode(), msg[2])
                         except Exception:
                             log.exception("hub failed on a message for %s", msg[1])
-                    elif kind == b"subscribe":
+                    elif kind == sub_kind:
                         for f in self.pending.pop(msg[1].decode(), []):
                             if not f.done():
                                 f.set_result(None)

@@ -68,7 +68,8 @@ class Local:
 class ScopeView:
     """What this process last computed for a scope, and when."""
 
-    __slots__ = ("parts", "sent_key", "ran_at", "interval", "dirty", "timer", "running", "lock", "frame")
+    __slots__ = ("parts", "sent_key", "ran_at", "interval", "dirty", "timer", "running", "lock", "frame",
+                 "frame_key", "joined")
 
     def __init__(self) -> None:
         self.parts: dict[str, tuple[dict[int, Brief], int]] | None = None  # other procs' entries, as last read
@@ -80,10 +81,18 @@ class ScopeView:
         self.running = False
         self.lock = asyncio.Lock()
         self.frame: Frame | None = None  # the current snapshot, encoded; None when something changed
+        self.frame_key: tuple[tuple[int, ...], int] | None = None
+        # Sockets that got a snapshot on joining since the last broadcast, with what it said: the
+        # broadcast skips them when it says the same (else every joiner would get its own join twice).
+        self.joined: dict[Conn, tuple[tuple[int, ...], int]] = {}
 
 
 def _key(proc: str, scope: Scope) -> str:
     return f"parley:pr:{proc}:{scope}"
+
+
+def _snapshot_key(users: list[Brief], guests: int) -> tuple[tuple[int, ...], int]:
+    return tuple(sorted(u["id"] for u in users)), guests
 
 
 def _interval(frame_bytes: int, sockets: int) -> float:
@@ -366,20 +375,32 @@ class Presence:
             except Exception as exc:
                 log.warning("presence snapshot of %s failed: %s", scope, exc)
             users, guests = self._compose(scope, view)
-            key = (tuple(sorted(u["id"] for u in users)), guests)
+            key = _snapshot_key(users, guests)
+            joined, view.joined = view.joined, {}
+            if view.frame is None or view.frame_key != key:
+                view.frame, view.frame_key = self._encode(scope, users, guests), key
+            frame = view.frame
             if key == view.sent_key:
+                # Nothing changed since the last broadcast, but a socket that joined in between may have
+                # been told of a state that has since been undone: correct just those.
+                for conn, told in joined.items():
+                    if told != key and conn.alive and (scope == "site" or scope in conn.rooms):
+                        conn.send(frame)
+                        self.frames_sent += 1
                 return
             view.sent_key = key
-            frame = self._encode(scope, users, guests)
-            view.frame = frame
             conns = list(self.hub.conns) if scope == "site" else self.hub.watching(scope)
             if scope == "site":
                 metrics.PRESENCE_USERS.set(len(users))
                 metrics.PRESENCE_GUESTS.set(guests)
+            sent = 0
             for conn in conns:
+                if joined and joined.get(conn) == key:
+                    continue
                 conn.send(frame)
-            self.frames_sent += len(conns)
-            view.interval = _interval(len(frame.json), len(conns))
+                sent += 1
+            self.frames_sent += sent
+            view.interval = _interval(len(frame.json), sent)
         finally:
             view.running = False
             if view.dirty:  # changed again while we read: go again after the interval
@@ -445,13 +466,15 @@ class Presence:
         await self._ensure_parts(scope, view, fresh)
         return self._compose(scope, view)
 
-    async def frame(self, scope: Scope) -> Frame:
+    async def frame(self, scope: Scope, conn: Conn | None = None) -> Frame:
         """The scope's snapshot frame for a socket that just joined (encoded once until something changes)."""
         view = self._view(scope)
         await self._ensure_parts(scope, view, False)
-        if view.frame is None:
+        if view.frame is None or view.frame_key is None:
             users, guests = self._compose(scope, view)
-            view.frame = self._encode(scope, users, guests)
+            view.frame, view.frame_key = self._encode(scope, users, guests), _snapshot_key(users, guests)
+        if conn is not None:
+            view.joined[conn] = view.frame_key
         return view.frame
 
     # -- background ------------------------------------------------------

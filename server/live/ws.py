@@ -121,7 +121,7 @@ class Session:
             conn.send(frame)
         self.send(wire.subscribed(thread_id, target, reset))
         self.state.presence.add(thread_id, conn.user)
-        conn.send(await self.state.presence.frame(thread_id))
+        conn.send(await self.state.presence.frame(thread_id, conn))
         self.hub.go_live(conn, thread_id, target)
 
     async def typing_frame(self, thread_id: int) -> None:
@@ -182,7 +182,7 @@ async def _serve(ws: WebSocket, scope: Any, receive: Any, send: Any, state: AppS
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
     try:
         session.send(wire.hello(user, settings.ws_heartbeat_seconds))
-        conn.send(await presence.frame("site"))
+        conn.send(await presence.frame("site", conn))
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":

@@ -1,0 +1,108 @@
+"""Broker contract: the in-process and Redis brokers (plain and sharded) behave the same."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+
+import pytest
+
+from server.live.broker import Broker, MemoryBroker, RedisBroker
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self.reconnects = 0
+        self.got = asyncio.Event()
+
+    def on_message(self, channel: str, message: bytes) -> None:
+        self.messages.append((channel, message))
+        self.got.set()
+
+    def on_reconnect(self) -> None:
+        self.reconnects += 1
+
+    async def wait(self, n: int, timeout: float = 5) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.messages) < n:
+                self.got.clear()
+                await self.got.wait()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-sharded"])
+async def broker(request, redis_url):
+    b: Broker = {"memory": lambda: MemoryBroker(), "redis": lambda: RedisBroker(redis_url),
+                 "redis-sharded": lambda: RedisBroker(redis_url, sharded=True)}[request.param]()
+    rec = Recorder()
+    await b.start(rec)
+    if isinstance(b, RedisBroker):
+        async with asyncio.timeout(5):
+            while not b.healthy:
+                await asyncio.sleep(0.01)
+    yield b, rec
+    await b.close()
+
+
+async def test_subscribed_channel_receives_exact_bytes_in_order(broker):
+    """After subscribe() returns, every publish on the channel arrives, byte for byte, in order."""
+    b, rec = broker
+    await b.subscribe("parley:test:a")
+    frames = [b'{"type":"event","seq":%d}' % i for i in range(50)]
+    for f in frames:
+        await b.publish("parley:test:a", f)
+    await rec.wait(50)
+    assert rec.messages == [("parley:test:a", f) for f in frames]
+    assert b.healthy
+
+
+async def test_unsubscribed_channel_is_not_delivered(broker):
+    """Only subscribed channels are delivered, and unsubscribe stops delivery."""
+    b, rec = broker
+    await b.subscribe("parley:test:b")
+    await b.publish("parley:test:other", b"nope")
+    await b.publish("parley:test:b", b"yes")
+    await rec.wait(1)
+    await b.unsubscribe("parley:test:b")
+    await asyncio.sleep(0.1)
+    await b.publish("parley:test:b", b"after")
+    await asyncio.sleep(0.3)
+    assert rec.messages == [("parley:test:b", b"yes")]
+
+
+def test_backends_have_exactly_the_interface_of_the_base():
+    """API parity: each backend implements every public method of Broker and adds none."""
+    def public(cls: type) -> set[str]:
+        return {n for n, v in inspect.getmembers(cls) if not n.startswith("_") and callable(v)}
+    base = public(Broker)
+    for cls in (MemoryBroker, RedisBroker):
+        assert public(cls) == base, cls
+        for name in base:
+            assert not getattr(getattr(cls, name), "__isabstractmethod__", False)
+
+
+async def test_redis_broker_reconnects_and_reports_it(own_redis):
+    """When Redis goes away and comes back, the subscriber reconnects, resubscribes and calls on_reconnect."""
+    b = RedisBroker(own_redis.url)
+    rec = Recorder()
+    await b.start(rec)
+    try:
+        async with asyncio.timeout(5):
+            while not b.healthy:
+                await asyncio.sleep(0.01)
+        await b.subscribe("parley:test:c")
+        assert rec.reconnects == 1  # the first connect also asks for a backfill
+        own_redis.stop()
+        async with asyncio.timeout(5):
+            while b.healthy:
+                await asyncio.sleep(0.05)
+        own_redis.start()
+        async with asyncio.timeout(15):
+            while not b.healthy:
+                await asyncio.sleep(0.05)
+        assert rec.reconnects == 2
+        await b.publish("parley:test:c", b"back")
+        await rec.wait(1)
+        assert rec.messages == [("parley:test:c", b"back")]
+    finally:
+        await b.close()
