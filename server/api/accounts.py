@@ -81,6 +81,8 @@ async def sign_in(request: Request) -> Response:
     if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
         await st.limiter.hit(fail_key, limits.signin_failures_per_user)
         raise Unauthorized("Wrong username or password", code="bad_credentials")
+    if auth.needs_rehash(row["password_hash"]):
+        await users.set_password(st.pool, row["id"], await auth.hash_password(body.password))
     # A fresh id at every sign-in: a session id planted before sign-in is never promoted (no fixation).
     old = st.cookies.load(request.cookies.get(auth.COOKIE))
     session_id = st.cookies.new_session_id()

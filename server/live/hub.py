@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CHUNK = 512            # sockets written per loop turn in a large room
 RECENT = 512           # recent frames kept per room: reconnects with a recent `since` need no query
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
+MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
 _THREAD_PREFIX = "parley:thread:"
 
@@ -305,7 +306,9 @@ class Hub:
         replay: list[Frame] = []
         reset = False
         try:
-            if since is not None and since < target:
+            if since is not None and target - since > MAX_REPLAY:
+                reset = True
+            elif since is not None and since < target:
                 if room.recent and room.recent[0][0] <= since + 1:
                     replay = [f for s, f in room.recent if since < s <= target]
                 else:

@@ -119,6 +119,8 @@ class Presence:
         self.to_flush: set[Scope] = set()
         self.flush_handle: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        # The doorbell goes the way the broker listens: PUBLISH, or SPUBLISH when pub/sub is sharded.
+        self.publish_cmd: str = getattr(getattr(hub, "broker", None), "cmd_pub", "PUBLISH")
         self.live_procs: set[str] = set()  # other processes seen alive (to notice one dying)
         self.flushing: asyncio.Task[None] | None = None
         self.stopped = False
@@ -161,7 +163,7 @@ class Presence:
             for s in self.local:
                 pipe.delete(_key(self.proc, s))
             pipe.zrem(PROCS, self.proc)
-            pipe.publish(CHANNEL, wire.encode(sorted(scopes)))
+            pipe.execute_command(self.publish_cmd, CHANNEL, wire.encode(sorted(scopes)))
             await asyncio.wait_for(pipe.execute(), 2)
         except Exception as exc:
             log.warning("could not remove presence entries on shutdown: %s", exc)
@@ -269,7 +271,7 @@ class Presence:
             self._write_scope(pipe, s, loc, ttl)
             if loc is not None:
                 written.append(loc)
-        pipe.publish(CHANNEL, wire.encode([str(s) for s in scopes]))
+        pipe.execute_command(self.publish_cmd, CHANNEL, wire.encode([str(s) for s in scopes]))
         self.redis_commands += len(pipe.command_stack)
         try:
             await pipe.execute()

@@ -69,3 +69,24 @@ async def test_unsubscribe_stops_events(server, forum, watchers):
     await w.wait_for(lambda f: f["type"] == "pong" and f["id"] == "after")
     await asyncio.sleep(0.3)
     assert w.seqs(tid) == []
+
+
+async def test_metrics_show_the_live_series(server, forum, watchers):
+    """After live traffic /metrics carries sockets, subscriptions, published/delivered events, fan-out
+    latency, slow-consumer closes, broker reconnects, gap backfills, presence and HTTP series."""
+    alice = Api(server.url).sign_up()
+    tid = new_thread(alice, forum["category"])["thread"]["id"]
+    w = await watchers(server.ws_url)
+    await w.subscribe(tid)
+    await asyncio.to_thread(alice.post, f"/api/threads/{tid}/posts", json={"body": "counted"})
+    await w.wait_seq(tid, 2)
+    text = (await asyncio.to_thread(httpx.get, server.url + "/metrics")).text
+    for series in ("parley_ws_open_sockets", "parley_ws_subscriptions", "parley_events_published_total",
+                   "parley_events_delivered_total", "parley_fanout_latency_seconds_bucket",
+                   "parley_ws_slow_consumer_closes_total", "parley_broker_reconnects_total",
+                   "parley_gap_backfills_total", "parley_presence_users", "parley_presence_guests",
+                   'parley_http_requests_total{method="POST",route="/api/threads/{id}/posts",status="201"}',
+                   "parley_http_request_duration_seconds_bucket"):
+        assert series in text, series
+    published = next(x for x in text.splitlines() if x.startswith("parley_events_published_total"))
+    assert float(published.split()[-1]) >= 1
