@@ -34,7 +34,7 @@ from .conn import Conn, Frame
 log = logging.getLogger(__name__)
 
 CHUNK = 512            # sockets written per loop turn in a large room
-RECENT = 512           # recent frames kept per room: reconnects with a recent `since` need no query
+RECENT = 64            # recent frames kept per room: reconnects with a recent `since` need no query
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
 MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
