@@ -50,7 +50,7 @@ class Settings:
     event_retention_days: int = 30
     ws_compression: bool = False
     log_format: str = "text"
-    data_dir: Path = ROOT / ".parley"
+    data_dir: Path = field(default_factory=lambda: Path.cwd() / ".parley")
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     session_idle_days: float = 30.0
     presence_grace_seconds: float = 15.0
@@ -171,7 +171,7 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
     if (raw := get("PARLEY_DEMO")) is not None:
         kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
-    data_dir = kw.get("data_dir", Settings.data_dir)
+    data_dir = kw.setdefault("data_dir", Path.cwd() / ".parley")
     assert isinstance(data_dir, Path)
     secret = get("PARLEY_SECRET")
     if secret is not None and len(secret) < 16:

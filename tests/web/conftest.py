@@ -1,0 +1,174 @@
+"""Fixtures for the browser tests: Debian's Chromium driven by Playwright, against the
+real `parley serve` process of tests/conftest.py (`server`, with its moderator-made
+category from `forum`). Chromium is /usr/bin/chromium, never a downloaded browser.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+PASSWORD = "correct-horse-battery"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(autouse=True)
+def _expect_timeout() -> None:
+    sync_api.expect.set_options(timeout=15_000)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{secrets.token_hex(3)}"
+
+
+class Site:
+    """Helpers that talk to the server over HTTP (users, threads, replies)."""
+
+    def __init__(self, server: Any, category: str, mod: Any) -> None:
+        self.server = server
+        self._category = category
+        self.mod = mod  # a moderator's signed-in client (tests/helpers.py Api)
+
+    @property
+    def base_url(self) -> str:
+        return str(self.server.url)
+
+    def client(self, display_name: str | None = None, username: str | None = None) -> tuple[httpx.Client, dict]:
+        """A signed-in HTTP client for a brand-new user."""
+        c = httpx.Client(base_url=self.base_url, timeout=20)
+        body: dict[str, Any] = {"username": username or unique("u"), "password": PASSWORD}
+        if display_name:
+            body["display_name"] = display_name
+        r = c.post("/api/users", json=body)
+        assert r.status_code == 201, r.text
+        return c, r.json()["user"]
+
+    def category(self) -> str:
+        return self._category
+
+    def category_path(self, *names: str) -> str:
+        """Create nested categories (as the moderator); returns the innermost slug."""
+        parent = None
+        for name in names:
+            slug = unique(name.lower().replace(" ", "-")[:20] + "-")
+            body: dict[str, Any] = {"slug": slug, "name": name}
+            if parent:
+                body["parent"] = parent
+            r = self.mod.post("/api/categories", json=body)
+            assert r.status_code == 201, r.text
+            parent = slug
+        assert parent
+        return parent
+
+    def thread(self, client: httpx.Client, title: str = "", body: str = "", category: str = "") -> dict:
+        r = client.post("/api/threads", json={
+            "category": category or self.category(),
+            "title": title or f"Question {secrets.token_hex(2)}: how do live threads work?",
+            "body": body or "I'd like to understand how replies show up without reloading.",
+        })
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def reply(self, client: httpx.Client, thread_id: int, body: str, parent_id: int | None = None) -> dict:
+        payload: dict[str, Any] = {"body": body}
+        if parent_id:
+            payload["parent_id"] = parent_id
+        r = client.post(f"/api/threads/{thread_id}/posts", json=payload)
+        assert r.status_code in (200, 201), r.text
+        return r.json()["post"]
+
+
+@pytest.fixture
+def site(server: Any, forum: dict[str, Any]) -> Site:
+    """The module's real server (tests/conftest.py `server`) and its test category."""
+    return Site(server, forum["category"], forum["mod"])
+
+
+class Reader:
+    """A browser context (one person) with one page."""
+
+    def __init__(self, browser: Any, site: Site, *, viewport: tuple[int, int] = (1280, 900),
+                 color_scheme: str = "light") -> None:
+        self.site = site
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                           color_scheme=color_scheme, base_url=site.base_url)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", self._dialog)
+        self.user: dict | None = None
+
+    def _dialog(self, d: Any) -> None:
+        self.dialogs.append(d.message)
+        d.dismiss()
+
+    def sign_up(self, display_name: str) -> dict:
+        """Create an account through the API of this context (the cookie lands in the browser)."""
+        r = self.context.request.post("/api/users", data={
+            "username": unique("w"), "password": PASSWORD, "display_name": display_name})
+        assert r.status == 201, r.text()
+        self.user = r.json()["user"]
+        return self.user
+
+    def open_thread(self, thread_id: int) -> Any:
+        self.page.goto(f"/t/{thread_id}")
+        self.wait_live()
+        sync_api.expect(self.page.locator('[data-testid="question"]')).to_have_count(1)
+        return self.page
+
+    def wait_live(self) -> None:
+        status = self.page.locator('[data-testid="connection-status"]')
+        sync_api.expect(status).to_have_attribute("data-state", "online")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def readers(browser: Any, site: Site) -> Iterator[Any]:
+    """Factory of Readers; every one is closed after the test."""
+    made: list[Reader] = []
+
+    def make(**kw: Any) -> Reader:
+        r = Reader(browser, site, **kw)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        try:
+            r.close()
+        except Exception:  # noqa: BLE001 - already closed by the test
+            pass
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

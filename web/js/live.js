@@ -1,0 +1,202 @@
+// The one websocket per tab: hello, presence, thread subscriptions resumed with
+// `since`, typing, and reconnection with exponential backoff and full jitter.
+// Inspired by message_bus's client: dependency-free, backs off after failures,
+// and re-checks itself when a hidden tab (or a sleeping laptop) wakes up.
+
+const MAX_DELAY_MS = 30000;
+
+export class Live {
+  /**
+   * @param {{onStatus?: Function, onHello?: Function, onSitePresence?: Function}} handlers
+   */
+  constructor(handlers = {}) {
+    this.handlers = handlers;
+    this.subs = new Map(); // thread id -> {since(), onEvent, onSubscribed, onPresence, onTyping, onResume}
+    this.ws = null;
+    this.ready = false; // hello received on the current socket
+    this.attempt = 0;
+    this.timer = null;
+    this.lastHeard = 0;
+    this.heartbeatMs = 30000;
+    this.pingSeq = 0;
+    this.everConnected = false;
+    this.status = 'connecting';
+    this.stopped = false;
+    this.watchdog = setInterval(() => this.checkAlive(), 5000);
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.wake();
+    });
+    window.addEventListener('online', () => this.wake());
+    window.addEventListener('pageshow', (e) => { if (e.persisted) this.wake(); });
+  }
+
+  url() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return `${proto}//${location.host}/ws`;
+  }
+
+  setStatus(status) {
+    if (this.status === status) return;
+    this.status = status;
+    if (this.handlers.onStatus) this.handlers.onStatus(status);
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+  }
+
+  /** Reconnect at once (e.g. after signing in or out: the socket's identity changes). */
+  restart() {
+    this.attempt = 0;
+    this.drop(false);
+    this.connect();
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    if (this.stopped) return;
+    this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch {
+      this.scheduleReconnect(1006);
+      return;
+    }
+    this.ws = ws;
+    this.ready = false;
+    this.lastHeard = Date.now();
+    ws.onmessage = (e) => this.onMessage(e);
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.ready = false;
+      this.scheduleReconnect(e.code);
+    };
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  /** Forget the current socket without waiting for its close handshake. */
+  drop(reconnect = true) {
+    const ws = this.ws;
+    this.ws = null;
+    this.ready = false;
+    if (ws) {
+      ws.onclose = null;
+      ws.onmessage = null;
+      try { ws.close(1000); } catch { /* already closed */ }
+    }
+    if (reconnect) this.scheduleReconnect(1006);
+  }
+
+  scheduleReconnect(code) {
+    if (this.stopped || this.timer) return;
+    this.setStatus('reconnecting');
+    // Full jitter spreads a crowd of clients out after a server restart.
+    let base = Math.min(MAX_DELAY_MS, 500 * 2 ** this.attempt);
+    if (code === 1008) base = Math.max(base, 5000); // policy violation: don't hammer
+    if ((code === 1012 || code === 1013) && this.attempt === 0) base = 1000; // restart / too slow: come back soon
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.attempt += 1;
+    this.timer = setTimeout(() => { this.timer = null; this.connect(); }, delay);
+  }
+
+  /** Tab visible again, network back, or page restored: verify the socket and catch up. */
+  wake() {
+    if (this.stopped) return;
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+      this.attempt = 0;
+      clearTimeout(this.timer);
+      this.timer = null;
+      if (!this.ws) this.connect();
+      return;
+    }
+    const sentAt = Date.now();
+    this.send({ type: 'ping', id: `wake-${++this.pingSeq}` });
+    setTimeout(() => {
+      if (this.ws && this.lastHeard < sentAt) this.drop(); // no answer: the socket is dead
+    }, 5000);
+    for (const sub of this.subs.values()) if (sub.onResume) sub.onResume();
+  }
+
+  checkAlive() {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const quiet = Date.now() - this.lastHeard;
+    if (quiet > 2 * this.heartbeatMs) {
+      this.drop();
+    } else if (quiet > this.heartbeatMs * 0.9) {
+      this.send({ type: 'ping', id: `hb-${++this.pingSeq}` });
+    }
+  }
+
+  send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  onMessage(e) {
+    this.lastHeard = Date.now();
+    let msg;
+    try { msg = JSON.parse(e.data); } catch { return; }
+    const sub = msg.thread !== undefined ? this.subs.get(msg.thread) : null;
+    switch (msg.type) {
+      case 'hello':
+        this.ready = true;
+        this.attempt = 0;
+        this.everConnected = true;
+        if (msg.heartbeat) this.heartbeatMs = Math.max(5, Number(msg.heartbeat)) * 1000;
+        this.setStatus('online');
+        if (this.handlers.onHello) this.handlers.onHello(msg.user || null);
+        for (const [thread, s] of this.subs) this.sendSubscribe(thread, s);
+        break;
+      case 'presence':
+        if (msg.scope === 'site') {
+          if (this.handlers.onSitePresence) this.handlers.onSitePresence(msg);
+        } else if (sub && sub.onPresence) {
+          sub.onPresence(msg);
+        }
+        break;
+      case 'event':
+        if (sub && sub.onEvent) sub.onEvent(msg);
+        break;
+      case 'subscribed':
+        if (sub && sub.onSubscribed) sub.onSubscribed(msg);
+        break;
+      case 'typing':
+        if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user);
+        break;
+      case 'error':
+        console.warn('parley: server says', msg.code, msg.message);
+        break;
+      default:
+        break; // pong, unsubscribed
+    }
+  }
+
+  sendSubscribe(thread, sub) {
+    const frame = { type: 'subscribe', thread };
+    const since = sub.since ? sub.since() : null;
+    if (typeof since === 'number') frame.since = since;
+    this.send(frame);
+  }
+
+  /** Watch a thread; events after handlers.since() are replayed first. */
+  subscribe(thread, handlers) {
+    this.subs.set(thread, handlers);
+    if (this.ready) this.sendSubscribe(thread, handlers);
+  }
+
+  unsubscribe(thread) {
+    if (!this.subs.delete(thread)) return;
+    if (this.ready) this.send({ type: 'unsubscribe', thread });
+  }
+
+  sendTyping(thread) {
+    return this.ready && this.send({ type: 'typing', thread });
+  }
+}

@@ -1,0 +1,67 @@
+// Sign in and sign up.
+
+import { api } from '../api.js';
+import { h } from '../dom.js';
+import { fieldError, formMessage, showFormMessage } from '../ui.js';
+
+function safeNext() {
+  const next = new URLSearchParams(location.search).get('next') || '/';
+  // Only same-site paths: never bounce to another origin.
+  return next.startsWith('/') && !next.startsWith('//') && !/^\/(signin|signup)/.test(next) ? next : '/';
+}
+
+export function renderAuth(main, { mode }, ctx) {
+  const signup = mode === 'signup';
+  ctx.setTitle(signup ? 'Sign up' : 'Sign in');
+  if (ctx.me) {
+    main.append(h('section', { class: 'panel auth' }, h('h1', null, "You're signed in"),
+      h('p', null, 'Carry on where you left off.'), h('a', { class: 'btn btn-primary', href: safeNext() }, 'Continue')));
+    return null;
+  }
+  const field = (id, label, attrs, hint) => {
+    const input = h('input', { id, name: id, ...attrs });
+    return [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint' }, hint) : null];
+  };
+  const username = field('username', 'Username', { type: 'text', autocomplete: 'username', required: true,
+    minlength: '3', maxlength: '32', autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'auth-username' },
+    signup ? '3–32 letters, digits, dots, dashes or underscores.' : null);
+  const display = signup ? field('display_name', 'Display name', { type: 'text', autocomplete: 'nickname',
+    maxlength: '64', 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
+  const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? '8' : null,
+    autocomplete: signup ? 'new-password' : 'current-password', 'data-testid': 'auth-password' },
+    signup ? 'At least 8 characters.' : null);
+  const msg = formMessage();
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'auth-submit' },
+    signup ? 'Create account' : 'Sign in');
+  const form = h('form', { class: 'auth-form', novalidate: true }, username, display, password, msg, submit);
+  const other = signup
+    ? h('p', { class: 'auth-switch' }, 'Already a member? ', h('a', { href: `/signin${location.search}` }, 'Sign in'))
+    : h('p', { class: 'auth-switch' }, 'New here? ', h('a', { href: `/signup${location.search}` }, 'Create an account'));
+  main.append(h('section', { class: 'panel auth' }, h('h1', null, signup ? 'Join Parley' : 'Welcome back'), form, other));
+  const inputs = Object.fromEntries([...form.querySelectorAll('input')].map((i) => [i.name, i]));
+  inputs.username.focus();
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    for (const i of Object.values(inputs)) fieldError(i, '');
+    showFormMessage(msg, '');
+    const body = { username: inputs.username.value.trim(), password: inputs.password.value };
+    if (!body.username) { fieldError(inputs.username, 'Enter your username.'); inputs.username.focus(); return; }
+    if (!body.password) { fieldError(inputs.password, 'Enter your password.'); inputs.password.focus(); return; }
+    if (signup && inputs.display_name.value.trim()) body.display_name = inputs.display_name.value.trim();
+    submit.disabled = true;
+    try {
+      const d = signup ? await api('POST', '/api/users', body) : await api('POST', '/api/session', body);
+      await ctx.setMe(d.user);
+      ctx.navigate(safeNext(), { replace: true });
+    } catch (err) {
+      let target = err.field && inputs[err.field];
+      if (!target && signup && err.status === 409) target = inputs.username;
+      const text = !signup && err.status === 401 ? 'That username and password don’t match.' : err.message;
+      if (target) { fieldError(target, text); target.focus(); } else showFormMessage(msg, text);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return null;
+}
