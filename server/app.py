@@ -25,6 +25,7 @@ from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .live import ws
 from .live.broker import MemoryBroker, RedisBroker
+from .live.cluster import RedisClusterBroker
 from .live.hub import Hub
 from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
@@ -190,9 +191,10 @@ class Parley:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         settings = self.settings
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
-        pool = await db.create_pool(settings.database_url)
+        pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
         if settings.redis_url:
-            broker: Any = RedisBroker(settings.redis_url, settings.redis_sharded_pubsub)
+            broker: Any = (RedisClusterBroker(settings.redis_url) if settings.redis_cluster
+                           else RedisBroker(settings.redis_url, settings.redis_sharded_pubsub))
             redis = broker.client
             limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled)
         else:

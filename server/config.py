@@ -44,6 +44,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     redis_sharded_pubsub: bool = False
+    redis_cluster: bool = False  # REDIS_URL names one or more Redis Cluster nodes (comma-separated)
     secret: str = ""
     allowed_origins: tuple[str, ...] = ()
     rate_limits_enabled: bool = True
@@ -59,6 +60,7 @@ class Settings:
     ws_max_pending_bytes: int = 1 << 20
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
+    db_pool_size: int = 20
     limits: RateLimits = field(default_factory=RateLimits)
 
     @property
@@ -138,8 +140,20 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
     kw: dict[str, object] = {}
     if (raw := get("DATABASE_URL")) is not None:
         kw["database_url"] = _url("DATABASE_URL", raw, ("postgresql", "postgres"))
+    if (raw := get("PARLEY_REDIS_CLUSTER")) is not None:
+        kw["redis_cluster"] = _bool("PARLEY_REDIS_CLUSTER", raw)
     if (raw := get("REDIS_URL")) is not None:
-        kw["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
+        if kw.get("redis_cluster"):  # seed nodes, any one is enough: redis://h1:7000,redis://h2:7001
+            urls = [_url("REDIS_URL", u.strip(), ("redis",)) for u in raw.split(",") if u.strip()]
+            if any(urlsplit(u).path not in ("", "/", "/0") for u in urls):
+                raise ConfigError("REDIS_URL: a Redis Cluster has only database 0")
+            kw["redis_url"] = ",".join(urls)
+        elif "," in raw:
+            raise ConfigError("REDIS_URL lists several servers: for a Redis Cluster set PARLEY_REDIS_CLUSTER=on")
+        else:
+            kw["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
+    if kw.get("redis_cluster") and not kw.get("redis_url"):
+        raise ConfigError("PARLEY_REDIS_CLUSTER=on needs REDIS_URL: one or more cluster nodes, comma-separated")
     if (raw := get("PARLEY_REDIS_SHARDED_PUBSUB")) is not None:
         kw["redis_sharded_pubsub"] = _bool("PARLEY_REDIS_SHARDED_PUBSUB", raw)
     if (raw := get("PARLEY_DATA_DIR")) is not None:
@@ -169,6 +183,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["ws_max_pending_bytes"] = int(_number("PARLEY_WS_MAX_PENDING_BYTES", raw, int, 16384, 1 << 30))
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
+    if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
+        kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
     if (raw := get("PARLEY_DEMO")) is not None:
         kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
     data_dir = kw.setdefault("data_dir", Path.cwd() / ".parley")

@@ -33,7 +33,7 @@ UNAVAILABLE = (
 )
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20) -> asyncpg.Pool:
     """Open the pool; connections are checked on acquire so a restarted server is survived."""
     return await asyncpg.create_pool(
         url,

@@ -223,6 +223,8 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+        finally:
+            self.log.close()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -237,6 +239,7 @@ def spawn(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Any]:
 
     def start(workers: int = 1, port: int | None = None, wait: str = "/healthz", **env: str) -> ServerProcess:
         base = {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
+                "PARLEY_DB_POOL_SIZE": "6",
                 "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef"}
         base.update(env)
         proc = ServerProcess({k: v for k, v in base.items() if v is not None}, port=port, workers=workers)
@@ -252,6 +255,7 @@ def spawn(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Any]:
 def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One `parley serve` process shared by a module's tests (Redis broker, rate limits off)."""
     proc = ServerProcess({"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
+                          "PARLEY_DB_POOL_SIZE": "6",
                           "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
                           "PARLEY_SECRET": "test-secret-0123456789abcdef"})
     proc.start()
