@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS posts (
 );
 CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_id, id);
 CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_id, id);
+-- The question of a thread: looked up (under the thread's row lock) by every new response.
+CREATE UNIQUE INDEX IF NOT EXISTS posts_question ON posts (thread_id) WHERE kind = 'question';
 
 -- Every version of a post, the original included (revision 1).
 CREATE TABLE IF NOT EXISTS post_revisions (

@@ -14,16 +14,17 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: capacity, refill/s, now, cost. State: tokens and timestamp in one hash.
+# KEYS[1] bucket; ARGV: capacity, refill/s, now, cost, need (the tokens that must be there; >= cost, e.g. a
+# probe of cost 0 that needs 1). State: tokens and timestamp in one hash.
 _LUA = """
 local cap = tonumber(ARGV[1]); local rate = tonumber(ARGV[2])
-local now = tonumber(ARGV[3]); local cost = tonumber(ARGV[4])
+local now = tonumber(ARGV[3]); local cost = tonumber(ARGV[4]); local need = tonumber(ARGV[5]) or cost
 local b = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens = tonumber(b[1]) or cap
 local ts = tonumber(b[2]) or now
 tokens = math.min(cap, tokens + math.max(0, now - ts) * rate)
 local wait = 0
-if tokens >= cost then tokens = tokens - cost else wait = (cost - tokens) / rate end
+if tokens >= need then tokens = tokens - cost else wait = (need - tokens) / rate end
 redis.call('HSET', KEYS[1], 't', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate * 1000) + 1000)
 return tostring(wait)
@@ -40,14 +41,15 @@ class Bucket:
         self.tokens = float(self.cap)
         self.ts = time.monotonic()
 
-    def take(self, cost: float = 1.0) -> float:
+    def take(self, cost: float = 1.0, need: float | None = None) -> float:
+        need = cost if need is None else need
         now = time.monotonic()
         self.tokens = min(self.cap, self.tokens + (now - self.ts) * self.rate)
         self.ts = now
-        if self.tokens >= cost:
+        if self.tokens >= need:
             self.tokens -= cost
             return 0.0
-        return (cost - self.tokens) / self.rate
+        return (need - self.tokens) / self.rate
 
 
 class MemoryLimiter:
@@ -55,7 +57,7 @@ class MemoryLimiter:
         self.enabled = enabled
         self.buckets: dict[str, Bucket] = {}
 
-    async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0) -> float:
+    async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0, need: float | None = None) -> float:
         if not self.enabled:
             return 0.0
         bucket = self.buckets.get(key)
@@ -63,7 +65,7 @@ class MemoryLimiter:
             if len(self.buckets) > 100_000:  # forget full buckets; they would allow the request anyway
                 self.buckets = {k: b for k, b in self.buckets.items() if b.take(0) == 0 and b.tokens < b.cap}
             bucket = self.buckets[key] = Bucket(rule)
-        return bucket.take(cost)
+        return bucket.take(cost, need)
 
     async def reset(self, key: str) -> None:
         self.buckets.pop(key, None)
@@ -75,11 +77,12 @@ class RedisLimiter:
         self.enabled = enabled
         self.script = redis.register_script(_LUA)
 
-    async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0) -> float:
+    async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0, need: float | None = None) -> float:
         if not self.enabled:
             return 0.0
         try:
-            wait = await self.script(keys=[f"parley:rl:{key}"], args=[rule[0], rule[1], time.time(), cost])
+            wait = await self.script(keys=[f"parley:rl:{key}"], args=[rule[0], rule[1], time.time(), cost,
+                                                                        cost if need is None else need])
             return float(wait)
         except Exception as exc:  # Redis down: fail open, say so once per failure
             log.warning("rate limiter unavailable, allowing request: %s", exc)

@@ -76,7 +76,8 @@ async def sign_in(request: Request) -> Response:
     await limit(st, f"signin:ip:{auth.client_ip(request, st.settings)}", limits.signin_per_ip)
     # Failures per username back off password guessing spread over many addresses.
     fail_key = f"signin:fail:{body.username.lower()[:64]}"
-    await limit(st, fail_key, limits.signin_failures_per_user, cost=0.0001)
+    # A probe: costs nothing, but needs a whole token left (a failure takes one; success takes none).
+    await limit(st, fail_key, limits.signin_failures_per_user, cost=0, need=1)
     row = await users.by_username(st.pool, body.username)
     if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
         await st.limiter.hit(fail_key, limits.signin_failures_per_user)
@@ -121,7 +122,7 @@ async def change_password(request: Request) -> Response:
     body = await parse(request, PasswordChange)
     check_password(body.new_password, "new_password")
     await limit(st, f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user,
-                cost=0.0001)
+                cost=0, need=1)
     if not await auth.verify_password(user["password_hash"], body.old_password):
         await st.limiter.hit(f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user)
         raise Invalid("The current password is wrong", field="old_password")

@@ -12,7 +12,7 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .. import metrics
@@ -52,11 +52,15 @@ async def read_body(request: Request) -> bytes:
             raise BadRequest("Content-Length is not a number") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge(f"The body is over {MAX_BODY // 1024} KiB")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise TooLarge(f"The body is over {MAX_BODY // 1024} KiB")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The client hung up mid-body: nobody hears the answer, but it is not our bug (no 500, no traceback).
+        raise BadRequest("The client went away before sending the body", code="client_disconnected") from None
     return b"".join(chunks)
 
 
@@ -70,6 +74,8 @@ async def parse(request: Request, model: type[T]) -> T:
         raw = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):  # invalid UTF-8 raises the latter
         raise BadRequest("The body is not valid JSON", code="bad_json") from None
+    except RecursionError:  # arrays nested thousands deep fit in 64 KiB
+        raise BadRequest("The body is nested too deeply", code="bad_json") from None
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object")
     for key, value in raw.items():
@@ -129,9 +135,10 @@ async def publish(st: AppState, frames: list[tuple[int, bytes]]) -> None:
             log.warning("publish to thread %d failed (stored; will be backfilled): %s", thread_id, exc)
 
 
-async def limit(st: AppState, key: str, rule: tuple[int, float], cost: float = 1.0) -> None:
+async def limit(st: AppState, key: str, rule: tuple[int, float], cost: float = 1.0,
+                need: float | None = None) -> None:
     """Take from a token bucket; 429 with Retry-After when it is empty."""
     from ..errors import RateLimited
-    wait = await st.limiter.hit(key, rule, cost)
+    wait = await st.limiter.hit(key, rule, cost, need)
     if wait > 0:
         raise RateLimited(wait)

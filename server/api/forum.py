@@ -13,6 +13,7 @@ from .. import auth
 from ..db import transaction
 from ..errors import BadRequest, Invalid
 from ..store import categories, events, posts, threads
+from ..render import render
 from ..wire import iso
 from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
 
@@ -65,8 +66,8 @@ async def create_category(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
-    body = await parse(request, NewCategory)
     auth.require_moderator(user)
+    body = await parse(request, NewCategory)
     if not SLUG.match(body.slug):
         raise Invalid("slug must be 1–64 of a-z 0-9 and inner hyphens", field="slug")
     name = trimmed(body.name, "name", 1, 100)
@@ -91,7 +92,7 @@ async def create_thread(request: Request) -> Response:
     text = body_text(body.body)
     await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
     async with transaction(st.pool) as conn:
-        written = await threads.create(conn, user["id"], body.category, title, text)
+        written = await threads.create(conn, user["id"], body.category, title, text, render(text))
     await publish(st, written.frames)
     return json(written.value, 201)
 
@@ -137,7 +138,7 @@ async def create_post(request: Request) -> Response:
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
     await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
-        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key)
+        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, render(text))
     await publish(st, written.frames)
     post, created = written.value
     return json({"post": post}, 201 if created else 200)
@@ -152,7 +153,7 @@ async def edit_post(request: Request) -> Response:
     text = body_text(body.body)
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
-        written = await posts.edit(conn, post_id, user, text, body.revision)
+        written = await posts.edit(conn, post_id, user, text, body.revision, render(text))
     await publish(st, written.frames)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])

@@ -61,6 +61,8 @@ def parse(text: str | bytes) -> ClientFrame | bytes:
                 return wire.error("unknown_type", "type must be subscribe, unsubscribe, typing or ping")
             return wire.error("invalid", message)
         return wire.error("bad_json", "The frame is not valid JSON")
+    except RecursionError:  # e.g. a ping id of arrays nested thousands deep, still under 16 KiB
+        return wire.error("bad_json", "The frame is nested too deeply")
 
 
 class Session:

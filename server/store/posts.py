@@ -54,9 +54,12 @@ async def my_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,
 
 
 async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, parent_id: int | None,
-                 author_id: int, body: str) -> tuple[dict[str, Any], bytes]:
-    """Insert a post, its revision 1 and its post.created event (seq already taken)."""
-    html = render(body)
+                 author_id: int, body: str, html: str | None = None) -> tuple[dict[str, Any], bytes]:
+    """Insert a post, its revision 1 and its post.created event (seq already taken).
+
+    Pass `html` rendered before the transaction: rendering under the thread's lock delays every writer.
+    """
+    html = render(body) if html is None else html
     row = await conn.fetchrow(
         """
         WITH p AS (
@@ -78,7 +81,7 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
 
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                 idempotency_key: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
+                 idempotency_key: str | None = None, html: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created)."""
     if idempotency_key is not None:
         # Waits for a concurrent request with the same key to finish (unique index), then sees its row.
@@ -113,7 +116,7 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     seq = await conn.fetchval(
         "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + $2"
         " WHERE id = $1 RETURNING seq", thread_id, 1 if kind == "response" else 0)
-    post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body)
+    post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body, html)
     if idempotency_key is not None:
         await conn.execute("UPDATE idempotency_keys SET post_id = $3 WHERE user_id = $1 AND key = $2",
                            user_id, idempotency_key, post["id"])
@@ -125,7 +128,7 @@ def may_change(user: asyncpg.Record, author_id: int) -> bool:
 
 
 async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
-               revision: int | None) -> Written[dict[str, Any]]:
+               revision: int | None, html: str | None = None) -> Written[dict[str, Any]]:
     """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile)."""
     row = await conn.fetchrow("SELECT thread_id, author_id, revision, deleted FROM posts WHERE id = $1", post_id)
     if row is None:
@@ -143,7 +146,7 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
     if revision is not None and revision != current["revision"]:
         raise Conflict(f"The post changed meanwhile (now at revision {current['revision']})",
                        code="stale_revision", field="revision")
-    html = render(body)
+    html = render(body) if html is None else html
     await conn.execute(
         "UPDATE posts SET body = $2, html = $3, revision = revision + 1, edited_at = now(), edited_by = $4"
         " WHERE id = $1", post_id, body, html, user["id"])

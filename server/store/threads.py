@@ -91,7 +91,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> dict[s
 
 
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
-                 body: str) -> Written[dict[str, Any]]:
+                 body: str, html: str | None = None) -> Written[dict[str, Any]]:
     """A thread and its question, which is the thread's event 1."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
@@ -99,7 +99,7 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
     thread_id = await conn.fetchval(
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
         cat_id, user_id, title)
-    question, frame = await posts.insert(conn, thread_id, 1, "question", None, user_id, body)
+    question, frame = await posts.insert(conn, thread_id, 1, "question", None, user_id, body, html)
     thread = await get(conn, thread_id)
     return Written({"thread": thread, "question": question}, [(thread_id, frame)])
 
