@@ -203,10 +203,13 @@ class RedisBroker(Broker):
                 parser = hiredis.Reader()
                 self.writer = writer
                 writer.write(_command("PING"))
-                for channel in sorted(self.channels):  # one by one: sharded channels may not share a slot
+                sent = set(self.channels)
+                for channel in sorted(sent):  # one by one: sharded channels may not share a slot
                     writer.write(_command(self.cmd_sub, channel))
                 await writer.drain()
                 self._connected = True
+                for channel in self.channels - sent:  # subscribe() calls made while we drained
+                    writer.write(_command(self.cmd_sub, channel))
                 if not first:
                     self.reconnects += 1
                     log.info("redis subscriber reconnected; backfilling from thread_events")

@@ -8,6 +8,7 @@ import inspect
 import pytest
 
 from server.live.broker import Broker, MemoryBroker, RedisBroker
+from server.live.cluster import RedisClusterBroker
 
 
 class Recorder:
@@ -75,7 +76,7 @@ def test_backends_have_exactly_the_interface_of_the_base():
     def public(cls: type) -> set[str]:
         return {n for n, v in inspect.getmembers(cls) if not n.startswith("_") and callable(v)}
     base = public(Broker)
-    for cls in (MemoryBroker, RedisBroker):
+    for cls in (MemoryBroker, RedisBroker, RedisClusterBroker):
         assert public(cls) == base, cls
         for name in base:
             assert not getattr(getattr(cls, name), "__isabstractmethod__", False)
