@@ -155,6 +155,8 @@ def port_free(host: str, port: int) -> None:
 def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
     import uvicorn
 
+    from .httpguard import GuardedHttpToolsProtocol
+
     if args.workers > 1 and not settings.redis_url:
         raise Fatal("--workers > 1 needs REDIS_URL (the in-process broker serves one process only)")
     if not 1 <= args.port <= 65535:
@@ -176,7 +178,7 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
             log_config=log_cfg, access_log=False, proxy_headers=False, server_header=False,
             ws="websockets-sansio", ws_max_size=16 * 1024, ws_ping_interval=settings.ws_heartbeat_seconds,
             ws_ping_timeout=settings.ws_heartbeat_seconds, ws_per_message_deflate=settings.ws_compression,
-            timeout_graceful_shutdown=8, timeout_keep_alive=30, backlog=4096, h11_max_incomplete_event_size=16384,
+            timeout_graceful_shutdown=8, timeout_keep_alive=30, backlog=4096, http=GuardedHttpToolsProtocol,
         )
     finally:
         if server is not None:

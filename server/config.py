@@ -179,6 +179,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["session_idle_days"] = _number("PARLEY_SESSION_IDLE_DAYS", raw, float, 0.0001, 3650)
     if (raw := get("PARLEY_PRESENCE_GRACE_SECONDS")) is not None:
         kw["presence_grace_seconds"] = _number("PARLEY_PRESENCE_GRACE_SECONDS", raw, float, 0, 30)
+    if (raw := get("PARLEY_WS_HEARTBEAT_SECONDS")) is not None:
+        kw["ws_heartbeat_seconds"] = _number("PARLEY_WS_HEARTBEAT_SECONDS", raw, float, 1, 300)
     if (raw := get("PARLEY_WS_MAX_PENDING_BYTES")) is not None:
         kw["ws_max_pending_bytes"] = int(_number("PARLEY_WS_MAX_PENDING_BYTES", raw, int, 16384, 1 << 30))
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:

@@ -30,6 +30,8 @@ UNAVAILABLE = (
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.QueryCanceledError,
+    # A connection killed under a running query leaves asyncpg's protocol in a state it reports this way.
+    asyncpg.exceptions._base.InternalClientError,
 )
 
 

@@ -127,6 +127,12 @@ class RawConn(Conn):
                      transport.get_write_buffer_size())
             self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
 
+    def reap_if_stuck(self) -> None:
+        """A transport closing with data it can never flush (the peer vanished) is dropped after a timeout."""
+        proto = self.proto
+        if self.transport.is_closing() and proto.close_timer is None:
+            proto.close_timer = proto.loop.call_later(CLOSE_TIMEOUT, self.transport.abort)
+
     def close(self, code: int, reason: str = "") -> None:
         """Close now, without awaiting: queue the close frame, wake the handler, drop TCP after a timeout."""
         proto = self.proto

@@ -215,6 +215,7 @@ class Hub:
         while True:
             await asyncio.sleep(RECONCILE_EVERY)
             try:
+                self._reap_closing()
                 now = time.monotonic()
                 for tid, room in list(self.rooms.items()):
                     if not room.members and not room.pending and room.empty_since is not None \
@@ -232,6 +233,14 @@ class Hub:
                 raise
             except Exception as exc:
                 log.warning("reconcile failed: %s", exc)
+
+    def _reap_closing(self) -> None:
+        """uvicorn's ping timeout closes the transport without a deadline; with output still queued for a
+        peer that vanished, asyncio would wait for the flush forever. Give every such socket one."""
+        for conn in list(self.conns):
+            reap = getattr(conn, "reap_if_stuck", None)
+            if reap is not None:
+                reap()
 
     async def _unsubscribe_quietly(self, thread_id: int) -> None:
         try:

@@ -494,7 +494,7 @@ class Presence:
                 pipe = self.redis.pipeline(transaction=False)
                 pipe.zadd(PROCS, {self.proc: now + self.lease})
                 pipe.zremrangebyscore(PROCS, "-inf", now - 60)
-                pipe.zrangebyscore(PROCS, now, "+inf")
+                pipe.zrangebyscore(PROCS, now, "+inf", withscores=True)
                 for s in scopes:
                     pipe.pexpire(_key(self.proc, s), ttl)
                 self.redis_commands += len(pipe.command_stack)
@@ -507,7 +507,13 @@ class Presence:
                 if not renewed and s in self.local:  # the key is gone (Redis restarted?): write it whole
                     self.local[s].rewrite = True
                     self._queue_flush(s, FLUSH)
-            live = {p.decode() for p in results[2]} - {self.proc}
+            live = {p.decode() for p, _ in results[2]} - {self.proc}
+            # A lease running out before our next beat is most likely a dead process: look again right
+            # when it ends rather than up to a beat later (if it renews meanwhile, nothing changes).
+            for p, expiry in results[2]:
+                if p.decode() != self.proc and expiry - now < self.lease / 4 * 1.2 + 1:
+                    asyncio.get_running_loop().call_later(max(0.0, expiry - time.time()) + 0.05,
+                                                          self._mark_all_dirty)
             # A process that died rings no doorbell: when one leaves the live set, recompute every scope.
             if self.live_procs - live:
                 self._mark_all_dirty()

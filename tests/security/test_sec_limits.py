@@ -1,0 +1,196 @@
+"""Resource limits: big bodies refused before being read, slow and partial requests, subscriptions per socket,
+connections per IP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Api, new_thread
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+
+def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[bytes, float]:
+    """Send a request head and part of a body on a plain socket; return the answer's first bytes and the time."""
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data, time.monotonic() - start
+
+
+def head(method: str, path: str, port: int, *extra: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json", *extra]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_declared_10_mb_body_is_refused_at_once(server: Any) -> None:
+    """Content-Length: 10 MB with only 100 bytes sent gets a 413 right away (the body is never waited for)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    answer, took = raw_request(port, head("POST", "/api/users", port, "Content-Length: 10485760"), b"{" + b" " * 99)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert took < 2
+
+
+def test_declared_10_mb_body_refused_on_signed_in_route(forum: dict[str, Any]) -> None:
+    """The same on a signed-in route (posting): 413 without reading, after the cookie is checked."""
+    mod: Api = forum["mod"]
+    thread_id = new_thread(mod, forum["category"])["thread"]["id"]
+    port = int(forum["url"].rsplit(":", 1)[1])
+    answer, took = raw_request(port, head("POST", f"/api/threads/{thread_id}/posts", port, "Content-Length: 10485760",
+                                          f"Cookie: parley_session={mod.session_cookie}"), b"{" * 100)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert took < 2
+
+
+def test_chunked_body_over_64_kib_is_cut_off(server: Any) -> None:
+    """A chunked body with no length is refused with 413 as soon as it passes 64 KiB, not when it ends."""
+    port = int(server.url.rsplit(":", 1)[1])
+    chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"  # 16 KiB chunks; 5 of them pass 64 KiB and the body never ends
+    answer, took = raw_request(port, head("POST", "/api/users", port, "Transfer-Encoding: chunked"), chunk * 5)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert took < 2
+
+
+def test_body_just_under_the_limit_is_read(server: Any) -> None:
+    """A 60 KiB body is read and judged on its content (422 for an over-long display name), not refused."""
+    body = {"username": "fits_under", "password": "correct horse battery", "display_name": "x" * 60000}
+    r = httpx.post(server.url + "/api/users", json=body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "display_name"
+
+
+def test_non_json_state_change_is_415(server: Any) -> None:
+    """A state-changing request that is not application/json is 415 (a plain HTML form cannot post here)."""
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        r = httpx.post(server.url + "/api/users", content=b'{"username":"a"}', headers={"Content-Type": ctype})
+        assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_slow_clients_do_not_starve_others(server: Any) -> None:
+    """200 connections dribbling a request head one byte at a time do not delay a normal request."""
+    port = int(server.url.rsplit(":", 1)[1])
+    slow = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A")
+            slow.append(s)
+        for _ in range(5):
+            for s in slow:
+                s.sendall(b"a")
+            start = time.monotonic()
+            assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+            assert time.monotonic() - start < 1
+    finally:
+        for s in slow:
+            s.close()
+
+
+@pytest.mark.slow
+def test_idle_connection_after_a_request_is_closed(spawn: Any) -> None:
+    """A keep-alive connection left idle after its request is closed by the server (uvicorn timeout_keep_alive)."""
+    srv = spawn()
+    port = int(srv.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            answer += s.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        start = time.monotonic()
+        assert s.recv(4096) == b""  # closed by the server
+        assert time.monotonic() - start < 45
+
+
+def test_slowloris_request_head_is_timed_out(server: Any) -> None:
+    """A client that sends its request head a byte every half second is cut off within 15 s."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                s.sendall(b"X-Slow: a\r\n"[: 1])
+            except OSError:
+                return  # the server hung up: defended
+            time.sleep(0.5)
+            s.setblocking(False)
+            try:
+                if s.recv(4096) == b"":
+                    return
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            finally:
+                s.setblocking(True)
+        pytest.fail("the slow request head was never timed out")
+
+
+def test_oversized_request_head_is_refused(server: Any) -> None:
+    """A request head of 1 MiB (one huge header) is refused (400/431 or the connection closed), not buffered."""
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+            answer = s.recv(4096)
+        except OSError:
+            return
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:100]
+
+
+async def test_101st_subscription_is_refused(forum: dict[str, Any]) -> None:
+    """One socket may watch 100 threads; the 101st subscribe gets error too_many_subscriptions, and the socket
+    keeps working (unsubscribe one, then it may subscribe again)."""
+    mod: Api = forum["mod"]
+    ids = [new_thread(mod, forum["category"], title=f"t{i}")["thread"]["id"] for i in range(101)]
+    ws_url = forum["url"].replace("http://", "ws://") + "/ws"
+    async with connect(ws_url) as ws:
+        for thread_id in ids:
+            await ws.send(json.dumps({"type": "subscribe", "thread": thread_id}))
+        subscribed, errors = set(), []
+        while len(subscribed) + len(errors) < 101:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if msg["type"] == "subscribed":
+                subscribed.add(msg["thread"])
+            elif msg["type"] == "error":
+                errors.append(msg)
+        assert len(subscribed) == 100
+        assert [e["code"] for e in errors] == ["too_many_subscriptions"] and errors[0]["thread"] == ids[100]
+        await ws.send(json.dumps({"type": "unsubscribe", "thread": ids[0]}))
+        await ws.send(json.dumps({"type": "subscribe", "thread": ids[100]}))
+        while (msg := json.loads(await asyncio.wait_for(ws.recv(), 20)))["type"] != "subscribed":
+            assert msg["type"] != "error", msg
+        assert msg["thread"] == ids[100]
+
+
+async def test_connections_per_ip_are_capped(spawn: Any) -> None:
+    """Above PARLEY_MAX_CONNECTIONS_PER_IP sockets from one address the handshake is refused (403); closing one
+    makes room again."""
+    srv = spawn(PARLEY_MAX_CONNECTIONS_PER_IP="3")
+    sockets = [await connect(srv.ws_url) for _ in range(3)]
+    try:
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "hello"
+        with pytest.raises(InvalidStatus) as info:
+            await connect(srv.ws_url)
+        assert info.value.response.status_code == 403
+        await sockets.pop().close()
+        await asyncio.sleep(0.2)
+        sockets.append(await connect(srv.ws_url))
+        assert json.loads(await sockets[-1].recv())["type"] == "hello"
+        assert httpx.get(srv.url + "/healthz").status_code == 200  # plain HTTP is not counted
+    finally:
+        for ws in sockets:
+            await ws.close()
