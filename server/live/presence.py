@@ -272,7 +272,7 @@ class Presence:
             if loc is not None:
                 written.append(loc)
         pipe.execute_command(self.publish_cmd, CHANNEL, wire.encode([str(s) for s in scopes]))
-        self.redis_commands += len(pipe.command_stack)
+        self.redis_commands += len(pipe)
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: write these scopes whole, a little later
@@ -497,7 +497,7 @@ class Presence:
                 pipe.zrangebyscore(PROCS, now, "+inf", withscores=True)
                 for s in scopes:
                     pipe.pexpire(_key(self.proc, s), ttl)
-                self.redis_commands += len(pipe.command_stack)
+                self.redis_commands += len(pipe)
                 results = await pipe.execute()
             except Exception as exc:
                 log.warning("presence heartbeat failed: %s", exc)
