@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from conftest import free_port
+from support import free_port
 from helpers import Api, make_moderator, new_thread, unique
 
 # -- forum set-up ---------------------------------------------------------------

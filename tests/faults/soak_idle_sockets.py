@@ -28,7 +28,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import websockets  # noqa: E402
-from conftest import ServerProcess, create_database, drop_database  # noqa: E402
+from support import ServerProcess, create_database, drop_database  # noqa: E402
 from helpers import Api, make_moderator, unique  # noqa: E402
 
 

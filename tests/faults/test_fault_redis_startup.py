@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from conftest import RedisServer, free_port
+from support import RedisServer, free_port
 from fault_support import setup_forum, until_ready
 
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-import conftest
-from conftest import RedisServer, ServerProcess
+import support as conftest
+from support import RedisServer, ServerProcess
 from helpers import Api, make_moderator, new_thread, unique
 
 SECRET = "test-secret-0123456789abcdef"

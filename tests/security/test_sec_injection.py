@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import Api, make_moderator, new_thread, unique
+from support import Api, make_moderator, new_thread, unique
 
 from server.render import render
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Api, new_thread
+from support import Api, new_thread
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Api, make_moderator, new_thread, unique
+from support import Api, make_moderator, new_thread, unique
 from starlette.routing import Mount, Route
 
 from server import app, openapi

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Api, make_moderator, new_thread, unique
+from support import Api, make_moderator, new_thread, unique
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

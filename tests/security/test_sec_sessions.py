@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import httpx
-from conftest import Api, unique
+from support import Api, unique
 from websockets.asyncio.client import connect
 
 PASSWORD = "correct horse battery"
