@@ -101,6 +101,17 @@ CREATE TABLE IF NOT EXISTS thread_events (
 );
 CREATE INDEX IF NOT EXISTS thread_events_created ON thread_events (created_at);
 
+-- Facts about this database. `deployment` is a random id made once: every process serving this
+-- database namespaces its Redis channels and keys with it, so two forums sharing one Redis (a test
+-- suite, staging beside production) never hear each other's events.
+CREATE TABLE IF NOT EXISTS parley_meta (
+    key   text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO parley_meta (key, value)
+VALUES ('deployment', substr(md5(random()::text || clock_timestamp()::text), 1, 12))
+ON CONFLICT (key) DO NOTHING;
+
 -- A retried POST with the same Idempotency-Key returns the first post.
 -- post_id is null while the first request is still in flight.
 CREATE TABLE IF NOT EXISTS idempotency_keys (

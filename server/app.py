@@ -193,16 +193,21 @@ class Parley:
         settings = self.settings
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
         pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
+        # Everything this forum puts in Redis lives under its own namespace (see broker.Broker).
+        deployment = await pool.fetchval("SELECT value FROM parley_meta WHERE key = 'deployment'")
+        namespace = f"parley:{deployment}"
         if settings.redis_url:
             broker: Any = (RedisClusterBroker(settings.redis_url) if settings.redis_cluster
                            else RedisBroker(settings.redis_url, settings.redis_sharded_pubsub))
             redis = broker.client
-            limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled)
+            limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled, namespace)
         else:
             broker, redis = MemoryBroker(), None
             limiter = MemoryLimiter(settings.rate_limits_enabled)
+        broker.namespace = namespace
         hub = Hub(pool, broker)
-        presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds)
+        presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
+                            namespace)
         hub.presence = presence
         await hub.start()
         await presence.start()

@@ -72,8 +72,9 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    def __init__(self, redis: Any, enabled: bool = True) -> None:
+    def __init__(self, redis: Any, enabled: bool = True, namespace: str = "parley") -> None:
         self.redis = redis
+        self.prefix = f"{namespace}:rl:"
         self.enabled = enabled
         self.script = redis.register_script(_LUA)
 
@@ -81,7 +82,7 @@ class RedisLimiter:
         if not self.enabled:
             return 0.0
         try:
-            wait = await self.script(keys=[f"parley:rl:{key}"], args=[rule[0], rule[1], time.time(), cost,
+            wait = await self.script(keys=[self.prefix + key], args=[rule[0], rule[1], time.time(), cost,
                                                                         cost if need is None else need])
             return float(wait)
         except Exception as exc:  # Redis down: fail open, say so once per failure
@@ -90,6 +91,6 @@ class RedisLimiter:
 
     async def reset(self, key: str) -> None:
         try:
-            await self.redis.delete(f"parley:rl:{key}")
+            await self.redis.delete(self.prefix + key)
         except Exception:
             pass

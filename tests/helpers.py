@@ -69,3 +69,28 @@ def new_thread(api: Api, category: str, title: str = "A question", body: str = "
     r = api.post("/api/threads", json={"category": category, "title": title, "body": body})
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+def db_fetchval(pg_url: str, sql: str, *args: Any) -> Any:
+    """One value from the test database; works inside a running event loop too."""
+    import asyncio
+    import threading
+
+    import asyncpg
+    out: list[Any] = []
+
+    async def run() -> None:
+        conn = await asyncpg.connect(pg_url)
+        try:
+            out.append(await conn.fetchval(sql, *args))
+        finally:
+            await conn.close()
+    t = threading.Thread(target=lambda: asyncio.run(run()))
+    t.start()
+    t.join()
+    return out[0] if out else None
+
+
+def namespace(pg_url: str) -> str:
+    """The Redis namespace of the forum in this database (parley:<deployment id>)."""
+    return "parley:" + db_fetchval(pg_url, "SELECT value FROM parley_meta WHERE key = 'deployment'")

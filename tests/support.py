@@ -124,7 +124,8 @@ class ServerProcess:
         self.env = env
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="parley-serve-", suffix=".log", delete=False)
+        self.log_path = tempfile.NamedTemporaryFile(prefix="parley-serve-", suffix=".log", delete=False).name
+        self.log: Any = None
 
     @property
     def url(self) -> str:
@@ -136,6 +137,7 @@ class ServerProcess:
 
     def start(self, wait: str = "/healthz", timeout: float = 30) -> ServerProcess:
         env = {**os.environ, **self.env}
+        self.log = open(self.log_path, "ab")  # appended across restarts, closed by stop()
         self.proc = subprocess.Popen(
             [*PARLEY, "serve", "--port", str(self.port), "--workers", str(self.workers)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -152,7 +154,7 @@ class ServerProcess:
         raise RuntimeError(f"parley serve did not become ready:\n{self.output()}")
 
     def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
+        return Path(self.log_path).read_text(errors="replace")
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -168,7 +170,8 @@ class ServerProcess:
             self.proc.kill()
             return self.proc.wait()
         finally:
-            self.log.close()
+            if self.log is not None:
+                self.log.close()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

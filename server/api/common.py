@@ -17,7 +17,6 @@ from starlette.responses import Response
 
 from .. import metrics
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
-from ..live.broker import thread_channel
 from ..state import AppState
 from ..wire import frame_seq
 
@@ -128,7 +127,7 @@ async def publish(st: AppState, frames: list[tuple[int, bytes]]) -> None:
     for thread_id, frame in frames:
         st.hub.note_commit(thread_id, frame_seq(frame))
         try:
-            await st.broker.publish(thread_channel(thread_id), frame)
+            await st.broker.publish(st.broker.thread_channel(thread_id), frame)
             metrics.EVENTS_PUBLISHED.inc()
         except Exception as exc:
             metrics.PUBLISH_FAILURES.inc()

@@ -26,13 +26,6 @@ import redis.asyncio as aioredis
 log = logging.getLogger(__name__)
 
 
-def thread_channel(thread_id: int) -> str:
-    return f"parley:thread:{thread_id}"
-
-
-PRESENCE_CHANNEL = "parley:presence"
-
-
 class Handler(Protocol):
     def on_message(self, channel: str, message: bytes) -> None: ...
 
@@ -40,9 +33,28 @@ class Handler(Protocol):
 
 
 class Broker(ABC):
-    """publish(channel, bytes) to every process; subscribe() returns once the subscription is in place."""
+    """publish(channel, bytes) to every process; subscribe() returns once the subscription is in place.
+
+    Channels live under `namespace` (parley:<deployment id>, set by the app from the database), so
+    forums that share a Redis never hear each other: parley:<id>:thread:<thread id> and parley:<id>:presence.
+    """
 
     name = "broker"
+    namespace = "parley"
+
+    def thread_channel(self, thread_id: int) -> str:
+        return f"{self.namespace}:thread:{thread_id}"
+
+    def thread_of(self, channel: str) -> int | None:
+        """The thread id of one of our thread channels, else None."""
+        prefix = f"{self.namespace}:thread:"
+        if channel.startswith(prefix) and channel[len(prefix):].isdigit():
+            return int(channel[len(prefix):])
+        return None
+
+    @property
+    def presence_channel(self) -> str:
+        return f"{self.namespace}:presence"
 
     @abstractmethod
     async def start(self, handler: Handler) -> None: ...

@@ -28,7 +28,7 @@ from .. import metrics
 from ..errors import NotFound
 from ..store import events as store_events
 from ..wire import frame_seq
-from .broker import PRESENCE_CHANNEL, Broker, thread_channel
+from .broker import Broker
 from .conn import Conn, Frame
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,6 @@ RECENT = 64            # recent frames kept per room: reconnects with a recent `
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
 MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
-_THREAD_PREFIX = "parley:thread:"
 
 
 class Room:
@@ -76,7 +75,7 @@ class Hub:
 
     async def start(self) -> None:
         await self.broker.start(self)
-        await self.broker.subscribe(PRESENCE_CHANNEL)
+        await self.broker.subscribe(self.broker.presence_channel)
         self._reconcile = asyncio.create_task(self._reconcile_loop(), name="hub-reconcile")
 
     async def stop(self) -> None:
@@ -100,13 +99,14 @@ class Hub:
     # -- broker callbacks ------------------------------------------------
 
     def on_message(self, channel: str, message: bytes) -> None:
-        if channel == PRESENCE_CHANNEL:
+        if channel == self.broker.presence_channel:
             if self.presence is not None:
                 self.presence.on_message(message)
             return
-        if not channel.startswith(_THREAD_PREFIX):
+        thread_id = self.broker.thread_of(channel)
+        if thread_id is None:
             return
-        room = self.rooms.get(int(channel[len(_THREAD_PREFIX):]))
+        room = self.rooms.get(thread_id)
         if room is None:
             return
         if message[:1] == b"T":
@@ -245,7 +245,7 @@ class Hub:
     async def _unsubscribe_quietly(self, thread_id: int) -> None:
         try:
             if thread_id not in self.rooms:
-                await self.broker.unsubscribe(thread_channel(thread_id))
+                await self.broker.unsubscribe(self.broker.thread_channel(thread_id))
         except Exception:
             pass
 
@@ -255,7 +255,7 @@ class Hub:
             if room.backfill is not None:
                 room.backfill.cancel()
             try:
-                await self.broker.unsubscribe(thread_channel(thread_id))
+                await self.broker.unsubscribe(self.broker.thread_channel(thread_id))
             except Exception as exc:
                 log.warning("unsubscribe %d failed: %s", thread_id, exc)
 
@@ -279,7 +279,7 @@ class Hub:
             room = self.rooms[thread_id] = Room(thread_id)
             room.ready = asyncio.get_running_loop().create_future()
             try:
-                await self.broker.subscribe(thread_channel(thread_id))
+                await self.broker.subscribe(self.broker.thread_channel(thread_id))
                 row = await self.pool.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
                 if row is None or row["deleted"]:
                     raise NotFound(f"No thread {thread_id}")

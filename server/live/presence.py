@@ -1,16 +1,17 @@
 """Active Now and thread watchers: soft state with leases (docs/presence.md).
 
 Each process owns the counts of its own sockets, per scope ("site" or a
-thread id), and mirrors who is present in Redis as one hash per scope:
-  parley:pr:{proc}:{scope}   field user_id → User brief JSON, field "g" → guest sockets
-  parley:pr:procs            sorted set: proc → lease expiry (unix time)
+thread id), and mirrors who is present in Redis as one hash per scope
+({ns} is the deployment's namespace, parley:<id>, see broker.Broker):
+  {ns}:pr:{proc}:{scope}   field user_id → User brief JSON, field "g" → guest sockets
+  {ns}:pr:procs            sorted set: proc → lease expiry (unix time)
 Every key carries the lease as its TTL and is renewed on a jittered
 heartbeat; a process that dies stops renewing and its entries expire (and
 its proc entry falls out of the live range). A graceful shutdown deletes
 them at once.
 
 A change is written in a batch (at most every FLUSH seconds): only the
-fields that changed (HSET/HDEL), then one PUBLISH on parley:presence naming
+fields that changed (HSET/HDEL), then one PUBLISH on {ns}:presence naming
 the scopes. Each process then recomputes those snapshots at most once per
 COALESCE seconds per scope (longer for very large frames, see _interval) and
 sends a frame to its local sockets only if the snapshot changed: one
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 
 Scope = str | int  # "site" or a thread id
 Brief = dict[str, Any]
-PROCS = "parley:pr:procs"
-CHANNEL = "parley:presence"  # the same channel as broker.PRESENCE_CHANNEL; the hub routes it here
 FLUSH = 0.1                  # seconds: batch local changes into one Redis pipeline
 COALESCE = 1.0               # seconds: at most one recompute (and frame) per scope per this interval...
 MAX_COALESCE = 10.0          # ...stretched up to this for huge scopes; 15 s grace + 10 s stays within 30 s
@@ -87,8 +86,6 @@ class ScopeView:
         self.joined: dict[Conn, tuple[tuple[int, ...], int]] = {}
 
 
-def _key(proc: str, scope: Scope) -> str:
-    return f"parley:pr:{proc}:{scope}"
 
 
 def _snapshot_key(users: list[Brief], guests: int) -> tuple[tuple[int, ...], int]:
@@ -108,9 +105,13 @@ def _interval(frame_bytes: int, sockets: int) -> float:
 class Presence:
     """Counts of this process's sockets per scope, mirrored to Redis; snapshots pushed on change."""
 
-    def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float) -> None:
+    def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float, namespace: str = "parley") -> None:
         self.hub = hub
         self.redis = redis
+        # Keys and the doorbell channel live under the deployment's namespace (see broker.Broker).
+        self.procs_key = f"{namespace}:pr:procs"
+        self.channel = f"{namespace}:presence"  # the broker's presence_channel; the hub routes it here
+        self.key_prefix = f"{namespace}:pr:"
         self.grace = grace
         self.lease = lease
         self.proc = uuid.uuid4().hex[:12]
@@ -128,6 +129,9 @@ class Presence:
         self.redis_commands = 0
         self.snapshots = 0
         self.frames_sent = 0
+
+    def _key(self, proc: str, scope: Scope) -> str:
+        return f"{self.key_prefix}{proc}:{scope}"
 
     # -- lifecycle -------------------------------------------------------
 
@@ -161,9 +165,9 @@ class Presence:
         try:
             pipe = self.redis.pipeline(transaction=False)
             for s in self.local:
-                pipe.delete(_key(self.proc, s))
-            pipe.zrem(PROCS, self.proc)
-            pipe.execute_command(self.publish_cmd, CHANNEL, wire.encode(sorted(scopes)))
+                pipe.delete(self._key(self.proc, s))
+            pipe.zrem(self.procs_key, self.proc)
+            pipe.execute_command(self.publish_cmd, self.channel, wire.encode(sorted(scopes)))
             await asyncio.wait_for(pipe.execute(), 2)
         except Exception as exc:
             log.warning("could not remove presence entries on shutdown: %s", exc)
@@ -264,14 +268,14 @@ class Presence:
             return
         ttl = int(self.lease * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(PROCS, {self.proc: time.time() + self.lease})
+        pipe.zadd(self.procs_key, {self.proc: time.time() + self.lease})
         written: list[Local] = []
         for s in scopes:
             loc = self.local.get(s)
             self._write_scope(pipe, s, loc, ttl)
             if loc is not None:
                 written.append(loc)
-        pipe.execute_command(self.publish_cmd, CHANNEL, wire.encode([str(s) for s in scopes]))
+        pipe.execute_command(self.publish_cmd, self.channel, wire.encode([str(s) for s in scopes]))
         self.redis_commands += len(pipe)
         try:
             await pipe.execute()
@@ -284,7 +288,7 @@ class Presence:
                 self._mark_dirty(s)
 
     def _write_scope(self, pipe: Any, scope: Scope, loc: Local | None, ttl: int) -> None:
-        key = _key(self.proc, scope)
+        key = self._key(self.proc, scope)
         if loc is None or loc.empty():
             pipe.delete(key)
             if loc is not None:
@@ -416,7 +420,7 @@ class Presence:
             view.parts = {}
             return
         self.snapshots += 1
-        procs = await self.redis.zrangebyscore(PROCS, time.time(), "+inf")
+        procs = await self.redis.zrangebyscore(self.procs_key, time.time(), "+inf")
         others = [p.decode() for p in procs if p.decode() != self.proc]
         self.live_procs.update(others)
         self.redis_commands += 1 + len(others)
@@ -424,7 +428,7 @@ class Presence:
         if others:
             pipe = self.redis.pipeline(transaction=False)
             for p in others:
-                pipe.hgetall(_key(p, scope))
+                pipe.hgetall(self._key(p, scope))
             results = await pipe.execute()
         parts: dict[str, tuple[dict[int, Brief], int]] = {}
         for p, h in zip(others, results, strict=True):
@@ -492,11 +496,11 @@ class Presence:
             scopes = [s for s, loc in self.local.items() if not loc.empty() and not loc.rewrite]
             try:
                 pipe = self.redis.pipeline(transaction=False)
-                pipe.zadd(PROCS, {self.proc: now + self.lease})
-                pipe.zremrangebyscore(PROCS, "-inf", now - 60)
-                pipe.zrangebyscore(PROCS, now, "+inf", withscores=True)
+                pipe.zadd(self.procs_key, {self.proc: now + self.lease})
+                pipe.zremrangebyscore(self.procs_key, "-inf", now - 60)
+                pipe.zrangebyscore(self.procs_key, now, "+inf", withscores=True)
                 for s in scopes:
-                    pipe.pexpire(_key(self.proc, s), ttl)
+                    pipe.pexpire(self._key(self.proc, s), ttl)
                 self.redis_commands += len(pipe)
                 results = await pipe.execute()
             except Exception as exc:

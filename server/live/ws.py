@@ -18,7 +18,6 @@ from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
 from ..store import users as store_users
-from .broker import thread_channel
 from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
 from .hub import Hub
 
@@ -138,7 +137,7 @@ class Session:
             return  # typing is a hint: extra ones are dropped quietly
         message = Hub.typing_message(f"{self.hub.origin}:{conn.id}", wire.typing(thread_id, conn.user))
         try:
-            await self.state.broker.publish(thread_channel(thread_id), message)
+            await self.state.broker.publish(self.state.broker.thread_channel(thread_id), message)
         except Exception as exc:
             log.warning("typing publish failed: %s", exc)
 

@@ -6,9 +6,8 @@ import asyncio
 
 import httpx
 from cluster_support import RedisClusterNodes, command
-from helpers import Api, make_moderator, new_thread, unique
+from helpers import Api, make_moderator, namespace, new_thread, unique
 
-from server.live.broker import thread_channel
 
 
 def _keys(cluster: RedisClusterNodes, pattern: str) -> list[bytes]:
@@ -32,9 +31,10 @@ async def test_replies_and_presence_cross_processes_through_the_cluster(spawn, p
             ).status_code == 201
     # Threads until their channels cover every node (thread ids are spread by CRC16; no hash tags).
     threads: dict[int, int] = {}
+    ns = namespace(pg_url)
     for _ in range(30):
         tid = (await asyncio.to_thread(new_thread, mod, slug))["thread"]["id"]
-        threads.setdefault(redis_cluster.owner_port(thread_channel(tid)), tid)
+        threads.setdefault(redis_cluster.owner_port(f"{ns}:thread:{tid}"), tid)
         if len(threads) == 3:
             break
     assert len(threads) == 3, threads
@@ -62,8 +62,8 @@ async def test_replies_and_presence_cross_processes_through_the_cluster(spawn, p
                                  and alice.user["id"] in [u["id"] for u in f["users"]], timeout=10)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- a ---\n{a.output()[-3000:]}\n--- b ---\n{b.output()[-3000:]}") from None
-    assert _keys(redis_cluster, "parley:rl:*"), "the rate limiter wrote no bucket to the cluster"
-    assert _keys(redis_cluster, "parley:pr:procs")
+    assert _keys(redis_cluster, "parley:*:rl:*"), "the rate limiter wrote no bucket to the cluster"
+    assert _keys(redis_cluster, "parley:*:pr:procs")
     for p in (a, b):  # presence writes and heartbeats went through the cluster client without errors
         out = p.output()
         for bad in ("Traceback", "presence flush failed", "presence heartbeat failed", "rate limiter unavailable"):

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis as redis_sync
 from fault_support import setup_forum
-from helpers import Api
+from helpers import Api, namespace
 from wsclient import Watcher
 
 
@@ -137,7 +137,7 @@ async def test_sigterm_drains_in_flight_request_closes_sockets_1012_and_clears_p
         spawn, pg_url, own_redis, watchers, workers):
     """SIGTERM while a POST is half-sent and 4 sockets watch: the POST still completes (201, stored), every
     socket gets close code 1012 at once, the process exits within 10 s, and its presence entries
-    (parley:pr:* in Redis) are gone when it has exited."""
+    (parley:<deployment>:pr:* in Redis) are gone when it has exited."""
     srv = spawn(workers=workers, REDIS_URL=own_redis.url, wait="/readyz")
     mod, slug, tid = setup_forum(srv.url, pg_url)
     users = [Api(srv.url).sign_up() for _ in range(3)]
@@ -146,16 +146,17 @@ async def test_sigterm_drains_in_flight_request_closes_sockets_1012_and_clears_p
         await w.subscribe(tid)
     r = redis_sync.Redis.from_url(own_redis.url)
     ids = {str(u.user["id"]).encode() for u in users}
+    procs_key = namespace(pg_url) + ":pr:procs"  # presence lives under the forum's namespace
 
     def entries() -> set[bytes]:
-        keys = [k for k in r.keys("parley:pr:*") if k != b"parley:pr:procs"]
+        keys = [k for k in r.keys("parley:*:pr:*") if not k.endswith(b":pr:procs")]
         return {f for k in keys for f in r.hkeys(k)}
     deadline = time.monotonic() + 10
     while not ids <= entries():
         assert time.monotonic() < deadline, f"presence never reached Redis: {entries()}"
         await asyncio.sleep(0.1)
     await asyncio.sleep(0.5)
-    assert 1 <= r.zcard("parley:pr:procs") <= workers
+    assert 1 <= r.zcard(procs_key) <= workers
 
     body = json.dumps({"body": "started before SIGTERM " + "x" * 2000}).encode()
     inflight = _slow_post(srv.port, mod.session_cookie, f"/api/threads/{tid}/posts", body)
@@ -176,7 +177,7 @@ async def test_sigterm_drains_in_flight_request_closes_sockets_1012_and_clears_p
     post_id = json.loads(answer)["post"]["id"]
     code = await asyncio.to_thread(srv.proc.wait, 15)
     exited = time.monotonic() - sent_term
-    left = entries() & ids, r.zcard("parley:pr:procs")
+    left = entries() & ids, r.zcard(procs_key)
     print(f"sockets closed within {max(closed_within):.2f} s; exit {code} after {exited:.2f} s; left in Redis {left}")
 
     assert [w.closed for w in ws] == [1012] * 4

@@ -1,0 +1,87 @@
+"""Idle memory per socket: RSS with N idle sockets minus the baseline, per server.
+
+    python -m bench.idle --sockets 10000 --modes off,on,reference
+
+`off`: parley with compression off (the default); `on`: PARLEY_WS_COMPRESSION=on and clients that offer
+permessage-deflate (so it is negotiated); `reference`: bench/reference_server.py. Each mode gets a fresh
+server; the baseline is taken after 20 warm-up sockets have connected and closed. `--subscribe` also
+subscribes every socket to one quiet thread (the realistic idle reader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc  # noqa: F401
+import time
+from typing import Any
+
+from . import common
+from .common import Env, parley_proc, reference_proc
+from .loadgen import Pool, spread
+
+COLS = [("mode", "server"), ("sockets", "sockets"), ("connected", "connected"), ("connect_s", "connect s"),
+        ("baseline_mib", "baseline MiB"), ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket")]
+
+
+def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[str, Any]:
+    compress = mode == "on"
+    if mode == "reference":
+        proc = env.add(reference_proc())
+        thread = 1 if subscribe else 0
+    else:
+        proc = env.add(parley_proc(env.db_url, PARLEY_WS_COMPRESSION="on" if compress else "off"))
+        thread = 0
+        if subscribe:
+            forum = asyncio.run(common.setup_forum(proc.port, env.db_url, 1))
+            thread = forum["threads"][0]
+    pool = Pool(nproc)
+    try:
+        warm = [(0, proc.port, thread, None, False, compress)] * 20
+        pool.call("connect", [{"specs": s, "concurrency": 20} for s in spread(warm, nproc)])
+        pool.call("close")
+        time.sleep(2)
+        base = proc.rss()
+        specs = [(0, proc.port, thread, None, False, compress)] * n
+        t0 = time.time()
+        res = pool.call("connect", [{"specs": s, "concurrency": 500} for s in spread(specs, nproc)])
+        connected = sum(r["ok"] for r in res)
+        connect_s = max(r["t_last"] or t0 for r in res) - t0
+        time.sleep(3)
+        loaded = proc.rss()
+        pool.call("close")
+    finally:
+        pool.close()
+        proc.stop()
+    return {"mode": mode if mode == "reference" else f"parley compression {mode}", "sockets": n,
+            "connected": connected, "connect_s": connect_s, "subscribed": subscribe,
+            "baseline_mib": base / 2**20, "loaded_mib": loaded / 2**20,
+            "kib_per_socket": (loaded - base) / 1024 / max(1, connected)}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sockets", type=int, default=10000)
+    p.add_argument("--modes", default="off,on,reference")
+    p.add_argument("--subscribe", action="store_true")
+    p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--name", default="idle")
+    a = p.parse_args(argv)
+    common.raise_nofile()
+    env = Env(common.create_db())
+    rows = []
+    try:
+        for mode in a.modes.split(","):
+            rows.append(measure(env, mode.strip(), a.sockets, a.subscribe, a.procs))
+            print(common.table(rows[-1:], COLS).splitlines()[-1])
+    finally:
+        env.close()
+    print(common.table(rows, COLS))
+    result = {"args": vars(a), "rows": rows}
+    print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

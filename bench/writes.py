@@ -1,0 +1,134 @@
+"""Write path: replies committed and published per second on one parley process, with HTTP latency.
+
+    python -m bench.writes --rate 1000 --duration 10 --threads 8 --users 16      # open loop at 1000/s
+    python -m bench.writes --rate 0 --concurrency 64 --duration 10               # closed loop: the ceiling
+
+Posters run in separate processes (raw keep-alive HTTP/1.1), several users, several threads. Open loop:
+request i is sent at t0 + i/rate whatever happened before (latency includes queueing, as a user sees
+it). Counts 201s, checks the database holds exactly that many replies, and reads
+parley_events_published from /metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import time
+from array import array
+from typing import Any
+
+from . import common
+from .common import Env, Http, parley_proc, summary_ms
+
+
+def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: float, concurrency: int,
+            duration: float, start_at: float) -> None:
+    async def run() -> dict[str, Any]:
+        lat = array("f")
+        codes: dict[str, int] = {}
+        pool: asyncio.Queue[Http] = asyncio.Queue()
+        for i in range(concurrency):
+            pool.put_nowait(Http(port, cookies[i % len(cookies)]))
+
+        async def one(i: int) -> None:
+            http = await pool.get()
+            t = time.perf_counter()
+            try:
+                st, _, _ = await http.request("POST", f"/api/threads/{threads[i % len(threads)]}/posts",
+                                              {"body": f"bench:{time.time_ns()} write {i} some text"})
+                codes[str(st)] = codes.get(str(st), 0) + 1
+            except Exception as exc:
+                codes[type(exc).__name__] = codes.get(type(exc).__name__, 0) + 1
+                http.close()
+            lat.append((time.perf_counter() - t) * 1000)
+            pool.put_nowait(http)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        t0 = time.perf_counter()
+        if rate > 0:
+            tasks = []
+            for i in range(int(rate * duration)):
+                delay = t0 + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(one(i)))
+            await asyncio.gather(*tasks)
+        else:
+            async def worker(k: int) -> None:
+                i = k
+                while time.perf_counter() - t0 < duration:
+                    await one(i)
+                    i += concurrency
+            await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        return {"lat": lat.tobytes(), "codes": codes, "elapsed": time.perf_counter() - t0}
+    conn.send(asyncio.run(run()))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m bench.writes", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rate", type=float, default=1000, help="replies/s offered (0 = closed loop)")
+    p.add_argument("--concurrency", type=int, default=64, help="connections (in flight at most) in all")
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--users", type=int, default=16)
+    p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument("--name", default="writes")
+    a = p.parse_args(argv)
+    common.raise_nofile()
+    env = Env(common.create_db())
+    try:
+        srv = env.add(parley_proc(env.db_url))
+        forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
+        cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
+        pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
+        ctx = mp.get_context("fork")
+        start_at = time.time() + 1
+        pipes, procs = [], []
+        for k in range(a.procs):
+            r, w = ctx.Pipe(False)
+            pr = ctx.Process(target=_poster, args=(w, srv.port, cookies[k::a.procs] or cookies, forum["threads"],
+                                                   a.rate / a.procs, max(1, a.concurrency // a.procs), a.duration,
+                                                   start_at), daemon=True)
+            pr.start()
+            pipes.append(r)
+            procs.append(pr)
+        time.sleep(max(0.0, start_at - time.time()))
+        prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
+        cpu0 = srv.cpu()
+        parts = [r.recv() for r in pipes]
+        cpu = srv.cpu() - cpu0
+        for pr in procs:
+            pr.join(5)
+        lat = array("f")
+        codes: dict[str, int] = {}
+        for part in parts:
+            lat.frombytes(part["lat"])
+            for k, v in part["codes"].items():
+                codes[k] = codes.get(k, 0) + v
+        elapsed = max(part["elapsed"] for part in parts)
+        ok = codes.get("201", 0)
+        stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
+        published = asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
+        row = {"offered_per_s": a.rate or None, "concurrency": a.concurrency, "committed": ok,
+               "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
+               "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
+               "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed}
+        print(common.table([row], [("offered_per_s", "offered/s"), ("concurrency", "conns"),
+                                   ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
+                                   ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
+                                   ("us_cpu_per_reply", "server µs CPU/reply")]))
+        print(f"status codes: {codes}")
+        result = {"args": vars(a), "rows": [row], "profile": prof.finish() if prof else None}
+        if result["profile"]:
+            from .fanout import print_profile
+            print_profile(result["profile"])
+        print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
+        return result
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    main()

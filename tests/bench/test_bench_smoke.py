@@ -1,0 +1,50 @@
+"""bench/ at small sizes, so it never rots: the fan-out bench against parley and the reference server
+in one run must see every frame once, in order. Not a performance test (no timing asserted)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import common, fanout
+
+
+@pytest.fixture()
+def bench_env(pg_admin_url: str, own_redis: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Redis of its own: the shared one carries other Parley servers' parley:thread:{id} channels.
+    monkeypatch.setattr(common, "PG_ADMIN", pg_admin_url)
+    monkeypatch.setattr(common, "REDIS_URL", own_redis.url)
+
+
+@pytest.mark.timeout(180)
+def test_fanout_small_both_targets_lose_nothing(bench_env: None) -> None:
+    result = fanout.main(["-W", "20", "-R", "5", "-D", "3", "--target", "both", "--poster", "separate",
+                          "--warmup", "1", "--settle", "0.5", "--drain", "20", "--procs", "2",
+                          "--name", "smoke"])
+    assert result["connect_failed"] == 0
+    assert result["drained"], "not every watcher got the last seq"
+    assert not result["posting"]["errors"]
+    posted = result["posting"]["posted"]
+    assert posted == 15
+    rows = {r["target"]: r for r in result["rows"]}
+    assert set(rows) == {"parley", "reference"}
+    for name, row in rows.items():
+        assert row["lost"] == 0, name
+        assert row["dups"] == 0, name
+        assert row["closed"] == 0, name
+        assert row["received"] == 20 * posted, name
+        assert row["p99_ms"] is not None and row["us_per_frame"] is not None, name
+    # Parley orders by seq; the reference forwards Redis verbatim, so two concurrent posts may publish out of order.
+    assert rows["parley"]["gaps"] == 0 and rows["parley"]["out_of_order"] == 0
+
+
+@pytest.mark.timeout(180)
+def test_fanout_small_slow_consumer_same_poster(bench_env: None) -> None:
+    """The posting process is the watched one; one watcher of 20 stops reading: the others lose nothing."""
+    result = fanout.main(["-W", "20", "-R", "5", "-D", "2", "--slow-pct", "5", "--warmup", "0.5",
+                          "--settle", "0.5", "--drain", "20", "--procs", "2", "--name", "smoke"])
+    row = result["rows"][0]
+    assert row["slow_sockets"] == 1
+    assert row["lost"] == 0 and row["dups"] == 0 and row["gaps"] == 0 and row["out_of_order"] == 0
+    assert row["received"] == 19 * result["posting"]["posted"]
