@@ -35,10 +35,16 @@ UNAVAILABLE = (
 )
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Parley keeps no session state on pooled connections (no LISTEN, no SET, advisory locks are
+    transaction-scoped or released explicitly), so skip asyncpg's reset round trip on every release."""
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20) -> asyncpg.Pool:
     """Open the pool; connections are checked on acquire so a restarted server is survived."""
     return await asyncpg.create_pool(
         url,
+        reset=_no_reset,
         min_size=min_size,
         max_size=max_size,
         max_inactive_connection_lifetime=300.0,

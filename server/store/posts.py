@@ -64,7 +64,9 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
         """
         WITH p AS (
             INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html)
-            VALUES ($1, $2, $3, $4, $5, $6) RETURNING *
+            VALUES ($1, CASE WHEN $3 = 'response'  -- a response's parent is the thread's question
+                             THEN (SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question') ELSE $2 END,
+                    $3, $4, $5, $6) RETURNING *
         ), r AS (
             INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
             SELECT id, 1, body, html, author_id, created_at FROM p
@@ -94,17 +96,20 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
             if post_id is None:
                 raise Conflict("The first request with this key is still in flight", code="idempotency_in_progress")
             return Written((post_dict(await get_row(conn, post_id)), False))
-    thread = await conn.fetchrow("SELECT id, locked, deleted FROM threads WHERE id = $1 FOR UPDATE", thread_id)
-    if thread is None or thread["deleted"]:
+    kind = "response" if parent_id is None else "comment"
+    # Take the thread's next seq first: one statement both checks the thread and locks its row, so
+    # everything below runs serialized with every other write to this thread (docs/live.md).
+    seq = await conn.fetchval(
+        "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + $2"
+        " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING seq", thread_id, 1 if kind == "response" else 0)
+    if seq is None:  # say why (the transaction rolls back)
+        thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1", thread_id)
         if thread is None:
             raise NotFound(f"No thread {thread_id}")
-        raise Conflict("This thread was deleted", code="thread_deleted")
-    if thread["locked"]:
+        if thread["deleted"]:
+            raise Conflict("This thread was deleted", code="thread_deleted")
         raise Conflict("This thread is locked", code="thread_locked")
-    if parent_id is None:
-        kind = "response"
-        parent_id = await conn.fetchval("SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question'", thread_id)
-    else:
+    if kind == "comment":
         parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
         if parent is None or parent["thread_id"] != thread_id:
             raise Invalid("parent_id is not a post of this thread", field="parent_id")
@@ -112,10 +117,6 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
             raise Invalid("Comments go under a response; comments do not nest", field="parent_id")
         if parent["deleted"]:
             raise Conflict("That response was deleted", code="post_deleted")
-        kind = "comment"
-    seq = await conn.fetchval(
-        "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + $2"
-        " WHERE id = $1 RETURNING seq", thread_id, 1 if kind == "response" else 0)
     post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body, html)
     if idempotency_key is not None:
         await conn.execute("UPDATE idempotency_keys SET post_id = $3 WHERE user_id = $1 AND key = $2",
