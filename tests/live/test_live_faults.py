@@ -82,6 +82,10 @@ async def test_watcher_that_stops_reading_is_closed_1013_others_unaffected(spawn
     key = base64.b64encode(os.urandom(16)).decode()
     slow.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:  # a client waits for 101 before sending frames
+        head += slow.recv(1)
+    assert head.startswith(b"HTTP/1.1 101")
     payload = json.dumps({"type": "subscribe", "thread": tid}).encode()
     mask = os.urandom(4)
     slow.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
@@ -104,7 +108,7 @@ async def test_watcher_that_stops_reading_is_closed_1013_others_unaffected(spawn
 
     # Now read what the slow socket was sent: it must end with a close frame carrying 1013.
     slow.settimeout(10)
-    data = b""
+    data = head
     try:
         while True:
             chunk = slow.recv(1 << 20)
