@@ -35,14 +35,26 @@ _ids = itertools.count(1)
 
 
 class Frame:
-    """A JSON text frame encoded once: .json for ASGI, .wire for raw transports (built on first use)."""
+    """A JSON text frame encoded once: .json for ASGI, .wire for raw transports (built on first use).
 
-    __slots__ = ("json", "_wire", "_text")
+    Frame.joined(frames) is several frames as one write: .wire is their wire bytes back to back, and
+    .parts lists them for paths that must send them one by one.
+    """
+
+    __slots__ = ("json", "_wire", "_text", "parts")
 
     def __init__(self, json: bytes) -> None:
         self.json = json
         self._wire: bytes | None = None
         self._text: str | None = None
+        self.parts: list[Frame] | None = None
+
+    @classmethod
+    def joined(cls, frames: list[Frame]) -> Frame:
+        frame = cls(b"")
+        frame._wire = b"".join(f.wire for f in frames)
+        frame.parts = frames
+        return frame
 
     @property
     def wire(self) -> bytes:
@@ -165,6 +177,10 @@ class AsgiConn(Conn):
 
     def send(self, frame: Frame) -> None:
         if not self.alive:
+            return
+        if frame.parts is not None:
+            for part in frame.parts:
+                self.send(part)
             return
         self.queue.append(frame.text)
         self.pending += len(frame.json)

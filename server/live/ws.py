@@ -65,22 +65,25 @@ def parse(text: str | bytes) -> ClientFrame | bytes:
 
 
 class Session:
-    """One socket's protocol state."""
+    """One socket's protocol state (kept small: there is one per open socket)."""
 
-    def __init__(self, state: AppState, ws: WebSocket, conn: Conn) -> None:
+    __slots__ = ("state", "hub", "conn", "frames", "typing")
+
+    def __init__(self, state: AppState, conn: Conn) -> None:
         self.state = state
         self.hub: Hub = state.hub
-        self.ws = ws
         self.conn = conn
-        self.frames = Bucket(state.settings.limits.ws_frames)
-        self.typing = Bucket(state.settings.limits.ws_typing)
+        limits = state.settings.limits
+        enabled = state.settings.rate_limits_enabled
+        self.frames = Bucket(limits.ws_frames) if enabled else None
+        self.typing = Bucket(limits.ws_typing) if enabled else None
 
     def send(self, data: bytes) -> None:
         self.conn.send(Frame(data))
 
     async def handle(self, text: str | bytes) -> bool:
         """Answer one client frame; False when the connection must close."""
-        if self.state.settings.rate_limits_enabled and self.frames.take() > 0:
+        if self.frames is not None and self.frames.take() > 0:
             self.send(wire.error("rate_limited", "Too many frames; slow down"))
             self.conn.close(WS_1008_POLICY_VIOLATION, "too many frames")
             return False
@@ -133,7 +136,7 @@ class Session:
         if thread_id not in conn.rooms:
             self.send(wire.error("not_subscribed", "Subscribe to the thread first", thread=thread_id))
             return
-        if self.state.settings.rate_limits_enabled and self.typing.take() > 0:
+        if self.typing is not None and self.typing.take() > 0:
             return  # typing is a hint: extra ones are dropped quietly
         message = Hub.typing_message(f"{self.hub.origin}:{conn.id}", wire.typing(thread_id, conn.user))
         try:
@@ -143,6 +146,7 @@ class Session:
 
 
 async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None:
+    """The handshake (Origin, per-address cap, session), then the socket's life in _serve()."""
     ws = WebSocket(scope, receive, send)
     settings = state.settings
     if not auth.origin_allowed(ws, settings) or state.shutting_down:
@@ -154,32 +158,33 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
         return
     state.connections_per_ip[ip] += 1
     try:
-        await _serve(ws, scope, receive, send, state)
+        try:
+            row = await auth.current_user(ws, state)
+        except Exception as exc:
+            log.warning("ws session lookup failed: %s", exc)
+            await ws.accept()
+            await ws.close(WS_1013_TRY_AGAIN_LATER)
+            return
+        user = store_users.brief(row) if row is not None else None
+        client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+        await ws.accept()
+        del ws, row  # nothing per socket that the live phase does not need
+        await _serve(user, client, receive, send, state)
     finally:
         state.connections_per_ip[ip] -= 1
         if state.connections_per_ip[ip] <= 0:
             del state.connections_per_ip[ip]
 
 
-async def _serve(ws: WebSocket, scope: Any, receive: Any, send: Any, state: AppState) -> None:
+async def _serve(user: dict[str, Any] | None, client: str, receive: Any, send: Any, state: AppState) -> None:
     settings = state.settings
-    try:
-        row = await auth.current_user(ws, state)
-    except Exception as exc:
-        log.warning("ws session lookup failed: %s", exc)
-        await ws.accept()
-        await ws.close(WS_1013_TRY_AGAIN_LATER)
-        return
-    user = store_users.brief(row) if row is not None else None
-    await ws.accept()
     proto = raw_protocol(send, settings.ws_compression)
     conn: Conn = (RawConn(proto, user, settings.ws_max_pending_bytes) if proto is not None
                   else AsgiConn(send, user, settings.ws_max_pending_bytes))
     hub, presence = state.hub, state.presence
-    session = Session(state, ws, conn)
+    session = Session(state, conn)
     hub.add(conn)
     presence.connect(conn)
-    client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
     try:
         session.send(wire.hello(user, settings.ws_heartbeat_seconds))
