@@ -309,6 +309,9 @@ def test_phone_width_360px_has_no_horizontal_scroll(site: Site, readers: Any) ->
     long_name = "Maximilian " + "W" * 50
     poster, _ = site.client(long_name)
     long_word = "Supercalifragilistic" * 6
+    # A category whose name is one unbroken 100-character word, in a thread's breadcrumb and on home.
+    slug = site.category_path("C" * 100)
+    long_tid = site.thread(poster, title="T" * 200, body=long_word, category=slug)["thread"]["id"]
     thread = site.thread(poster, title="A very long title " + long_word,
                           body=f"{long_word} https://example.com/{'a' * 120}\n\n```\n{'x' * 200}\n```")
     tid = thread["thread"]["id"]
@@ -329,6 +332,8 @@ def test_phone_width_360px_has_no_horizontal_scroll(site: Site, readers: Any) ->
     no_sideways_scroll(f"/t/{tid}")
     no_sideways_scroll("/")
     no_sideways_scroll(f"/c/{thread['thread']['category']['slug']}")
+    no_sideways_scroll(f"/c/{slug}")
+    no_sideways_scroll(f"/t/{long_tid}")
     no_sideways_scroll("/signin")
 
 
