@@ -1,7 +1,7 @@
 """Soak: hold many idle websockets on one `parley serve` and sample its memory (not collected by pytest).
 
     DATABASE_URL=postgresql://postgres@127.0.0.1/postgres REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python tests/faults/soak_idle_sockets.py --minutes 10 [--sockets 2000] [--every 30]
+        .venv/bin/python bench/soak_idle.py --minutes 10 [--sockets 2000] [--every 30]
 
 It creates a database of its own on DATABASE_URL's server (dropped at the end), starts one server process
 (Redis broker if REDIS_URL is set), opens the sockets (half signed in, as 50 users with many tabs; half
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]  # the test suite's process and database helpers
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
