@@ -67,6 +67,8 @@ CREATE TABLE IF NOT EXISTS posts (
 );
 CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_id, id);
 CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_id, id);
+-- The thread page sorted by `top` (score, then age), paged by keyset.
+CREATE INDEX IF NOT EXISTS posts_thread_top ON posts (thread_id, score DESC, id) WHERE kind = 'response';
 -- The question of a thread: looked up (under the thread's row lock) by every new response.
 CREATE UNIQUE INDEX IF NOT EXISTS posts_question ON posts (thread_id) WHERE kind = 'question';
 
