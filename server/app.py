@@ -176,7 +176,7 @@ class Parley:
         self.starlette = Starlette(
             routes=routes(),
             exception_handlers={ApiError: api_error, HTTPException: http_error, asyncpg.PostgresError: db_error,
-                                asyncpg.InterfaceError: db_error, asyncpg.exceptions._base.InternalClientError: db_error,
+                                asyncpg.InterfaceError: db_error, db.InternalClientError: db_error,
                                 OSError: db_error, TimeoutError: db_error,
                                 Exception: server_error},
             lifespan=self.lifespan,

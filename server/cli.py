@@ -7,10 +7,10 @@ stderr naming the problem and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging.config
 import asyncio
 import json
 import logging
+import logging.config
 import os
 import signal
 import socket

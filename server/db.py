@@ -13,6 +13,9 @@ from .config import ROOT
 
 log = logging.getLogger(__name__)
 
+# What asyncpg raises when a connection was killed under a running query (not exported at the top).
+InternalClientError = asyncpg.exceptions._base.InternalClientError
+
 SCHEMA = ROOT / "schema.sql"
 # Any constant works; it only has to be the same in every Parley process.
 MIGRATION_LOCK = 0x7061726C6579  # "parley"
@@ -31,7 +34,7 @@ UNAVAILABLE = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.QueryCanceledError,
     # A connection killed under a running query leaves asyncpg's protocol in a state it reports this way.
-    asyncpg.exceptions._base.InternalClientError,
+    InternalClientError,
 )
 
 

@@ -27,7 +27,8 @@ SLOW_CONSUMERS = Counter("parley_ws_slow_consumer_closes", "Sockets closed with 
 BROKER_RECONNECTS = Counter("parley_broker_reconnects", "Broker subscriber reconnects (each followed by backfill)")
 GAP_BACKFILLS = Counter("parley_gap_backfills", "Backfills from thread_events after a seq gap")
 REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
-PUBLISH_FAILURES = Counter("parley_publish_failures", "Publishes that failed (the event is stored; reconcile delivers it)")
+PUBLISH_FAILURES = Counter("parley_publish_failures",
+                           "Publishes that failed (the event is stored; reconcile delivers it)")
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
 PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
 HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])

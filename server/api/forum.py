@@ -12,8 +12,8 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..errors import BadRequest, Invalid
-from ..store import categories, events, posts, threads
 from ..render import render
+from ..store import categories, events, posts, threads
 from ..wire import iso
 from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
 

@@ -178,7 +178,7 @@ class RedisBroker(Broker):
         self.writer.write(_command(self.cmd_sub, channel))
         try:
             await asyncio.wait_for(asyncio.shield(fut), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("no confirmation for SUBSCRIBE %s; relying on reconnect backfill", channel)
 
     async def unsubscribe(self, channel: str) -> None:

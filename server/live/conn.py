@@ -21,7 +21,6 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
@@ -80,14 +79,13 @@ class Frame:
 class Conn:
     """What the hub needs from a socket. Subclasses implement write() and close()."""
 
-    __slots__ = ("id", "user", "rooms", "alive", "on_dead", "max_pending", "close_code")
+    __slots__ = ("id", "user", "rooms", "alive", "max_pending", "close_code")
 
     def __init__(self, user: dict[str, Any] | None, max_pending: int) -> None:
         self.id = next(_ids)
         self.user = user
         self.rooms: set[int] = set()
         self.alive = True
-        self.on_dead: Callable[[Conn], None] | None = None
         self.max_pending = max_pending
         self.close_code: int | None = None
 
@@ -98,10 +96,8 @@ class Conn:
         raise NotImplementedError
 
     def _died(self) -> None:
-        if self.alive:
-            self.alive = False
-            if self.on_dead is not None:
-                self.on_dead(self)
+        # The socket's handler notices (its receive() ends) and removes it from the hub and presence.
+        self.alive = False
 
 
 def raw_protocol(send: Any, compression: bool) -> Any | None:

@@ -403,14 +403,6 @@ class Hub:
         room = self.rooms.get(thread_id)
         return list(room.members) if room else []
 
-    def send_local(self, thread_id: int, frame: Frame, exclude: Conn | None = None) -> None:
-        room = self.rooms.get(thread_id)
-        if room is None:
-            return
-        for conn in list(room.members):
-            if conn is not exclude:
-                conn.send(frame)
-
     # -- typing ----------------------------------------------------------
 
     @staticmethod
