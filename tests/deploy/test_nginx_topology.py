@@ -283,6 +283,9 @@ async def test_rolling_restart_loses_no_event(stack):
             # Replies kept flowing while this app was away and coming back.
             await asyncio.sleep(1.0)
             assert len(created) > before, f"no reply got through while {name} restarted: {failures[-5:]}"
+            # As docs/operations.md says: before the next restart, let nginx's fail_timeout (5 s) pass, so it
+            # routes to the restarted app again (else, for a few seconds, no app would be in rotation).
+            await asyncio.sleep(5.0)
         stop_posting.set()
         await asyncio.wait_for(posting, 60)
 
