@@ -3,28 +3,24 @@
 #   docker build -t parley .
 #   docker run --rm -p 8000:8000 -e DATABASE_URL=... -e REDIS_URL=... -e PARLEY_SECRET=... parley
 #
-# Two stages: the first installs the project's dependencies into a virtualenv;
-# the second copies that virtualenv and the project files (pyproject.toml,
-# server/, web/, schema.sql, README.md -- .dockerignore lets nothing else in)
-# onto a clean slim base and runs them as an unprivileged user. No compiler,
-# no tests, no .git, no pip cache in the result.
-#
-# The project is installed in place (pip -e) at /opt/parley/app rather than as
-# a wheel into site-packages, because the server finds schema.sql and web/
-# beside its package directory (server/config.py: ROOT). The files are owned
-# by root and read-only to the `parley` user.
+# Two stages: the first builds Parley's wheel and installs it, with its
+# dependencies, into a virtualenv; the second copies only that virtualenv onto
+# a clean slim base and runs it as an unprivileged user. The schema migrations
+# and the page are package data inside the wheel, so nothing of the checkout is
+# needed at run time. No compiler, no tests, no .git, no pip cache in the result.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
-# The context is already reduced to what runs (see .dockerignore).
-COPY . /opt/parley/app
+# The context is already reduced to what the wheel is built from (see .dockerignore).
+COPY . /opt/parley/src
 RUN python -m venv /opt/parley/venv \
- && /opt/parley/venv/bin/pip install -e /opt/parley/app \
+ && /opt/parley/venv/bin/pip wheel --no-deps -w /opt/parley/dist /opt/parley/src \
+ && /opt/parley/venv/bin/pip install /opt/parley/dist/parley-*.whl \
+ && rm -rf /opt/parley/src /opt/parley/dist \
  && /opt/parley/venv/bin/parley --help >/dev/null
-
 
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="parley" \

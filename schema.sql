@@ -1,5 +1,14 @@
--- Parley: the whole schema. Idempotent: safe to apply twice, and by two
--- processes at once (server/db.py wraps it in pg_advisory_xact_lock).
+-- Parley: the whole current schema, for readers. The database is built and upgraded by the
+-- numbered migrations in server/migrations/ (`parley migrate`); the test suite checks that
+-- migrating an empty database from 0001 to the last one gives exactly this schema.
+-- A change to the schema is a new migration plus the same change here.
+
+-- Which migrations are applied (kept by server/migrations, not by a migration).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE IF NOT EXISTS users (
     id            bigserial PRIMARY KEY,
@@ -21,6 +30,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
+-- Housekeeping deletes expired sessions by last use.
+CREATE INDEX IF NOT EXISTS sessions_last_seen ON sessions (last_seen_at);
 
 CREATE TABLE IF NOT EXISTS categories (
     id         bigserial PRIMARY KEY,

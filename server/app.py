@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import config, db, metrics, openapi
+from . import config, db, housekeeping, metrics, openapi
 from .api import accounts, forum
 from .api.common import json
 from .auth import Cookies
@@ -30,12 +31,12 @@ from .live.hub import Hub
 from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
 from .state import AppState
-from .store import events
 
 log = logging.getLogger("parley")
 access_log = logging.getLogger("parley.access")
 
-WEB = config.ROOT / "web"
+# The page ships inside the package (package data), wherever it is installed.
+WEB = Path(str(resources.files("server") / "web"))
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = [
@@ -149,24 +150,6 @@ def routes() -> list[Any]:
     ]
 
 
-async def prune_events(pool: asyncpg.Pool, retention_days: int, every: float = 3600.0) -> None:
-    """Drop thread events past retention, hourly; one process at a time (a try-lock, never a wait)."""
-    while True:
-        await asyncio.sleep(every * (0.5 + random.random()))
-        try:
-            async with pool.acquire() as conn:
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", db.MIGRATION_LOCK + 1):
-                    try:
-                        result = await events.prune(conn, retention_days)
-                        log.info("pruned thread events older than %d days: %s", retention_days, result)
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", db.MIGRATION_LOCK + 1)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("event pruning failed: %s", exc)
-
-
 class Parley:
     """The outermost ASGI app: /ws goes straight to the live protocol (with uvicorn's own `send`,
     which the fast path needs), the rest through Starlette with headers, metrics and access logs."""
@@ -214,7 +197,7 @@ class Parley:
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
                               limiter=limiter, cookies=Cookies(settings), redis=redis)
         app.state.parley = self.state
-        pruner = asyncio.create_task(prune_events(pool, settings.event_retention_days), name="prune-events")
+        pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         try:
             yield
         finally:

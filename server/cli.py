@@ -111,17 +111,27 @@ def start_embedded(settings: config.Settings) -> tuple[Any, str]:
 
 # -- database set-up --------------------------------------------------------
 
-async def _migrate(url: str, demo: bool | None) -> str:
+async def _connect(url: str) -> Any:
     import asyncpg
-
-    from . import db
-    from .demo import load_demo
     try:
-        conn = await asyncpg.connect(url, timeout=10)
+        return await asyncpg.connect(url, timeout=10)
     except Exception as exc:
         raise Fatal(f"DATABASE_URL: cannot connect ({exc.__class__.__name__}: {exc})") from None
+
+
+async def _migrate(url: str, demo: bool | None) -> str:
+    from . import migrations
+    from .demo import load_demo
+    conn = await _connect(url)
     try:
-        await db.migrate(conn)
+        try:
+            applied = await migrations.migrate(conn)
+        except migrations.NewerDatabase as exc:
+            raise Fatal(str(exc)) from None
+        if applied:
+            logging.getLogger("parley").info(
+                "applied migration%s %s", "s" if len(applied) > 1 else "",
+                ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
         if demo:
             return await load_demo(conn)
         return ""
@@ -134,7 +144,12 @@ def prepare_database(settings: config.Settings, demo: bool) -> tuple[Any, str]:
     url = settings.database_url
     if url is None:
         server, url = start_embedded(settings)
-    msg = asyncio.run(_migrate(url, demo))
+    try:
+        msg = asyncio.run(_migrate(url, demo))
+    except BaseException:
+        if server is not None:
+            server.cleanup()
+        raise
     if msg:
         logging.getLogger("parley").info(msg)
     return server, url
@@ -186,10 +201,43 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: config.Settings) -> None:
+    if args.check:
+        raise SystemExit(check_migrations(settings))
+    setup_logging(settings)
     server, _ = prepare_database(settings, demo=False)
-    print("schema is up to date")
+    from . import migrations
+    print(f"schema is up to date (version {migrations.head()})")
     if server is not None:
         server.cleanup()
+
+
+def check_migrations(settings: config.Settings) -> int:
+    """`parley migrate --check`: 0 when the database is current, 1 naming what is pending."""
+    from . import migrations
+
+    async def run() -> list[migrations.Migration]:
+        conn = await _connect(url)
+        try:
+            return await migrations.pending(conn)
+        except migrations.NewerDatabase as exc:
+            raise Fatal(str(exc)) from None
+        finally:
+            await conn.close()
+
+    server = None
+    url = settings.database_url
+    if url is None:
+        server, url = start_embedded(settings)
+    try:
+        todo = asyncio.run(run())
+    finally:
+        if server is not None:
+            server.cleanup()
+    if todo:
+        print("pending migrations: " + ", ".join(f"{m.version:04d}_{m.name}" for m in todo))
+        return 1
+    print(f"schema is up to date (version {migrations.head()})")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: config.Settings) -> None:
@@ -248,7 +296,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--workers", type=int, default=1)
-    sub.add_parser("migrate", help="apply schema.sql (idempotent) and exit")
+    m = sub.add_parser("migrate", help="apply the pending schema migrations in order and exit")
+    m.add_argument("--check", action="store_true",
+                   help="apply nothing: exit 0 when the database is current, else 1 naming what is pending")
     sub.add_parser("demo", help="load the demo forum if the database is empty")
     u = sub.add_parser("user", help="manage users")
     usub = u.add_subparsers(dest="user_command", required=True)

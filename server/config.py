@@ -15,9 +15,6 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
-# The project folder: schema.sql and web/ sit beside the package.
-ROOT = Path(__file__).resolve().parent.parent
-
 
 class ConfigError(Exception):
     """A configuration value is wrong; str(exc) names the variable."""

@@ -1,4 +1,4 @@
-"""The asyncpg pool, schema migrations and the transaction helper."""
+"""The asyncpg pool and the transaction helper (schema versions: server/migrations)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from .config import ROOT
-
 log = logging.getLogger(__name__)
 
 # What asyncpg raises when a connection was killed under a running query (not exported at the top).
 InternalClientError = asyncpg.exceptions._base.InternalClientError
 
-SCHEMA = ROOT / "schema.sql"
-# Any constant works; it only has to be the same in every Parley process.
-MIGRATION_LOCK = 0x7061726C6579  # "parley"
 
 # Errors that mean "the database is unreachable or went away", answered 503.
 UNAVAILABLE = (
@@ -55,14 +50,6 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20) -> asy
         timeout=10,
         server_settings={"application_name": "parley"},
     )
-
-
-async def migrate(conn: asyncpg.Connection) -> None:
-    """Apply schema.sql under an advisory lock, so two processes starting at once take turns."""
-    sql = SCHEMA.read_text()
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
-        await conn.execute(sql)
 
 
 @asynccontextmanager

@@ -40,7 +40,7 @@ def create_database(admin_url: str) -> str:
 
     import asyncpg
 
-    from server import db
+    from server import migrations
     name = f"parley_test_{uuid.uuid4().hex[:10]}"
 
     async def run() -> None:
@@ -51,7 +51,7 @@ def create_database(admin_url: str) -> str:
             await conn.close()
         conn = await asyncpg.connect(_with_db(admin_url, name))
         try:
-            await db.migrate(conn)
+            await migrations.migrate(conn)
         finally:
             await conn.close()
     asyncio.run(run())

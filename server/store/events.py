@@ -49,11 +49,3 @@ async def frames_since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, 
 
 async def oldest_kept(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> int | None:
     return await conn.fetchval("SELECT min(seq) FROM thread_events WHERE thread_id = $1", thread_id)
-
-
-async def prune(conn: asyncpg.Connection | asyncpg.Pool, retention_days: int) -> str:
-    """Drop events older than the retention (a later `since` before them gets reset), and
-    idempotency keys older than a day (a retry comes within seconds, not days)."""
-    await conn.execute("DELETE FROM idempotency_keys WHERE created_at < now() - interval '1 day'")
-    return await conn.execute(
-        "DELETE FROM thread_events WHERE created_at < now() - make_interval(days => $1)", retention_days)

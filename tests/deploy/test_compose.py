@@ -271,9 +271,9 @@ def test_nginx_conf_proxies_websockets_and_forwarding():
 
 
 @pytest.mark.parametrize("path,excluded", [
-    ("pyproject.toml", False), ("README.md", False), ("schema.sql", False),
-    ("server/__init__.py", False), ("server/live/hub.py", False), ("web/index.html", False),
-    ("web/js/app.js", False),
+    ("pyproject.toml", False), ("README.md", False), ("server/migrations/0001_initial.sql", False),
+    ("server/__init__.py", False), ("server/live/hub.py", False), ("server/web/index.html", False),
+    ("server/web/js/app.js", False),
     (".git/config", True), (".venv/bin/python", True), (".parley/secret", True), (".env", True),
     ("tests/conftest.py", True), ("bench/run.py", True), ("docs/operations.md", True),
     ("server/__pycache__/app.cpython-311.pyc", True), ("docker-compose.yml", True),
@@ -319,9 +319,9 @@ def test_dockerfile_build_steps_without_docker(tmp_path):
     if not (ROOT / "server" / "cli.py").exists():
         pytest.skip("server/cli.py does not exist yet")
     opt = tmp_path / "opt" / "parley"
-    app = opt / "app"
-    app.mkdir(parents=True)
-    files = build_context(app)  # COPY . /opt/parley/app
+    src = opt / "src"
+    src.mkdir(parents=True)
+    files = build_context(src)  # COPY . /opt/parley/src
     assert "pyproject.toml" in files and "server/cli.py" in files
     assert not any(f.startswith((".git/", ".venv/", "tests/", ".parley/")) or f == ".env" for f in files)
     run = _build_stage_run().replace("/opt/parley", str(opt))
@@ -331,12 +331,13 @@ def test_dockerfile_build_steps_without_docker(tmp_path):
     env.pop("VIRTUAL_ENV", None)
     r = subprocess.run(["sh", "-ec", run], env=env, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    # The installed server finds schema.sql and web/ beside its package (server/config.py ROOT).
+    # The image keeps only the virtualenv: the migrations and the page are package data inside it.
+    assert not src.exists()
     probe = subprocess.run(
         [str(opt / "venv" / "bin" / "python"), "-c",
-         "import server.config as c; print(c.ROOT); "
-         "assert (c.ROOT / 'schema.sql').is_file(); assert (c.ROOT / 'web' / 'index.html').is_file()"],
+         "import server, server.app as a, server.migrations as m; print(server.__file__); "
+         "assert (a.WEB / 'index.html').is_file(); assert m.head() >= 2"],
         capture_output=True, text=True, timeout=60, cwd="/",
     )
     assert probe.returncode == 0, probe.stderr
-    assert Path(probe.stdout.strip()) == app
+    assert "site-packages" in probe.stdout

@@ -1,4 +1,4 @@
-"""schema.sql through server/db.py migrate: idempotent, safe to run twice and by two connections at once."""
+"""The migrations (server/migrations) on an empty database: idempotent, safe to run twice and by two connections at once."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from server import db
+from server import migrations
 
 TABLES = {"users", "sessions", "categories", "threads", "posts", "post_revisions", "votes", "thread_events",
           "idempotency_keys"}
@@ -45,7 +45,7 @@ async def _tables(url: str) -> set[str]:
 async def _migrate(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await db.migrate(conn)
+        await migrations.migrate(conn)
     finally:
         await conn.close()
 
@@ -71,8 +71,8 @@ def test_migrating_again_keeps_the_data(fresh_db):
         conn = await asyncpg.connect(fresh_db)
         try:
             await conn.execute("INSERT INTO users (username, display_name, password_hash) VALUES ('keep', 'K', 'x')")
-            await db.migrate(conn)
-            await db.migrate(conn)
+            await migrations.migrate(conn)
+            await migrations.migrate(conn)
             return await conn.fetch("SELECT username FROM users")
         finally:
             await conn.close()

@@ -1,0 +1,1 @@
+"""Parley: a real-time discussion service (see docs/architecture.md)."""
