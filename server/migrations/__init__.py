@@ -85,10 +85,13 @@ async def pending(conn: asyncpg.Connection) -> list[Migration]:
     return migrations[version:]
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
-    """Apply the pending migrations in order, each in its own transaction; returns those applied here."""
+async def migrate(conn: asyncpg.Connection, target: int | None = None) -> list[Migration]:
+    """Apply the pending migrations in order, each in its own transaction; returns those applied here.
+
+    `target` stops at that version (upgrade tests build a database as an earlier release left it)."""
     applied: list[Migration] = []
     migrations = available()
+    stop = len(migrations) if target is None else target
     while True:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
@@ -102,7 +105,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
             if version > len(migrations):
                 raise NewerDatabase(f"the database schema is at version {version}, newer than this Parley "
                                     f"(which knows up to {len(migrations)}): upgrade Parley, or restore a backup")
-            if version == len(migrations):
+            if version >= stop:
                 return applied
             step = migrations[version]
             await conn.execute(step.sql)
