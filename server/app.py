@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum
+from .api import accounts, forum, moderation
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -135,6 +135,11 @@ def routes() -> list[Any]:
         Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
         Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
+        Route("/api/posts/{id}/flags", moderation.create_flag, methods=["POST"]),
+        Route("/api/flags", moderation.list_flags, methods=["GET"]),
+        Route("/api/flags/{id}", moderation.update_flag, methods=["PUT"]),
+        Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
+        Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

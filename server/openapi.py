@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum
+from .api import accounts, forum, moderation
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -54,9 +54,13 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
     "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
     "Vote": {},
+    "NewFlag": {"note": {"maxLength": 500}},
+    "FlagChange": {},
+    "Suspension": {"reason": {"maxLength": 500}},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
-            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote]
+            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, moderation.NewFlag,
+            moderation.FlagChange, moderation.Suspension]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -105,6 +109,16 @@ def _response_schemas() -> dict[str, Schema]:
                                     "thread.updated"]},
                      data={"type": "object"}, created_at=TIME),
         "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0}),
+        "Flag": obj(id=ID, post_id=ID, thread_id=ID, reason={"enum": ["spam", "rude", "off_topic", "other"]},
+                    note=nullable(STR), status={"enum": ["open", "resolved", "dismissed"]}, created_at=TIME,
+                    flagger=ref("UserBrief"), resolved_by=nullable(ref("UserBrief"))),
+        "ModlogEntry": obj(id=ID, action={"enum": ["post.edited", "post.deleted", "thread.renamed", "thread.locked",
+                                                   "thread.unlocked", "thread.moved", "thread.accepted",
+                                                   "user.suspended", "user.unsuspended", "flag.resolved",
+                                                   "flag.dismissed"]},
+                           moderator=ref("UserBrief"),
+                           target=obj([], thread_id=ID, post_id=ID, username=STR),
+                           reason=nullable(STR), created_at=TIME),
     }
 
 
@@ -143,6 +157,7 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
+PATH_USERNAME = _param("username", "path", STR, "A username (any case)")
 LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
 BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
@@ -248,6 +263,30 @@ def _paths() -> dict[str, Schema]:
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
+        "/api/posts/{id}/flags": {"post": op(
+            "flagPost", "Flag someone else's post for the moderators (once per post)",
+            _ok("201", obj(flag=ref("Flag")), "Flagged"), ["404", "409", "429"], body="NewFlag", params=by_id,
+            security=SIGNED_IN, tag="moderation")},
+        "/api/flags": {"get": op(
+            "listFlags", "The review queue: flags of one status, newest first (moderator)",
+            _ok("200", obj(flags=ARRAY(ref("Flag")), next=nullable(STR), open={"type": "integer", "minimum": 0})),
+            ["400"], params=[_param("status", "query", {"enum": ["open", "resolved", "dismissed"],
+                                                         "default": "open"}, "Which flags"),
+                             LIMIT(50, 100), BEFORE], security=SIGNED_IN, tag="moderation")},
+        "/api/flags/{id}": {"put": op(
+            "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
+            _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
+            tag="moderation")},
+        "/api/modlog": {"get": op(
+            "modlog", "The public moderation log, newest first",
+            _ok("200", obj(entries=ARRAY(ref("ModlogEntry")), next=nullable(STR))), ["400"],
+            params=[LIMIT(50, 100), BEFORE], tag="moderation")},
+        "/api/users/{username}/suspension": {"put": op(
+            "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
+            _ok("200", obj(user=obj(["id", "username", "display_name", "is_moderator", "created_at",
+                                     "suspended_until"], id=ID, username=STR, display_name=STR,
+                                    is_moderator=BOOL, created_at=TIME, suspended_until=nullable(TIME)))),
+            ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},

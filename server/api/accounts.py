@@ -11,8 +11,9 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import Invalid, Unauthorized
+from ..errors import Forbidden, Invalid, Unauthorized
 from ..store import sessions, users
+from ..wire import iso
 from .common import json, limit, no_content, parse, state, trimmed
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
@@ -82,6 +83,8 @@ async def sign_in(request: Request) -> Response:
     if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
         await st.limiter.hit(fail_key, limits.signin_failures_per_user)
         raise Unauthorized("Wrong username or password", code="bad_credentials")
+    if users.suspended(row):
+        raise Forbidden(f"This account is suspended until {iso(row['suspended_until'])}", code="suspended")
     if auth.needs_rehash(row["password_hash"]):
         await users.set_password(st.pool, row["id"], await auth.hash_password(body.password))
     # A fresh id at every sign-in: a session id planted before sign-in is never promoted (no fixation).

@@ -9,7 +9,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..render import render
 from ..wire import encode, iso
-from . import Written, events
+from . import Written, events, modlog
 
 POST_SELECT = """
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -154,6 +154,9 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
     await conn.execute(
         "INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)"
         " SELECT id, revision, body, html, edited_by, edited_at FROM posts WHERE id = $1", post_id)
+    if modlog.acts_on_other(user, row["author_id"]):
+        await modlog.record(conn, "post.edited", user["id"], thread_id=row["thread_id"], post_id=post_id,
+                            user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
     frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
     return Written(post, [(row["thread_id"], frame)])
@@ -180,6 +183,9 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         await conn.execute("UPDATE threads SET response_count = response_count - 1 WHERE id = $1", row["thread_id"])
     elif row["kind"] == "question":
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
+    if modlog.acts_on_other(user, row["author_id"]):
+        await modlog.record(conn, "post.deleted", user["id"], thread_id=row["thread_id"], post_id=post_id,
+                            user_id=row["author_id"])
     frame = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
     return Written(None, [(row["thread_id"], frame)])
 

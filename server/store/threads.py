@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
-from ..wire import decode, encode, iso
-from . import Written, categories, events, posts
+from ..wire import encode, iso
+from . import Written, categories, events, modlog, posts
+from .cursor import cursor_decode, cursor_encode
 
 THREAD_SELECT = """
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
@@ -27,26 +27,6 @@ def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
     }
-
-
-def cursor_encode(*key: Any) -> str:
-    return base64.urlsafe_b64encode(encode(list(key))).decode().rstrip("=")
-
-
-def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
-    """Decode an opaque cursor; anything that is not one we made is a 400 naming the parameter."""
-    try:
-        key = decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(key, list) or len(key) != len(types):
-            raise ValueError
-        for value, typ in zip(key, types, strict=True):
-            if not isinstance(value, typ) or isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                raise ValueError
-        return key
-    except Exception:
-        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
 
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
@@ -127,6 +107,13 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         return Written(await get(conn, thread_id))
     await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4, seq = seq + 1 WHERE id = $1",
                        thread_id, *new)
+    if modlog.acts_on_other(user, row["author_id"]):
+        actions = [("thread.renamed", new[0] != row["title"]),
+                   ("thread.locked" if new[1] else "thread.unlocked", new[1] != row["locked"]),
+                   ("thread.moved", new[2] != row["category_id"])]
+        for action, happened in actions:
+            if happened:
+                await modlog.record(conn, action, user["id"], thread_id=thread_id, user_id=row["author_id"])
     thread = await get(conn, thread_id)
     frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
     return Written(thread, [(thread_id, frame)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -56,3 +57,15 @@ async def set_password(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, pa
 
 async def count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await conn.fetchval("SELECT count(*) FROM users")
+
+
+def suspended(row: asyncpg.Record) -> bool:
+    """Whether the user is suspended now (a suspension ends by itself at its time)."""
+    until = row["suspended_until"]
+    return until is not None and until > datetime.now(UTC)
+
+
+async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None, reason: str | None) -> None:
+    """Set or lift (until=None) a suspension; the caller ends the user's sessions and logs it."""
+    await conn.execute("UPDATE users SET suspended_until = $2, suspension_reason = $3 WHERE id = $1",
+                       user_id, until, reason if until is not None else None)
