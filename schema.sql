@@ -129,13 +129,15 @@ VALUES ('deployment', substr(md5(random()::text || clock_timestamp()::text), 1, 
 ON CONFLICT (key) DO NOTHING;
 
 -- A retried POST with the same Idempotency-Key returns the first post.
--- post_id is null while the first request is still in flight.
+-- post_id is null while the first request is still in flight. A key belongs to one user and one
+-- thread (0003): the same key sent to another thread is a new request.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     key        text NOT NULL,
     post_id    bigint REFERENCES posts(id),
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
+    thread_id  bigint NOT NULL REFERENCES threads(id),
+    PRIMARY KEY (user_id, thread_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
 

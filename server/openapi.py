@@ -97,7 +97,7 @@ def _response_schemas() -> dict[str, Schema]:
                       response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
                       seq={"type": "integer", "minimum": 0}),
         "Post": post,
-        "Response": {"allOf": [ref("Post"), obj(comments=ARRAY(ref("Post")))]},
+        "Response": {"allOf": [ref("Post"), obj(["comments"], comments=ARRAY(ref("Post")), comments_more=BOOL)]},
         "ThreadList": obj(threads=ARRAY(ref("Thread")), next=nullable(STR)),
         "ThreadPage": obj(thread=ref("Thread"), question=ref("Post"), responses=ARRAY(ref("Response")),
                           next=nullable(STR)),
@@ -162,6 +162,8 @@ LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
 BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
 AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
+REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+                   "Revisions after this one (the `next` of the previous answer)")
 SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"}, "Order of responses")
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
@@ -258,8 +260,9 @@ def _paths() -> dict[str, Schema]:
                          security=SIGNED_IN),
         },
         "/api/posts/{id}/revisions": {"get": op(
-            "postRevisions", "Every version of a post, oldest first",
-            _ok("200", obj(revisions=ARRAY(ref("Revision")))), ["400", "404"], params=by_id)},
+            "postRevisions", "Every version of a post, oldest first, about 1 MiB per answer (`next`: pass as `after`)",
+            _ok("200", obj(["revisions"], revisions=ARRAY(ref("Revision")), next={"type": "integer", "minimum": 1})),
+            ["400", "404"], params=[*by_id, REV_AFTER])},
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},

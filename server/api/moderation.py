@@ -14,6 +14,7 @@ from ..db import transaction
 from ..errors import BadRequest, Forbidden, Invalid, NotFound
 from ..store import flags, modlog, sessions, users
 from ..wire import iso
+from . import accounts
 from .common import json, limit, parse, path_id, query_int, state, trimmed
 
 
@@ -108,5 +109,7 @@ async def suspend(request: Request) -> Response:
                             user_id=target["id"], reason=reason)
         row = await users.by_id(conn, target["id"])
     assert row is not None
+    if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
+        await accounts.end_sessions(st, row["id"])
     return json({"user": {**users.full(row), "suspended_until": iso(row["suspended_until"])
                           if users.suspended(row) else None}})

@@ -128,12 +128,21 @@ SORTS = {
 }
 
 
+# Byte budgets of one thread page (bodies and HTML as stored): a page stops adding responses once it
+# holds PAGE_BYTES (always at least one response, so paging makes progress), and the comments shown
+# under one response stop at COMMENT_BYTES (at least one; `comments_more: true` says some were left out).
+PAGE_BYTES = 1 << 20
+COMMENT_BYTES = 256 * 1024
+_SIZE = "octet_length(p.body) + octet_length(p.html)"
+
+
 async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: int, after: str | None,
                sort: str) -> dict[str, Any]:
     """The thread page: thread, question, a page of responses each with its comments.
 
     Read in one REPEATABLE READ snapshot, so `thread.seq` is exactly the last
     event reflected in the posts: subscribing with since=seq then misses nothing.
+    The sizes are read first and only the posts that fit the budgets are fetched whole.
     """
     order, keyset, key = SORTS[sort]
     cursor: list[Any] = [None, None]
@@ -144,17 +153,45 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         tree = await categories.tree(conn)
         question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'",
                                        thread_id)
-        responses = await conn.fetch(
-            posts.POST_SELECT + f"""
+        sized = await conn.fetch(
+            f"""
+            SELECT p.id, p.score, {_SIZE} AS size FROM posts p
             WHERE p.thread_id = $1 AND p.kind = 'response' AND ($3::bigint IS NULL OR {keyset})
             ORDER BY {order} LIMIT $2
             """,
             thread_id, limit + 1, cursor[0], cursor[1])
-        more = len(responses) > limit
-        responses = responses[:limit]
+        comment_sizes = await conn.fetch(
+            f"SELECT p.id, p.parent_id, {_SIZE} AS size FROM posts p"
+            " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
+            [r["id"] for r in sized[:limit]]) if sized else []
+        by_parent_size: dict[int, list[asyncpg.Record]] = {}
+        for c in comment_sizes:
+            by_parent_size.setdefault(c["parent_id"], []).append(c)
+        used = len(question["body"].encode()) + len(question["html"].encode())
+        chosen: list[asyncpg.Record] = []
+        chosen_comments: list[int] = []
+        more_comments: set[int] = set()
+        for r in sized[:limit]:
+            cost, picked = r["size"], []
+            for c in by_parent_size.get(r["id"], []):
+                if picked and sum(x["size"] for x in picked) + c["size"] > COMMENT_BYTES:
+                    more_comments.add(r["id"])
+                    break
+                picked.append(c)
+            cost += sum(c["size"] for c in picked)
+            if chosen and used + cost > PAGE_BYTES:
+                break
+            chosen.append(r)
+            chosen_comments.extend(c["id"] for c in picked)
+            used += cost
+        more = len(sized) > len(chosen)
+        rows = await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])",
+                                [r["id"] for r in chosen]) if chosen else []
+        position = {r["id"]: i for i, r in enumerate(chosen)}
+        responses = sorted(rows, key=lambda r: position[r["id"]])
         comments = await conn.fetch(
-            posts.POST_SELECT + " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
-            [r["id"] for r in responses]) if responses else []
+            posts.POST_SELECT + " WHERE p.id = any($1::bigint[]) ORDER BY p.id",
+            chosen_comments) if chosen_comments else []
         ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
         votes = await posts.my_votes(conn, user_id, ids)
     by_parent: dict[int, list[dict[str, Any]]] = {}
@@ -164,10 +201,12 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
     for r in responses:
         post = posts.post_dict(r, votes.get(r["id"], 0))
         post["comments"] = by_parent.get(r["id"], [])
+        if r["id"] in more_comments:
+            post["comments_more"] = True
         out.append(post)
     return {
         "thread": thread_dict(trow, tree),
         "question": posts.post_dict(question, votes.get(question["id"], 0)),
         "responses": out,
-        "next": cursor_encode(*key(responses[-1])) if more else None,
+        "next": cursor_encode(*key(responses[-1])) if more and responses else None,
     }
