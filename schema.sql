@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS users (
     suspension_reason text
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));
+-- @mention completion (GET /api/users?q=): prefix search on username and display name, any case.
+CREATE INDEX IF NOT EXISTS users_username_prefix ON users (lower(username) text_pattern_ops);
+CREATE INDEX IF NOT EXISTS users_display_name_prefix ON users (lower(display_name) text_pattern_ops);
 
 -- Server-side sessions: the cookie carries only a signed random id; deleting
 -- the row revokes the session everywhere at once.
@@ -77,7 +80,10 @@ CREATE TABLE IF NOT EXISTS posts (
     edited_by  bigint REFERENCES users(id),
     revision   integer NOT NULL DEFAULT 1,
     score      integer NOT NULL DEFAULT 0,
-    deleted    boolean NOT NULL DEFAULT false
+    deleted    boolean NOT NULL DEFAULT false,
+    -- The seq of its post.created event (0005): unread counts the posts after a read position.
+    -- Null for posts whose event was pruned before 0005 (they count as read).
+    seq        bigint
 );
 CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_id, id);
 CREATE INDEX IF NOT EXISTS posts_parent ON posts (parent_id, id);
@@ -169,3 +175,40 @@ CREATE TABLE IF NOT EXISTS modlog (
     reason         text,
     created_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- Who follows a thread (0005). following = false is an explicit unfollow, which posting again does
+-- not undo; authors and posters get a row (following) when they write.
+CREATE TABLE IF NOT EXISTS thread_follows (
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    thread_id  bigint NOT NULL REFERENCES threads(id),
+    following  boolean NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, thread_id)
+);
+CREATE INDEX IF NOT EXISTS thread_follows_thread ON thread_follows (thread_id) WHERE following;
+
+-- How far each reader has read a thread: a seq that never moves backwards.
+CREATE TABLE IF NOT EXISTS thread_reads (
+    user_id   bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    thread_id bigint NOT NULL REFERENCES threads(id),
+    seq       bigint NOT NULL,
+    read_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, thread_id)
+);
+
+-- Notifications: one per user and post (the most specific kind), written in the transaction of the
+-- post that causes them; deleted (withdrawn) with the post or its thread.
+CREATE TABLE IF NOT EXISTS notifications (
+    id         bigserial PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('response', 'comment', 'mention', 'accepted', 'followed')),
+    actor_id   bigint NOT NULL REFERENCES users(id),
+    thread_id  bigint NOT NULL REFERENCES threads(id),
+    post_id    bigint NOT NULL REFERENCES posts(id),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    read       boolean NOT NULL DEFAULT false,
+    UNIQUE (post_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id DESC);
+CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE NOT read;
+CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id);

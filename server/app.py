@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum, moderation
+from .api import accounts, following, forum, mentions, moderation, notifications
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -118,6 +118,11 @@ async def page(request: Request) -> Response:
 def routes() -> list[Any]:
     return [
         Route("/api/users", accounts.sign_up, methods=["POST"]),
+        Route("/api/users", mentions.search_users, methods=["GET"]),
+        Route("/api/notifications", notifications.list_notifications, methods=["GET"]),
+        Route("/api/notifications/read", notifications.mark_read, methods=["POST"]),
+        Route("/api/threads/{id}/following", following.set_following, methods=["PUT"]),
+        Route("/api/threads/{id}/read", following.set_read, methods=["PUT"]),
         Route("/api/session", accounts.sign_in, methods=["POST"]),
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),

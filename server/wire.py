@@ -73,3 +73,26 @@ def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = N
     if thread_id is None:
         return encode({"type": "presence", "scope": "site", "users": users, "guests": guests})
     return encode({"type": "presence", "scope": "thread", "thread": thread_id, "users": users, "guests": guests})
+
+
+def notification(item: dict[str, Any], unread: int) -> bytes:
+    """{"type":"notification","notification":N,"unread":U}: sent on the recipient's user channel."""
+    return encode({"type": "notification", "notification": item, "unread": unread})
+
+
+def notifications(unread: int) -> bytes:
+    """{"type":"notifications","unread":U}: the count changed otherwise (read elsewhere, withdrawn)."""
+    return encode({"type": "notifications", "unread": unread})
+
+
+def feed_subscribed(feed: str) -> bytes:
+    return encode({"type": "subscribed", "feed": feed})
+
+
+def feed_unsubscribed(feed: str) -> bytes:
+    return encode({"type": "unsubscribed", "feed": feed})
+
+
+def feed(feed_name: str, thread: dict[str, Any]) -> bytes:
+    """{"type":"feed","feed":FEED,"thread":Thread} (with "deleted": true when the thread was deleted)."""
+    return encode({"type": "feed", "feed": feed_name, "thread": thread})

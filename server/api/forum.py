@@ -15,6 +15,7 @@ from ..errors import BadRequest, Invalid
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
+from . import mentions, notifications
 from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
@@ -87,7 +88,9 @@ async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 20, 1, 100)
     slug = request.path_params.get("slug")
-    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug))
+    user = await auth.current_user(request, st)
+    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
+                                      user["id"] if user else None))
 
 
 async def create_thread(request: Request) -> Response:
@@ -98,10 +101,11 @@ async def create_thread(request: Request) -> Response:
     title = trimmed(body.title, "title", 1, 200)
     text = body_text(body.body)
     await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
-    html = await render_body(st, text)
+    html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
-        written = await threads.create(conn, user["id"], body.category, title, text, html)
+        written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
     await publish(st, written.frames)
+    await notifications.publish(st, written)
     return json(written.value, 201)
 
 
@@ -145,10 +149,11 @@ async def create_post(request: Request) -> Response:
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
     await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
-    html = await render_body(st, text)
+    html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
-        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html)
+        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html, mentioned)
     await publish(st, written.frames)
+    await notifications.publish(st, written)
     post, created = written.value
     return json({"post": post}, 201 if created else 200)
 
@@ -161,10 +166,11 @@ async def edit_post(request: Request) -> Response:
     body = await parse(request, PostEdit)
     text = body_text(body.body)
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
-    html = await render_body(st, text)
+    html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
-        written = await posts.edit(conn, post_id, user, text, body.revision, html)
+        written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
     await publish(st, written.frames)
+    await notifications.publish(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])
     return json({"post": {**post, "my_vote": votes.get(post_id, 0)}})
@@ -179,6 +185,7 @@ async def delete_post(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await posts.delete(conn, post_id, user)
     await publish(st, written.frames)
+    await notifications.publish(st, written)
     return no_content()
 
 

@@ -8,14 +8,17 @@ COMMIT; they never publish themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
 
 @dataclass
 class Written(Generic[T]):
-    """The result of a write and the event frames it produced, to publish after commit."""
+    """The result of a write and what to publish after commit: the thread event frames, the new
+    notifications ({"user_id", "notification"}) and the users whose unread count changed otherwise."""
 
     value: T
     frames: list[tuple[int, bytes]] = field(default_factory=list)
+    notified: list[dict[str, Any]] = field(default_factory=list)
+    recount: set[int] = field(default_factory=set)

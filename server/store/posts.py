@@ -9,7 +9,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..render import render
 from ..wire import encode, iso
-from . import Written, events, modlog
+from . import Written, events, following, modlog, notifications
 
 POST_SELECT = """
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -63,10 +63,10 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
     row = await conn.fetchrow(
         """
         WITH p AS (
-            INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html)
+            INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq)
             VALUES ($1, CASE WHEN $3 = 'response'  -- a response's parent is the thread's question
                              THEN (SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question') ELSE $2 END,
-                    $3, $4, $5, $6) RETURNING *
+                    $3, $4, $5, $6, $7) RETURNING *
         ), r AS (
             INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
             SELECT id, 1, body, html, author_id, created_at FROM p
@@ -76,15 +76,18 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
                a.display_name AS author_display_name,
                NULL::bigint AS editor_id, NULL::text AS editor_username, NULL::text AS editor_display_name
         FROM p JOIN users a ON a.id = p.author_id
-        """, thread_id, parent_id, kind, author_id, body, html)
+        """, thread_id, parent_id, kind, author_id, body, html, seq)
     post = post_dict(row)
     frame = await events.store(conn, thread_id, seq, "post.created", encode(post))
     return post, frame
 
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                 idempotency_key: str | None = None, html: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
-    """A response (no parent) or a comment (parent = a response). value = (post, created)."""
+                 idempotency_key: str | None = None, html: str | None = None,
+                 mentioned: list[int] | None = None) -> Written[tuple[dict[str, Any], bool]]:
+    """A response (no parent) or a comment (parent = a response). value = (post, created).
+
+    `mentioned`: the ids of the users the body @mentions (links already in `html`), notified here."""
     if idempotency_key is not None:
         # The thread first: a key never answers for a thread that is gone or never was.
         thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1", thread_id)
@@ -132,7 +135,11 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     if idempotency_key is not None:
         await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
                            " AND key = $3", user_id, thread_id, idempotency_key, post["id"])
-    return Written((post, True), [(thread_id, frame)])
+    # Notify before the poster follows: they are the actor, never a recipient, either way.
+    notified = await notifications.notify(conn, post["author"], thread_id, post["id"], kind, user_id,
+                                          mentioned or [])
+    await following.on_write(conn, user_id, thread_id, seq)
+    return Written((post, True), [(thread_id, frame)], notified)
 
 
 def may_change(user: asyncpg.Record, author_id: int) -> bool:
@@ -140,8 +147,11 @@ def may_change(user: asyncpg.Record, author_id: int) -> bool:
 
 
 async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
-               revision: int | None, html: str | None = None) -> Written[dict[str, Any]]:
-    """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile)."""
+               revision: int | None, html: str | None = None,
+               mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
+    """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile).
+
+    Users the new body @mentions who were not notified of this post yet are notified now."""
     row = await conn.fetchrow("SELECT thread_id, author_id, revision, deleted FROM posts WHERE id = $1", post_id)
     if row is None:
         raise NotFound(f"No post {post_id}")
@@ -170,7 +180,12 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
                             user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
     frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
-    return Written(post, [(row["thread_id"], frame)])
+    notified = []
+    if mentioned:
+        editor = {"id": user["id"], "username": user["username"], "display_name": user["display_name"]}
+        notified = await notifications.notify(conn, editor, row["thread_id"], post_id, "mentions", row["author_id"],
+                                              mentioned)
+    return Written(post, [(row["thread_id"], frame)], notified)
 
 
 async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -> Written[None]:
@@ -191,15 +206,17 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         return Written(None)  # already gone: deleting twice is not an error
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
     await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
+    recount = await notifications.withdraw_post(conn, post_id)
     if row["kind"] == "response":
         await conn.execute("UPDATE threads SET response_count = response_count - 1 WHERE id = $1", row["thread_id"])
     elif row["kind"] == "question":
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
+        recount |= await notifications.withdraw_thread(conn, row["thread_id"])
     if modlog.acts_on_other(user, row["author_id"]):
         await modlog.record(conn, "post.deleted", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
     frame = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
-    return Written(None, [(row["thread_id"], frame)])
+    return Written(None, [(row["thread_id"], frame)], recount=recount)
 
 
 # One answer of revisions holds about this many bytes of bodies and HTML (at least one revision);

@@ -9,7 +9,7 @@ import asyncpg
 
 from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso
-from . import Written, categories, events, modlog, posts
+from . import Written, categories, events, following, modlog, notifications, posts
 from .cursor import cursor_decode, cursor_encode
 
 THREAD_SELECT = """
@@ -26,11 +26,13 @@ def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
                    "display_name": row["author_display_name"]},
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
+        # The reader's; in events and feeds (and for guests) always these (CONTRACT "Thread").
+        "following": False, "unread": None,
     }
 
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
-                  category_slug: str | None = None) -> dict[str, Any]:
+                  category_slug: str | None = None, user_id: int | None = None) -> dict[str, Any]:
     """Threads, newest activity first, paged by (last_activity_at, id)."""
     if category_slug is not None:
         tree, cat_id = await categories.by_slug(conn, category_slug)
@@ -56,7 +58,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
     if more:
         last = rows[-1]
         nxt = cursor_encode(int(last["last_activity_at"].timestamp() * 1e6 + 0.5), last["id"])
-    return {"threads": [thread_dict(r, tree) for r in rows], "next": nxt}
+    return {"threads": await following.decorate(conn, user_id, [thread_dict(r, tree) for r in rows]), "next": nxt}
 
 
 async def get_row(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> asyncpg.Record:
@@ -71,8 +73,9 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> dict[s
 
 
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
-                 body: str, html: str | None = None) -> Written[dict[str, Any]]:
-    """A thread and its question, which is the thread's event 1."""
+                 body: str, html: str | None = None, mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
+    """A thread and its question, which is the thread's event 1. The author follows it; `mentioned` users
+    (ids, links already in `html`) are notified."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
         raise Invalid(f"No category {category_slug!r}", field="category")
@@ -80,8 +83,11 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
         cat_id, user_id, title)
     question, frame = await posts.insert(conn, thread_id, 1, "question", None, user_id, body, html)
-    thread = await get(conn, thread_id)
-    return Written({"thread": thread, "question": question}, [(thread_id, frame)])
+    await following.on_write(conn, user_id, thread_id, 1)
+    notified = await notifications.notify(conn, question["author"], thread_id, question["id"], "mentions", user_id,
+                                          mentioned or [])
+    thread = {**await get(conn, thread_id), "following": True, "unread": 0}
+    return Written({"thread": thread, "question": question}, [(thread_id, frame)], notified)
 
 
 async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record, title: str | None,
@@ -194,6 +200,7 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
             chosen_comments) if chosen_comments else []
         ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
         votes = await posts.my_votes(conn, user_id, ids)
+        reader = await following.reader_state(conn, user_id, thread_id) if user_id is not None else {}
     by_parent: dict[int, list[dict[str, Any]]] = {}
     for c in comments:
         by_parent.setdefault(c["parent_id"], []).append(posts.post_dict(c, votes.get(c["id"], 0)))
@@ -205,7 +212,7 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
             post["comments_more"] = True
         out.append(post)
     return {
-        "thread": thread_dict(trow, tree),
+        "thread": {**thread_dict(trow, tree), **reader},
         "question": posts.post_dict(question, votes.get(question["id"], 0)),
         "responses": out,
         "next": cursor_encode(*key(responses[-1])) if more and responses else None,

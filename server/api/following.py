@@ -1,0 +1,41 @@
+"""Following a thread and the reader's read position (CONTRACT `PUT …/following`, `PUT …/read`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..store import following
+from .common import json, limit, no_content, parse, path_id, state
+
+
+class Following(msgspec.Struct):
+    following: bool
+
+
+class ReadPosition(msgspec.Struct):
+    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+async def set_following(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, Following)
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    return json({"following": await following.set_following(st.pool, user["id"], thread_id, body.following)})
+
+
+async def set_read(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, ReadPosition)
+    await following.set_read(st.pool, user["id"], thread_id, body.seq)
+    return no_content()

@@ -1,0 +1,49 @@
+"""@mentions: completion (`GET /api/users?q=`) and turning a rendered body's @names into links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import mentions
+from ..errors import BadRequest
+from ..state import AppState
+from ..store import notifications
+from .common import json, query_int, state
+
+# Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
+# indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
+_SEARCH = """
+SELECT id, username, display_name FROM users
+WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
+   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
+ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
+"""
+
+
+async def search_users(request: Request) -> Response:
+    st = state(request)
+    q = request.query_params.get("q", "")
+    if not 1 <= len(q) <= 32 or "\x00" in q:
+        raise BadRequest("q must be 1–32 characters", code="bad_parameter", field="q")
+    lim = query_int(request, "limit", 10, 1, 20)
+    rows = await st.pool.fetch(_SEARCH, q, lim)
+    return json({"users": [{"id": r["id"], "username": r["username"], "display_name": r["display_name"]}
+                           for r in rows]})
+
+
+async def link(st: AppState | Any, html: str) -> tuple[str, list[int]]:
+    """The rendered body with its mentions of existing users linked, and those users' ids in order."""
+    names = mentions.candidates(html)
+    if not names:
+        return html, []
+    rows = await notifications.resolve_mentions(st.pool, names)
+    if not rows:
+        return html, []
+    ids: list[int] = []
+    for r in rows:
+        if r["id"] not in ids:
+            ids.append(r["id"])
+    return mentions.link(html, {r["lname"]: r["username"] for r in rows}), ids

@@ -1,0 +1,76 @@
+"""Notifications over HTTP, and their publication on the user channel after COMMIT (docs/live.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth, wire
+from ..errors import Invalid
+from ..live import userchannel
+from ..state import AppState
+from ..store import Written
+from ..store import notifications as store
+from .common import json, parse, query_int, state
+
+log = logging.getLogger(__name__)
+
+PUBLISH_BATCH = 64  # user-channel publishes in flight at once (1,000 followers: 16 rounds)
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+
+
+class MarkRead(msgspec.Struct):
+    ids: Annotated[list[Id], msgspec.Meta(max_length=1000)] | None = None
+    all: bool = False
+
+
+async def _send_all(st: AppState, frames: list[tuple[int, bytes]]) -> None:
+    for i in range(0, len(frames), PUBLISH_BATCH):
+        results = await asyncio.gather(*(userchannel.publish_frame(st.broker, uid, f)
+                                         for uid, f in frames[i:i + PUBLISH_BATCH]), return_exceptions=True)
+        for r in results:
+            if isinstance(r, Exception):
+                # Stored: the recipient still reads it over HTTP (the page reloads the list on reconnect).
+                log.warning("notification publish failed: %s", r)
+
+
+async def publish(st: AppState, written: Written[Any]) -> None:
+    """After COMMIT: each new notification to its recipient, and the new count to those it changed for."""
+    if not written.notified and not written.recount:
+        return
+    try:
+        users = sorted({n["user_id"] for n in written.notified} | written.recount)
+        counts = await store.unread_counts(st.pool, users)
+    except Exception as exc:
+        log.warning("unread counts for publication failed: %s", exc)
+        return
+    frames = [(n["user_id"], wire.notification(n["notification"], counts.get(n["user_id"], 0)))
+              for n in written.notified]
+    notified = {n["user_id"] for n in written.notified}
+    frames += [(uid, wire.notifications(counts.get(uid, 0))) for uid in sorted(written.recount - notified)]
+    await _send_all(st, frames)
+
+
+async def list_notifications(request: Request) -> Response:
+    st = state(request)
+    user = await auth.require_user(request, st)
+    lim = query_int(request, "limit", 20, 1, 100)
+    return json(await store.listing(st.pool, user["id"], lim, request.query_params.get("before") or None))
+
+
+async def mark_read(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    body = await parse(request, MarkRead)
+    if body.all == (body.ids is not None):
+        raise Invalid("send either ids (a list of notification ids) or all: true", field="ids")
+    unread, changed = await store.mark_read(st.pool, user["id"], None if body.all else body.ids)
+    if changed:  # every tab of the user, on every process, shows the new count
+        await _send_all(st, [(user["id"], wire.notifications(unread))])
+    return json({"unread": unread})

@@ -1,0 +1,95 @@
+"""Following and read positions (CONTRACT "Notifications", Thread's `following` and `unread`).
+
+thread_follows holds one row per user and thread they follow or explicitly unfollowed; writing in a
+thread adds a following row unless one exists (so an unfollow stays). thread_reads holds the reader's
+position, a seq that only moves forwards. `unread` is the number of non-deleted responses and comments
+by others whose post.created seq is past that position (posts.seq).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..errors import NotFound
+
+# For a list or a page: the reader's following flag and unread count, joined onto `t` (threads) with the
+# reader as $READER. Kept as one copy for every query that shows a Thread to a signed-in reader.
+READER_COLUMNS = """,
+       coalesce(rf.following, false) AS following,
+       CASE WHEN rr.seq IS NULL THEN NULL ELSE (
+           SELECT count(*) FROM posts up WHERE up.thread_id = t.id AND up.seq > rr.seq AND NOT up.deleted
+             AND up.kind <> 'question' AND up.author_id <> rr.user_id) END AS unread"""
+
+
+def reader_joins(param: int) -> str:
+    return (f" LEFT JOIN thread_follows rf ON rf.thread_id = t.id AND rf.user_id = ${param}"
+            f" LEFT JOIN thread_reads rr ON rr.thread_id = t.id AND rr.user_id = ${param}")
+
+
+async def on_write(conn: asyncpg.Connection, user_id: int, thread_id: int, seq: int) -> None:
+    """The writer follows the thread (unless they unfollowed it) and has read up to what they wrote."""
+    await conn.execute(
+        "INSERT INTO thread_follows (user_id, thread_id, following) VALUES ($1, $2, true) ON CONFLICT DO NOTHING",
+        user_id, thread_id)
+    await advance(conn, user_id, thread_id, seq)
+
+
+async def advance(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int, seq: int) -> None:
+    await conn.execute(
+        "INSERT INTO thread_reads (user_id, thread_id, seq) VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq),"
+        " read_at = now()", user_id, thread_id, seq)
+
+
+async def set_following(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int,
+                        following: bool) -> bool:
+    row = await conn.fetchrow(
+        """
+        WITH t AS (SELECT id FROM threads WHERE id = $2 AND NOT deleted)
+        INSERT INTO thread_follows (user_id, thread_id, following) SELECT $1, t.id, $3 FROM t
+        ON CONFLICT (user_id, thread_id) DO UPDATE SET following = EXCLUDED.following, changed_at = now()
+        RETURNING following
+        """, user_id, thread_id, following)
+    if row is None:
+        raise NotFound(f"No thread {thread_id}")
+    return bool(row["following"])
+
+
+async def set_read(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int, seq: int) -> None:
+    """Move the read position forwards to `seq` (at most the thread's seq); never backwards."""
+    row = await conn.fetchrow(
+        """
+        WITH t AS (SELECT id, seq FROM threads WHERE id = $2 AND NOT deleted)
+        INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $1, t.id, least($3, t.seq) FROM t
+        ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq),
+            read_at = now()
+        RETURNING seq
+        """, user_id, thread_id, seq)
+    if row is None:
+        raise NotFound(f"No thread {thread_id}")
+
+
+async def reader_state(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int) -> dict[str, Any]:
+    """{following, unread} of one thread for one reader."""
+    row = await conn.fetchrow("SELECT t.id" + READER_COLUMNS + " FROM threads t" + reader_joins(1)
+                              + " WHERE t.id = $2", user_id, thread_id)
+    if row is None:
+        return {"following": False, "unread": None}
+    return {"following": row["following"], "unread": row["unread"]}
+
+
+async def decorate(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,
+                   threads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set each Thread's `following` and `unread` for the reader (guests keep false/null): one query."""
+    if user_id is None or not threads:
+        return threads
+    rows = await conn.fetch("SELECT t.id" + READER_COLUMNS + " FROM threads t" + reader_joins(1)
+                            + " WHERE t.id = any($2::bigint[])", user_id, [t["id"] for t in threads])
+    by_id = {r["id"]: r for r in rows}
+    for t in threads:
+        r = by_id.get(t["id"])
+        if r is not None:
+            t["following"], t["unread"] = r["following"], r["unread"]
+    return threads

@@ -1,0 +1,161 @@
+"""Notifications (CONTRACT "Notifications"; docs/live.md "User channel").
+
+Written in the transaction of the post that causes them, for every recipient at once with ONE
+`INSERT … SELECT`: the candidates of each kind are unioned with a rank, DISTINCT ON (user) keeps the
+most specific one, the actor is never a recipient, and UNIQUE (post_id, user_id) with ON CONFLICT
+DO NOTHING makes "one per user and post" hold however the post is edited later. The API publishes
+each new row on its recipient's user channel after COMMIT (store never publishes).
+
+A deleted post's notifications are deleted (withdrawn: no longer listed or counted), and so are those
+of a deleted thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..wire import iso
+from .cursor import cursor_decode, cursor_encode
+
+MAX_MENTIONS = 20  # users notified of mentions per post, edits included (CONTRACT)
+
+# Ranks: mention 1, comment/response 2, followed 3 (lower wins). $1 actor, $2 thread, $3 post,
+# $4 mentioned user ids in order of appearance, $5 the post's kind ('response', 'comment', or
+# 'mentions' for mentions only: a question, or an edit), $6 the post author (never notified of their own post).
+_NOTIFY = f"""
+INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id)
+SELECT DISTINCT ON (c.user_id) c.user_id, c.kind, $1, $2, $3
+FROM (
+    SELECT m.uid AS user_id, 'mention' AS kind, 1 AS rank FROM (
+        SELECT m.uid FROM unnest($4::bigint[]) WITH ORDINALITY AS m(uid, ord)
+        WHERE m.uid <> $1 AND m.uid <> $6
+          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.post_id = $3 AND n.user_id = m.uid)
+        ORDER BY m.ord
+        LIMIT greatest(0, {MAX_MENTIONS}
+                          - (SELECT count(*) FROM notifications n WHERE n.post_id = $3 AND n.kind = 'mention'))
+    ) m
+    UNION ALL
+    -- A response: the asker. A comment: the response's author and the asker.
+    SELECT q.author_id, $5, 2 FROM posts q WHERE q.thread_id = $2 AND q.kind = 'question' AND $5 <> 'mentions'
+    UNION ALL
+    SELECT r.author_id, 'comment', 2 FROM posts me JOIN posts r ON r.id = me.parent_id
+    WHERE me.id = $3 AND $5 = 'comment'
+    UNION ALL
+    SELECT f.user_id, 'followed', 3 FROM thread_follows f WHERE f.thread_id = $2 AND f.following AND $5 = 'response'
+) c
+WHERE c.user_id <> $1 AND c.user_id <> $6
+ORDER BY c.user_id, c.rank
+ON CONFLICT (post_id, user_id) DO NOTHING
+RETURNING id, user_id, kind, created_at
+"""
+
+
+async def resolve_mentions(conn: asyncpg.Connection | asyncpg.Pool, names: list[str]) -> list[asyncpg.Record]:
+    """The existing users among canonical names, in the order given: rows of (id, username, lname)."""
+    if not names:
+        return []
+    return await conn.fetch(
+        "SELECT u.id, u.username, lower(u.username) AS lname FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)"
+        " JOIN users u ON lower(u.username) = n.name ORDER BY n.ord", names)
+
+
+async def notify(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int, post_id: int, kind: str,
+                 author_id: int, mentioned: list[int]) -> list[dict[str, Any]]:
+    """Write the notifications a post (kind response/comment) causes, or only its mentions (kind 'mentions').
+
+    Returns [{"user_id", "notification"}] for the API to publish after commit."""
+    rows = await conn.fetch(_NOTIFY, actor["id"], thread_id, post_id, mentioned, kind, author_id)
+    if not rows:
+        return []
+    title = await conn.fetchval("SELECT title FROM threads WHERE id = $1", thread_id)
+    thread = {"id": thread_id, "title": title}
+    return [{"user_id": r["user_id"],
+             "notification": {"id": r["id"], "kind": r["kind"], "created_at": iso(r["created_at"]), "read": False,
+                              "actor": actor, "thread": thread, "post_id": post_id}} for r in rows]
+
+
+async def notify_one(conn: asyncpg.Connection, actor: dict[str, Any], user_id: int, kind: str, thread_id: int,
+                     post_id: int) -> list[dict[str, Any]]:
+    """One notification (e.g. `accepted`), unless it is the actor's own or the user already has one for the post."""
+    if user_id == actor["id"]:
+        return []
+    row = await conn.fetchrow(
+        "INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (post_id, user_id) DO NOTHING RETURNING id, created_at", user_id, kind, actor["id"],
+        thread_id, post_id)
+    if row is None:
+        return []
+    title = await conn.fetchval("SELECT title FROM threads WHERE id = $1", thread_id)
+    return [{"user_id": user_id,
+             "notification": {"id": row["id"], "kind": kind, "created_at": iso(row["created_at"]), "read": False,
+                              "actor": actor, "thread": {"id": thread_id, "title": title}, "post_id": post_id}}]
+
+
+async def withdraw_post(conn: asyncpg.Connection, post_id: int) -> set[int]:
+    """Withdraw a deleted post's notifications; the users whose unread count dropped."""
+    rows = await conn.fetch("DELETE FROM notifications WHERE post_id = $1 RETURNING user_id, read", post_id)
+    return {r["user_id"] for r in rows if not r["read"]}
+
+
+async def withdraw_thread(conn: asyncpg.Connection, thread_id: int) -> set[int]:
+    """Withdraw every notification of a deleted thread; the users whose unread count dropped."""
+    rows = await conn.fetch("DELETE FROM notifications WHERE thread_id = $1 RETURNING user_id, read", thread_id)
+    return {r["user_id"] for r in rows if not r["read"]}
+
+
+async def withdraw_kind(conn: asyncpg.Connection, post_id: int, kind: str) -> set[int]:
+    """Withdraw one kind of a post's notifications (an accepted answer withdrawn); whose count dropped."""
+    rows = await conn.fetch("DELETE FROM notifications WHERE post_id = $1 AND kind = $2 RETURNING user_id, read",
+                            post_id, kind)
+    return {r["user_id"] for r in rows if not r["read"]}
+
+
+async def unread_counts(conn: asyncpg.Connection | asyncpg.Pool, user_ids: list[int]) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT u.id, (SELECT count(*) FROM notifications n WHERE n.user_id = u.id AND NOT n.read) AS unread"
+        " FROM unnest($1::bigint[]) AS u(id)", user_ids)
+    return {r["id"]: r["unread"] for r in rows}
+
+
+async def unread(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> int:
+    return await conn.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read", user_id)
+
+
+async def listing(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, limit: int,
+                  before: str | None) -> dict[str, Any]:
+    """The user's notifications, newest first, keyset-paged by id; with their unread count."""
+    before_id = cursor_decode(before, "before", (int,))[0] if before is not None else None
+    rows = await conn.fetch(
+        """
+        SELECT n.id, n.kind, n.created_at, n.read, n.post_id, n.thread_id, t.title,
+               a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name
+        FROM notifications n JOIN users a ON a.id = n.actor_id JOIN threads t ON t.id = n.thread_id
+        WHERE n.user_id = $1 AND ($2::bigint IS NULL OR n.id < $2)
+        ORDER BY n.id DESC LIMIT $3
+        """, user_id, before_id, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{"id": r["id"], "kind": r["kind"], "created_at": iso(r["created_at"]), "read": r["read"],
+              "actor": {"id": r["actor_id"], "username": r["actor_username"],
+                        "display_name": r["actor_display_name"]},
+              "thread": {"id": r["thread_id"], "title": r["title"]}, "post_id": r["post_id"]} for r in rows]
+    return {"notifications": items, "unread": await unread(conn, user_id),
+            "next": cursor_encode(rows[-1]["id"]) if more else None}
+
+
+async def mark_read(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, ids: list[int] | None) -> tuple[int, bool]:
+    """Mark some (ids) or all (None) of the user's notifications read: (unread count now, whether it changed)."""
+    row = await conn.fetchrow(
+        """
+        WITH changed AS (
+            UPDATE notifications SET read = true
+            WHERE user_id = $1 AND NOT read AND ($2::bigint[] IS NULL OR id = any($2::bigint[]))
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM changed) AS changed,
+               (SELECT count(*) FROM notifications WHERE user_id = $1 AND NOT read) AS before
+        """, user_id, ids)
+    # The CTE's UPDATE is not visible to the outer count in the same statement: subtract.
+    return row["before"] - row["changed"], row["changed"] > 0
