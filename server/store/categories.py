@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, Invalid, NotFound
+from ..wire import encode
 
 MAX_DEPTH = 6  # levels, the root included: Discussion » Questions » Current Events and News is 3
 
@@ -55,6 +56,28 @@ class Tree:
 
     def roots(self) -> list[dict[str, Any]]:
         return [self.category(r["id"]) for r in self.children.get(None, [])]
+
+    def roots_json(self) -> bytes:
+        """`roots()` as JSON, built bottom-up without recursion: a JSON encoder recurses once per level,
+        and a chain made before the depth cap may be hundreds deep."""
+        done: dict[int, bytes] = {}
+        paths: dict[int, list[dict[str, str]]] = {}
+        order: list[int] = []
+        todo = [r["id"] for r in self.children.get(None, [])]
+        for rid in todo:
+            paths[rid] = self.path(rid)
+        while todo:  # pre-order; then each node is encoded after all of its children
+            cid = todo.pop()
+            order.append(cid)
+            for c in self.children.get(cid, []):
+                paths[c["id"]] = [*paths[cid], {"slug": c["slug"], "name": c["name"]}]
+                todo.append(c["id"])
+        for cid in reversed(order):
+            node = self._node(cid, paths.pop(cid))
+            head = encode({k: v for k, v in node.items() if k != "children"})[:-1]
+            kids = b",".join(done.pop(c["id"]) for c in self.children.get(cid, []))
+            done[cid] = head + b',"children":[' + kids + b"]}"
+        return b"[" + b",".join(done.pop(r["id"]) for r in self.children.get(None, [])) + b"]"
 
     def descendants(self, cat_id: int) -> list[int]:
         out, todo = [], [cat_id]

@@ -59,13 +59,14 @@ async def frames_since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, 
 
 
 async def scrub_post(conn: asyncpg.Connection, thread_id: int, post_id: int) -> None:
-    """Rewrite the stored post.created/post.edited events of a deleted post to its deleted form.
+    """Empty the body and html of a deleted post in its stored post.created/post.edited events.
 
-    The post's text then leaves the backlog (HTTP events and websocket replay), and replaying the events
-    still gives exactly what a fresh fetch shows: the post in its place, deleted, body and html empty."""
+    The post's text then leaves the backlog (HTTP events and websocket replay). `deleted` stays as it
+    was in each event, so an applier still counts the response until the post.deleted event that follows
+    (stored in the same transaction): replaying the events gives exactly what a fresh fetch shows."""
     await conn.execute(
         """
-        UPDATE thread_events SET data = data || '{"body": "", "html": "", "deleted": true}'::jsonb
+        UPDATE thread_events SET data = data || '{"body": "", "html": ""}'::jsonb
         WHERE thread_id = $1 AND name IN ('post.created', 'post.edited') AND (data->>'id')::bigint = $2
         """, thread_id, post_id)
 

@@ -28,6 +28,9 @@ BODIES = {
     "/api/threads/{id}/posts": {"body": "posted by evil"},
     "/api/posts/{id}": {"body": "edited by evil"},
     "/api/posts/{id}/vote": {"value": 1},
+    "/api/posts/{id}/flags": {"reason": "spam"},
+    "/api/flags/{id}": {"status": "dismissed"},
+    "/api/users/{username}/suspension": {"until": "2099-01-01T00:00:00Z"},
 }
 
 
