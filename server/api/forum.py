@@ -15,7 +15,7 @@ from ..errors import BadRequest, Invalid
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
-from . import mentions, notifications
+from . import feeds, mentions, notifications
 from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
@@ -106,6 +106,7 @@ async def create_thread(request: Request) -> Response:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
     await publish(st, written.frames)
     await notifications.publish(st, written)
+    await feeds.publish(st, [written.value["thread"]["id"]])
     return json(written.value, 201)
 
 
@@ -120,6 +121,8 @@ async def update_thread(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
     await publish(st, written.frames)
+    if written.frames:
+        await feeds.publish(st, [thread_id])
     return json({"thread": written.value})
 
 
@@ -154,6 +157,8 @@ async def create_post(request: Request) -> Response:
         written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html, mentioned)
     await publish(st, written.frames)
     await notifications.publish(st, written)
+    if written.frames:
+        await feeds.publish(st, [thread_id])
     post, created = written.value
     return json({"post": post}, 201 if created else 200)
 
@@ -186,6 +191,7 @@ async def delete_post(request: Request) -> Response:
         written = await posts.delete(conn, post_id, user)
     await publish(st, written.frames)
     await notifications.publish(st, written)
+    await feeds.publish(st, sorted({tid for tid, _ in written.frames}))
     return no_content()
 
 

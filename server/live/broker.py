@@ -62,6 +62,13 @@ class Broker(ABC):
             return int(channel[len(prefix):])
         return None
 
+    def feed_channel(self, category_id: int | None) -> str:
+        """feed:all (None) or feed:category:{id}: soft thread-list updates (server/live/feeds.py)."""
+        return f"{self.namespace}:feed:all" if category_id is None else f"{self.namespace}:feed:category:{category_id}"
+
+    def is_feed(self, channel: str) -> bool:
+        return channel.startswith(f"{self.namespace}:feed:")
+
     @property
     def presence_channel(self) -> str:
         return f"{self.namespace}:presence"

@@ -32,6 +32,7 @@ from ..store import sessions as store_sessions
 from ..wire import frame_seq
 from .broker import Broker
 from .conn import Conn, Frame
+from .feeds import Feeds
 from .userchannel import parse_control
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ class Hub:
         self.rooms: dict[int, Room] = {}
         self.conns: set[Conn] = set()
         self.by_user: dict[int, set[Conn]] = {}  # signed-in sockets per user: who hears user:{id}
+        self.feeds = Feeds(broker)  # live thread lists: feed:all, feed:category:{id}
         self.session_idle_days = 30.0  # set by the app; sockets of sessions idle longer are closed
         self.tasks: set[asyncio.Task[Any]] = set()
         self._reconcile: asyncio.Task[None] | None = None
@@ -124,6 +126,9 @@ class Hub:
             return
         thread_id = self.broker.thread_of(channel)
         if thread_id is None:
+            if self.broker.is_feed(channel):
+                self.feeds.on_message(channel, message)
+                return
             user_id = self.broker.user_of(channel)
             if user_id is not None:
                 self.on_user_message(user_id, message)
@@ -323,6 +328,8 @@ class Hub:
             metrics.SOCKETS.dec()
         for tid in list(conn.rooms):
             self.leave(conn, tid)
+        if conn.feeds:
+            self.feeds.leave_all(conn)
         if conn.user is not None:
             mine = self.by_user.get(conn.user["id"])
             if mine is not None:

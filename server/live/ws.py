@@ -19,6 +19,7 @@ from ..ratelimit import Bucket
 from ..state import AppState
 from ..store import sessions as store_sessions
 from ..store import users as store_users
+from . import feeds
 from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
 from .hub import Hub
 
@@ -30,13 +31,19 @@ ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
+# A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py).
+FeedName = Annotated[str, msgspec.Meta(pattern=r"^(all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")]
+
+
 class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
-    thread: ThreadId
+    thread: ThreadId | None = None
     since: Seq | None = None
+    feed: FeedName | None = None
 
 
 class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):
-    thread: ThreadId
+    thread: ThreadId | None = None
+    feed: FeedName | None = None
 
 
 class Typing(msgspec.Struct, tag="typing", tag_field="type"):
@@ -93,9 +100,20 @@ class Session:
             self.send(msg)
         elif isinstance(msg, Ping):
             self.send(wire.pong(msg.id))
+        elif isinstance(msg, (Subscribe, Unsubscribe)) and (msg.thread is None) == (msg.feed is None):
+            self.send(wire.error("invalid", "name either a thread or a feed"))
+        elif isinstance(msg, Subscribe) and msg.feed is not None:
+            await self.subscribe_feed(msg.feed)
+        elif isinstance(msg, Unsubscribe) and msg.feed is not None:
+            channel = await self.feed_channel(msg.feed)
+            if channel is not None:
+                self.hub.feeds.leave(self.conn, channel)
+            self.send(wire.feed_unsubscribed(msg.feed))
         elif isinstance(msg, Subscribe):
+            assert msg.thread is not None
             await self.subscribe(msg.thread, msg.since)
         elif isinstance(msg, Unsubscribe):
+            assert msg.thread is not None
             if msg.thread in self.conn.rooms:
                 self.hub.leave(self.conn, msg.thread)
                 self.state.presence.remove(msg.thread, self.conn.user, linger=False)  # a choice, not a drop
@@ -147,6 +165,36 @@ class Session:
         self.state.presence.add(thread_id, conn.user)
         conn.send(await self.state.presence.frame(thread_id, conn))
         self.hub.go_live(conn, thread_id, target)
+
+    async def feed_channel(self, feed: str) -> str | None:
+        """The broker channel of a feed name; None for a category that does not exist."""
+        if feed == "all":
+            return self.state.broker.feed_channel(None)
+        cat_id = await self.state.pool.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
+        return None if cat_id is None else self.state.broker.feed_channel(cat_id)
+
+    async def subscribe_feed(self, feed: str) -> None:
+        conn = self.conn
+        try:
+            channel = await self.feed_channel(feed)
+        except Exception as exc:
+            log.warning("feed %s lookup failed: %s", feed, exc)
+            self.send(wire.error("unavailable", "Could not subscribe now; try again", feed=feed))
+            return
+        if channel is None:
+            self.send(wire.error("not_found", f"No category {feed[len('category:'):]!r}", feed=feed))
+            return
+        if channel not in (conn.feeds or ()) and len(conn.feeds or ()) >= feeds.MAX_FEEDS:
+            self.send(wire.error("too_many_subscriptions", f"At most {feeds.MAX_FEEDS} feeds per connection",
+                                 feed=feed))
+            return
+        try:
+            await self.hub.feeds.join(conn, channel)
+        except Exception as exc:
+            log.warning("feed %s subscribe failed: %s", feed, exc)
+            self.send(wire.error("unavailable", "Could not subscribe now; try again", feed=feed))
+            return
+        self.send(wire.feed_subscribed(feed))
 
     async def typing_frame(self, thread_id: int) -> None:
         conn = self.conn

@@ -1,0 +1,72 @@
+"""Notification frames on the user channel: every socket of the user on every process, with no
+subscription; counts that change by reading elsewhere or by a withdrawal reach every tab."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpers import Api, new_thread, unique
+
+
+def _notification(post_id: int):
+    return lambda f: f["type"] == "notification" and f["notification"]["post_id"] == post_id
+
+
+async def test_a_response_reaches_every_socket_of_the_asker_on_two_processes(spawn, watchers):
+    """Bob answers Ada's question on process A; Ada's sockets on A and B each get the notification frame
+    (within a second of the answer) with her unread count, and nobody else's socket does."""
+    a, b = spawn(), spawn()
+    ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    bob = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    from helpers import make_moderator
+    make_moderator(a.env["DATABASE_URL"], mod.user["username"])
+    slug = unique("c")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
+    tid = (await asyncio.to_thread(new_thread, ada, slug))["thread"]["id"]
+    tabs = [await watchers(a.ws_url, ada.session_cookie), await watchers(b.ws_url, ada.session_cookie),
+            await watchers(b.ws_url, ada.session_cookie)]
+    other = await watchers(b.ws_url, bob.session_cookie)
+    r = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts", json={"body": "An answer"})
+    assert r.status_code == 201, r.text
+    answered = asyncio.get_running_loop().time()
+    post_id = r.json()["post"]["id"]
+    frames = [await t.wait_for(_notification(post_id), timeout=5) for t in tabs]
+    # The contract's bound: within a second of the post (published after commit, before the answer).
+    assert asyncio.get_running_loop().time() - answered < 1.0
+    for f in frames:
+        assert set(f) == {"type", "notification", "unread"}
+        n = f["notification"]
+        assert n["kind"] == "response" and n["actor"]["id"] == bob.user["id"] and n["read"] is False
+        assert n["thread"]["id"] == tid and f["unread"] == 1
+    await asyncio.sleep(0.3)
+    assert not [f for f in other.frames if f["type"] in ("notification", "notifications")]
+
+
+async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watchers):
+    """Marking all read on process A sends {"type":"notifications","unread":0} to the tab on B; a deleted
+    post's withdrawn notification drops the count live too."""
+    a, b = spawn(), spawn()
+    ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    bob = await asyncio.to_thread(lambda: Api(b.url).sign_up())
+    mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    from helpers import make_moderator
+    make_moderator(a.env["DATABASE_URL"], mod.user["username"])
+    slug = unique("c")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
+    tid = (await asyncio.to_thread(new_thread, ada, slug))["thread"]["id"]
+    tab_a, tab_b = await watchers(a.ws_url, ada.session_cookie), await watchers(b.ws_url, ada.session_cookie)
+    first = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts", json={"body": "one"})
+    second = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts",
+                                     json={"body": f"two, @{ada.user['username']}"})
+    got = await tab_b.wait_for(_notification(second.json()["post"]["id"]))
+    assert got["unread"] == 2 and got["notification"]["kind"] == "mention"
+    mark = len(tab_b.frames)
+    r = await asyncio.to_thread(bob.delete, f"/api/posts/{first.json()['post']['id']}")
+    assert r.status_code == 204
+    assert (await tab_b.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 1
+    mark_a, mark_b = len(tab_a.frames), len(tab_b.frames)
+    r = await asyncio.to_thread(ada.post, "/api/notifications/read", json={"all": True})
+    assert r.status_code == 200 and r.json() == {"unread": 0}
+    for tab, mark in ((tab_a, mark_a), (tab_b, mark_b)):
+        assert (await tab.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 0
