@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum, moderation
+from .api import accounts, following, forum, moderation, notifications
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -57,10 +57,14 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewFlag": {"note": {"maxLength": 500}},
     "FlagChange": {},
     "Suspension": {"reason": {"maxLength": 500}},
+    "MarkRead": {},
+    "Following": {},
+    "ReadPosition": {},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, moderation.NewFlag,
-            moderation.FlagChange, moderation.Suspension]
+            moderation.FlagChange, moderation.Suspension, notifications.MarkRead, following.Following,
+            following.ReadPosition]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -95,7 +99,12 @@ def _response_schemas() -> dict[str, Schema]:
         "CategoryBrief": obj(slug=STR, name=STR, path=ref("CategoryPath")),
         "Thread": obj(id=ID, title=STR, category=ref("CategoryBrief"), author=ref("UserBrief"), created_at=TIME,
                       response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
-                      seq={"type": "integer", "minimum": 0}),
+                      seq={"type": "integer", "minimum": 0}, following=BOOL,
+                      unread=nullable({"type": "integer", "minimum": 0})),
+        "Notification": obj(id=ID, kind={"enum": ["response", "comment", "mention", "accepted", "followed"]},
+                            created_at=TIME, read=BOOL, actor=ref("UserBrief"), thread=obj(id=ID, title=STR),
+                            post_id=ID),
+        "Unread": obj(unread={"type": "integer", "minimum": 0}),
         "Post": post,
         "Response": {"allOf": [ref("Post"), obj(["comments"], comments=ARRAY(ref("Post")), comments_more=BOOL)]},
         "ThreadList": obj(threads=ARRAY(ref("Thread")), next=nullable(STR)),
@@ -202,9 +211,30 @@ def _paths() -> dict[str, Schema]:
     vote_answer = obj(post_id=ID, score=INT, my_vote={"enum": [-1, 0, 1]})
     by_id = [PATH_ID]
     return {
-        "/api/users": {"post": op(
-            "signUp", "Sign up (and sign in)", _ok("201", ref("UserAnswer"), "Created; signed in"),
-            ["403", "409", "429"], body="SignUp", tag="accounts")},
+        "/api/users": {
+            "post": op("signUp", "Sign up (and sign in)", _ok("201", ref("UserAnswer"), "Created; signed in"),
+                       ["403", "409", "429"], body="SignUp", tag="accounts"),
+            "get": op("searchUsers", "Users whose username or display name starts with q (any case), for @mentions",
+                      _ok("200", obj(users=ARRAY(ref("UserBrief")))), ["400"],
+                      params=[_param("q", "query", {"type": "string", "minLength": 1, "maxLength": 32},
+                                     "The prefix", required=True), LIMIT(10, 20)], tag="accounts"),
+        },
+        "/api/notifications": {"get": op(
+            "listNotifications", "My notifications, newest first, with my unread count",
+            _ok("200", obj(notifications=ARRAY(ref("Notification")), unread={"type": "integer", "minimum": 0},
+                           next=nullable(STR))), ["400"], params=[LIMIT(20, 100), BEFORE], security=SIGNED_IN,
+            tag="notifications")},
+        "/api/notifications/read": {"post": op(
+            "readNotifications", "Mark some ({ids}) or all ({all: true}) of my notifications read",
+            _ok("200", ref("Unread")), [], body="MarkRead", security=SIGNED_IN, tag="notifications")},
+        "/api/threads/{id}/following": {"put": op(
+            "setFollowing", "Follow or unfollow a thread (authors and posters follow unless they unfollow)",
+            _ok("200", obj(following=BOOL)), ["400", "404", "429"], body="Following", params=[PATH_ID],
+            security=SIGNED_IN, tag="notifications")},
+        "/api/threads/{id}/read": {"put": op(
+            "setReadPosition", "My read position in a thread (a seq); it never moves backwards",
+            _ok("204", None, "Recorded"), ["400", "404"], body="ReadPosition", params=[PATH_ID],
+            security=SIGNED_IN, tag="notifications")},
         "/api/session": {
             "post": op("signIn", "Sign in", _ok("200", ref("UserAnswer"), "Signed in; a fresh session cookie"),
                        ["401", "403", "429"], body="SignIn", tag="accounts"),
@@ -224,10 +254,11 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
-            _ok("200", ref("ThreadList")), ["400", "404"], params=[PATH_SLUG, LIMIT(20, 100), BEFORE])},
+            _ok("200", ref("ThreadList")), ["400", "404"], params=[PATH_SLUG, LIMIT(20, 100), BEFORE],
+            security=OPTIONAL)},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
-                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE]),
+                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE], security=OPTIONAL),
             "post": op("createThread", "Start a thread",
                        _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["429"],
                        body="NewThread", security=SIGNED_IN),
