@@ -39,6 +39,14 @@ async def profile(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> dic
     }
 
 
+def user_posts_sql(keyset: bool) -> str:
+    """A page of a user's posts: $1 author, $2 limit, $3 the last id seen (posts_author index)."""
+    return posts.POST_SELECT + f"""
+        WHERE p.author_id = $1 AND NOT p.deleted {"AND p.id < $3" if keyset else ""}
+          AND EXISTS (SELECT 1 FROM threads t WHERE t.id = p.thread_id AND NOT t.deleted)
+        ORDER BY p.id DESC LIMIT $2"""
+
+
 async def user_posts(conn: asyncpg.Connection | asyncpg.Pool, username: str, reader_id: int | None, limit: int,
                      before: str | None) -> dict[str, Any]:
     """Their non-deleted posts (not in deleted threads), newest first, each with its thread's {id, title}."""
@@ -46,12 +54,8 @@ async def user_posts(conn: asyncpg.Connection | asyncpg.Pool, username: str, rea
     if row is None:
         raise NotFound(f"No user {username!r}")
     before_id = threads.cursor_decode(before, "before", (int,))[0] if before is not None else None
-    rows = await conn.fetch(
-        posts.POST_SELECT + """
-        WHERE p.author_id = $1 AND NOT p.deleted AND ($2::bigint IS NULL OR p.id < $2)
-          AND EXISTS (SELECT 1 FROM threads t WHERE t.id = p.thread_id AND NOT t.deleted)
-        ORDER BY p.id DESC LIMIT $3
-        """, row["id"], before_id, limit + 1)
+    rows = await conn.fetch(user_posts_sql(before_id is not None), row["id"], limit + 1,
+                            *([before_id] if before_id is not None else []))
     more = len(rows) > limit
     rows = rows[:limit]
     titles = {r["id"]: r["title"] for r in await conn.fetch(

@@ -35,9 +35,11 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> s
             where.append(f"(ts_rank_cd(p.search, q.query)::float8, p.id) < (${n + 1}::float8, ${n + 2}::bigint)")
         order = "rank DESC, p.id DESC"
     else:
+        # `+ 0`: never walk posts_pkey backwards filtering on the match (for a rare word, that reads
+        # every post); take the matches from the GIN index, then sort them.
         if keyset:
-            where.append(f"p.id < ${n + 1}::bigint")
-        order = "p.id DESC"
+            where.append(f"p.id + 0 < ${n + 1}::bigint")
+        order = "p.id + 0 DESC"
     return (f"SELECT p.id, ts_rank_cd(p.search, q.query)::float8 AS rank FROM (SELECT {QUERY} AS query) q,"
             " posts p JOIN threads t ON t.id = p.thread_id"
             f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT $2")
