@@ -7,7 +7,6 @@ post has none. Queries use websearch_to_tsquery (words, "phrases", -exclusion, o
 
 from __future__ import annotations
 
-import html
 import secrets
 from typing import Any
 
@@ -53,9 +52,17 @@ def snippet_options() -> tuple[str, str, str]:
     return options, start, stop
 
 
+# The body is HTML-escaped *before* ts_headline: its parser takes `<b>`-like text for tags and drops
+# it, while the entities escaping makes are tokens it keeps whole. Then only our markers become tags.
+ESCAPED_BODY = ("replace(replace(replace(replace(replace(p.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),"
+                " '\"', '&quot;'), '''', '&#x27;')")
+
+
 def mark(headline: str, start: str, stop: str) -> str:
-    """Everything escaped as HTML text, then only our markers become <mark> tags."""
-    return html.escape(headline, quote=True).replace(start, "<mark>").replace(stop, "</mark>")
+    """The headline of escaped text with our markers made <mark> tags; anything unescaped is escaped again."""
+    for raw, entity in (("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;")):
+        headline = headline.replace(raw, entity)
+    return headline.replace(start, "<mark>").replace(stop, "</mark>")
 
 
 async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str | None, sort: str, limit: int,
@@ -93,7 +100,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
         rows = {r["id"]: r for r in await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])", ids)}
         options, start, stop = snippet_options()
         heads = {r["id"]: r["h"] for r in await conn.fetch(
-            f"SELECT p.id, ts_headline('english', p.body, {QUERY}, $3) AS h FROM posts p"
+            f"SELECT p.id, ts_headline('english', {ESCAPED_BODY}, {QUERY}, $3) AS h FROM posts p"
             " WHERE p.id = any($2::bigint[])", q, ids, options)}
         thread_rows = {r["id"]: r for r in await conn.fetch(
             "SELECT id, title, category_id FROM threads WHERE id = any($1::bigint[])",
