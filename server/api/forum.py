@@ -40,6 +40,10 @@ class ThreadChange(msgspec.Struct):
     category: str | None = None
 
 
+class Accepted(msgspec.Struct):
+    post_id: int | None
+
+
 class NewPost(msgspec.Struct):
     body: str
     parent_id: int | None = None
@@ -87,7 +91,15 @@ async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 20, 1, 100)
     slug = request.path_params.get("slug")
-    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug))
+    sort = request.query_params.get("sort") or "activity"
+    if sort not in threads.LIST_SORTS:
+        raise BadRequest("sort must be activity, newest or top", code="bad_parameter", field="sort")
+    filter_ = request.query_params.get("filter") or None
+    if filter_ is not None and filter_ not in threads.LIST_FILTERS:
+        # `following` and `unread` arrive with following and read positions (another issue).
+        raise BadRequest("filter must be unanswered", code="bad_parameter", field="filter")
+    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
+                                      sort, filter_))
 
 
 async def create_thread(request: Request) -> Response:
@@ -115,6 +127,21 @@ async def update_thread(request: Request) -> Response:
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
+    await publish(st, written.frames)
+    return json({"thread": written.value})
+
+
+async def set_accepted(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, Accepted)
+    if body.post_id is not None and not 1 <= body.post_id < 2**63:
+        raise Invalid("post_id must be a post id or null", field="post_id")
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await threads.set_accepted(conn, thread_id, user, body.post_id)
     await publish(st, written.frames)
     return json({"thread": written.value})
 
@@ -178,6 +205,7 @@ async def delete_post(request: Request) -> Response:
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await posts.delete(conn, post_id, user)
+        written.frames += await threads.withdraw_deleted(conn, post_id)
     await publish(st, written.frames)
     return no_content()
 
