@@ -81,8 +81,8 @@ CREATE TABLE IF NOT EXISTS posts (
     revision   integer NOT NULL DEFAULT 1,
     score      integer NOT NULL DEFAULT 0,
     deleted    boolean NOT NULL DEFAULT false,
-    -- The seq of its post.created event (0005): unread counts the posts after a read position.
-    -- Null for posts whose event was pruned before 0005 (they count as read).
+    -- The seq of its post.created event (0006): unread counts the posts after a read position.
+    -- Null for posts whose event was pruned before 0006 (they count as read).
     seq        bigint
 );
 CREATE INDEX IF NOT EXISTS posts_thread ON posts (thread_id, id);
@@ -176,7 +176,72 @@ CREATE TABLE IF NOT EXISTS modlog (
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 
--- Who follows a thread (0005). following = false is an explicit unfollow, which posting again does
+-- Q&A (migration 0005): accepted answers, the question's score on its thread, list indexes,
+-- full-text search, profile lookups.
+
+-- The thread's accepted response (null: none) and its question's score, kept beside the thread so
+-- that every list sort reads one table through one index.
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS accepted_id bigint REFERENCES posts(id);
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS score integer NOT NULL DEFAULT 0;
+
+-- posts.score of a question is mirrored into threads.score in the same transaction as the vote.
+CREATE OR REPLACE FUNCTION parley_question_score() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE threads SET score = NEW.score WHERE id = NEW.thread_id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER posts_question_score AFTER UPDATE OF score ON posts FOR EACH ROW
+    WHEN (NEW.kind = 'question' AND OLD.score IS DISTINCT FROM NEW.score) EXECUTE FUNCTION parley_question_score();
+
+-- Lists: one index per sort, site-wide and by category, and the unanswered filter site-wide
+-- (by category it walks the category index and filters). Activity's two exist since 0001.
+CREATE INDEX IF NOT EXISTS threads_newest ON threads (created_at DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_category_newest ON threads (category_id, created_at DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_top ON threads (score DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_category_top ON threads (category_id, score DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_unanswered_activity ON threads (last_activity_at DESC, id DESC)
+    WHERE NOT deleted AND response_count = 0;
+CREATE INDEX IF NOT EXISTS threads_unanswered_newest ON threads (created_at DESC, id DESC) WHERE NOT deleted AND response_count = 0;
+CREATE INDEX IF NOT EXISTS threads_unanswered_top ON threads (score DESC, id DESC) WHERE NOT deleted AND response_count = 0;
+
+-- Profiles: a user's posts, newest first.
+CREATE INDEX IF NOT EXISTS posts_author ON posts (author_id, id DESC) WHERE NOT deleted;
+
+-- Search: a stored tsvector per post, kept by triggers in the transaction of the write, so a post is
+-- findable as soon as its request answered, an edit replaces its words and a deletion removes them.
+-- A question's vector holds its thread's title at weight A, above the body (B).
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS search tsvector;
+
+CREATE OR REPLACE FUNCTION parley_search_vector(title text, body text) RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$
+    SELECT setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
+        || setweight(to_tsvector('english'::regconfig, body), 'B')
+$$;
+
+CREATE OR REPLACE FUNCTION parley_post_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.deleted THEN
+        NEW.search := NULL;
+    ELSE
+        NEW.search := parley_search_vector(
+            CASE WHEN NEW.kind = 'question' THEN (SELECT title FROM threads WHERE id = NEW.thread_id) END, NEW.body);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER posts_search BEFORE INSERT OR UPDATE OF body, deleted ON posts
+    FOR EACH ROW EXECUTE FUNCTION parley_post_search();
+
+CREATE OR REPLACE FUNCTION parley_title_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE posts SET search = parley_search_vector(NEW.title, body)
+    WHERE thread_id = NEW.id AND kind = 'question' AND NOT deleted;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER threads_title_search AFTER UPDATE OF title ON threads FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title) EXECUTE FUNCTION parley_title_search();
+
+CREATE INDEX IF NOT EXISTS posts_search ON posts USING gin (search);
+
+-- Who follows a thread (0006). following = false is an explicit unfollow, which posting again does
 -- not undo; authors and posters get a row (following) when they write.
 CREATE TABLE IF NOT EXISTS thread_follows (
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,

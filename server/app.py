@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, following, forum, mentions, moderation, notifications
+from .api import accounts, following, forum, mentions, moderation, notifications, profiles, search
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -134,9 +134,14 @@ def routes() -> list[Any]:
         Route("/api/threads", forum.create_thread, methods=["POST"]),
         Route("/api/threads/{id}", forum.get_thread, methods=["GET"]),
         Route("/api/threads/{id}", forum.update_thread, methods=["PATCH"]),
+        Route("/api/threads/{id}/accepted", forum.set_accepted, methods=["PUT"]),
         Route("/api/threads/{id}/posts", forum.create_post, methods=["POST"]),
         Route("/api/threads/{id}/events", forum.thread_events, methods=["GET"]),
         Route("/api/threads/{id}/presence", forum.thread_presence, methods=["GET"]),
+        Route("/api/users/{username}", profiles.profile, methods=["GET"]),
+        Route("/api/users/{username}/posts", profiles.user_posts, methods=["GET"]),
+        Route("/api/search", search.search, methods=["GET"]),
+        Route("/api/posts/{id}", profiles.permalink, methods=["GET"]),
         Route("/api/posts/{id}", forum.edit_post, methods=["PATCH"]),
         Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
@@ -158,6 +163,7 @@ def routes() -> list[Any]:
         Route("/u/{rest:path}", page, methods=["GET"]),
         Route("/signin", page, methods=["GET"]),
         Route("/signup", page, methods=["GET"]),
+        Route("/search", page, methods=["GET"]),
     ]
 
 

@@ -57,12 +57,13 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewFlag": {"note": {"maxLength": 500}},
     "FlagChange": {},
     "Suspension": {"reason": {"maxLength": 500}},
+    "Accepted": {"post_id": {"minimum": 1, "maximum": BIGINT}},
     "MarkRead": {},
     "Following": {},
     "ReadPosition": {},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
-            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, moderation.NewFlag,
+            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension, notifications.MarkRead, following.Following,
             following.ReadPosition]
 
@@ -73,8 +74,8 @@ def _request_schemas() -> dict[str, Schema]:
         props = components[name]["properties"]
         for prop, extra in limits.items():
             target = props[prop]
-            if "anyOf" in target:  # an optional field: constrain the string branch
-                target = next(s for s in target["anyOf"] if s.get("type") == "string")
+            if "anyOf" in target:  # an optional field: constrain the string (or integer) branch
+                target = next(s for s in target["anyOf"] if s.get("type") in ("string", "integer"))
             target.update(extra)
     return components
 
@@ -99,7 +100,7 @@ def _response_schemas() -> dict[str, Schema]:
         "CategoryBrief": obj(slug=STR, name=STR, path=ref("CategoryPath")),
         "Thread": obj(id=ID, title=STR, category=ref("CategoryBrief"), author=ref("UserBrief"), created_at=TIME,
                       response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
-                      seq={"type": "integer", "minimum": 0}, following=BOOL,
+                      seq={"type": "integer", "minimum": 0}, score=INT, accepted_id=nullable(ID), following=BOOL,
                       unread=nullable({"type": "integer", "minimum": 0})),
         "Notification": obj(id=ID, kind={"enum": ["response", "comment", "mention", "accepted", "followed"]},
                             created_at=TIME, read=BOOL, actor=ref("UserBrief"), thread=obj(id=ID, title=STR),
@@ -128,6 +129,16 @@ def _response_schemas() -> dict[str, Schema]:
                            moderator=ref("UserBrief"),
                            target=obj([], thread_id=ID, post_id=ID, username=STR),
                            reason=nullable(STR), created_at=TIME),
+        "Profile": {"allOf": [ref("User"), obj(
+            last_seen_at=nullable(TIME), suspended_until=nullable(TIME),
+            stats=obj(**{k: {"type": "integer", "minimum": 0}
+                         for k in ("questions", "responses", "comments", "accepted")}, score=INT))]},
+        "UserPost": {"allOf": [ref("Post"), obj(thread=obj(id=ID, title=STR))]},
+        "UserPosts": obj(posts=ARRAY(ref("UserPost")), next=nullable(STR)),
+        "Permalink": obj(post=ref("Post"), thread=ref("Thread"), after=nullable(STR)),
+        "SearchResults": obj(results=ARRAY(obj(post=ref("Post"),
+                                               thread=obj(id=ID, title=STR, category=ref("CategoryBrief")),
+                                               snippet=STR)), next=nullable(STR)),
     }
 
 
@@ -166,14 +177,27 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
-PATH_USERNAME = _param("username", "path", STR, "A username (any case)")
 LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
 BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
 AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
 REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
                    "Revisions after this one (the `next` of the previous answer)")
-SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"}, "Order of responses")
+SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"},
+              "Order of responses; with `top` the accepted response comes first")
+LIST_SORT = _param("sort", "query", {"enum": ["activity", "newest", "top"], "default": "activity"},
+                   "Newest activity, newest threads, or the question's score")
+LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "unread"]},
+                     "unanswered: no non-deleted response; following / unread (signed in): threads I follow / "
+                     "with responses or comments by others after my read position")
+PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
+SEARCH_PARAMS = [
+    _param("q", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+           'Web-search syntax: words, "a phrase", -word, or', required=True),
+    _param("category", "query", STR, "A category slug; its descendants are included"),
+    _param("author", "query", STR, "A username"),
+    _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
+]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
 IDEMPOTENCY_KEY = _param("Idempotency-Key", "header", {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
@@ -254,11 +278,12 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
-            _ok("200", ref("ThreadList")), ["400", "404"], params=[PATH_SLUG, LIMIT(20, 100), BEFORE],
-            security=OPTIONAL)},
+            _ok("200", ref("ThreadList")), ["400", "401", "404"],
+            params=[PATH_SLUG, LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL)},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
-                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE], security=OPTIONAL),
+                      _ok("200", ref("ThreadList")), ["400", "401"],
+                      params=[LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL),
             "post": op("createThread", "Start a thread",
                        _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["429"],
                        body="NewThread", security=SIGNED_IN),
@@ -271,6 +296,19 @@ def _paths() -> dict[str, Schema]:
                         _ok("200", thread_answer), ["404", "429"], body="ThreadChange", params=by_id,
                         security=SIGNED_IN),
         },
+        "/api/threads/{id}/accepted": {"put": op(
+            "setAccepted", "Accept a response (the asker or a moderator), or withdraw with null",
+            _ok("200", thread_answer), ["404", "409", "429"], body="Accepted", params=by_id, security=SIGNED_IN)},
+        "/api/users/{username}": {"get": op(
+            "profile", "A user's profile with stats", _ok("200", obj(user=ref("Profile"))), ["404"],
+            params=[PATH_USERNAME], tag="profiles")},
+        "/api/users/{username}/posts": {"get": op(
+            "userPosts", "A user's non-deleted posts, newest first, each with its thread",
+            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(20, 100), BEFORE],
+            security=OPTIONAL, tag="profiles")},
+        "/api/search": {"get": op(
+            "search", "Full-text search over titles and posts", _ok("200", ref("SearchResults")), ["400"],
+            params=[*SEARCH_PARAMS, LIMIT(20, 50), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",
             {**_ok("201", post_answer, "Created"), **_ok("200", post_answer, "Already made with this key")},
@@ -283,6 +321,8 @@ def _paths() -> dict[str, Schema]:
             "threadPresence", "Who is watching this thread", _ok("200", ref("Presence")), ["400", "404"],
             params=by_id)},
         "/api/posts/{id}": {
+            "get": op("permalink", "One post with its thread; `after` opens the thread page at it",
+                      _ok("200", ref("Permalink")), ["400", "404"], params=by_id, security=OPTIONAL),
             "patch": op("editPost", "Edit a post (author or moderator); a stale revision is a 409",
                         _ok("200", post_answer), ["404", "409", "429"], body="PostEdit", params=by_id,
                         security=SIGNED_IN),
@@ -317,9 +357,7 @@ def _paths() -> dict[str, Schema]:
             params=[LIMIT(50, 100), BEFORE], tag="moderation")},
         "/api/users/{username}/suspension": {"put": op(
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
-            _ok("200", obj(user=obj(["id", "username", "display_name", "is_moderator", "created_at",
-                                     "suspended_until"], id=ID, username=STR, display_name=STR,
-                                    is_moderator=BOOL, created_at=TIME, suspended_until=nullable(TIME)))),
+            _ok("200", obj(user=ref("Profile"))),
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import BadRequest, Invalid
+from ..errors import BadRequest, Invalid, Unauthorized
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
@@ -39,6 +39,10 @@ class ThreadChange(msgspec.Struct):
     title: str | None = None
     locked: bool | None = None
     category: str | None = None
+
+
+class Accepted(msgspec.Struct):
+    post_id: int | None
 
 
 class NewPost(msgspec.Struct):
@@ -88,9 +92,17 @@ async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 20, 1, 100)
     slug = request.path_params.get("slug")
+    sort = request.query_params.get("sort") or "activity"
+    if sort not in threads.LIST_SORTS:
+        raise BadRequest("sort must be activity, newest or top", code="bad_parameter", field="sort")
+    filter_ = request.query_params.get("filter") or None
+    if filter_ is not None and filter_ not in threads.LIST_FILTERS:
+        raise BadRequest("filter must be unanswered, following or unread", code="bad_parameter", field="filter")
     user = await auth.current_user(request, st)
+    if user is None and filter_ in threads.READER_FILTERS:
+        raise Unauthorized(f"Sign in to list the threads you {'follow' if filter_ == 'following' else 'have not read'}")
     return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
-                                      user["id"] if user else None))
+                                      sort, filter_, user["id"] if user else None))
 
 
 async def create_thread(request: Request) -> Response:
@@ -121,6 +133,24 @@ async def update_thread(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
     await publish(st, written.frames)
+    if written.frames:
+        await feeds.publish(st, [thread_id])
+    return json({"thread": written.value})
+
+
+async def set_accepted(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, Accepted)
+    if body.post_id is not None and not 1 <= body.post_id < 2**63:
+        raise Invalid("post_id must be a post id or null", field="post_id")
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await threads.set_accepted(conn, thread_id, user, body.post_id)
+    await publish(st, written.frames)
+    await notifications.publish(st, written)
     if written.frames:
         await feeds.publish(st, [thread_id])
     return json({"thread": written.value})
@@ -189,6 +219,7 @@ async def delete_post(request: Request) -> Response:
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await posts.delete(conn, post_id, user)
+        written.frames += await threads.withdraw_deleted(conn, post_id)
     await publish(st, written.frames)
     await notifications.publish(st, written)
     await feeds.publish(st, sorted({tid for tid, _ in written.frames}))

@@ -12,8 +12,7 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, Invalid, NotFound
-from ..store import flags, modlog, sessions, users
-from ..wire import iso
+from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
 from .common import json, limit, parse, path_id, query_int, state, trimmed
 
@@ -107,9 +106,6 @@ async def suspend(request: Request) -> Response:
             await sessions.revoke_all(conn, target["id"])
         await modlog.record(conn, "user.suspended" if until is not None else "user.unsuspended", moderator["id"],
                             user_id=target["id"], reason=reason)
-        row = await users.by_id(conn, target["id"])
-    assert row is not None
     if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
-        await accounts.end_sessions(st, row["id"])
-    return json({"user": {**users.full(row), "suspended_until": iso(row["suspended_until"])
-                          if users.suspended(row) else None}})
+        await accounts.end_sessions(st, target["id"])
+    return json({"user": await profiles.profile(st.pool, target["username"])})

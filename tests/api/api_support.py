@@ -34,7 +34,7 @@ USER_BRIEF = {"id", "username", "display_name"}
 USER_FULL = USER_BRIEF | {"is_moderator", "created_at"}
 CATEGORY = {"id", "slug", "name", "parent", "path", "children"}
 THREAD = {"id", "title", "category", "author", "created_at", "response_count", "last_activity_at", "locked", "seq",
-          "following", "unread"}
+          "score", "accepted_id", "following", "unread"}
 POST = {"id", "thread_id", "parent_id", "kind", "author", "body", "html", "created_at", "edited_at", "edited_by",
         "revision", "score", "my_vote", "deleted"}
 PASSWORD = "correct horse battery"

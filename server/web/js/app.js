@@ -4,12 +4,15 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { displayName, refreshRelativeTimes, toast } from './ui.js';
+import { displayName, refreshRelativeTimes, toast, userLink } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
 import { renderAuth } from './views/auth.js';
 import { renderNotFound } from './views/notfound.js';
+import { renderProfile } from './views/profile.js';
+import { renderSearch } from './views/search.js';
+import { followPermalink } from './permalink.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -22,6 +25,8 @@ const ROUTES = [
   [/^\/$/, renderHome],
   [/^\/c\/([^/]+)\/?$/, (m, p, c) => renderCategory(m, { slug: decodeURIComponent(p[1]) }, c)],
   [/^\/t\/(\d+)(?:\/[^/]*)?\/?$/, (m, p, c) => renderThread(m, { id: Number(p[1]) }, c)],
+  [/^\/u\/([^/]+)\/?$/, (m, p, c) => renderProfile(m, { username: decodeURIComponent(p[1]) }, c)],
+  [/^\/search\/?$/, renderSearch],
   [/^\/signin\/?$/, (m, p, c) => renderAuth(m, { mode: 'signin' }, c)],
   [/^\/signup\/?$/, (m, p, c) => renderAuth(m, { mode: 'signup' }, c)],
 ];
@@ -82,7 +87,9 @@ function route() {
   for (const [re, fn] of ROUTES) {
     const m = path.match(re);
     if (m) {
-      disposeView = fn(main, m, ctx) || null;
+      const dispose = fn(main, m, ctx) || null;
+      const stopPermalink = followPermalink(main);
+      disposeView = () => { stopPermalink(); if (dispose) dispose(); };
       handled = true;
       break;
     }
@@ -98,7 +105,7 @@ function renderAccount() {
   if (ctx.me) {
     accountEl.replaceChildren(
       h('span', { class: 'whoami', 'data-testid': 'whoami' }, h('span', { class: 'sr-only' }, 'Signed in as '),
-        displayName(ctx.me)),
+        userLink(ctx.me, 'whoami-name')),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
   } else {
@@ -111,7 +118,7 @@ function renderAccount() {
 function renderActiveNow(msg) {
   const users = msg.users || [];
   const guests = msg.guests || 0;
-  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id } }, displayName(u))));
+  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id } }, userLink(u, 'active-name'))));
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;
@@ -138,7 +145,24 @@ document.addEventListener('click', (e) => {
   if (/^\/(api|static|ws|healthz|readyz|metrics)(\/|$)/.test(url.pathname)) return;
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   e.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash); // the hash too: a permalink (#post-ID) names the post
+});
+
+// The header's search box: results without a page load; "/" focuses it from anywhere but a field.
+const searchForm = document.querySelector('.site-search');
+const searchInput = document.getElementById('site-search-q');
+searchForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const q = searchInput.value.trim();
+  if (q) navigate(`/search?q=${encodeURIComponent(q)}`);
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.metaKey || e.ctrlKey || e.altKey) return;
+  const t = e.target;
+  if (t.closest && t.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+  e.preventDefault();
+  searchInput.focus();
+  searchInput.select();
 });
 
 window.addEventListener('popstate', route);

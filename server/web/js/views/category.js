@@ -6,6 +6,7 @@ import {
   breadcrumb, errorPanel, fieldError, formMessage, loading, showFormMessage, submitOnCtrlEnter, threadList,
 } from '../ui.js';
 import { addMore } from './home.js';
+import { currentTab, listTabs } from '../listtabs.js';
 
 function findCategory(list, slug) {
   for (const c of list) {
@@ -37,10 +38,10 @@ export function renderCategory(main, { slug }, ctx) {
         cat.children.map((c) => h('li', null, h('a', { class: 'chip chip-lg', href: `/c/${encodeURIComponent(c.slug)}` }, c.name))))
       : null;
     main.replaceChildren(h('div', { class: 'page-category' }, breadcrumb(path), head, children,
-      askBox(cat, ctx), feed));
+      askBox(cat, ctx), listTabs(), feed));
 
     const loadPage = (before) => api('GET', `/api/categories/${encodeURIComponent(cat.slug)}/threads?limit=20${
-      before ? `&before=${encodeURIComponent(before)}` : ''}`);
+      before ? `&before=${encodeURIComponent(before)}` : ''}${currentTab().query}`);
     try {
       const d = await loadPage(null);
       if (!alive) return;

@@ -2,6 +2,7 @@
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { currentTab, listTabs } from '../listtabs.js';
 import { errorPanel, loading, threadItem, threadList } from '../ui.js';
 
 export function categoryTree(categories, currentSlug = null) {
@@ -18,7 +19,7 @@ export function renderHome(main, params, ctx) {
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Categories' },
     h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Categories'), loading()));
   const feed = h('section', { class: 'feed', 'aria-labelledby': 'feed-title' },
-    h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, 'Most active threads')), loading());
+    h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, currentTab().heading)), listTabs(), loading());
   const intro = ctx.me ? null : h('section', { class: 'welcome' },
     h('h1', null, 'Questions, answered live.'),
     h('p', null, 'Parley is a community Q&A where every response, comment and vote shows up the moment it happens.'),
@@ -37,7 +38,7 @@ export function renderHome(main, params, ctx) {
   });
 
   const loadPage = async (before) => {
-    const q = before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20';
+    const q = (before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20') + currentTab().query;
     return api('GET', `/api/threads${q}`);
   };
   loadPage(null).then((d) => {

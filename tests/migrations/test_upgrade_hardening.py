@@ -1,4 +1,4 @@
-"""Upgrade 0002 → 0003 (idempotency keys bound to a thread) on a database holding data."""
+"""Upgrade across the hardening migration (idempotency keys bound to a thread) on a database holding data."""
 
 from __future__ import annotations
 
@@ -36,11 +36,15 @@ def empty_db(pg_admin_url: str) -> Any:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _fill_at_version_2(url: str) -> dict[str, Any]:
+# This migration's number, whatever migrations are merged before it.
+V = next(m.version for m in migrations.available() if m.name == "hardening")
+
+
+async def _fill_before(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
-        await migrations.migrate(conn, target=2)
-        assert await migrations.current_version(conn) == 2
+        await migrations.migrate(conn, target=V - 1)
+        assert await migrations.current_version(conn) == V - 1
         pw = await hash_password(PASSWORD)
         uid = await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
                                   " ('upgrader', 'Up', $1) RETURNING id", pw)
@@ -69,8 +73,8 @@ async def _upgrade(url: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url)
     try:
         applied = await migrations.migrate(conn)
-        assert [m.version for m in applied] == [3]
-        assert await migrations.current_version(conn) == 3
+        assert [m.version for m in applied] == list(range(V, migrations.head() + 1))
+        assert await migrations.current_version(conn) == migrations.head()
         pk = await conn.fetch(
             "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
             " AND a.attnum = any(i.indkey) WHERE i.indrelid = 'idempotency_keys'::regclass AND i.indisprimary")
@@ -81,9 +85,9 @@ async def _upgrade(url: str) -> list[asyncpg.Record]:
 
 
 def test_upgrade_binds_existing_keys_to_their_thread(empty_db: str, redis_url: str, tmp_path: Path) -> None:
-    """A key made before 0003 keeps answering with its post on its own thread, is a new request on another
+    """A key made before the migration keeps answering with its post on its own thread, is a new request on another
     thread; an in-flight key (no post yet) is dropped; the rest of the data is untouched."""
-    data = asyncio.run(_fill_at_version_2(empty_db))
+    data = asyncio.run(_fill_before(empty_db))
     rows = asyncio.run(_upgrade(empty_db))
     assert [(r["key"], r["thread_id"], r["post_id"]) for r in rows] == [("k-done", data["threads"][0],
                                                                            data["posts"][1])]

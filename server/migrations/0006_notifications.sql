@@ -1,4 +1,4 @@
--- 0005: coming back (issue 15). Notifications, following, read positions, and the seq of each post.
+-- 0006: coming back (issue 15). Notifications, following, read positions, and the seq of each post.
 
 -- The seq of the post.created event of each post: a read position is a seq, and "unread" counts the
 -- posts created after it. Posts whose event was already pruned keep null (they count as read).
