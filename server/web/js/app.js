@@ -13,6 +13,8 @@ import { renderNotFound } from './views/notfound.js';
 import { renderProfile } from './views/profile.js';
 import { renderSearch } from './views/search.js';
 import { followPermalink } from './permalink.js';
+import { Bell } from './notifications.js';
+import './mention.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -20,6 +22,7 @@ const activeList = document.getElementById('active-now-list');
 const activeGuests = document.getElementById('active-now-guests');
 const connEl = document.getElementById('connection-status');
 const liveRegion = document.getElementById('live-region');
+const bell = new Bell(accountEl);
 
 const ROUTES = [
   [/^\/$/, renderHome],
@@ -50,6 +53,7 @@ const ctx = {
   async setMe(user) {
     const changed = (user && user.id) !== (ctx.me && ctx.me.id);
     ctx.me = user;
+    bell.setUser(user);
     renderAccount();
     if (changed) ctx.live.restart(); // the socket's identity (and presence) follows the cookie
   },
@@ -172,7 +176,9 @@ async function boot() {
   ctx.live = new Live({
     onStatus: renderStatus,
     onSitePresence: renderActiveNow,
+    onNotification: (msg) => bell.onFrame(msg),
     onHello: (user) => {
+      if (user) bell.setUser(user); // (again) after a reconnect: the count over HTTP, frames are not replayed
       if ((user && user.id) !== (ctx.me && ctx.me.id)) {
         // The cookie changed under us (expired, or signed in elsewhere): ask again.
         api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); })

@@ -12,6 +12,7 @@ export class Live {
   constructor(handlers = {}) {
     this.handlers = handlers;
     this.subs = new Map(); // thread id -> {since(), onEvent, onSubscribed, onPresence, onTyping, onResume}
+    this.feeds = new Map(); // feed name -> {onFeed(thread), onReset()}: soft, reloaded after a reconnect
     this.ws = null;
     this.ready = false; // hello received on the current socket
     this.attempt = 0;
@@ -153,7 +154,21 @@ export class Live {
         this.setStatus('online');
         if (this.handlers.onHello) this.handlers.onHello(msg.user || null);
         for (const [thread, s] of this.subs) this.sendSubscribe(thread, s);
+        for (const [feed, f] of this.feeds) {
+          this.send({ type: 'subscribe', feed });
+          if (f.connected && f.onReset) f.onReset(); // feeds replay nothing: reload the list
+          f.connected = true;
+        }
         break;
+      case 'notification':
+      case 'notifications':
+        if (this.handlers.onNotification) this.handlers.onNotification(msg);
+        break;
+      case 'feed': {
+        const f = this.feeds.get(msg.feed);
+        if (f && f.onFeed && msg.thread) f.onFeed(msg.thread);
+        break;
+      }
       case 'presence':
         if (msg.scope === 'site') {
           if (this.handlers.onSitePresence) this.handlers.onSitePresence(msg);
@@ -194,6 +209,17 @@ export class Live {
   unsubscribe(thread) {
     if (!this.subs.delete(thread)) return;
     if (this.ready) this.send({ type: 'unsubscribe', thread });
+  }
+
+  /** Follow a thread list ("all" or "category:SLUG"): handlers.onFeed(thread), onReset() after a reconnect. */
+  subscribeFeed(feed, handlers) {
+    this.feeds.set(feed, { ...handlers, connected: this.ready });
+    if (this.ready) this.send({ type: 'subscribe', feed });
+  }
+
+  unsubscribeFeed(feed) {
+    if (!this.feeds.delete(feed)) return;
+    if (this.ready) this.send({ type: 'unsubscribe', feed });
   }
 
   sendTyping(thread) {

@@ -67,6 +67,7 @@ export function threadItem(t) {
         t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null),
       h('div', { class: 'thread-meta' },
         t.accepted_id ? h('span', { class: 'badge badge-answered', 'data-testid': 'answered' }, '✓ answered') : null,
+        t.unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'thread-unread' }, `${t.unread} new`) : null,
         Number.isFinite(t.score) ? h('span', { class: 'meta-score', 'data-testid': 'thread-score' },
           plural(t.score, 'vote')) : null,
         cat.slug ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(cat.slug)}` }, cat.name) : null,

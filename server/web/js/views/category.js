@@ -7,6 +7,7 @@ import {
 } from '../ui.js';
 import { addMore } from './home.js';
 import { currentTab, listTabs } from '../listtabs.js';
+import { followFeed } from '../livelist.js';
 
 function findCategory(list, slug) {
   for (const c of list) {
@@ -19,6 +20,7 @@ function findCategory(list, slug) {
 
 export function renderCategory(main, { slug }, ctx) {
   let alive = true;
+  let stopFeed = null;
   main.append(loading());
   ctx.categories().then(async (cats) => {
     let cat = findCategory(cats, slug);
@@ -42,19 +44,26 @@ export function renderCategory(main, { slug }, ctx) {
 
     const loadPage = (before) => api('GET', `/api/categories/${encodeURIComponent(cat.slug)}/threads?limit=20${
       before ? `&before=${encodeURIComponent(before)}` : ''}${currentTab().query}`);
-    try {
-      const d = await loadPage(null);
-      if (!alive) return;
-      const list = threadList(d.threads || [], 'No questions here yet. Ask the first one!');
-      feed.replaceChildren(list);
-      addMore(feed, list, d.next, loadPage);
-    } catch (e) {
-      if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
+    const load = async () => {
+      try {
+        const d = await loadPage(null);
+        if (!alive) return;
+        const list = threadList(d.threads || [], 'No questions here yet. Ask the first one!');
+        feed.replaceChildren(list);
+        addMore(feed, list, d.next, loadPage);
+      } catch (e) {
+        if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
+      }
+    };
+    await load();
+    if (alive) {
+      stopFeed = followFeed(ctx, `category:${cat.slug}`, () => feed.querySelector('.thread-list'), load,
+        currentTab().key === 'active');
     }
   }).catch((e) => {
     if (alive) main.replaceChildren(errorPanel('Could not load the forum', e.message));
   });
-  return () => { alive = false; };
+  return () => { alive = false; if (stopFeed) stopFeed(); };
 }
 
 function askBox(cat, ctx) {

@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
 import { currentTab, listTabs } from '../listtabs.js';
+import { followFeed } from '../livelist.js';
 import { errorPanel, loading, threadItem, threadList } from '../ui.js';
 
 export function categoryTree(categories, currentSlug = null) {
@@ -41,16 +42,19 @@ export function renderHome(main, params, ctx) {
     const q = (before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20') + currentTab().query;
     return api('GET', `/api/threads${q}`);
   };
-  loadPage(null).then((d) => {
+  const load = () => loadPage(null).then((d) => {
     if (!alive) return;
-    feed.querySelector('.loading').remove();
+    for (const el of feed.querySelectorAll('.loading, .thread-list, .empty, .more')) el.remove();
     const list = threadList(d.threads || [], 'No threads yet — be the first to ask.');
     feed.append(list);
     addMore(feed, list, d.next, loadPage);
   }).catch((e) => {
     if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
   });
-  return () => { alive = false; };
+  load();
+  // Live: new threads and activity arrive without a reload (the Active tab reorders; others update in place).
+  const stopFeed = followFeed(ctx, 'all', () => feed.querySelector('.thread-list'), load, currentTab().key === 'active');
+  return () => { alive = false; stopFeed(); };
 }
 
 /** A "Show more" button that pages a thread list by cursor. */

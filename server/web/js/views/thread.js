@@ -6,6 +6,7 @@ import { api, ApiError, newIdempotencyKey, postReply } from '../api.js';
 import { applyEvent, findPost, insertPost, mergePost, updatePost } from '../apply.js';
 import { h, icon, setPostHtml } from '../dom.js';
 import { formatDateTime } from '../format.js';
+import { Reading } from '../reading.js';
 import {
   avatar, breadcrumb, confirmDialog, displayName, errorPanel, fieldError, formMessage, loading, openDialog,
   showFormMessage, submitOnCtrlEnter, timeEl, toast,
@@ -85,6 +86,7 @@ class ThreadView {
     }
     if (!this.alive) return;
     this.render();
+    this.reading = new Reading(this.ctx, this); // follow control, "N new", read position (reading.js)
     this.ctx.live.subscribe(this.id, {
       since: () => (this.state ? this.state.thread.seq : null),
       onEvent: (ev) => this.receive(ev),
@@ -100,6 +102,7 @@ class ThreadView {
 
   dispose() {
     this.alive = false;
+    if (this.reading) this.reading.stop();
     this.ctx.live.unsubscribe(this.id);
     clearInterval(this.typingTimer);
     this.observer.disconnect();
@@ -258,6 +261,7 @@ class ThreadView {
     this.updateCounts();
     this.renderTyping();
     if (this.presence) this.renderWatching(this.presence);
+    if (this.reading) this.reading.mount();
   }
 
   renderThreadHead() {
@@ -294,7 +298,7 @@ class ThreadView {
     const kind = post.kind;
     const root = h(kind === 'question' ? 'article' : 'li', {
       class: ['post', `post-${kind}`], tabindex: '-1', 'data-testid': kind,
-      dataset: { postId: post.id, kind },
+      dataset: { postId: post.id, kind, authorId: post.author ? post.author.id : '' },
     });
     const up = h('button', { type: 'button', class: 'vote-btn vote-up', 'data-testid': 'vote-up', 'aria-label': 'Upvote',
       'aria-pressed': 'false', onClick: () => this.vote(post.id, 1) }, icon('up'));
