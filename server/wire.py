@@ -73,3 +73,8 @@ def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = N
     if thread_id is None:
         return encode({"type": "presence", "scope": "site", "users": users, "guests": guests})
     return encode({"type": "presence", "scope": "thread", "thread": thread_id, "users": users, "guests": guests})
+
+
+def flag_count(open_items: int) -> bytes:
+    """To every moderator's sockets: the number of posts with open flags (the header's queue count)."""
+    return encode({"type": "flags", "open": open_items})
