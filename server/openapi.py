@@ -104,7 +104,8 @@ def _response_schemas() -> dict[str, Schema]:
                      name={"enum": ["post.created", "post.edited", "post.deleted", "vote.changed",
                                     "thread.updated"]},
                      data={"type": "object"}, created_at=TIME),
-        "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0}),
+        "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0},
+                        count={"type": "integer", "minimum": 0}, next=nullable(STR)),
     }
 
 
@@ -232,8 +233,8 @@ def _paths() -> dict[str, Schema]:
             _ok("200", obj(events=ARRAY(ref("Event")), seq=INT)), ["400", "404"],
             params=[PATH_ID, SINCE, LIMIT(100, 1000)])},
         "/api/threads/{id}/presence": {"get": op(
-            "threadPresence", "Who is watching this thread", _ok("200", ref("Presence")), ["400", "404"],
-            params=by_id)},
+            "threadPresence", "Who is watching this thread, by display name", _ok("200", ref("Presence")),
+            ["400", "404"], params=[*by_id, LIMIT(50, 200), AFTER])},
         "/api/posts/{id}": {
             "patch": op("editPost", "Edit a post (author or moderator); a stale revision is a 409",
                         _ok("200", post_answer), ["404", "409", "429"], body="PostEdit", params=by_id,
@@ -248,7 +249,8 @@ def _paths() -> dict[str, Schema]:
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
-        "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
+        "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
+                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {
