@@ -17,7 +17,10 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash text NOT NULL,
     is_moderator  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
-    password_changed_at timestamptz NOT NULL DEFAULT now()
+    password_changed_at timestamptz NOT NULL DEFAULT now(),
+    -- A suspended member cannot sign in until this time (null: not suspended).
+    suspended_until timestamptz,
+    suspension_reason text
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));
 
@@ -126,12 +129,43 @@ VALUES ('deployment', substr(md5(random()::text || clock_timestamp()::text), 1, 
 ON CONFLICT (key) DO NOTHING;
 
 -- A retried POST with the same Idempotency-Key returns the first post.
--- post_id is null while the first request is still in flight.
+-- post_id is null while the first request is still in flight. A key belongs to one user and one
+-- thread (0003): the same key sent to another thread is a new request.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     key        text NOT NULL,
     post_id    bigint REFERENCES posts(id),
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
+    thread_id  bigint NOT NULL REFERENCES threads(id),
+    PRIMARY KEY (user_id, thread_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
+
+-- Members flag posts (once per post); moderators resolve or dismiss them from the review queue.
+CREATE TABLE IF NOT EXISTS flags (
+    id          bigserial PRIMARY KEY,
+    post_id     bigint NOT NULL REFERENCES posts(id),
+    thread_id   bigint NOT NULL REFERENCES threads(id),
+    flagger_id  bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    reason      text NOT NULL CHECK (reason IN ('spam', 'rude', 'off_topic', 'other')),
+    note        text,
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    resolved_by bigint REFERENCES users(id),
+    resolved_at timestamptz,
+    UNIQUE (post_id, flagger_id)
+);
+CREATE INDEX IF NOT EXISTS flags_status ON flags (status, id DESC);
+
+-- The public moderation log: every action of a moderator on someone else's content, written in
+-- the transaction of the action. It names its target, never copies text.
+CREATE TABLE IF NOT EXISTS modlog (
+    id             bigserial PRIMARY KEY,
+    action         text NOT NULL,
+    moderator_id   bigint NOT NULL REFERENCES users(id),
+    thread_id      bigint REFERENCES threads(id),
+    post_id        bigint REFERENCES posts(id),
+    target_user_id bigint REFERENCES users(id),
+    reason         text,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);

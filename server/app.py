@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum
+from .api import accounts, forum, moderation
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -30,6 +30,7 @@ from .live.cluster import RedisClusterBroker
 from .live.hub import Hub
 from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
+from .render import Renderer
 from .state import AppState
 
 log = logging.getLogger("parley")
@@ -135,6 +136,11 @@ def routes() -> list[Any]:
         Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
         Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
+        Route("/api/posts/{id}/flags", moderation.create_flag, methods=["POST"]),
+        Route("/api/flags", moderation.list_flags, methods=["GET"]),
+        Route("/api/flags/{id}", moderation.update_flag, methods=["PUT"]),
+        Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
+        Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -189,13 +195,16 @@ class Parley:
             limiter = MemoryLimiter(settings.rate_limits_enabled)
         broker.namespace = namespace
         hub = Hub(pool, broker)
+        hub.session_idle_days = settings.session_idle_days
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             namespace)
         hub.presence = presence
+        renderer = Renderer(settings.render_workers, settings.render_budget_seconds)
+        await renderer.start()
         await hub.start()
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
-                              limiter=limiter, cookies=Cookies(settings), redis=redis)
+                              limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         try:
@@ -205,6 +214,7 @@ class Parley:
             self.state.shutting_down = True
             await presence.stop()
             await hub.stop()
+            await renderer.close()
             await pool.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum
+from .api import accounts, forum, moderation
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -54,9 +54,13 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
     "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
     "Vote": {},
+    "NewFlag": {"note": {"maxLength": 500}},
+    "FlagChange": {},
+    "Suspension": {"reason": {"maxLength": 500}},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
-            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote]
+            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, moderation.NewFlag,
+            moderation.FlagChange, moderation.Suspension]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -93,7 +97,7 @@ def _response_schemas() -> dict[str, Schema]:
                       response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
                       seq={"type": "integer", "minimum": 0}),
         "Post": post,
-        "Response": {"allOf": [ref("Post"), obj(comments=ARRAY(ref("Post")))]},
+        "Response": {"allOf": [ref("Post"), obj(["comments"], comments=ARRAY(ref("Post")), comments_more=BOOL)]},
         "ThreadList": obj(threads=ARRAY(ref("Thread")), next=nullable(STR)),
         "ThreadPage": obj(thread=ref("Thread"), question=ref("Post"), responses=ARRAY(ref("Response")),
                           next=nullable(STR)),
@@ -106,6 +110,16 @@ def _response_schemas() -> dict[str, Schema]:
                      data={"type": "object"}, created_at=TIME),
         "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0},
                         count={"type": "integer", "minimum": 0}, next=nullable(STR)),
+        "Flag": obj(id=ID, post_id=ID, thread_id=ID, reason={"enum": ["spam", "rude", "off_topic", "other"]},
+                    note=nullable(STR), status={"enum": ["open", "resolved", "dismissed"]}, created_at=TIME,
+                    flagger=ref("UserBrief"), resolved_by=nullable(ref("UserBrief"))),
+        "ModlogEntry": obj(id=ID, action={"enum": ["post.edited", "post.deleted", "thread.renamed", "thread.locked",
+                                                   "thread.unlocked", "thread.moved", "thread.accepted",
+                                                   "user.suspended", "user.unsuspended", "flag.resolved",
+                                                   "flag.dismissed"]},
+                           moderator=ref("UserBrief"),
+                           target=obj([], thread_id=ID, post_id=ID, username=STR),
+                           reason=nullable(STR), created_at=TIME),
     }
 
 
@@ -144,10 +158,13 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
+PATH_USERNAME = _param("username", "path", STR, "A username (any case)")
 LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
 BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
 AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
+REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+                   "Revisions after this one (the `next` of the previous answer)")
 SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"}, "Order of responses")
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
@@ -244,11 +261,36 @@ def _paths() -> dict[str, Schema]:
                          security=SIGNED_IN),
         },
         "/api/posts/{id}/revisions": {"get": op(
-            "postRevisions", "Every version of a post, oldest first",
-            _ok("200", obj(revisions=ARRAY(ref("Revision")))), ["400", "404"], params=by_id)},
+            "postRevisions", "Every version of a post, oldest first, about 1 MiB per answer (`next`: pass as `after`)",
+            _ok("200", obj(["revisions"], revisions=ARRAY(ref("Revision")), next={"type": "integer", "minimum": 1})),
+            ["400", "404"], params=[*by_id, REV_AFTER])},
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
+        "/api/posts/{id}/flags": {"post": op(
+            "flagPost", "Flag someone else's post for the moderators (once per post)",
+            _ok("201", obj(flag=ref("Flag")), "Flagged"), ["404", "409", "429"], body="NewFlag", params=by_id,
+            security=SIGNED_IN, tag="moderation")},
+        "/api/flags": {"get": op(
+            "listFlags", "The review queue: flags of one status, newest first (moderator)",
+            _ok("200", obj(flags=ARRAY(ref("Flag")), next=nullable(STR), open={"type": "integer", "minimum": 0})),
+            ["400"], params=[_param("status", "query", {"enum": ["open", "resolved", "dismissed"],
+                                                         "default": "open"}, "Which flags"),
+                             LIMIT(50, 100), BEFORE], security=SIGNED_IN, tag="moderation")},
+        "/api/flags/{id}": {"put": op(
+            "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
+            _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
+            tag="moderation")},
+        "/api/modlog": {"get": op(
+            "modlog", "The public moderation log, newest first",
+            _ok("200", obj(entries=ARRAY(ref("ModlogEntry")), next=nullable(STR))), ["400"],
+            params=[LIMIT(50, 100), BEFORE], tag="moderation")},
+        "/api/users/{username}/suspension": {"put": op(
+            "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
+            _ok("200", obj(user=obj(["id", "username", "display_name", "is_moderator", "created_at",
+                                     "suspended_until"], id=ID, username=STR, display_name=STR,
+                                    is_moderator=BOOL, created_at=TIME, suspended_until=nullable(TIME)))),
+            ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},

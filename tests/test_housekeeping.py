@@ -30,9 +30,9 @@ async def _fill(conn: asyncpg.Connection, expired: int, live: int) -> None:
                            " VALUES ($1, $2, now() - $3::text::interval)", f"s-{tid}-{i}", uid, age)
         await conn.execute("INSERT INTO thread_events (thread_id, seq, name, data, created_at)"
                            " VALUES ($1, $2, 'x', '{}', now() - $3::text::interval)", tid, i + 1, age)
-        await conn.execute("INSERT INTO idempotency_keys (user_id, key, created_at)"
-                           " VALUES ($1, $2, now() - $3::text::interval)", uid, f"k{i}",
-                           "2 days" if old else "1 minute")
+        await conn.execute("INSERT INTO idempotency_keys (user_id, thread_id, key, created_at)"
+                           " VALUES ($1, $4, $2, now() - $3::text::interval)", uid, f"k{i}",
+                           "2 days" if old else "1 minute", tid)
 
 
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:

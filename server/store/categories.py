@@ -8,6 +8,8 @@ import asyncpg
 
 from ..errors import Conflict, Invalid, NotFound
 
+MAX_DEPTH = 6  # levels, the root included: Discussion » Questions » Current Events and News is 3
+
 
 class Tree:
     """All categories, loaded in one query (the table is small), with paths and children."""
@@ -32,15 +34,24 @@ class Tree:
         row = self.by_id[cat_id]
         return {"slug": row["slug"], "name": row["name"], "path": self.path(cat_id)}
 
-    def category(self, cat_id: int) -> dict[str, Any]:
+    def _node(self, cat_id: int, path: list[dict[str, str]]) -> dict[str, Any]:
         row = self.by_id[cat_id]
         parent = self.by_id.get(row["parent_id"]) if row["parent_id"] is not None else None
-        return {
-            "id": row["id"], "slug": row["slug"], "name": row["name"],
-            "parent": parent["slug"] if parent else None,
-            "path": self.path(cat_id),
-            "children": [self.category(c["id"]) for c in self.children.get(cat_id, [])],
-        }
+        return {"id": row["id"], "slug": row["slug"], "name": row["name"],
+                "parent": parent["slug"] if parent else None, "path": path, "children": []}
+
+    def category(self, cat_id: int) -> dict[str, Any]:
+        """The Category with its children nested, built iteratively: no chain is too deep for it
+        (a database made before the depth cap may hold one)."""
+        top = self._node(cat_id, self.path(cat_id))
+        todo = [top]
+        while todo:
+            node = todo.pop()
+            for c in self.children.get(node["id"], []):
+                child = self._node(c["id"], [*node["path"], {"slug": c["slug"], "name": c["name"]}])
+                node["children"].append(child)
+                todo.append(child)
+        return top
 
     def roots(self) -> list[dict[str, Any]]:
         return [self.category(r["id"]) for r in self.children.get(None, [])]
@@ -64,6 +75,8 @@ async def create(conn: asyncpg.Connection, slug: str, name: str, parent: str | N
         parent_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", parent)
         if parent_id is None:
             raise Invalid(f"No category {parent!r}", field="parent")
+        if len((await tree(conn)).path(parent_id)) >= MAX_DEPTH:
+            raise Invalid(f"Categories nest at most {MAX_DEPTH} levels deep", field="parent")
     try:
         row = await conn.fetchrow(
             "INSERT INTO categories (slug, name, parent_id, position)"

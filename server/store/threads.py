@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
-from ..wire import decode, encode, iso
-from . import Written, categories, events, posts
+from ..wire import encode, iso
+from . import Written, categories, events, modlog, posts
+from .cursor import cursor_decode, cursor_encode
 
 THREAD_SELECT = """
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
@@ -27,26 +27,6 @@ def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
     }
-
-
-def cursor_encode(*key: Any) -> str:
-    return base64.urlsafe_b64encode(encode(list(key))).decode().rstrip("=")
-
-
-def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
-    """Decode an opaque cursor; anything that is not one we made is a 400 naming the parameter."""
-    try:
-        key = decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(key, list) or len(key) != len(types):
-            raise ValueError
-        for value, typ in zip(key, types, strict=True):
-            if not isinstance(value, typ) or isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                raise ValueError
-        return key
-    except Exception:
-        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
 
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
@@ -127,6 +107,13 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         return Written(await get(conn, thread_id))
     await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4, seq = seq + 1 WHERE id = $1",
                        thread_id, *new)
+    if modlog.acts_on_other(user, row["author_id"]):
+        actions = [("thread.renamed", new[0] != row["title"]),
+                   ("thread.locked" if new[1] else "thread.unlocked", new[1] != row["locked"]),
+                   ("thread.moved", new[2] != row["category_id"])]
+        for action, happened in actions:
+            if happened:
+                await modlog.record(conn, action, user["id"], thread_id=thread_id, user_id=row["author_id"])
     thread = await get(conn, thread_id)
     frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
     return Written(thread, [(thread_id, frame)])
@@ -141,12 +128,21 @@ SORTS = {
 }
 
 
+# Byte budgets of one thread page (bodies and HTML as stored): a page stops adding responses once it
+# holds PAGE_BYTES (always at least one response, so paging makes progress), and the comments shown
+# under one response stop at COMMENT_BYTES (at least one; `comments_more: true` says some were left out).
+PAGE_BYTES = 1 << 20
+COMMENT_BYTES = 256 * 1024
+_SIZE = "octet_length(p.body) + octet_length(p.html)"
+
+
 async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: int, after: str | None,
                sort: str) -> dict[str, Any]:
     """The thread page: thread, question, a page of responses each with its comments.
 
     Read in one REPEATABLE READ snapshot, so `thread.seq` is exactly the last
     event reflected in the posts: subscribing with since=seq then misses nothing.
+    The sizes are read first and only the posts that fit the budgets are fetched whole.
     """
     order, keyset, key = SORTS[sort]
     cursor: list[Any] = [None, None]
@@ -157,17 +153,45 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         tree = await categories.tree(conn)
         question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'",
                                        thread_id)
-        responses = await conn.fetch(
-            posts.POST_SELECT + f"""
+        sized = await conn.fetch(
+            f"""
+            SELECT p.id, p.score, {_SIZE} AS size FROM posts p
             WHERE p.thread_id = $1 AND p.kind = 'response' AND ($3::bigint IS NULL OR {keyset})
             ORDER BY {order} LIMIT $2
             """,
             thread_id, limit + 1, cursor[0], cursor[1])
-        more = len(responses) > limit
-        responses = responses[:limit]
+        comment_sizes = await conn.fetch(
+            f"SELECT p.id, p.parent_id, {_SIZE} AS size FROM posts p"
+            " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
+            [r["id"] for r in sized[:limit]]) if sized else []
+        by_parent_size: dict[int, list[asyncpg.Record]] = {}
+        for c in comment_sizes:
+            by_parent_size.setdefault(c["parent_id"], []).append(c)
+        used = len(question["body"].encode()) + len(question["html"].encode())
+        chosen: list[asyncpg.Record] = []
+        chosen_comments: list[int] = []
+        more_comments: set[int] = set()
+        for r in sized[:limit]:
+            cost, picked = r["size"], []
+            for c in by_parent_size.get(r["id"], []):
+                if picked and sum(x["size"] for x in picked) + c["size"] > COMMENT_BYTES:
+                    more_comments.add(r["id"])
+                    break
+                picked.append(c)
+            cost += sum(c["size"] for c in picked)
+            if chosen and used + cost > PAGE_BYTES:
+                break
+            chosen.append(r)
+            chosen_comments.extend(c["id"] for c in picked)
+            used += cost
+        more = len(sized) > len(chosen)
+        rows = await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])",
+                                [r["id"] for r in chosen]) if chosen else []
+        position = {r["id"]: i for i, r in enumerate(chosen)}
+        responses = sorted(rows, key=lambda r: position[r["id"]])
         comments = await conn.fetch(
-            posts.POST_SELECT + " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
-            [r["id"] for r in responses]) if responses else []
+            posts.POST_SELECT + " WHERE p.id = any($1::bigint[]) ORDER BY p.id",
+            chosen_comments) if chosen_comments else []
         ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
         votes = await posts.my_votes(conn, user_id, ids)
     by_parent: dict[int, list[dict[str, Any]]] = {}
@@ -177,10 +201,12 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
     for r in responses:
         post = posts.post_dict(r, votes.get(r["id"], 0))
         post["comments"] = by_parent.get(r["id"], [])
+        if r["id"] in more_comments:
+            post["comments_more"] = True
         out.append(post)
     return {
         "thread": thread_dict(trow, tree),
         "question": posts.post_dict(question, votes.get(question["id"], 0)),
         "responses": out,
-        "next": cursor_encode(*key(responses[-1])) if more else None,
+        "next": cursor_encode(*key(responses[-1])) if more and responses else None,
     }
