@@ -208,7 +208,7 @@ class ScopeView:
     """What this process last read (or computed) for a scope, and when."""
 
     __slots__ = ("top", "count", "guests", "mine", "sent_key", "ran_at", "interval", "dirty", "timer",
-                 "running", "lock", "frame", "frame_key", "joined")
+                 "running", "lock", "frame", "frame_key", "joined", "welcomed")
 
     def __init__(self) -> None:
         self.top: list[Brief] | None = None  # from Redis: at most TOP users, newest first; None: not read
@@ -227,6 +227,9 @@ class ScopeView:
         # Sockets that got a frame on joining since the last broadcast, with what it said: the
         # broadcast skips them when it says the same (else every joiner would get its own join twice).
         self.joined: dict[Conn, Key] = {}
+        # Sockets that have had their join frame: a broadcast goes only to these, so a socket never hears
+        # of a scope before its hello or `subscribed` + join frame (ws.py awaits in between).
+        self.welcomed: set[Conn] = set()
 
 
 Key = tuple[tuple[int, ...], int, int]  # what a frame shows: user ids in order, count, guests
@@ -603,7 +606,9 @@ class Presence:
                 self.cpu += time.thread_time() - started
                 return
             view.sent_key = key
-            conns = list(self.hub.conns) if scope == "site" else self.hub.watching(scope)
+            watchers = self.hub.conns if scope == "site" else self.hub.watching(scope)
+            view.welcomed.intersection_update(watchers)  # forget sockets that left
+            conns = [c for c in watchers if c in view.welcomed]
             if scope == "site":
                 metrics.PRESENCE_USERS.set(key[1])
                 metrics.PRESENCE_GUESTS.set(key[2])
@@ -690,6 +695,7 @@ class Presence:
         frame, key = self._current(scope, view)
         if conn is not None:
             view.joined[conn] = key
+            view.welcomed.add(conn)
         self.cpu += time.thread_time() - started
         return frame
 

@@ -6,6 +6,7 @@ Redis stand for two processes), under a namespace of their own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -289,3 +290,21 @@ async def test_a_process_reaped_while_alive_writes_itself_back(redis: Any) -> No
         assert (await b.page("site"))["count"] == 1
     finally:
         await drop_namespace(redis, a)
+
+
+async def test_no_broadcast_reaches_a_socket_before_its_join_frame() -> None:
+    """A socket registered in the hub hears nothing of a scope until it has had its join frame (hello first)."""
+
+    p = local()
+    conn = FakeConn()
+    p.hub.conns.append(conn)
+    p.add("site", brief(1))
+    await asyncio.sleep(0.2)  # the recompute (coalesce 0.01 s) has run
+    assert conn.frames == []
+    conn.send(await p.frame("site", conn))
+    p.add("site", brief(2))
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if len(conn.frames) > 1:
+            break
+    assert [f["count"] for f in conn.frames] == [1, 2]
