@@ -26,7 +26,6 @@ from .hub import Hub
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS = 100
-REPLAY_LOW_WATER = 256 * 1024  # send the next replay chunk once no more than this waits to be written
 ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
@@ -140,22 +139,31 @@ class Session:
             log.warning("subscribe to %d failed: %s", thread_id, exc)
             self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
             return
+        # Chunk by chunk (a quarter of the socket's output cap, plus at most one event), each sent only
+        # once the previous one has left: a long or heavy replay costs a bounded amount of memory and
+        # never trips the slow-client close by itself.
+        chunk_bytes = max(16384, conn.max_pending // 4)
         try:
             if stream and since is not None:
-                # Chunk by chunk, each sent only once the previous one has left: a long or heavy replay
-                # costs a bounded amount of memory, and never trips the slow-client close by itself.
-                async for chunk in self.hub.replay_chunks(thread_id, since, target):
+                async for chunk in self.hub.replay_chunks(thread_id, since, target, chunk_bytes):
                     if chunk is None:
                         reset = True
                         break
                     for frame in chunk:
                         conn.send(frame)
-                    if not await conn.drained(REPLAY_LOW_WATER):
+                    if not await conn.drained(0):
                         self.hub.abandon(conn, thread_id)
                         return
             else:
-                for frame in replay:
+                sent = 0
+                for frame in replay:  # from the room's cache: up to RECENT_BYTES, paced the same way
+                    if sent and sent + len(frame.json) > chunk_bytes:
+                        if not await conn.drained(0):
+                            self.hub.abandon(conn, thread_id)
+                            return
+                        sent = 0
                     conn.send(frame)
+                    sent += len(frame.json)
         except Exception as exc:
             self.hub.abandon(conn, thread_id)
             log.warning("replay of %d failed: %s", thread_id, exc)
