@@ -13,9 +13,11 @@ from ..store import categories, threads
 log = logging.getLogger(__name__)
 
 
-async def publish(st: AppState, thread_ids: list[int]) -> None:
+async def publish(st: AppState, thread_ids: list[int], moved_from: int | None = None) -> None:
     """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
-    its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer."""
+    its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer.
+
+    `moved_from`: the category a (single) thread was moved out of; the feeds it left hear it as deleted."""
     if not thread_ids:
         return
     try:
@@ -26,8 +28,15 @@ async def publish(st: AppState, thread_ids: list[int]) -> None:
             thread = threads.thread_dict(row, tree)
             if row["deleted"]:
                 thread["deleted"] = True
-            for channel, name in feeds.channels_for(st.broker, tree, row["category_id"]):
+            chain = feeds.channels_for(st.broker, tree, row["category_id"])
+            for channel, name in chain:
                 sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, thread))))
+            if moved_from is not None and moved_from != row["category_id"] and moved_from in tree.by_id:
+                kept = {c for c, _ in chain}
+                gone = {**thread, "deleted": True}
+                for channel, name in feeds.channels_for(st.broker, tree, moved_from):
+                    if channel not in kept:
+                        sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, gone))))
         for r in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(r, Exception):
                 log.warning("feed publish failed: %s", r)

@@ -131,10 +131,11 @@ async def update_thread(request: Request) -> Response:
     title = trimmed(body.title, "title", 1, 200) if body.title is not None else None
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
+        before = await conn.fetchval("SELECT category_id FROM threads WHERE id = $1", thread_id)
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
     await publish(st, written.frames)
     if written.frames:
-        await feeds.publish(st, [thread_id])
+        await feeds.publish(st, [thread_id], moved_from=before)
     return json({"thread": written.value})
 
 

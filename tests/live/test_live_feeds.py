@@ -113,3 +113,19 @@ async def test_a_feed_update_reaches_a_socket_on_another_process(spawn, watchers
     slug = await _category(mod)
     tid = (await asyncio.to_thread(new_thread, mod, slug))["thread"]["id"]
     await w.wait_for(_feed("all", tid))
+
+
+async def test_a_moved_thread_leaves_its_old_category_feed_and_joins_the_new(server, forum, watchers):
+    """Moving a thread: the old category's feed hears it as deleted, the new one's hears it, feed:all too."""
+    mod = forum["mod"]
+    old, new = await _category(mod), await _category(mod)
+    tid = (await asyncio.to_thread(new_thread, mod, old))["thread"]["id"]
+    w = await watchers(server.ws_url)
+    for feed in (f"category:{old}", f"category:{new}", "all"):
+        await w.send({"type": "subscribe", "feed": feed})
+        await w.wait_for(lambda f, feed=feed: f == {"type": "subscribed", "feed": feed})
+    r = await asyncio.to_thread(mod.patch, f"/api/threads/{tid}", json={"category": new})
+    assert r.status_code == 200, r.text
+    await w.wait_for(_feed(f"category:{old}", tid, lambda t: t.get("deleted") is True))
+    await w.wait_for(_feed(f"category:{new}", tid, lambda t: t["category"]["slug"] == new and "deleted" not in t))
+    await w.wait_for(_feed("all", tid, lambda t: "deleted" not in t))
