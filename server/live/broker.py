@@ -82,6 +82,12 @@ class Broker(ABC):
     @abstractmethod
     async def publish(self, channel: str, message: bytes) -> None: ...
 
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Publish several (channel, message) pairs, in order; a backend may send them in one round trip
+        (user-channel fan-out of one post's notifications). Raises if any failed."""
+        for channel, message in items:
+            await self.publish(channel, message)
+
     @abstractmethod
     async def subscribe(self, channel: str) -> None: ...
 
@@ -183,6 +189,13 @@ class RedisBroker(Broker):
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self.client.execute_command(self.cmd_pub, channel, message)
+
+    async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
+        # One pipeline (no MULTI): one round trip for all of them instead of one each.
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, message in items:
+                pipe.execute_command(self.cmd_pub, channel, message)
+            await pipe.execute()
 
     async def subscribe(self, channel: str) -> None:
         if channel in self.channels:

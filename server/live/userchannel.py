@@ -31,6 +31,12 @@ async def publish_frame(broker: Broker, user_id: int, frame: bytes) -> None:
     await broker.publish(broker.user_channel(user_id), frame)
 
 
+async def publish_frames(broker: Broker, frames: list[tuple[int, bytes]]) -> None:
+    """Several (user id, frame) pairs, each to every socket of its user, in one broker round trip where
+    the backend can (the notifications of one post)."""
+    await broker.publish_many([(broker.user_channel(uid), frame) for uid, frame in frames])
+
+
 async def end_sessions(broker: Broker, user_id: int, only: str | None = None, keep: str | None = None,
                        rebind: str | None = None) -> None:
     """Close (4001) the user's sockets of ended sessions, on every process.

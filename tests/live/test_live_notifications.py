@@ -70,3 +70,27 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
     assert r.status_code == 200 and r.json() == {"unread": 0}
     for tab, mark in ((tab_a, mark_a), (tab_b, mark_b)):
         assert (await tab.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 0
+
+
+async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, forum, pg_url, watchers):
+    """With 400 followers (more than one publish batch: published in the background), a follower's socket
+    gets its `followed` frame within a second of the answer, and every follower has the row."""
+    from helpers import db_fetchval
+    asker, follower, responder = [await asyncio.to_thread(lambda: Api(server.url).sign_up()) for _ in range(3)]
+    tid = (await asyncio.to_thread(new_thread, asker, forum["category"]))["thread"]["id"]
+    tag = unique("crowd")
+    db_fetchval(pg_url, "WITH u AS (INSERT INTO users (username, display_name, password_hash)"
+                        " SELECT $1 || g, 'Crowd', 'x' FROM generate_series(1, 400) g RETURNING id)"
+                        " INSERT INTO thread_follows (user_id, thread_id, following) SELECT id, $2, true FROM u",
+                tag, tid)
+    r = await asyncio.to_thread(follower.put, f"/api/threads/{tid}/following", json={"following": True})
+    assert r.status_code == 200
+    tab = await watchers(server.ws_url, follower.session_cookie)
+    r = await asyncio.to_thread(responder.post, f"/api/threads/{tid}/posts", json={"body": "for the crowd"})
+    assert r.status_code == 201, r.text
+    answered = asyncio.get_running_loop().time()
+    post_id = r.json()["post"]["id"]
+    got = await tab.wait_for(_notification(post_id), timeout=5)
+    assert asyncio.get_running_loop().time() - answered < 1.0
+    assert got["notification"]["kind"] == "followed" and got["unread"] == 1
+    assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE post_id = $1", post_id) == 402
