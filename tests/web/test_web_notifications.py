@@ -84,3 +84,34 @@ def test_the_composer_completes_a_mention_by_keyboard(site: Site, readers: Any) 
     box.type("x")
     box.press("Escape")
     assert me.errors == []
+
+
+def test_a_returning_reader_sees_how_many_are_new_and_can_unfollow(site: Site, readers: Any) -> None:
+    """Opening a thread records the read position; two replies later the reader sees "2 new since your last
+    visit"; the Follow control toggles following over the API."""
+    asker, _ = site.client()
+    tid = site.thread(asker, title="Coming back later")["thread"]["id"]
+    me = readers()
+    me.sign_up(unique("Returner "))
+    page = me.open_thread(tid)
+    follow = page.locator('[data-testid="follow"]')
+    expect(follow).to_have_attribute("aria-pressed", "false")
+    reported = False
+    for _ in range(40):  # the page reports its read position after a short debounce
+        r = me.context.request.get(f"/api/threads/{tid}")
+        if r.json()["thread"]["unread"] == 0:
+            reported = True
+            break
+        page.wait_for_timeout(250)
+    assert reported, "the page never reported its read position"
+    page.goto("/")
+    other, _ = site.client()
+    site.reply(other, tid, "News one")
+    site.reply(other, tid, "News two")
+    page = me.open_thread(tid)
+    expect(page.locator('[data-testid="unread-banner"]')).to_contain_text("2 new since your last visit")
+    follow = page.locator('[data-testid="follow"]')
+    follow.click()
+    expect(follow).to_have_attribute("aria-pressed", "true")
+    assert me.context.request.get(f"/api/threads/{tid}").json()["thread"]["following"] is True
+    assert me.errors == []
