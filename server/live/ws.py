@@ -269,6 +269,8 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
     presence.connect(conn)
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
     try:
+        session.send(wire.hello(user, settings.ws_heartbeat_seconds))
+        conn.send(await presence.frame("site", conn))
         if user is not None and session_key is not None:
             # On the user's channel first, then check the session again: a sign-out that committed
             # between the handshake and the subscription is not missed.
@@ -278,8 +280,6 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
                     hub.end_session(conn)
             except Exception as exc:  # the sweep in the hub's reconcile loop still covers this socket
                 log.warning("ws %d: user channel set-up failed: %s", conn.id, exc)
-        session.send(wire.hello(user, settings.ws_heartbeat_seconds))
-        conn.send(await presence.frame("site", conn))
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
