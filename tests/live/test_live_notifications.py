@@ -8,6 +8,13 @@ import asyncio
 from helpers import Api, new_thread, unique
 
 
+async def on_channel(w):
+    """The socket is on its user channel: the server answers frames only after subscribing it (ws._serve)."""
+    await w.send({"type": "ping", "id": "ready"})
+    await w.wait_for(lambda f: f["type"] == "pong" and f["id"] == "ready")
+    return w
+
+
 def _notification(post_id: int):
     return lambda f: f["type"] == "notification" and f["notification"]["post_id"] == post_id
 
@@ -24,9 +31,8 @@ async def test_a_response_reaches_every_socket_of_the_asker_on_two_processes(spa
     slug = unique("c")
     assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
     tid = (await asyncio.to_thread(new_thread, ada, slug))["thread"]["id"]
-    tabs = [await watchers(a.ws_url, ada.session_cookie), await watchers(b.ws_url, ada.session_cookie),
-            await watchers(b.ws_url, ada.session_cookie)]
-    other = await watchers(b.ws_url, bob.session_cookie)
+    tabs = [await on_channel(await watchers(url, ada.session_cookie)) for url in (a.ws_url, b.ws_url, b.ws_url)]
+    other = await on_channel(await watchers(b.ws_url, bob.session_cookie))
     r = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts", json={"body": "An answer"})
     assert r.status_code == 201, r.text
     answered = asyncio.get_running_loop().time()
@@ -55,7 +61,8 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
     slug = unique("c")
     assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
     tid = (await asyncio.to_thread(new_thread, ada, slug))["thread"]["id"]
-    tab_a, tab_b = await watchers(a.ws_url, ada.session_cookie), await watchers(b.ws_url, ada.session_cookie)
+    tab_a = await on_channel(await watchers(a.ws_url, ada.session_cookie))
+    tab_b = await on_channel(await watchers(b.ws_url, ada.session_cookie))
     first = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts", json={"body": "one"})
     second = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts",
                                      json={"body": f"two, @{ada.user['username']}"})
@@ -85,7 +92,7 @@ async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, 
                 tag, tid)
     r = await asyncio.to_thread(follower.put, f"/api/threads/{tid}/following", json={"following": True})
     assert r.status_code == 200
-    tab = await watchers(server.ws_url, follower.session_cookie)
+    tab = await on_channel(await watchers(server.ws_url, follower.session_cookie))
     r = await asyncio.to_thread(responder.post, f"/api/threads/{tid}/posts", json={"body": "for the crowd"})
     assert r.status_code == 201, r.text
     answered = asyncio.get_running_loop().time()
