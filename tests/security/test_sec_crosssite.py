@@ -32,6 +32,9 @@ BODIES = {
     "/api/flags/{id}": {"status": "dismissed"},
     "/api/users/{username}/suspension": {"until": "2099-01-01T00:00:00Z"},
     "/api/threads/{id}/accepted": {"post_id": None},
+    "/api/threads/{id}/following": {"following": False},
+    "/api/threads/{id}/read": {"seq": 1},
+    "/api/notifications/read": {"all": True},
 }
 
 
