@@ -177,12 +177,13 @@ async function boot() {
     onStatus: renderStatus,
     onSitePresence: renderActiveNow,
     onNotification: (msg) => bell.onFrame(msg),
+    // On the user channel (again, after a reconnect): read the count over HTTP, frames are not replayed.
+    onUserChannel: () => { if (ctx.me) bell.setUser(ctx.me); },
     onHello: (user) => {
-      if (user) bell.setUser(user); // (again) after a reconnect: the count over HTTP, frames are not replayed
       if ((user && user.id) !== (ctx.me && ctx.me.id)) {
         // The cookie changed under us (expired, or signed in elsewhere): ask again.
-        api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); })
-          .catch(() => { ctx.me = null; renderAccount(); });
+        api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); bell.setUser(d.user); })
+          .catch(() => { ctx.me = null; renderAccount(); bell.setUser(null); });
       }
     },
   });

@@ -154,6 +154,8 @@ export class Live {
         this.setStatus('online');
         if (this.handlers.onHello) this.handlers.onHello(msg.user || null);
         for (const [thread, s] of this.subs) this.sendSubscribe(thread, s);
+        // The server answers frames only once the socket is on its user channel: the pong says so.
+        this.send({ type: 'ping', id: 'user-channel' });
         for (const [feed, f] of this.feeds) {
           this.send({ type: 'subscribe', feed });
           if (f.connected && f.onReset) f.onReset(); // feeds replay nothing: reload the list
@@ -184,6 +186,9 @@ export class Live {
         break;
       case 'typing':
         if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user);
+        break;
+      case 'pong':
+        if (msg.id === 'user-channel' && this.handlers.onUserChannel) this.handlers.onUserChannel();
         break;
       case 'error':
         console.warn('parley: server says', msg.code, msg.message);
