@@ -123,3 +123,21 @@ def test_accepting_a_response_notifies_its_author_and_withdrawing_takes_it_back(
     assert r.status_code == 200, r.text
     assert followers_notified(responder, resp["id"]) == []
     assert responder.get("/api/notifications").json()["unread"] == before - 1
+
+
+def test_the_following_filter_pages_with_every_sort(forum):
+    """limit/before page through the followed threads once each, in activity, newest and top order."""
+    me, other = Api(forum["url"]).sign_up(), Api(forum["url"]).sign_up()
+    mine = [new_thread(me, forum["category"], f"Mine {i}")["thread"]["id"] for i in range(3)]
+    new_thread(other, forum["category"], "Not followed")
+    for sort in ("activity", "newest", "top"):
+        seen, before = [], None
+        while True:
+            params = {"filter": "following", "sort": sort, "limit": 2, **({"before": before} if before else {})}
+            r = me.get(f"/api/categories/{forum['category']}/threads", params=params)
+            assert r.status_code == 200, r.text
+            seen += [t["id"] for t in r.json()["threads"]]
+            before = r.json()["next"]
+            if before is None:
+                break
+        assert sorted(seen) == sorted(mine) and len(seen) == 3, (sort, seen)
