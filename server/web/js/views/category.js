@@ -1,6 +1,7 @@
 // A category: breadcrumb, subcategories, threads, and the "new question" form.
 
 import { api } from '../api.js';
+import { draftFields } from '../composer.js';
 import { h } from '../dom.js';
 import {
   breadcrumb, errorPanel, fieldError, formMessage, loading, showFormMessage, submitOnCtrlEnter, threadList,
@@ -62,9 +63,8 @@ function askBox(cat, ctx) {
       h('a', { class: 'btn btn-primary', href: `/signin?next=${encodeURIComponent(location.pathname)}`,
         'data-testid': 'ask-signin' }, 'Sign in to ask a question'));
   }
-  const draftKey = `parley:draft:ask:${cat.slug}`;
-  let saved = {};
-  try { saved = JSON.parse(sessionStorage.getItem(draftKey) || '{}'); } catch { saved = {}; }
+  const slot = draftFields(`parley:draft:ask:${cat.slug}`);
+  const saved = slot.get();
   const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: '200', required: true,
     autocomplete: 'off', 'data-testid': 'ask-title', value: saved.title || '' });
   const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body',
@@ -78,7 +78,7 @@ function askBox(cat, ctx) {
     msg, h('div', { class: 'form-actions' }, submit));
   const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
     h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);
-  const save = () => sessionStorage.setItem(draftKey, JSON.stringify({ title: title.value, body: body.value }));
+  const save = () => slot.set({ title: title.value, body: body.value });
   title.addEventListener('input', save);
   body.addEventListener('input', save);
   submitOnCtrlEnter(body, form);
@@ -92,7 +92,7 @@ function askBox(cat, ctx) {
     submit.disabled = true;
     try {
       const d = await api('POST', '/api/threads', { category: cat.slug, title: title.value, body: body.value });
-      sessionStorage.removeItem(draftKey);
+      slot.clear();
       ctx.navigate(`/t/${d.thread.id}`);
     } catch (err) {
       const target = err.field === 'title' ? title : err.field === 'body' ? body : null;

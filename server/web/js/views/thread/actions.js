@@ -1,0 +1,78 @@
+// What a reader does to a post besides writing: vote, delete, lock the
+// thread (moderators), and look at a post's edit history.
+
+import { api } from '../../api.js';
+import { findPost, updatePost } from '../../apply.js';
+import { h, setPostHtml } from '../../dom.js';
+import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast } from '../../ui.js';
+
+export async function vote(view, id, value) {
+  const r = view.refs.get(id);
+  if (!view.me) { toast('Sign in to vote.'); return; }
+  const found = findPost(view.state, id);
+  if (!found) return;
+  const next = found.post.my_vote === value ? 0 : value;
+  showFormMessage(r.msg, '');
+  try {
+    const d = await api('PUT', `/api/posts/${id}/vote`, { value: next });
+    view.state = updatePost(view.state, id, (p) => ({ ...p, score: d.score, my_vote: d.my_vote }));
+    view.refreshPost(id);
+  } catch (e) {
+    showFormMessage(r.msg, e.message);
+  }
+}
+
+export async function deletePost(view, id) {
+  const found = findPost(view.state, id);
+  if (!found) return;
+  const kind = found.post.kind;
+  const ok = await confirmDialog(`Delete this ${kind}?`, kind === 'question'
+    ? 'This deletes the whole thread for everyone.'
+    : `Everyone will see "This ${kind} was deleted." in its place. This can't be undone.`);
+  if (!ok) return;
+  const r = view.refs.get(id);
+  try {
+    await api('DELETE', `/api/posts/${id}`);
+    if (kind === 'question') { view.threadDeleted(); return; }
+    view.state = updatePost(view.state, id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
+    view.refreshPost(id);
+    view.updateCounts();
+    view.ctx.announce(`Your ${kind} was deleted.`);
+    if (r) r.root.focus();
+  } catch (e) {
+    if (r) showFormMessage(r.msg, e.message);
+  }
+}
+
+export async function setLocked(view, locked) {
+  try {
+    const d = await api('PATCH', `/api/threads/${view.id}`, { locked });
+    view.state = { ...view.state, thread: { ...view.state.thread, ...d.thread, seq: view.state.thread.seq } };
+    view.renderThreadHead();
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
+export async function showRevisions(view, id) {
+  let d;
+  try {
+    d = await api('GET', `/api/posts/${id}/revisions`);
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
+  const revs = (d.revisions || []).slice().reverse();
+  const list = h('ol', { class: 'revisions', 'data-testid': 'revisions' }, revs.map((rv, i) => {
+    const body = h('div', { class: 'prose revision-body' });
+    setPostHtml(body, rv.html);
+    return h('li', { class: 'revision', dataset: { revision: rv.revision } },
+      h('div', { class: 'revision-meta' },
+        h('strong', null, `Revision ${rv.revision}`),
+        i === 0 ? h('span', { class: 'badge' }, 'Current') : null,
+        h('span', null, rv.revision === 1 ? 'Posted by ' : 'Edited by ', displayName(rv.edited_by), ' · ',
+          timeEl(rv.edited_at))),
+      body);
+  }));
+  openDialog('Edit history', list, 'revisions-dialog');
+}
