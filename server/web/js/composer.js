@@ -31,9 +31,9 @@ export function draftFields(key) {
 /**
  * Wire a one-textarea composer.
  * opts: {form, ta, submit, msg, draftKey, emptyText, send(text, key) → Promise<post>,
- *        onInput(text)?, onPosted(post)}
+ *        onInput(text)?, onPosted(post), onSignedOut()? (a 401: the session ended; the draft stays)}
  */
-export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send, onInput, onPosted }) {
+export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send, onInput, onPosted, onSignedOut }) {
   const slot = draft(draftKey);
   ta.value = slot.get();
   ta.addEventListener('input', () => {
@@ -63,6 +63,7 @@ export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send,
       onPosted(d.post);
     } catch (err) {
       if (!(err instanceof ApiError) || !err.retryable) attempt = null;
+      if (err.status === 401 && onSignedOut) { onSignedOut(); return; }
       showFormMessage(msg, err.message);
       ta.focus();
     } finally {

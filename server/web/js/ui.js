@@ -57,11 +57,11 @@ export function threadItem(t) {
     h('div', { class: ['thread-count', count === 0 && 'is-zero'], title: plural(count, 'response') },
       h('strong', null, String(count)), h('span', null, count === 1 ? 'response' : 'responses')),
     h('div', { class: 'thread-main' },
-      h('a', { class: 'thread-link', href: `/t/${t.id}` }, t.title,
+      h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title,
         t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null),
       h('div', { class: 'thread-meta' },
         cat.slug ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(cat.slug)}` }, cat.name) : null,
-        h('span', { class: 'meta-author' }, 'asked by ', h('span', { class: 'name' }, displayName(t.author))),
+        h('span', { class: 'meta-author' }, 'asked by ', h('span', { class: 'name', dir: 'auto' }, displayName(t.author))),
         h('span', { class: 'meta-activity' }, icon('clock', 'icon icon-sm'), 'active ',
           timeEl(t.last_activity_at || t.created_at, 'relative')))));
 }
@@ -143,6 +143,12 @@ export function toast(text) {
   el.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+export function hideToast() {
+  const el = document.getElementById('toast');
+  if (el) el.hidden = true;
+  clearTimeout(toastTimer);
 }
 
 export function loading(label = 'Loading…') {

@@ -25,14 +25,16 @@ export function renderCategory(main, { slug }, ctx) {
     if (!cat) cat = findCategory(await ctx.categories(true), slug);
     if (!alive) return;
     if (!cat) {
+      ctx.setTitle('Category not found');
       main.replaceChildren(errorPanel('Category not found', 'There is no category by that name.',
         h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum')));
+      ctx.ready();
       return;
     }
     ctx.setTitle(cat.name);
     const path = cat.path && cat.path.length ? cat.path : [{ slug: cat.slug, name: cat.name }];
     const feed = h('section', { class: 'feed', 'aria-label': 'Threads' }, loading());
-    const head = h('div', { class: 'section-head' }, h('h1', null, cat.name));
+    const head = h('div', { class: 'section-head' }, h('h1', { dir: 'auto' }, cat.name));
     const children = (cat.children || []).length
       ? h('ul', { class: 'subcats', 'aria-label': 'Subcategories' },
         cat.children.map((c) => h('li', null, h('a', { class: 'chip chip-lg', href: `/c/${encodeURIComponent(c.slug)}` }, c.name))))
@@ -47,12 +49,16 @@ export function renderCategory(main, { slug }, ctx) {
       if (!alive) return;
       const list = threadList(d.threads || [], 'No questions here yet. Ask the first one!');
       feed.replaceChildren(list);
-      addMore(feed, list, d.next, loadPage);
+      await addMore(feed, list, d.next, loadPage, ctx, () => alive);
     } catch (e) {
       if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
     }
+    if (alive) ctx.ready();
   }).catch((e) => {
-    if (alive) main.replaceChildren(errorPanel('Could not load the forum', e.message));
+    if (!alive) return;
+    ctx.setTitle('Could not load the forum');
+    main.replaceChildren(errorPanel('Could not load the forum', e.message));
+    ctx.ready();
   });
   return () => { alive = false; };
 }
@@ -66,8 +72,8 @@ function askBox(cat, ctx) {
   const slot = draftFields(`parley:draft:ask:${cat.slug}`);
   const saved = slot.get();
   const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: '200', required: true,
-    autocomplete: 'off', 'data-testid': 'ask-title', value: saved.title || '' });
-  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body',
+    autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
+  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'ask-submit' }, 'Post question');

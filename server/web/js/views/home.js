@@ -20,7 +20,7 @@ export function renderHome(main, params, ctx) {
   const feed = h('section', { class: 'feed', 'aria-labelledby': 'feed-title' },
     h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, 'Most active threads')), loading());
   const intro = ctx.me ? null : h('section', { class: 'welcome' },
-    h('h1', null, 'Questions, answered live.'),
+    h('h2', { class: 'welcome-title' }, 'Questions, answered live.'),
     h('p', null, 'Parley is a community Q&A where every response, comment and vote shows up the moment it happens.'),
     h('div', { class: 'welcome-actions' },
       h('a', { class: 'btn btn-primary', href: '/signup' }, 'Join the discussion'),
@@ -40,36 +40,51 @@ export function renderHome(main, params, ctx) {
     const q = before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20';
     return api('GET', `/api/threads${q}`);
   };
-  loadPage(null).then((d) => {
+  loadPage(null).then(async (d) => {
     if (!alive) return;
     feed.querySelector('.loading').remove();
     const list = threadList(d.threads || [], 'No threads yet — be the first to ask.');
     feed.append(list);
-    addMore(feed, list, d.next, loadPage);
+    await addMore(feed, list, d.next, loadPage, ctx, () => alive);
+    if (alive) ctx.ready();
   }).catch((e) => {
-    if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
+    if (alive) { feed.replaceChildren(errorPanel('Could not load threads', e.message)); ctx.ready(); }
   });
   return () => { alive = false; };
 }
 
-/** A "Show more" button that pages a thread list by cursor. */
-export function addMore(container, list, next, loadPage) {
-  if (!next) return;
+/**
+ * A "Show more" button that pages a thread list by cursor. The number of rows
+ * shown is kept in the history entry, so Back brings the list back as long as
+ * it was (the promise resolves once those rows are there again).
+ */
+export async function addMore(container, list, next, loadPage, ctx, isAlive = () => true) {
+  if (!next || !list.matches('ol')) return;
   const btn = h('button', { type: 'button', class: 'btn btn-block more', 'data-testid': 'more-threads' }, 'Show more');
-  btn.addEventListener('click', async () => {
+  const more = async () => {
     btn.disabled = true;
     btn.textContent = 'Loading…';
     try {
       const d = await loadPage(next);
+      if (!isAlive()) return false;
       for (const t of d.threads || []) list.append(threadItem(t));
       next = d.next;
       btn.disabled = false;
       btn.textContent = 'Show more';
       if (!next) btn.remove();
+      return true;
     } catch (e) {
       btn.disabled = false;
       btn.textContent = `Show more (${e.message})`;
+      return false;
     }
+  };
+  btn.addEventListener('click', async () => {
+    if (await more()) ctx.saveViewState({ rows: list.children.length });
   });
   container.append(btn);
+  const want = Number(ctx.viewState().rows) || 0;
+  while (next && list.children.length < want && isAlive()) {
+    if (!await more()) break;
+  }
 }

@@ -31,6 +31,7 @@ class ThreadView {
     this.ctx = ctx;
     this.refs = new Map(); // post id -> DOM references of that post
     this.editors = new Map(); // post id -> open editor
+    this.votes = new Map(); // post id -> {confirmed, want, inflight}: votes in flight (actions.js)
     this.lastTypingSent = 0;
     this.presence = null;
     this.alive = true;
@@ -55,15 +56,18 @@ class ThreadView {
       await this.sync.load();
     } catch (e) {
       if (!this.alive) return;
+      this.ctx.setTitle(e.status === 404 ? 'Thread not found' : 'Could not load this thread');
       this.main.replaceChildren(e.status === 404
         ? errorPanel('Thread not found', 'This thread does not exist or was deleted.',
           h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum'))
         : errorPanel('Could not load this thread', e.message,
           h('button', { type: 'button', class: 'btn btn-primary', onClick: () => this.ctx.navigate(location.pathname, { replace: true }) }, 'Try again')));
+      this.ctx.ready();
       return;
     }
     if (!this.alive) return;
     this.render();
+    this.ctx.ready();
     this.ctx.live.subscribe(this.id, {
       since: () => this.sync.seq,
       onEvent: (ev) => this.sync.receive(ev),
@@ -124,7 +128,7 @@ class ThreadView {
     this.ctx.setTitle(thread.title);
 
     this.crumbSlot = h('div', { class: 'crumb-slot' });
-    this.titleEl = h('h1', { class: 'thread-title', 'data-testid': 'thread-title' });
+    this.titleEl = h('h1', { class: 'thread-title', 'data-testid': 'thread-title', dir: 'auto' });
     this.lockBadge = h('span', { class: 'badge badge-locked', 'data-testid': 'locked-badge' }, icon('lock'), 'Locked');
     this.watchingEl = h('span', { class: 'watching', 'data-testid': 'watching-count', title: '' }, '…');
     this.countEl = h('span', { class: 'response-count' });
@@ -216,6 +220,7 @@ class ThreadView {
 
   threadDeleted() {
     this.ctx.live.unsubscribe(this.id);
+    this.ctx.setTitle('This thread was deleted');
     const cat = this.state && this.state.thread.category;
     this.main.replaceChildren(errorPanel('This thread was deleted', 'A moderator removed this thread.',
       h('a', { class: 'btn btn-primary', href: cat ? `/c/${encodeURIComponent(cat.slug)}` : '/' },
@@ -225,9 +230,10 @@ class ThreadView {
 
   // ---- typing -------------------------------------------------------------
 
+  /** The reader is writing a new response or comment (never an edit, never on a locked thread). */
   typed() {
     const now = Date.now();
-    if (!this.me || now - this.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    if (!this.me || (this.state && this.state.thread.locked) || now - this.lastTypingSent < TYPING_SEND_EVERY_MS) return;
     if (this.ctx.live.sendTyping(this.id)) this.lastTypingSent = now;
   }
 

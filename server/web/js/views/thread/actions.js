@@ -6,19 +6,61 @@ import { findPost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
 import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast } from '../../ui.js';
 
-export async function vote(view, id, value) {
-  const r = view.refs.get(id);
+/**
+ * Vote optimistically: the pressed state and score change at once, the request
+ * goes out, and clicks made meanwhile only change what we want (a second click
+ * withdraws). When the answer comes the next wanted value is sent, or the
+ * server's score and my_vote are taken; an error rolls back to the last value
+ * the server confirmed. Live vote.changed events keep the score honest meanwhile.
+ */
+export function vote(view, id, value) {
   if (!view.me) { toast('Sign in to vote.'); return; }
   const found = findPost(view.state, id);
   if (!found) return;
-  const next = found.post.my_vote === value ? 0 : value;
-  showFormMessage(r.msg, '');
+  let v = view.votes.get(id);
+  if (!v) {
+    v = { confirmed: found.post.my_vote || 0, want: null, inflight: false };
+    view.votes.set(id, v);
+  }
+  const next = (found.post.my_vote || 0) === value ? 0 : value;
+  showVote(view, id, next);
+  const r = view.refs.get(id);
+  if (r) showFormMessage(r.msg, '');
+  v.want = next;
+  if (!v.inflight) sendVotes(view, id, v);
+}
+
+/** Show my_vote = value, moving the score by the difference. */
+function showVote(view, id, value) {
+  view.state = updatePost(view.state, id, (p) => ({ ...p, score: (p.score || 0) - (p.my_vote || 0) + value, my_vote: value }));
+  view.refreshPost(id);
+}
+
+async function sendVotes(view, id, v) {
+  v.inflight = true;
   try {
-    const d = await api('PUT', `/api/posts/${id}/vote`, { value: next });
-    view.state = updatePost(view.state, id, (p) => ({ ...p, score: d.score, my_vote: d.my_vote }));
-    view.refreshPost(id);
-  } catch (e) {
-    showFormMessage(r.msg, e.message);
+    while (v.want !== null) {
+      const value = v.want;
+      v.want = null;
+      if (value === v.confirmed) continue; // clicked back to where the server already is
+      let d;
+      try {
+        d = await api('PUT', `/api/posts/${id}/vote`, { value });
+      } catch (e) {
+        v.want = null;
+        showVote(view, id, v.confirmed);
+        const r = view.refs.get(id);
+        if (r) showFormMessage(r.msg, e.message);
+        return;
+      }
+      v.confirmed = d.my_vote;
+      if (v.want === null) {
+        view.state = updatePost(view.state, id, (p) => ({ ...p, score: d.score, my_vote: d.my_vote }));
+        view.refreshPost(id);
+      }
+    }
+  } finally {
+    v.inflight = false;
   }
 }
 

@@ -21,7 +21,7 @@ export function buildReply(view) {
         h('a', { class: 'btn', href: `/signup?next=${next}` }, 'Create an account')));
   }
   const ta = h('textarea', { id: 'reply-body', name: 'body', rows: '5', maxlength: '20000', 'data-testid': 'reply-input',
-    placeholder: 'Write a helpful response…' });
+    dir: 'auto', placeholder: 'Write a helpful response…' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'reply-submit' }, 'Post response');
   const form = h('form', { class: 'reply-form', novalidate: true, 'data-testid': 'reply-form' },
@@ -38,7 +38,7 @@ export function buildCommentForm(view, responseId) {
   if (!view.me) return null;
   const id = `comment-${responseId}`;
   const ta = h('textarea', { id, class: 'comment-input', rows: '1', maxlength: '20000', 'data-testid': 'comment-input',
-    placeholder: 'Add a comment…', 'aria-label': 'Add a comment' });
+    dir: 'auto', placeholder: 'Add a comment…', 'aria-label': 'Add a comment' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-sm', 'data-testid': 'comment-submit' }, 'Comment');
   const form = h('form', { class: 'comment-form', novalidate: true, 'data-testid': 'comment-box' },
@@ -55,5 +55,6 @@ function wire(view, form, ta, submit, msg, parentId, suffix) {
     send: (text, key) => postReply(view.id, text, parentId, key),
     onInput: (text) => { if (text.trim()) view.typed(parentId); },
     onPosted: (post) => view.posted(post),
+    onSignedOut: () => view.ctx.sessionEnded(),
   });
 }

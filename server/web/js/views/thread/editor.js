@@ -16,13 +16,13 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   const isQuestion = post.kind === 'question';
   const taId = `edit-${id}`;
   const ta = h('textarea', { id: taId, class: 'editor-input', rows: post.kind === 'comment' ? '2' : '7',
-    maxlength: '20000', 'data-testid': 'edit-input' });
+    maxlength: '20000', 'data-testid': 'edit-input', dir: 'auto' });
   ta.value = text ?? post.body;
   let titleInput = null;
   const me = view.me;
   if (isQuestion && me && (me.is_moderator || (post.author && post.author.id === me.id))) {
     titleInput = h('input', { id: `edit-title-${id}`, name: 'title', type: 'text', maxlength: '200',
-      'data-testid': 'edit-title', value: view.state.thread.title });
+      'data-testid': 'edit-title', dir: 'auto', value: view.state.thread.title });
   }
   const msg = formMessage();
   const save = h('button', { type: 'submit', class: 'btn btn-primary btn-sm', 'data-testid': 'edit-save' }, 'Save changes');
@@ -35,13 +35,17 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   view.editors.set(id, ed);
   cancel.addEventListener('click', () => closeEditor(view, id));
   form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeEditor(view, id); } });
-  ta.addEventListener('input', () => view.typed());
+  // No typing notice here: "is replying…" is for new responses and comments, not edits.
   submitOnCtrlEnter(ta, form);
   form.addEventListener('submit', (e) => { e.preventDefault(); saveEdit(view, id); });
   r.body.hidden = true;
   r.actions.hidden = true;
   r.editorSlot.replaceChildren(form);
-  ta.focus();
+  // Open at the top of the text (a long post's caret would otherwise land, and scroll, at the end).
+  ta.setSelectionRange(0, 0);
+  ta.focus({ preventScroll: true });
+  ta.scrollTop = 0;
+  form.scrollIntoView({ block: 'nearest' });
 }
 
 export function closeEditor(view, id) {
@@ -50,6 +54,7 @@ export function closeEditor(view, id) {
   if (!r) return;
   r.editorSlot.replaceChildren();
   r.body.hidden = false;
+  r.body.classList.remove('is-conflict');
   view.refreshPost(id);
   const edit = r.actions.querySelector('[data-testid="edit"]');
   if (edit) edit.focus();

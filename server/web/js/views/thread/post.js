@@ -22,12 +22,12 @@ export function buildPost(view, post) {
   const score = h('span', { class: 'score', 'data-testid': 'score' }, '0');
   const voteEl = h('div', { class: 'vote', role: 'group', 'aria-label': 'Score and votes' }, up, score, down);
   const head = h('div', { class: 'post-head' });
-  const body = h('div', { class: 'post-body prose', 'data-testid': 'post-body' });
+  const body = h('div', { class: 'post-body prose', 'data-testid': 'post-body', dir: 'auto' });
   const editorSlot = h('div', { class: 'editor-slot' });
   const edited = h('p', { class: 'edited-note' });
   const actions = h('div', { class: 'post-actions' });
   const msg = formMessage();
-  const refs = { root, up, down, score, head, body, editorSlot, edited, actions, msg, kind };
+  const refs = { root, vote: voteEl, up, down, score, head, body, editorSlot, edited, actions, msg, kind };
   view.refs.set(post.id, refs);
   let mainEl;
   if (kind === 'comment') {
@@ -40,8 +40,8 @@ export function buildPost(view, post) {
     refs.comments = h('ul', { class: 'comment-list', 'data-testid': 'comments', 'aria-label': 'Comments' },
       (post.comments || []).map((c) => buildPost(view, c)));
     mainEl.append(refs.comments);
-    const form = buildCommentForm(view, post.id);
-    if (form) mainEl.append(form);
+    refs.commentForm = buildCommentForm(view, post.id);
+    if (refs.commentForm) mainEl.append(refs.commentForm);
   }
   root.append(voteEl, mainEl);
   fillPost(view, post);
@@ -58,12 +58,15 @@ export function fillPost(view, post) {
   const kind = post.kind;
   r.root.classList.toggle('is-deleted', !!post.deleted);
   r.root.classList.toggle('is-mine', mine);
+  // A deleted post takes no votes and no comments: no score, no pressed button, no box.
+  r.vote.hidden = !!post.deleted;
+  if (r.commentForm) r.commentForm.hidden = !!post.deleted;
 
   r.score.textContent = String(post.score ?? 0);
   r.score.classList.toggle('is-positive', (post.score || 0) > 0);
   r.score.classList.toggle('is-negative', (post.score || 0) < 0);
-  r.up.setAttribute('aria-pressed', String(post.my_vote === 1));
-  r.down.setAttribute('aria-pressed', String(post.my_vote === -1));
+  r.up.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === 1));
+  r.down.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === -1));
   const noVote = mine || post.deleted;
   r.up.disabled = !!noVote;
   r.down.disabled = !!noVote;
@@ -72,15 +75,16 @@ export function fillPost(view, post) {
 
   const q = view.state.question;
   const isOp = kind !== 'question' && q && post.author && q.author && post.author.id === q.author.id;
-  const author = h('span', { class: 'author', 'data-testid': 'post-author' }, displayName(post.author));
+  const author = h('span', { class: 'author', 'data-testid': 'post-author', dir: 'auto' }, displayName(post.author));
+  const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
   if (kind === 'comment') {
-    r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
+    r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
       timeEl(post.created_at)].filter(Boolean));
   } else {
     r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
       h('span', { class: 'byline' }, author,
         isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
-        mine ? h('span', { class: 'badge badge-you' }, 'You') : null,
+        you,
         h('span', { class: 'posted' }, kind === 'question' ? 'Posted – ' : '', timeEl(post.created_at))));
   }
 
