@@ -340,3 +340,50 @@ def test_small_things_you_badge_divider_tables_and_the_edit_box(site: Site, read
     expect(edit).to_be_focused()
     assert edit.evaluate("el => el.scrollTop") == 0
     assert edit.evaluate("el => el.selectionStart") == 0
+
+
+def test_phone_layout_counts_tree_nav_and_touch_targets(site: Site, readers: Any) -> None:
+    """At 390 px: "responses" stays one word, the category tree is folded, "Discussions" stays in the header,
+    and comment vote buttons are at least 44×44 px."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker, title="Phone layout")["thread"]["id"]
+    rid = site.reply(asker, tid, "A response")["id"]
+    site.reply(asker, tid, "A comment", parent_id=rid)
+    site.reply(asker, tid, "Another response")
+    reader = readers(viewport=(390, 844))
+    page = reader.page
+    page.goto("/")
+    count = page.locator(f'[data-thread-id="{tid}"] .thread-count span')
+    expect(count).to_have_text("responses")
+    line = count.evaluate("el => parseFloat(getComputedStyle(el).lineHeight) || el.getBoundingClientRect().height")
+    assert count.bounding_box()["height"] <= line * 1.5
+    expect(page.locator('[data-testid="categories-box"]')).not_to_have_attribute("open", "")
+    expect(page.locator('.site-nav a', has_text="Discussions")).to_be_visible()
+    reader.sign_up("Thumb")
+    page = reader.open_thread(tid)
+    box = page.locator('[data-testid="comment"] [data-testid="vote-up"]').first.bounding_box()
+    assert box["width"] >= 44 and box["height"] >= 44
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_revision_history_shows_a_word_diff_with_editor_and_time(site: Site, readers: Any) -> None:
+    """The edit history shows, for each edit, the words removed and added, by whom and when."""
+    reader = signed_in(readers, "Reviser")
+    made = reader.context.request.post("/api/threads", data={
+        "category": site.category(), "title": "Diffs", "body": "Feed it a stiff meal first."}).json()
+    tid, qid = made["thread"]["id"], made["question"]["id"]
+    assert reader.context.request.patch(f"/api/posts/{qid}", data={"body": "Feed it a wet meal first."}).status == 200
+    page = reader.open_thread(tid)
+    part(page, qid, "edited-marker").click()
+    dialog = page.locator('[data-testid="revisions-dialog"]')
+    diff = dialog.locator('[data-testid="revision-diff"]')
+    expect(diff).to_have_count(1)
+    expect(diff.locator("del")).to_have_text("stiff")
+    expect(diff.locator("ins")).to_have_text("wet")
+    expect(dialog.locator('.revision[data-revision="2"] .revision-meta')).to_contain_text("Edited by Reviser")
+    expect(dialog.locator('.revision[data-revision="2"] time')).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+    body = dialog.locator('.revision[data-revision="1"] .revision-body p')
+    color = body.evaluate("el => getComputedStyle(el).color")
+    meta = dialog.locator('.revision[data-revision="1"] .revision-meta strong')
+    text = meta.evaluate("el => getComputedStyle(el).color")
+    assert color == text

@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { displayName, hideToast, refreshRelativeTimes, toast } from './ui.js';
+import { avatar, displayName, hideToast, openDialog, refreshRelativeTimes, toast } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
@@ -172,16 +172,38 @@ function renderAccount() {
   }
 }
 
+const ACTIVE_SHOWN = 6; // names in the header; the rest behind "+N more"
+
 function renderActiveNow(msg) {
   const users = msg.users || [];
   const guests = msg.guests || 0;
-  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' }, displayName(u))));
+  const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
+  const shown = users.slice(0, ACTIVE_SHOWN);
+  activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
+    avatar(u, 'xs'), displayName(u))));
+  const hidden = total - shown.length;
+  if (hidden > 0) {
+    activeList.append(h('li', { class: 'active-more' }, h('button', {
+      type: 'button', class: 'link-btn', 'data-testid': 'active-more', 'aria-haspopup': 'dialog',
+      onClick: () => showEveryone(users, total, guests),
+    }, `+${hidden} more`)));
+  }
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length) tail = 'Nobody yet';
   activeGuests.textContent = tail;
   activeGuests.dataset.guests = String(guests);
+}
+
+/** Everyone online (as far as the frame lists them) in a dialog. */
+function showEveryone(users, total, guests) {
+  const list = h('ul', { class: 'everyone', 'data-testid': 'active-everyone' },
+    users.map((u) => h('li', { dir: 'auto' }, avatar(u, 'xs'), displayName(u))));
+  const rest = total - users.length;
+  const notes = [rest > 0 ? `and ${rest} more signed in` : '', guests ? `${guests} ${guests === 1 ? 'guest' : 'guests'}` : '']
+    .filter(Boolean).join(' · ');
+  openDialog(`Active now: ${total} signed in`, h('div', null, list, notes ? h('p', null, notes) : null), 'active-dialog');
 }
 
 const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' };

@@ -15,8 +15,11 @@ export function categoryTree(categories, currentSlug = null) {
 export function renderHome(main, params, ctx) {
   ctx.setTitle('');
   let alive = true;
+  // On a phone the tree is folded (it would push the threads 1.5 screens down); open on wider screens.
+  const wide = window.matchMedia('(min-width: 861px)').matches;
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Categories' },
-    h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Categories'), loading()));
+    h('details', { class: 'card cat-card', open: wide, 'data-testid': 'categories-box' },
+      h('summary', { class: 'card-title' }, 'Categories'), h('div', { class: 'card' }, loading())));
   const feed = h('section', { class: 'feed', 'aria-labelledby': 'feed-title' },
     h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, 'Most active threads')), loading());
   const intro = ctx.me ? null : h('section', { class: 'welcome' },
@@ -27,13 +30,12 @@ export function renderHome(main, params, ctx) {
       h('a', { class: 'btn', href: '/signin' }, 'Sign in')));
   main.append(h('div', { class: 'page-home' }, intro, h('div', { class: 'layout' }, feed, side)));
 
+  const slot = side.querySelector('details > div');
   ctx.categories().then((cats) => {
     if (!alive) return;
-    const card = side.querySelector('.card');
-    card.replaceChildren(h('h2', { class: 'card-title' }, 'Categories'),
-      cats.length ? categoryTree(cats) : h('p', { class: 'empty' }, 'No categories yet.'));
+    slot.replaceChildren(cats.length ? categoryTree(cats) : h('p', { class: 'empty' }, 'No categories yet.'));
   }).catch((e) => {
-    if (alive) side.querySelector('.card').replaceChildren(h('p', { class: 'form-msg is-error' }, e.message));
+    if (alive) slot.replaceChildren(h('p', { class: 'form-msg is-error' }, e.message));
   });
 
   const loadPage = async (before) => {

@@ -3,6 +3,7 @@
 
 import { api } from '../../api.js';
 import { findPost, updatePost } from '../../apply.js';
+import { wordDiff } from '../../diff.js';
 import { h, setPostHtml } from '../../dom.js';
 import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast } from '../../ui.js';
 
@@ -104,16 +105,27 @@ export async function showRevisions(view, id) {
     toast(e.message);
     return;
   }
-  const revs = (d.revisions || []).slice().reverse();
+  const oldestFirst = d.revisions || [];
+  const previous = new Map(oldestFirst.map((rv, i) => [rv.revision, i > 0 ? oldestFirst[i - 1] : null]));
+  const revs = oldestFirst.slice().reverse();
   const list = h('ol', { class: 'revisions', 'data-testid': 'revisions' }, revs.map((rv, i) => {
-    const body = h('div', { class: 'prose revision-body' });
-    setPostHtml(body, rv.html);
+    const before = previous.get(rv.revision);
+    let body;
+    if (before) {
+      // What this edit changed, word by word, on the Markdown source.
+      body = h('div', { class: 'revision-diff', 'data-testid': 'revision-diff', dir: 'auto' },
+        wordDiff(before.body || '', rv.body || '').map((part) => (part.op === '=' ? part.text
+          : h(part.op === '+' ? 'ins' : 'del', null, part.text))));
+    } else {
+      body = h('div', { class: 'prose revision-body', dir: 'auto' });
+      setPostHtml(body, rv.html);
+    }
     return h('li', { class: 'revision', dataset: { revision: rv.revision } },
       h('div', { class: 'revision-meta' },
         h('strong', null, `Revision ${rv.revision}`),
         i === 0 ? h('span', { class: 'badge' }, 'Current') : null,
-        h('span', null, rv.revision === 1 ? 'Posted by ' : 'Edited by ', displayName(rv.edited_by), ' · ',
-          timeEl(rv.edited_at))),
+        h('span', null, rv.revision === 1 ? 'Posted by ' : 'Edited by ', h('span', { dir: 'auto' }, displayName(rv.edited_by)),
+          ' · ', timeEl(rv.edited_at, 'relative'))),
       body);
   }));
   openDialog('Edit history', list, 'revisions-dialog');

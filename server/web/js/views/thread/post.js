@@ -79,13 +79,13 @@ export function fillPost(view, post) {
   const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
   if (kind === 'comment') {
     r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
-      timeEl(post.created_at)].filter(Boolean));
+      timeEl(post.created_at, 'relative')].filter(Boolean));
   } else {
     r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
       h('span', { class: 'byline' }, author,
         isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
         you,
-        h('span', { class: 'posted' }, kind === 'question' ? 'Posted – ' : '', timeEl(post.created_at))));
+        h('span', { class: 'posted' }, kind === 'question' ? 'Posted ' : '', timeEl(post.created_at, 'relative'))));
   }
 
   if (post.deleted) {
