@@ -387,3 +387,20 @@ def test_revision_history_shows_a_word_diff_with_editor_and_time(site: Site, rea
     meta = dialog.locator('.revision[data-revision="1"] .revision-meta strong')
     text = meta.evaluate("el => getComputedStyle(el).color")
     assert color == text
+
+
+def test_ask_a_question_from_home_with_a_category_picker(site: Site, readers: Any) -> None:
+    """Home has "Ask a question" with a category picker; the question lands in the chosen category."""
+    slug = site.category_path("Home Asks")
+    reader = signed_in(readers, "Home Asker")
+    page = reader.page
+    page.goto("/")
+    page.locator('[data-testid="ask-open"]').click()
+    page.locator('[data-testid="ask-title"]').fill("Asked from home")
+    page.locator('[data-testid="ask-body"]').fill("Where does this go?")
+    page.locator('[data-testid="ask-submit"]').click()
+    expect(page.locator("#ask-category-error")).to_be_visible()
+    page.locator('[data-testid="ask-category"]').select_option(slug)
+    page.locator('[data-testid="ask-submit"]').click()
+    expect(page.locator('[data-testid="thread-title"]')).to_have_text("Asked from home")
+    expect(page.locator('[data-testid="breadcrumb"]')).to_contain_text("Home Asks")

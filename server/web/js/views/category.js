@@ -1,11 +1,9 @@
 // A category: breadcrumb, subcategories, threads, and the "new question" form.
 
 import { api } from '../api.js';
-import { draftFields } from '../composer.js';
 import { h } from '../dom.js';
-import {
-  breadcrumb, errorPanel, fieldError, formMessage, loading, showFormMessage, submitOnCtrlEnter, threadList,
-} from '../ui.js';
+import { breadcrumb, errorPanel, loading, threadList } from '../ui.js';
+import { askBox } from './ask.js';
 import { addMore } from './home.js';
 
 function findCategory(list, slug) {
@@ -40,7 +38,7 @@ export function renderCategory(main, { slug }, ctx) {
         cat.children.map((c) => h('li', null, h('a', { class: 'chip chip-lg', href: `/c/${encodeURIComponent(c.slug)}` }, c.name))))
       : null;
     main.replaceChildren(h('div', { class: 'page-category' }, breadcrumb(path), head, children,
-      askBox(cat, ctx), feed));
+      askBox(ctx, { category: cat }), feed));
 
     const loadPage = (before) => api('GET', `/api/categories/${encodeURIComponent(cat.slug)}/threads?limit=20${
       before ? `&before=${encodeURIComponent(before)}` : ''}`);
@@ -61,51 +59,4 @@ export function renderCategory(main, { slug }, ctx) {
     ctx.ready();
   });
   return () => { alive = false; };
-}
-
-function askBox(cat, ctx) {
-  if (!ctx.me) {
-    return h('div', { class: 'ask-cta' },
-      h('a', { class: 'btn btn-primary', href: `/signin?next=${encodeURIComponent(location.pathname)}`,
-        'data-testid': 'ask-signin' }, 'Sign in to ask a question'));
-  }
-  const slot = draftFields(`parley:draft:ask:${cat.slug}`);
-  const saved = slot.get();
-  const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: '200', required: true,
-    autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
-  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
-    value: saved.body || '' });
-  const msg = formMessage();
-  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'ask-submit' }, 'Post question');
-  const form = h('form', { class: 'ask-form', novalidate: true, 'data-testid': 'ask-form' },
-    h('label', { for: 'ask-title' }, 'Title'), title,
-    h('label', { for: 'ask-body' }, 'Your question'), body,
-    h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+Enter posts.'),
-    msg, h('div', { class: 'form-actions' }, submit));
-  const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
-    h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);
-  const save = () => slot.set({ title: title.value, body: body.value });
-  title.addEventListener('input', save);
-  body.addEventListener('input', save);
-  submitOnCtrlEnter(body, form);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    fieldError(title, '');
-    fieldError(body, '');
-    showFormMessage(msg, '');
-    if (!title.value.trim()) { fieldError(title, 'Give your question a title.'); title.focus(); return; }
-    if (!body.value.trim()) { fieldError(body, 'Describe your question.'); body.focus(); return; }
-    submit.disabled = true;
-    try {
-      const d = await api('POST', '/api/threads', { category: cat.slug, title: title.value, body: body.value });
-      slot.clear();
-      ctx.navigate(`/t/${d.thread.id}`);
-    } catch (err) {
-      const target = err.field === 'title' ? title : err.field === 'body' ? body : null;
-      if (target) { fieldError(target, err.message); target.focus(); } else showFormMessage(msg, err.message);
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return details;
 }

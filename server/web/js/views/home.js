@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
 import { errorPanel, loading, threadItem, threadList } from '../ui.js';
+import { askBox } from './ask.js';
 
 export function categoryTree(categories, currentSlug = null) {
   const node = (c) => h('li', null,
@@ -28,12 +29,14 @@ export function renderHome(main, params, ctx) {
     h('div', { class: 'welcome-actions' },
       h('a', { class: 'btn btn-primary', href: '/signup' }, 'Join the discussion'),
       h('a', { class: 'btn', href: '/signin' }, 'Sign in')));
-  main.append(h('div', { class: 'page-home' }, intro, h('div', { class: 'layout' }, feed, side)));
+  const askSlot = h('div', { class: 'ask-slot' });
+  main.append(h('div', { class: 'page-home' }, intro, askSlot, h('div', { class: 'layout' }, feed, side)));
 
   const slot = side.querySelector('details > div');
   ctx.categories().then((cats) => {
     if (!alive) return;
     slot.replaceChildren(cats.length ? categoryTree(cats) : h('p', { class: 'empty' }, 'No categories yet.'));
+    if (ctx.me && cats.length) askSlot.replaceChildren(askBox(ctx, { categories: cats }));
   }).catch((e) => {
     if (alive) slot.replaceChildren(h('p', { class: 'form-msg is-error' }, e.message));
   });
