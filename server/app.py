@@ -155,6 +155,7 @@ def routes() -> list[Any]:
         Route("/u/{rest:path}", page, methods=["GET"]),
         Route("/signin", page, methods=["GET"]),
         Route("/signup", page, methods=["GET"]),
+        Route("/settings", page, methods=["GET"]),
     ]
 
 

@@ -404,3 +404,81 @@ def test_ask_a_question_from_home_with_a_category_picker(site: Site, readers: An
     page.locator('[data-testid="ask-submit"]').click()
     expect(page.locator('[data-testid="thread-title"]')).to_have_text("Asked from home")
     expect(page.locator('[data-testid="breadcrumb"]')).to_contain_text("Home Asks")
+
+
+A11Y = """() => {
+  const problems = [];
+  const main = document.querySelector('main');
+  if (!main) problems.push('no <main>');
+  if (!document.querySelector('header') || !document.querySelector('nav')) problems.push('no header/nav landmark');
+  const h1s = [...document.querySelectorAll('main h1')].filter((e) => e.offsetParent !== null);
+  if (h1s.length !== 1) problems.push(`${h1s.length} visible h1 in main`);
+  if (!/(^| · )Parley$/.test(document.title)) problems.push(`title "${document.title}"`);
+  for (const el of document.querySelectorAll('input, textarea, select')) {
+    if (el.type === 'hidden' || el.offsetParent === null) continue;
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.getAttribute('aria-label')
+      || el.getAttribute('aria-labelledby') || el.closest('label');
+    if (!labelled) problems.push(`unlabelled ${el.tagName} ${el.id || el.name}`);
+  }
+  for (const b of document.querySelectorAll('button, a[href]')) {
+    if (b.offsetParent === null) continue;
+    const named = b.textContent.trim() || b.getAttribute('aria-label') || b.getAttribute('title');
+    if (!named) problems.push(`unnamed ${b.outerHTML.slice(0, 60)}`);
+  }
+  // Contrast of text against the nearest opaque background (WCAG, 4.5:1 for body-size text).
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const bg = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.9)) return c;
+    }
+    return [255, 255, 255];
+  };
+  for (const el of main.querySelectorAll('h1, h2, p, label, dt, dd, a, button, .hint, time')) {
+    if (el.offsetParent === null || !el.textContent.trim()) continue;
+    const st = getComputedStyle(el);
+    if (parseFloat(st.opacity) < 1) continue;
+    const [a, b] = [lum(rgb(st.color)), lum(bg(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const what = `${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}"`;
+    if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)} for ${what}`);
+  }
+  return problems;
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_account_settings_change_the_password_and_pass_basic_accessibility(
+        site: Site, readers: Any, scheme: str) -> None:
+    """/settings (linked from the name in the header) changes the password; it and the other views have a title,
+    one heading, labels, landmarks and readable contrast in both themes."""
+    reader = readers(color_scheme=scheme)
+    user = reader.sign_up("Settler")
+    page = reader.page
+    page.goto("/")
+    page.locator('[data-testid="whoami"]').click()
+    expect(page.locator("main h1")).to_have_text("Account settings")
+    expect(page.locator('[data-testid="settings-username"]')).to_have_text(user["username"])
+    assert page.evaluate(A11Y) == []
+    page.locator('[data-testid="old-password"]').fill("wrong-password-1")
+    page.locator('[data-testid="new-password"]').fill("a-new-password-2")
+    page.locator('[data-testid="new-password-again"]').fill("a-new-password-2")
+    page.locator('[data-testid="password-submit"]').click()
+    expect(page.locator("#old-password-error")).to_be_visible()
+    page.locator('[data-testid="old-password"]').fill("correct-horse-battery")
+    page.locator('[data-testid="password-submit"]').click()
+    expect(page.locator('[data-testid="password-form"] [data-testid="form-error"]')).to_contain_text("Password changed")
+    r = httpx.post(f"{site.base_url}/api/session", json={"username": user["username"], "password": "a-new-password-2"})
+    assert r.status_code == 200
+    c, _ = site.client("Asker")
+    tid = site.thread(c)["thread"]["id"]
+    site.reply(c, tid, "A response with **bold**.")
+    for path in ["/", f"/t/{tid}", f"/c/{site.category()}", "/nope", "/signin"]:
+        page.goto(path)
+        expect(page.locator("main h1")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(A11Y) == [], path

@@ -10,6 +10,7 @@ import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
 import { renderAuth } from './views/auth.js';
 import { renderNotFound } from './views/notfound.js';
+import { renderSettings } from './views/settings.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/t\/(\d+)(?:\/[^/]*)?\/?$/, (m, p, c) => renderThread(m, { id: Number(p[1]) }, c)],
   [/^\/signin\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signin' }, c))],
   [/^\/signup\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signup' }, c))],
+  [/^\/settings\/?$/, renderSettings],
 ];
 
 let disposeView = null;
@@ -161,8 +163,9 @@ function renderAccount() {
   const next = encodeURIComponent(location.pathname + location.search);
   if (ctx.me) {
     accountEl.replaceChildren(
-      h('span', { class: 'whoami', 'data-testid': 'whoami', dir: 'auto' }, h('span', { class: 'sr-only' }, 'Signed in as '),
-        displayName(ctx.me)),
+      h('a', { class: 'whoami', href: '/settings', 'data-testid': 'whoami', dir: 'auto', title: 'Account settings' },
+        h('span', { class: 'sr-only' }, 'Signed in as '), displayName(ctx.me),
+        h('span', { class: 'sr-only' }, ' (account settings)')),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
   } else {
