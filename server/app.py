@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum
+from .api import accounts, forum, preview
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -144,6 +144,7 @@ def routes() -> list[Any]:
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
         Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

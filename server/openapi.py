@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum
+from .api import accounts, forum, preview
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -54,9 +54,10 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
     "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
     "Vote": {},
+    "Preview": {"body": {"minLength": 1, "maxLength": 20000}},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
-            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote]
+            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, preview.Preview]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -249,6 +250,9 @@ def _paths() -> dict[str, Schema]:
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
+        "/api/render": {"post": op(
+            "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
+            _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {
