@@ -482,3 +482,29 @@ def test_account_settings_change_the_password_and_pass_basic_accessibility(
         expect(page.locator("main h1")).to_be_visible()
         page.wait_for_load_state("networkidle")
         assert page.evaluate(A11Y) == [], path
+
+
+def test_markdown_toolbar_by_keyboard_and_a_preview_from_the_server(site: Site, readers: Any) -> None:
+    """The toolbar (and Ctrl+B/I/E/K) formats the selection; Preview shows the server's rendering of the draft."""
+    c, _ = site.client("Asker")
+    tid = site.thread(c)["thread"]["id"]
+    reader = signed_in(readers, "Formatter")
+    page = reader.open_thread(tid)
+    box = page.locator('[data-testid="reply-input"]')
+    box.fill("strong")
+    box.press("Control+a")
+    box.press("Control+b")
+    expect(box).to_have_value("**strong**")
+    box.press("End")
+    box.press_sequentially(" and ")
+    page.locator('[data-testid="reply-form"] [data-testid="md-code"]').focus()
+    page.keyboard.press("Enter")
+    expect(box).to_have_value("**strong** and `code`")
+    page.locator('[data-testid="reply-form"] [data-testid="md-preview-toggle"]').click()
+    preview = page.locator('[data-testid="reply-form"] [data-testid="md-preview"]')
+    expect(preview.locator("strong")).to_have_text("strong")
+    expect(preview.locator("code")).to_have_text("code")
+    expect(box).to_be_hidden()
+    page.locator('[data-testid="reply-form"] [data-testid="md-preview-toggle"]').click()
+    expect(box).to_be_focused()
+    assert page.evaluate(f"sessionStorage.getItem('parley:draft:t:{tid}:reply')") == "**strong** and `code`"

@@ -2,7 +2,7 @@
 // page (with a category picker). The draft is kept per place (../composer.js).
 
 import { api } from '../api.js';
-import { draftFields } from '../composer.js';
+import { draftFields, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
 
@@ -40,12 +40,13 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
   const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
   const msg = formMessage();
+  const tools = markdownTools(body, 'your question');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'ask-submit' }, 'Post question');
   const form = h('form', { class: 'ask-form', novalidate: true, 'data-testid': 'ask-form' },
     picker ? [h('label', { for: 'ask-category' }, 'Category'), picker] : null,
     h('label', { for: 'ask-title' }, 'Title'), title,
-    h('label', { for: 'ask-body' }, 'Your question'), body,
-    h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+Enter posts.'),
+    h('label', { for: 'ask-body' }, 'Your question'), tools.bar, body, tools.preview,
+    h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.'),
     msg, h('div', { class: 'form-actions' }, submit));
   const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
     h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);

@@ -2,11 +2,11 @@
 // call for guests) and the "Add a comment…" box under each response.
 
 import { postReply } from '../../api.js';
-import { wireComposer } from '../../composer.js';
+import { markdownTools, wireComposer } from '../../composer.js';
 import { h, icon } from '../../dom.js';
 import { formMessage } from '../../ui.js';
 
-const HINT = 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Press Ctrl+Enter to post.';
+const HINT = 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.';
 
 export function draftKey(threadId, suffix) { return `parley:draft:t:${threadId}:${suffix}`; }
 
@@ -24,11 +24,12 @@ export function buildReply(view) {
     dir: 'auto', placeholder: 'Write a helpful response…' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'reply-submit' }, 'Post response');
+  const tools = markdownTools(ta, 'your response');
   const form = h('form', { class: 'reply-form', novalidate: true, 'data-testid': 'reply-form' },
     h('label', { for: 'reply-body', class: 'reply-label' }, 'Your response'),
-    ta, h('p', { class: 'hint' }, HINT),
+    tools.bar, ta, tools.preview, h('p', { class: 'hint' }, HINT),
     msg, h('div', { class: 'form-actions' }, submit));
-  wire(view, form, ta, submit, msg, null, 'reply');
+  wire(view, form, ta, submit, msg, null, 'reply', tools.reset);
   return h('section', { class: 'reply-box card', 'aria-label': 'Respond' }, form,
     h('p', { class: 'locked-note' }, icon('lock', 'icon icon-sm'), 'This thread is locked. New responses and comments are closed.'));
 }
@@ -47,14 +48,14 @@ export function buildCommentForm(view, responseId) {
   return form;
 }
 
-function wire(view, form, ta, submit, msg, parentId, suffix) {
+function wire(view, form, ta, submit, msg, parentId, suffix, reset = () => {}) {
   wireComposer({
     form, ta, submit, msg,
     draftKey: draftKey(view.id, suffix),
     emptyText: parentId ? 'Write a comment first.' : 'Write a response first.',
     send: (text, key) => postReply(view.id, text, parentId, key),
     onInput: (text) => { if (text.trim()) view.typed(parentId); },
-    onPosted: (post) => view.posted(post),
+    onPosted: (post) => { reset(); view.posted(post); },
     onSignedOut: () => view.ctx.sessionEnded(),
   });
 }

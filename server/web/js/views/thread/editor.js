@@ -3,6 +3,7 @@
 // in the open editor, and a 409 on save shows their version and keeps ours.
 
 import { api, ApiError } from '../../api.js';
+import { markdownTools } from '../../composer.js';
 import { findPost, mergePost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
 import { displayName, fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
@@ -25,11 +26,12 @@ export function openEditor(view, id, text = null, baseRevision = null) {
       'data-testid': 'edit-title', dir: 'auto', value: view.state.thread.title });
   }
   const msg = formMessage();
+  const tools = markdownTools(ta, 'the edit');
   const save = h('button', { type: 'submit', class: 'btn btn-primary btn-sm', 'data-testid': 'edit-save' }, 'Save changes');
   const cancel = h('button', { type: 'button', class: 'btn btn-sm', 'data-testid': 'edit-cancel' }, 'Cancel');
   const form = h('form', { class: 'editor', novalidate: true, 'data-testid': 'editor' },
     titleInput ? [h('label', { for: titleInput.id }, 'Title'), titleInput] : null,
-    h('label', { for: taId, class: titleInput ? '' : 'sr-only' }, 'Edit post'), ta, msg,
+    h('label', { for: taId, class: titleInput ? '' : 'sr-only' }, 'Edit post'), tools.bar, ta, tools.preview, msg,
     h('div', { class: 'form-actions' }, cancel, save));
   const ed = { form, ta, titleInput, msg, save, baseRevision: baseRevision ?? post.revision };
   view.editors.set(id, ed);
