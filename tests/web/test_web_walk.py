@@ -508,3 +508,61 @@ def test_markdown_toolbar_by_keyboard_and_a_preview_from_the_server(site: Site, 
     page.locator('[data-testid="reply-form"] [data-testid="md-preview-toggle"]').click()
     expect(box).to_be_focused()
     assert page.evaluate(f"sessionStorage.getItem('parley:draft:t:{tid}:reply')") == "**strong** and `code`"
+
+
+def test_the_connection_state_stays_in_view_when_scrolled(site: Site, readers: Any) -> None:
+    """When the socket drops, "Reconnecting…" is shown where the reader is, not in the header scrolled away."""
+    c, _ = site.client("Asker")
+    made = site.thread(c, body="\n\n".join(f"Paragraph {i}." for i in range(80)))
+    reader = readers(viewport=(390, 844))
+    reader.context.add_init_script(CAPTURE_SOCKETS)
+    page = reader.open_thread(made["thread"]["id"])
+    page.evaluate("window.scrollTo(0, 1500)")
+    page.evaluate("() => { const ws = window.__sockets[window.__sockets.length - 1]; ws.onclose({ code: 1006 }); }")
+    status = page.locator('[data-testid="connection-status"]')
+    expect(status).to_have_attribute("data-state", "reconnecting")
+    box = status.bounding_box()
+    assert box and 0 <= box["y"] < 844 and box["height"] > 0
+    reader.wait_live()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_arrival_highlight_keeps_text_readable(site: Site, readers: Any, scheme: str) -> None:
+    """The highlight of a new post keeps its text at 4.5:1 or more in both themes."""
+    page = readers(color_scheme=scheme).page
+    page.goto("/nope")
+    ratio = page.evaluate("""() => {
+      const st = getComputedStyle(document.documentElement);
+      const probe = document.createElement('div');
+      document.body.append(probe);
+      const rgb = (v) => { probe.style.color = v; return getComputedStyle(probe).color.match(/\\d+/g).map(Number); };
+      const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      const lum = (c) => { const [r, g, b] = c.map(lin); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+      const a = lum(rgb(st.getPropertyValue('--text'))), b = lum(rgb(st.getPropertyValue('--highlight')));
+      return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    }""")
+    assert ratio >= 4.5, ratio
+
+
+def test_active_now_shows_a_few_people_and_plus_n_more(site: Site, readers: Any) -> None:
+    """With many people online the header shows six and "+N more", which opens the full list."""
+    from contextlib import ExitStack
+
+    from websockets.sync.client import connect
+
+    with ExitStack() as stack:
+        for i in range(8):
+            client, _ = site.client(f"Crowd {i}")
+            cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+            ws_url = site.base_url.replace("http", "ws", 1).rstrip("/") + "/ws"
+            stack.enter_context(connect(ws_url, additional_headers={"Cookie": cookie,
+                                                                    "Origin": site.base_url.rstrip("/")}))
+        page = readers().page
+        page.goto("/")
+        more = page.locator('[data-testid="active-more"]')
+        expect(more).to_have_text(re.compile(r"^\+\d+ more$"))
+        expect(page.locator('[data-testid="active-now"] li[data-user-id]')).to_have_count(6)
+        more.click()
+        everyone = page.locator('[data-testid="active-everyone"] li')
+        expect(everyone.filter(has_text="Crowd 0")).to_have_count(1)
+        expect(everyone.filter(has_text="Crowd 7")).to_have_count(1)
