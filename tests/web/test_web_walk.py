@@ -566,3 +566,33 @@ def test_active_now_shows_a_few_people_and_plus_n_more(site: Site, readers: Any)
         everyone = page.locator('[data-testid="active-everyone"] li')
         expect(everyone.filter(has_text="Crowd 0")).to_have_count(1)
         expect(everyone.filter(has_text="Crowd 7")).to_have_count(1)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_guest_views_pass_the_basic_accessibility_check(site: Site, readers: Any, scheme: str) -> None:
+    """A guest's home, thread, category, sign-up, settings and not-found views: title, one h1, labels, contrast."""
+    c, _ = site.client("Asker")
+    tid = site.thread(c)["thread"]["id"]
+    page = readers(color_scheme=scheme).page
+    for path in ["/", f"/t/{tid}", f"/c/{site.category()}", "/signup", "/settings", "/t/999999999", "/nope"]:
+        page.goto(path)
+        expect(page.locator("main h1")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(A11Y) == [], path
+
+
+def test_posting_after_the_session_ended_shows_the_signed_out_page_and_keeps_the_draft(
+        site: Site, readers: Any) -> None:
+    """A 401 on posting (session ended elsewhere) turns the tab signed-out with sign-in links; the draft stays."""
+    c, _ = site.client("Asker")
+    tid = site.thread(c)["thread"]["id"]
+    reader = signed_in(readers, "Late Poster")
+    page = reader.open_thread(tid)
+    cookies = reader.context.cookies()
+    assert reader.context.request.delete("/api/session").status in (200, 204)
+    reader.context.add_cookies(cookies)  # the tab still holds the old, now revoked, cookie
+    page.locator('[data-testid="reply-input"]').fill("Written while signed out")
+    page.locator('[data-testid="reply-submit"]').click()
+    expect(page.locator('[data-testid="reply-signin"]')).to_be_visible()
+    expect(page.locator('[data-testid="sign-in"]')).to_be_visible()
+    assert page.evaluate(f"sessionStorage.getItem('parley:draft:t:{tid}:reply')") == "Written while signed out"
