@@ -20,9 +20,10 @@ export function vote(view, id, value) {
   if (!found) return;
   let v = view.votes.get(id);
   if (!v) {
-    v = { confirmed: found.post.my_vote || 0, want: null, inflight: false };
+    v = { confirmed: 0, want: null, inflight: false };
     view.votes.set(id, v);
   }
+  if (!v.inflight) v.confirmed = found.post.my_vote || 0; // nothing pending: the state is the server's
   const next = (found.post.my_vote || 0) === value ? 0 : value;
   showVote(view, id, next);
   const r = view.refs.get(id);
