@@ -28,6 +28,7 @@ BODIES = {
     "/api/threads/{id}/posts": {"body": "posted by evil"},
     "/api/posts/{id}": {"body": "edited by evil"},
     "/api/posts/{id}/vote": {"value": 1},
+    "/api/render": {"body": "rendered for evil"},
 }
 
 

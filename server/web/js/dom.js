@@ -46,10 +46,10 @@ function appendChildren(el, children) {
  * (docs/security.md, "Images"): the CSP allows no remote images, and a broken icon
  * helps nobody, so `![a loaf](https://…)` shows as a link "a loaf" to the picture.
  */
-export function setPostHtml(el, html) {
-  const tpl = document.createElement('template');
-  tpl.innerHTML = html || '';
-  const frag = tpl.content;
+export function setPostHtml(target, html) {
+  const el = document.createElement('template');
+  el.innerHTML = html || '';
+  const frag = el.content;
   for (const img of frag.querySelectorAll('img')) img.replaceWith(imageLink(img));
   for (const a of frag.querySelectorAll('a[href]')) {
     // Belt and braces: external links open safely even if rel was dropped.
@@ -57,7 +57,7 @@ export function setPostHtml(el, html) {
     for (const r of ['nofollow', 'ugc', 'noopener']) rel.add(r);
     a.setAttribute('rel', [...rel].join(' '));
   }
-  el.replaceChildren(frag);
+  target.replaceChildren(frag);
 }
 
 /** A post's image as a link with its alt text (plain text when the address is not http(s)). */
