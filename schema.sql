@@ -17,7 +17,10 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash text NOT NULL,
     is_moderator  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
-    password_changed_at timestamptz NOT NULL DEFAULT now()
+    password_changed_at timestamptz NOT NULL DEFAULT now(),
+    -- A suspended member cannot sign in until this time (null: not suspended).
+    suspended_until timestamptz,
+    suspension_reason text
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));
 
@@ -126,12 +129,108 @@ VALUES ('deployment', substr(md5(random()::text || clock_timestamp()::text), 1, 
 ON CONFLICT (key) DO NOTHING;
 
 -- A retried POST with the same Idempotency-Key returns the first post.
--- post_id is null while the first request is still in flight.
+-- post_id is null while the first request is still in flight. A key belongs to one user and one
+-- thread (0003): the same key sent to another thread is a new request.
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     key        text NOT NULL,
     post_id    bigint REFERENCES posts(id),
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (user_id, key)
+    thread_id  bigint NOT NULL REFERENCES threads(id),
+    PRIMARY KEY (user_id, thread_id, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
+
+-- Members flag posts (once per post); moderators resolve or dismiss them from the review queue.
+CREATE TABLE IF NOT EXISTS flags (
+    id          bigserial PRIMARY KEY,
+    post_id     bigint NOT NULL REFERENCES posts(id),
+    thread_id   bigint NOT NULL REFERENCES threads(id),
+    flagger_id  bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    reason      text NOT NULL CHECK (reason IN ('spam', 'rude', 'off_topic', 'other')),
+    note        text,
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    resolved_by bigint REFERENCES users(id),
+    resolved_at timestamptz,
+    UNIQUE (post_id, flagger_id)
+);
+CREATE INDEX IF NOT EXISTS flags_status ON flags (status, id DESC);
+
+-- The public moderation log: every action of a moderator on someone else's content, written in
+-- the transaction of the action. It names its target, never copies text.
+CREATE TABLE IF NOT EXISTS modlog (
+    id             bigserial PRIMARY KEY,
+    action         text NOT NULL,
+    moderator_id   bigint NOT NULL REFERENCES users(id),
+    thread_id      bigint REFERENCES threads(id),
+    post_id        bigint REFERENCES posts(id),
+    target_user_id bigint REFERENCES users(id),
+    reason         text,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- Q&A (migration 0005): accepted answers, the question's score on its thread, list indexes,
+-- full-text search, profile lookups.
+
+-- The thread's accepted response (null: none) and its question's score, kept beside the thread so
+-- that every list sort reads one table through one index.
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS accepted_id bigint REFERENCES posts(id);
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS score integer NOT NULL DEFAULT 0;
+
+-- posts.score of a question is mirrored into threads.score in the same transaction as the vote.
+CREATE OR REPLACE FUNCTION parley_question_score() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE threads SET score = NEW.score WHERE id = NEW.thread_id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER posts_question_score AFTER UPDATE OF score ON posts FOR EACH ROW
+    WHEN (NEW.kind = 'question' AND OLD.score IS DISTINCT FROM NEW.score) EXECUTE FUNCTION parley_question_score();
+
+-- Lists: one index per sort, site-wide and by category, and the unanswered filter site-wide
+-- (by category it walks the category index and filters). Activity's two exist since 0001.
+CREATE INDEX IF NOT EXISTS threads_newest ON threads (created_at DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_category_newest ON threads (category_id, created_at DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_top ON threads (score DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_category_top ON threads (category_id, score DESC, id DESC) WHERE NOT deleted;
+CREATE INDEX IF NOT EXISTS threads_unanswered_activity ON threads (last_activity_at DESC, id DESC)
+    WHERE NOT deleted AND response_count = 0;
+CREATE INDEX IF NOT EXISTS threads_unanswered_newest ON threads (created_at DESC, id DESC) WHERE NOT deleted AND response_count = 0;
+CREATE INDEX IF NOT EXISTS threads_unanswered_top ON threads (score DESC, id DESC) WHERE NOT deleted AND response_count = 0;
+
+-- Profiles: a user's posts, newest first.
+CREATE INDEX IF NOT EXISTS posts_author ON posts (author_id, id DESC) WHERE NOT deleted;
+
+-- Search: a stored tsvector per post, kept by triggers in the transaction of the write, so a post is
+-- findable as soon as its request answered, an edit replaces its words and a deletion removes them.
+-- A question's vector holds its thread's title at weight A, above the body (B).
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS search tsvector;
+
+CREATE OR REPLACE FUNCTION parley_search_vector(title text, body text) RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$
+    SELECT setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
+        || setweight(to_tsvector('english'::regconfig, body), 'B')
+$$;
+
+CREATE OR REPLACE FUNCTION parley_post_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.deleted THEN
+        NEW.search := NULL;
+    ELSE
+        NEW.search := parley_search_vector(
+            CASE WHEN NEW.kind = 'question' THEN (SELECT title FROM threads WHERE id = NEW.thread_id) END, NEW.body);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER posts_search BEFORE INSERT OR UPDATE OF body, deleted ON posts
+    FOR EACH ROW EXECUTE FUNCTION parley_post_search();
+
+CREATE OR REPLACE FUNCTION parley_title_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE posts SET search = parley_search_vector(NEW.title, body)
+    WHERE thread_id = NEW.id AND kind = 'question' AND NOT deleted;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER threads_title_search AFTER UPDATE OF title ON threads FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title) EXECUTE FUNCTION parley_title_search();
+
+CREATE INDEX IF NOT EXISTS posts_search ON posts USING gin (search);

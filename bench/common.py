@@ -90,6 +90,13 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
+def create_db_empty() -> str:
+    """A throw-away database with nothing in it (the caller migrates it as far as it needs)."""
+    name = f"parley_bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    return _db_url(name)
+
+
 def create_db() -> str:
     name = f"parley_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum, preview
+from .api import accounts, forum, moderation, preview, profiles, search
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -31,6 +31,7 @@ from .live.cluster import RedisClusterBroker
 from .live.hub import Hub
 from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
+from .render import Renderer
 from .state import AppState
 
 log = logging.getLogger("parley")
@@ -136,13 +137,23 @@ def routes() -> list[Any]:
         Route("/api/threads", forum.create_thread, methods=["POST"]),
         Route("/api/threads/{id}", forum.get_thread, methods=["GET"]),
         Route("/api/threads/{id}", forum.update_thread, methods=["PATCH"]),
+        Route("/api/threads/{id}/accepted", forum.set_accepted, methods=["PUT"]),
         Route("/api/threads/{id}/posts", forum.create_post, methods=["POST"]),
         Route("/api/threads/{id}/events", forum.thread_events, methods=["GET"]),
         Route("/api/threads/{id}/presence", forum.thread_presence, methods=["GET"]),
+        Route("/api/users/{username}", profiles.profile, methods=["GET"]),
+        Route("/api/users/{username}/posts", profiles.user_posts, methods=["GET"]),
+        Route("/api/search", search.search, methods=["GET"]),
+        Route("/api/posts/{id}", profiles.permalink, methods=["GET"]),
         Route("/api/posts/{id}", forum.edit_post, methods=["PATCH"]),
         Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
         Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
+        Route("/api/posts/{id}/flags", moderation.create_flag, methods=["POST"]),
+        Route("/api/flags", moderation.list_flags, methods=["GET"]),
+        Route("/api/flags/{id}", moderation.update_flag, methods=["PUT"]),
+        Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
+        Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
         Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
@@ -156,6 +167,7 @@ def routes() -> list[Any]:
         Route("/u/{rest:path}", page, methods=["GET"]),
         Route("/signin", page, methods=["GET"]),
         Route("/signup", page, methods=["GET"]),
+        Route("/search", page, methods=["GET"]),
         Route("/settings", page, methods=["GET"]),
     ]
 
@@ -199,13 +211,16 @@ class Parley:
             limiter = MemoryLimiter(settings.rate_limits_enabled)
         broker.namespace = namespace
         hub = Hub(pool, broker)
+        hub.session_idle_days = settings.session_idle_days
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             namespace)
         hub.presence = presence
+        renderer = Renderer(settings.render_workers, settings.render_budget_seconds)
+        await renderer.start()
         await hub.start()
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
-                              limiter=limiter, cookies=Cookies(settings), redis=redis)
+                              limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         try:
@@ -215,6 +230,7 @@ class Parley:
             self.state.shutting_down = True
             await presence.stop()
             await hub.stop()
+            await renderer.close()
             await pool.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -259,9 +259,9 @@ def cmd_demo(args: argparse.Namespace, settings: config.Settings) -> None:
 
 
 def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
-    from .api.accounts import USERNAME
+    from .store.users import valid_username
 
-    if not USERNAME.match(args.name):
+    if not valid_username(args.name):
         raise Fatal("NAME must be 3-32 of A-Z a-z 0-9 _ . -")
     password = sys.stdin.readline().rstrip("\r\n")
     if not 8 <= len(password) <= 256:

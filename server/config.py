@@ -33,7 +33,8 @@ class RateLimits:
     thread_per_user: tuple[int, float] = (5, 5 / 60)
     write_per_ip: tuple[int, float] = (300, 300 / 60)
     ws_frames: tuple[int, float] = (150, 20.0)  # a burst of 100 subscribes on connect must fit
-    ws_typing: tuple[int, float] = (5, 1.0)
+    ws_typing: tuple[int, float] = (5, 1.0)  # per user and thread, across sockets and processes
+    password_change_per_user: tuple[int, float] = (5, 5 / 3600)  # each costs two argon2 hashes
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Settings:
     presence_lease_seconds: float = 30.0
     ws_heartbeat_seconds: float = 20.0
     ws_max_pending_bytes: int = 1 << 20
+    render_workers: int = 2           # processes that render Markdown (server/render.py)
+    render_budget_seconds: float = 1.0  # a body that takes longer to render is refused (422)
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
@@ -180,6 +183,10 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["ws_heartbeat_seconds"] = _number("PARLEY_WS_HEARTBEAT_SECONDS", raw, float, 1, 300)
     if (raw := get("PARLEY_WS_MAX_PENDING_BYTES")) is not None:
         kw["ws_max_pending_bytes"] = int(_number("PARLEY_WS_MAX_PENDING_BYTES", raw, int, 16384, 1 << 30))
+    if (raw := get("PARLEY_RENDER_WORKERS")) is not None:
+        kw["render_workers"] = int(_number("PARLEY_RENDER_WORKERS", raw, int, 1, 64))
+    if (raw := get("PARLEY_RENDER_BUDGET_SECONDS")) is not None:
+        kw["render_budget_seconds"] = _number("PARLEY_RENDER_BUDGET_SECONDS", raw, float, 0.01, 60)
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:

@@ -49,8 +49,9 @@ PRUNERS: list[Pruner] = [
            ("event_retention_days",)),
     # A retry comes within seconds, not days.
     Pruner("idempotency_keys", """
-        DELETE FROM idempotency_keys WHERE (user_id, key) IN (
-            SELECT user_id, key FROM idempotency_keys WHERE created_at < now() - interval '1 day' LIMIT $1)"""),
+        DELETE FROM idempotency_keys WHERE (user_id, thread_id, key) IN (
+            SELECT user_id, thread_id, key FROM idempotency_keys
+            WHERE created_at < now() - interval '1 day' LIMIT $1)"""),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum, preview
+from .api import accounts, forum, moderation, preview
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -54,10 +54,15 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
     "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
     "Vote": {},
+    "NewFlag": {"note": {"maxLength": 500}},
+    "FlagChange": {},
+    "Suspension": {"reason": {"maxLength": 500}},
+    "Accepted": {"post_id": {"minimum": 1, "maximum": BIGINT}},
     "Preview": {"body": {"minLength": 1, "maxLength": 20000}},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
-            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, preview.Preview]
+            forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
+            moderation.FlagChange, moderation.Suspension, preview.Preview]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -66,8 +71,8 @@ def _request_schemas() -> dict[str, Schema]:
         props = components[name]["properties"]
         for prop, extra in limits.items():
             target = props[prop]
-            if "anyOf" in target:  # an optional field: constrain the string branch
-                target = next(s for s in target["anyOf"] if s.get("type") == "string")
+            if "anyOf" in target:  # an optional field: constrain the string (or integer) branch
+                target = next(s for s in target["anyOf"] if s.get("type") in ("string", "integer"))
             target.update(extra)
     return components
 
@@ -92,9 +97,9 @@ def _response_schemas() -> dict[str, Schema]:
         "CategoryBrief": obj(slug=STR, name=STR, path=ref("CategoryPath")),
         "Thread": obj(id=ID, title=STR, category=ref("CategoryBrief"), author=ref("UserBrief"), created_at=TIME,
                       response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
-                      seq={"type": "integer", "minimum": 0}),
+                      seq={"type": "integer", "minimum": 0}, score=INT, accepted_id=nullable(ID)),
         "Post": post,
-        "Response": {"allOf": [ref("Post"), obj(comments=ARRAY(ref("Post")))]},
+        "Response": {"allOf": [ref("Post"), obj(["comments"], comments=ARRAY(ref("Post")), comments_more=BOOL)]},
         "ThreadList": obj(threads=ARRAY(ref("Thread")), next=nullable(STR)),
         "ThreadPage": obj(thread=ref("Thread"), question=ref("Post"), responses=ARRAY(ref("Response")),
                           next=nullable(STR)),
@@ -106,6 +111,26 @@ def _response_schemas() -> dict[str, Schema]:
                                     "thread.updated"]},
                      data={"type": "object"}, created_at=TIME),
         "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0}),
+        "Flag": obj(id=ID, post_id=ID, thread_id=ID, reason={"enum": ["spam", "rude", "off_topic", "other"]},
+                    note=nullable(STR), status={"enum": ["open", "resolved", "dismissed"]}, created_at=TIME,
+                    flagger=ref("UserBrief"), resolved_by=nullable(ref("UserBrief"))),
+        "ModlogEntry": obj(id=ID, action={"enum": ["post.edited", "post.deleted", "thread.renamed", "thread.locked",
+                                                   "thread.unlocked", "thread.moved", "thread.accepted",
+                                                   "user.suspended", "user.unsuspended", "flag.resolved",
+                                                   "flag.dismissed"]},
+                           moderator=ref("UserBrief"),
+                           target=obj([], thread_id=ID, post_id=ID, username=STR),
+                           reason=nullable(STR), created_at=TIME),
+        "Profile": {"allOf": [ref("User"), obj(
+            last_seen_at=nullable(TIME), suspended_until=nullable(TIME),
+            stats=obj(**{k: {"type": "integer", "minimum": 0}
+                         for k in ("questions", "responses", "comments", "accepted")}, score=INT))]},
+        "UserPost": {"allOf": [ref("Post"), obj(thread=obj(id=ID, title=STR))]},
+        "UserPosts": obj(posts=ARRAY(ref("UserPost")), next=nullable(STR)),
+        "Permalink": obj(post=ref("Post"), thread=ref("Thread"), after=nullable(STR)),
+        "SearchResults": obj(results=ARRAY(obj(post=ref("Post"),
+                                               thread=obj(id=ID, title=STR, category=ref("CategoryBrief")),
+                                               snippet=STR)), next=nullable(STR)),
     }
 
 
@@ -148,7 +173,21 @@ LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
 BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
 AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
-SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"}, "Order of responses")
+REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+                   "Revisions after this one (the `next` of the previous answer)")
+SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"},
+              "Order of responses; with `top` the accepted response comes first")
+LIST_SORT = _param("sort", "query", {"enum": ["activity", "newest", "top"], "default": "activity"},
+                   "Newest activity, newest threads, or the question's score")
+LIST_FILTER = _param("filter", "query", {"enum": ["unanswered"]}, "Only threads without a non-deleted response")
+PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
+SEARCH_PARAMS = [
+    _param("q", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+           'Web-search syntax: words, "a phrase", -word, or', required=True),
+    _param("category", "query", STR, "A category slug; its descendants are included"),
+    _param("author", "query", STR, "A username"),
+    _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
+]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
 IDEMPOTENCY_KEY = _param("Idempotency-Key", "header", {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
@@ -208,10 +247,11 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
-            _ok("200", ref("ThreadList")), ["400", "404"], params=[PATH_SLUG, LIMIT(20, 100), BEFORE])},
+            _ok("200", ref("ThreadList")), ["400", "404"],
+            params=[PATH_SLUG, LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER])},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
-                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE]),
+                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER]),
             "post": op("createThread", "Start a thread",
                        _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["429"],
                        body="NewThread", security=SIGNED_IN),
@@ -224,6 +264,19 @@ def _paths() -> dict[str, Schema]:
                         _ok("200", thread_answer), ["404", "429"], body="ThreadChange", params=by_id,
                         security=SIGNED_IN),
         },
+        "/api/threads/{id}/accepted": {"put": op(
+            "setAccepted", "Accept a response (the asker or a moderator), or withdraw with null",
+            _ok("200", thread_answer), ["404", "409", "429"], body="Accepted", params=by_id, security=SIGNED_IN)},
+        "/api/users/{username}": {"get": op(
+            "profile", "A user's profile with stats", _ok("200", obj(user=ref("Profile"))), ["404"],
+            params=[PATH_USERNAME], tag="profiles")},
+        "/api/users/{username}/posts": {"get": op(
+            "userPosts", "A user's non-deleted posts, newest first, each with its thread",
+            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(20, 100), BEFORE],
+            security=OPTIONAL, tag="profiles")},
+        "/api/search": {"get": op(
+            "search", "Full-text search over titles and posts", _ok("200", ref("SearchResults")), ["400"],
+            params=[*SEARCH_PARAMS, LIMIT(20, 50), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",
             {**_ok("201", post_answer, "Created"), **_ok("200", post_answer, "Already made with this key")},
@@ -236,6 +289,8 @@ def _paths() -> dict[str, Schema]:
             "threadPresence", "Who is watching this thread", _ok("200", ref("Presence")), ["400", "404"],
             params=by_id)},
         "/api/posts/{id}": {
+            "get": op("permalink", "One post with its thread; `after` opens the thread page at it",
+                      _ok("200", ref("Permalink")), ["400", "404"], params=by_id, security=OPTIONAL),
             "patch": op("editPost", "Edit a post (author or moderator); a stale revision is a 409",
                         _ok("200", post_answer), ["404", "409", "429"], body="PostEdit", params=by_id,
                         security=SIGNED_IN),
@@ -244,11 +299,34 @@ def _paths() -> dict[str, Schema]:
                          security=SIGNED_IN),
         },
         "/api/posts/{id}/revisions": {"get": op(
-            "postRevisions", "Every version of a post, oldest first",
-            _ok("200", obj(revisions=ARRAY(ref("Revision")))), ["400", "404"], params=by_id)},
+            "postRevisions", "Every version of a post, oldest first, about 1 MiB per answer (`next`: pass as `after`)",
+            _ok("200", obj(["revisions"], revisions=ARRAY(ref("Revision")), next={"type": "integer", "minimum": 1})),
+            ["400", "404"], params=[*by_id, REV_AFTER])},
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
+        "/api/posts/{id}/flags": {"post": op(
+            "flagPost", "Flag someone else's post for the moderators (once per post)",
+            _ok("201", obj(flag=ref("Flag")), "Flagged"), ["404", "409", "429"], body="NewFlag", params=by_id,
+            security=SIGNED_IN, tag="moderation")},
+        "/api/flags": {"get": op(
+            "listFlags", "The review queue: flags of one status, newest first (moderator)",
+            _ok("200", obj(flags=ARRAY(ref("Flag")), next=nullable(STR), open={"type": "integer", "minimum": 0})),
+            ["400"], params=[_param("status", "query", {"enum": ["open", "resolved", "dismissed"],
+                                                         "default": "open"}, "Which flags"),
+                             LIMIT(50, 100), BEFORE], security=SIGNED_IN, tag="moderation")},
+        "/api/flags/{id}": {"put": op(
+            "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
+            _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
+            tag="moderation")},
+        "/api/modlog": {"get": op(
+            "modlog", "The public moderation log, newest first",
+            _ok("200", obj(entries=ARRAY(ref("ModlogEntry")), next=nullable(STR))), ["400"],
+            params=[LIMIT(50, 100), BEFORE], tag="moderation")},
+        "/api/users/{username}/suspension": {"put": op(
+            "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
+            _ok("200", obj(user=ref("Profile"))),
+            ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
         "/api/render": {"post": op(
             "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",

@@ -1,14 +1,38 @@
-"""Markdown → safe HTML, done once on write.
+"""Markdown → safe HTML, done once on write, off the event loop, within a size and a time budget.
 
 markdown-it-py renders CommonMark with raw HTML disabled (it is escaped, not
 passed through) and linkify on; nh3 (the Ammonia sanitizer) then enforces an
 allow-list, so even a renderer bug cannot let a script or handler through.
+
+Two limits make rendering safe against hostile bodies (docs/security.md):
+
+* Size: the HTML is at most MAX_HTML bytes (contract: 256 KiB), checked on the
+  result, so whatever construct makes it grow (reference links, autolinks,
+  nested emphasis, entities, lists, tables) is refused with 422, field `body`.
+* Time: Renderer runs render() in worker processes and gives each body a time
+  budget; past it the worker is killed (a thread cannot be stopped) and
+  replaced, and the body is refused with 422. The event loop never runs a render.
 """
 
 from __future__ import annotations
 
+import asyncio
+import html as html_lib
+import logging
+import multiprocessing
+import re
+import time
+import unicodedata
+from typing import Any
+
 import nh3
 from markdown_it import MarkdownIt
+
+from .errors import Invalid, Unavailable
+
+log = logging.getLogger(__name__)
+
+MAX_HTML = 256 * 1024
 
 _md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
     ["linkify", "strikethrough", "table"]
@@ -30,6 +54,28 @@ ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 LINK_REL = "nofollow ugc noopener"
 
+# Characters that show as nothing: controls, format characters (zero-width space, joiners, word joiner,
+# BOM…), separators, combining marks on their own, private use/unassigned, and the blank letters that
+# Unicode classifies as visible (Braille blank, Hangul fillers, halfwidth filler).
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"}
+_BLANK_LETTERS = {"\u2800", "\u3164", "\u115f", "\u1160", "\uffa0", "\u17b4", "\u17b5"}
+
+
+def is_invisible(text: str) -> bool:
+    """True when every character of `text` shows as nothing (the empty string included)."""
+    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+               for ch in text)
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def shows_something(html: str) -> bool:
+    """Whether rendered HTML displays anything: an image, a rule, or some visible text."""
+    if "<img" in html or "<hr" in html:
+        return True
+    return not is_invisible(html_lib.unescape(_TAG.sub("", html)))
+
 
 def sanitize(html: str) -> str:
     """Keep only the allow-listed tags, attributes and URL schemes."""
@@ -43,6 +89,161 @@ def sanitize(html: str) -> str:
     )
 
 
+def _too_large() -> Invalid:
+    return Invalid(f"body renders to more than {MAX_HTML // 1024} KiB of HTML", field="body")
+
+
+def _blank() -> Invalid:
+    return Invalid("body shows nothing: it holds only invisible characters", field="body")
+
+
+def _render_checked(markdown: str) -> tuple[str, str]:
+    """("ok", html) or (code, "") with code too_large / blank. Runs in a worker (or in-line)."""
+    raw = _md.render(markdown)
+    # The sanitizer never makes HTML much larger (it only escapes and adds rel), so an oversized
+    # rendering is refused before spending time on it.
+    if len(raw) > 2 * MAX_HTML:
+        return "too_large", ""
+    out = sanitize(raw)
+    if len(out.encode()) > MAX_HTML:
+        return "too_large", ""
+    if not shows_something(out):
+        return "blank", ""
+    return "ok", out
+
+
 def render(markdown: str) -> str:
-    """Render a post body (CommonMark + linkify) to sanitized HTML."""
-    return sanitize(_md.render(markdown))
+    """Render a post body (CommonMark + linkify) to sanitized HTML, in-line (CLI, demo, tests).
+
+    Raises Invalid (field body) when the HTML would pass MAX_HTML or shows nothing."""
+    code, out = _render_checked(markdown)
+    if code == "too_large":
+        raise _too_large()
+    if code == "blank":
+        raise _blank()
+    return out
+
+
+def _worker_main(conn: Any) -> None:
+    """A render worker: answer each body with _render_checked() until told to stop (None)."""
+    conn.send(("ready", ""))
+    while True:
+        try:
+            body = conn.recv()
+        except (EOFError, OSError):
+            return
+        if body is None:
+            return
+        try:
+            conn.send(_render_checked(body))
+        except Exception as exc:  # a renderer bug: report it, keep serving
+            conn.send(("error", repr(exc)))
+
+
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), name="parley-render", daemon=True)
+        self.proc.start()
+        child.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        if not self.conn.poll(timeout):
+            self.kill()
+            raise RuntimeError("render worker did not start")
+        self.conn.recv()
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+            self.proc.join(2)
+        except Exception:
+            pass
+        self.conn.close()
+
+
+class Renderer:
+    """A small pool of render worker processes with a time budget per body.
+
+    render() waits for an idle worker (at most `wait` seconds, else 503), hands it the body and waits
+    at most `budget` seconds for the answer (in a thread, so the loop stays free). A worker past its
+    budget is killed and replaced; the body is refused with 422. Size it to the cores the server may
+    spend on rendering (default 2): a flood of slow bodies then queues here instead of stalling requests.
+    """
+
+    def __init__(self, workers: int = 2, budget: float = 1.0, wait: float = 10.0) -> None:
+        self.size = workers
+        self.budget = budget
+        self.wait = wait
+        self.ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self.all: set[_Worker] = set()
+        self.closed = False
+
+    async def start(self) -> None:
+        workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self.size)))
+        for w in workers:
+            self.idle.put_nowait(w)
+
+    def _spawn(self) -> _Worker:
+        w = _Worker(self.ctx)
+        w.wait_ready(60)
+        self.all.add(w)
+        return w
+
+    async def close(self) -> None:
+        self.closed = True
+        for w in list(self.all):
+            try:
+                w.conn.send(None)
+            except Exception:
+                pass
+            await asyncio.to_thread(w.proc.join, 1)
+            w.kill()
+        self.all.clear()
+
+    async def _replace(self, dead: _Worker) -> None:
+        self.all.discard(dead)
+        await asyncio.to_thread(dead.kill)
+        if self.closed:
+            return
+        try:
+            self.idle.put_nowait(await asyncio.to_thread(self._spawn))
+        except Exception as exc:
+            log.error("could not replace a render worker: %s", exc)
+
+    def _call(self, w: _Worker, body: str) -> tuple[str, str] | None:
+        w.conn.send(body)
+        if not w.conn.poll(self.budget):
+            return None
+        return w.conn.recv()  # type: ignore[no-any-return]
+
+    async def render(self, markdown: str) -> str:
+        """Sanitized HTML of `markdown`; Invalid (field body) if too large, blank or over the time budget."""
+        try:
+            w = await asyncio.wait_for(self.idle.get(), self.wait)
+        except TimeoutError:
+            raise Unavailable("The server is busy rendering; try again shortly") from None
+        started = time.perf_counter()
+        try:
+            result = await asyncio.to_thread(self._call, w, markdown)
+        except (OSError, EOFError) as exc:  # the worker died under us
+            log.warning("render worker failed (%s); replacing it", exc)
+            asyncio.get_running_loop().create_task(self._replace(w))
+            raise Unavailable("Rendering failed; try again") from None
+        if result is None:
+            log.warning("render over its %.2fs budget (%d chars); worker replaced", self.budget, len(markdown))
+            asyncio.get_running_loop().create_task(self._replace(w))
+            raise Invalid(f"body takes too long to render (over {self.budget:g} s); simplify its Markdown",
+                          field="body")
+        self.idle.put_nowait(w)
+        code, out = result
+        if code == "ok":
+            log.debug("rendered %d chars in %.1f ms", len(markdown), (time.perf_counter() - started) * 1000)
+            return out
+        if code == "too_large":
+            raise _too_large()
+        if code == "blank":
+            raise _blank()
+        log.error("bug: render failed: %s", out)
+        raise Invalid("body could not be rendered", field="body")

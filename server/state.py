@@ -13,6 +13,7 @@ from .config import Settings
 from .live.broker import Broker
 from .live.hub import Hub
 from .live.presence import Presence
+from .render import Renderer
 
 
 @dataclass
@@ -25,5 +26,6 @@ class AppState:
     limiter: Any
     cookies: Cookies
     redis: Any | None = None
+    renderer: Renderer | None = None
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -52,6 +53,23 @@ def create_database(admin_url: str) -> str:
         conn = await asyncpg.connect(_with_db(admin_url, name))
         try:
             await migrations.migrate(conn)
+        finally:
+            await conn.close()
+    asyncio.run(run())
+    return _with_db(admin_url, name)
+
+
+def create_empty_database(admin_url: str) -> str:
+    """A fresh database with nothing in it, not even the schema; returns its URL."""
+    import asyncio
+
+    import asyncpg
+    name = f"parley_empty_{uuid.uuid4().hex[:10]}"
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
     asyncio.run(run())
@@ -119,8 +137,9 @@ class RedisServer:
 class ServerProcess:
     """A real `parley serve` process on a spare port."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, workers: int = 1, cwd: Path = ROOT) -> None:
         self.port = port or free_port()
+        self.cwd = cwd  # the tree whose `server` package runs (another release's, in upgrade tests)
         self.env = env
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
@@ -140,7 +159,7 @@ class ServerProcess:
         self.log = open(self.log_path, "ab")  # appended across restarts, closed by stop()
         self.proc = subprocess.Popen(
             [*PARLEY, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+            cwd=self.cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

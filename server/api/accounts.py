@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import logging
 from typing import Annotated
 
 import msgspec
@@ -11,11 +11,16 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import Invalid, Unauthorized
+from ..errors import Forbidden, Invalid, Unauthorized
+from ..live import userchannel
+from ..state import AppState
 from ..store import sessions, users
+from ..wire import iso
 from .common import json, limit, no_content, parse, state, trimmed
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
+log = logging.getLogger(__name__)
+
+USERNAME = users.USERNAME
 Password = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
@@ -41,6 +46,15 @@ def check_password(password: str, field: str = "password") -> str:
     return password
 
 
+async def end_sessions(st: AppState, user_id: int, **which: str | None) -> None:
+    """Close the sockets of ended sessions on every process (after COMMIT; see live/userchannel.py).
+    A lost message is caught by the hubs' session sweep within a few seconds."""
+    try:
+        await userchannel.end_sessions(st.broker, user_id, **which)
+    except Exception as exc:
+        log.warning("end_sessions publish for user %d failed (the sweep will close them): %s", user_id, exc)
+
+
 def set_cookie(request: Request, response: Response, session_id: str) -> None:
     st = state(request)
     response.set_cookie(
@@ -53,7 +67,7 @@ async def sign_up(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
     body = await parse(request, SignUp)
-    if not USERNAME.match(body.username):
+    if not users.valid_username(body.username):
         raise Invalid("username must be 3–32 of A-Z a-z 0-9 _ . -", field="username")
     display = trimmed(body.display_name if body.display_name is not None else body.username, "display_name", 1, 64)
     check_password(body.password)
@@ -75,13 +89,15 @@ async def sign_in(request: Request) -> Response:
     limits = st.settings.limits
     await limit(st, f"signin:ip:{auth.client_ip(request, st.settings)}", limits.signin_per_ip)
     # Failures per username back off password guessing spread over many addresses.
-    fail_key = f"signin:fail:{body.username.lower()[:64]}"
+    fail_key = f"signin:fail:{users.canonical(body.username)}"
     # A probe: costs nothing, but needs a whole token left (a failure takes one; success takes none).
     await limit(st, fail_key, limits.signin_failures_per_user, cost=0, need=1)
     row = await users.by_username(st.pool, body.username)
     if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
         await st.limiter.hit(fail_key, limits.signin_failures_per_user)
         raise Unauthorized("Wrong username or password", code="bad_credentials")
+    if users.suspended(row):
+        raise Forbidden(f"This account is suspended until {iso(row['suspended_until'])}", code="suspended")
     if auth.needs_rehash(row["password_hash"]):
         await users.set_password(st.pool, row["id"], await auth.hash_password(body.password))
     # A fresh id at every sign-in: a session id planted before sign-in is never promoted (no fixation).
@@ -104,6 +120,7 @@ async def sign_out(request: Request) -> Response:
     if user is None or sid is None:
         raise Unauthorized("Sign in first")
     await sessions.revoke(st.pool, sid)
+    await end_sessions(st, user["id"], only=sessions.key(sid))
     response = no_content()
     response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -121,10 +138,11 @@ async def change_password(request: Request) -> Response:
     user = await auth.require_user(request, st)
     body = await parse(request, PasswordChange)
     check_password(body.new_password, "new_password")
-    await limit(st, f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user,
-                cost=0, need=1)
+    fail_key = f"signin:fail:{users.canonical(user['username'])}"
+    await limit(st, f"password:{user['id']}", st.settings.limits.password_change_per_user)
+    await limit(st, fail_key, st.settings.limits.signin_failures_per_user, cost=0, need=1)
     if not await auth.verify_password(user["password_hash"], body.old_password):
-        await st.limiter.hit(f"signin:fail:{user['username'].lower()}", st.settings.limits.signin_failures_per_user)
+        await st.limiter.hit(fail_key, st.settings.limits.signin_failures_per_user)
         raise Invalid("The current password is wrong", field="old_password")
     new_hash = await auth.hash_password(body.new_password)
     session_id = st.cookies.new_session_id()
@@ -132,6 +150,9 @@ async def change_password(request: Request) -> Response:
         await users.set_password(conn, user["id"], new_hash)
         await sessions.revoke_all(conn, user["id"])
         await sessions.create(conn, session_id, user["id"])
+    # Every other session's sockets close; this device's stay open, now on its new session.
+    old = st.cookies.load(request.cookies.get(auth.COOKIE))
+    await end_sessions(st, user["id"], keep=sessions.key(old) if old else None, rebind=sessions.key(session_id))
     response = json({"user": users.full(user)})
     set_cookie(request, response, session_id)
     return response

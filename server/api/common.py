@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from .. import metrics
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
+from ..render import is_invisible
 from ..state import AppState
 from ..wire import frame_seq
 
@@ -95,6 +96,8 @@ def trimmed(value: str, field: str, low: int, high: int) -> str:
         raise Invalid(f"{field} must be {low}–{high} characters" + (" after trimming" if low else ""), field=field)
     if "\x00" in value:
         raise Invalid(f"{field} must not contain NUL characters", field=field)
+    if low and is_invisible(value):  # zero-width, word joiner, Braille blank…: shows as blank
+        raise Invalid(f"{field} must show something: it holds only invisible characters", field=field)
     return value
 
 

@@ -12,13 +12,14 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..errors import BadRequest, Invalid
-from ..render import render
+from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
 from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
 
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Patterns are always used with fullmatch(): "cooking\n" is not a slug.
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class NewCategory(msgspec.Struct):
@@ -39,6 +40,10 @@ class ThreadChange(msgspec.Struct):
     category: str | None = None
 
 
+class Accepted(msgspec.Struct):
+    post_id: int | None
+
+
 class NewPost(msgspec.Struct):
     body: str
     parent_id: int | None = None
@@ -57,9 +62,15 @@ def body_text(value: str) -> str:
     return trimmed(value, "body", 1, 20_000)
 
 
+async def render_body(st: AppState, text: str) -> str:
+    """The body's HTML, rendered off the event loop within the size and time budgets (server/render.py)."""
+    assert st.renderer is not None, "the lifespan starts the renderer"
+    return await st.renderer.render(text)
+
+
 async def list_categories(request: Request) -> Response:
     tree = await categories.tree(state(request).pool)
-    return json({"categories": tree.roots()})
+    return Response(b'{"categories":%s}' % tree.roots_json(), media_type="application/json")
 
 
 async def create_category(request: Request) -> Response:
@@ -68,7 +79,7 @@ async def create_category(request: Request) -> Response:
     user = await auth.require_user(request, st)
     auth.require_moderator(user)
     body = await parse(request, NewCategory)
-    if not SLUG.match(body.slug):
+    if not SLUG.fullmatch(body.slug):
         raise Invalid("slug must be 1–64 of a-z 0-9 and inner hyphens", field="slug")
     name = trimmed(body.name, "name", 1, 100)
     async with transaction(st.pool) as conn:
@@ -80,7 +91,15 @@ async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 20, 1, 100)
     slug = request.path_params.get("slug")
-    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug))
+    sort = request.query_params.get("sort") or "activity"
+    if sort not in threads.LIST_SORTS:
+        raise BadRequest("sort must be activity, newest or top", code="bad_parameter", field="sort")
+    filter_ = request.query_params.get("filter") or None
+    if filter_ is not None and filter_ not in threads.LIST_FILTERS:
+        # `following` and `unread` arrive with following and read positions (another issue).
+        raise BadRequest("filter must be unanswered", code="bad_parameter", field="filter")
+    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
+                                      sort, filter_))
 
 
 async def create_thread(request: Request) -> Response:
@@ -91,8 +110,9 @@ async def create_thread(request: Request) -> Response:
     title = trimmed(body.title, "title", 1, 200)
     text = body_text(body.body)
     await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
+    html = await render_body(st, text)
     async with transaction(st.pool) as conn:
-        written = await threads.create(conn, user["id"], body.category, title, text, render(text))
+        written = await threads.create(conn, user["id"], body.category, title, text, html)
     await publish(st, written.frames)
     return json(written.value, 201)
 
@@ -107,6 +127,21 @@ async def update_thread(request: Request) -> Response:
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
+    await publish(st, written.frames)
+    return json({"thread": written.value})
+
+
+async def set_accepted(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    thread_id = path_id(request)
+    body = await parse(request, Accepted)
+    if body.post_id is not None and not 1 <= body.post_id < 2**63:
+        raise Invalid("post_id must be a post id or null", field="post_id")
+    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    async with transaction(st.pool) as conn:
+        written = await threads.set_accepted(conn, thread_id, user, body.post_id)
     await publish(st, written.frames)
     return json({"thread": written.value})
 
@@ -134,11 +169,12 @@ async def create_post(request: Request) -> Response:
     if body.parent_id is not None and not 1 <= body.parent_id < 2**63:
         raise Invalid("parent_id must be a post id", field="parent_id")
     key = request.headers.get("idempotency-key")
-    if key is not None and not IDEMPOTENCY_KEY.match(key):
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
     await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
+    html = await render_body(st, text)
     async with transaction(st.pool) as conn:
-        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, render(text))
+        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html)
     await publish(st, written.frames)
     post, created = written.value
     return json({"post": post}, 201 if created else 200)
@@ -152,8 +188,9 @@ async def edit_post(request: Request) -> Response:
     body = await parse(request, PostEdit)
     text = body_text(body.body)
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    html = await render_body(st, text)
     async with transaction(st.pool) as conn:
-        written = await posts.edit(conn, post_id, user, text, body.revision, render(text))
+        written = await posts.edit(conn, post_id, user, text, body.revision, html)
     await publish(st, written.frames)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])
@@ -168,12 +205,16 @@ async def delete_post(request: Request) -> Response:
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await posts.delete(conn, post_id, user)
+        written.frames += await threads.withdraw_deleted(conn, post_id)
     await publish(st, written.frames)
     return no_content()
 
 
 async def revisions(request: Request) -> Response:
-    return json({"revisions": await posts.revisions(state(request).pool, path_id(request))})
+    after = query_int(request, "after", 0, 0, 2**31 - 1)
+    items, nxt = await posts.revisions(state(request).pool, path_id(request), after)
+    # `next` appears only when the byte budget cut the answer short (the contract's shape otherwise).
+    return json({"revisions": items, "next": nxt} if nxt is not None else {"revisions": items})
 
 
 async def vote(request: Request) -> Response:

@@ -52,6 +52,16 @@ class Broker(ABC):
             return int(channel[len(prefix):])
         return None
 
+    def user_channel(self, user_id: int) -> str:
+        """user:{id}: what every socket of one user must hear (server/live/userchannel.py)."""
+        return f"{self.namespace}:user:{user_id}"
+
+    def user_of(self, channel: str) -> int | None:
+        prefix = f"{self.namespace}:user:"
+        if channel.startswith(prefix) and channel[len(prefix):].isdigit():
+            return int(channel[len(prefix):])
+        return None
+
     @property
     def presence_channel(self) -> str:
         return f"{self.namespace}:presence"

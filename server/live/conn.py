@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections import deque
 from typing import Any
 
@@ -79,11 +80,12 @@ class Frame:
 class Conn:
     """What the hub needs from a socket. Subclasses implement write() and close()."""
 
-    __slots__ = ("id", "user", "rooms", "alive", "max_pending", "close_code")
+    __slots__ = ("id", "user", "session", "rooms", "alive", "max_pending", "close_code")
 
     def __init__(self, user: dict[str, Any] | None, max_pending: int) -> None:
         self.id = next(_ids)
         self.user = user
+        self.session: str | None = None  # the key (hash) of the session it was opened with
         self.rooms: set[int] = set()
         self.alive = True
         self.max_pending = max_pending
@@ -98,6 +100,22 @@ class Conn:
     def _died(self) -> None:
         # The socket's handler notices (its receive() ends) and removes it from the hub and presence.
         self.alive = False
+
+    def pending_bytes(self) -> int:
+        raise NotImplementedError
+
+    async def drained(self, level: int, timeout: float = 30.0) -> bool:
+        """Wait until at most `level` bytes wait to be sent (a replay sends its next chunk only then).
+
+        False when the socket died, or did not drain in `timeout` (then it is closed with 1013 like any
+        client too slow to keep up)."""
+        deadline = time.monotonic() + timeout
+        while self.alive and self.pending_bytes() > level:
+            if time.monotonic() > deadline:
+                self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
+                return False
+            await asyncio.sleep(0.01)
+        return self.alive
 
 
 def raw_protocol(send: Any, compression: bool) -> Any | None:
@@ -135,6 +153,9 @@ class RawConn(Conn):
                      transport.get_write_buffer_size())
             self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
 
+    def pending_bytes(self) -> int:
+        return self.transport.get_write_buffer_size()  # type: ignore[no-any-return]
+
     def reap_if_stuck(self) -> None:
         """A transport closing with data it can never flush (the peer vanished) is dropped after a timeout."""
         proto = self.proto
@@ -166,10 +187,13 @@ class AsgiConn(Conn):
     def __init__(self, asgi_send: Any, user: dict[str, Any] | None, max_pending: int) -> None:
         super().__init__(user, max_pending)
         self.asgi_send = asgi_send
-        self.queue: deque[str] = deque()
+        self.queue: deque[tuple[str, int]] = deque()  # (text, its size in bytes as counted in pending)
         self.pending = 0
         self.wakeup = asyncio.Event()
         self.task = asyncio.create_task(self._sender())
+
+    def pending_bytes(self) -> int:
+        return self.pending
 
     def send(self, frame: Frame) -> None:
         if not self.alive:
@@ -178,8 +202,11 @@ class AsgiConn(Conn):
             for part in frame.parts:
                 self.send(part)
             return
-        self.queue.append(frame.text)
-        self.pending += len(frame.json)
+        # Counted in bytes both ways: a count in characters going out would drift upwards with
+        # non-ASCII text until a healthy socket looked too slow.
+        size = len(frame.json)
+        self.queue.append((frame.text, size))
+        self.pending += size
         if self.pending > self.max_pending:
             self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
             return
@@ -191,8 +218,8 @@ class AsgiConn(Conn):
                 await self.wakeup.wait()
                 self.wakeup.clear()
                 while self.queue and self.close_code is None:
-                    text = self.queue.popleft()
-                    self.pending -= len(text)
+                    text, size = self.queue.popleft()
+                    self.pending -= size
                     await self.asgi_send({"type": "websocket.send", "text": text})
                 if self.close_code is not None:
                     await asyncio.wait_for(self.asgi_send({"type": "websocket.close", "code": self.close_code}),

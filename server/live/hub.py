@@ -20,30 +20,35 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 
 from .. import metrics
-from ..errors import NotFound
+from ..errors import WS_4001_SESSION_ENDED, NotFound
 from ..store import events as store_events
+from ..store import sessions as store_sessions
 from ..wire import frame_seq
 from .broker import Broker
 from .conn import Conn, Frame
+from .userchannel import parse_control
 
 log = logging.getLogger(__name__)
 
 CHUNK = 512            # sockets written per loop turn in a large room
 MAX_BATCH = 64         # queued events a large room writes to each socket in one go when it is behind
 RECENT = 64            # recent frames kept per room: reconnects with a recent `since` need no query
+RECENT_BYTES = 1 << 20  # ...and at most this many bytes of them (one event may be ~600 KB), so rooms stay small
+REPLAY_CHUNK = 256 * 1024  # a replay is read and sent in chunks of about this many bytes, never built whole
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
 MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
 
 
 class Room:
-    __slots__ = ("thread_id", "members", "seq", "ready", "held", "recent", "outbox", "task",
-                 "backfill", "empty_since", "pending", "loading")
+    __slots__ = ("thread_id", "members", "seq", "ready", "held", "recent", "recent_bytes", "outbox", "task",
+                 "backfill", "empty_since", "pending")
 
     def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
@@ -52,12 +57,23 @@ class Room:
         self.seq = 0
         self.ready: asyncio.Future[None] | None = None
         self.held: dict[int, Frame] = {}          # frames that arrived ahead of a gap
-        self.recent: deque[tuple[int, Frame]] = deque(maxlen=RECENT)
+        self.recent: deque[tuple[int, Frame]] = deque()  # bounded by RECENT and RECENT_BYTES in remember()
+        self.recent_bytes = 0
         self.outbox: deque[tuple[int, Frame]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.backfill: asyncio.Task[None] | None = None
         self.empty_since: float | None = None
-        self.loading = asyncio.Lock()             # one backlog query at a time; the others then hit `recent`
+
+    def remember(self, seq: int, frame: Frame) -> None:
+        """Keep a frame in `recent`; a deletion drops what came before (it may hold the deleted text)."""
+        recent = self.recent
+        if b'"name":"post.deleted"' in frame.json[:160]:
+            recent.clear()
+            self.recent_bytes = 0
+        recent.append((seq, frame))
+        self.recent_bytes += len(frame.json)
+        while len(recent) > 1 and (len(recent) > RECENT or self.recent_bytes > RECENT_BYTES):
+            self.recent_bytes -= len(recent.popleft()[1].json)
 
 
 class Hub:
@@ -67,6 +83,8 @@ class Hub:
         self.presence = presence
         self.rooms: dict[int, Room] = {}
         self.conns: set[Conn] = set()
+        self.by_user: dict[int, set[Conn]] = {}  # signed-in sockets per user: who hears user:{id}
+        self.session_idle_days = 30.0  # set by the app; sockets of sessions idle longer are closed
         self.tasks: set[asyncio.Task[Any]] = set()
         self._reconcile: asyncio.Task[None] | None = None
         self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
@@ -106,6 +124,9 @@ class Hub:
             return
         thread_id = self.broker.thread_of(channel)
         if thread_id is None:
+            user_id = self.broker.user_of(channel)
+            if user_id is not None:
+                self.on_user_message(user_id, message)
             return
         room = self.rooms.get(thread_id)
         if room is None:
@@ -119,6 +140,8 @@ class Hub:
         metrics.BROKER_RECONNECTS.inc()
         for room in self.rooms.values():
             self._start_backfill(room)
+        # A session may have ended while we were away (its end_sessions message is lost): check them all.
+        self._spawn(self._sweep_sessions(), "session-sweep")
         if self.presence is not None:
             self.presence.on_reconnect()
 
@@ -149,7 +172,7 @@ class Hub:
         if committed is not None:
             metrics.FANOUT_LATENCY.observe(time.perf_counter() - committed)
         room.seq = seq
-        room.recent.append((seq, frame))
+        room.remember(seq, frame)
         for pend in room.pending.values():
             pend.append((seq, frame))
         members = room.members
@@ -235,6 +258,8 @@ class Hub:
         if room.held:  # still a gap: the missing event is committed but not yet visible; try again
             await asyncio.sleep(0.05)
             self._start_backfill(room)
+        elif frames:  # one read is budgeted (store.events.READ_BUDGET): read on until nothing is left
+            self._start_backfill(room)
 
     async def _reconcile_loop(self) -> None:
         """Safety net for a publish lost without a reconnect: compare each room's seq with the database."""
@@ -242,6 +267,7 @@ class Hub:
             await asyncio.sleep(RECONCILE_EVERY)
             try:
                 self._reap_closing()
+                await self._sweep_sessions()
                 now = time.monotonic()
                 for tid, room in list(self.rooms.items()):
                     if not room.members and not room.pending and room.empty_since is not None \
@@ -297,6 +323,72 @@ class Hub:
             metrics.SOCKETS.dec()
         for tid in list(conn.rooms):
             self.leave(conn, tid)
+        if conn.user is not None:
+            mine = self.by_user.get(conn.user["id"])
+            if mine is not None:
+                mine.discard(conn)
+                if not mine:
+                    del self.by_user[conn.user["id"]]
+                    self._spawn(self._unsubscribe_user(conn.user["id"]), "user-unsubscribe")
+
+    # -- the user channel (userchannel.py) ---------------------------------
+
+    async def add_user(self, conn: Conn) -> None:
+        """Put a signed-in socket on its user's channel (subscribed before this returns)."""
+        assert conn.user is not None
+        user_id = conn.user["id"]
+        first = user_id not in self.by_user
+        self.by_user.setdefault(user_id, set()).add(conn)
+        if first:
+            await self.broker.subscribe(self.broker.user_channel(user_id))
+
+    async def _unsubscribe_user(self, user_id: int) -> None:
+        if user_id not in self.by_user:
+            try:
+                await self.broker.unsubscribe(self.broker.user_channel(user_id))
+            except Exception as exc:
+                log.warning("unsubscribe user %d failed: %s", user_id, exc)
+
+    def on_user_message(self, user_id: int, message: bytes) -> None:
+        """A frame for every socket of the user, or a control action on them."""
+        conns = list(self.by_user.get(user_id, ()))
+        if not conns:
+            return
+        try:
+            action = parse_control(message)
+        except Exception:
+            log.warning("bad control message for user %d", user_id)
+            return
+        if action is None:
+            frame = Frame(message)
+            for conn in conns:
+                conn.send(frame)
+        elif action.get("action") == "end_sessions":
+            only, keep, rebind = action.get("only"), action.get("keep"), action.get("rebind")
+            for conn in conns:
+                if keep is not None and conn.session == keep:
+                    if rebind is not None:
+                        conn.session = rebind
+                elif only is None or conn.session == only:
+                    self.end_session(conn)
+
+    def end_session(self, conn: Conn) -> None:
+        log.info("ws %d: its session ended; closing with 4001", conn.id)
+        conn.close(WS_4001_SESSION_ENDED, "session ended")
+
+    async def _sweep_sessions(self) -> None:
+        """Close the sockets whose session is gone (revoked, expired idle): the net under the channel."""
+        seen = [(c, c.session) for c in self.conns if c.session is not None and c.alive]
+        if not seen:
+            return
+        keys = sorted({key for _, key in seen if key is not None})
+        live: set[str] = set()
+        for i in range(0, len(keys), 5000):
+            live |= await store_sessions.live_keys(self.pool, keys[i:i + 5000], self.session_idle_days)
+        for conn, key in seen:
+            # Only if it still has the session we checked (a password change may have rebound it meanwhile).
+            if key not in live and conn.session == key and conn.alive:
+                self.end_session(conn)
 
     async def _room(self, thread_id: int) -> Room:
         """The room for a thread, subscribed to its channel BEFORE its seq is read (no event can slip between)."""
@@ -325,13 +417,18 @@ class Hub:
         else:
             assert room.ready is not None
             await asyncio.shield(room.ready)
+            # A room outlives its thread (watchers, linger): a deleted thread stops at once for every new
+            # subscriber on every process, whatever this room has cached (CONTRACT "Guarantees").
+            if await self.pool.fetchval("SELECT deleted FROM threads WHERE id = $1", thread_id):
+                raise NotFound(f"No thread {thread_id}")
         return room
 
-    async def join(self, conn: Conn, thread_id: int, since: int | None) -> tuple[list[Frame], int, bool]:
-        """Add conn to a thread. Returns (frames to replay, seq for `subscribed`, reset).
+    async def join(self, conn: Conn, thread_id: int, since: int | None) -> tuple[list[Frame], int, bool, bool]:
+        """Add conn to a thread. Returns (frames to replay, seq for `subscribed`, reset, stream).
 
-        The caller sends the replay, then `subscribed`, then calls go_live(),
-        which sends what arrived meanwhile: no gap and no duplicate at the seam.
+        `stream` means the replay is not in memory: the caller sends it with replay_chunks(). Then it
+        sends `subscribed` and calls go_live(), which sends what arrived meanwhile: no gap and no
+        duplicate at the seam.
         """
         room = await self._room(thread_id)
         room.pending[conn] = []
@@ -339,41 +436,39 @@ class Hub:
         room.empty_since = None
         target = room.seq
         replay: list[Frame] = []
-        reset = False
-        try:
-            if since is not None and target - since > MAX_REPLAY:
-                reset = True
-            elif since is not None and since < target:
-                if room.recent and room.recent[0][0] <= since + 1:
-                    replay = [f for s, f in room.recent if since < s <= target]
-                else:
-                    async with room.loading:  # a reconnect storm: the first joiner reads, the rest use `recent`
-                        if room.recent and room.recent[0][0] <= since + 1:
-                            replay = [f for s, f in room.recent if since < s <= target]
-                        else:
-                            replay, reset = await self._read_backlog(room, since, target)
-            elif since is not None and since > target:
-                reset = True  # a seq we never issued: the client's state is not ours
-        except BaseException:
-            room.pending.pop(conn, None)
-            conn.rooms.discard(thread_id)
-            raise
-        return replay, target, reset
+        reset = stream = False
+        if since is not None and target - since > MAX_REPLAY:
+            reset = True
+        elif since is not None and since < target:
+            if room.recent and room.recent[0][0] <= since + 1:
+                replay = [f for s, f in room.recent if since < s <= target]
+            else:
+                stream = True
+        elif since is not None and since > target:
+            reset = True  # a seq we never issued: the client's state is not ours
+        return replay, target, reset, stream
 
-    async def _read_backlog(self, room: Room, since: int, target: int) -> tuple[list[Frame], bool]:
-        metrics.REPLAY_QUERIES.inc()
-        rows = await store_events.frames_since(self.pool, room.thread_id, since, target - since)
-        if not rows or rows[0][0] != since + 1:
-            return [], True  # pruned: the client must reload over HTTP
-        frames = [(s, Frame(f)) for s, f in rows if s <= target]
-        # Seed `recent` with what we read when it joins up, so the next joiner needs no query.
-        recent = room.recent
-        if not recent or recent[0][0] <= frames[-1][0] + 1:
-            first = recent[0][0] if recent else frames[-1][0] + 1
-            merged = [x for x in frames if x[0] < first] + list(recent)
-            recent.clear()
-            recent.extend(merged)  # maxlen keeps the newest
-        return [f for _, f in frames], False
+    def abandon(self, conn: Conn, thread_id: int) -> None:
+        """Undo a join() whose replay failed."""
+        room = self.rooms.get(thread_id)
+        if room is not None:
+            room.pending.pop(conn, None)
+        conn.rooms.discard(thread_id)
+
+    async def replay_chunks(self, thread_id: int, since: int, target: int) -> AsyncIterator[list[Frame] | None]:
+        """The stored events since+1..target in chunks of about REPLAY_CHUNK bytes, read one chunk at a
+        time (a replay is never built whole in memory). Yields None once if they are pruned (reset)."""
+        after = since
+        while after < target:
+            metrics.REPLAY_QUERIES.inc()
+            rows = await store_events.frames_since(self.pool, thread_id, after, min(target - after, 1000),
+                                                   REPLAY_CHUNK)
+            if not rows or rows[0][0] != after + 1:
+                yield None  # pruned: the client must reload over HTTP
+                return
+            chunk = [Frame(f) for s, f in rows if s <= target]
+            after = rows[-1][0]
+            yield chunk
 
     def go_live(self, conn: Conn, thread_id: int, target: int) -> None:
         room = self.rooms.get(thread_id)

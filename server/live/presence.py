@@ -231,8 +231,8 @@ class Presence:
     def connect(self, conn: Conn) -> None:
         self.add("site", conn.user)
 
-    def disconnect(self, conn: Conn) -> None:
-        self.remove("site", conn.user)
+    def disconnect(self, conn: Conn, linger: bool = True) -> None:
+        self.remove("site", conn.user, linger=linger)
 
     def _changed(self, scope: Scope) -> None:
         view = self.views.get(scope)

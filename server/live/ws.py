@@ -14,9 +14,10 @@ import msgspec
 from starlette.websockets import WebSocket
 
 from .. import auth, metrics, wire
-from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, ApiError
+from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
+from ..store import sessions as store_sessions
 from ..store import users as store_users
 from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
 from .hub import Hub
@@ -24,6 +25,7 @@ from .hub import Hub
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS = 100
+REPLAY_LOW_WATER = 256 * 1024  # send the next replay chunk once no more than this waits to be written
 ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
@@ -67,7 +69,7 @@ def parse(text: str | bytes) -> ClientFrame | bytes:
 class Session:
     """One socket's protocol state (kept small: there is one per open socket)."""
 
-    __slots__ = ("state", "hub", "conn", "frames", "typing")
+    __slots__ = ("state", "hub", "conn", "frames")
 
     def __init__(self, state: AppState, conn: Conn) -> None:
         self.state = state
@@ -76,7 +78,6 @@ class Session:
         limits = state.settings.limits
         enabled = state.settings.rate_limits_enabled
         self.frames = Bucket(limits.ws_frames) if enabled else None
-        self.typing = Bucket(limits.ws_typing) if enabled else None
 
     def send(self, data: bytes) -> None:
         self.conn.send(Frame(data))
@@ -113,7 +114,7 @@ class Session:
                                  thread=thread_id))
             return
         try:
-            replay, target, reset = await self.hub.join(conn, thread_id, since)
+            replay, target, reset, stream = await self.hub.join(conn, thread_id, since)
         except ApiError as exc:
             self.send(wire.error(exc.code, exc.message, thread=thread_id))
             return
@@ -121,8 +122,27 @@ class Session:
             log.warning("subscribe to %d failed: %s", thread_id, exc)
             self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
             return
-        for frame in replay:
-            conn.send(frame)
+        try:
+            if stream and since is not None:
+                # Chunk by chunk, each sent only once the previous one has left: a long or heavy replay
+                # costs a bounded amount of memory, and never trips the slow-client close by itself.
+                async for chunk in self.hub.replay_chunks(thread_id, since, target):
+                    if chunk is None:
+                        reset = True
+                        break
+                    for frame in chunk:
+                        conn.send(frame)
+                    if not await conn.drained(REPLAY_LOW_WATER):
+                        self.hub.abandon(conn, thread_id)
+                        return
+            else:
+                for frame in replay:
+                    conn.send(frame)
+        except Exception as exc:
+            self.hub.abandon(conn, thread_id)
+            log.warning("replay of %d failed: %s", thread_id, exc)
+            self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
+            return
         self.send(wire.subscribed(thread_id, target, reset))
         self.state.presence.add(thread_id, conn.user)
         conn.send(await self.state.presence.frame(thread_id, conn))
@@ -136,8 +156,10 @@ class Session:
         if thread_id not in conn.rooms:
             self.send(wire.error("not_subscribed", "Subscribe to the thread first", thread=thread_id))
             return
-        if self.typing is not None and self.typing.take() > 0:
-            return  # typing is a hint: extra ones are dropped quietly
+        # Per user and thread, shared by all their sockets on every process (the limiter's Redis bucket):
+        # 40 tabs type no faster than one. Typing is a hint: extra ones are dropped quietly.
+        if await self.state.limiter.hit(f"typing:{conn.user['id']}:{thread_id}", self.state.settings.limits.ws_typing):
+            return
         message = Hub.typing_message(f"{self.hub.origin}:{conn.id}", wire.typing(thread_id, conn.user))
         try:
             await self.state.broker.publish(self.state.broker.thread_channel(thread_id), message)
@@ -166,27 +188,40 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
             await ws.close(WS_1013_TRY_AGAIN_LATER)
             return
         user = store_users.brief(row) if row is not None else None
+        sid = state.cookies.load(ws.cookies.get(auth.COOKIE)) if row is not None else None
+        session = store_sessions.key(sid) if sid is not None else None
         client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         await ws.accept()
-        del ws, row  # nothing per socket that the live phase does not need
-        await _serve(user, client, receive, send, state)
+        del ws, row, sid  # nothing per socket that the live phase does not need
+        await _serve(user, session, client, receive, send, state)
     finally:
         state.connections_per_ip[ip] -= 1
         if state.connections_per_ip[ip] <= 0:
             del state.connections_per_ip[ip]
 
 
-async def _serve(user: dict[str, Any] | None, client: str, receive: Any, send: Any, state: AppState) -> None:
+async def _serve(user: dict[str, Any] | None, session_key: str | None, client: str, receive: Any, send: Any,
+                 state: AppState) -> None:
     settings = state.settings
     proto = raw_protocol(send, settings.ws_compression)
     conn: Conn = (RawConn(proto, user, settings.ws_max_pending_bytes) if proto is not None
                   else AsgiConn(send, user, settings.ws_max_pending_bytes))
+    conn.session = session_key
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
     hub.add(conn)
     presence.connect(conn)
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
     try:
+        if user is not None and session_key is not None:
+            # On the user's channel first, then check the session again: a sign-out that committed
+            # between the handshake and the subscription is not missed.
+            try:
+                await hub.add_user(conn)
+                if not await store_sessions.live_keys(state.pool, [session_key], settings.session_idle_days):
+                    hub.end_session(conn)
+            except Exception as exc:  # the sweep in the hub's reconcile loop still covers this socket
+                log.warning("ws %d: user channel set-up failed: %s", conn.id, exc)
         session.send(wire.hello(user, settings.ws_heartbeat_seconds))
         conn.send(await presence.frame("site", conn))
         while True:
@@ -202,10 +237,13 @@ async def _serve(user: dict[str, Any] | None, client: str, receive: Any, send: A
             if not conn.alive:
                 break
     finally:
+        # An ended session (sign-out elsewhere, suspension) leaves Active Now at once: the grace
+        # period is for reloads and brief drops, not for someone who is no longer signed in.
+        linger = conn.close_code != WS_4001_SESSION_ENDED
         for thread_id in list(conn.rooms):
-            presence.remove(thread_id, user)
+            presence.remove(thread_id, user, linger=linger)
         hub.remove(conn)
-        presence.disconnect(conn)
+        presence.disconnect(conn, linger=linger)
         conn.alive = False
         if conn.close_code == WS_1013_TRY_AGAIN_LATER:
             metrics.SLOW_CONSUMERS.inc()

@@ -7,6 +7,9 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, Invalid, NotFound
+from ..wire import encode
+
+MAX_DEPTH = 6  # levels, the root included: Discussion » Questions » Current Events and News is 3
 
 
 class Tree:
@@ -32,18 +35,49 @@ class Tree:
         row = self.by_id[cat_id]
         return {"slug": row["slug"], "name": row["name"], "path": self.path(cat_id)}
 
-    def category(self, cat_id: int) -> dict[str, Any]:
+    def _node(self, cat_id: int, path: list[dict[str, str]]) -> dict[str, Any]:
         row = self.by_id[cat_id]
         parent = self.by_id.get(row["parent_id"]) if row["parent_id"] is not None else None
-        return {
-            "id": row["id"], "slug": row["slug"], "name": row["name"],
-            "parent": parent["slug"] if parent else None,
-            "path": self.path(cat_id),
-            "children": [self.category(c["id"]) for c in self.children.get(cat_id, [])],
-        }
+        return {"id": row["id"], "slug": row["slug"], "name": row["name"],
+                "parent": parent["slug"] if parent else None, "path": path, "children": []}
+
+    def category(self, cat_id: int) -> dict[str, Any]:
+        """The Category with its children nested, built iteratively: no chain is too deep for it
+        (a database made before the depth cap may hold one)."""
+        top = self._node(cat_id, self.path(cat_id))
+        todo = [top]
+        while todo:
+            node = todo.pop()
+            for c in self.children.get(node["id"], []):
+                child = self._node(c["id"], [*node["path"], {"slug": c["slug"], "name": c["name"]}])
+                node["children"].append(child)
+                todo.append(child)
+        return top
 
     def roots(self) -> list[dict[str, Any]]:
         return [self.category(r["id"]) for r in self.children.get(None, [])]
+
+    def roots_json(self) -> bytes:
+        """`roots()` as JSON, built bottom-up without recursion: a JSON encoder recurses once per level,
+        and a chain made before the depth cap may be hundreds deep."""
+        done: dict[int, bytes] = {}
+        paths: dict[int, list[dict[str, str]]] = {}
+        order: list[int] = []
+        todo = [r["id"] for r in self.children.get(None, [])]
+        for rid in todo:
+            paths[rid] = self.path(rid)
+        while todo:  # pre-order; then each node is encoded after all of its children
+            cid = todo.pop()
+            order.append(cid)
+            for c in self.children.get(cid, []):
+                paths[c["id"]] = [*paths[cid], {"slug": c["slug"], "name": c["name"]}]
+                todo.append(c["id"])
+        for cid in reversed(order):
+            node = self._node(cid, paths.pop(cid))
+            head = encode({k: v for k, v in node.items() if k != "children"})[:-1]
+            kids = b",".join(done.pop(c["id"]) for c in self.children.get(cid, []))
+            done[cid] = head + b',"children":[' + kids + b"]}"
+        return b"[" + b",".join(done.pop(r["id"]) for r in self.children.get(None, [])) + b"]"
 
     def descendants(self, cat_id: int) -> list[int]:
         out, todo = [], [cat_id]
@@ -64,6 +98,8 @@ async def create(conn: asyncpg.Connection, slug: str, name: str, parent: str | N
         parent_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", parent)
         if parent_id is None:
             raise Invalid(f"No category {parent!r}", field="parent")
+        if len((await tree(conn)).path(parent_id)) >= MAX_DEPTH:
+            raise Invalid(f"Categories nest at most {MAX_DEPTH} levels deep", field="parent")
     try:
         row = await conn.fetchrow(
             "INSERT INTO categories (slug, name, parent_id, position)"

@@ -9,7 +9,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..render import render
 from ..wire import encode, iso
-from . import Written, events
+from . import Written, events, modlog
 
 POST_SELECT = """
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -86,16 +86,27 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
                  idempotency_key: str | None = None, html: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created)."""
     if idempotency_key is not None:
-        # Waits for a concurrent request with the same key to finish (unique index), then sees its row.
+        # The thread first: a key never answers for a thread that is gone or never was.
+        thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1", thread_id)
+        if thread is None:
+            raise NotFound(f"No thread {thread_id}")
+        if thread["deleted"]:
+            raise Conflict("This thread was deleted", code="thread_deleted")
+        # A key belongs to (user, thread). Waits for a concurrent request with the same key to finish
+        # (unique index), then sees its row.
         inserted = await conn.fetchval(
-            "INSERT INTO idempotency_keys (user_id, key) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-            user_id, idempotency_key)
+            "INSERT INTO idempotency_keys (user_id, thread_id, key) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING RETURNING 1", user_id, thread_id, idempotency_key)
         if inserted is None:
             post_id = await conn.fetchval(
-                "SELECT post_id FROM idempotency_keys WHERE user_id = $1 AND key = $2", user_id, idempotency_key)
+                "SELECT post_id FROM idempotency_keys WHERE user_id = $1 AND thread_id = $2 AND key = $3",
+                user_id, thread_id, idempotency_key)
             if post_id is None:
                 raise Conflict("The first request with this key is still in flight", code="idempotency_in_progress")
-            return Written((post_dict(await get_row(conn, post_id)), False))
+            first = await get_row(conn, post_id)
+            if first["deleted"]:  # a replay never shows a deleted post, nor makes a second one
+                raise Conflict("The post this key made was deleted", code="post_deleted")
+            return Written((post_dict(first), False))
     kind = "response" if parent_id is None else "comment"
     # Take the thread's next seq first: one statement both checks the thread and locks its row, so
     # everything below runs serialized with every other write to this thread (docs/live.md).
@@ -119,8 +130,8 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
             raise Conflict("That response was deleted", code="post_deleted")
     post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body, html)
     if idempotency_key is not None:
-        await conn.execute("UPDATE idempotency_keys SET post_id = $3 WHERE user_id = $1 AND key = $2",
-                           user_id, idempotency_key, post["id"])
+        await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
+                           " AND key = $3", user_id, thread_id, idempotency_key, post["id"])
     return Written((post, True), [(thread_id, frame)])
 
 
@@ -154,6 +165,9 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
     await conn.execute(
         "INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)"
         " SELECT id, revision, body, html, edited_by, edited_at FROM posts WHERE id = $1", post_id)
+    if modlog.acts_on_other(user, row["author_id"]):
+        await modlog.record(conn, "post.edited", user["id"], thread_id=row["thread_id"], post_id=post_id,
+                            user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
     frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
     return Written(post, [(row["thread_id"], frame)])
@@ -176,29 +190,48 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
     if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
         return Written(None)  # already gone: deleting twice is not an error
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
+    await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
     if row["kind"] == "response":
         await conn.execute("UPDATE threads SET response_count = response_count - 1 WHERE id = $1", row["thread_id"])
     elif row["kind"] == "question":
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
+    if modlog.acts_on_other(user, row["author_id"]):
+        await modlog.record(conn, "post.deleted", user["id"], thread_id=row["thread_id"], post_id=post_id,
+                            user_id=row["author_id"])
     frame = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
     return Written(None, [(row["thread_id"], frame)])
 
 
-async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int) -> list[dict[str, Any]]:
+# One answer of revisions holds about this many bytes of bodies and HTML (at least one revision);
+# `next` (a revision number, passed back as `after`) then says where to go on.
+REVISION_BYTES = 1 << 20
+
+
+async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int,
+                    after: int = 0) -> tuple[list[dict[str, Any]], int | None]:
+    """(revisions after `after`, oldest first, within REVISION_BYTES; the `after` of the next page or None)."""
     post = await conn.fetchrow(
         "SELECT p.deleted, t.deleted AS thread_deleted FROM posts p JOIN threads t ON t.id = p.thread_id"
         " WHERE p.id = $1", post_id)
     if post is None or post["thread_deleted"]:
         raise NotFound(f"No post {post_id}")
     if post["deleted"]:
-        return []
+        return [], None
     rows = await conn.fetch(
-        "SELECT r.revision, r.body, r.html, r.edited_at, u.id, u.username, u.display_name"
-        " FROM post_revisions r JOIN users u ON u.id = r.editor_id WHERE r.post_id = $1 ORDER BY r.revision",
-        post_id)
+        """
+        SELECT * FROM (
+            SELECT r.revision, r.body, r.html, r.edited_at, u.id, u.username, u.display_name,
+                   octet_length(r.body) + octet_length(r.html) AS size,
+                   sum(octet_length(r.body) + octet_length(r.html)) OVER (ORDER BY r.revision) AS upto,
+                   count(*) OVER () AS total
+            FROM post_revisions r JOIN users u ON u.id = r.editor_id
+            WHERE r.post_id = $1 AND r.revision > $2
+        ) x WHERE upto - size < $3 ORDER BY revision
+        """, post_id, after, REVISION_BYTES)
+    more = bool(rows) and rows[0]["total"] > len(rows)
     return [{"revision": r["revision"], "body": r["body"], "html": r["html"],
              "edited_by": {"id": r["id"], "username": r["username"], "display_name": r["display_name"]},
-             "edited_at": iso(r["edited_at"])} for r in rows]
+             "edited_at": iso(r["edited_at"])} for r in rows], rows[-1]["revision"] if more else None
 
 
 async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int) -> Written[dict[str, Any]]:

@@ -8,8 +8,12 @@ import hashlib
 import asyncpg
 
 
-def _key(session_id: str) -> str:
+def key(session_id: str) -> str:
+    """What the table (and the user channel) calls a session: the SHA-256 of its id."""
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+_key = key
 
 
 async def create(conn: asyncpg.Connection | asyncpg.Pool, session_id: str, user_id: int) -> None:
@@ -39,3 +43,10 @@ async def revoke(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> No
 async def revoke_all(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, keep: str | None = None) -> None:
     await conn.execute("DELETE FROM sessions WHERE user_id = $1 AND id IS DISTINCT FROM $2",
                        user_id, _key(keep) if keep else None)
+
+
+async def live_keys(pool: asyncpg.Pool, keys: list[str], idle_days: float) -> set[str]:
+    """Those of `keys` that are live sessions (not revoked, not idle too long)."""
+    rows = await pool.fetch("SELECT id FROM sessions WHERE id = any($1::text[])"
+                            " AND last_seen_at > now() - make_interval(secs => $2)", keys, idle_days * 86400)
+    return {r["id"] for r in rows}

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
-from ..wire import decode, encode, iso
-from . import Written, categories, events, posts
+from ..wire import encode, iso
+from . import Written, categories, events, modlog, posts
+from .cursor import cursor_decode, cursor_encode
 
 THREAD_SELECT = """
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
-       t.deleted, t.author_id, u.username AS author_username, u.display_name AS author_display_name
+       t.deleted, t.score, t.accepted_id, t.author_id,
+       u.username AS author_username, u.display_name AS author_display_name
 FROM threads t JOIN users u ON u.id = t.author_id
 """
 
@@ -26,56 +27,83 @@ def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
                    "display_name": row["author_display_name"]},
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
+        "score": row["score"], "accepted_id": row["accepted_id"],
     }
 
 
-def cursor_encode(*key: Any) -> str:
-    return base64.urlsafe_b64encode(encode(list(key))).decode().rstrip("=")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
-def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
-    """Decode an opaque cursor; anything that is not one we made is a 400 naming the parameter."""
+def micros(ts: datetime) -> int:
+    """A time as integer microseconds since the epoch (exact, unlike float timestamps)."""
+    return (ts - EPOCH) // MICROSECOND
+
+
+def from_micros(value: int, name: str) -> datetime:
     try:
-        key = decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        if not isinstance(key, list) or len(key) != len(types):
-            raise ValueError
-        for value, typ in zip(key, types, strict=True):
-            if not isinstance(value, typ) or isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
-                raise ValueError
-        return key
-    except Exception:
+        return EPOCH + value * MICROSECOND
+    except OverflowError:
         raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
 
 
+# List sorts: (column, cursor tag, column value → cursor int, cursor int → parameter). Every sort is
+# descending on (column, id), served by its own index (migration 0005_qa, schema.sql).
+LIST_SORTS: dict[str, tuple[str, str]] = {"activity": ("last_activity_at", "a"), "newest": ("created_at", "n"),
+                                         "top": ("score", "t")}
+LIST_FILTERS = ("unanswered",)
+
+
+def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool) -> str:
+    """The SQL of one thread list. Parameters: $1 limit, then the category ids, then the cursor (value, id).
+
+    Each variant is its own fixed statement rather than `$n IS NULL OR …`, so that a prepared
+    statement's generic plan still uses the index for its sort (tests/api/test_api_lists.py EXPLAINs them).
+    """
+    column = LIST_SORTS[sort][0]
+    where = ["NOT t.deleted"]
+    n = 1
+    if filter_ == "unanswered":
+        where.append("t.response_count = 0")
+    if by_category:
+        n += 1
+        where.append(f"t.category_id = any(${n}::bigint[])")
+    if keyset:
+        cast = "bigint" if sort == "top" else "timestamptz"
+        where.append(f"(t.{column}, t.id) < (${n + 1}::{cast}, ${n + 2}::bigint)")
+    return (THREAD_SELECT + " WHERE " + " AND ".join(where)
+            + f" ORDER BY t.{column} DESC, t.id DESC LIMIT $1")
+
+
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
-                  category_slug: str | None = None) -> dict[str, Any]:
-    """Threads, newest activity first, paged by (last_activity_at, id)."""
+                  category_slug: str | None = None, sort: str = "activity",
+                  filter_: str | None = None) -> dict[str, Any]:
+    """Threads in `sort` order (newest activity, newest, top question score), keyset-paged by (value, id)."""
     if category_slug is not None:
         tree, cat_id = await categories.by_slug(conn, category_slug)
         cat_ids: list[int] | None = tree.descendants(cat_id)
     else:
         tree, cat_ids = await categories.tree(conn), None
-    ts, tid = None, None
+    column, tag = LIST_SORTS[sort]
+    args: list[Any] = [limit + 1]
+    if cat_ids is not None:
+        args.append(cat_ids)
     if before is not None:
-        micros, tid = cursor_decode(before, "before", (int, int))
-        try:
-            ts = datetime.fromtimestamp(micros / 1e6).astimezone()
-        except (OverflowError, OSError, ValueError):
-            raise BadRequest("before is not a cursor this server made", code="bad_cursor", field="before") from None
-    rows = await conn.fetch(
-        THREAD_SELECT + """
-        WHERE NOT t.deleted AND ($1::bigint[] IS NULL OR t.category_id = any($1::bigint[]))
-          AND ($2::timestamptz IS NULL OR (t.last_activity_at, t.id) < ($2, $3))
-        ORDER BY t.last_activity_at DESC, t.id DESC LIMIT $4
-        """, cat_ids, ts, tid, limit + 1)
+        if sort == "activity":  # the revision-1 cursor, unchanged
+            value, tid = cursor_decode(before, "before", (int, int))
+        else:
+            got, value, tid = cursor_decode(before, "before", (str, int, int))
+            if got != tag:
+                raise BadRequest("before is a cursor of another sort", code="bad_cursor", field="before")
+        args += [value if sort == "top" else from_micros(value, "before"), tid]
+    rows = await conn.fetch(list_query(sort, filter_, cat_ids is not None, before is not None), *args)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = None
     if more:
         last = rows[-1]
-        nxt = cursor_encode(int(last["last_activity_at"].timestamp() * 1e6 + 0.5), last["id"])
+        value = last[column] if sort == "top" else micros(last[column])
+        nxt = cursor_encode(value, last["id"]) if sort == "activity" else cursor_encode(tag, value, last["id"])
     return {"threads": [thread_dict(r, tree) for r in rows], "next": nxt}
 
 
@@ -127,6 +155,13 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         return Written(await get(conn, thread_id))
     await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4, seq = seq + 1 WHERE id = $1",
                        thread_id, *new)
+    if modlog.acts_on_other(user, row["author_id"]):
+        actions = [("thread.renamed", new[0] != row["title"]),
+                   ("thread.locked" if new[1] else "thread.unlocked", new[1] != row["locked"]),
+                   ("thread.moved", new[2] != row["category_id"])]
+        for action, happened in actions:
+            if happened:
+                await modlog.record(conn, action, user["id"], thread_id=thread_id, user_id=row["author_id"])
     thread = await get(conn, thread_id)
     frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
     return Written(thread, [(thread_id, frame)])
@@ -141,12 +176,21 @@ SORTS = {
 }
 
 
+# Byte budgets of one thread page (bodies and HTML as stored): a page stops adding responses once it
+# holds PAGE_BYTES (always at least one response, so paging makes progress), and the comments shown
+# under one response stop at COMMENT_BYTES (at least one; `comments_more: true` says some were left out).
+PAGE_BYTES = 1 << 20
+COMMENT_BYTES = 256 * 1024
+_SIZE = "octet_length(p.body) + octet_length(p.html)"
+
+
 async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: int, after: str | None,
                sort: str) -> dict[str, Any]:
     """The thread page: thread, question, a page of responses each with its comments.
 
     Read in one REPEATABLE READ snapshot, so `thread.seq` is exactly the last
     event reflected in the posts: subscribing with since=seq then misses nothing.
+    The sizes are read first and only the posts that fit the budgets are fetched whole.
     """
     order, keyset, key = SORTS[sort]
     cursor: list[Any] = [None, None]
@@ -157,17 +201,53 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         tree = await categories.tree(conn)
         question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'",
                                        thread_id)
-        responses = await conn.fetch(
-            posts.POST_SELECT + f"""
+        # With `top` the accepted response comes first (on the first page), and the rest follow in
+        # score order without it; a page that ends on it alone continues from the top of the rest.
+        skip = trow["accepted_id"] if sort == "top" else None
+        first: list[asyncpg.Record] = []
+        if skip is not None and after is None:
+            first = list(await conn.fetch(f"SELECT p.id, p.score, {_SIZE} AS size FROM posts p WHERE p.id = $1",
+                                          skip))
+        sized = first + list(await conn.fetch(
+            f"""
+            SELECT p.id, p.score, {_SIZE} AS size FROM posts p
             WHERE p.thread_id = $1 AND p.kind = 'response' AND ($3::bigint IS NULL OR {keyset})
+              AND ($5::bigint IS NULL OR p.id <> $5)
             ORDER BY {order} LIMIT $2
             """,
-            thread_id, limit + 1, cursor[0], cursor[1])
-        more = len(responses) > limit
-        responses = responses[:limit]
+            thread_id, limit + 1 - len(first), cursor[0], cursor[1], skip))
+        comment_sizes = await conn.fetch(
+            f"SELECT p.id, p.parent_id, {_SIZE} AS size FROM posts p"
+            " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
+            [r["id"] for r in sized[:limit]]) if sized else []
+        by_parent_size: dict[int, list[asyncpg.Record]] = {}
+        for c in comment_sizes:
+            by_parent_size.setdefault(c["parent_id"], []).append(c)
+        used = len(question["body"].encode()) + len(question["html"].encode())
+        chosen: list[asyncpg.Record] = []
+        chosen_comments: list[int] = []
+        more_comments: set[int] = set()
+        for r in sized[:limit]:
+            cost, picked = r["size"], []
+            for c in by_parent_size.get(r["id"], []):
+                if picked and sum(x["size"] for x in picked) + c["size"] > COMMENT_BYTES:
+                    more_comments.add(r["id"])
+                    break
+                picked.append(c)
+            cost += sum(c["size"] for c in picked)
+            if chosen and used + cost > PAGE_BYTES:
+                break
+            chosen.append(r)
+            chosen_comments.extend(c["id"] for c in picked)
+            used += cost
+        more = len(sized) > len(chosen)
+        rows = await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])",
+                                [r["id"] for r in chosen]) if chosen else []
+        position = {r["id"]: i for i, r in enumerate(chosen)}
+        responses = sorted(rows, key=lambda r: position[r["id"]])
         comments = await conn.fetch(
-            posts.POST_SELECT + " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
-            [r["id"] for r in responses]) if responses else []
+            posts.POST_SELECT + " WHERE p.id = any($1::bigint[]) ORDER BY p.id",
+            chosen_comments) if chosen_comments else []
         ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
         votes = await posts.my_votes(conn, user_id, ids)
     by_parent: dict[int, list[dict[str, Any]]] = {}
@@ -177,10 +257,55 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
     for r in responses:
         post = posts.post_dict(r, votes.get(r["id"], 0))
         post["comments"] = by_parent.get(r["id"], [])
+        if r["id"] in more_comments:
+            post["comments_more"] = True
         out.append(post)
     return {
         "thread": thread_dict(trow, tree),
         "question": posts.post_dict(question, votes.get(question["id"], 0)),
         "responses": out,
-        "next": cursor_encode(*key(responses[-1])) if more else None,
+        "next": (cursor_encode(*(TOP_OF_REST if first and len(responses) == 1 else key(responses[-1])))
+                 if more and responses else None),
     }
+
+
+# The `top` cursor (id, score) that every response passes: what follows the accepted response alone.
+TOP_OF_REST = (0, 2**62)
+
+
+async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
+                       post_id: int | None) -> Written[dict[str, Any]]:
+    """Accept a response (the asker or a moderator), or withdraw with None: one thread.updated event."""
+    row = await conn.fetchrow("SELECT author_id, locked, deleted, accepted_id FROM threads WHERE id = $1 FOR UPDATE",
+                              thread_id)
+    if row is None or row["deleted"]:
+        raise NotFound(f"No thread {thread_id}")
+    if not posts.may_change(user, row["author_id"]):
+        raise Forbidden("Only the asker or a moderator can accept an answer")
+    if row["locked"] and not user["is_moderator"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+    if post_id is not None:
+        post = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", post_id)
+        if post is None or post["thread_id"] != thread_id or post["kind"] != "response" or post["deleted"]:
+            raise Invalid("post_id must be a response of this thread that is not deleted", field="post_id")
+    if post_id == row["accepted_id"]:
+        return Written(await get(conn, thread_id))
+    await conn.execute("UPDATE threads SET accepted_id = $2, seq = seq + 1 WHERE id = $1", thread_id, post_id)
+    if modlog.acts_on_other(user, row["author_id"]):
+        await modlog.record(conn, "thread.accepted", user["id"], thread_id=thread_id, post_id=post_id,
+                            user_id=row["author_id"])
+    thread = await get(conn, thread_id)
+    frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
+    return Written(thread, [(thread_id, frame)])
+
+
+async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> list[tuple[int, bytes]]:
+    """After a post was deleted (same transaction): if it was its thread's accepted answer, withdraw it."""
+    thread_id = await conn.fetchval(
+        "UPDATE threads t SET accepted_id = NULL, seq = t.seq + 1 FROM posts p"
+        " WHERE p.id = $1 AND p.deleted AND t.id = p.thread_id AND t.accepted_id = $1 AND NOT t.deleted"
+        " RETURNING t.id", post_id)
+    if thread_id is None:
+        return []
+    thread = await get(conn, thread_id)
+    return [(thread_id, await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread)))]

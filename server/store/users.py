@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -10,6 +12,26 @@ from ..errors import Conflict
 from ..wire import iso
 
 BRIEF_COLUMNS = "id, username, display_name"
+
+# The one copy of the username rule (CONTRACT "Limits"); always used with fullmatch, so "ada\n" is no username.
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+
+
+def valid_username(name: str) -> bool:
+    return USERNAME.fullmatch(name) is not None
+
+
+def canonical(name: str) -> str:
+    """The one form in which usernames are compared: sign-in, uniqueness (the lower(username) index),
+    rate-limit keys, mentions.
+
+    A valid username is ASCII, so its ASCII lowercase is exactly what PostgreSQL's lower() makes of it
+    in any locale. Anything else can never be a username: it maps to a form no user has ("!" prefix),
+    so a name such as "dmİtri" (which lower() in some locales folds to "dmitri") matches nobody.
+    """
+    if valid_username(name):
+        return name.lower()
+    return "!" + name.casefold()[:64]
 
 
 def brief(row: asyncpg.Record | dict[str, Any] | None, prefix: str = "") -> dict[str, Any] | None:
@@ -37,7 +59,10 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display
 
 
 async def by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = lower($1)", username)
+    """The user with this name in canonical form; None for any string that is not a valid username."""
+    if not valid_username(username):
+        return None
+    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = $1", canonical(username))
 
 
 async def by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> asyncpg.Record | None:
@@ -56,3 +81,15 @@ async def set_password(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, pa
 
 async def count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await conn.fetchval("SELECT count(*) FROM users")
+
+
+def suspended(row: asyncpg.Record) -> bool:
+    """Whether the user is suspended now (a suspension ends by itself at its time)."""
+    until = row["suspended_until"]
+    return until is not None and until > datetime.now(UTC)
+
+
+async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None, reason: str | None) -> None:
+    """Set or lift (until=None) a suspension; the caller ends the user's sessions and logs it."""
+    await conn.execute("UPDATE users SET suspended_until = $2, suspension_reason = $3 WHERE id = $1",
+                       user_id, until, reason if until is not None else None)

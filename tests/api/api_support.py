@@ -33,7 +33,8 @@ TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 USER_BRIEF = {"id", "username", "display_name"}
 USER_FULL = USER_BRIEF | {"is_moderator", "created_at"}
 CATEGORY = {"id", "slug", "name", "parent", "path", "children"}
-THREAD = {"id", "title", "category", "author", "created_at", "response_count", "last_activity_at", "locked", "seq"}
+THREAD = {"id", "title", "category", "author", "created_at", "response_count", "last_activity_at", "locked", "seq",
+          "score", "accepted_id"}
 POST = {"id", "thread_id", "parent_id", "kind", "author", "body", "html", "created_at", "edited_at", "edited_by",
         "revision", "score", "my_vote", "deleted"}
 PASSWORD = "correct horse battery"

@@ -51,6 +51,8 @@ def apply(state: dict[str, Any], event: dict[str, Any]) -> None:
         post = _find(state, data["post_id"])
         if post is not None:
             post["score"] = data["score"]
+            if post is state["question"]:  # the question's score is the thread's too
+                thread["score"] = data["score"]
     elif name == "thread.updated":
         thread.update(data)
     thread["seq"] = event["seq"]

@@ -15,7 +15,8 @@ from applier import apply
 from helpers import Api, new_thread
 
 OPS = st.lists(
-    st.tuples(st.sampled_from(["respond", "comment", "edit", "vote", "unvote", "delete", "retitle"]),
+    st.tuples(st.sampled_from(["respond", "comment", "edit", "vote", "unvote", "delete", "retitle", "accept",
+                               "qvote"]),
               st.integers(0, 1000), st.sampled_from([0, 1, 2])),
     min_size=1, max_size=25)
 
@@ -51,6 +52,14 @@ def run_op(op: tuple[str, int, int], tid: int, people: list[Api], made: list[dic
     elif kind == "retitle":
         r = people[0].patch(f"/api/threads/{tid}", json={"title": f"Title {pick}"})
         assert r.status_code == 200
+    elif kind == "accept":  # people[0] asked: accept a live response, or withdraw
+        choice = responses[pick % len(responses)]["id"] if responses and pick % 4 else None
+        r = people[0].put(f"/api/threads/{tid}/accepted", json={"post_id": choice})
+        assert r.status_code == 200, r.text
+    elif kind == "qvote":  # a vote on the question moves the thread's score
+        question = httpx.get(f"{people[0].http.base_url}/api/threads/{tid}").json()["question"]["id"]
+        r = people[1 + pick % 2].put(f"/api/posts/{question}/vote", json={"value": pick % 3 - 1})
+        assert r.status_code == 200, r.text
 
 
 async def check_history(url: str, ws_url: str, category: str, people: list[Api], ops: list, split: tuple[int, int]):
@@ -80,7 +89,7 @@ async def check_history(url: str, ws_url: str, category: str, people: list[Api],
 
 
 def test_snapshot_plus_events_equals_fresh_fetch(server, forum):
-    """For random posts, comments, edits, votes, deletes and renames, some made while the client loads,
+    """For random posts, comments, edits, votes, deletes, renames and accepts, some made while the client loads,
     GET + subscribe(since=seq) + applying the events ends with exactly what a fresh GET returns."""
     people = [Api(server.url).sign_up() for _ in range(3)]
 

@@ -1,4 +1,4 @@
-"""The migrations (server/migrations) on an empty database: idempotent, safe to run twice and by two connections at once."""
+"""The migrations on an empty database: idempotent, safe to run twice and by two connections at once."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, new_thread
 from starlette.routing import Route
+from support import Api, new_thread
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -28,6 +28,10 @@ BODIES = {
     "/api/threads/{id}/posts": {"body": "posted by evil"},
     "/api/posts/{id}": {"body": "edited by evil"},
     "/api/posts/{id}/vote": {"value": 1},
+    "/api/posts/{id}/flags": {"reason": "spam"},
+    "/api/flags/{id}": {"status": "dismissed"},
+    "/api/users/{username}/suspension": {"until": "2099-01-01T00:00:00Z"},
+    "/api/threads/{id}/accepted": {"post_id": None},
     "/api/render": {"body": "rendered for evil"},
 }
 

@@ -4,13 +4,16 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { avatar, displayName, hideToast, openDialog, refreshRelativeTimes, toast } from './ui.js';
+import { avatar, displayName, hideToast, openDialog, refreshRelativeTimes, toast, userLink } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
 import { renderAuth } from './views/auth.js';
 import { renderNotFound } from './views/notfound.js';
+import { renderProfile } from './views/profile.js';
+import { renderSearch } from './views/search.js';
 import { renderSettings } from './views/settings.js';
+import { followPermalink } from './permalink.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -23,6 +26,8 @@ const ROUTES = [
   [/^\/$/, renderHome],
   [/^\/c\/([^/]+)\/?$/, (m, p, c) => renderCategory(m, { slug: decodeURIComponent(p[1]) }, c)],
   [/^\/t\/(\d+)(?:\/[^/]*)?\/?$/, (m, p, c) => renderThread(m, { id: Number(p[1]) }, c)],
+  [/^\/u\/([^/]+)\/?$/, (m, p, c) => renderProfile(m, { username: decodeURIComponent(p[1]) }, c)],
+  [/^\/search\/?$/, renderSearch],
   [/^\/signin\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signin' }, c))],
   [/^\/signup\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signup' }, c))],
   [/^\/settings\/?$/, renderSettings],
@@ -148,7 +153,9 @@ function route() {
   for (const [re, fn] of ROUTES) {
     const m = path.match(re);
     if (m) {
-      disposeView = fn(main, m, ctx) || null;
+      const dispose = fn(main, m, ctx) || null;
+      const stopPermalink = followPermalink(main);
+      disposeView = () => { stopPermalink(); if (dispose) dispose(); };
       handled = true;
       break;
     }
@@ -163,9 +170,9 @@ function renderAccount() {
   const next = encodeURIComponent(location.pathname + location.search);
   if (ctx.me) {
     accountEl.replaceChildren(
-      h('a', { class: 'whoami', href: '/settings', 'data-testid': 'whoami', dir: 'auto', title: 'Account settings' },
-        h('span', { class: 'sr-only' }, 'Signed in as '), displayName(ctx.me),
-        h('span', { class: 'sr-only' }, ' (account settings)')),
+      h('span', { class: 'whoami', 'data-testid': 'whoami', dir: 'auto' }, h('span', { class: 'sr-only' }, 'Signed in as '),
+        userLink(ctx.me, 'whoami-name')),
+      h('a', { class: 'btn btn-quiet btn-sm', href: '/settings', 'data-testid': 'settings-link' }, 'Settings'),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
   } else {
@@ -183,7 +190,7 @@ function renderActiveNow(msg) {
   const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
   const shown = users.slice(0, ACTIVE_SHOWN);
   activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
-    avatar(u, 'xs'), displayName(u))));
+    avatar(u, 'xs'), userLink(u, 'active-name'))));
   const hidden = total - shown.length;
   if (hidden > 0) {
     activeList.append(h('li', { class: 'active-more' }, h('button', {
@@ -227,7 +234,24 @@ document.addEventListener('click', (e) => {
   if (/^\/(api|static|ws|healthz|readyz|metrics)(\/|$)/.test(url.pathname)) return;
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   e.preventDefault();
-  navigate(url.pathname + url.search);
+  navigate(url.pathname + url.search + url.hash); // the hash too: a permalink (#post-ID) names the post
+});
+
+// The header's search box: results without a page load; "/" focuses it from anywhere but a field.
+const searchForm = document.querySelector('.site-search');
+const searchInput = document.getElementById('site-search-q');
+searchForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  const q = searchInput.value.trim();
+  if (q) navigate(`/search?q=${encodeURIComponent(q)}`);
+});
+document.addEventListener('keydown', (e) => {
+  if (e.key !== '/' || e.metaKey || e.ctrlKey || e.altKey) return;
+  const t = e.target;
+  if (t.closest && t.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]')) return;
+  e.preventDefault();
+  searchInput.focus();
+  searchInput.select();
 });
 
 window.addEventListener('popstate', () => {

@@ -104,8 +104,10 @@ export function applyEvent(state, event) {
       break;
     case 'vote.changed':
       if (findPost(state, data.post_id)) {
-        result = { state: updatePost(state, data.post_id, (p) => ({ ...p, score: data.score })),
-          change: { type: 'vote', id: data.post_id } };
+        const voted = updatePost(state, data.post_id, (p) => ({ ...p, score: data.score }));
+        // A vote on the question is also the thread's score (Thread.score).
+        if (state.question && state.question.id === data.post_id) voted.thread = { ...voted.thread, score: data.score };
+        result = { state: voted, change: { type: 'vote', id: data.post_id } };
       }
       break;
     case 'thread.updated':

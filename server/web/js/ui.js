@@ -8,6 +8,12 @@ export function displayName(user) {
   return user.display_name || user.username || 'Someone';
 }
 
+/** A user's name linking to their profile (/u/USERNAME). */
+export function userLink(user, cls = 'name') {
+  if (!user || !user.username) return h('span', { class: cls }, displayName(user));
+  return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}` }, displayName(user));
+}
+
 function initials(user) {
   const name = displayName(user).trim();
   const parts = name.split(/\s+/).filter(Boolean);
@@ -60,8 +66,11 @@ export function threadItem(t) {
       h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title,
         t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null),
       h('div', { class: 'thread-meta' },
+        t.accepted_id ? h('span', { class: 'badge badge-answered', 'data-testid': 'answered' }, '✓ answered') : null,
+        Number.isFinite(t.score) ? h('span', { class: 'meta-score', 'data-testid': 'thread-score' },
+          plural(t.score, 'vote')) : null,
         cat.slug ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(cat.slug)}` }, cat.name) : null,
-        h('span', { class: 'meta-author' }, 'asked by ', h('span', { class: 'name', dir: 'auto' }, displayName(t.author))),
+        h('span', { class: 'meta-author' }, 'asked by ', userLink(t.author)),
         h('span', { class: 'meta-activity' }, icon('clock', 'icon icon-sm'), 'active ',
           timeEl(t.last_activity_at || t.created_at, 'relative')))));
 }

@@ -6,8 +6,15 @@ import { fieldError, formMessage, showFormMessage } from '../ui.js';
 
 function safeNext() {
   const next = new URLSearchParams(location.search).get('next') || '/';
-  // Only same-site paths: never bounce to another origin.
-  return next.startsWith('/') && !next.startsWith('//') && !/^\/(signin|signup)/.test(next) ? next : '/';
+  // Only same-origin paths, as the URL parser sees them: "/\\example.org" and "//example.org" are other hosts.
+  let url;
+  try {
+    url = new URL(next, location.origin);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== location.origin || !next.startsWith('/') || /^\/(signin|signup)/.test(url.pathname)) return '/';
+  return url.pathname + url.search + url.hash;
 }
 
 export function renderAuth(main, { mode }, ctx) {

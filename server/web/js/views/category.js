@@ -5,6 +5,7 @@ import { h } from '../dom.js';
 import { breadcrumb, errorPanel, loading, threadList } from '../ui.js';
 import { askBox } from './ask.js';
 import { addMore } from './home.js';
+import { currentTab, listTabs } from '../listtabs.js';
 
 function findCategory(list, slug) {
   for (const c of list) {
@@ -38,10 +39,10 @@ export function renderCategory(main, { slug }, ctx) {
         cat.children.map((c) => h('li', null, h('a', { class: 'chip chip-lg', href: `/c/${encodeURIComponent(c.slug)}` }, c.name))))
       : null;
     main.replaceChildren(h('div', { class: 'page-category' }, breadcrumb(path), head, children,
-      askBox(ctx, { category: cat }), feed));
+      askBox(ctx, { category: cat }), listTabs(), feed));
 
     const loadPage = (before) => api('GET', `/api/categories/${encodeURIComponent(cat.slug)}/threads?limit=20${
-      before ? `&before=${encodeURIComponent(before)}` : ''}`);
+      before ? `&before=${encodeURIComponent(before)}` : ''}${currentTab().query}`);
     try {
       const d = await loadPage(null);
       if (!alive) return;

@@ -2,6 +2,7 @@
 
 import { api } from '../api.js';
 import { h, icon } from '../dom.js';
+import { currentTab, listTabs } from '../listtabs.js';
 import { errorPanel, loading, threadItem, threadList } from '../ui.js';
 import { askBox } from './ask.js';
 
@@ -22,7 +23,7 @@ export function renderHome(main, params, ctx) {
     h('details', { class: 'card cat-card', open: wide, 'data-testid': 'categories-box' },
       h('summary', { class: 'card-title' }, 'Categories'), h('div', { class: 'card' }, loading())));
   const feed = h('section', { class: 'feed', 'aria-labelledby': 'feed-title' },
-    h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, 'Most active threads')), loading());
+    h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, currentTab().heading)), listTabs(), loading());
   const intro = ctx.me ? null : h('section', { class: 'welcome' },
     h('h2', { class: 'welcome-title' }, 'Questions, answered live.'),
     h('p', null, 'Parley is a community Q&A where every response, comment and vote shows up the moment it happens.'),
@@ -42,7 +43,7 @@ export function renderHome(main, params, ctx) {
   });
 
   const loadPage = async (before) => {
-    const q = before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20';
+    const q = (before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20') + currentTab().query;
     return api('GET', `/api/threads${q}`);
   };
   loadPage(null).then(async (d) => {

@@ -1,0 +1,111 @@
+"""Flags, the review queue, the public moderation log and suspensions over HTTP (docs/api.md, "Moderation")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..db import transaction
+from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..store import flags, modlog, profiles, sessions, users
+from . import accounts
+from .common import json, limit, parse, path_id, query_int, state, trimmed
+
+
+class NewFlag(msgspec.Struct):
+    reason: Literal["spam", "rude", "off_topic", "other"]
+    note: str | None = None
+
+
+class FlagChange(msgspec.Struct):
+    status: Literal["resolved", "dismissed"]
+
+
+class Suspension(msgspec.Struct):
+    until: datetime | None
+    reason: str | None = None
+
+
+def optional_text(value: str | None, field: str, high: int) -> str | None:
+    """Trimmed text up to `high` characters, or None when absent or blank."""
+    if value is None or not value.strip():
+        return None
+    return trimmed(value, field, 1, high)
+
+
+async def create_flag(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    post_id = path_id(request)
+    body = await parse(request, NewFlag)
+    note = optional_text(body.note, "note", 500)
+    await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
+    async with transaction(st.pool) as conn:
+        flag = await flags.create(conn, post_id, user, body.reason, note)
+    return json({"flag": flag}, 201)
+
+
+async def list_flags(request: Request) -> Response:
+    st = state(request)
+    user = await auth.require_user(request, st)
+    auth.require_moderator(user)
+    status = request.query_params.get("status") or "open"
+    if status not in flags.STATUSES:
+        raise BadRequest("status must be open, resolved or dismissed", code="bad_parameter", field="status")
+    lim = query_int(request, "limit", 50, 1, 100)
+    page = await flags.listing(st.pool, status, lim, request.query_params.get("before") or None)
+    return json({**page, "open": await flags.open_count(st.pool)})
+
+
+async def update_flag(request: Request) -> Response:
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    auth.require_moderator(user)
+    flag_id = path_id(request)
+    body = await parse(request, FlagChange)
+    async with transaction(st.pool) as conn:
+        flag = await flags.settle(conn, flag_id, user, body.status)
+    return json({"flag": flag})
+
+
+async def list_modlog(request: Request) -> Response:
+    st = state(request)
+    lim = query_int(request, "limit", 50, 1, 100)
+    return json(await modlog.listing(st.pool, lim, request.query_params.get("before") or None))
+
+
+async def suspend(request: Request) -> Response:
+    """PUT /api/users/{username}/suspension: set or lift; every session of the member ends at once."""
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    moderator = await auth.require_user(request, st)
+    auth.require_moderator(moderator)
+    body = await parse(request, Suspension)
+    reason = optional_text(body.reason, "reason", 500)
+    until = body.until
+    if until is not None:
+        if until.tzinfo is None:
+            raise Invalid("until must be a time with a zone, e.g. 2030-01-01T00:00:00Z", field="until")
+        if until <= datetime.now(UTC):
+            raise Invalid("until must be in the future (null lifts a suspension)", field="until")
+    async with transaction(st.pool) as conn:
+        target = await users.by_username(conn, request.path_params["username"])
+        if target is None:
+            raise NotFound(f"No user {request.path_params['username']!r}")
+        if target["id"] == moderator["id"]:
+            raise Forbidden("A moderator cannot suspend themselves")
+        await users.suspend(conn, target["id"], until, reason)
+        if until is not None:
+            await sessions.revoke_all(conn, target["id"])
+        await modlog.record(conn, "user.suspended" if until is not None else "user.unsuspended", moderator["id"],
+                            user_id=target["id"], reason=reason)
+    if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
+        await accounts.end_sessions(st, target["id"])
+    return json({"user": await profiles.profile(st.pool, target["username"])})

@@ -1,0 +1,40 @@
+"""Profiles, a user's posts and post permalinks over HTTP."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..errors import NotFound
+from ..store import profiles
+from .common import json, path_id, query_int, state
+
+USERNAME_MAX = 32
+
+
+def path_username(request: Request) -> str:
+    name = request.path_params["username"]
+    if not 1 <= len(name) <= USERNAME_MAX or "\x00" in name:
+        raise NotFound(f"No user {name[:USERNAME_MAX]!r}")
+    return name
+
+
+async def profile(request: Request) -> Response:
+    return json({"user": await profiles.profile(state(request).pool, path_username(request))})
+
+
+async def user_posts(request: Request) -> Response:
+    st = state(request)
+    name = path_username(request)
+    lim = query_int(request, "limit", 20, 1, 100)
+    reader = await auth.current_user(request, st)
+    return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
+                                          request.query_params.get("before") or None))
+
+
+async def permalink(request: Request) -> Response:
+    st = state(request)
+    post_id = path_id(request)
+    reader = await auth.current_user(request, st)
+    return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None))

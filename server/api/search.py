@@ -1,0 +1,39 @@
+"""GET /api/search: full-text search over titles and posts."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import auth
+from ..errors import BadRequest
+from ..store import search as store
+from .common import json, query_int, state
+
+Q_MAX = 200
+
+
+def _text(request: Request, name: str, high: int, required: bool = False) -> str | None:
+    raw = request.query_params.get(name)
+    value = raw.strip() if raw is not None else ""
+    if not value:
+        if required:
+            raise BadRequest(f"{name} is required (1–{high} characters)", code="bad_parameter", field=name)
+        return None
+    if len(value) > high or "\x00" in value:
+        raise BadRequest(f"{name} must be 1–{high} characters", code="bad_parameter", field=name)
+    return value
+
+
+async def search(request: Request) -> Response:
+    st = state(request)
+    q = _text(request, "q", Q_MAX, required=True)
+    category = _text(request, "category", 64)
+    author = _text(request, "author", 32)
+    sort = request.query_params.get("sort") or "relevance"
+    if sort not in store.SORTS:
+        raise BadRequest("sort must be relevance or newest", code="bad_parameter", field="sort")
+    lim = query_int(request, "limit", 20, 1, 50)
+    reader = await auth.current_user(request, st)
+    return json(await store.search(st.pool, q or "", category, author, sort, lim,
+                                   request.query_params.get("before") or None, reader["id"] if reader else None))

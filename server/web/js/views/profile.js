@@ -1,0 +1,86 @@
+// A profile (/u/USERNAME): who they are, their stats, and their posts newest first, each a permalink.
+
+import { api } from '../api.js';
+import { h } from '../dom.js';
+import { formatDate, plural } from '../format.js';
+import { avatar, displayName, errorPanel, loading, timeEl } from '../ui.js';
+
+const KIND = { question: 'Asked', response: 'Answered', comment: 'Commented on' };
+
+/** The text of a post, shortened, as plain text (never HTML). */
+export function excerpt(body, max = 180) {
+  const text = (body || '').replace(/\s+/g, ' ').trim();
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** The permalink of a post: its thread, at the post. */
+export function permalink(post) {
+  return `/t/${post.thread_id}#post-${post.id}`;
+}
+
+function postItem(p) {
+  return h('li', { class: 'profile-post', dataset: { postId: p.id, kind: p.kind }, 'data-testid': 'profile-post' },
+    h('div', { class: 'profile-post-head' },
+      h('span', { class: 'profile-kind' }, KIND[p.kind] || p.kind, ' '),
+      h('a', { href: permalink(p), 'data-testid': 'profile-post-link' }, p.thread ? p.thread.title : `thread ${p.thread_id}`),
+      ' ', timeEl(p.created_at, 'relative'),
+      p.score ? h('span', { class: 'meta-score' }, ` · ${plural(p.score, 'vote')}`) : null),
+    h('p', { class: 'profile-excerpt' }, excerpt(p.body)));
+}
+
+export function renderProfile(main, { username }, ctx) {
+  let alive = true;
+  ctx.setTitle(username);
+  main.append(loading());
+  const base = `/api/users/${encodeURIComponent(username)}`;
+  Promise.all([api('GET', base), api('GET', `${base}/posts?limit=20`)]).then(([{ user }, first]) => {
+    if (!alive) return;
+    ctx.setTitle(displayName(user));
+    const s = user.stats;
+    const stat = (n, label, key) => h('div', { class: 'stat', 'data-testid': `stat-${key}` },
+      h('dt', null, label), h('dd', null, String(n)));
+    const list = h('ol', { class: 'profile-posts', 'data-testid': 'profile-posts' }, (first.posts || []).map(postItem));
+    const section = h('section', { class: 'card', 'aria-labelledby': 'profile-posts-title' },
+      h('h2', { id: 'profile-posts-title', class: 'card-title' }, 'Questions and responses'),
+      first.posts && first.posts.length ? list : h('p', { class: 'empty' }, 'Nothing posted yet.'));
+    let next = first.next;
+    if (next) {
+      const more = h('button', { type: 'button', class: 'btn btn-block more', 'data-testid': 'more-posts' }, 'Show more');
+      more.addEventListener('click', async () => {
+        more.disabled = true;
+        try {
+          const d = await api('GET', `${base}/posts?limit=20&before=${encodeURIComponent(next)}`);
+          for (const p of d.posts || []) list.append(postItem(p));
+          next = d.next;
+          if (!next) more.remove();
+        } catch (e) {
+          more.textContent = `Show more (${e.message})`;
+        } finally {
+          more.disabled = false;
+        }
+      });
+      section.append(more);
+    }
+    main.replaceChildren(h('div', { class: 'page-profile' },
+      h('section', { class: 'profile-head', 'aria-labelledby': 'profile-name' },
+        avatar(user, 'lg'),
+        h('div', null,
+          h('h1', { id: 'profile-name', 'data-testid': 'profile-name' }, displayName(user)),
+          h('p', { class: 'profile-meta' }, `@${user.username}`,
+            user.is_moderator ? h('span', { class: 'badge badge-op' }, 'Moderator') : null,
+            ` · joined ${formatDate(user.created_at)}`,
+            user.last_seen_at ? [' · last seen ', timeEl(user.last_seen_at, 'relative')] : null))),
+      h('dl', { class: 'profile-stats', 'aria-label': 'Stats' },
+        stat(s.questions, 'Questions', 'questions'), stat(s.responses, 'Responses', 'responses'),
+        stat(s.comments, 'Comments', 'comments'), stat(s.accepted, 'Accepted', 'accepted'),
+        stat(s.score, 'Score', 'score')),
+      section));
+  }).catch((e) => {
+    if (!alive) return;
+    ctx.setTitle('Not found');
+    main.replaceChildren(errorPanel(e.status === 404 ? 'No such user' : 'Could not load the profile',
+      e.status === 404 ? `There is nobody called ${username} here.` : e.message,
+      h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum')));
+  });
+  return () => { alive = false; };
+}

@@ -1,0 +1,129 @@
+"""Names and accounts (issue 13, findings 5, 6, 8 and 13): patterns match the whole value, usernames have one
+canonical form everywhere, categories nest at most 6 deep, and password changes are rate-limited."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import httpx
+import pytest
+from support import Api, ServerProcess, make_moderator, unique
+
+from server.config import RateLimits
+
+PASSWORD = "correct horse battery"
+LIMITS = RateLimits()
+
+
+@pytest.fixture()
+def limited(spawn: Any, own_redis: Any) -> Any:
+    """A server with rate limits on and a Redis of its own (no other test's buckets)."""
+    return spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\n\n", " ", "\t"])
+def test_username_with_trailing_newline_is_refused(suffix: str, server: Any) -> None:
+    """"ada\\n" (and kin) is not a username: sign-up answers 422, field username, and creates no account."""
+    name = unique("ada")
+    r = httpx.post(server.url + "/api/users", json={"username": name + suffix, "password": PASSWORD})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "username", r.text
+    assert httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}).status_code == 401
+
+
+def test_slug_with_trailing_newline_is_refused(server: Any, pg_url: str) -> None:
+    """"cooking\\n" is not a slug: 422, field slug."""
+    mod = Api(server.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    r = mod.post("/api/categories", json={"slug": unique("cooking") + "\n", "name": "Cooking"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "slug", r.text
+
+
+def test_lookalike_username_never_signs_in(server: Any) -> None:
+    """"dmİtri" (U+0130: PostgreSQL lower() folds it to i) is not the account "dmitri": 401, whatever the password."""
+    user = Api(server.url).sign_up(username=unique("dmitri"))
+    name = user.user["username"]  # type: ignore[index]
+    for variant in (name.replace("i", "\u0130", 1), name.replace("i", "\u0131", 1), name + "\u200b"):
+        r = httpx.post(server.url + "/api/session", json={"username": variant, "password": PASSWORD})
+        assert r.status_code == 401, (variant, r.text)
+    assert httpx.post(server.url + "/api/session", json={"username": name.upper(),
+                                                         "password": PASSWORD}).status_code == 200
+
+
+def test_signin_backoff_cannot_be_bypassed_with_a_lookalike(limited: Any) -> None:
+    """After 10 wrong passwords for dmitri, no spelling of the name gets in: DMITRI is 429, dmİtri is refused."""
+    user = Api(limited.url).sign_up(username=unique("dmitri"))
+    name = user.user["username"]  # type: ignore[index]
+    for i in range(LIMITS.signin_failures_per_user[0]):
+        r = httpx.post(limited.url + "/api/session", json={"username": name, "password": f"wrong-{i}-pass"})
+        assert r.status_code == 401, r.text
+    for variant in (name, name.upper(), name.replace("i", "\u0130", 1), name.replace("i", "I", 1)):
+        r = httpx.post(limited.url + "/api/session", json={"username": variant, "password": PASSWORD})
+        assert r.status_code in (401, 429), (variant, r.status_code)
+        assert r.json()["error"]["code"] in ("rate_limited", "bad_credentials")
+
+
+def test_password_changes_are_rate_limited(limited: Any) -> None:
+    """Password changes (two argon2 hashes each) have a per-user bucket: past it, 429 with Retry-After."""
+    api = Api(limited.url).sign_up()
+    password = PASSWORD
+    for i in range(LIMITS.password_change_per_user[0]):
+        new = f"new password number {i}"
+        r = api.put("/api/me/password", json={"old_password": password, "new_password": new})
+        assert r.status_code == 200, r.text
+        password = new
+    r = api.put("/api/me/password", json={"old_password": password, "new_password": "yet another password"})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1, r.text
+
+
+def test_categories_nest_at_most_six_levels(server: Any, pg_url: str) -> None:
+    """A chain of 6 categories is fine; a 7th level is a 422 (field parent); the tree still lists."""
+    mod = Api(server.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    parent = None
+    for level in range(6):
+        slug = unique(f"l{level}-")
+        r = mod.post("/api/categories", json={"slug": slug, "name": f"Level {level}", "parent": parent})
+        assert r.status_code == 201, r.text
+        parent = slug
+    r = mod.post("/api/categories", json={"slug": unique("l6-"), "name": "Too deep", "parent": parent})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "parent", r.text
+    assert httpx.get(server.url + "/api/categories").status_code == 200
+
+
+def test_a_deep_chain_left_by_an_old_release_still_lists(fresh_db: str, redis_url: str, tmp_path: Any) -> None:
+    """A database holding a 600-deep category chain (made before the cap) still answers GET /api/categories."""
+    import asyncio
+
+    import asyncpg
+
+    async def build() -> None:
+        conn = await asyncpg.connect(fresh_db)
+        try:
+            parent = None
+            for i in range(600):
+                parent = await conn.fetchval("INSERT INTO categories (slug, name, parent_id) VALUES ($1, $2, $3)"
+                                             " RETURNING id", f"deep-{i}", f"Deep {i}", parent)
+        finally:
+            await conn.close()
+    asyncio.run(build())
+    proc = ServerProcess({"DATABASE_URL": fresh_db, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
+                          "PARLEY_DB_POOL_SIZE": "3", "PARLEY_RENDER_WORKERS": "1",
+                          "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef"})
+    proc.start()
+    try:
+        r = httpx.get(proc.url + "/api/categories", timeout=60)
+        assert r.status_code == 200, r.text[:300]
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(10_000)  # 600 levels are 1,200 nested JSON containers for the client's parser
+        try:
+            data = json.loads(r.text)
+        finally:
+            sys.setrecursionlimit(limit)
+        node, depth = data["categories"][0], 1
+        while node["children"]:
+            node, depth = node["children"][0], depth + 1
+        assert depth == 600 and len(node["path"]) == 600
+    finally:
+        proc.stop()

@@ -1,0 +1,257 @@
+"""Rendering amplification and slow Markdown (issue 13, findings 1, 4 and 12): every body's HTML is at most
+256 KiB, rendering never blocks the event loop and has a time budget, and every answer has a byte budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, seed, settings, target
+from hypothesis import strategies as st
+from support import Api, make_moderator, new_thread, unique
+
+from server.render import MAX_HTML, _md, sanitize
+
+# Each renders to far more than 256 KiB from under 20,000 characters (ratios up to ~840×).
+AMPLIFIERS = {
+    "reference link": "[a]: http://x.io/" + "A" * 10000 + "\n\n" + "[a]" * 3326,
+    "reference title": '[a]: http://x.io "' + "T" * 9000 + '"\n\n' + "[a]" * 3600,
+    "reference image": "[a]: http://x.io/" + "A" * 9000 + "\n\n" + "![][a]" * 1800,
+    "wide table": "|a" * 500 + "|\n" + "|-" * 500 + "|\n" + "x\n" * 4000,
+}
+
+
+def big_body(uses: int) -> str:
+    """A body that renders to about `uses` × 460 bytes of HTML (under the cap for uses ≤ 550)."""
+    return "[a]: http://x.io/" + "A" * 400 + "\n\n" + "[a] " * uses
+
+
+@pytest.fixture(scope="module")
+def writer(server: Any, pg_url: str) -> dict[str, Any]:
+    mod = Api(server.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Render"}).status_code == 201
+    return {"api": mod, "category": slug}
+
+
+def assert_body_422(r: httpx.Response) -> None:
+    assert r.status_code == 422, (r.status_code, r.text[:300])
+    err = r.json()["error"]
+    assert err["code"] == "invalid" and err["field"] == "body", err
+
+
+@pytest.mark.parametrize("name", sorted(AMPLIFIERS))
+def test_amplifying_body_is_refused_everywhere(name: str, writer: dict[str, Any]) -> None:
+    """A body whose HTML would pass 256 KiB is a 422 (field body) as a thread, a response, a comment and an edit."""
+    api, body = writer["api"], AMPLIFIERS[name]
+    assert len(body) <= 20000
+    assert_body_422(api.post("/api/threads", json={"category": writer["category"], "title": "t", "body": body}))
+    thread = new_thread(api, writer["category"])
+    tid = thread["thread"]["id"]
+    assert_body_422(api.post(f"/api/threads/{tid}/posts", json={"body": body}))
+    resp = api.post(f"/api/threads/{tid}/posts", json={"body": "fine"}).json()["post"]
+    assert_body_422(api.post(f"/api/threads/{tid}/posts", json={"body": body, "parent_id": resp["id"]}))
+    assert_body_422(api.patch(f"/api/posts/{resp['id']}", json={"body": body}))
+    page = httpx.get(f"{api.base_url}/api/threads/{tid}").json()
+    assert [r["body"] for r in page["responses"]] == ["fine"]
+
+
+def test_body_just_under_the_cap_is_accepted(writer: dict[str, Any]) -> None:
+    """A body rendering to ~200 KB of HTML is a normal post: 201, and its html stays under 256 KiB."""
+    api = writer["api"]
+    thread = new_thread(api, writer["category"])
+    r = api.post(f"/api/threads/{thread['thread']['id']}/posts", json={"body": big_body(420)})
+    assert r.status_code == 201, r.text[:300]
+    assert 100_000 < len(r.json()["post"]["html"].encode()) <= MAX_HTML
+
+
+@pytest.mark.parametrize("body", ["\u200b", "\u2800", "\u200b\u2060\ufeff", "**\u200b**", "> \u200b", "&#8203;"])
+def test_invisible_only_body_is_refused(body: str, writer: dict[str, Any]) -> None:
+    """A body that shows nothing (zero-width, word joiner, Braille blank, empty markup) is a 422, field body."""
+    api = writer["api"]
+    thread = new_thread(api, writer["category"])
+    assert_body_422(api.post(f"/api/threads/{thread['thread']['id']}/posts", json={"body": body}))
+
+
+@pytest.mark.parametrize("field", ["title", "display_name", "name"])
+def test_invisible_only_names_are_refused(field: str, writer: dict[str, Any], server: Any) -> None:
+    """Titles, display names and category names of only invisible characters are a 422 naming the field."""
+    api, blank = writer["api"], "\u200b\u2060\u3164"
+    if field == "title":
+        r = api.post("/api/threads", json={"category": writer["category"], "title": blank, "body": "b"})
+    elif field == "display_name":
+        r = httpx.post(server.url + "/api/users", json={"username": unique(), "password": "long enough pw",
+                                                        "display_name": blank})
+    else:
+        r = api.post("/api/categories", json={"slug": unique("c-"), "name": blank})
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+def test_thread_page_events_and_revisions_have_byte_budgets(writer: dict[str, Any]) -> None:
+    """With many ~200 KB posts, one thread page, one events answer and one revisions answer each stay
+    around 1 MiB, and paging through them (next / since / after) still gives every post, event and revision."""
+    api = writer["api"]
+    thread = new_thread(api, writer["category"])
+    tid = thread["thread"]["id"]
+    ids = []
+    for _ in range(12):
+        r = api.post(f"/api/threads/{tid}/posts", json={"body": big_body(420)})
+        assert r.status_code == 201, r.text[:200]
+        ids.append(r.json()["post"]["id"])
+    # The thread page, at the largest limit.
+    seen, after, pages = [], None, 0
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"after": after} if after else {})}
+        r = httpx.get(f"{api.base_url}/api/threads/{tid}", params=params, timeout=30)
+        assert r.status_code == 200 and len(r.content) < 2 * 1024 * 1024, len(r.content)
+        page = r.json()
+        seen += [p["id"] for p in page["responses"]]
+        pages += 1
+        after = page["next"]
+        if after is None:
+            break
+    assert seen == ids and pages > 1
+    # Events, at the largest limit.
+    got, since = [], 0
+    while True:
+        r = httpx.get(f"{api.base_url}/api/threads/{tid}/events", params={"since": since, "limit": 1000})
+        assert r.status_code == 200 and len(r.content) < 2 * 1024 * 1024, len(r.content)
+        data = r.json()
+        if not data["events"]:
+            break
+        got += [e["seq"] for e in data["events"]]
+        since = data["events"][-1]["seq"]
+    assert got == list(range(1, 14))
+    # Revisions of one post edited many times.
+    for i in range(7):
+        assert api.patch(f"/api/posts/{ids[0]}", json={"body": big_body(400 + i)}).status_code == 200
+    revs, after_rev = [], 0
+    while True:
+        r = httpx.get(f"{api.base_url}/api/posts/{ids[0]}/revisions", params={"after": after_rev})
+        assert r.status_code == 200 and len(r.content) < 2 * 1024 * 1024, len(r.content)
+        data = r.json()
+        revs += [x["revision"] for x in data["revisions"]]
+        if data.get("next") is None:
+            break
+        after_rev = data["next"]
+    assert revs == list(range(1, 9))
+
+
+def test_comments_of_one_response_have_a_byte_budget(writer: dict[str, Any]) -> None:
+    """A response with many large comments shows the first ones within a budget and says `comments_more`."""
+    api = writer["api"]
+    thread = new_thread(api, writer["category"])
+    tid = thread["thread"]["id"]
+    resp = api.post(f"/api/threads/{tid}/posts", json={"body": "parent"}).json()["post"]
+    for _ in range(5):
+        r = api.post(f"/api/threads/{tid}/posts", json={"body": big_body(420), "parent_id": resp["id"]})
+        assert r.status_code == 201
+    page = httpx.get(f"{api.base_url}/api/threads/{tid}").json()
+    (only,) = page["responses"]
+    assert 1 <= len(only["comments"]) < 5 and only["comments_more"] is True
+
+
+async def test_replay_of_heavy_history_is_streamed_without_1013(spawn: Any, pg_url: str, watchers: Any) -> None:
+    """Subscribing with since=0 to a thread of many ~200 KB events (client buffer 300 KB) delivers every
+    event in order, then `subscribed`, without the slow-client close: the replay is sent in chunks."""
+    srv = spawn(PARLEY_WS_MAX_PENDING_BYTES="300000")
+    mod = Api(srv.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Replay"}).status_code == 201
+    tid = new_thread(mod, slug)["thread"]["id"]
+    for _ in range(14):
+        assert mod.post(f"/api/threads/{tid}/posts", json={"body": big_body(420)}).status_code == 201
+    w = await watchers(srv.ws_url)
+    ack = await w.subscribe(tid, since=0)
+    assert ack["type"] == "subscribed" and ack["seq"] == 15 and not ack.get("reset"), ack
+    assert w.seqs(tid) == list(range(1, 16))
+    await asyncio.sleep(0.2)
+    assert w.closed is None
+
+
+def _render_seconds(body: str) -> float:
+    started = time.perf_counter()
+    html = sanitize(_md.render(body))
+    elapsed = time.perf_counter() - started
+    del html
+    return elapsed
+
+
+# Building blocks that make markdown-it-py + linkify slow or large when repeated; the fuzzer combines
+# and repeats them, steered by hypothesis.target() towards the slowest render.
+PIECES = ["![", "[", "](", "http://a.b/(", "www.a.b/(", "*", "_", "**", "`", "<", "&#", "> ", "- ", "1. ",
+          "|", "|-", "\n", " ", "a", "\\", "[a]: http://x/\n", "[a]", "~~", "((", "))", ":", "@a.b "]
+FUZZ_BODIES = st.lists(st.tuples(st.sampled_from(PIECES), st.integers(1, 10000)), min_size=1, max_size=3).map(
+    lambda parts: "".join(p * n for p, n in parts)[:20000])
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from support import ServerProcess
+    proc = ServerProcess({"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
+                          "PARLEY_DB_POOL_SIZE": "4", "PARLEY_RENDER_BUDGET_SECONDS": "0.25",
+                          "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+                          "PARLEY_SECRET": "test-secret-0123456789abcdef"})
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def test_render_over_its_time_budget_is_422_and_the_server_stays_healthy(fuzz_server: Any) -> None:
+    """With a 0.25 s budget, a body that takes far longer to render is a 422 (field body), and the server
+    keeps answering (the worker that ran it is replaced)."""
+    api = Api(fuzz_server.url).sign_up()
+    make_moderator(fuzz_server.env["DATABASE_URL"], api.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert api.post("/api/categories", json={"slug": slug, "name": "Slow"}).status_code == 201
+    tid = new_thread(api, slug)["thread"]["id"]
+    slow = "http://a.b/(" * 1666  # ~0.4-1 s in markdown-it-py + linkify
+    assert _render_seconds(slow) > 0.3
+    for _ in range(3):
+        assert_body_422(api.post(f"/api/threads/{tid}/posts", json={"body": slow}))
+    r = api.post(f"/api/threads/{tid}/posts", json={"body": "and a normal reply"})
+    assert r.status_code == 201, r.text
+    assert httpx.get(fuzz_server.url + "/healthz").status_code == 200
+
+
+def test_fuzzer_finds_slow_markdown_and_the_server_refuses_it(fuzz_server: Any) -> None:
+    """Hypothesis (fixed seed, 60 examples) combines Markdown building blocks, steered towards slow renders:
+    it finds bodies slower than the server's 0.25 s budget, and the server answers each with 201 (HTML
+    ≤ 256 KiB) or 422 field body, never anything else; every input over 4× the budget here is refused."""
+    api = Api(fuzz_server.url).sign_up()
+    make_moderator(fuzz_server.env["DATABASE_URL"], api.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert api.post("/api/categories", json={"slug": slug, "name": "Fuzz"}).status_code == 201
+    tid = new_thread(api, slug)["thread"]["id"]
+    found: list[tuple[float, int, str]] = []
+
+    @seed(13)
+    @settings(max_examples=60, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(FUZZ_BODIES)
+    def run(body: str) -> None:
+        if not body.strip():
+            return
+        elapsed = _render_seconds(body)
+        target(elapsed, label="render seconds")
+        r = api.post(f"/api/threads/{tid}/posts", json={"body": body})
+        assert r.status_code in (201, 422), (r.status_code, r.text[:200], body[:80])
+        if r.status_code == 201:
+            assert len(r.json()["post"]["html"].encode()) <= MAX_HTML
+        else:
+            assert r.json()["error"]["field"] == "body"
+        found.append((elapsed, r.status_code, body[:40]))
+
+    run()
+    print("slowest renders found:", sorted(found, reverse=True)[:5])
+    # Render times vary with the machine's load, hence the margins: "slow" is over the budget here,
+    # and only inputs far over it (4×) must have been refused by the server's own measure.
+    assert any(f[0] > 0.25 for f in found), f"no body slower than the budget: {sorted(found, reverse=True)[:3]}"
+    very_slow = [f for f in found if f[0] > 1.0]
+    assert all(status == 422 for _, status, _ in very_slow), very_slow
+    assert httpx.get(fuzz_server.url + "/healthz").status_code == 200
