@@ -573,7 +573,10 @@ def test_guest_views_pass_the_basic_accessibility_check(site: Site, readers: Any
     c, _ = site.client("Asker")
     tid = site.thread(c)["thread"]["id"]
     page = readers(color_scheme=scheme).page
-    for path in ["/", f"/t/{tid}", f"/c/{site.category()}", "/signup", "/settings", "/t/999999999", "/nope"]:
+    user = site.client("Profiled")[1]
+    paths = ["/", f"/t/{tid}", f"/c/{site.category()}", "/signup", "/settings", "/t/999999999", "/nope",
+             f"/u/{user['username']}", "/search?q=question"]
+    for path in paths:
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
         page.wait_for_load_state("networkidle")

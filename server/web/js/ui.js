@@ -10,8 +10,9 @@ export function displayName(user) {
 
 /** A user's name linking to their profile (/u/USERNAME). */
 export function userLink(user, cls = 'name') {
-  if (!user || !user.username) return h('span', { class: cls }, displayName(user));
-  return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}` }, displayName(user));
+  if (!user || !user.username) return h('span', { class: cls, dir: 'auto' }, displayName(user));
+  return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}`, dir: 'auto' },
+    displayName(user));
 }
 
 function initials(user) {
