@@ -588,11 +588,15 @@ def test_posting_after_the_session_ended_shows_the_signed_out_page_and_keeps_the
     """A 401 on posting (session ended elsewhere) turns the tab signed-out with sign-in links; the draft stays."""
     c, _ = site.client("Asker")
     tid = site.thread(c)["thread"]["id"]
-    reader = signed_in(readers, "Late Poster")
+    reader = readers()
+    reader.context.add_init_script(CAPTURE_SOCKETS)
+    reader.sign_up("Late Poster")
     page = reader.open_thread(tid)
-    # The session ended without the socket hearing of it (the server's 4001 is covered above): the POST says 401.
-    page.route("**/api/threads/*/posts", lambda route: route.fulfill(status=401, json={
-        "error": {"code": "unauthorized", "message": "Please sign in first."}}))
+    # The session ends without the tab hearing of it (the server's 4001 is covered above): the socket is muted.
+    page.evaluate("() => { for (const ws of window.__sockets) { ws.onclose = null; ws.onmessage = null; } }")
+    cookies = reader.context.cookies()
+    assert reader.context.request.delete("/api/session").status in (200, 204)
+    reader.context.add_cookies(cookies)  # the tab still holds the old, now revoked, cookie
     page.locator('[data-testid="reply-input"]').fill("Written while signed out")
     page.locator('[data-testid="reply-submit"]').click()
     expect(page.locator('[data-testid="reply-signin"]')).to_be_visible()
