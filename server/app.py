@@ -169,6 +169,8 @@ def routes() -> list[Any]:
         Route("/signup", page, methods=["GET"]),
         Route("/search", page, methods=["GET"]),
         Route("/settings", page, methods=["GET"]),
+        Route("/review", page, methods=["GET"]),
+        Route("/modlog", page, methods=["GET"]),
     ]
 
 

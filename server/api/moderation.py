@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -9,12 +10,16 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, wire
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..live import userchannel
+from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
 from .common import json, limit, parse, path_id, query_int, state, trimmed
+
+log = logging.getLogger(__name__)
 
 
 class NewFlag(msgspec.Struct):
@@ -38,6 +43,17 @@ def optional_text(value: str | None, field: str, high: int) -> str | None:
     return trimmed(value, field, 1, high)
 
 
+async def tell_moderators(st: AppState) -> None:
+    """After a flag changed (committed): every moderator's open page updates its queue count, live."""
+    try:
+        open_items = await flags.open_count(st.pool)
+        frame = wire.flag_count(open_items)
+        for mod_id in await users.moderator_ids(st.pool):
+            await userchannel.publish_frame(st.broker, mod_id, frame)
+    except Exception as exc:  # the count is also in GET /api/flags; a lost update is refreshed there
+        log.warning("flag count publish failed: %s", exc)
+
+
 async def create_flag(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
@@ -48,6 +64,7 @@ async def create_flag(request: Request) -> Response:
     await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
+    await tell_moderators(st)
     return json({"flag": flag}, 201)
 
 
@@ -72,6 +89,7 @@ async def update_flag(request: Request) -> Response:
     body = await parse(request, FlagChange)
     async with transaction(st.pool) as conn:
         flag = await flags.settle(conn, flag_id, user, body.status)
+    await tell_moderators(st)
     return json({"flag": flag})
 
 

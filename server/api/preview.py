@@ -1,5 +1,6 @@
-"""The Markdown preview of the composers: the server's own renderer (server/render.py), so
-what the preview shows is exactly what the post will show. docs/api.md, "Where the contract is silent"."""
+"""The Markdown preview of the composers: the server's own renderer (server/render.py, off the event
+loop within its size and time budgets), so what the preview shows is exactly what the post will show.
+docs/api.md, "Where the contract is silent"."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import auth
-from ..render import render
-from .common import json, limit, parse, state, trimmed
+from .common import json, limit, parse, state
+from .forum import body_text, render_body
 
 
 class Preview(msgspec.Struct):
@@ -22,6 +23,6 @@ async def render_preview(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, Preview)
-    text = trimmed(body.body, "body", 1, 20_000)
+    text = body_text(body.body)
     await limit(st, f"render:{user['id']}", st.settings.limits.edit_per_user)
-    return json({"html": render(text)})
+    return json({"html": await render_body(st, text)})

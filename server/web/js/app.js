@@ -13,6 +13,8 @@ import { renderNotFound } from './views/notfound.js';
 import { renderProfile } from './views/profile.js';
 import { renderSearch } from './views/search.js';
 import { renderSettings } from './views/settings.js';
+import { renderFlags } from './views/flags.js';
+import { renderModlog } from './views/modlog.js';
 import { followPermalink } from './permalink.js';
 
 const main = document.getElementById('main');
@@ -31,6 +33,8 @@ const ROUTES = [
   [/^\/signin\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signin' }, c))],
   [/^\/signup\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signup' }, c))],
   [/^\/settings\/?$/, renderSettings],
+  [/^\/review\/?$/, renderFlags],
+  [/^\/modlog\/?$/, renderModlog],
 ];
 
 let disposeView = null;
