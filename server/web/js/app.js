@@ -170,12 +170,30 @@ function route() {
   }
 }
 
+// Moderators: posts waiting in the review queue (live: the server sends a `flags` frame on each change).
+let openFlags = null;
+let openFlagsFor = null;
+
+function reviewLink() {
+  if (!ctx.me || !ctx.me.is_moderator) return null;
+  if (openFlagsFor !== ctx.me.id) {
+    openFlagsFor = ctx.me.id;
+    api('GET', '/api/flags?limit=1').then((d) => { openFlags = d.open; renderAccount(); }).catch(() => {});
+  }
+  const n = openFlags || 0;
+  return h('a', { class: ['btn', 'btn-quiet', 'btn-sm', n ? 'has-flags' : null], href: '/review',
+    'data-testid': 'review-link' },
+  'Review', n ? h('span', { class: 'count-badge', 'data-testid': 'review-count-badge' }, String(n)) : null,
+  n ? h('span', { class: 'sr-only' }, ' waiting') : null);
+}
+
 function renderAccount() {
   const next = encodeURIComponent(location.pathname + location.search);
   if (ctx.me) {
     accountEl.replaceChildren(
       h('span', { class: 'whoami', 'data-testid': 'whoami', dir: 'auto' }, h('span', { class: 'sr-only' }, 'Signed in as '),
         userLink(ctx.me, 'whoami-name')),
+      reviewLink(),
       h('a', { class: 'btn btn-quiet btn-sm', href: '/settings', 'data-testid': 'settings-link' }, 'Settings'),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
@@ -280,6 +298,7 @@ async function boot() {
     onStatus: renderStatus,
     onSitePresence: renderActiveNow,
     onSessionEnded: () => ctx.sessionEnded({ reconnect: false }),
+    onFlagCount: (n) => { openFlags = n; renderAccount(); },
     onHello: (user) => {
       if (firstHello) { firstHello(user); firstHello = null; return; }
       if ((user && user.id) === (ctx.me && ctx.me.id)) return;

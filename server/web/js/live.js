@@ -181,6 +181,9 @@ export class Live {
       case 'error':
         console.warn('parley: server says', msg.code, msg.message);
         break;
+      case 'flags':
+        if (this.handlers.onFlagCount) this.handlers.onFlagCount(msg.open);
+        break;
       default:
         break; // pong, unsubscribed
     }

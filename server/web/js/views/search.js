@@ -43,7 +43,7 @@ export function renderSearch(main, params, ctx) {
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
     h('option', { value: 'relevance', selected: sort === 'relevance' }, 'Relevance'),
     h('option', { value: 'newest', selected: sort === 'newest' }, 'Newest'));
-  const form = h('form', { class: 'search-form', role: 'search', 'data-testid': 'search-form' },
+  const form = h('form', { class: 'search-form', role: 'search', 'aria-label': 'Search the forum', 'data-testid': 'search-form' },
     h('label', { for: 'search-q' }, 'Search questions and answers'), input,
     h('label', { for: 'search-sort' }, 'Order'), order,
     h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'),

@@ -5,6 +5,7 @@ import { h, icon, setPostHtml } from '../../dom.js';
 import { formatDateTime } from '../../format.js';
 import { avatar, displayName, formMessage, timeEl } from '../../ui.js';
 import { deletePost, setLocked, showRevisions, vote } from './actions.js';
+import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
 import { openEditor } from './editor.js';
 
@@ -113,6 +114,10 @@ export function fillPost(view, post) {
     if ((mine && kind !== 'question') || mod) {
       buttons.push(h('button', { type: 'button', class: 'link-btn link-danger', 'data-testid': 'delete',
         onClick: () => deletePost(view, post.id) }, 'Delete'));
+    }
+    if (!mine) {
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'flag', 'aria-haspopup': 'dialog',
+        onClick: () => flagDialog(post) }, 'Flag'));
     }
     if (kind === 'question' && mod) {
       const locked = view.state.thread.locked;
