@@ -17,6 +17,16 @@ import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
+const SORTS = { oldest: 'Oldest', newest: 'Newest', top: 'Top' };
+
+/** Response order for a sort (the page loads every response, so it orders them itself, as the API would). */
+export function responseOrder(sort, acceptedId) {
+  if (sort === 'newest') return (a, b) => b.id - a.id;
+  if (sort === 'top') {
+    return (a, b) => ((b.id === acceptedId) - (a.id === acceptedId)) || ((b.score || 0) - (a.score || 0)) || (a.id - b.id);
+  }
+  return (a, b) => a.id - b.id;
+}
 
 export function renderThread(main, { id }, ctx) {
   const view = new ThreadView(main, id, ctx);
@@ -33,6 +43,8 @@ class ThreadView {
     this.editors = new Map(); // post id -> open editor
     this.votes = new Map(); // post id -> {confirmed, want, inflight}: votes in flight (actions.js)
     this.lastTypingSent = 0;
+    const wanted = new URLSearchParams(location.search).get('sort');
+    this.sort = Object.hasOwn(SORTS, wanted) ? wanted : 'oldest';
     this.presence = null;
     this.alive = true;
     this.pill = new NewPill();
@@ -110,7 +122,7 @@ class ThreadView {
         else this.refreshPost(change.id);
         break;
       case 'thread':
-        this.renderThreadHead();
+        this.threadChanged();
         break;
       default:
         break;
@@ -139,7 +151,8 @@ class ThreadView {
     const questionEl = question ? buildPost(this, question) : h('p', { class: 'empty' }, 'The question is missing.');
     this.questionHead = h('header', { class: 'question-head' }, this.titleEl, this.lockBadge);
 
-    this.listEl = h('ol', { class: 'response-list', 'data-testid': 'responses' }, responses.map((r) => buildPost(this, r)));
+    const ordered = [...responses].sort(responseOrder(this.sort, thread.accepted_id));
+    this.listEl = h('ol', { class: 'response-list', 'data-testid': 'responses' }, ordered.map((r) => buildPost(this, r)));
     this.emptyEl = h('p', { class: 'empty responses-empty' }, 'No responses yet. Be the first to help out!');
     this.headingEl = h('h2', { id: 'responses-title', 'data-testid': 'responses-heading' }, 'Responses');
     const typingEl = h('p', { class: 'typing', 'data-testid': 'typing-indicator', 'aria-live': 'polite' });
@@ -148,7 +161,7 @@ class ThreadView {
       this.crumbSlot,
       h('div', { class: 'question-card card' }, this.questionHead, bar, questionEl),
       h('section', { class: 'responses', 'aria-labelledby': 'responses-title' },
-        h('div', { class: 'section-head' }, this.headingEl), this.emptyEl, this.listEl, typingEl),
+        h('div', { class: 'section-head' }, this.headingEl, this.sortControl()), this.emptyEl, this.listEl, typingEl),
       buildReply(this));
     this.main.replaceChildren(this.root);
 
@@ -167,6 +180,40 @@ class ThreadView {
     this.root.classList.toggle('is-locked', !!t.locked);
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
+  }
+
+  /** Oldest / Newest / Top, kept in the URL (?sort=); reorders in place. */
+  sortControl() {
+    const buttons = Object.entries(SORTS).map(([key, label]) => {
+      const b = h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': `sort-${key}`,
+        'aria-pressed': String(key === this.sort) }, label);
+      b.addEventListener('click', () => {
+        this.sort = key;
+        const url = new URL(location.href);
+        if (key === 'oldest') url.searchParams.delete('sort'); else url.searchParams.set('sort', key);
+        history.replaceState(history.state, '', url.pathname + url.search + url.hash);
+        for (const other of buttons) other.setAttribute('aria-pressed', String(other === b));
+        this.reorder();
+      });
+      return b;
+    });
+    return h('div', { class: 'sort-control', role: 'group', 'aria-label': 'Sort responses' }, buttons);
+  }
+
+  /** Put the response elements in the current order (after a sort change or a new accepted answer). */
+  reorder() {
+    const ordered = [...this.state.responses].sort(responseOrder(this.sort, this.state.thread.accepted_id));
+    for (const r of ordered) {
+      const refs = this.refs.get(r.id);
+      if (refs) this.listEl.append(refs.root);
+    }
+  }
+
+  /** The thread changed (title, lock, category, accepted answer): its head, every response's marks, the order. */
+  threadChanged() {
+    this.renderThreadHead();
+    for (const r of this.state.responses) this.refreshPost(r.id);
+    if (this.sort === 'top') this.reorder();
   }
 
   updateCounts() {
@@ -190,7 +237,11 @@ class ThreadView {
       parent.comments.append(el);
     } else if (post.kind === 'response') {
       el = buildPost(this, post);
-      this.listEl.append(el);
+      // Into its place in the current order: last for oldest, first for newest, by score for top.
+      const order = responseOrder(this.sort, this.state.thread.accepted_id);
+      const after = this.state.responses.filter((r) => r.id !== post.id && order(post, r) < 0).sort(order)[0];
+      const before = after && this.refs.get(after.id);
+      if (before) this.listEl.insertBefore(el, before.root); else this.listEl.append(el);
     } else {
       return null;
     }

@@ -98,6 +98,18 @@ export async function setLocked(view, locked) {
   }
 }
 
+/** Accept a response (the asker or a moderator), or withdraw it with null. */
+export async function setAccepted(view, postId) {
+  try {
+    const d = await api('PUT', `/api/threads/${view.id}/accepted`, { post_id: postId });
+    view.state = { ...view.state, thread: { ...view.state.thread, ...d.thread, seq: view.state.thread.seq } };
+    view.threadChanged();
+    view.ctx.announce(postId ? 'Answer accepted.' : 'Accepted answer withdrawn.');
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
 export async function showRevisions(view, id) {
   let d;
   try {

@@ -3,8 +3,8 @@
 
 import { h, icon, setPostHtml } from '../../dom.js';
 import { formatDateTime } from '../../format.js';
-import { avatar, displayName, formMessage, timeEl } from '../../ui.js';
-import { deletePost, setLocked, showRevisions, vote } from './actions.js';
+import { avatar, displayName, formMessage, timeEl, userLink } from '../../ui.js';
+import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
 import { openEditor } from './editor.js';
@@ -76,7 +76,11 @@ export function fillPost(view, post) {
 
   const q = view.state.question;
   const isOp = kind !== 'question' && q && post.author && q.author && post.author.id === q.author.id;
-  const author = h('span', { class: 'author', 'data-testid': 'post-author', dir: 'auto' }, displayName(post.author));
+  const author = h('span', { class: 'author', 'data-testid': 'post-author', dir: 'auto' }, userLink(post.author, 'author-link'));
+  const accepted = kind === 'response' && !post.deleted && view.state.thread.accepted_id === post.id;
+  r.root.classList.toggle('is-accepted', accepted);
+  const acceptedBadge = accepted ? h('span', { class: 'badge badge-accepted', 'data-testid': 'accepted-badge' },
+    '✓ Accepted answer') : null;
   const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
   if (kind === 'comment') {
     r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
@@ -85,7 +89,7 @@ export function fillPost(view, post) {
     r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
       h('span', { class: 'byline' }, author,
         isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
-        you,
+        you, acceptedBadge,
         h('span', { class: 'posted' }, kind === 'question' ? 'Posted ' : '', timeEl(post.created_at, 'relative'))));
   }
 
@@ -106,6 +110,15 @@ export function fillPost(view, post) {
   }
 
   const buttons = [];
+  if (!post.deleted) {
+    buttons.push(h('a', { class: 'link-btn', href: `/t/${post.thread_id}#post-${post.id}`, 'data-testid': 'permalink',
+      'aria-label': `Link to this ${kind}` }, 'Link'));
+  }
+  const asker = !!(me && q && q.author && q.author.id === me.id);
+  if (kind === 'response' && !post.deleted && (asker || mod) && !(view.state.thread.locked && !mod)) {
+    buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': accepted ? 'unaccept' : 'accept',
+      onClick: () => setAccepted(view, accepted ? null : post.id) }, accepted ? 'Unaccept' : 'Accept'));
+  }
   if (!post.deleted && me) {
     if (mine || mod) {
       buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'edit',
