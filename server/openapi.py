@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, following, forum, moderation, notifications
+from .api import accounts, following, forum, moderation, notifications, preview
 from .auth import COOKIE
 
 JSON = "application/json"
@@ -58,14 +58,15 @@ REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
     "FlagChange": {},
     "Suspension": {"reason": {"maxLength": 500}},
     "Accepted": {"post_id": {"minimum": 1, "maximum": BIGINT}},
+    "Preview": {"body": {"minLength": 1, "maxLength": 20000}},
     "MarkRead": {},
     "Following": {},
     "ReadPosition": {},
 }
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
-            moderation.FlagChange, moderation.Suspension, notifications.MarkRead, following.Following,
-            following.ReadPosition]
+            moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
+            following.Following, following.ReadPosition]
 
 
 def _request_schemas() -> dict[str, Schema]:
@@ -362,6 +363,9 @@ def _paths() -> dict[str, Schema]:
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
+        "/api/render": {"post": op(
+            "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
+            _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {

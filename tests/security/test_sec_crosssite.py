@@ -35,6 +35,7 @@ BODIES = {
     "/api/threads/{id}/following": {"following": False},
     "/api/threads/{id}/read": {"seq": 1},
     "/api/notifications/read": {"all": True},
+    "/api/render": {"body": "rendered for evil"},
 }
 
 

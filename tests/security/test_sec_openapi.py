@@ -16,7 +16,8 @@ from starlette.routing import Mount, Route
 
 from server import app, openapi
 
-PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search"}
+PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search", "/settings",
+         "/review", "/modlog"}
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 CHECKS = "not_a_server_error,response_schema_conformance"
 # Operations the signed-in run skips: they do not depend on the cookie (sign-up, sign-in, meta) or would end the
