@@ -19,11 +19,13 @@ export class Bell {
   constructor(anchor) {
     this.unread = 0;
     this.me = null;
-    this.count = h('span', { class: 'bell-count', 'data-testid': 'bell-count', 'aria-hidden': 'true' }, '0');
+    this.count = h('span', { class: 'bell-count', 'data-testid': 'bell-count' }, '0');
+    // The name is the visible count in words ("Notifications, 3 unread"): no aria-label that hides it.
     this.button = h('button', {
       type: 'button', class: 'btn btn-quiet btn-sm bell', 'data-testid': 'bell', 'aria-haspopup': 'true',
       'aria-expanded': 'false', onClick: () => this.toggle(),
-    }, h('span', { 'aria-hidden': 'true' }, '🔔'), this.count);
+    }, h('span', { 'aria-hidden': 'true' }, '🔔'), h('span', { class: 'sr-only' }, 'Notifications, '), this.count,
+    h('span', { class: 'sr-only' }, ' unread'));
     this.panel = h('div', { class: 'bell-panel card', 'data-testid': 'notifications', role: 'region',
       'aria-label': 'Notifications' });
     this.panel.hidden = true;
@@ -59,7 +61,6 @@ export class Bell {
     this.unread = n;
     this.count.textContent = String(n);
     this.count.classList.toggle('is-zero', n === 0);
-    this.button.setAttribute('aria-label', n ? `Notifications, ${n} unread` : 'Notifications');
     this.retitle();
   }
 
