@@ -27,7 +27,8 @@ def test_a_trailing_dot_is_punctuation_unless_the_name_has_it():
 def test_only_known_names_become_links():
     """An unknown name stays text; the known one is linked with its stored spelling."""
     html = render("@ghost meets @BOB")
-    assert mentions.link(html, {"bob": "Bob"}).strip() == '<p>@ghost meets <a class="mention" href="/u/Bob">@Bob</a></p>'
+    linked = mentions.link(html, {"bob": "Bob"}).strip()
+    assert linked == '<p>@ghost meets <a class="mention" href="/u/Bob">@Bob</a></p>'
 
 
 def test_linking_cannot_grow_the_html_past_the_cap():
