@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
@@ -54,12 +54,26 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return json(exc.body(), exc.status, exc.headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Routes are declared one per method, and Starlette's own
+    405 names only the first route that matched the path, so the Allow header is rebuilt from all of them."""
+    scope = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = {404: "Nothing here", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     return json({"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}},
-                exc.status_code, dict(exc.headers or {}))
+                exc.status_code, headers)
 
 
 def _unavailable(exc: Exception) -> bool:

@@ -14,11 +14,12 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, forum, moderation
+from .api import accounts, common, forum, moderation, search
 from .auth import COOKIE
+from .store.cursor import CURSOR
 
 JSON = "application/json"
-BIGINT = 2**63 - 1
+BIGINT = common.ID_MAX
 Schema = dict[str, Any]
 
 
@@ -41,38 +42,51 @@ BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
 ARRAY = lambda items: {"type": "array", "items": items}  # noqa: E731
 
-# Limits from the contract, laid over the Structs' own schemas (which only know the types).
-REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
-    "SignUp": {"username": {"pattern": "^[A-Za-z0-9_.-]{3,32}$", "minLength": 3, "maxLength": 32},
-               "password": {"minLength": 8, "maxLength": 256}},
-    "SignIn": {"password": {"maxLength": 4096}},
-    "PasswordChange": {"new_password": {"minLength": 8, "maxLength": 256}},
-    "NewCategory": {"slug": {"pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"},
-                    "name": {"minLength": 1, "maxLength": 100}},
-    "NewThread": {"title": {"minLength": 1, "maxLength": 200}, "body": {"minLength": 1, "maxLength": 20000}},
-    "ThreadChange": {},
-    "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
-    "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
-    "Vote": {},
-    "NewFlag": {"note": {"maxLength": 500}},
-    "FlagChange": {},
-    "Suspension": {"reason": {"maxLength": 500}},
-    "Accepted": {"post_id": {"minimum": 1, "maximum": BIGINT}},
-}
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension]
 
 
+def _no_nul(schema: Any) -> None:
+    """parse() refuses NUL in every string of a body: say so on each string that has no pattern of its own."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not {"pattern", "enum", "const", "format", "allOf"} & set(schema):
+            schema["pattern"] = common.NO_NUL
+        for value in schema.values():
+            _no_nul(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _no_nul(value)
+
+
+def _text_schema(rule: common.Text) -> Schema:
+    """A Text rule as JSON Schema: the trimmed length (a pattern) and "shows something" (the Shows component)."""
+    assert rule.low == 1, "trimmed_pattern() states a minimum of one character"
+    text = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
+            "description": f"{rule.low}–{rule.high} characters after trimming, not only invisible ones"}
+    if not rule.blank_is_none:
+        return text
+    blank = {"type": "string", "pattern": common.blank_pattern(),
+             "description": "blank: the same as absent"}
+    return {"anyOf": [text, blank]}
+
+
 def _request_schemas() -> dict[str, Schema]:
+    """The request bodies, from the Structs the handlers decode into: their msgspec.Meta limits come through
+    msgspec's own schema, and each Text rule (trimmed length, not blank, not only invisible) is laid over."""
     _, components = msgspec.json.schema_components(REQUESTS, ref_template="#/components/schemas/{name}")
-    for name, limits in REQUEST_LIMITS.items():
-        props = components[name]["properties"]
-        for prop, extra in limits.items():
-            target = props[prop]
-            if "anyOf" in target:  # an optional field: constrain the string (or integer) branch
-                target = next(s for s in target["anyOf"] if s.get("type") in ("string", "integer"))
-            target.update(extra)
+    for model in REQUESTS:
+        props = components[model.__name__]["properties"]
+        for name, rule in common.text_rules(model):
+            target = props[name]
+            if "anyOf" in target:  # `X | None`: replace the string branch
+                target["anyOf"] = [_text_schema(rule) if s.get("type") == "string" else s for s in target["anyOf"]]
+            else:
+                props[name] = _text_schema(rule)
+    _no_nul(components)
+    components["Shows"] = {"not": {"pattern": common.invisible_pattern()},
+                           "description": "Holds at least one character that shows (not only zero-width, "
+                                          "blank or combining characters)"}
     return components
 
 
@@ -170,8 +184,10 @@ PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
 LIMIT = lambda default, high: _param(  # noqa: E731
     "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
-BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
-AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
+CURSOR_SCHEMA = {"type": "string", "pattern": f"^(?:{CURSOR.pattern}){common.END}|^{common.END}"}
+BEFORE = _param("before", "query", CURSOR_SCHEMA, "The `next` cursor of the previous page (empty: the first page). "
+                "Not shaped like a cursor: 400; not one of this list and sort: 404 (both `bad_cursor`)")
+AFTER = _param("after", "query", CURSOR_SCHEMA, BEFORE["description"])
 REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
                    "Revisions after this one (the `next` of the previous answer)")
 SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"},
@@ -181,10 +197,13 @@ LIST_SORT = _param("sort", "query", {"enum": ["activity", "newest", "top"], "def
 LIST_FILTER = _param("filter", "query", {"enum": ["unanswered"]}, "Only threads without a non-deleted response")
 PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
 SEARCH_PARAMS = [
-    _param("q", "query", {"type": "string", "minLength": 1, "maxLength": 200},
-           'Web-search syntax: words, "a phrase", -word, or', required=True),
-    _param("category", "query", STR, "A category slug; its descendants are included"),
-    _param("author", "query", STR, "A username"),
+    _param("q", "query", {"type": "string", "pattern": common.trimmed_pattern(search.Q_MAX, True)},
+           f'1–{search.Q_MAX} characters after trimming, in web-search syntax: words, "a phrase", -word, or',
+           required=True),
+    _param("category", "query", {"type": "string", "pattern": common.trimmed_pattern(search.CATEGORY_MAX, False)},
+           "A category slug; its descendants are included (blank: every category)"),
+    _param("author", "query", {"type": "string", "pattern": common.trimmed_pattern(search.AUTHOR_MAX, False)},
+           "A username (blank: anyone)"),
     _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
 ]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},

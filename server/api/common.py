@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, TypeVar
+import sys
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
@@ -25,8 +29,90 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
+ID_MAX = 2**63 - 1  # ids are bigint: every id 1–ID_MAX is well formed (unknown ones are 404)
+Id = Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
 _FIELD = re.compile(r"`\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([A-Za-z_]+)`")
+
+
+# --- Text rules: declared once on the Structs (and query parameters), read by parse() and by server/openapi.py.
+# JSON Schema patterns are ECMA-262 and are also run by Python tools (schemathesis): `$` would let "ada\n" pass
+# in Python, so the end of the string is written as a lookahead both engines read the same way.
+END = "(?![\\s\\S])"
+NO_NUL = "^[^\\u0000]*" + END  # parse() refuses NUL in any string of a body: PostgreSQL text cannot hold it
+
+
+def whole(pattern: re.Pattern[str]) -> str:
+    """A fullmatch() pattern as a JSON Schema pattern (which searches): anchored at both ends."""
+    return f"^(?:{pattern.pattern}){END}"
+
+
+def _esc(cp: int) -> str:
+    return f"\\x{cp:02x}" if cp < 0x80 else f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
+
+
+def char_class(test: typing.Callable[[str], bool], last: int = sys.maxunicode) -> str:
+    """The regex character class (without brackets) of every code point up to `last` for which test(ch) holds."""
+    out, start = [], None
+    for cp in range(last + 2):
+        inside = cp <= last and test(chr(cp))
+        if inside and start is None:
+            start = cp
+        elif not inside and start is not None:
+            out.append(_esc(start) if start == cp - 1 else f"{_esc(start)}-{_esc(cp - 1)}")
+            start = None
+    return "".join(out)
+
+
+@cache
+def _space() -> str:
+    return char_class(str.isspace, 0x3000)  # what str.strip() removes: nothing above U+3000 (checked in a test)
+
+
+def trimmed_pattern(high: int, required: bool) -> str:
+    """Strings whose strip() is at most `high` characters (and not empty when required), without NUL."""
+    w = _space()
+    core = f"[^{w}\\u0000](?:[^\\u0000]{{0,{high - 2}}}[^{w}\\u0000])?" if high > 1 else f"[^{w}\\u0000]"
+    return f"^[{w}]*{core if required else f'(?:{core})?'}[{w}]*{END}"
+
+
+def blank_pattern() -> str:
+    """Strings that strip() to nothing."""
+    return f"^[{_space()}]*{END}"
+
+
+@cache
+def invisible_pattern() -> str:
+    """Strings of only characters that show as nothing (render.is_invisible is the rule), the empty one included."""
+    return f"^[{char_class(lambda ch: ch == chr(0) or is_invisible(ch))}]*{END}"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text field: low–high characters after trimming, refused (422) when blank or only invisible characters.
+    With blank_is_none a blank value means "absent" (an optional note). Stored trimmed."""
+
+    low: int
+    high: int
+    blank_is_none: bool = False
+
+    def check(self, value: str | None, field: str) -> str | None:
+        if value is None or (self.blank_is_none and not value.strip()):
+            return None
+        return trimmed(value, field, self.low, self.high)
+
+
+@cache
+def text_rules(model: type) -> tuple[tuple[str, Text], ...]:
+    """The (field, Text rule) pairs of a Struct, from its annotations (`X | None` included)."""
+    rules = []
+    for name, hint in typing.get_type_hints(model, include_extras=True).items():
+        for part in (hint, *typing.get_args(hint)):
+            rule = next((m for m in getattr(part, "__metadata__", ()) if isinstance(m, Text)), None)
+            if rule is not None:
+                rules.append((name, rule))
+                break
+    return tuple(rules)
 
 
 def state(request: Request) -> AppState:
@@ -83,11 +169,14 @@ async def parse(request: Request, model: type[T]) -> T:
         if isinstance(value, str) and "\x00" in value:
             raise Invalid(f"{key} must not contain NUL characters", field=key)
     try:
-        return msgspec.convert(raw, model)
+        value = msgspec.convert(raw, model)
     except msgspec.ValidationError as exc:
         text = str(exc)
         m = _MISSING.search(text) or _FIELD.search(text)
         raise Invalid(text.split(" - at ")[0], field=m.group(1) if m else None) from None
+    for name, rule in text_rules(model):
+        setattr(value, name, rule.check(getattr(value, name), name))
+    return value
 
 
 def trimmed(value: str, field: str, low: int, high: int) -> str:
@@ -115,9 +204,10 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 def path_id(request: Request, name: str = "id") -> int:
+    """A path id: 1–ID_MAX in decimal digits (what the document states); an id nobody has is then a 404."""
     raw = request.path_params[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise BadRequest(f"{name} must be a positive integer", code="bad_parameter", field=name)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(ID_MAX)) or not 1 <= int(raw) <= ID_MAX:
+        raise BadRequest(f"{name} must be an integer from 1 to {ID_MAX}", code="bad_parameter", field=name)
     return int(raw)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -11,55 +11,57 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import BadRequest, Invalid
+from ..errors import BadRequest
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
-from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
+from .common import NO_NUL, Id, Text, json, limit, no_content, parse, path_id, publish, query_int, state, whole
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+# The contract's limits, declared once: parse() enforces them, openapi.py publishes them.
+Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
+SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
+Title = Annotated[str, Text(1, 200)]
+Body = Annotated[str, Text(1, 20_000)]
+CategoryName = Annotated[str, Text(1, 100)]
 
 
 class NewCategory(msgspec.Struct):
-    slug: str
-    name: str
-    parent: str | None = None
+    slug: Slug
+    name: CategoryName
+    parent: SlugRef | None = None
 
 
 class NewThread(msgspec.Struct):
-    category: str
-    title: str
-    body: str
+    category: SlugRef
+    title: Title
+    body: Body
 
 
 class ThreadChange(msgspec.Struct):
-    title: str | None = None
+    title: Title | None = None
     locked: bool | None = None
-    category: str | None = None
+    category: SlugRef | None = None
 
 
 class Accepted(msgspec.Struct):
-    post_id: int | None
+    post_id: Id | None
 
 
 class NewPost(msgspec.Struct):
-    body: str
-    parent_id: int | None = None
+    body: Body
+    parent_id: Id | None = None
 
 
 class PostEdit(msgspec.Struct):
-    body: str
+    body: Body
     revision: int | None = None
 
 
 class Vote(msgspec.Struct):
     value: Literal[-1, 0, 1]
-
-
-def body_text(value: str) -> str:
-    return trimmed(value, "body", 1, 20_000)
 
 
 async def render_body(st: AppState, text: str) -> str:
@@ -79,11 +81,8 @@ async def create_category(request: Request) -> Response:
     user = await auth.require_user(request, st)
     auth.require_moderator(user)
     body = await parse(request, NewCategory)
-    if not SLUG.fullmatch(body.slug):
-        raise Invalid("slug must be 1–64 of a-z 0-9 and inner hyphens", field="slug")
-    name = trimmed(body.name, "name", 1, 100)
     async with transaction(st.pool) as conn:
-        category = await categories.create(conn, body.slug, name, body.parent)
+        category = await categories.create(conn, body.slug, body.name, body.parent)
     return json({"category": category}, 201)
 
 
@@ -107,8 +106,7 @@ async def create_thread(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, NewThread)
-    title = trimmed(body.title, "title", 1, 200)
-    text = body_text(body.body)
+    title, text = body.title, body.body
     await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
     html = await render_body(st, text)
     async with transaction(st.pool) as conn:
@@ -123,7 +121,7 @@ async def update_thread(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, ThreadChange)
-    title = trimmed(body.title, "title", 1, 200) if body.title is not None else None
+    title = body.title
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
@@ -137,8 +135,6 @@ async def set_accepted(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, Accepted)
-    if body.post_id is not None and not 1 <= body.post_id < 2**63:
-        raise Invalid("post_id must be a post id or null", field="post_id")
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await threads.set_accepted(conn, thread_id, user, body.post_id)
@@ -165,9 +161,7 @@ async def create_post(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, NewPost)
-    text = body_text(body.body)
-    if body.parent_id is not None and not 1 <= body.parent_id < 2**63:
-        raise Invalid("parent_id must be a post id", field="parent_id")
+    text = body.body
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
@@ -186,7 +180,7 @@ async def edit_post(request: Request) -> Response:
     user = await auth.require_user(request, st)
     post_id = path_id(request)
     body = await parse(request, PostEdit)
-    text = body_text(body.body)
+    text = body.body
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     html = await render_body(st, text)
     async with transaction(st.pool) as conn:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -11,15 +11,17 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import json, limit, parse, path_id, query_int, state, trimmed
+from .common import Text, json, limit, parse, path_id, query_int, state
+
+Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
 
 class NewFlag(msgspec.Struct):
     reason: Literal["spam", "rude", "off_topic", "other"]
-    note: str | None = None
+    note: Note | None = None
 
 
 class FlagChange(msgspec.Struct):
@@ -27,15 +29,8 @@ class FlagChange(msgspec.Struct):
 
 
 class Suspension(msgspec.Struct):
-    until: datetime | None
-    reason: str | None = None
-
-
-def optional_text(value: str | None, field: str, high: int) -> str | None:
-    """Trimmed text up to `high` characters, or None when absent or blank."""
-    if value is None or not value.strip():
-        return None
-    return trimmed(value, field, 1, high)
+    until: Annotated[datetime, msgspec.Meta(tz=True)] | None
+    reason: Note | None = None
 
 
 async def create_flag(request: Request) -> Response:
@@ -44,7 +39,7 @@ async def create_flag(request: Request) -> Response:
     user = await auth.require_user(request, st)
     post_id = path_id(request)
     body = await parse(request, NewFlag)
-    note = optional_text(body.note, "note", 500)
+    note = body.note
     await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
@@ -88,13 +83,10 @@ async def suspend(request: Request) -> Response:
     moderator = await auth.require_user(request, st)
     auth.require_moderator(moderator)
     body = await parse(request, Suspension)
-    reason = optional_text(body.reason, "reason", 500)
+    reason = body.reason
     until = body.until
-    if until is not None:
-        if until.tzinfo is None:
-            raise Invalid("until must be a time with a zone, e.g. 2030-01-01T00:00:00Z", field="until")
-        if until <= datetime.now(UTC):
-            raise Invalid("until must be in the future (null lifts a suspension)", field="until")
+    if until is not None and until <= datetime.now(UTC):
+        until = None  # suspended until a time that has passed: not suspended, the same as null (docs/api.md)
     async with transaction(st.pool) as conn:
         target = await users.by_username(conn, request.path_params["username"])
         if target is None:

@@ -11,6 +11,8 @@ from ..store import search as store
 from .common import json, query_int, state
 
 Q_MAX = 200
+CATEGORY_MAX = 64
+AUTHOR_MAX = 32
 
 
 def _text(request: Request, name: str, high: int, required: bool = False) -> str | None:
@@ -28,8 +30,8 @@ def _text(request: Request, name: str, high: int, required: bool = False) -> str
 async def search(request: Request) -> Response:
     st = state(request)
     q = _text(request, "q", Q_MAX, required=True)
-    category = _text(request, "category", 64)
-    author = _text(request, "author", 32)
+    category = _text(request, "category", CATEGORY_MAX)
+    author = _text(request, "author", AUTHOR_MAX)
     sort = request.query_params.get("sort") or "relevance"
     if sort not in store.SORTS:
         raise BadRequest("sort must be relevance or newest", code="bad_parameter", field="sort")

@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest
 from . import categories, posts, threads
 
 SORTS = ("relevance", "newest")
@@ -91,7 +90,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                 tag, pid = threads.cursor_decode(before, "before", (str, int))
                 args.append(pid)
             if tag != sort[0]:
-                raise BadRequest("before is a cursor of another sort", code="bad_cursor", field="before")
+                raise threads.unknown_cursor("before", "before is a cursor of another sort")
         hits = await conn.fetch(search_sql(sort, category is not None, author is not None, before is not None),
                                 *args)
         more = len(hits) > limit

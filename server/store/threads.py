@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso
 from . import Written, categories, events, modlog, posts
-from .cursor import cursor_decode, cursor_encode
+from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
 THREAD_SELECT = """
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
@@ -44,7 +44,7 @@ def from_micros(value: int, name: str) -> datetime:
     try:
         return EPOCH + value * MICROSECOND
     except OverflowError:
-        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
+        raise unknown_cursor(name) from None
 
 
 # List sorts: (column, cursor tag, column value → cursor int, cursor int → parameter). Every sort is
@@ -94,7 +94,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
         else:
             got, value, tid = cursor_decode(before, "before", (str, int, int))
             if got != tag:
-                raise BadRequest("before is a cursor of another sort", code="bad_cursor", field="before")
+                raise unknown_cursor("before", "before is a cursor of another sort")
         args += [value if sort == "top" else from_micros(value, "before"), tid]
     rows = await conn.fetch(list_query(sort, filter_, cat_ids is not None, before is not None), *args)
     more = len(rows) > limit
