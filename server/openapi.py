@@ -84,7 +84,7 @@ def _request_schemas() -> dict[str, Schema]:
             else:
                 props[name] = _text_schema(rule)
     _no_nul(components)
-    components["Shows"] = {"not": {"pattern": common.invisible_pattern()},
+    components["Shows"] = {"type": "string", "pattern": common.visible_pattern(),
                            "description": "Holds at least one character that shows (not only zero-width, "
                                           "blank or combining characters)"}
     return components
@@ -219,6 +219,8 @@ NOBODY: list[Schema] = [{}]
 def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | None = None,
        params: list[Schema] | None = None, security: list[Schema] = NOBODY, tag: str = "forum") -> Schema:
     statuses = set(errors) | {"503"}
+    if any(p is BEFORE or p is AFTER for p in params or ()):
+        statuses |= {"400", "404"}  # a malformed cursor, a cursor of another list or sort
     if body is not None:
         statuses |= {"400", "413", "415", "422"}
     if security is SIGNED_IN:
@@ -259,8 +261,8 @@ def _paths() -> dict[str, Schema]:
         "/api/categories": {
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),
-            "post": op("createCategory", "Create a category (moderator)",
-                       _ok("201", obj(category=ref("Category")), "Created"), ["409"], body="NewCategory",
+            "post": op("createCategory", "Create a category (moderator); an unknown parent is 404",
+                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409"], body="NewCategory",
                        security=SIGNED_IN),
         },
         "/api/categories/{slug}/threads": {"get": op(
@@ -271,7 +273,7 @@ def _paths() -> dict[str, Schema]:
             "get": op("listThreads", "Threads of every category, newest activity first",
                       _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER]),
             "post": op("createThread", "Start a thread",
-                       _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["429"],
+                       _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["404", "429"],
                        body="NewThread", security=SIGNED_IN),
         },
         "/api/threads/{id}": {

@@ -70,6 +70,15 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
     matches nothing."""
     empty = {"results": [], "next": None}
     args: list[Any] = [q, limit + 1]
+    if before is not None:  # read first: a bad cursor is refused even when nothing would match
+        if sort == "relevance":
+            tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
+            cursor_args: list[Any] = [rank, pid]
+        else:
+            tag, pid = threads.cursor_decode(before, "before", (str, int))
+            cursor_args = [pid]
+        if tag != sort[0]:
+            raise threads.unknown_cursor("before", "before is a cursor of another sort")
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         tree = await categories.tree(conn)
         if category is not None:
@@ -83,14 +92,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                 return empty
             args.append(author_id)
         if before is not None:
-            if sort == "relevance":
-                tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
-                args += [rank, pid]
-            else:
-                tag, pid = threads.cursor_decode(before, "before", (str, int))
-                args.append(pid)
-            if tag != sort[0]:
-                raise threads.unknown_cursor("before", "before is a cursor of another sort")
+            args += cursor_args
         hits = await conn.fetch(search_sql(sort, category is not None, author is not None, before is not None),
                                 *args)
         more = len(hits) > limit

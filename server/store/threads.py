@@ -123,7 +123,7 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
     """A thread and its question, which is the thread's event 1."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
-        raise Invalid(f"No category {category_slug!r}", field="category")
+        raise NotFound(f"No category {category_slug!r}", field="category")
     thread_id = await conn.fetchval(
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
         cat_id, user_id, title)
@@ -149,7 +149,7 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
     if category is not None:
         cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category)
         if cat_id is None:
-            raise Invalid(f"No category {category!r}", field="category")
+            raise NotFound(f"No category {category!r}", field="category")
     new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
     if new == (row["title"], row["locked"], row["category_id"]):
         return Written(await get(conn, thread_id))
@@ -286,7 +286,9 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
         raise Conflict("This thread is locked", code="thread_locked")
     if post_id is not None:
         post = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", post_id)
-        if post is None or post["thread_id"] != thread_id or post["kind"] != "response" or post["deleted"]:
+        if post is None:  # an id nobody has is unknown (404); any other post that is not eligible is 422
+            raise NotFound(f"No post {post_id}", field="post_id")
+        if post["thread_id"] != thread_id or post["kind"] != "response" or post["deleted"]:
             raise Invalid("post_id must be a response of this thread that is not deleted", field="post_id")
     if post_id == row["accepted_id"]:
         return Written(await get(conn, thread_id))
