@@ -122,7 +122,8 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    return json(openapi.document())
+    # Built off the event loop: the first build scans Unicode for the text rules' character classes.
+    return Response(await asyncio.to_thread(openapi.encoded), media_type="application/json")
 
 
 async def page(request: Request) -> Response:
@@ -227,10 +228,12 @@ class Parley:
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
+        warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
             yield
         finally:
             pruner.cancel()
+            warm.cancel()
             self.state.shutting_down = True
             await presence.stop()
             await hub.stop()

@@ -377,3 +377,9 @@ def _document() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     return copy.deepcopy(_document())
+
+
+@cache
+def encoded() -> bytes:
+    """The document as JSON, built once per process (its character classes take a few seconds of CPU)."""
+    return msgspec.json.encode(_document())

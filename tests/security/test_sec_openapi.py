@@ -22,6 +22,15 @@ PHASES = "examples,coverage,fuzzing,stateful"
 SEED = "19"
 MAX_EXAMPLES = 12  # per operation and phase: the three runs together stay well under three minutes on two cores
 SIGNED_IN_EXCLUDED = ["--exclude-operation-id", "signOut"]
+# The two refusals the contract itself makes 422 though the document cannot tell them from valid requests: they
+# depend on what the ids name ("a comment on a comment → 422 (field parent_id)"; accepting a post that is not a
+# live response of the thread "else 422, field post_id"). Accepted for these two operations only; docs/api.md.
+CONTRACT_422 = "".join(f"""
+[[operations]]
+include-operation-id = "{op_id}"
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+""" for op_id in ("createPost", "setAccepted"))
 
 
 def api_routes() -> set[tuple[str, str]]:
@@ -68,7 +77,7 @@ def test_every_operation_documents_its_errors_and_parameters() -> None:
 
 def test_served_document_is_the_module_document(server: Any) -> None:
     """GET /api/openapi.json answers the document, as JSON, to a guest."""
-    r = httpx.get(server.url + "/api/openapi.json")
+    r = httpx.get(server.url + "/api/openapi.json", timeout=60)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json"
     assert r.json() == openapi.document()
 
@@ -77,8 +86,8 @@ def schemathesis(url: str, cwd: Path, *extra: str, cookie: str | None = None) ->
     """schemathesis with every check and every phase, a fixed seed and a bounded example count, as an outsider
     would run it. A session goes in as the cookieAuth credential (schemathesis.toml), so the cases that drop
     the cookie really send none; an allowed Origin rides on every request."""
-    if cookie is not None:
-        (cwd / "schemathesis.toml").write_text(f'[auth.openapi.cookieAuth]\napi_key = "{cookie}"\n')
+    auth = f'[auth.openapi.cookieAuth]\napi_key = "{cookie}"\n' if cookie is not None else ""
+    (cwd / "schemathesis.toml").write_text(auth + CONTRACT_422)
     cmd = [*SCHEMATHESIS, "run", url + "/api/openapi.json", "--checks", "all", "--phases", PHASES, "--seed", SEED,
            "--max-examples", str(MAX_EXAMPLES), "--workers", "1", "--no-shrink", "--no-color",
            "--request-timeout", "30", "-H", f"Origin: {url}", *extra]
