@@ -199,7 +199,7 @@ async def parse(request: Request, model: type[T]) -> T:
         text = str(exc)
         m = _MISSING.search(text) or _FIELD.search(text)
         raise Invalid(text.split(" - at ")[0], field=m.group(1) if m else None) from None
-    for name, rule in text_rules(model):
+    for name, rule in text_rules(model):  # type: ignore[arg-type]
         setattr(value, name, rule.check(getattr(value, name), name))
     return value
 
@@ -215,9 +215,18 @@ def trimmed(value: str, field: str, low: int, high: int) -> str:
     return value
 
 
+def query(request: Request, name: str, default: str | None = None) -> str | None:
+    """A query parameter given at most once (400 when repeated), or `default` when absent."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given more than once", code="bad_parameter", field=name)
+    return values[0] if values else default
+
+
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    """An integer parameter from low to high, `default` when absent; anything else (an empty one too) is 400."""
+    raw = query(request, name)
+    if raw is None:
         return default
     try:
         value = int(raw)

@@ -15,7 +15,7 @@ from ..errors import BadRequest
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..wire import iso
-from .common import NO_NUL, Id, Text, json, limit, no_content, parse, path_id, publish, query_int, state, whole
+from .common import NO_NUL, Id, Text, json, limit, no_content, parse, path_id, publish, query, query_int, state, whole
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -90,14 +90,14 @@ async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 20, 1, 100)
     slug = request.path_params.get("slug")
-    sort = request.query_params.get("sort") or "activity"
+    sort = query(request, "sort", "activity")
     if sort not in threads.LIST_SORTS:
         raise BadRequest("sort must be activity, newest or top", code="bad_parameter", field="sort")
-    filter_ = request.query_params.get("filter") or None
+    filter_ = query(request, "filter")
     if filter_ is not None and filter_ not in threads.LIST_FILTERS:
         # `following` and `unread` arrive with following and read positions (another issue).
         raise BadRequest("filter must be unanswered", code="bad_parameter", field="filter")
-    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
+    return json(await threads.listing(st.pool, lim, query(request, "before") or None, slug,
                                       sort, filter_))
 
 
@@ -146,12 +146,12 @@ async def get_thread(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
     lim = query_int(request, "limit", 50, 1, 200)
-    sort = request.query_params.get("sort") or "oldest"
+    sort = query(request, "sort", "oldest")
     if sort not in threads.SORTS:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
     user = await auth.current_user(request, st)
     page = await threads.page(st.pool, thread_id, user["id"] if user else None, lim,
-                              request.query_params.get("after") or None, sort)
+                              query(request, "after") or None, sort)
     return json(page)
 
 

@@ -14,7 +14,7 @@ from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import Text, json, limit, parse, path_id, query_int, state
+from .common import Text, json, limit, parse, path_id, query, query_int, state
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
@@ -50,11 +50,11 @@ async def list_flags(request: Request) -> Response:
     st = state(request)
     user = await auth.require_user(request, st)
     auth.require_moderator(user)
-    status = request.query_params.get("status") or "open"
+    status = query(request, "status", "open")
     if status not in flags.STATUSES:
         raise BadRequest("status must be open, resolved or dismissed", code="bad_parameter", field="status")
     lim = query_int(request, "limit", 50, 1, 100)
-    page = await flags.listing(st.pool, status, lim, request.query_params.get("before") or None)
+    page = await flags.listing(st.pool, status, lim, query(request, "before") or None)
     return json({**page, "open": await flags.open_count(st.pool)})
 
 
@@ -73,7 +73,7 @@ async def update_flag(request: Request) -> Response:
 async def list_modlog(request: Request) -> Response:
     st = state(request)
     lim = query_int(request, "limit", 50, 1, 100)
-    return json(await modlog.listing(st.pool, lim, request.query_params.get("before") or None))
+    return json(await modlog.listing(st.pool, lim, query(request, "before") or None))
 
 
 async def suspend(request: Request) -> Response:

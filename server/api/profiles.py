@@ -8,7 +8,7 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import NotFound
 from ..store import profiles
-from .common import json, path_id, query_int, state
+from .common import json, path_id, query, query_int, state
 
 USERNAME_MAX = 32
 
@@ -30,7 +30,7 @@ async def user_posts(request: Request) -> Response:
     lim = query_int(request, "limit", 20, 1, 100)
     reader = await auth.current_user(request, st)
     return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
-                                          request.query_params.get("before") or None))
+                                          query(request, "before") or None))
 
 
 async def permalink(request: Request) -> Response:

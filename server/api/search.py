@@ -8,7 +8,7 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import BadRequest
 from ..store import search as store
-from .common import json, query_int, state
+from .common import json, query, query_int, state
 
 Q_MAX = 200
 CATEGORY_MAX = 64
@@ -16,7 +16,7 @@ AUTHOR_MAX = 32
 
 
 def _text(request: Request, name: str, high: int, required: bool = False) -> str | None:
-    raw = request.query_params.get(name)
+    raw = query(request, name)
     value = raw.strip() if raw is not None else ""
     if not value:
         if required:
@@ -32,10 +32,10 @@ async def search(request: Request) -> Response:
     q = _text(request, "q", Q_MAX, required=True)
     category = _text(request, "category", CATEGORY_MAX)
     author = _text(request, "author", AUTHOR_MAX)
-    sort = request.query_params.get("sort") or "relevance"
+    sort = query(request, "sort", "relevance")
     if sort not in store.SORTS:
         raise BadRequest("sort must be relevance or newest", code="bad_parameter", field="sort")
     lim = query_int(request, "limit", 20, 1, 50)
     reader = await auth.current_user(request, st)
     return json(await store.search(st.pool, q or "", category, author, sort, lim,
-                                   request.query_params.get("before") or None, reader["id"] if reader else None))
+                                   query(request, "before") or None, reader["id"] if reader else None))
