@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -143,7 +144,8 @@ def test_schemathesis_all_checks_as_guest_member_and_moderator(spawn: Any, pg_ur
         print(f"schemathesis as {name}:", *summary(out))
     for name, (code, out) in outputs.items():
         assert code == 0, f"schemathesis as {name} failed:\n{out[-8000:]}"
-        assert "generated" in out and "No issues found" in out, out[-3000:]
+        counts = re.search(r"(\d+) generated, (\d+) passed", out)
+        assert counts and counts[1] == counts[2] and int(counts[1]) > 500, out[-3000:]  # every case passed
     # The signed-in runs really were signed in throughout, and the server logged no bug.
     assert member.get("/api/me").status_code == 200
     assert mod.get("/api/me").status_code == 200
