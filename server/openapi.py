@@ -123,7 +123,8 @@ def _response_schemas() -> dict[str, Schema]:
                      name={"enum": ["post.created", "post.edited", "post.deleted", "vote.changed",
                                     "thread.updated"]},
                      data={"type": "object"}, created_at=TIME),
-        "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0}),
+        "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0},
+                        count={"type": "integer", "minimum": 0}, next=nullable(STR)),
         "Flag": obj(id=ID, post_id=ID, thread_id=ID, reason={"enum": ["spam", "rude", "off_topic", "other"]},
                     note=nullable(STR), status={"enum": ["open", "resolved", "dismissed"]}, created_at=TIME,
                     flagger=ref("UserBrief"), resolved_by=nullable(ref("UserBrief"))),
@@ -306,8 +307,8 @@ def _paths() -> dict[str, Schema]:
             _ok("200", obj(events=ARRAY(ref("Event")), seq=INT)), ["400", "404"],
             params=[PATH_ID, SINCE, LIMIT(100, 1000)])},
         "/api/threads/{id}/presence": {"get": op(
-            "threadPresence", "Who is watching this thread", _ok("200", ref("Presence")), ["400", "404"],
-            params=by_id)},
+            "threadPresence", "Who is watching this thread, by display name", _ok("200", ref("Presence")),
+            ["400", "404"], params=[*by_id, LIMIT(50, 200), AFTER])},
         "/api/posts/{id}": {
             "get": op("permalink", "One post with its thread; `after` opens the thread page at it",
                       _ok("200", ref("Permalink")), ["400", "404"], params=by_id, security=OPTIONAL),
@@ -347,7 +348,8 @@ def _paths() -> dict[str, Schema]:
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
-        "/api/presence": {"get": op("sitePresence", "Active Now, site-wide", _ok("200", ref("Presence")), [])},
+        "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
+                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -34,16 +35,17 @@ return tostring(wait)
 class Bucket:
     """One in-process token bucket (also used per websocket for frame floods)."""
 
-    __slots__ = ("cap", "rate", "tokens", "ts")
+    __slots__ = ("cap", "rate", "tokens", "ts", "clock")
 
-    def __init__(self, rule: tuple[int, float]) -> None:
+    def __init__(self, rule: tuple[int, float], clock: Callable[[], float] = time.monotonic) -> None:
         self.cap, self.rate = rule
+        self.clock = clock  # a parameter, so unit tests step time instead of sleeping through it
         self.tokens = float(self.cap)
-        self.ts = time.monotonic()
+        self.ts = clock()
 
     def take(self, cost: float = 1.0, need: float | None = None) -> float:
         need = cost if need is None else need
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.cap, self.tokens + (now - self.ts) * self.rate)
         self.ts = now
         if self.tokens >= need:
@@ -53,8 +55,9 @@ class Bucket:
 
 
 class MemoryLimiter:
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = enabled
+        self.clock = clock
         self.buckets: dict[str, Bucket] = {}
 
     async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0, need: float | None = None) -> float:
@@ -64,16 +67,15 @@ class MemoryLimiter:
         if bucket is None:
             if len(self.buckets) > 100_000:  # forget full buckets; they would allow the request anyway
                 self.buckets = {k: b for k, b in self.buckets.items() if b.take(0) == 0 and b.tokens < b.cap}
-            bucket = self.buckets[key] = Bucket(rule)
+            bucket = self.buckets[key] = Bucket(rule, self.clock)
         return bucket.take(cost, need)
-
-    async def reset(self, key: str) -> None:
-        self.buckets.pop(key, None)
 
 
 class RedisLimiter:
-    def __init__(self, redis: Any, enabled: bool = True, namespace: str = "parley") -> None:
+    def __init__(self, redis: Any, enabled: bool = True, namespace: str = "parley",
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
+        self.clock = clock  # wall time: every process shares the bucket, so they must share the clock
         self.prefix = f"{namespace}:rl:"
         self.enabled = enabled
         self.script = redis.register_script(_LUA)
@@ -82,15 +84,9 @@ class RedisLimiter:
         if not self.enabled:
             return 0.0
         try:
-            wait = await self.script(keys=[self.prefix + key], args=[rule[0], rule[1], time.time(), cost,
+            wait = await self.script(keys=[self.prefix + key], args=[rule[0], rule[1], self.clock(), cost,
                                                                         cost if need is None else need])
             return float(wait)
         except Exception as exc:  # Redis down: fail open, say so once per failure
             log.warning("rate limiter unavailable, allowing request: %s", exc)
             return 0.0
-
-    async def reset(self, key: str) -> None:
-        try:
-            await self.redis.delete(self.prefix + key)
-        except Exception:
-            pass

@@ -20,6 +20,7 @@ import asyncio
 import html as html_lib
 import logging
 import multiprocessing
+import os
 import re
 import time
 import unicodedata
@@ -126,6 +127,10 @@ def render(markdown: str) -> str:
 
 def _worker_main(conn: Any) -> None:
     """A render worker: answer each body with _render_checked() until told to stop (None)."""
+    try:
+        os.nice(10)  # a flood of hostile bodies must not take the CPU from the event loop
+    except OSError:
+        pass
     conn.send(("ready", ""))
     while True:
         try:
@@ -175,7 +180,10 @@ class Renderer:
         self.size = workers
         self.budget = budget
         self.wait = wait
-        self.ctx = multiprocessing.get_context("spawn")  # never fork a process that runs an event loop
+        # Never fork the server process itself (it runs an event loop and threads): workers come from a
+        # fork server that has imported the renderer once, so replacing a killed worker is cheap.
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.ctx.set_forkserver_preload(["server.render"])
         self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
         self.all: set[_Worker] = set()
         self.closed = False

@@ -69,7 +69,16 @@ def typing(thread_id: int, user: dict[str, Any]) -> bytes:
     return encode({"type": "typing", "thread": thread_id, "user": user})
 
 
-def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = None) -> bytes:
+def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = None,
+             count: int | None = None) -> bytes:
+    """A presence frame: at most 50 users (most recently arrived first) plus `count` of everyone present."""
+    n = len(users) if count is None else count
     if thread_id is None:
-        return encode({"type": "presence", "scope": "site", "users": users, "guests": guests})
-    return encode({"type": "presence", "scope": "thread", "thread": thread_id, "users": users, "guests": guests})
+        return encode({"type": "presence", "scope": "site", "users": users, "count": n, "guests": guests})
+    return encode({"type": "presence", "scope": "thread", "thread": thread_id, "users": users, "count": n,
+                   "guests": guests})
+
+
+def flag_count(open_items: int) -> bytes:
+    """To every moderator's sockets: the number of posts with open flags (the header's queue count)."""
+    return encode({"type": "flags", "open": open_items})

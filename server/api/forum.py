@@ -241,13 +241,24 @@ async def thread_events(request: Request) -> Response:
 
 
 async def site_presence(request: Request) -> Response:
-    users, guests = await state(request).presence.snapshot("site", fresh=True)
-    return json({"users": users, "guests": guests})
+    return json(await state(request).presence.page("site", *_presence_page(request)))
 
 
 async def thread_presence(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
     await threads.get_row(st.pool, thread_id)
-    users, guests = await st.presence.snapshot(thread_id, fresh=True)
-    return json({"users": users, "guests": guests})
+    return json(await st.presence.page(thread_id, *_presence_page(request)))
+
+
+def _presence_page(request: Request) -> tuple[int, str | None]:
+    """`limit` (default 50, at most 200) and `after` (a `next` cursor) of the presence endpoints."""
+    from ..live.presence import PAGE_DEFAULT, PAGE_MAX, decode_cursor
+    lim = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    raw = request.query_params.get("after") or None
+    if raw is None:
+        return lim, None
+    try:
+        return lim, decode_cursor(raw)
+    except ValueError:
+        raise BadRequest("after is not a cursor from this list", code="bad_parameter", field="after") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -9,14 +10,18 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, wire
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
+from ..live import userchannel
+from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
 from .common import Text, json, limit, parse, path_id, query, query_int, state
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
+
+log = logging.getLogger(__name__)
 
 
 class NewFlag(msgspec.Struct):
@@ -33,6 +38,17 @@ class Suspension(msgspec.Struct):
     reason: Note | None = None
 
 
+async def tell_moderators(st: AppState) -> None:
+    """After a flag changed (committed): every moderator's open page updates its queue count, live."""
+    try:
+        open_items = await flags.open_count(st.pool)
+        frame = wire.flag_count(open_items)
+        for mod_id in await users.moderator_ids(st.pool):
+            await userchannel.publish_frame(st.broker, mod_id, frame)
+    except Exception as exc:  # the count is also in GET /api/flags; a lost update is refreshed there
+        log.warning("flag count publish failed: %s", exc)
+
+
 async def create_flag(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
@@ -43,6 +59,7 @@ async def create_flag(request: Request) -> Response:
     await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
+    await tell_moderators(st)
     return json({"flag": flag}, 201)
 
 
@@ -67,6 +84,7 @@ async def update_flag(request: Request) -> Response:
     body = await parse(request, FlagChange)
     async with transaction(st.pool) as conn:
         flag = await flags.settle(conn, flag_id, user, body.status)
+    await tell_moderators(st)
     return json({"flag": flag})
 
 

@@ -187,7 +187,7 @@ class AsgiConn(Conn):
     def __init__(self, asgi_send: Any, user: dict[str, Any] | None, max_pending: int) -> None:
         super().__init__(user, max_pending)
         self.asgi_send = asgi_send
-        self.queue: deque[str] = deque()
+        self.queue: deque[tuple[str, int]] = deque()  # (text, its size in bytes as counted in pending)
         self.pending = 0
         self.wakeup = asyncio.Event()
         self.task = asyncio.create_task(self._sender())
@@ -202,8 +202,11 @@ class AsgiConn(Conn):
             for part in frame.parts:
                 self.send(part)
             return
-        self.queue.append(frame.text)
-        self.pending += len(frame.json)
+        # Counted in bytes both ways: a count in characters going out would drift upwards with
+        # non-ASCII text until a healthy socket looked too slow.
+        size = len(frame.json)
+        self.queue.append((frame.text, size))
+        self.pending += size
         if self.pending > self.max_pending:
             self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
             return
@@ -215,8 +218,8 @@ class AsgiConn(Conn):
                 await self.wakeup.wait()
                 self.wakeup.clear()
                 while self.queue and self.close_code is None:
-                    text = self.queue.popleft()
-                    self.pending -= len(text)
+                    text, size = self.queue.popleft()
+                    self.pending -= size
                     await self.asgi_send({"type": "websocket.send", "text": text})
                 if self.close_code is not None:
                     await asyncio.wait_for(self.asgi_send({"type": "websocket.close", "code": self.close_code}),

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 CHUNK = 512            # sockets written per loop turn in a large room
 MAX_BATCH = 64         # queued events a large room writes to each socket in one go when it is behind
 RECENT = 64            # recent frames kept per room: reconnects with a recent `since` need no query
-RECENT_BYTES = 1 << 20  # ...and at most this many bytes of them (one event may be ~600 KB), so rooms stay small
+RECENT_BYTES = 512 * 1024  # ...and at most this many bytes of them (always the newest one, whatever its size)
+RECENT_TOTAL = 64 << 20    # ...and all rooms of this process together at most this many (rooms then keep one)
 REPLAY_CHUNK = 256 * 1024  # a replay is read and sent in chunks of about this many bytes, never built whole
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
 MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
@@ -64,16 +65,19 @@ class Room:
         self.backfill: asyncio.Task[None] | None = None
         self.empty_since: float | None = None
 
-    def remember(self, seq: int, frame: Frame) -> None:
-        """Keep a frame in `recent`; a deletion drops what came before (it may hold the deleted text)."""
+    def remember(self, seq: int, frame: Frame, tight: bool = False) -> int:
+        """Keep a frame in `recent` (only it when `tight`); a deletion drops what came before (it may hold
+        the deleted text). Returns the change in bytes kept."""
         recent = self.recent
-        if b'"name":"post.deleted"' in frame.json[:160]:
+        before = self.recent_bytes
+        if tight or b'"name":"post.deleted"' in frame.json[:160]:
             recent.clear()
             self.recent_bytes = 0
         recent.append((seq, frame))
         self.recent_bytes += len(frame.json)
         while len(recent) > 1 and (len(recent) > RECENT or self.recent_bytes > RECENT_BYTES):
             self.recent_bytes -= len(recent.popleft()[1].json)
+        return self.recent_bytes - before
 
 
 class Hub:
@@ -84,6 +88,7 @@ class Hub:
         self.rooms: dict[int, Room] = {}
         self.conns: set[Conn] = set()
         self.by_user: dict[int, set[Conn]] = {}  # signed-in sockets per user: who hears user:{id}
+        self.recent_total = 0  # bytes in every room's `recent`, kept under RECENT_TOTAL
         self.session_idle_days = 30.0  # set by the app; sockets of sessions idle longer are closed
         self.tasks: set[asyncio.Task[Any]] = set()
         self._reconcile: asyncio.Task[None] | None = None
@@ -172,7 +177,7 @@ class Hub:
         if committed is not None:
             metrics.FANOUT_LATENCY.observe(time.perf_counter() - committed)
         room.seq = seq
-        room.remember(seq, frame)
+        self.recent_total += room.remember(seq, frame, tight=self.recent_total > RECENT_TOTAL)
         for pend in room.pending.values():
             pend.append((seq, frame))
         members = room.members
@@ -304,6 +309,7 @@ class Hub:
     async def _drop_room(self, thread_id: int, room: Room) -> None:
         if self.rooms.get(thread_id) is room:
             del self.rooms[thread_id]
+            self.recent_total -= room.recent_bytes
             if room.backfill is not None:
                 room.backfill.cancel()
             try:
@@ -455,20 +461,21 @@ class Hub:
             room.pending.pop(conn, None)
         conn.rooms.discard(thread_id)
 
-    async def replay_chunks(self, thread_id: int, since: int, target: int) -> AsyncIterator[list[Frame] | None]:
-        """The stored events since+1..target in chunks of about REPLAY_CHUNK bytes, read one chunk at a
-        time (a replay is never built whole in memory). Yields None once if they are pruned (reset)."""
+    async def replay_chunks(self, thread_id: int, since: int, target: int,
+                            chunk: int = REPLAY_CHUNK) -> AsyncIterator[list[Frame] | None]:
+        """The stored events since+1..target in chunks of about `chunk` bytes (plus at most one event),
+        read one chunk at a time: a replay is never built whole in memory. Yields None once if they are
+        pruned (the client must reset)."""
         after = since
         while after < target:
             metrics.REPLAY_QUERIES.inc()
-            rows = await store_events.frames_since(self.pool, thread_id, after, min(target - after, 1000),
-                                                   REPLAY_CHUNK)
+            rows = await store_events.frames_since(self.pool, thread_id, after, min(target - after, 1000), chunk)
             if not rows or rows[0][0] != after + 1:
                 yield None  # pruned: the client must reload over HTTP
                 return
-            chunk = [Frame(f) for s, f in rows if s <= target]
+            frames = [Frame(f) for s, f in rows if s <= target]
             after = rows[-1][0]
-            yield chunk
+            yield frames
 
     def go_live(self, conn: Conn, thread_id: int, target: int) -> None:
         room = self.rooms.get(thread_id)

@@ -1,23 +1,35 @@
-"""Active Now and thread watchers: soft state with leases (docs/presence.md).
+"""Active Now and thread watchers: soft state with leases, O(1) per change (docs/presence.md).
 
 Each process owns the counts of its own sockets, per scope ("site" or a
-thread id), and mirrors who is present in Redis as one hash per scope
-({ns} is the deployment's namespace, parley:<id>, see broker.Broker):
-  {ns}:pr:{proc}:{scope}   field user_id → User brief JSON, field "g" → guest sockets
-  {ns}:pr:procs            sorted set: proc → lease expiry (unix time)
-Every key carries the lease as its TTL and is renewed on a jittered
-heartbeat; a process that dies stops renewing and its entries expire (and
-its proc entry falls out of the live range). A graceful shutdown deletes
-them at once.
+thread id). With Redis, the scope's members live in keys *shared* by all
+processes, so no process ever reads another's whole list ({ns} is the
+deployment's namespace, parley:<id>, see broker.Broker; {S} is the scope, a
+Redis Cluster hash tag, so one scope's keys share a slot and one Lua script
+can update them atomically):
+  {ns}:pr:{S}:t         sorted set  user id → arrival number (ZREVRANGE 0 49: the frame's top 50; ZCARD: count)
+  {ns}:pr:{S}:n         sorted set  "lowercased display name\\0user id" scored 0 (ZRANGEBYLEX: paging by name)
+  {ns}:pr:{S}:b / :m    hashes      user id → User brief JSON / → its :n member
+  {ns}:pr:{S}:r         hash        user id → how many processes hold the user (reference count)
+  {ns}:pr:{S}:q         counter     arrival numbers (INCR: a total order, no clocks compared)
+  {ns}:pr:{S}:g         hash        proc → guest sockets there
+  {ns}:pr:{S}:h:{proc}  set         the users this process holds in the scope (makes every write idempotent)
+  {ns}:pr:s:{proc}      set         the scopes this process holds (what to clean up when it dies)
+  {ns}:pr:procs         sorted set  proc → lease expiry (unix time)
+A user enters :t when the first process takes them (reference 0 → 1) and
+leaves it when the last lets go (1 → 0); a second tab, a second process or a
+reload within the grace period changes nothing shared. Shared keys carry
+2 leases as TTL and held sets 4, renewed on a jittered heartbeat. A process
+whose lease ran out is reaped by any survivor: one script per scope gives
+back its references (O(its users), once). A graceful shutdown reaps itself.
 
-A change is written in a batch (at most every FLUSH seconds): only the
-fields that changed (HSET/HDEL), then one PUBLISH on {ns}:presence naming
-the scopes. Each process then recomputes those snapshots at most once per
-COALESCE seconds per scope (longer for very large frames, see _interval) and
-sends a frame to its local sockets only if the snapshot changed: one
-encode per scope, the same bytes to every socket. A user whose last socket
-closes lingers for the grace period, so a reload or a brief drop shows
-nothing; an explicit unsubscribe leaves the thread at once.
+A change is written in a batch (at most every FLUSH seconds): one EVALSHA per
+changed scope, then one PUBLISH on {ns}:presence naming the scopes. Each
+process then re-reads those scopes at most once per COALESCE seconds per
+scope, a bounded read (top 50, ZCARD, guests per process), and sends a frame
+to its local sockets only if what it shows changed: one encode per scope, the
+same bytes to every socket. A user whose last socket closes lingers for the
+grace period, so a reload or a brief drop shows nothing; an explicit
+unsubscribe leaves the thread at once.
 
 Without Redis the same class runs with no store: the local state is the
 whole truth (one process).
@@ -26,11 +38,18 @@ whole truth (one process).
 from __future__ import annotations
 
 import asyncio
+import base64
+import bisect
+import hashlib
+import itertools
 import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from .. import metrics, wire
 from .conn import Conn, Frame
@@ -39,79 +58,210 @@ log = logging.getLogger(__name__)
 
 Scope = str | int  # "site" or a thread id
 Brief = dict[str, Any]
+TOP = 50                     # users in a frame: the most recently arrived (CONTRACT rev. 2)
+PAGE_DEFAULT, PAGE_MAX = 50, 200
 FLUSH = 0.1                  # seconds: batch local changes into one Redis pipeline
 COALESCE = 1.0               # seconds: at most one recompute (and frame) per scope per this interval...
-MAX_COALESCE = 10.0          # ...stretched up to this for huge scopes; 15 s grace + 10 s stays within 30 s
+MAX_COALESCE = 10.0          # ...stretched up to this for huge fan-outs; 15 s grace + 10 s stays within 30 s
 FANOUT_BUDGET = 16 << 20     # bytes/s of presence frames one scope may write to this process's sockets
 RETRY = 1.0                  # seconds before a failed flush is tried again
+SWEEP = 0.5                  # seconds between grace-period checks
+
+# KEYS of every per-scope script, in this order (see _keys): held r t n b m q g
+_DROP = """
+local function drop(uid)
+  redis.call('HDEL', KEYS[2], uid)
+  redis.call('ZREM', KEYS[3], uid)
+  local member = redis.call('HGET', KEYS[6], uid)
+  if member then redis.call('ZREM', KEYS[4], member) end
+  redis.call('HDEL', KEYS[6], uid)
+  redis.call('HDEL', KEYS[5], uid)
+  return 1
+end
+"""
+# ARGV: proc, shared ttl ms, held ttl ms, guests here (-1: unchanged), then (op, uid, member, brief)…
+# An op is idempotent: a join the held set already has, or a leave it does not, changes nothing, so a
+# retried or repeated batch (a failed flush, a Redis that restarted empty) is always safe.
+APPLY = _DROP + """
+local changed = 0
+local i = 5
+while i <= #ARGV do
+  local uid = ARGV[i + 1]
+  if ARGV[i] == 'j' then
+    if redis.call('SADD', KEYS[1], uid) == 1 and redis.call('HINCRBY', KEYS[2], uid, 1) == 1 then
+      redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[7]), uid)
+      redis.call('ZADD', KEYS[4], 0, ARGV[i + 2])
+      redis.call('HSET', KEYS[6], uid, ARGV[i + 2])
+      redis.call('HSET', KEYS[5], uid, ARGV[i + 3])
+      changed = changed + 1
+    end
+  elseif redis.call('SREM', KEYS[1], uid) == 1 and redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then
+    changed = changed + drop(uid)
+  end
+  i = i + 4
+end
+local g = tonumber(ARGV[4])
+if g >= 0 then
+  local old = tonumber(redis.call('HGET', KEYS[8], ARGV[1]) or '0')
+  if g > 0 then redis.call('HSET', KEYS[8], ARGV[1], g) else redis.call('HDEL', KEYS[8], ARGV[1]) end
+  if old ~= g then changed = changed + 1 end
+end
+for k = 2, 8 do redis.call('PEXPIRE', KEYS[k], ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return changed
+"""
+# A dead (or stopping) process's share of a scope, given back. ARGV: proc.
+REAP = _DROP + """
+local changed = 0
+for _, uid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('HINCRBY', KEYS[2], uid, -1) <= 0 then changed = changed + drop(uid) end
+end
+redis.call('DEL', KEYS[1])
+changed = changed + redis.call('HDEL', KEYS[8], ARGV[1])
+return changed
+"""
+# The heartbeat. ARGV: shared ttl, held ttl, users held here (0/1), guests here, proc → 0 if Redis lost our part.
+RENEW = """
+for k = 2, 8 do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
+local ok = 1
+if ARGV[3] == '1' and redis.call('PEXPIRE', KEYS[1], ARGV[2]) == 0 then ok = 0 end
+if tonumber(ARGV[4]) > 0 and redis.call('HEXISTS', KEYS[8], ARGV[5]) == 0 then ok = 0 end
+return ok
+"""
+# What a frame shows: bounded, whatever the crowd. ARGV: TOP, proc → {count, guests, our guests, briefs…}
+VIEW = """
+local ids = redis.call('ZREVRANGE', KEYS[3], 0, tonumber(ARGV[1]) - 1)
+local guests = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[8])) do guests = guests + tonumber(v) end
+local out = {redis.call('ZCARD', KEYS[3]), guests, tonumber(redis.call('HGET', KEYS[8], ARGV[2]) or '0')}
+if #ids > 0 then
+  local briefs = redis.call('HMGET', KEYS[5], unpack(ids))
+  for i = 1, #ids do out[#out + 1] = briefs[i] or '' end
+end
+return out
+"""
+# One page by display name. ARGV: after (a :n member, '' for the start), limit → {count, guests, more, briefs…}
+PAGE = """
+local low = '-'
+if ARGV[1] ~= '' then low = '(' .. ARGV[1] end
+local limit = tonumber(ARGV[2])
+local members = redis.call('ZRANGEBYLEX', KEYS[4], low, '+', 'LIMIT', 0, limit + 1)
+local more = 0
+if #members > limit then more = 1; members[#members] = nil end
+local guests = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[8])) do guests = guests + tonumber(v) end
+local out = {redis.call('ZCARD', KEYS[3]), guests, more}
+if #members > 0 then
+  local uids = {}
+  for i, m in ipairs(members) do uids[i] = tostring(tonumber(string.sub(m, -20))) end
+  local briefs = redis.call('HMGET', KEYS[5], unpack(uids))
+  for i = 1, #members do out[#out + 1] = members[i]; out[#out + 1] = briefs[i] or '' end
+end
+return out
+"""
+SCRIPTS = {"apply": APPLY, "reap": REAP, "renew": RENEW, "view": VIEW, "page": PAGE}
+SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
+
+
+def name_key(user: Brief) -> str:
+    """The paging order: lowercased display name, then user id (zero-padded, so ids sort as numbers)."""
+    return f"{user['display_name'].lower()}\0{user['id']:020d}"
+
+
+def encode_cursor(member: str) -> str:
+    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The :n member a `next` cursor names; ValueError if it is not one of ours."""
+    member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    name, sep, uid = member.rpartition("\0")
+    if not sep or len(uid) != 20 or not uid.isdigit():
+        raise ValueError("not a presence cursor")
+    return member
 
 
 class Local:
     """This process's sockets in one scope, and what of it Redis has not heard yet."""
 
-    __slots__ = ("users", "briefs", "guests", "linger", "changed", "guests_changed", "rewrite")
+    __slots__ = ("users", "briefs", "guests", "linger", "changed", "guests_changed", "rewrite", "pending", "names")
 
     def __init__(self) -> None:
         self.users: dict[int, int] = {}     # user id → open sockets here
-        self.briefs: dict[int, Brief] = {}  # user id → brief, while present or lingering
+        self.briefs: dict[int, Brief] = {}  # user id → brief, while present or lingering; in order of arrival
         self.guests = 0
-        self.linger: dict[int, float] = {}  # user id → when the grace period ends
-        self.changed: set[int] = set()      # user ids to HSET/HDEL at the next flush
+        self.linger: dict[int, float] = {}  # user id → when the grace period ends (clock time)
+        self.changed: dict[int, None] = {}  # user ids to write at the next flush, in order of change
         self.guests_changed = False
-        self.rewrite = True                 # write the whole hash (first write, or Redis lost it)
+        self.rewrite = True                 # write everything (first write, or Redis lost it)
+        # Users who arrived here and are not yet in what this process last read from Redis: shown first
+        # (they are the newest) until a read issued after their write. uid → the flush generation that
+        # wrote them (inf: not written yet).
+        self.pending: dict[int, float] = {}
+        self.names: list[str] = []          # sorted name keys, for paging without Redis
 
     def empty(self) -> bool:
         return not self.briefs and not self.guests
 
 
 class ScopeView:
-    """What this process last computed for a scope, and when."""
+    """What this process last read (or computed) for a scope, and when."""
 
-    __slots__ = ("parts", "sent_key", "ran_at", "interval", "dirty", "timer", "running", "lock", "frame",
-                 "frame_key", "joined")
+    __slots__ = ("top", "count", "guests", "mine", "sent_key", "ran_at", "interval", "dirty", "timer",
+                 "running", "lock", "frame", "frame_key", "joined", "welcomed")
 
     def __init__(self) -> None:
-        self.parts: dict[str, tuple[dict[int, Brief], int]] | None = None  # other procs' entries, as last read
-        self.sent_key: tuple[tuple[int, ...], int] | None = None
-        self.ran_at = -COALESCE   # monotonic time of the last recompute
+        self.top: list[Brief] | None = None  # from Redis: at most TOP users, newest first; None: not read
+        self.count = 0                       # distinct users present, all processes (ZCARD)
+        self.guests = 0                      # guest sockets, all processes
+        self.mine = 0                        # our own guests as Redis had them at that read
+        self.sent_key: Key | None = None
+        self.ran_at = -COALESCE   # clock time of the last recompute
         self.interval = COALESCE
         self.dirty = False
         self.timer: asyncio.TimerHandle | None = None
         self.running = False
         self.lock = asyncio.Lock()
-        self.frame: Frame | None = None  # the current snapshot, encoded; None when something changed
-        self.frame_key: tuple[tuple[int, ...], int] | None = None
-        # Sockets that got a snapshot on joining since the last broadcast, with what it said: the
+        self.frame: Frame | None = None  # the current frame, encoded; None when something changed
+        self.frame_key: Key | None = None
+        # Sockets that got a frame on joining since the last broadcast, with what it said: the
         # broadcast skips them when it says the same (else every joiner would get its own join twice).
-        self.joined: dict[Conn, tuple[tuple[int, ...], int]] = {}
+        self.joined: dict[Conn, Key] = {}
+        # Sockets that have had their join frame: a broadcast goes only to these, so a socket never hears
+        # of a scope before its hello or `subscribed` + join frame (ws.py awaits in between).
+        self.welcomed: set[Conn] = set()
 
 
+Key = tuple[tuple[int, ...], int, int]  # what a frame shows: user ids in order, count, guests
 
 
-def _snapshot_key(users: list[Brief], guests: int) -> tuple[tuple[int, ...], int]:
-    return tuple(sorted(u["id"] for u in users)), guests
-
-
-def _interval(frame_bytes: int, sockets: int) -> float:
+def _interval(frame_bytes: int, sockets: int, base: float = COALESCE) -> float:
     """Coalescing interval for a scope: 1 s, or longer when one broadcast would exceed the byte budget.
 
-    A snapshot is O(users) and goes to O(sockets), so a full list on every
-    change is quadratic; past FANOUT_BUDGET bytes per second we send it less
-    often (never less than every MAX_COALESCE) instead of flooding sockets.
+    Frames are bounded (≤ TOP briefs, ~4 KB), so this only stretches past ~4,000 sockets of one
+    scope on one process; it stays as a guard for the fan-out, never above MAX_COALESCE.
     """
-    return min(MAX_COALESCE, max(COALESCE, frame_bytes * sockets / FANOUT_BUDGET))
+    return min(MAX_COALESCE, max(base, frame_bytes * sockets / FANOUT_BUDGET))
 
 
 class Presence:
-    """Counts of this process's sockets per scope, mirrored to Redis; snapshots pushed on change."""
+    """Counts of this process's sockets per scope, shared through Redis; bounded frames pushed on change."""
 
-    def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float, namespace: str = "parley") -> None:
+    def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float, namespace: str = "parley",
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 coalesce: float = COALESCE, flush: float = FLUSH) -> None:
         self.hub = hub
         self.redis = redis
+        # Time is a parameter (STYLE 17): `clock` for grace and coalescing, `wall` for leases shared
+        # between processes; the flush and coalescing intervals too, so unit tests run in milliseconds.
+        self.clock = clock
+        self.wall = wall
+        self.coalesce = coalesce
+        self.flush_every = flush
         # Keys and the doorbell channel live under the deployment's namespace (see broker.Broker).
+        self.ns = namespace
         self.procs_key = f"{namespace}:pr:procs"
         self.channel = f"{namespace}:presence"  # the broker's presence_channel; the hub routes it here
-        self.key_prefix = f"{namespace}:pr:"
         self.grace = grace
         self.lease = lease
         self.proc = uuid.uuid4().hex[:12]
@@ -122,16 +272,49 @@ class Presence:
         self.tasks: set[asyncio.Task[None]] = set()
         # The doorbell goes the way the broker listens: PUBLISH, or SPUBLISH when pub/sub is sharded.
         self.publish_cmd: str = getattr(getattr(hub, "broker", None), "cmd_pub", "PUBLISH")
-        self.live_procs: set[str] = set()  # other processes seen alive (to notice one dying)
         self.flushing: asyncio.Task[None] | None = None
+        self.flush_gen = 0          # successful flushes so far (see Local.pending)
+        self.reaping: set[str] = set()
         self.stopped = False
         # Counted for the cost model (docs/presence.md).
         self.redis_commands = 0
         self.snapshots = 0
         self.frames_sent = 0
+        self.frame_bytes = 0
+        self.cpu = 0.0              # thread CPU seconds spent in presence work (bench)
 
-    def _key(self, proc: str, scope: Scope) -> str:
-        return f"{self.key_prefix}{proc}:{scope}"
+    def _keys(self, scope: Scope | str, proc: str) -> list[str]:
+        base = f"{self.ns}:pr:{{{scope}}}"
+        return [f"{base}:h:{proc}", f"{base}:r", f"{base}:t", f"{base}:n", f"{base}:b", f"{base}:m",
+                f"{base}:q", f"{base}:g"]
+
+    def _scopes_key(self, proc: str) -> str:
+        return f"{self.ns}:pr:s:{proc}"
+
+    def _ttls(self) -> tuple[int, int]:
+        return int(self.lease * 2000), int(self.lease * 4000)
+
+    @staticmethod
+    def _script(pipe: Any, name: str, keys: list[str], args: list[Any], full: bool = False) -> None:
+        if full:  # EVAL loads the script too: after NOSCRIPT (a Redis that restarted, a new cluster node)
+            pipe.execute_command("EVAL", SCRIPTS[name], len(keys), *keys, *args)
+        else:
+            pipe.execute_command("EVALSHA", SHAS[name], len(keys), *keys, *args)
+
+    async def _run(self, build: Callable[[Any, bool], None]) -> list[Any]:
+        """Run a pipeline built by build(pipe, full); once more with the scripts' text on NOSCRIPT."""
+        assert self.redis is not None
+        for full in (False, True):
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe, full)
+            self.redis_commands += len(pipe)
+            try:
+                return list(await pipe.execute())
+            except Exception as exc:
+                if full or not (isinstance(exc, NoScriptError) or "NOSCRIPT" in str(exc)
+                                or "No matching script" in str(exc)):
+                    raise
+        raise AssertionError("unreachable")
 
     # -- lifecycle -------------------------------------------------------
 
@@ -145,7 +328,7 @@ class Presence:
         task.add_done_callback(self.tasks.discard)
 
     async def stop(self) -> None:
-        """Graceful: remove our entries at once and tell the others."""
+        """Graceful: give back our references at once and tell the others."""
         self.stopped = True
         if self.flush_handle is not None:
             self.flush_handle.cancel()
@@ -157,18 +340,14 @@ class Presence:
         for t in list(self.tasks):
             if t is not flushing:
                 t.cancel()
+        log.info("presence: %d frames sent (%d bytes), %d Redis commands, %d reads, %.2f s CPU",
+                 self.frames_sent, self.frame_bytes, self.redis_commands, self.snapshots, self.cpu)
         if self.redis is None:
             return
-        if flushing is not None:  # let a write in flight land first, so our DELs come after it
+        if flushing is not None:  # let a write in flight land first, so our reap comes after it
             await asyncio.wait([flushing], timeout=2)
-        scopes = {str(s) for s in self.local} | {"site"}
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for s in self.local:
-                pipe.delete(self._key(self.proc, s))
-            pipe.zrem(self.procs_key, self.proc)
-            pipe.execute_command(self.publish_cmd, self.channel, wire.encode(sorted(scopes)))
-            await asyncio.wait_for(pipe.execute(), 2)
+            await asyncio.wait_for(self._reap(self.proc, {str(s) for s in self.local} | {"site"}), 2)
         except Exception as exc:
             log.warning("could not remove presence entries on shutdown: %s", exc)
 
@@ -195,7 +374,11 @@ class Presence:
             return  # back within the grace period: nothing changed for anyone
         if n == 0 and uid not in loc.briefs:
             loc.briefs[uid] = user
-            loc.changed.add(uid)
+            loc.changed[uid] = None
+            if self.redis is None:
+                bisect.insort(loc.names, name_key(user))
+            else:
+                loc.pending[uid] = float("inf")
             self._changed(scope)
 
     def remove(self, scope: Scope, user: Brief | None, linger: bool = True) -> None:
@@ -218,14 +401,23 @@ class Presence:
             return  # not one of ours (already removed)
         if uid in loc.briefs:
             if linger and self.grace > 0:
-                loc.linger[uid] = time.monotonic() + self.grace
+                loc.linger[uid] = self.clock() + self.grace
             else:
                 self._expire(scope, loc, uid)
 
     def _expire(self, scope: Scope, loc: Local, uid: int) -> None:
         loc.linger.pop(uid, None)
-        if uid not in loc.users and loc.briefs.pop(uid, None) is not None:
-            loc.changed.add(uid)
+        if uid in loc.users:
+            return
+        brief = loc.briefs.pop(uid, None)
+        if brief is not None:
+            loc.pending.pop(uid, None)
+            loc.changed.pop(uid, None)
+            loc.changed[uid] = None
+            if self.redis is None:
+                i = bisect.bisect_left(loc.names, name_key(brief))
+                if i < len(loc.names) and loc.names[i] == name_key(brief):
+                    del loc.names[i]
             self._changed(scope)
 
     def connect(self, conn: Conn) -> None:
@@ -241,7 +433,7 @@ class Presence:
         if self.redis is None:
             self._mark_dirty(scope)
             return
-        self._queue_flush(scope, FLUSH)
+        self._queue_flush(scope, self.flush_every)
 
     def _queue_flush(self, scope: Scope, delay: float) -> None:
         self.to_flush.add(scope)
@@ -251,7 +443,7 @@ class Presence:
     def _flush_soon(self) -> None:
         self.flush_handle = None
         if self.flushing is not None:  # one write at a time, in order: try again when it is done
-            self.flush_handle = asyncio.get_running_loop().call_later(FLUSH, self._flush_soon)
+            self.flush_handle = asyncio.get_running_loop().call_later(self.flush_every, self._flush_soon)
             return
         self.flushing = asyncio.get_running_loop().create_task(self._flush(), name="presence-flush")
         self.tasks.add(self.flushing)
@@ -261,62 +453,82 @@ class Presence:
         self.tasks.discard(task)
         self.flushing = None
 
+    async def sync(self) -> None:
+        """Until what this process changed so far is in Redis (read-your-writes for HTTP): at most a flush or two."""
+        for _ in range(3):
+            if self.flushing is not None:
+                await asyncio.wait([self.flushing], timeout=5)
+            elif self.to_flush and not self.stopped:
+                if self.flush_handle is not None:
+                    self.flush_handle.cancel()
+                    self.flush_handle = None
+                self._flush_soon()
+            else:
+                return
+
     async def _flush(self) -> None:
-        """Write what changed since the last flush in one pipeline, then ring the doorbell once."""
+        """Write what changed since the last flush: one script per scope, then ring the doorbell once."""
+        started = time.thread_time()
         scopes, self.to_flush = self.to_flush, set()
         if not scopes or self.redis is None or self.stopped:
             return
-        ttl = int(self.lease * 1000)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(self.procs_key, {self.proc: time.time() + self.lease})
-        written: list[Local] = []
+        shared_ttl, held_ttl = self._ttls()
+        batches: list[tuple[Scope, Local, list[int], bool, bool, list[Any]]] = []
         for s in scopes:
             loc = self.local.get(s)
-            self._write_scope(pipe, s, loc, ttl)
-            if loc is not None:
-                written.append(loc)
-        pipe.execute_command(self.publish_cmd, self.channel, wire.encode([str(s) for s in scopes]))
-        self.redis_commands += len(pipe)
+            if loc is None:
+                continue
+            rewrite = loc.rewrite
+            uids = list(loc.briefs) + [u for u in loc.changed if u not in loc.briefs] if rewrite else list(loc.changed)
+            guests = loc.guests if (rewrite or loc.guests_changed) else -1
+            loc.changed.clear()
+            loc.rewrite = loc.guests_changed = False
+            if not uids and guests < 0:
+                continue
+            args: list[Any] = [self.proc, shared_ttl, held_ttl, guests]
+            for uid in uids:
+                brief = loc.briefs.get(uid)
+                if brief is None:
+                    args += ("l", uid, "", "")
+                else:
+                    args += ("j", uid, name_key(brief), wire.encode(brief))
+            batches.append((s, loc, uids, guests >= 0, rewrite, args))
+        if not batches:
+            return
+
+        def build(pipe: Any, full: bool) -> None:
+            pipe.zadd(self.procs_key, {self.proc: self.wall() + self.lease})
+            pipe.sadd(self._scopes_key(self.proc), *(str(b[0]) for b in batches))
+            pipe.pexpire(self._scopes_key(self.proc), held_ttl)
+            for s, loc, _, _, _, args in batches:
+                self._script(pipe, "apply", self._keys(s, self.proc), args, full)
+                if loc.empty():  # nothing of ours left there: nothing to reap there if we die
+                    pipe.srem(self._scopes_key(self.proc), str(s))
+            pipe.execute_command(self.publish_cmd, self.channel, wire.encode([str(b[0]) for b in batches]))
+
+        self.cpu += time.thread_time() - started
         try:
-            await pipe.execute()
-        except Exception as exc:  # Redis down: write these scopes whole, a little later
+            await self._run(build)
+        except Exception as exc:  # Redis down: the same ops again, a little later (they are idempotent)
             log.warning("presence flush failed: %s", exc)
-            for loc in written:
-                loc.rewrite = True
-            for s in scopes:
+            for s, loc, uids, guests, rewrite, _ in batches:
+                for uid in uids:
+                    loc.changed[uid] = None
+                loc.guests_changed |= guests
+                loc.rewrite |= rewrite
                 self._queue_flush(s, RETRY)
                 self._mark_dirty(s)
-
-    def _write_scope(self, pipe: Any, scope: Scope, loc: Local | None, ttl: int) -> None:
-        key = self._key(self.proc, scope)
-        if loc is None or loc.empty():
-            pipe.delete(key)
-            if loc is not None:
-                loc.changed.clear()
-                loc.guests_changed = False
-                loc.rewrite = True  # the next write starts a fresh hash
             return
-        if loc.rewrite:
-            pipe.delete(key)
-            fields: dict[str, bytes | int] = {str(uid): wire.encode(b) for uid, b in loc.briefs.items()}
-        else:
-            fields = {str(uid): wire.encode(loc.briefs[uid]) for uid in loc.changed if uid in loc.briefs}
-            gone = [str(uid) for uid in loc.changed if uid not in loc.briefs]
-            if gone:
-                pipe.hdel(key, *gone)
-        if loc.rewrite or loc.guests_changed:
-            fields["g"] = loc.guests
-        if fields:
-            pipe.hset(key, mapping=fields)
-        pipe.pexpire(key, ttl)
-        loc.changed.clear()
-        loc.guests_changed = False
-        loc.rewrite = False
+        self.flush_gen += 1
+        for _, loc, uids, _, _, _ in batches:
+            for uid in uids:
+                if uid in loc.pending:
+                    loc.pending[uid] = self.flush_gen
 
     def _watched(self, scope: Scope) -> bool:
         return scope == "site" or bool(self.hub.watching(scope))
 
-    # -- snapshots -------------------------------------------------------
+    # -- frames ----------------------------------------------------------
 
     def on_message(self, message: bytes) -> None:
         """The doorbell: another (or this) process changed these scopes."""
@@ -332,14 +544,14 @@ class Presence:
             if self._watched(scope):
                 self._mark_dirty(scope)
             elif (view := self.views.get(scope)) is not None:
-                view.parts = None  # nobody here watches it: read it afresh when someone does
+                view.top = None  # nobody here watches it: read it afresh when someone does
 
     def on_reconnect(self) -> None:
         """Redis may have restarted and forgotten us: write everything again, recompute everything."""
         if self.redis is not None:
             for s, loc in self.local.items():
                 loc.rewrite = True
-                self._queue_flush(s, FLUSH)
+                self._queue_flush(s, self.flush_every)
         self._mark_all_dirty()
 
     def _mark_all_dirty(self) -> None:
@@ -360,7 +572,7 @@ class Presence:
         view = self._view(scope)
         view.dirty = True
         if view.timer is None and not view.running:
-            delay = max(0.0, view.ran_at + view.interval - time.monotonic())
+            delay = max(0.0, view.ran_at + view.interval - self.clock())
             view.timer = asyncio.get_running_loop().call_later(delay, self._publish_soon, scope)
 
     def _publish_soon(self, scope: Scope) -> None:
@@ -372,20 +584,17 @@ class Presence:
         self._spawn(self._publish(scope, view), "presence-snapshot")
 
     async def _publish(self, scope: Scope, view: ScopeView) -> None:
-        """Recompute one scope (one per interval, never two at once) and push it if it changed."""
+        """Recompute one scope (one per interval, never two at once) and push it if what it shows changed."""
         try:
             view.dirty = False
-            view.ran_at = time.monotonic()
+            view.ran_at = self.clock()
             try:
                 await self._refresh(scope, view)
             except Exception as exc:
                 log.warning("presence snapshot of %s failed: %s", scope, exc)
-            users, guests = self._compose(scope, view)
-            key = _snapshot_key(users, guests)
+            started = time.thread_time()
+            frame, key = self._current(scope, view)
             joined, view.joined = view.joined, {}
-            if view.frame is None or view.frame_key != key:
-                view.frame, view.frame_key = self._encode(scope, users, guests), key
-            frame = view.frame
             if key == view.sent_key:
                 # Nothing changed since the last broadcast, but a socket that joined in between may have
                 # been told of a state that has since been undone: correct just those.
@@ -393,12 +602,16 @@ class Presence:
                     if told != key and conn.alive and (scope == "site" or scope in conn.rooms):
                         conn.send(frame)
                         self.frames_sent += 1
+                        self.frame_bytes += len(frame.json)
+                self.cpu += time.thread_time() - started
                 return
             view.sent_key = key
-            conns = list(self.hub.conns) if scope == "site" else self.hub.watching(scope)
+            watchers = self.hub.conns if scope == "site" else self.hub.watching(scope)
+            view.welcomed.intersection_update(watchers)  # forget sockets that left
+            conns = [c for c in watchers if c in view.welcomed]
             if scope == "site":
-                metrics.PRESENCE_USERS.set(len(users))
-                metrics.PRESENCE_GUESTS.set(guests)
+                metrics.PRESENCE_USERS.set(key[1])
+                metrics.PRESENCE_GUESTS.set(key[2])
             sent = 0
             for conn in conns:
                 if joined and joined.get(conn) == key:
@@ -406,7 +619,9 @@ class Presence:
                 conn.send(frame)
                 sent += 1
             self.frames_sent += sent
-            view.interval = _interval(len(frame.json), sent)
+            self.frame_bytes += sent * len(frame.json)
+            view.interval = _interval(len(frame.json), sent, self.coalesce)
+            self.cpu += time.thread_time() - started
         finally:
             view.running = False
             if view.dirty:  # changed again while we read: go again after the interval
@@ -414,130 +629,219 @@ class Presence:
                 self._mark_dirty(scope)
 
     async def _refresh(self, scope: Scope, view: ScopeView) -> None:
-        """Read the other processes' entries for a scope from Redis."""
+        """Read what a frame of this scope shows from Redis: O(TOP) bytes, however many are present."""
         view.frame = None
         if self.redis is None:
-            view.parts = {}
+            view.top = []
             return
         self.snapshots += 1
-        procs = await self.redis.zrangebyscore(self.procs_key, time.time(), "+inf")
-        others = [p.decode() for p in procs if p.decode() != self.proc]
-        self.live_procs.update(others)
-        self.redis_commands += 1 + len(others)
-        results: list[Any] = []
-        if others:
-            pipe = self.redis.pipeline(transaction=False)
-            for p in others:
-                pipe.hgetall(self._key(p, scope))
-            results = await pipe.execute()
-        parts: dict[str, tuple[dict[int, Brief], int]] = {}
-        for p, h in zip(others, results, strict=True):
-            if h:
-                users = {int(k): wire.decode(v) for k, v in h.items() if k != b"g"}
-                parts[p] = (users, int(h.get(b"g", 0)))
-        view.parts = parts
-        view.frame = None
-
-    def _compose(self, scope: Scope, view: ScopeView) -> tuple[list[Brief], int]:
-        users: dict[int, Brief] = {}
-        guests = 0
-        for p_users, p_guests in (view.parts or {}).values():
-            users.update(p_users)
-            guests += p_guests
+        gen = self.flush_gen  # writes that completed before this read is sent are in its answer
+        keys = self._keys(scope, self.proc)
+        (out,) = await self._run(lambda pipe, full: self._script(pipe, "view", keys, [TOP, self.proc], full))
+        started = time.thread_time()
+        view.count, view.guests, view.mine = int(out[0]), int(out[1]), int(out[2])
+        view.top = [wire.decode(b) for b in out[3:] if b]
         loc = self.local.get(scope)
-        if loc is not None:
-            users.update(loc.briefs)
-            guests += loc.guests
-        ordered = sorted(users.values(), key=lambda u: (u["display_name"].lower(), u["id"]))
-        return ordered, guests
+        if loc is not None and loc.pending:
+            for uid in [u for u, g in loc.pending.items() if g <= gen]:
+                del loc.pending[uid]
+        view.frame = None
+        self.cpu += time.thread_time() - started
 
-    @staticmethod
-    def _encode(scope: Scope, users: list[Brief], guests: int) -> Frame:
-        return Frame(wire.presence(users, guests, None if scope == "site" else int(scope)))
+    def _compose(self, scope: Scope, view: ScopeView) -> tuple[list[Brief], int, int]:
+        """(at most TOP users, newest first; count; guests): Redis as last read, with this process live."""
+        loc = self.local.get(scope)
+        if self.redis is None:
+            if loc is None:
+                return [], 0, 0
+            return [loc.briefs[u] for u in itertools.islice(reversed(loc.briefs), TOP)], len(loc.briefs), loc.guests
+        top = view.top or []
+        count = view.count
+        guests = view.guests - view.mine + (loc.guests if loc is not None else 0)
+        if loc is not None and loc.pending:
+            # Our newest arrivals, not yet read back: first (they are the most recent), and counted.
+            shown = {u["id"] for u in top}
+            new = [loc.briefs[u] for u in itertools.islice(
+                (u for u in reversed(loc.pending) if u not in shown), TOP)]
+            count += len(loc.pending) - sum(1 for u in shown if u in loc.pending)
+            top = (new + top)[:TOP]
+        return top, max(count, len(top)), max(guests, 0)
 
-    async def _ensure_parts(self, scope: Scope, view: ScopeView, fresh: bool) -> None:
-        # A watched scope's parts are kept current by the doorbell and the heartbeat; any other is read now.
-        if view.parts is None or fresh or not self._watched(scope):
+    def _current(self, scope: Scope, view: ScopeView) -> tuple[Frame, Key]:
+        """The scope's frame and what it shows, encoded once until something changes."""
+        if view.frame is None or view.frame_key is None:
+            users, count, guests = self._compose(scope, view)
+            key: Key = (tuple(u["id"] for u in users), count, guests)
+            view.frame = Frame(wire.presence(users, guests, None if scope == "site" else int(scope), count))
+            view.frame_key = key
+        return view.frame, view.frame_key
+
+    async def _ensure_read(self, scope: Scope, view: ScopeView) -> None:
+        # A watched scope's view is kept current by the doorbell and the heartbeat; any other is read now.
+        if view.top is None or not self._watched(scope):
             async with view.lock:
-                if view.parts is None or fresh or not self._watched(scope):
+                if view.top is None or not self._watched(scope):
                     try:
                         await self._refresh(scope, view)
                     except Exception as exc:
                         log.warning("presence read failed: %s", exc)
-                        view.parts = view.parts or {}
-
-    async def snapshot(self, scope: Scope, fresh: bool = False) -> tuple[list[Brief], int]:
-        """(users, guests) now: other processes as last read (or read now), this one live."""
-        view = self._view(scope)
-        await self._ensure_parts(scope, view, fresh)
-        return self._compose(scope, view)
+                        view.top = view.top or []
 
     async def frame(self, scope: Scope, conn: Conn | None = None) -> Frame:
-        """The scope's snapshot frame for a socket that just joined (encoded once until something changes)."""
+        """The scope's frame for a socket that just joined (encoded once until something changes)."""
         view = self._view(scope)
-        await self._ensure_parts(scope, view, False)
-        if view.frame is None or view.frame_key is None:
-            users, guests = self._compose(scope, view)
-            view.frame, view.frame_key = self._encode(scope, users, guests), _snapshot_key(users, guests)
+        await self._ensure_read(scope, view)
+        started = time.thread_time()
+        frame, key = self._current(scope, view)
         if conn is not None:
-            view.joined[conn] = view.frame_key
-        return view.frame
+            view.joined[conn] = key
+            view.welcomed.add(conn)
+        self.cpu += time.thread_time() - started
+        return frame
+
+    async def snapshot(self, scope: Scope) -> tuple[list[Brief], int, int]:
+        """(users as a frame shows them, count, guests) now."""
+        view = self._view(scope)
+        await self._ensure_read(scope, view)
+        return self._compose(scope, view)
+
+    async def page(self, scope: Scope, limit: int = PAGE_DEFAULT, after: str | None = None) -> dict[str, Any]:
+        """Everyone present, by display name: {users, count, guests, next} (`after` a decoded cursor member)."""
+        limit = max(1, min(PAGE_MAX, limit))
+        if self.redis is None:
+            loc = self.local.get(scope)
+            if loc is None:
+                return {"users": [], "count": 0, "guests": 0, "next": None}
+            start = bisect.bisect_right(loc.names, after) if after else 0
+            members = loc.names[start:start + limit]
+            more = start + limit < len(loc.names)
+            users = [loc.briefs[int(m[-20:])] for m in members]
+            return {"users": users, "count": len(loc.briefs), "guests": loc.guests,
+                    "next": encode_cursor(members[-1]) if more and members else None}
+        await self.sync()  # this process's own latest changes are in the answer
+        keys = self._keys(scope, self.proc)
+        try:
+            (out,) = await self._run(lambda pipe, full: self._script(pipe, "page", keys, [after or "", limit], full))
+        except Exception as exc:  # Redis unreachable: what the frames show (as last read), by name, in one page
+            log.warning("presence page read failed: %s", exc)
+            users, count, guests = self._compose(scope, self._view(scope))
+            return {"users": sorted(users, key=name_key), "count": count, "guests": guests, "next": None}
+        members = [m.decode() if isinstance(m, bytes) else m for m in out[3::2]]
+        users = [wire.decode(b) for b in out[4::2] if b]
+        more = int(out[2]) == 1
+        return {"users": users, "count": int(out[0]), "guests": int(out[1]),
+                "next": encode_cursor(members[-1]) if more and members else None}
 
     # -- background ------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        """Renew our lease (with jitter, so processes do not beat in step) and notice dead processes."""
+        """Renew our lease (with jitter, so processes do not beat in step) and reap dead processes."""
         while True:
             await asyncio.sleep(self.lease / 4 * (0.8 + 0.4 * random.random()))
-            if self.redis is None:
+            if self.redis is not None:
+                await self.beat()
+
+    async def beat(self) -> None:
+        """One heartbeat: renew our lease and keys, rewrite what Redis lost, reap processes whose lease ran out."""
+        assert self.redis is not None
+        now = self.wall()
+        shared_ttl, held_ttl = self._ttls()
+        scopes = [s for s, loc in self.local.items() if not loc.empty() and not loc.rewrite]
+
+        def build(pipe: Any, full: bool) -> None:
+            pipe.zadd(self.procs_key, {self.proc: now + self.lease})
+            pipe.pexpire(self._scopes_key(self.proc), held_ttl)
+            pipe.zrange(self.procs_key, 0, -1, withscores=True)
+            for s in scopes:
+                loc = self.local[s]
+                self._script(pipe, "renew", self._keys(s, self.proc),
+                             [shared_ttl, held_ttl, 1 if loc.briefs else 0, loc.guests, self.proc], full)
+
+        try:
+            results = await self._run(build)
+        except Exception as exc:
+            log.warning("presence heartbeat failed: %s", exc)
+            self._mark_dirty("site")
+            return
+        for s, ok in zip(scopes, results[3:], strict=True):
+            if not ok and s in self.local:  # Redis lost our part (restarted?): write it whole
+                self.local[s].rewrite = True
+                self._queue_flush(s, self.flush_every)
+        for p, expiry in results[2]:
+            proc = p.decode() if isinstance(p, bytes) else p
+            if proc == self.proc:
                 continue
-            now = time.time()
-            ttl = int(self.lease * 1000)
-            scopes = [s for s, loc in self.local.items() if not loc.empty() and not loc.rewrite]
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                pipe.zadd(self.procs_key, {self.proc: now + self.lease})
-                pipe.zremrangebyscore(self.procs_key, "-inf", now - 60)
-                pipe.zrangebyscore(self.procs_key, now, "+inf", withscores=True)
-                for s in scopes:
-                    pipe.pexpire(self._key(self.proc, s), ttl)
-                self.redis_commands += len(pipe)
-                results = await pipe.execute()
-            except Exception as exc:
-                log.warning("presence heartbeat failed: %s", exc)
-                self._mark_dirty("site")
-                continue
-            for s, renewed in zip(scopes, results[3:], strict=True):
-                if not renewed and s in self.local:  # the key is gone (Redis restarted?): write it whole
-                    self.local[s].rewrite = True
-                    self._queue_flush(s, FLUSH)
-            live = {p.decode() for p, _ in results[2]} - {self.proc}
-            # A lease running out before our next beat is most likely a dead process: look again right
-            # when it ends rather than up to a beat later (if it renews meanwhile, nothing changes).
-            for p, expiry in results[2]:
-                if p.decode() != self.proc and expiry - now < self.lease / 4 * 1.2 + 1:
-                    asyncio.get_running_loop().call_later(max(0.0, expiry - time.time()) + 0.05,
-                                                          self._mark_all_dirty)
-            # A process that died rings no doorbell: when one leaves the live set, recompute every scope.
-            if self.live_procs - live:
-                self._mark_all_dirty()
-            else:
-                self._mark_dirty("site")  # cheap safety net for a doorbell lost without a reconnect
-            self.live_procs = live
+            if expiry < now:
+                self._spawn(self._reap_dead(proc), "presence-reap")
+            elif expiry - now < self.lease / 4 * 1.2 + 1:
+                # A lease running out before our next beat is most likely a dead process: look again right
+                # when it ends rather than up to a beat later (if it renews meanwhile, nothing happens).
+                asyncio.get_running_loop().call_later(max(0.0, expiry - self.wall()) + 0.05, self._check_dead)
+        self._mark_dirty("site")  # cheap (a bounded read) safety net for a doorbell lost without a reconnect
+
+    def _check_dead(self) -> None:
+        if not self.stopped:
+            self._spawn(self._check_dead_now(), "presence-reap")
+
+    async def _check_dead_now(self) -> None:
+        assert self.redis is not None
+        try:
+            dead = await self.redis.zrangebyscore(self.procs_key, "-inf", self.wall())
+        except Exception as exc:
+            log.warning("presence lease check failed: %s", exc)
+            return
+        for p in dead:
+            proc = p.decode() if isinstance(p, bytes) else p
+            if proc != self.proc:
+                await self._reap_dead(proc)
+
+    async def _reap_dead(self, proc: str) -> None:
+        if proc in self.reaping:
+            return
+        self.reaping.add(proc)
+        try:
+            assert self.redis is not None
+            scopes = {s.decode() if isinstance(s, bytes) else s
+                      for s in await self.redis.smembers(self._scopes_key(proc))}
+            await self._reap(proc, scopes)
+            log.info("presence: reaped process %s (%d scopes)", proc, len(scopes))
+        except Exception as exc:
+            log.warning("presence reap of %s failed: %s", proc, exc)
+        finally:
+            self.reaping.discard(proc)
+        self._mark_all_dirty()
+
+    async def _reap(self, proc: str, scopes: set[str]) -> None:
+        """Give back everything `proc` holds (it died, or it is us stopping), then ring the doorbell.
+
+        Safe to run twice or from two survivors at once: each script empties the held set it reads.
+        """
+        def build(pipe: Any, full: bool) -> None:
+            for s in sorted(scopes):
+                self._script(pipe, "reap", self._keys(s, proc), [proc], full)
+            pipe.delete(self._scopes_key(proc))
+            pipe.zrem(self.procs_key, proc)
+            if scopes:
+                pipe.execute_command(self.publish_cmd, self.channel, wire.encode(sorted(scopes)))
+
+        await self._run(build)
 
     async def _sweep(self) -> None:
         """End grace periods, and forget scopes nobody here watches any more."""
         while True:
-            await asyncio.sleep(0.5)
-            now = time.monotonic()
-            for scope, loc in list(self.local.items()):
-                for uid, until in list(loc.linger.items()):
-                    if until <= now:
-                        self._expire(scope, loc, uid)
-                if (isinstance(scope, int) and loc.empty() and scope not in self.to_flush
-                        and not self.hub.watching(scope)):
-                    del self.local[scope]
-            for scope, view in list(self.views.items()):
-                if (isinstance(scope, int) and scope not in self.local and not view.running
-                        and view.timer is None and not self.hub.watching(scope)):
-                    del self.views[scope]
+            await asyncio.sleep(SWEEP)
+            self.sweep_once()
+
+    def sweep_once(self) -> None:
+        now = self.clock()
+        for scope, loc in list(self.local.items()):
+            for uid, until in list(loc.linger.items()):
+                if until <= now:
+                    self._expire(scope, loc, uid)
+            if (isinstance(scope, int) and loc.empty() and scope not in self.to_flush and not loc.changed
+                    and not self.hub.watching(scope)):
+                del self.local[scope]
+        for scope, view in list(self.views.items()):
+            if (isinstance(scope, int) and scope not in self.local and not view.running
+                    and view.timer is None and not self.hub.watching(scope)):
+                del self.views[scope]

@@ -25,7 +25,6 @@ from .hub import Hub
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS = 100
-REPLAY_LOW_WATER = 256 * 1024  # send the next replay chunk once no more than this waits to be written
 ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
@@ -122,22 +121,31 @@ class Session:
             log.warning("subscribe to %d failed: %s", thread_id, exc)
             self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
             return
+        # Chunk by chunk (a quarter of the socket's output cap, plus at most one event), each sent only
+        # once the previous one has left: a long or heavy replay costs a bounded amount of memory and
+        # never trips the slow-client close by itself.
+        chunk_bytes = max(16384, conn.max_pending // 4)
         try:
             if stream and since is not None:
-                # Chunk by chunk, each sent only once the previous one has left: a long or heavy replay
-                # costs a bounded amount of memory, and never trips the slow-client close by itself.
-                async for chunk in self.hub.replay_chunks(thread_id, since, target):
+                async for chunk in self.hub.replay_chunks(thread_id, since, target, chunk_bytes):
                     if chunk is None:
                         reset = True
                         break
                     for frame in chunk:
                         conn.send(frame)
-                    if not await conn.drained(REPLAY_LOW_WATER):
+                    if not await conn.drained(0):
                         self.hub.abandon(conn, thread_id)
                         return
             else:
-                for frame in replay:
+                sent = 0
+                for frame in replay:  # from the room's cache: up to RECENT_BYTES, paced the same way
+                    if sent and sent + len(frame.json) > chunk_bytes:
+                        if not await conn.drained(0):
+                            self.hub.abandon(conn, thread_id)
+                            return
+                        sent = 0
                     conn.send(frame)
+                    sent += len(frame.json)
         except Exception as exc:
             self.hub.abandon(conn, thread_id)
             log.warning("replay of %d failed: %s", thread_id, exc)
@@ -213,6 +221,8 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
     presence.connect(conn)
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
     try:
+        session.send(wire.hello(user, settings.ws_heartbeat_seconds))
+        conn.send(await presence.frame("site", conn))
         if user is not None and session_key is not None:
             # On the user's channel first, then check the session again: a sign-out that committed
             # between the handshake and the subscription is not missed.
@@ -222,8 +232,6 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
                     hub.end_session(conn)
             except Exception as exc:  # the sweep in the hub's reconcile loop still covers this socket
                 log.warning("ws %d: user channel set-up failed: %s", conn.id, exc)
-        session.send(wire.hello(user, settings.ws_heartbeat_seconds))
-        conn.send(await presence.frame("site", conn))
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":

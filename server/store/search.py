@@ -18,6 +18,11 @@ SORTS = ("relevance", "newest")
 QUERY = "websearch_to_tsquery('english', $1)"
 
 
+# Relevance ranks at most this many matches, the newest: a word that matches a large part of the forum
+# would otherwise have every match read and ranked for each page (bench/README.md, "Q&A at scale").
+RANKED = 2000
+
+
 def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> str:
     """One page of matching post ids with their rank. $1 q, $2 limit, then category ids, author, cursor."""
     where = ["p.search @@ q.query", "NOT p.deleted", "NOT t.deleted"]
@@ -28,19 +33,19 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> s
     if by_author:
         n += 1
         where.append(f"p.author_id = ${n}")
+    source = f"FROM (SELECT {QUERY} AS query) q, posts p JOIN threads t ON t.id = p.thread_id"
     if sort == "relevance":
-        if keyset:
-            where.append(f"(ts_rank_cd(p.search, q.query)::float8, p.id) < (${n + 1}::float8, ${n + 2}::bigint)")
-        order = "rank DESC, p.id DESC"
-    else:
-        # `+ 0`: never walk posts_pkey backwards filtering on the match (for a rare word, that reads
-        # every post); take the matches from the GIN index, then sort them.
-        if keyset:
-            where.append(f"p.id + 0 < ${n + 1}::bigint")
-        order = "p.id + 0 DESC"
-    return (f"SELECT p.id, ts_rank_cd(p.search, q.query)::float8 AS rank FROM (SELECT {QUERY} AS query) q,"
-            " posts p JOIN threads t ON t.id = p.thread_id"
-            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT $2")
+        # The newest RANKED matches (for a common word an ordered scan of posts_pkey finds them at
+        # once, for a rare one the GIN index does), then ranked: title (A) above body (B).
+        page = f" WHERE (c.rank, c.id) < (${n + 1}::float8, ${n + 2}::bigint)" if keyset else ""
+        return (f"SELECT c.id, c.rank FROM (SELECT p.id, ts_rank_cd(p.search, q.query)::float8 AS rank {source}"
+                f" WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT {RANKED}) c{page}"
+                " ORDER BY c.rank DESC, c.id DESC LIMIT $2")
+    # Newest first: for a common word, walking posts_pkey backwards finds a page at once; for a rare
+    # one, the GIN index then a sort. Only a plan made for this q can tell (see search()).
+    if keyset:
+        where.append(f"p.id < ${n + 1}::bigint")
+    return f"SELECT p.id, 0::float8 AS rank {source} WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT $2"
 
 
 def snippet_options() -> tuple[str, str, str]:
@@ -80,6 +85,9 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
         if tag != sort[0]:
             raise threads.unknown_cursor("before", "before is a cursor of another sort")
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        # Plan for this very q: how many posts a word matches decides between the GIN index and an
+        # ordered scan, and a prepared statement's generic plan cannot know it.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         tree = await categories.tree(conn)
         if category is not None:
             cat = tree.by_slug.get(category)

@@ -93,3 +93,7 @@ async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None
     """Set or lift (until=None) a suspension; the caller ends the user's sessions and logs it."""
     await conn.execute("UPDATE users SET suspended_until = $2, suspension_reason = $3 WHERE id = $1",
                        user_id, until, reason if until is not None else None)
+
+
+async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
+    return [r["id"] for r in await conn.fetch("SELECT id FROM users WHERE is_moderator")]

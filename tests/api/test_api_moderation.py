@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+
 from api_support import Api, check_error, new_thread, posted, unique
 from helpers import db_fetchval
 

@@ -149,7 +149,8 @@ async def test_sigterm_drains_in_flight_request_closes_sockets_1012_and_clears_p
     procs_key = namespace(pg_url) + ":pr:procs"  # presence lives under the forum's namespace
 
     def entries() -> set[bytes]:
-        keys = [k for k in r.keys("parley:*:pr:*") if not k.endswith(b":pr:procs")]
+        # The hashes of presence's shared keys (docs/presence.md) are keyed by user id.
+        keys = [k for k in r.keys("parley:*:pr:*") if r.type(k) == b"hash"]
         return {f for k in keys for f in r.hkeys(k)}
     deadline = time.monotonic() + 10
     while not ids <= entries():

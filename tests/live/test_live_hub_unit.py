@@ -40,7 +40,7 @@ class Backlog:
     def __init__(self, events: dict[int, bytes]) -> None:
         self.events = events
 
-    async def fetch(self, sql: str, thread_id: int, after: int, limit: int) -> list[dict]:
+    async def fetch(self, sql: str, thread_id: int, after: int, limit: int, budget: int = 0) -> list[dict]:
         return [{"seq": s, "name": "post.created", "data": d.decode(), "created_at": datetime.datetime.now()}
                 for s, d in sorted(self.events.items()) if s > after][:limit]
 

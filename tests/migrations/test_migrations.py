@@ -11,9 +11,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from support import PARLEY, ROOT, create_empty_database, drop_database, free_port
 
 from server import migrations
+from support import PARLEY, ROOT, create_empty_database, drop_database, free_port
 
 
 @pytest.fixture()

@@ -11,10 +11,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from support import ServerProcess
 
 from server import migrations
 from server.auth import hash_password
+from support import ServerProcess
 
 PASSWORD = "correct horse battery"
 

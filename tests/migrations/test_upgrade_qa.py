@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
-from helpers import Api
 
+from helpers import Api
 from server import migrations
 
 QA = next(m.version for m in migrations.available() if m.name == "qa")

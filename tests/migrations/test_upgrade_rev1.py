@@ -16,10 +16,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from helpers import Api, make_moderator, unique
-from support import PARLEY, ROOT, ServerProcess, create_empty_database, drop_database
 
+from helpers import Api, make_moderator, unique
 from server import migrations
+from support import PARLEY, ROOT, ServerProcess, create_empty_database, drop_database
 
 # The last commit of revision 1: its schema.sql is exactly migration 0001 and it has no version table.
 REV1 = "bc2c2bb"

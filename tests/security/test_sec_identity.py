@@ -23,13 +23,14 @@ def limited(spawn: Any, own_redis: Any) -> Any:
     return spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
 
 
-@pytest.mark.parametrize("suffix", ["\n", "\r\n", "\n\n", " ", "\t"])
-def test_username_with_trailing_newline_is_refused(suffix: str, server: Any) -> None:
+def test_username_with_trailing_newline_is_refused(server: Any) -> None:
     """"ada\\n" (and kin) is not a username: sign-up answers 422, field username, and creates no account."""
-    name = unique("ada")
-    r = httpx.post(server.url + "/api/users", json={"username": name + suffix, "password": PASSWORD})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "username", r.text
-    assert httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}).status_code == 401
+    for suffix in ("\n", "\r\n", "\n\n", " ", "\t"):
+        name = unique("ada")
+        r = httpx.post(server.url + "/api/users", json={"username": name + suffix, "password": PASSWORD})
+        assert r.status_code == 422 and r.json()["error"]["field"] == "username", (suffix, r.text)
+        r = httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 401
 
 
 def test_slug_with_trailing_newline_is_refused(server: Any, pg_url: str) -> None:

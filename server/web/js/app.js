@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { displayName, refreshRelativeTimes, toast } from './ui.js';
+import { displayName, refreshRelativeTimes, toast, userLink } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
@@ -105,7 +105,7 @@ function renderAccount() {
   if (ctx.me) {
     accountEl.replaceChildren(
       h('span', { class: 'whoami', 'data-testid': 'whoami' }, h('span', { class: 'sr-only' }, 'Signed in as '),
-        displayName(ctx.me)),
+        userLink(ctx.me, 'whoami-name')),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
   } else {
@@ -118,7 +118,7 @@ function renderAccount() {
 function renderActiveNow(msg) {
   const users = msg.users || [];
   const guests = msg.guests || 0;
-  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id } }, displayName(u))));
+  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id } }, userLink(u, 'active-name'))));
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;

@@ -3,7 +3,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { formatDate, plural } from '../format.js';
-import { avatar, displayName, errorPanel, loading, timeEl } from '../ui.js';
+import { avatar, displayName, errorPanel, loading, timeEl, toast } from '../ui.js';
 
 const KIND = { question: 'Asked', response: 'Answered', comment: 'Commented on' };
 
@@ -26,6 +26,28 @@ function postItem(p) {
       ' ', timeEl(p.created_at, 'relative'),
       p.score ? h('span', { class: 'meta-score' }, ` · ${plural(p.score, 'vote')}`) : null),
     h('p', { class: 'profile-excerpt' }, excerpt(p.body)));
+}
+
+/** A moderator's controls on someone else's profile: suspend, or lift a suspension. */
+function moderation(user, ctx) {
+  if (!ctx.me || !ctx.me.is_moderator || ctx.me.id === user.id) return null;
+  const button = h('button', { type: 'button', class: user.suspended_until ? 'btn' : 'btn btn-danger',
+    'data-testid': user.suspended_until ? 'profile-unsuspend' : 'profile-suspend' },
+  user.suspended_until ? 'Lift suspension' : 'Suspend');
+  button.addEventListener('click', async () => {
+    try {
+      if (user.suspended_until) {
+        await api('PUT', `/api/users/${encodeURIComponent(user.username)}/suspension`, { until: null });
+      } else {
+        const { suspendDialog } = await import('./flags.js');
+        if (!await suspendDialog(user)) return;
+      }
+      ctx.navigate(`/u/${encodeURIComponent(user.username)}`, { replace: true });
+    } catch (e) {
+      toast(e.message);
+    }
+  });
+  return h('p', { class: 'profile-actions' }, button);
 }
 
 export function renderProfile(main, { username }, ctx) {
@@ -69,7 +91,10 @@ export function renderProfile(main, { username }, ctx) {
           h('p', { class: 'profile-meta' }, `@${user.username}`,
             user.is_moderator ? h('span', { class: 'badge badge-op' }, 'Moderator') : null,
             ` · joined ${formatDate(user.created_at)}`,
-            user.last_seen_at ? [' · last seen ', timeEl(user.last_seen_at, 'relative')] : null))),
+            user.last_seen_at ? [' · last seen ', timeEl(user.last_seen_at, 'relative')] : null),
+          user.suspended_until ? h('p', { class: 'profile-suspended', 'data-testid': 'profile-suspended' },
+            'Suspended until ', timeEl(user.suspended_until)) : null,
+          moderation(user, ctx))),
       h('dl', { class: 'profile-stats', 'aria-label': 'Stats' },
         stat(s.questions, 'Questions', 'questions'), stat(s.responses, 'Responses', 'responses'),
         stat(s.comments, 'Comments', 'comments'), stat(s.accepted, 'Accepted', 'accepted'),

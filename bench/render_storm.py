@@ -1,0 +1,93 @@
+"""/healthz latency while three accounts post worst-case Markdown (issue 13, findings 1 and 4).
+
+    python -m bench.render_storm --url http://127.0.0.1:8000 --database-url postgresql://… --seconds 20
+
+Three signed-up accounts post, in a loop and at once, the bodies that were slowest or largest to render
+(the fuzzer's finds and the issue's examples); meanwhile one client asks GET /healthz every 10 ms. Prints
+the /healthz percentiles and, per body, the answers and the server's time to answer. Run the server with
+PARLEY_RATE_LIMITS=off, or the posting limits end the storm early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import httpx
+
+BODIES = {
+    "image brackets": "![" * 9995,
+    "autolink parens": "http://a.b/(" * 1666,
+    "reference link x3326": "[a]: http://x.io/" + "A" * 10000 + "\n\n" + "[a]" * 3326,
+    "wide table": "|a" * 500 + "|\n" + "|-" * 500 + "|\n" + "x\n" * 4000,
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+
+
+async def main(url: str, database_url: str, seconds: float) -> None:
+    import asyncpg
+    names = [f"storm{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    clients = [httpx.AsyncClient(base_url=url, timeout=120) for _ in names]
+    for c, n in zip(clients, names, strict=True):
+        r = await c.post("/api/users", json={"username": n, "password": "correct horse battery"})
+        r.raise_for_status()
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("UPDATE users SET is_moderator = true WHERE username = $1", names[0])
+    await conn.close()
+    slug = f"storm-{uuid.uuid4().hex[:8]}"
+    (await clients[0].post("/api/categories", json={"slug": slug, "name": "Storm"})).raise_for_status()
+    r = await clients[0].post("/api/threads", json={"category": slug, "title": "storm", "body": "go"})
+    tid = r.json()["thread"]["id"]
+    stop = time.monotonic() + seconds
+    health: list[float] = []
+    answers: dict[str, Counter[int]] = {k: Counter() for k in BODIES}
+    times: dict[str, list[float]] = {k: [] for k in BODIES}
+
+    async def poster(c: httpx.AsyncClient, offset: int) -> None:
+        keys = list(BODIES)
+        i = offset
+        while time.monotonic() < stop:
+            name = keys[i % len(keys)]
+            i += 1
+            t = time.perf_counter()
+            r = await c.post(f"/api/threads/{tid}/posts", json={"body": BODIES[name]})
+            times[name].append(time.perf_counter() - t)
+            answers[name][r.status_code] += 1
+
+    async def prober() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                await c.get("/healthz")
+                health.append(time.perf_counter() - t)
+                await asyncio.sleep(0.01)
+
+    await asyncio.gather(prober(), *(poster(c, i) for i, c in enumerate(clients[1:])))
+    ms = [h * 1000 for h in health]
+    print(f"/healthz: n={len(ms)} p50={pct(ms, 50):.1f} ms p90={pct(ms, 90):.1f} ms "
+          f"p99={pct(ms, 99):.1f} ms max={max(ms):.1f} ms")
+    for name in BODIES:
+        print(f"  {name:22} answers {dict(answers[name])} median {pct(times[name], 50) * 1000:.0f} ms")
+    for c in clients:
+        await c.aclose()
+
+
+def cli(argv: Any = None) -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--database-url", required=True)
+    p.add_argument("--seconds", type=float, default=20)
+    a = p.parse_args(argv)
+    asyncio.run(main(a.url, a.database_url, a.seconds))
+
+
+if __name__ == "__main__":
+    cli()

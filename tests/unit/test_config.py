@@ -1,0 +1,56 @@
+"""Settings from the environment: defaults, casts, and one line naming the variable for a bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server import config
+
+
+def load(tmp_path: Path, **env: str) -> config.Settings:
+    return config.load({"PARLEY_DATA_DIR": str(tmp_path), **env}, env_file=tmp_path / "none.env")
+
+
+def test_defaults_without_any_variable(tmp_path):
+    """Nothing set: the embedded database, the in-process broker, rate limits on, a generated secret kept."""
+    s = load(tmp_path)
+    assert s.database_url is None and s.redis_url is None and s.embedded_db
+    assert s.rate_limits_enabled and s.event_retention_days == 30 and s.session_idle_days == 30
+    assert len(s.secret) >= 32 and (tmp_path / "secret").read_text().strip() == s.secret
+    assert load(tmp_path).secret == s.secret  # generated once
+
+
+def test_values_are_cast(tmp_path):
+    """Numbers, switches, origins and proxies are read into their types."""
+    s = load(tmp_path, DATABASE_URL="postgresql://u@db/x", REDIS_URL="redis://r:6379/0", PARLEY_RATE_LIMITS="off",
+             PARLEY_EVENT_RETENTION_DAYS="7", PARLEY_ALLOWED_ORIGINS="https://A.example, http://b.example:8080",
+             PARLEY_TRUSTED_PROXIES="10.0.0.0/8", PARLEY_SECRET="s" * 20)
+    assert s.database_url == "postgresql://u@db/x" and s.redis_url == "redis://r:6379/0"
+    assert not s.rate_limits_enabled and s.event_retention_days == 7
+    assert s.allowed_origins == ("https://a.example", "http://b.example:8080")
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8"] and s.secret == "s" * 20
+
+
+def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
+    """`.env` supplies values; the environment wins over it."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("PARLEY_EVENT_RETENTION_DAYS=9\nPARLEY_RATE_LIMITS=off\n")
+    s = config.load({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_RATE_LIMITS": "on"}, env_file=env_file)
+    assert s.event_retention_days == 9 and s.rate_limits_enabled
+
+
+@pytest.mark.parametrize("name, value", [
+    ("DATABASE_URL", "mysql://x"), ("REDIS_URL", "http://r"), ("PARLEY_RATE_LIMITS", "maybe"),
+    ("PARLEY_EVENT_RETENTION_DAYS", "0"), ("PARLEY_EVENT_RETENTION_DAYS", "ten"), ("PARLEY_SECRET", "short"),
+    ("PARLEY_ALLOWED_ORIGINS", "forum.example"), ("PARLEY_TRUSTED_PROXIES", "10.0.0.300"),
+    ("PARLEY_LOG_FORMAT", "xml"), ("PARLEY_WS_MAX_PENDING_BYTES", "10"), ("PARLEY_DB_POOL_SIZE", "1"),
+    ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"),
+])
+def test_a_bad_value_names_its_variable(tmp_path, name, value):
+    """Every bad value raises ConfigError whose one-line message names the variable."""
+    with pytest.raises(config.ConfigError) as err:
+        load(tmp_path, **{name: value})
+    message = str(err.value)
+    assert name in message and "\n" not in message
