@@ -70,17 +70,14 @@ def char_class(test: typing.Callable[[str], bool], chars: typing.Iterable[str] |
     return "".join(out)
 
 
-@cache
-def _printable() -> tuple[str, ...]:
-    """Every printable character (str.isprintable, at C speed). Whatever is not printable (controls, format,
-    private-use, unassigned, separators) is invisible too (tests/security/test_sec_openapi.py checks it), so
-    only these ~150,000 of the 1.1 million code points need render.is_invisible."""
-    return tuple(filter(str.isprintable, map(chr, range(sys.maxunicode + 1))))
+def _all(keep: typing.Callable[[str], bool]) -> typing.Iterator[str]:
+    """The characters of Unicode for which the str method `keep` holds, filtered at C speed."""
+    return filter(keep, map(chr, range(sys.maxunicode + 1)))
 
 
 @cache
 def _space() -> str:
-    return char_class(str.isspace)  # what str.strip() removes
+    return char_class(str.isspace, _all(str.isspace))  # what str.strip() removes
 
 
 def trimmed_pattern(high: int, required: bool) -> str:
@@ -105,8 +102,11 @@ def visible_pattern() -> str:
     Written as Python's Unicode `\\w` (minus the few blank letters it includes) or one of the ~9,000 other
     characters that show: exact, and small enough for a fuzzer to build a generator from in well under a second
     (the plain list of all ~150,000 visible characters takes many seconds, every time)."""
-    blanks = char_class(lambda ch: _WORD.match(ch) is not None and is_invisible(ch), _printable())
-    others = char_class(lambda ch: _WORD.match(ch) is None and not is_invisible(ch), _printable())
+    # Whatever is not printable (controls, format, private-use, unassigned, separators) is invisible too
+    # (tests/security/test_sec_openapi.py checks it): only the ~150,000 printable code points need is_invisible.
+    printable = list(_all(str.isprintable))
+    blanks = char_class(lambda ch: _WORD.match(ch) is not None and is_invisible(ch), printable)
+    others = char_class(lambda ch: _WORD.match(ch) is None and not is_invisible(ch), printable)
     return f"(?:(?![{blanks}])\\w|[{others}])"
 
 

@@ -208,3 +208,28 @@ def test_a_generated_client_makes_three_calls(server: Any, tmp_path: Path) -> No
     run = subprocess.run([sys.executable, "-c", CLIENT_CALLS, server.url, unique("gen")], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "three calls made" in run.stdout, run.stdout + run.stderr
+
+
+def test_text_patterns_accept_exactly_what_the_validation_accepts() -> None:
+    """The document's text patterns (trimmed length, blank, shows something, no NUL) agree with Text.check on
+    edge cases, and every character that is not printable is invisible (why the class scans printable ones)."""
+    import itertools
+
+    from server.api import common
+    from server.errors import Invalid
+    from server.render import is_invisible
+    not_printable = itertools.filterfalse(str.isprintable, map(chr, range(sys.maxunicode + 1)))
+    assert all(map(is_invisible, not_printable))
+    rule = common.Text(1, 5)
+    length, shows = re.compile(common.trimmed_pattern(5, True)), re.compile(common.visible_pattern())
+    samples = ["a", "  a  ", "abcde", "\tabcde\n", "abcdef", " ", "", "\u200b", "\u200bx", "\u3164", "\u2800a",
+               "a\x00", "e\u0301", "\u0301", "日本", "😀", "\U000e0001", "\ue000", "a\nb", "ab\u3000", "\u00a0\u00a0"]
+    for text in samples:
+        try:
+            ok = rule.check(text, "f") is not None and "\x00" not in text
+        except Invalid:
+            ok = False
+        assert ok == bool(length.search(text) and shows.search(text)), repr(text)
+    blank = re.compile(common.blank_pattern())
+    assert [bool(blank.search(t)) for t in ("", " \t\n\u3000", " a ")] == [True, True, False]
+    assert re.search(common.whole(re.compile("[a-z]{3}")), "ada\n") is None  # `$` would have matched
