@@ -222,6 +222,10 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
     statuses = set(errors) | {"503"}
     if any(p is BEFORE or p is AFTER for p in params or ()):
         statuses |= {"400", "404"}  # a malformed cursor, a cursor of another list or sort
+    if any(p["in"] == "query" for p in params or ()):
+        statuses.add("400")  # a bad value, or a parameter given twice
+    if any(p["in"] == "path" for p in params or ()):
+        statuses |= {"400", "404"} if any(p is PATH_ID for p in params or ()) else {"404"}
     if body is not None:
         statuses |= {"400", "413", "415", "422"}
     if security is SIGNED_IN:

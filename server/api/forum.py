@@ -14,6 +14,7 @@ from ..db import transaction
 from ..errors import BadRequest
 from ..state import AppState
 from ..store import categories, events, posts, threads
+from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from .common import NO_NUL, Id, Text, json, limit, no_content, parse, path_id, publish, query, query_int, state, whole
 
@@ -255,10 +256,12 @@ def _presence_page(request: Request) -> tuple[int, str | None]:
     """`limit` (default 50, at most 200) and `after` (a `next` cursor) of the presence endpoints."""
     from ..live.presence import PAGE_DEFAULT, PAGE_MAX, decode_cursor
     lim = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
-    raw = request.query_params.get("after") or None
+    raw = query(request, "after") or None
     if raw is None:
         return lim, None
+    if not CURSOR.fullmatch(raw):  # the shape every cursor has (store/cursor.py): else 400, as the document says
+        raise BadRequest("after is not a cursor (base64url)", code="bad_cursor", field="after")
     try:
         return lim, decode_cursor(raw)
     except ValueError:
-        raise BadRequest("after is not a cursor from this list", code="bad_parameter", field="after") from None
+        raise unknown_cursor("after") from None
