@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, common, forum, moderation, search
+from .api import accounts, common, forum, moderation, profiles, search
 from .auth import COOKIE
 from .store.cursor import CURSOR
 
@@ -183,8 +183,9 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
-LIMIT = lambda default, high: _param(  # noqa: E731
-    "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
+def LIMIT(size: common.PageSize) -> Schema:  # noqa: N802
+    return _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": size.high, "default": size.default},
+                  "Page size")
 CURSOR_SCHEMA = {"type": "string", "pattern": f"^(?:{CURSOR.pattern}){common.END}|^{common.END}"}
 BEFORE = _param("before", "query", CURSOR_SCHEMA, "The `next` cursor of the previous page (empty: the first page). "
                 "Not shaped like a cursor: 400; not one of this list and sort: 404 (both `bad_cursor`)")
@@ -273,17 +274,19 @@ def _paths() -> dict[str, Schema]:
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
             _ok("200", ref("ThreadList")), ["400", "404"],
-            params=[PATH_SLUG, LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER])},
+            params=[PATH_SLUG, LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER])},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
-                      _ok("200", ref("ThreadList")), ["400"], params=[LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER]),
+                      _ok("200", ref("ThreadList")), ["400"],
+                      params=[LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER]),
             "post": op("createThread", "Start a thread",
                        _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["404", "429"],
                        body="NewThread", security=SIGNED_IN),
         },
         "/api/threads/{id}": {
             "get": op("getThread", "A thread page: the question and a page of responses with their comments",
-                      _ok("200", ref("ThreadPage")), ["400", "404"], params=[PATH_ID, LIMIT(50, 200), AFTER, SORT],
+                      _ok("200", ref("ThreadPage")), ["400", "404"],
+                      params=[PATH_ID, LIMIT(forum.THREAD_PAGE), AFTER, SORT],
                       security=OPTIONAL),
             "patch": op("updateThread", "Rename (author or moderator), lock or move (moderator)",
                         _ok("200", thread_answer), ["404", "429"], body="ThreadChange", params=by_id,
@@ -297,11 +300,11 @@ def _paths() -> dict[str, Schema]:
             params=[PATH_USERNAME], tag="profiles")},
         "/api/users/{username}/posts": {"get": op(
             "userPosts", "A user's non-deleted posts, newest first, each with its thread",
-            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(20, 100), BEFORE],
+            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(profiles.USER_POSTS), BEFORE],
             security=OPTIONAL, tag="profiles")},
         "/api/search": {"get": op(
             "search", "Full-text search over titles and posts", _ok("200", ref("SearchResults")), ["400"],
-            params=[*SEARCH_PARAMS, LIMIT(20, 50), BEFORE], security=OPTIONAL, tag="search")},
+            params=[*SEARCH_PARAMS, LIMIT(search.RESULTS), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",
             {**_ok("201", post_answer, "Created"), **_ok("200", post_answer, "Already made with this key")},
@@ -309,10 +312,10 @@ def _paths() -> dict[str, Schema]:
         "/api/threads/{id}/events": {"get": op(
             "threadEvents", "Stored events after `since`, oldest first",
             _ok("200", obj(events=ARRAY(ref("Event")), seq=INT)), ["400", "404"],
-            params=[PATH_ID, SINCE, LIMIT(100, 1000)])},
+            params=[PATH_ID, SINCE, LIMIT(forum.EVENTS)])},
         "/api/threads/{id}/presence": {"get": op(
             "threadPresence", "Who is watching this thread, by display name", _ok("200", ref("Presence")),
-            ["400", "404"], params=[*by_id, LIMIT(50, 200), AFTER])},
+            ["400", "404"], params=[*by_id, LIMIT(forum.PRESENCE), AFTER])},
         "/api/posts/{id}": {
             "get": op("permalink", "One post with its thread; `after` opens the thread page at it",
                       _ok("200", ref("Permalink")), ["400", "404"], params=by_id, security=OPTIONAL),
@@ -339,7 +342,7 @@ def _paths() -> dict[str, Schema]:
             _ok("200", obj(flags=ARRAY(ref("Flag")), next=nullable(STR), open={"type": "integer", "minimum": 0})),
             ["400"], params=[_param("status", "query", {"enum": ["open", "resolved", "dismissed"],
                                                          "default": "open"}, "Which flags"),
-                             LIMIT(50, 100), BEFORE], security=SIGNED_IN, tag="moderation")},
+                             LIMIT(moderation.FLAGS), BEFORE], security=SIGNED_IN, tag="moderation")},
         "/api/flags/{id}": {"put": op(
             "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
             _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
@@ -347,13 +350,13 @@ def _paths() -> dict[str, Schema]:
         "/api/modlog": {"get": op(
             "modlog", "The public moderation log, newest first",
             _ok("200", obj(entries=ARRAY(ref("ModlogEntry")), next=nullable(STR))), ["400"],
-            params=[LIMIT(50, 100), BEFORE], tag="moderation")},
+            params=[LIMIT(moderation.MODLOG), BEFORE], tag="moderation")},
         "/api/users/{username}/suspension": {"put": op(
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
-                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
+                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {

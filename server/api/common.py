@@ -223,6 +223,18 @@ def query(request: Request, name: str, default: str | None = None) -> str | None
     return values[0] if values else default
 
 
+@dataclass(frozen=True)
+class PageSize:
+    """A list's `limit`: its default and its most. Declared by each list's handler; openapi.py publishes it."""
+
+    default: int
+    high: int
+
+
+def query_limit(request: Request, size: PageSize) -> int:
+    return query_int(request, "limit", size.default, 1, size.high)
+
+
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
     """An integer parameter from low to high, `default` when absent; anything else (an empty one too) is 400."""
     raw = query(request, name)

@@ -12,11 +12,28 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..errors import BadRequest
+from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
-from .common import NO_NUL, Id, Text, json, limit, no_content, parse, path_id, publish, query, query_int, state, whole
+from .common import (
+    NO_NUL,
+    Id,
+    PageSize,
+    Text,
+    json,
+    limit,
+    no_content,
+    parse,
+    path_id,
+    publish,
+    query,
+    query_int,
+    query_limit,
+    state,
+    whole,
+)
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
@@ -25,6 +42,8 @@ IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
 SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
 Title = Annotated[str, Text(1, 200)]
+THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
+PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
 Body = Annotated[str, Text(1, 20_000)]
 CategoryName = Annotated[str, Text(1, 100)]
 
@@ -89,7 +108,7 @@ async def create_category(request: Request) -> Response:
 
 async def list_threads(request: Request) -> Response:
     st = state(request)
-    lim = query_int(request, "limit", 20, 1, 100)
+    lim = query_limit(request, THREAD_LIST)
     slug = request.path_params.get("slug")
     sort = query(request, "sort", "activity")
     if sort not in threads.LIST_SORTS:
@@ -146,7 +165,7 @@ async def set_accepted(request: Request) -> Response:
 async def get_thread(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
-    lim = query_int(request, "limit", 50, 1, 200)
+    lim = query_limit(request, THREAD_PAGE)
     sort = query(request, "sort", "oldest")
     if sort not in threads.SORTS:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
@@ -229,7 +248,7 @@ async def thread_events(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
     since = query_int(request, "since", 0, 0, 2**63 - 1)
-    lim = query_int(request, "limit", 100, 1, 1000)
+    lim = query_limit(request, EVENTS)
     row = await threads.get_row(st.pool, thread_id)
     rows = await events.since(st.pool, thread_id, since, lim)
     # data is stored JSON text: splice it in rather than decode and encode it again.
@@ -254,8 +273,8 @@ async def thread_presence(request: Request) -> Response:
 
 def _presence_page(request: Request) -> tuple[int, str | None]:
     """`limit` (default 50, at most 200) and `after` (a `next` cursor) of the presence endpoints."""
-    from ..live.presence import PAGE_DEFAULT, PAGE_MAX, decode_cursor
-    lim = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
+    from ..live.presence import decode_cursor
+    lim = query_limit(request, PRESENCE)
     raw = query(request, "after") or None
     if raw is None:
         return lim, None

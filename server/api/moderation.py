@@ -17,11 +17,14 @@ from ..live import userchannel
 from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import Text, json, limit, parse, path_id, query, query_int, state
+from .common import PageSize, Text, json, limit, parse, path_id, query, query_limit, state
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
 log = logging.getLogger(__name__)
+
+
+FLAGS, MODLOG = PageSize(50, 100), PageSize(50, 100)
 
 
 class NewFlag(msgspec.Struct):
@@ -70,7 +73,7 @@ async def list_flags(request: Request) -> Response:
     status = query(request, "status", "open")
     if status not in flags.STATUSES:
         raise BadRequest("status must be open, resolved or dismissed", code="bad_parameter", field="status")
-    lim = query_int(request, "limit", 50, 1, 100)
+    lim = query_limit(request, FLAGS)
     page = await flags.listing(st.pool, status, lim, query(request, "before") or None)
     return json({**page, "open": await flags.open_count(st.pool)})
 
@@ -90,7 +93,7 @@ async def update_flag(request: Request) -> Response:
 
 async def list_modlog(request: Request) -> Response:
     st = state(request)
-    lim = query_int(request, "limit", 50, 1, 100)
+    lim = query_limit(request, MODLOG)
     return json(await modlog.listing(st.pool, lim, query(request, "before") or None))
 
 

@@ -8,9 +8,10 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import BadRequest
 from ..store import search as store
-from .common import json, query, query_int, state
+from .common import PageSize, json, query, query_limit, state
 
 Q_MAX = 200
+RESULTS = PageSize(20, 50)
 CATEGORY_MAX = 64
 AUTHOR_MAX = 32
 
@@ -35,7 +36,7 @@ async def search(request: Request) -> Response:
     sort = query(request, "sort", "relevance")
     if sort not in store.SORTS:
         raise BadRequest("sort must be relevance or newest", code="bad_parameter", field="sort")
-    lim = query_int(request, "limit", 20, 1, 50)
+    lim = query_limit(request, RESULTS)
     reader = await auth.current_user(request, st)
     return json(await store.search(st.pool, q or "", category, author, sort, lim,
                                    query(request, "before") or None, reader["id"] if reader else None))
