@@ -188,7 +188,9 @@ async def parse(request: Request, model: type[T]) -> T:
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object")
     fields = getattr(model, "__struct_fields__", None)
-    for key, value in raw.items():
+    for key, value in list(raw.items()):
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            raw[key] = int(value)  # JSON (and JSON Schema's "integer") does not tell 42.0 from 42
         # PostgreSQL text cannot hold NUL: refuse it here, or any string reaching a query would be a 500.
         # Keys the model does not have are ignored (as msgspec ignores them), NUL or not.
         if isinstance(value, str) and "\x00" in value and (fields is None or key in fields):
