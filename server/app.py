@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +21,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, forum, moderation, profiles, search
+from .api import accounts, forum, moderation, preview, profiles, search
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -65,8 +66,15 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods))
 
 
+# Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
+NOT_PAGES = re.compile(r"^/(api|static|ws|healthz|readyz|metrics)(/|$)")
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and request.method in ("GET", "HEAD") and not NOT_PAGES.match(request.url.path):
+        # A page URL a person typed (or an old link): the page itself shows "Page not found".
+        return FileResponse(WEB / "index.html", status_code=404, headers={"cache-control": "no-cache"})
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = {404: "Nothing here", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
     headers = dict(exc.headers or {})
@@ -162,6 +170,7 @@ def routes() -> list[Any]:
         Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
         Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -174,6 +183,9 @@ def routes() -> list[Any]:
         Route("/signin", page, methods=["GET"]),
         Route("/signup", page, methods=["GET"]),
         Route("/search", page, methods=["GET"]),
+        Route("/settings", page, methods=["GET"]),
+        Route("/review", page, methods=["GET"]),
+        Route("/modlog", page, methods=["GET"]),
     ]
 
 

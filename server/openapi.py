@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, common, forum, moderation, profiles, search
+from .api import accounts, common, forum, moderation, preview, profiles, search
 from .auth import COOKIE
 from .store.cursor import CURSOR
 
@@ -44,7 +44,7 @@ ARRAY = lambda items: {"type": "array", "items": items}  # noqa: E731
 
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
-            moderation.FlagChange, moderation.Suspension]
+            moderation.FlagChange, moderation.Suspension, preview.Preview]
 
 
 def _no_nul(schema: Any) -> None:
@@ -357,6 +357,9 @@ def _paths() -> dict[str, Schema]:
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
+        "/api/render": {"post": op(
+            "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
+            _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},
         "/api/openapi.json": {"get": _meta("openapi", "This document", _ok("200", {"type": "object"}))},
         "/healthz": {"get": _meta("healthz", "Liveness", _ok("200", obj(status={"const": "ok"})))},
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {

@@ -21,6 +21,7 @@ from support import (  # noqa: E402
     RedisServer,
     ServerProcess,
     create_database,
+    create_empty_database,
     drop_database,
     free_port,  # noqa: F401 - re-exported
 )
@@ -54,6 +55,14 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
 def fresh_db(pg_admin_url: str) -> Iterator[str]:
     """An empty database of its own, for tests that need one."""
     url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
+
+
+@pytest.fixture()
+def empty_db(pg_admin_url: str) -> Iterator[str]:
+    """A database with nothing in it, not even the schema (migration and upgrade tests)."""
+    url = create_empty_database(pg_admin_url)
     yield url
     drop_database(pg_admin_url, url)
 

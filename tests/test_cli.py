@@ -232,24 +232,6 @@ def test_migrate_with_unreachable_database_is_one_line(tmp_path):
 # -- migrate, demo, user add ----------------------------------------------------------
 
 
-@pytest.fixture()
-def empty_db(pg_admin_url):
-    """A database with nothing in it, not even the schema."""
-    from urllib.parse import urlsplit, urlunsplit
-    name = f"parley_cli_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(pg_admin_url)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 def query(url: str, sql: str) -> list[asyncpg.Record]:
     async def go() -> list[asyncpg.Record]:
         conn = await asyncpg.connect(url)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -14,14 +13,6 @@ import pytest
 
 from server import migrations
 from support import PARLEY, ROOT, create_empty_database, drop_database, free_port
-
-
-@pytest.fixture()
-def empty_db(pg_admin_url: str) -> Iterator[str]:
-    """A database with nothing in it, not even the schema."""
-    url = create_empty_database(pg_admin_url)
-    yield url
-    drop_database(pg_admin_url, url)
 
 
 async def _run(url: str, sql: str, *args: object) -> list[asyncpg.Record]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -13,24 +11,6 @@ from server import migrations
 
 TABLES = {"users", "sessions", "categories", "threads", "posts", "post_revisions", "votes", "thread_events",
           "idempotency_keys"}
-
-
-@pytest.fixture()
-def empty_db(pg_admin_url):
-    """A database with nothing in it (not even the schema)."""
-    name = f"parley_empty_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(pg_admin_url)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _tables(url: str) -> set[str]:

@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
-import pytest
 
 from server import migrations
 from server.auth import hash_password
 from support import ServerProcess
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture()
-def empty_db(pg_admin_url: str) -> Any:
-    name = f"parley_up3_{uuid.uuid4().hex[:10]}"
-    parts = urlsplit(pg_admin_url)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_admin_url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # This migration's number, whatever migrations are merged before it.

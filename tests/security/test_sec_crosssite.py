@@ -32,6 +32,7 @@ BODIES = {
     "/api/flags/{id}": {"status": "dismissed"},
     "/api/users/{username}/suspension": {"until": "2099-01-01T00:00:00Z"},
     "/api/threads/{id}/accepted": {"post_id": None},
+    "/api/render": {"body": "rendered for evil"},
 }
 
 

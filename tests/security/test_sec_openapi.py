@@ -17,7 +17,8 @@ from starlette.routing import Mount, Route
 
 from server import app, openapi
 
-PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search"}
+PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search", "/settings",
+         "/review", "/modlog"}
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 PHASES = "examples,coverage,fuzzing,stateful"
 SEED = "19"

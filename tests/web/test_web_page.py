@@ -60,6 +60,8 @@ def test_screenshots_of_the_thread_page(site: Site, readers: Any, artifacts: Any
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     shutil.copyfile(shots["desktop-light"], docs / "screenshot.png")
+    for name, shot in shots.items():  # desktop and phone, light and dark
+        shutil.copyfile(shot, docs / f"screenshot-{name}.png")
 
 
 def _showcase_thread(site: Site) -> tuple[int, int]:

@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { displayName, refreshRelativeTimes, toast, userLink } from './ui.js';
+import { avatar, displayName, hideToast, openDialog, refreshRelativeTimes, toast, userLink } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
@@ -12,6 +12,9 @@ import { renderAuth } from './views/auth.js';
 import { renderNotFound } from './views/notfound.js';
 import { renderProfile } from './views/profile.js';
 import { renderSearch } from './views/search.js';
+import { renderSettings } from './views/settings.js';
+import { renderFlags } from './views/flags.js';
+import { renderModlog } from './views/modlog.js';
 import { followPermalink } from './permalink.js';
 
 const main = document.getElementById('main');
@@ -27,12 +30,24 @@ const ROUTES = [
   [/^\/t\/(\d+)(?:\/[^/]*)?\/?$/, (m, p, c) => renderThread(m, { id: Number(p[1]) }, c)],
   [/^\/u\/([^/]+)\/?$/, (m, p, c) => renderProfile(m, { username: decodeURIComponent(p[1]) }, c)],
   [/^\/search\/?$/, renderSearch],
-  [/^\/signin\/?$/, (m, p, c) => renderAuth(m, { mode: 'signin' }, c)],
-  [/^\/signup\/?$/, (m, p, c) => renderAuth(m, { mode: 'signup' }, c)],
+  [/^\/signin\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signin' }, c))],
+  [/^\/signup\/?$/, (m, p, c) => formPage(renderAuth(m, { mode: 'signup' }, c))],
+  [/^\/settings\/?$/, renderSettings],
+  [/^\/review\/?$/, renderFlags],
+  [/^\/modlog\/?$/, renderModlog],
 ];
 
 let disposeView = null;
 let categoriesPromise = null;
+// Back/forward: each history entry keeps its scroll position (and what its view
+// saved, e.g. how many rows a list had); the view calls ctx.ready() once its
+// content is there, and the position is restored then.
+let restoreScroll = null;
+let focusHeading = false;
+// Other tabs of this browser hear about a sign-out at once (the server's 4001
+// close tells tabs in other browsers, and this one too).
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('parley') : null;
+if ('scrollRestoration' in history) history.scrollRestoration = 'manual';
 
 const ctx = {
   me: null,
@@ -59,11 +74,59 @@ const ctx = {
     } catch (e) {
       if (e.status !== 401) { toast(e.message); return; }
     }
+    if (channel) channel.postMessage({ type: 'signed-out' });
     await ctx.setMe(null);
     toast('You are signed out.');
-    route();
+    rerender();
+  },
+  /** The session ended elsewhere (another tab, a 4001 close, a 401): show the signed-out page, drafts kept. */
+  sessionEnded({ reconnect = true } = {}) {
+    if (!ctx.me) return;
+    ctx.me = null;
+    renderAccount();
+    if (reconnect) ctx.live.restart(); // come back as a guest
+    toast('You were signed out.');
+    rerender();
+  },
+  /** What the current history entry's view saved (see saveViewState). */
+  viewState() { return (history.state && history.state.view) || {}; },
+  saveViewState(view) {
+    history.replaceState({ ...(history.state || {}), view: { ...ctx.viewState(), ...view } }, '');
+  },
+  /** A view has its content: restore the scroll position (back/forward) and focus its heading. */
+  ready() {
+    if (restoreScroll !== null) {
+      window.scrollTo(0, restoreScroll);
+      restoreScroll = null;
+    }
+    if (focusHeading) {
+      focusHeading = false;
+      const heading = main.querySelector('h1');
+      if (heading) {
+        if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+        heading.focus({ preventScroll: true });
+      }
+    }
   },
 };
+
+/** Render the current view again where the reader is (e.g. after signing out). */
+function rerender() {
+  restoreScroll = window.scrollY;
+  focusHeading = false;
+  route();
+}
+
+/** A view that renders at once and focuses its own first field. */
+function formPage(dispose) {
+  focusHeading = false;
+  ctx.ready();
+  return dispose;
+}
+
+function rememberScroll() {
+  history.replaceState({ ...(history.state || {}), scrollY: Math.round(window.scrollY) }, '');
+}
 
 /** Announce a short text to screen readers (aria-live region). */
 function announce(text) {
@@ -72,8 +135,14 @@ function announce(text) {
 }
 
 function navigate(path, { replace = false } = {}) {
-  if (replace) history.replaceState(null, '', path);
-  else history.pushState(null, '', path);
+  if (replace) {
+    history.replaceState(null, '', path);
+  } else {
+    rememberScroll();
+    history.pushState(null, '', path);
+  }
+  restoreScroll = null;
+  focusHeading = true;
   route();
   window.scrollTo(0, 0);
 }
@@ -81,6 +150,7 @@ function navigate(path, { replace = false } = {}) {
 function route() {
   if (disposeView) { try { disposeView(); } catch (e) { console.error(e); } }
   disposeView = null;
+  hideToast();
   main.replaceChildren();
   const path = location.pathname;
   let handled = false;
@@ -100,12 +170,31 @@ function route() {
   }
 }
 
+// Moderators: posts waiting in the review queue (live: the server sends a `flags` frame on each change).
+let openFlags = null;
+let openFlagsFor = null;
+
+function reviewLink() {
+  if (!ctx.me || !ctx.me.is_moderator) return null;
+  if (openFlagsFor !== ctx.me.id) {
+    openFlagsFor = ctx.me.id;
+    api('GET', '/api/flags?limit=1').then((d) => { openFlags = d.open; renderAccount(); }).catch(() => {});
+  }
+  const n = openFlags || 0;
+  return h('a', { class: ['btn', 'btn-quiet', 'btn-sm', n ? 'has-flags' : null], href: '/review',
+    'data-testid': 'review-link' },
+  'Review', n ? h('span', { class: 'count-badge', 'data-testid': 'review-count-badge' }, String(n)) : null,
+  n ? h('span', { class: 'sr-only' }, ' waiting') : null);
+}
+
 function renderAccount() {
   const next = encodeURIComponent(location.pathname + location.search);
   if (ctx.me) {
     accountEl.replaceChildren(
-      h('span', { class: 'whoami', 'data-testid': 'whoami' }, h('span', { class: 'sr-only' }, 'Signed in as '),
+      h('span', { class: 'whoami', 'data-testid': 'whoami', dir: 'auto' }, h('span', { class: 'sr-only' }, 'Signed in as '),
         userLink(ctx.me, 'whoami-name')),
+      reviewLink(),
+      h('a', { class: 'btn btn-quiet btn-sm', href: '/settings', 'data-testid': 'settings-link' }, 'Settings'),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
         'Sign out'));
   } else {
@@ -115,16 +204,38 @@ function renderAccount() {
   }
 }
 
+const ACTIVE_SHOWN = 6; // names in the header; the rest behind "+N more"
+
 function renderActiveNow(msg) {
   const users = msg.users || [];
   const guests = msg.guests || 0;
-  activeList.replaceChildren(...users.map((u) => h('li', { dataset: { userId: u.id } }, userLink(u, 'active-name'))));
+  const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
+  const shown = users.slice(0, ACTIVE_SHOWN);
+  activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
+    avatar(u, 'xs'), userLink(u, 'active-name'))));
+  const hidden = total - shown.length;
+  if (hidden > 0) {
+    activeList.append(h('li', { class: 'active-more' }, h('button', {
+      type: 'button', class: 'link-btn', 'data-testid': 'active-more', 'aria-haspopup': 'dialog',
+      onClick: () => showEveryone(users, total, guests),
+    }, `+${hidden} more`)));
+  }
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length) tail = 'Nobody yet';
   activeGuests.textContent = tail;
   activeGuests.dataset.guests = String(guests);
+}
+
+/** Everyone online (as far as the frame lists them) in a dialog. */
+function showEveryone(users, total, guests) {
+  const list = h('ul', { class: 'everyone', 'data-testid': 'active-everyone' },
+    users.map((u) => h('li', { dir: 'auto' }, avatar(u, 'xs'), displayName(u))));
+  const rest = total - users.length;
+  const notes = [rest > 0 ? `and ${rest} more signed in` : '', guests ? `${guests} ${guests === 1 ? 'guest' : 'guests'}` : '']
+    .filter(Boolean).join(' · ');
+  openDialog(`Active now: ${total} signed in`, h('div', null, list, notes ? h('p', null, notes) : null), 'active-dialog');
 }
 
 const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' };
@@ -165,30 +276,52 @@ document.addEventListener('keydown', (e) => {
   searchInput.select();
 });
 
-window.addEventListener('popstate', route);
+window.addEventListener('popstate', () => {
+  restoreScroll = (history.state && history.state.scrollY) || 0;
+  focusHeading = true;
+  route();
+});
+let scrollTimer = null;
+window.addEventListener('scroll', () => {
+  clearTimeout(scrollTimer);
+  scrollTimer = setTimeout(() => { if (restoreScroll === null) rememberScroll(); }, 200);
+}, { passive: true });
+if (channel) {
+  channel.onmessage = (e) => { if (e.data && e.data.type === 'signed-out') ctx.sessionEnded(); };
+}
 setInterval(() => refreshRelativeTimes(), 60000);
 
 async function boot() {
+  let firstHello = null; // resolves with the first hello's user: guests need no /api/me (and no 401)
+  const hello = new Promise((resolve) => { firstHello = resolve; });
   ctx.live = new Live({
     onStatus: renderStatus,
     onSitePresence: renderActiveNow,
+    onSessionEnded: () => ctx.sessionEnded({ reconnect: false }),
+    onFlagCount: (n) => { openFlags = n; renderAccount(); },
     onHello: (user) => {
-      if ((user && user.id) !== (ctx.me && ctx.me.id)) {
-        // The cookie changed under us (expired, or signed in elsewhere): ask again.
-        api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); })
-          .catch(() => { ctx.me = null; renderAccount(); });
-      }
+      if (firstHello) { firstHello(user); firstHello = null; return; }
+      if ((user && user.id) === (ctx.me && ctx.me.id)) return;
+      if (!user) { ctx.sessionEnded({ reconnect: false }); return; } // the cookie expired or was signed out elsewhere
+      // Signed in elsewhere: ask who we are now (moderator flag and all), then show it.
+      api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); rerender(); })
+        .catch(() => { ctx.me = null; renderAccount(); rerender(); });
     },
   });
   renderStatus('connecting');
-  try {
-    const d = await api('GET', '/api/me');
-    ctx.me = d.user;
-  } catch {
-    ctx.me = null;
-  }
-  renderAccount();
   ctx.live.start();
+  // Wait for the socket's hello a moment; if it is slow, ask over HTTP instead.
+  const user = await Promise.race([hello, new Promise((r) => { setTimeout(() => r(undefined), 3000); })]);
+  if (user !== null) {
+    try {
+      const d = await api('GET', '/api/me');
+      ctx.me = d.user;
+    } catch {
+      ctx.me = null;
+    }
+  }
+  firstHello = null;
+  renderAccount();
   route();
 }
 

@@ -40,15 +40,38 @@ function appendChildren(el, children) {
   }
 }
 
-/** The one place HTML strings enter the page: the server-sanitized `html` of a post. */
-export function setPostHtml(el, html) {
+/**
+ * The one place HTML strings enter the page: the server-sanitized `html` of a post.
+ * It is parsed in an inert <template> (nothing loads), then images become links
+ * (docs/security.md, "Images"): the CSP allows no remote images, and a broken icon
+ * helps nobody, so `![a loaf](https://…)` shows as a link "a loaf" to the picture.
+ */
+export function setPostHtml(target, html) {
+  const el = document.createElement('template');
   el.innerHTML = html || '';
-  for (const a of el.querySelectorAll('a[href]')) {
+  const frag = el.content;
+  for (const img of frag.querySelectorAll('img')) img.replaceWith(imageLink(img));
+  for (const a of frag.querySelectorAll('a[href]')) {
     // Belt and braces: external links open safely even if rel was dropped.
     const rel = new Set((a.getAttribute('rel') || '').split(/\s+/).filter(Boolean));
     for (const r of ['nofollow', 'ugc', 'noopener']) rel.add(r);
     a.setAttribute('rel', [...rel].join(' '));
   }
+  target.replaceChildren(frag);
+}
+
+/** A post's image as a link with its alt text (plain text when the address is not http(s)). */
+function imageLink(img) {
+  const alt = (img.getAttribute('alt') || '').trim();
+  const label = alt || 'image';
+  let url = null;
+  try { url = new URL(img.getAttribute('src') || '', location.href); } catch { url = null; }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
+    return h('span', { class: 'img-link', 'data-testid': 'image-link' }, icon('image', 'icon icon-sm'), label);
+  }
+  return h('a', { class: 'img-link', href: url.href, rel: 'nofollow ugc noopener noreferrer',
+    title: img.getAttribute('title') || `Image: ${url.href}`, 'data-testid': 'image-link' },
+  icon('image', 'icon icon-sm'), h('span', { class: 'sr-only' }, 'Image: '), label);
 }
 
 const ICONS = {
@@ -60,6 +83,7 @@ const ICONS = {
   lock: 'M7 10V8a5 5 0 0110 0v2h1v10H6V10zm2 0h6V8a3 3 0 00-6 0z',
   arrowDown: 'M12 20l-7-7 1.4-1.4 4.6 4.6V4h2v12.2l4.6-4.6L19 13z',
   folder: 'M3 6h7l2 2h9v11H3z',
+  image: 'M4 5h16v14H4zm2 2v8.6l3.5-3.6 2.5 2.5 3.5-4.5L18 14V7z',
 };
 
 /** An inline SVG icon (decorative: hidden from assistive tech). */

@@ -4,10 +4,11 @@
 // and re-checks itself when a hidden tab (or a sleeping laptop) wakes up.
 
 const MAX_DELAY_MS = 30000;
+const SESSION_ENDED = 4001; // close code: the socket's session ended (sign-out, password change, expiry)
 
 export class Live {
   /**
-   * @param {{onStatus?: Function, onHello?: Function, onSitePresence?: Function}} handlers
+   * @param {{onStatus?: Function, onHello?: Function, onSitePresence?: Function, onSessionEnded?: Function}} handlers
    */
   constructor(handlers = {}) {
     this.handlers = handlers;
@@ -73,6 +74,13 @@ export class Live {
       if (this.ws !== ws) return;
       this.ws = null;
       this.ready = false;
+      if (e.code === SESSION_ENDED) {
+        // The session behind this socket ended (contract: 4001). Say so at once and come back as a guest.
+        if (this.handlers.onSessionEnded) this.handlers.onSessionEnded();
+        this.attempt = 0;
+        if (!this.ws && !this.timer) this.connect();
+        return;
+      }
       this.scheduleReconnect(e.code);
     };
     ws.onerror = () => { /* onclose follows */ };
@@ -172,6 +180,9 @@ export class Live {
         break;
       case 'error':
         console.warn('parley: server says', msg.code, msg.message);
+        break;
+      case 'flags':
+        if (this.handlers.onFlagCount) this.handlers.onFlagCount(msg.open);
         break;
       default:
         break; // pong, unsubscribed

@@ -10,8 +10,9 @@ export function displayName(user) {
 
 /** A user's name linking to their profile (/u/USERNAME). */
 export function userLink(user, cls = 'name') {
-  if (!user || !user.username) return h('span', { class: cls }, displayName(user));
-  return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}` }, displayName(user));
+  if (!user || !user.username) return h('span', { class: cls, dir: 'auto' }, displayName(user));
+  return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}`, dir: 'auto' },
+    displayName(user));
 }
 
 function initials(user) {
@@ -63,7 +64,7 @@ export function threadItem(t) {
     h('div', { class: ['thread-count', count === 0 && 'is-zero'], title: plural(count, 'response') },
       h('strong', null, String(count)), h('span', null, count === 1 ? 'response' : 'responses')),
     h('div', { class: 'thread-main' },
-      h('a', { class: 'thread-link', href: `/t/${t.id}` }, t.title,
+      h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title,
         t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null),
       h('div', { class: 'thread-meta' },
         t.accepted_id ? h('span', { class: 'badge badge-answered', 'data-testid': 'answered' }, '✓ answered') : null,
@@ -152,6 +153,12 @@ export function toast(text) {
   el.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+}
+
+export function hideToast() {
+  const el = document.getElementById('toast');
+  if (el) el.hidden = true;
+  clearTimeout(toastTimer);
 }
 
 export function loading(label = 'Loading…') {

@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { h, icon } from '../dom.js';
 import { currentTab, listTabs } from '../listtabs.js';
 import { errorPanel, loading, threadItem, threadList } from '../ui.js';
+import { askBox } from './ask.js';
 
 export function categoryTree(categories, currentSlug = null) {
   const node = (c) => h('li', null,
@@ -16,61 +17,80 @@ export function categoryTree(categories, currentSlug = null) {
 export function renderHome(main, params, ctx) {
   ctx.setTitle('');
   let alive = true;
+  // On a phone the tree is folded (it would push the threads 1.5 screens down); open on wider screens.
+  const wide = window.matchMedia('(min-width: 861px)').matches;
   const side = h('aside', { class: 'sidebar', 'aria-label': 'Categories' },
-    h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Categories'), loading()));
+    h('details', { class: 'card cat-card', open: wide, 'data-testid': 'categories-box' },
+      h('summary', { class: 'card-title' }, 'Categories'), h('div', { class: 'card' }, loading())));
   const feed = h('section', { class: 'feed', 'aria-labelledby': 'feed-title' },
     h('div', { class: 'section-head' }, h('h1', { id: 'feed-title' }, currentTab().heading)), listTabs(), loading());
   const intro = ctx.me ? null : h('section', { class: 'welcome' },
-    h('h1', null, 'Questions, answered live.'),
+    h('h2', { class: 'welcome-title' }, 'Questions, answered live.'),
     h('p', null, 'Parley is a community Q&A where every response, comment and vote shows up the moment it happens.'),
     h('div', { class: 'welcome-actions' },
       h('a', { class: 'btn btn-primary', href: '/signup' }, 'Join the discussion'),
       h('a', { class: 'btn', href: '/signin' }, 'Sign in')));
-  main.append(h('div', { class: 'page-home' }, intro, h('div', { class: 'layout' }, feed, side)));
+  const askSlot = h('div', { class: 'ask-slot' });
+  main.append(h('div', { class: 'page-home' }, intro, askSlot, h('div', { class: 'layout' }, feed, side)));
 
+  const slot = side.querySelector('details > div');
   ctx.categories().then((cats) => {
     if (!alive) return;
-    const card = side.querySelector('.card');
-    card.replaceChildren(h('h2', { class: 'card-title' }, 'Categories'),
-      cats.length ? categoryTree(cats) : h('p', { class: 'empty' }, 'No categories yet.'));
+    slot.replaceChildren(cats.length ? categoryTree(cats) : h('p', { class: 'empty' }, 'No categories yet.'));
+    if (ctx.me && cats.length) askSlot.replaceChildren(askBox(ctx, { categories: cats }));
   }).catch((e) => {
-    if (alive) side.querySelector('.card').replaceChildren(h('p', { class: 'form-msg is-error' }, e.message));
+    if (alive) slot.replaceChildren(h('p', { class: 'form-msg is-error' }, e.message));
   });
 
   const loadPage = async (before) => {
     const q = (before ? `?limit=20&before=${encodeURIComponent(before)}` : '?limit=20') + currentTab().query;
     return api('GET', `/api/threads${q}`);
   };
-  loadPage(null).then((d) => {
+  loadPage(null).then(async (d) => {
     if (!alive) return;
     feed.querySelector('.loading').remove();
     const list = threadList(d.threads || [], 'No threads yet — be the first to ask.');
     feed.append(list);
-    addMore(feed, list, d.next, loadPage);
+    await addMore(feed, list, d.next, loadPage, ctx, () => alive);
+    if (alive) ctx.ready();
   }).catch((e) => {
-    if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
+    if (alive) { feed.replaceChildren(errorPanel('Could not load threads', e.message)); ctx.ready(); }
   });
   return () => { alive = false; };
 }
 
-/** A "Show more" button that pages a thread list by cursor. */
-export function addMore(container, list, next, loadPage) {
-  if (!next) return;
+/**
+ * A "Show more" button that pages a thread list by cursor. The number of rows
+ * shown is kept in the history entry, so Back brings the list back as long as
+ * it was (the promise resolves once those rows are there again).
+ */
+export async function addMore(container, list, next, loadPage, ctx, isAlive = () => true) {
+  if (!next || !list.matches('ol')) return;
   const btn = h('button', { type: 'button', class: 'btn btn-block more', 'data-testid': 'more-threads' }, 'Show more');
-  btn.addEventListener('click', async () => {
+  const more = async () => {
     btn.disabled = true;
     btn.textContent = 'Loading…';
     try {
       const d = await loadPage(next);
+      if (!isAlive()) return false;
       for (const t of d.threads || []) list.append(threadItem(t));
       next = d.next;
       btn.disabled = false;
       btn.textContent = 'Show more';
       if (!next) btn.remove();
+      return true;
     } catch (e) {
       btn.disabled = false;
       btn.textContent = `Show more (${e.message})`;
+      return false;
     }
+  };
+  btn.addEventListener('click', async () => {
+    if (await more()) ctx.saveViewState({ rows: list.children.length });
   });
   container.append(btn);
+  const want = Number(ctx.viewState().rows) || 0;
+  while (next && list.children.length < want && isAlive()) {
+    if (!await more()) break;
+  }
 }

@@ -87,7 +87,7 @@ export function renderProfile(main, { username }, ctx) {
       h('section', { class: 'profile-head', 'aria-labelledby': 'profile-name' },
         avatar(user, 'lg'),
         h('div', null,
-          h('h1', { id: 'profile-name', 'data-testid': 'profile-name' }, displayName(user)),
+          h('h1', { id: 'profile-name', 'data-testid': 'profile-name', dir: 'auto' }, displayName(user)),
           h('p', { class: 'profile-meta' }, `@${user.username}`,
             user.is_moderator ? h('span', { class: 'badge badge-op' }, 'Moderator') : null,
             ` · joined ${formatDate(user.created_at)}`,
@@ -100,12 +100,14 @@ export function renderProfile(main, { username }, ctx) {
         stat(s.comments, 'Comments', 'comments'), stat(s.accepted, 'Accepted', 'accepted'),
         stat(s.score, 'Score', 'score')),
       section));
+    ctx.ready();
   }).catch((e) => {
     if (!alive) return;
     ctx.setTitle('Not found');
     main.replaceChildren(errorPanel(e.status === 404 ? 'No such user' : 'Could not load the profile',
       e.status === 404 ? `There is nobody called ${username} here.` : e.message,
       h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum')));
+    ctx.ready();
   });
   return () => { alive = false; };
 }

@@ -43,7 +43,7 @@ export function renderSearch(main, params, ctx) {
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
     h('option', { value: 'relevance', selected: sort === 'relevance' }, 'Relevance'),
     h('option', { value: 'newest', selected: sort === 'newest' }, 'Newest'));
-  const form = h('form', { class: 'search-form', role: 'search', 'data-testid': 'search-form' },
+  const form = h('form', { class: 'search-form', role: 'search', 'aria-label': 'Search the forum', 'data-testid': 'search-form' },
     h('label', { for: 'search-q' }, 'Search questions and answers'), input,
     h('label', { for: 'search-sort' }, 'Order'), order,
     h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'),
@@ -57,7 +57,7 @@ export function renderSearch(main, params, ctx) {
   order.addEventListener('change', submit);
   const results = h('section', { class: 'feed', 'aria-label': 'Results' });
   main.append(h('div', { class: 'page-search' }, h('h1', null, 'Search'), form, results));
-  if (!q) return () => { alive = false; };
+  if (!q) { ctx.ready(); return () => { alive = false; }; }
   results.append(loading('Searching…'));
   const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(q)}&sort=${sort}&limit=20${
     before ? `&before=${encodeURIComponent(before)}` : ''}`);
@@ -65,6 +65,7 @@ export function renderSearch(main, params, ctx) {
     if (!alive) return;
     if (!d.results.length) {
       results.replaceChildren(h('p', { class: 'empty', 'data-testid': 'search-empty' }, `Nothing found for “${q}”.`));
+      ctx.ready();
       return;
     }
     const list = h('ol', { class: 'search-results', 'data-testid': 'search-results' }, d.results.map(resultItem));
@@ -88,8 +89,9 @@ export function renderSearch(main, params, ctx) {
       results.append(more);
     }
     ctx.announce(`${d.results.length}${d.next ? '+' : ''} results`);
+    ctx.ready();
   }).catch((e) => {
-    if (alive) results.replaceChildren(errorPanel('Search failed', e.message));
+    if (alive) { results.replaceChildren(errorPanel('Search failed', e.message)); ctx.ready(); }
   });
   return () => { alive = false; };
 }

@@ -1,0 +1,157 @@
+// Composers: drafts kept in sessionStorage (they survive reloads and sign-outs),
+// Ctrl+Enter to post, and a submit that keeps the text on any error and reuses
+// its Idempotency-Key on a retry of the same text. Used by the thread's reply
+// and comment boxes and by the category's "Ask a question" form.
+
+import { api, ApiError, newIdempotencyKey } from './api.js';
+import { h, setPostHtml } from './dom.js';
+import { showFormMessage, submitOnCtrlEnter } from './ui.js';
+
+/** A draft slot: get() → string ('' if none), set(text) (empty removes it), clear(). */
+export function draft(key) {
+  return {
+    key,
+    get() { try { return sessionStorage.getItem(key) || ''; } catch { return ''; } },
+    set(text) {
+      try { if (text) sessionStorage.setItem(key, text); else sessionStorage.removeItem(key); } catch { /* full */ }
+    },
+    clear() { try { sessionStorage.removeItem(key); } catch { /* unavailable */ } },
+  };
+}
+
+/** A draft of several fields stored as JSON: get() → object, set(obj), clear(). */
+export function draftFields(key) {
+  const slot = draft(key);
+  return {
+    get() { try { return JSON.parse(slot.get() || '{}') || {}; } catch { return {}; } },
+    set(fields) { slot.set(Object.values(fields).some(Boolean) ? JSON.stringify(fields) : ''); },
+    clear: slot.clear,
+  };
+}
+
+/**
+ * Wire a one-textarea composer.
+ * opts: {form, ta, submit, msg, draftKey, emptyText, send(text, key) → Promise<post>,
+ *        onInput(text)?, onPosted(post), onSignedOut()? (a 401: the session ended; the draft stays)}
+ */
+export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send, onInput, onPosted, onSignedOut }) {
+  const slot = draft(draftKey);
+  ta.value = slot.get();
+  ta.addEventListener('input', () => {
+    slot.set(ta.value);
+    if (onInput) onInput(ta.value);
+  });
+  submitOnCtrlEnter(ta, form);
+  let attempt = null; // {key, text}: a retry of the same text reuses its Idempotency-Key
+  const label = submit.textContent;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = ta.value;
+    if (!text.trim()) {
+      showFormMessage(msg, emptyText);
+      ta.focus();
+      return;
+    }
+    if (!attempt || attempt.text !== text) attempt = { key: newIdempotencyKey(), text };
+    showFormMessage(msg, '');
+    submit.disabled = true;
+    submit.textContent = 'Posting…';
+    try {
+      const d = await send(text, attempt.key);
+      attempt = null;
+      if (ta.value === text) ta.value = '';
+      slot.clear();
+      onPosted(d.post);
+    } catch (err) {
+      if (!(err instanceof ApiError) || !err.retryable) attempt = null;
+      if (err.status === 401 && onSignedOut) { onSignedOut(); return; }
+      showFormMessage(msg, err.message);
+      ta.focus();
+    } finally {
+      submit.disabled = false;
+      submit.textContent = label;
+    }
+  });
+}
+
+const TOOLS = [
+  // [label, key (Ctrl+key), what it does]
+  ['Bold', 'b', (ta) => wrap(ta, '**', '**', 'bold text')],
+  ['Italic', 'i', (ta) => wrap(ta, '_', '_', 'italic text')],
+  ['Code', 'e', (ta) => wrap(ta, '`', '`', 'code')],
+  ['Link', 'k', (ta) => wrap(ta, '[', '](https://)', 'link text')],
+  ['Quote', null, (ta) => prefixLines(ta, '> ')],
+  ['List', null, (ta) => prefixLines(ta, '- ')],
+];
+const TOOL_TEXT = { Bold: 'B', Italic: 'I', Code: '</>', Link: 'Link', Quote: '❝', List: '•' };
+
+function changed(ta) { ta.dispatchEvent(new Event('input', { bubbles: true })); ta.focus(); }
+
+/** Put `before`/`after` around the selection (or a placeholder, then selected). */
+function wrap(ta, before, after, placeholder) {
+  const { selectionStart: s, selectionEnd: e, value } = ta;
+  const inner = value.slice(s, e) || placeholder;
+  ta.setRangeText(before + inner + after, s, e, 'end');
+  ta.setSelectionRange(s + before.length, s + before.length + inner.length);
+  changed(ta);
+}
+
+/** Start every selected line (or the current one) with `prefix`. */
+function prefixLines(ta, prefix) {
+  const { selectionStart: s, selectionEnd: e, value } = ta;
+  const start = value.lastIndexOf('\n', s - 1) + 1;
+  const block = value.slice(start, e);
+  const next = block.split('\n').map((line) => prefix + line).join('\n');
+  ta.setRangeText(next, start, e, 'end');
+  changed(ta);
+}
+
+/**
+ * A Markdown toolbar (bold, italic, code, link, quote, list; Ctrl+B/I/E/K in the box) and a
+ * Preview toggle that renders the text with the server's own renderer (POST /api/render),
+ * so the preview is exactly what will be posted. Returns {bar, preview} to place around `ta`
+ * and reset() to go back to writing (after posting).
+ */
+export function markdownTools(ta, label) {
+  const buttons = TOOLS.map(([name, key, act]) => h('button', {
+    type: 'button', class: 'md-btn', 'aria-label': key ? `${name} (Ctrl+${key.toUpperCase()})` : name,
+    title: key ? `${name} (Ctrl+${key.toUpperCase()})` : name, 'data-testid': `md-${name.toLowerCase()}`,
+    onClick: () => act(ta),
+  }, TOOL_TEXT[name]));
+  ta.addEventListener('keydown', (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+    const tool = TOOLS.find(([, key]) => key && key === e.key.toLowerCase());
+    if (tool) { e.preventDefault(); tool[2](ta); }
+  });
+  const preview = h('div', { class: 'md-preview prose', 'data-testid': 'md-preview', dir: 'auto', hidden: true,
+    'aria-live': 'polite', tabindex: '-1' });
+  const toggle = h('button', { type: 'button', class: 'btn btn-sm btn-quiet md-toggle', 'aria-pressed': 'false',
+    'data-testid': 'md-preview-toggle' }, 'Preview');
+  const tools = h('div', { class: 'md-tools', role: 'toolbar', 'aria-label': `Formatting for ${label}` }, buttons);
+  const show = (on) => {
+    toggle.setAttribute('aria-pressed', String(on));
+    toggle.textContent = on ? 'Edit' : 'Preview';
+    preview.hidden = !on;
+    ta.hidden = on;
+    for (const b of buttons) b.disabled = on;
+    if (!on) ta.focus();
+  };
+  toggle.addEventListener('click', async () => {
+    if (toggle.getAttribute('aria-pressed') === 'true') { show(false); return; }
+    const text = ta.value;
+    if (!text.trim()) {
+      preview.replaceChildren(h('p', { class: 'empty' }, 'Nothing to preview yet.'));
+    } else {
+      preview.replaceChildren(h('p', { class: 'empty' }, 'Rendering…'));
+      try {
+        const d = await api('POST', '/api/render', { body: text });
+        setPostHtml(preview, d.html);
+      } catch (err) {
+        preview.replaceChildren(h('p', { class: 'form-msg is-error' }, err.message));
+      }
+    }
+    show(true);
+    preview.focus();
+  });
+  return { bar: h('div', { class: 'md-bar' }, tools, toggle), preview, reset: () => { if (ta.hidden) show(false); } };
+}

@@ -1,0 +1,143 @@
+// The view of one post (question, response or comment): built once, then
+// refilled in place when it changes (score, body, edited marker, actions).
+
+import { h, icon, setPostHtml } from '../../dom.js';
+import { formatDateTime } from '../../format.js';
+import { avatar, displayName, formMessage, timeEl, userLink } from '../../ui.js';
+import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
+import { flagDialog } from '../flags.js';
+import { buildCommentForm } from './composers.js';
+import { openEditor } from './editor.js';
+
+/** Build the element of a question, response or comment (its comments too). */
+export function buildPost(view, post) {
+  const kind = post.kind;
+  const root = h(kind === 'question' ? 'article' : 'li', {
+    class: ['post', `post-${kind}`], tabindex: '-1', 'data-testid': kind,
+    dataset: { postId: post.id, kind },
+  });
+  const up = h('button', { type: 'button', class: 'vote-btn vote-up', 'data-testid': 'vote-up', 'aria-label': 'Upvote',
+    'aria-pressed': 'false', onClick: () => vote(view, post.id, 1) }, icon('up'));
+  const down = h('button', { type: 'button', class: 'vote-btn vote-down', 'data-testid': 'vote-down',
+    'aria-label': 'Downvote', 'aria-pressed': 'false', onClick: () => vote(view, post.id, -1) }, icon('down'));
+  const score = h('span', { class: 'score', 'data-testid': 'score' }, '0');
+  const voteEl = h('div', { class: 'vote', role: 'group', 'aria-label': 'Score and votes' }, up, score, down);
+  const head = h('div', { class: 'post-head' });
+  const body = h('div', { class: 'post-body prose', 'data-testid': 'post-body', dir: 'auto' });
+  const editorSlot = h('div', { class: 'editor-slot' });
+  const edited = h('p', { class: 'edited-note' });
+  const actions = h('div', { class: 'post-actions' });
+  const msg = formMessage();
+  const refs = { root, vote: voteEl, up, down, score, head, body, editorSlot, edited, actions, msg, kind };
+  view.refs.set(post.id, refs);
+  let mainEl;
+  if (kind === 'comment') {
+    mainEl = h('div', { class: 'post-main' }, body, editorSlot,
+      h('div', { class: 'comment-foot' }, head, edited, actions), msg);
+  } else {
+    mainEl = h('div', { class: 'post-main' }, head, body, editorSlot, edited, actions, msg);
+  }
+  if (kind === 'response') {
+    refs.comments = h('ul', { class: 'comment-list', 'data-testid': 'comments', 'aria-label': 'Comments' },
+      (post.comments || []).map((c) => buildPost(view, c)));
+    mainEl.append(refs.comments);
+    refs.commentForm = buildCommentForm(view, post.id);
+    if (refs.commentForm) mainEl.append(refs.commentForm);
+  }
+  root.append(voteEl, mainEl);
+  fillPost(view, post);
+  return root;
+}
+
+/** (Re)fill the parts of a post that change: head, body, votes, edited marker, actions. */
+export function fillPost(view, post) {
+  const r = view.refs.get(post.id);
+  if (!r) return;
+  const me = view.me;
+  const mine = !!(me && post.author && post.author.id === me.id);
+  const mod = !!(me && me.is_moderator);
+  const kind = post.kind;
+  r.root.classList.toggle('is-deleted', !!post.deleted);
+  r.root.classList.toggle('is-mine', mine);
+  // A deleted post takes no votes and no comments: no score, no pressed button, no box.
+  r.vote.hidden = !!post.deleted;
+  if (r.commentForm) r.commentForm.hidden = !!post.deleted;
+
+  r.score.textContent = String(post.score ?? 0);
+  r.score.classList.toggle('is-positive', (post.score || 0) > 0);
+  r.score.classList.toggle('is-negative', (post.score || 0) < 0);
+  r.up.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === 1));
+  r.down.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === -1));
+  const noVote = mine || post.deleted;
+  r.up.disabled = !!noVote;
+  r.down.disabled = !!noVote;
+  r.up.title = mine ? "You can't vote on your own post" : me ? 'This is useful' : 'Sign in to vote';
+  r.down.title = mine ? "You can't vote on your own post" : me ? 'This is not useful' : 'Sign in to vote';
+
+  const q = view.state.question;
+  const isOp = kind !== 'question' && q && post.author && q.author && post.author.id === q.author.id;
+  const author = h('span', { class: 'author', 'data-testid': 'post-author', dir: 'auto' }, userLink(post.author, 'author-link'));
+  const accepted = kind === 'response' && !post.deleted && view.state.thread.accepted_id === post.id;
+  r.root.classList.toggle('is-accepted', accepted);
+  const acceptedBadge = accepted ? h('span', { class: 'badge badge-accepted', 'data-testid': 'accepted-badge' },
+    '✓ Accepted answer') : null;
+  const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
+  if (kind === 'comment') {
+    r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
+      timeEl(post.created_at, 'relative')].filter(Boolean));
+  } else {
+    r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
+      h('span', { class: 'byline' }, author,
+        isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
+        you, acceptedBadge,
+        h('span', { class: 'posted' }, kind === 'question' ? 'Posted ' : '', timeEl(post.created_at, 'relative'))));
+  }
+
+  if (post.deleted) {
+    r.body.replaceChildren(h('em', { class: 'deleted-text' }, `This ${kind} was deleted.`));
+  } else {
+    setPostHtml(r.body, post.html);
+  }
+
+  if (post.edited_at && post.edited_by && !post.deleted) {
+    r.edited.hidden = false;
+    r.edited.replaceChildren(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'edited-marker',
+      'aria-haspopup': 'dialog', onClick: () => showRevisions(view, post.id) },
+    `This post was edited by ${displayName(post.edited_by)} at ${formatDateTime(post.edited_at)}`));
+  } else {
+    r.edited.hidden = true;
+    r.edited.replaceChildren();
+  }
+
+  const buttons = [];
+  if (!post.deleted) {
+    buttons.push(h('a', { class: 'link-btn', href: `/t/${post.thread_id}#post-${post.id}`, 'data-testid': 'permalink',
+      'aria-label': `Link to this ${kind}` }, 'Link'));
+  }
+  const asker = !!(me && q && q.author && q.author.id === me.id);
+  if (kind === 'response' && !post.deleted && (asker || mod) && !(view.state.thread.locked && !mod)) {
+    buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': accepted ? 'unaccept' : 'accept',
+      onClick: () => setAccepted(view, accepted ? null : post.id) }, accepted ? 'Unaccept' : 'Accept'));
+  }
+  if (!post.deleted && me) {
+    if (mine || mod) {
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'edit',
+        onClick: () => openEditor(view, post.id) }, 'Edit'));
+    }
+    if ((mine && kind !== 'question') || mod) {
+      buttons.push(h('button', { type: 'button', class: 'link-btn link-danger', 'data-testid': 'delete',
+        onClick: () => deletePost(view, post.id) }, 'Delete'));
+    }
+    if (!mine) {
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'flag', 'aria-haspopup': 'dialog',
+        onClick: () => flagDialog(post) }, 'Flag'));
+    }
+    if (kind === 'question' && mod) {
+      const locked = view.state.thread.locked;
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'lock',
+        onClick: () => setLocked(view, !locked) }, locked ? 'Unlock thread' : 'Lock thread'));
+    }
+  }
+  r.actions.replaceChildren(...buttons);
+  r.actions.hidden = !buttons.length || view.editors.has(post.id);
+}

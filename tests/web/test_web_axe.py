@@ -1,0 +1,70 @@
+"""axe-core (npm) in Chromium over every view of the page, in the light and the dark theme, as a guest,
+a member and a moderator: no violation of WCAG 2 A/AA rules (contrast included)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from helpers import make_moderator
+
+from .conftest import ROOT, Site, unique
+
+AXE = ROOT / ".venv" / "node_modules" / "axe-core" / "axe.min.js"
+RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.is_file():
+        message = f"axe-core is not installed at {AXE} (scripts/test runs: npm install --prefix .venv axe-core@4)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Path(AXE).read_text()
+
+
+def violations(page: Any, axe: str) -> list[str]:
+    page.evaluate(axe + "\n;true")  # through the devtools protocol: the page's CSP allows no inline script
+    found = page.evaluate("""async (tags) => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+        const where = (v) => v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ');
+        return r.violations.map(v => `${v.id} (${v.impact}): ${where(v)}`);
+    }""", RULES)
+    return list(found)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source: str, scheme: str) -> None:
+    """Home, category, thread, sign-in, sign-up, not found, profile, search, settings, review queue and log."""
+    asker, user = site.client(display_name=unique("Asker "))
+    helper, _ = site.client()
+    tid = site.thread(asker, title="Is the kettle on?")["thread"]["id"]
+    resp = site.reply(helper, tid, "Yes, and **the tea** is `brewing`.")
+    site.reply(asker, tid, "Thanks!", parent_id=resp["id"])
+    site.mod.post(f"/api/posts/{resp['id']}/flags", json={"reason": "other", "note": "check this"})
+    guest_views = ["/", f"/c/{site.category()}", f"/t/{tid}", "/signin", "/signup", "/no/such/page",
+                   f"/u/{user['username']}", "/search?q=kettle", "/modlog"]
+    problems: dict[str, list[str]] = {}
+    guest = readers(color_scheme=scheme)
+    for path in guest_views:
+        guest.page.goto(path)
+        expect(guest.page.locator("main h1").first).to_be_visible()
+        if found := violations(guest.page, axe_source):
+            problems[f"guest {path}"] = found
+    mod = readers(color_scheme=scheme)
+    mod_user = mod.sign_up(unique("Mod "))
+    make_moderator(pg_url, mod_user["username"])
+    for path in ["/", f"/t/{tid}", "/settings", "/review", f"/u/{user['username']}"]:
+        mod.page.goto(path)
+        mod.wait_live()
+        expect(mod.page.locator("main h1").first).to_be_visible()
+        if path == "/review":
+            expect(mod.page.locator('[data-testid="review-item"] h2').first).to_be_visible()
+        if found := violations(mod.page, axe_source):
+            problems[f"moderator {path}"] = found
+    assert problems == {}, problems
