@@ -76,7 +76,9 @@ export function fillPost(view, post) {
 
   const q = view.state.question;
   const isOp = kind !== 'question' && q && post.author && q.author && post.author.id === q.author.id;
-  const author = h('span', { class: 'author', 'data-testid': 'post-author', dir: 'auto' }, userLink(post.author, 'author-link'));
+  const author = userLink(post.author, 'author');
+  author.setAttribute('data-testid', 'post-author');
+  author.setAttribute('dir', 'auto');
   const accepted = kind === 'response' && !post.deleted && view.state.thread.accepted_id === post.id;
   r.root.classList.toggle('is-accepted', accepted);
   const acceptedBadge = accepted ? h('span', { class: 'badge badge-accepted', 'data-testid': 'accepted-badge' },
