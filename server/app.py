@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
@@ -55,6 +55,17 @@ async def api_error(request: Request, exc: Exception) -> Response:
     return json(exc.body(), exc.status, exc.headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path. Routes are declared one per method, and Starlette's own
+    405 names only the first route that matched the path, so the Allow header is rebuilt from all of them."""
+    scope = {**request.scope, "method": "GET"}
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 # Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
 NOT_PAGES = re.compile(r"^/(api|static|ws|healthz|readyz|metrics)(/|$)")
 
@@ -66,8 +77,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
         return FileResponse(WEB / "index.html", status_code=404, headers={"cache-control": "no-cache"})
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = {404: "Nothing here", 405: "Method not allowed"}.get(exc.status_code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
     return json({"error": {"code": codes.get(exc.status_code, "http_error"), "message": message}},
-                exc.status_code, dict(exc.headers or {}))
+                exc.status_code, headers)
 
 
 def _unavailable(exc: Exception) -> bool:
@@ -116,7 +130,8 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    return json(openapi.document())
+    # Built off the event loop: the first build scans Unicode for the text rules' character classes.
+    return Response(await asyncio.to_thread(openapi.encoded), media_type="application/json")
 
 
 async def page(request: Request) -> Response:
@@ -230,10 +245,12 @@ class Parley:
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
+        warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
             yield
         finally:
             pruner.cancel()
+            warm.cancel()
             self.state.shutting_down = True
             await presence.stop()
             await hub.stop()

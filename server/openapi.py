@@ -14,11 +14,12 @@ from typing import Any
 
 import msgspec
 
-from .api import accounts, following, forum, moderation, notifications, preview
+from .api import accounts, common, following, forum, mentions, moderation, notifications, preview, profiles, search
 from .auth import COOKIE
+from .store.cursor import CURSOR
 
 JSON = "application/json"
-BIGINT = 2**63 - 1
+BIGINT = common.ID_MAX
 Schema = dict[str, Any]
 
 
@@ -41,43 +42,52 @@ BOOL = {"type": "boolean"}
 TIME = {"type": "string", "format": "date-time"}
 ARRAY = lambda items: {"type": "array", "items": items}  # noqa: E731
 
-# Limits from the contract, laid over the Structs' own schemas (which only know the types).
-REQUEST_LIMITS: dict[str, dict[str, Schema]] = {
-    "SignUp": {"username": {"pattern": "^[A-Za-z0-9_.-]{3,32}$", "minLength": 3, "maxLength": 32},
-               "password": {"minLength": 8, "maxLength": 256}},
-    "SignIn": {"password": {"maxLength": 4096}},
-    "PasswordChange": {"new_password": {"minLength": 8, "maxLength": 256}},
-    "NewCategory": {"slug": {"pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"},
-                    "name": {"minLength": 1, "maxLength": 100}},
-    "NewThread": {"title": {"minLength": 1, "maxLength": 200}, "body": {"minLength": 1, "maxLength": 20000}},
-    "ThreadChange": {},
-    "NewPost": {"body": {"minLength": 1, "maxLength": 20000}},
-    "PostEdit": {"body": {"minLength": 1, "maxLength": 20000}},
-    "Vote": {},
-    "NewFlag": {"note": {"maxLength": 500}},
-    "FlagChange": {},
-    "Suspension": {"reason": {"maxLength": 500}},
-    "Accepted": {"post_id": {"minimum": 1, "maximum": BIGINT}},
-    "Preview": {"body": {"minLength": 1, "maxLength": 20000}},
-    "MarkRead": {},
-    "Following": {},
-    "ReadPosition": {},
-}
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition]
 
 
+def _no_nul(schema: Any) -> None:
+    """parse() refuses NUL in every string of a body: say so on each string that has no pattern of its own."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "string" and not {"pattern", "enum", "const", "format", "allOf"} & set(schema):
+            schema["pattern"] = common.NO_NUL
+        for value in schema.values():
+            _no_nul(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _no_nul(value)
+
+
+def _text_schema(rule: common.Text) -> Schema:
+    """A Text rule as JSON Schema: the trimmed length (a pattern) and "shows something" (the Shows component)."""
+    assert rule.low == 1, "trimmed_pattern() states a minimum of one character"
+    text = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
+            "description": f"{rule.low}–{rule.high} characters after trimming, not only invisible ones"}
+    if not rule.blank_is_none:
+        return text
+    blank = {"type": "string", "pattern": common.blank_pattern(),
+             "description": "blank: the same as absent"}
+    return {"anyOf": [text, blank]}
+
+
 def _request_schemas() -> dict[str, Schema]:
+    """The request bodies, from the Structs the handlers decode into: their msgspec.Meta limits come through
+    msgspec's own schema, and each Text rule (trimmed length, not blank, not only invisible) is laid over."""
     _, components = msgspec.json.schema_components(REQUESTS, ref_template="#/components/schemas/{name}")
-    for name, limits in REQUEST_LIMITS.items():
-        props = components[name]["properties"]
-        for prop, extra in limits.items():
-            target = props[prop]
-            if "anyOf" in target:  # an optional field: constrain the string (or integer) branch
-                target = next(s for s in target["anyOf"] if s.get("type") in ("string", "integer"))
-            target.update(extra)
+    for model in REQUESTS:
+        props = components[model.__name__]["properties"]
+        for name, rule in common.text_rules(model):
+            target = props[name]
+            if "anyOf" in target:  # `X | None`: replace the string branch
+                target["anyOf"] = [_text_schema(rule) if s.get("type") == "string" else s for s in target["anyOf"]]
+            else:
+                props[name] = _text_schema(rule)
+    _no_nul(components)
+    components["Shows"] = {"type": "string", "pattern": common.visible_pattern(),
+                           "description": "Holds at least one character that shows (not only zero-width, "
+                                          "blank or combining characters)"}
     return components
 
 
@@ -179,10 +189,13 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
-LIMIT = lambda default, high: _param(  # noqa: E731
-    "limit", "query", {"type": "integer", "minimum": 1, "maximum": high, "default": default}, "Page size")
-BEFORE = _param("before", "query", STR, "The `next` cursor of the previous page")
-AFTER = _param("after", "query", STR, "The `next` cursor of the previous page")
+def LIMIT(size: common.PageSize) -> Schema:  # noqa: N802
+    return _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": size.high, "default": size.default},
+                  "Page size")
+CURSOR_SCHEMA = {"type": "string", "pattern": f"^(?:{CURSOR.pattern}){common.END}|^{common.END}"}
+BEFORE = _param("before", "query", CURSOR_SCHEMA, "The `next` cursor of the previous page (empty: the first page). "
+                "Not shaped like a cursor: 400; not one of this list and sort: 404 (both `bad_cursor`)")
+AFTER = _param("after", "query", CURSOR_SCHEMA, BEFORE["description"])
 REV_AFTER = _param("after", "query", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
                    "Revisions after this one (the `next` of the previous answer)")
 SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": "oldest"},
@@ -194,10 +207,13 @@ LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "un
                      "with responses or comments by others after my read position")
 PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
 SEARCH_PARAMS = [
-    _param("q", "query", {"type": "string", "minLength": 1, "maxLength": 200},
-           'Web-search syntax: words, "a phrase", -word, or', required=True),
-    _param("category", "query", STR, "A category slug; its descendants are included"),
-    _param("author", "query", STR, "A username"),
+    _param("q", "query", {"type": "string", "pattern": common.trimmed_pattern(search.Q_MAX, True)},
+           f'1–{search.Q_MAX} characters after trimming, in web-search syntax: words, "a phrase", -word, or',
+           required=True),
+    _param("category", "query", {"type": "string", "pattern": common.trimmed_pattern(search.CATEGORY_MAX, False)},
+           "A category slug; its descendants are included (blank: every category)"),
+    _param("author", "query", {"type": "string", "pattern": common.trimmed_pattern(search.AUTHOR_MAX, False)},
+           "A username (blank: anyone)"),
     _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
 ]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
@@ -213,6 +229,12 @@ NOBODY: list[Schema] = [{}]
 def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | None = None,
        params: list[Schema] | None = None, security: list[Schema] = NOBODY, tag: str = "forum") -> Schema:
     statuses = set(errors) | {"503"}
+    if any(p is BEFORE or p is AFTER for p in params or ()):
+        statuses |= {"400", "404"}  # a malformed cursor, a cursor of another list or sort
+    if any(p["in"] == "query" for p in params or ()):
+        statuses.add("400")  # a bad value, or a parameter given twice
+    if any(p["in"] == "path" for p in params or ()):
+        statuses |= {"400", "404"} if any(p is PATH_ID for p in params or ()) else {"404"}
     if body is not None:
         statuses |= {"400", "413", "415", "422"}
     if security is SIGNED_IN:
@@ -243,13 +265,13 @@ def _paths() -> dict[str, Schema]:
             "get": op("searchUsers", "Users whose username or display name starts with q (any case), for @mentions",
                       _ok("200", obj(users=ARRAY(ref("UserBrief")))), ["400"],
                       params=[_param("q", "query", {"type": "string", "minLength": 1, "maxLength": 32},
-                                     "The prefix", required=True), LIMIT(10, 20)], tag="accounts"),
+                                     "The prefix", required=True), LIMIT(mentions.USERS)], tag="accounts"),
         },
         "/api/notifications": {"get": op(
             "listNotifications", "My notifications, newest first, with my unread count",
             _ok("200", obj(notifications=ARRAY(ref("Notification")), unread={"type": "integer", "minimum": 0},
-                           next=nullable(STR))), ["400"], params=[LIMIT(20, 100), BEFORE], security=SIGNED_IN,
-            tag="notifications")},
+                           next=nullable(STR))), ["400"], params=[LIMIT(notifications.NOTIFICATIONS), BEFORE],
+            security=SIGNED_IN, tag="notifications")},
         "/api/notifications/read": {"post": op(
             "readNotifications", "Mark some ({ids}) or all ({all: true}) of my notifications read",
             _ok("200", ref("Unread")), [], body="MarkRead", security=SIGNED_IN, tag="notifications")},
@@ -274,25 +296,26 @@ def _paths() -> dict[str, Schema]:
         "/api/categories": {
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),
-            "post": op("createCategory", "Create a category (moderator)",
-                       _ok("201", obj(category=ref("Category")), "Created"), ["409"], body="NewCategory",
+            "post": op("createCategory", "Create a category (moderator); an unknown parent is 404",
+                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409"], body="NewCategory",
                        security=SIGNED_IN),
         },
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
             _ok("200", ref("ThreadList")), ["400", "401", "404"],
-            params=[PATH_SLUG, LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL)},
+            params=[PATH_SLUG, LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL)},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
                       _ok("200", ref("ThreadList")), ["400", "401"],
-                      params=[LIMIT(20, 100), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL),
+                      params=[LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL),
             "post": op("createThread", "Start a thread",
-                       _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["429"],
+                       _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["404", "429"],
                        body="NewThread", security=SIGNED_IN),
         },
         "/api/threads/{id}": {
             "get": op("getThread", "A thread page: the question and a page of responses with their comments",
-                      _ok("200", ref("ThreadPage")), ["400", "404"], params=[PATH_ID, LIMIT(50, 200), AFTER, SORT],
+                      _ok("200", ref("ThreadPage")), ["400", "404"],
+                      params=[PATH_ID, LIMIT(forum.THREAD_PAGE), AFTER, SORT],
                       security=OPTIONAL),
             "patch": op("updateThread", "Rename (author or moderator), lock or move (moderator)",
                         _ok("200", thread_answer), ["404", "429"], body="ThreadChange", params=by_id,
@@ -306,11 +329,11 @@ def _paths() -> dict[str, Schema]:
             params=[PATH_USERNAME], tag="profiles")},
         "/api/users/{username}/posts": {"get": op(
             "userPosts", "A user's non-deleted posts, newest first, each with its thread",
-            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(20, 100), BEFORE],
+            _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(profiles.USER_POSTS), BEFORE],
             security=OPTIONAL, tag="profiles")},
         "/api/search": {"get": op(
             "search", "Full-text search over titles and posts", _ok("200", ref("SearchResults")), ["400"],
-            params=[*SEARCH_PARAMS, LIMIT(20, 50), BEFORE], security=OPTIONAL, tag="search")},
+            params=[*SEARCH_PARAMS, LIMIT(search.RESULTS), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",
             {**_ok("201", post_answer, "Created"), **_ok("200", post_answer, "Already made with this key")},
@@ -318,10 +341,10 @@ def _paths() -> dict[str, Schema]:
         "/api/threads/{id}/events": {"get": op(
             "threadEvents", "Stored events after `since`, oldest first",
             _ok("200", obj(events=ARRAY(ref("Event")), seq=INT)), ["400", "404"],
-            params=[PATH_ID, SINCE, LIMIT(100, 1000)])},
+            params=[PATH_ID, SINCE, LIMIT(forum.EVENTS)])},
         "/api/threads/{id}/presence": {"get": op(
             "threadPresence", "Who is watching this thread, by display name", _ok("200", ref("Presence")),
-            ["400", "404"], params=[*by_id, LIMIT(50, 200), AFTER])},
+            ["400", "404"], params=[*by_id, LIMIT(forum.PRESENCE), AFTER])},
         "/api/posts/{id}": {
             "get": op("permalink", "One post with its thread; `after` opens the thread page at it",
                       _ok("200", ref("Permalink")), ["400", "404"], params=by_id, security=OPTIONAL),
@@ -348,7 +371,7 @@ def _paths() -> dict[str, Schema]:
             _ok("200", obj(flags=ARRAY(ref("Flag")), next=nullable(STR), open={"type": "integer", "minimum": 0})),
             ["400"], params=[_param("status", "query", {"enum": ["open", "resolved", "dismissed"],
                                                          "default": "open"}, "Which flags"),
-                             LIMIT(50, 100), BEFORE], security=SIGNED_IN, tag="moderation")},
+                             LIMIT(moderation.FLAGS), BEFORE], security=SIGNED_IN, tag="moderation")},
         "/api/flags/{id}": {"put": op(
             "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
             _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
@@ -356,13 +379,13 @@ def _paths() -> dict[str, Schema]:
         "/api/modlog": {"get": op(
             "modlog", "The public moderation log, newest first",
             _ok("200", obj(entries=ARRAY(ref("ModlogEntry")), next=nullable(STR))), ["400"],
-            params=[LIMIT(50, 100), BEFORE], tag="moderation")},
+            params=[LIMIT(moderation.MODLOG), BEFORE], tag="moderation")},
         "/api/users/{username}/suspension": {"put": op(
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
             ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
-                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(50, 200), AFTER])},
+                                    _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
         "/api/render": {"post": op(
             "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
             _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},
@@ -395,3 +418,9 @@ def _document() -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     return copy.deepcopy(_document())
+
+
+@cache
+def encoded() -> bytes:
+    """The document as JSON, built once per process (its character classes take a few seconds of CPU)."""
+    return msgspec.json.encode(_document())

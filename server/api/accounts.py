@@ -11,39 +11,39 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import Forbidden, Invalid, Unauthorized
+from ..errors import Forbidden, Unauthorized
 from ..live import userchannel
 from ..state import AppState
 from ..store import sessions, users
 from ..wire import iso
-from .common import json, limit, no_content, parse, state, trimmed
+from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
 
 log = logging.getLogger(__name__)
 
 USERNAME = users.USERNAME
-Password = Annotated[str, msgspec.Meta(max_length=4096)]
+# The contract's limits (CONTRACT "Limits"), declared here once: parse() enforces them, openapi.py publishes them.
+Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME), description="3–32 of A-Z a-z 0-9 _ . -")]
+# Any password up to 4 KiB is checked (a longer one is never right and only costs hashing time)…
+Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
+# …and a new one is 8–256 characters.
+NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
+DisplayName = Annotated[str, Text(1, 64)]
 
 
 class SignUp(msgspec.Struct):
-    username: str
-    password: Password
-    display_name: str | None = None
+    username: Username
+    password: NewPassword
+    display_name: DisplayName | None = None
 
 
 class SignIn(msgspec.Struct):
-    username: str
+    username: Annotated[str, msgspec.Meta(pattern=NO_NUL)]
     password: Password
 
 
 class PasswordChange(msgspec.Struct):
     old_password: Password
-    new_password: Password
-
-
-def check_password(password: str, field: str = "password") -> str:
-    if not 8 <= len(password) <= 256:
-        raise Invalid("password must be 8–256 characters", field=field)
-    return password
+    new_password: NewPassword
 
 
 async def end_sessions(st: AppState, user_id: int, **which: str | None) -> None:
@@ -67,10 +67,7 @@ async def sign_up(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
     body = await parse(request, SignUp)
-    if not users.valid_username(body.username):
-        raise Invalid("username must be 3–32 of A-Z a-z 0-9 _ . -", field="username")
-    display = trimmed(body.display_name if body.display_name is not None else body.username, "display_name", 1, 64)
-    check_password(body.password)
+    display = body.display_name if body.display_name is not None else body.username
     await limit(st, f"signup:ip:{auth.client_ip(request, st.settings)}", st.settings.limits.signup_per_ip)
     password_hash = await auth.hash_password(body.password)
     session_id = st.cookies.new_session_id()
@@ -137,13 +134,13 @@ async def change_password(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, PasswordChange)
-    check_password(body.new_password, "new_password")
     fail_key = f"signin:fail:{users.canonical(user['username'])}"
     await limit(st, f"password:{user['id']}", st.settings.limits.password_change_per_user)
     await limit(st, fail_key, st.settings.limits.signin_failures_per_user, cost=0, need=1)
     if not await auth.verify_password(user["password_hash"], body.old_password):
         await st.limiter.hit(fail_key, st.settings.limits.signin_failures_per_user)
-        raise Invalid("The current password is wrong", field="old_password")
+        # 403, not 422: the body is well formed; proving who you are failed (docs/api.md).
+        raise Forbidden("The current password is wrong", code="wrong_password", field="old_password")
     new_hash = await auth.hash_password(body.new_password)
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, TypeVar
+import sys
+import typing
+from dataclasses import dataclass
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
@@ -25,8 +29,113 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
+ID_MAX = 2**63 - 1  # ids are bigint: every id 1–ID_MAX is well formed (unknown ones are 404)
+Id = Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
 _FIELD = re.compile(r"`\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([A-Za-z_]+)`")
+
+
+# --- Text rules: declared once on the Structs (and query parameters), read by parse() and by server/openapi.py.
+# JSON Schema patterns are ECMA-262 and are also run by Python tools (schemathesis): `$` would let "ada\n" pass
+# in Python, so the end of the string is written as a lookahead both engines read the same way.
+END = "(?![\\s\\S])"
+NO_NUL = "^[^\\u0000]*" + END  # parse() refuses NUL in any string of a body: PostgreSQL text cannot hold it
+
+
+def whole(pattern: re.Pattern[str]) -> str:
+    """A fullmatch() pattern as a JSON Schema pattern (which searches): anchored at both ends."""
+    return f"^(?:{pattern.pattern}){END}"
+
+
+def _esc(cp: int) -> str:
+    return f"\\x{cp:02x}" if cp < 0x80 else f"\\u{cp:04x}" if cp <= 0xFFFF else chr(cp)
+
+
+def char_class(test: typing.Callable[[str], bool], chars: typing.Iterable[str] | None = None) -> str:
+    """The regex character class (without brackets) of every character (of `chars`, in code point order; else of
+    all of Unicode) for which test(ch) holds."""
+    out: list[str] = []
+    start = prev = -2
+    for ch in chars if chars is not None else map(chr, range(sys.maxunicode + 1)):
+        if not test(ch):
+            continue
+        cp = ord(ch)
+        if cp != prev + 1:
+            if start >= 0:
+                out.append(_esc(start) if start == prev else f"{_esc(start)}-{_esc(prev)}")
+            start = cp
+        prev = cp
+    if start >= 0:
+        out.append(_esc(start) if start == prev else f"{_esc(start)}-{_esc(prev)}")
+    return "".join(out)
+
+
+def _all(keep: typing.Callable[[str], bool]) -> typing.Iterator[str]:
+    """The characters of Unicode for which the str method `keep` holds, filtered at C speed."""
+    return filter(keep, map(chr, range(sys.maxunicode + 1)))
+
+
+@cache
+def _space() -> str:
+    return char_class(str.isspace, _all(str.isspace))  # what str.strip() removes
+
+
+def trimmed_pattern(high: int, required: bool) -> str:
+    """Strings whose strip() is at most `high` characters (and not empty when required), without NUL."""
+    w = _space()
+    core = f"[^{w}\\u0000](?:[^\\u0000]{{0,{high - 2}}}[^{w}\\u0000])?" if high > 1 else f"[^{w}\\u0000]"
+    return f"^[{w}]*{core if required else f'(?:{core})?'}[{w}]*{END}"
+
+
+def blank_pattern() -> str:
+    """Strings that strip() to nothing."""
+    return f"^[{_space()}]*{END}"
+
+
+_WORD = re.compile(r"\w")
+
+
+@cache
+def visible_pattern() -> str:
+    """Strings holding at least one character that shows (render.is_invisible is the rule).
+
+    Written as Python's Unicode `\\w` (minus the few blank letters it includes) or one of the ~9,000 other
+    characters that show: exact, and small enough for a fuzzer to build a generator from in well under a second
+    (the plain list of all ~150,000 visible characters takes many seconds, every time)."""
+    # Whatever is not printable (controls, format, private-use, unassigned, separators) is invisible too
+    # (tests/security/test_sec_openapi.py checks it): only the ~150,000 printable code points need is_invisible.
+    printable = list(_all(str.isprintable))
+    blanks = char_class(lambda ch: _WORD.match(ch) is not None and is_invisible(ch), printable)
+    others = char_class(lambda ch: _WORD.match(ch) is None and not is_invisible(ch), printable)
+    return f"(?:(?![{blanks}])\\w|[{others}])"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text field: low–high characters after trimming, refused (422) when blank or only invisible characters.
+    With blank_is_none a blank value means "absent" (an optional note). Stored trimmed."""
+
+    low: int
+    high: int
+    blank_is_none: bool = False
+
+    def check(self, value: str | None, field: str) -> str | None:
+        if value is None or (self.blank_is_none and not value.strip()):
+            return None
+        return trimmed(value, field, self.low, self.high)
+
+
+@cache
+def text_rules(model: type) -> tuple[tuple[str, Text], ...]:
+    """The (field, Text rule) pairs of a Struct, from its annotations (`X | None` included)."""
+    rules = []
+    for name, hint in typing.get_type_hints(model, include_extras=True).items():
+        for part in (hint, *typing.get_args(hint)):
+            rule = next((m for m in getattr(part, "__metadata__", ()) if isinstance(m, Text)), None)
+            if rule is not None:
+                rules.append((name, rule))
+                break
+    return tuple(rules)
 
 
 def state(request: Request) -> AppState:
@@ -78,16 +187,23 @@ async def parse(request: Request, model: type[T]) -> T:
         raise BadRequest("The body is nested too deeply", code="bad_json") from None
     if not isinstance(raw, dict):
         raise Invalid("The body must be a JSON object")
-    for key, value in raw.items():
+    fields = getattr(model, "__struct_fields__", None)
+    for key, value in list(raw.items()):
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            raw[key] = int(value)  # JSON (and JSON Schema's "integer") does not tell 42.0 from 42
         # PostgreSQL text cannot hold NUL: refuse it here, or any string reaching a query would be a 500.
-        if isinstance(value, str) and "\x00" in value:
+        # Keys the model does not have are ignored (as msgspec ignores them), NUL or not.
+        if isinstance(value, str) and "\x00" in value and (fields is None or key in fields):
             raise Invalid(f"{key} must not contain NUL characters", field=key)
     try:
-        return msgspec.convert(raw, model)
+        value = msgspec.convert(raw, model)
     except msgspec.ValidationError as exc:
         text = str(exc)
         m = _MISSING.search(text) or _FIELD.search(text)
         raise Invalid(text.split(" - at ")[0], field=m.group(1) if m else None) from None
+    for name, rule in text_rules(model):  # type: ignore[arg-type]
+        setattr(value, name, rule.check(getattr(value, name), name))
+    return value
 
 
 def trimmed(value: str, field: str, low: int, high: int) -> str:
@@ -101,9 +217,30 @@ def trimmed(value: str, field: str, low: int, high: int) -> str:
     return value
 
 
+def query(request: Request, name: str, default: str | None = None) -> str | None:
+    """A query parameter given at most once (400 when repeated), or `default` when absent."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given more than once", code="bad_parameter", field=name)
+    return values[0] if values else default
+
+
+@dataclass(frozen=True)
+class PageSize:
+    """A list's `limit`: its default and its most. Declared by each list's handler; openapi.py publishes it."""
+
+    default: int
+    high: int
+
+
+def query_limit(request: Request, size: PageSize) -> int:
+    return query_int(request, "limit", size.default, 1, size.high)
+
+
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    """An integer parameter from low to high, `default` when absent; anything else (an empty one too) is 400."""
+    raw = query(request, name)
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -115,9 +252,10 @@ def query_int(request: Request, name: str, default: int, low: int, high: int) ->
 
 
 def path_id(request: Request, name: str = "id") -> int:
+    """A path id: 1–ID_MAX in decimal digits (what the document states); an id nobody has is then a 404."""
     raw = request.path_params[name]
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18 or int(raw) < 1:
-        raise BadRequest(f"{name} must be a positive integer", code="bad_parameter", field=name)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(ID_MAX)) or not 1 <= int(raw) <= ID_MAX:
+        raise BadRequest(f"{name} must be an integer from 1 to {ID_MAX}", code="bad_parameter", field=name)
     return int(raw)
 
 

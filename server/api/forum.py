@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -11,56 +11,78 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import BadRequest, Invalid, Unauthorized
+from ..errors import BadRequest, Unauthorized
+from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
 from ..store import categories, events, posts, threads
+from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import feeds, mentions, notifications
-from .common import json, limit, no_content, parse, path_id, publish, query_int, state, trimmed
+from .common import (
+    NO_NUL,
+    Id,
+    PageSize,
+    Text,
+    json,
+    limit,
+    no_content,
+    parse,
+    path_id,
+    publish,
+    query,
+    query_int,
+    query_limit,
+    state,
+    whole,
+)
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+# The contract's limits, declared once: parse() enforces them, openapi.py publishes them.
+Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
+SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
+Title = Annotated[str, Text(1, 200)]
+THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
+PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
+Body = Annotated[str, Text(1, 20_000)]
+CategoryName = Annotated[str, Text(1, 100)]
 
 
 class NewCategory(msgspec.Struct):
-    slug: str
-    name: str
-    parent: str | None = None
+    slug: Slug
+    name: CategoryName
+    parent: SlugRef | None = None
 
 
 class NewThread(msgspec.Struct):
-    category: str
-    title: str
-    body: str
+    category: SlugRef
+    title: Title
+    body: Body
 
 
 class ThreadChange(msgspec.Struct):
-    title: str | None = None
+    title: Title | None = None
     locked: bool | None = None
-    category: str | None = None
+    category: SlugRef | None = None
 
 
 class Accepted(msgspec.Struct):
-    post_id: int | None
+    post_id: Id | None
 
 
 class NewPost(msgspec.Struct):
-    body: str
-    parent_id: int | None = None
+    body: Body
+    parent_id: Id | None = None
 
 
 class PostEdit(msgspec.Struct):
-    body: str
+    body: Body
     revision: int | None = None
 
 
 class Vote(msgspec.Struct):
     value: Literal[-1, 0, 1]
-
-
-def body_text(value: str) -> str:
-    return trimmed(value, "body", 1, 20_000)
 
 
 async def render_body(st: AppState, text: str) -> str:
@@ -80,28 +102,25 @@ async def create_category(request: Request) -> Response:
     user = await auth.require_user(request, st)
     auth.require_moderator(user)
     body = await parse(request, NewCategory)
-    if not SLUG.fullmatch(body.slug):
-        raise Invalid("slug must be 1–64 of a-z 0-9 and inner hyphens", field="slug")
-    name = trimmed(body.name, "name", 1, 100)
     async with transaction(st.pool) as conn:
-        category = await categories.create(conn, body.slug, name, body.parent)
+        category = await categories.create(conn, body.slug, body.name, body.parent)
     return json({"category": category}, 201)
 
 
 async def list_threads(request: Request) -> Response:
     st = state(request)
-    lim = query_int(request, "limit", 20, 1, 100)
+    lim = query_limit(request, THREAD_LIST)
     slug = request.path_params.get("slug")
-    sort = request.query_params.get("sort") or "activity"
+    sort = query(request, "sort", "activity")
     if sort not in threads.LIST_SORTS:
         raise BadRequest("sort must be activity, newest or top", code="bad_parameter", field="sort")
-    filter_ = request.query_params.get("filter") or None
+    filter_ = query(request, "filter")
     if filter_ is not None and filter_ not in threads.LIST_FILTERS:
         raise BadRequest("filter must be unanswered, following or unread", code="bad_parameter", field="filter")
     user = await auth.current_user(request, st)
     if user is None and filter_ in threads.READER_FILTERS:
         raise Unauthorized(f"Sign in to list the threads you {'follow' if filter_ == 'following' else 'have not read'}")
-    return json(await threads.listing(st.pool, lim, request.query_params.get("before") or None, slug,
+    return json(await threads.listing(st.pool, lim, query(request, "before") or None, slug,
                                       sort, filter_, user["id"] if user else None))
 
 
@@ -110,8 +129,7 @@ async def create_thread(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, NewThread)
-    title = trimmed(body.title, "title", 1, 200)
-    text = body_text(body.body)
+    title, text = body.title, body.body
     await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
@@ -128,7 +146,7 @@ async def update_thread(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, ThreadChange)
-    title = trimmed(body.title, "title", 1, 200) if body.title is not None else None
+    title = body.title
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         before = await conn.fetchval("SELECT category_id FROM threads WHERE id = $1", thread_id)
@@ -145,8 +163,6 @@ async def set_accepted(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, Accepted)
-    if body.post_id is not None and not 1 <= body.post_id < 2**63:
-        raise Invalid("post_id must be a post id or null", field="post_id")
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         written = await threads.set_accepted(conn, thread_id, user, body.post_id)
@@ -160,13 +176,13 @@ async def set_accepted(request: Request) -> Response:
 async def get_thread(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
-    lim = query_int(request, "limit", 50, 1, 200)
-    sort = request.query_params.get("sort") or "oldest"
+    lim = query_limit(request, THREAD_PAGE)
+    sort = query(request, "sort", "oldest")
     if sort not in threads.SORTS:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
     user = await auth.current_user(request, st)
     page = await threads.page(st.pool, thread_id, user["id"] if user else None, lim,
-                              request.query_params.get("after") or None, sort)
+                              query(request, "after") or None, sort)
     return json(page)
 
 
@@ -176,9 +192,7 @@ async def create_post(request: Request) -> Response:
     user = await auth.require_user(request, st)
     thread_id = path_id(request)
     body = await parse(request, NewPost)
-    text = body_text(body.body)
-    if body.parent_id is not None and not 1 <= body.parent_id < 2**63:
-        raise Invalid("parent_id must be a post id", field="parent_id")
+    text = body.body
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
@@ -200,7 +214,7 @@ async def edit_post(request: Request) -> Response:
     user = await auth.require_user(request, st)
     post_id = path_id(request)
     body = await parse(request, PostEdit)
-    text = body_text(body.body)
+    text = body.body
     await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
@@ -251,7 +265,7 @@ async def thread_events(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
     since = query_int(request, "since", 0, 0, 2**63 - 1)
-    lim = query_int(request, "limit", 100, 1, 1000)
+    lim = query_limit(request, EVENTS)
     row = await threads.get_row(st.pool, thread_id)
     rows = await events.since(st.pool, thread_id, since, lim)
     # data is stored JSON text: splice it in rather than decode and encode it again.
@@ -276,12 +290,14 @@ async def thread_presence(request: Request) -> Response:
 
 def _presence_page(request: Request) -> tuple[int, str | None]:
     """`limit` (default 50, at most 200) and `after` (a `next` cursor) of the presence endpoints."""
-    from ..live.presence import PAGE_DEFAULT, PAGE_MAX, decode_cursor
-    lim = query_int(request, "limit", PAGE_DEFAULT, 1, PAGE_MAX)
-    raw = request.query_params.get("after") or None
+    from ..live.presence import decode_cursor
+    lim = query_limit(request, PRESENCE)
+    raw = query(request, "after") or None
     if raw is None:
         return lim, None
+    if not CURSOR.fullmatch(raw):  # the shape every cursor has (store/cursor.py): else 400, as the document says
+        raise BadRequest("after is not a cursor (base64url)", code="bad_cursor", field="after")
     try:
         return lim, decode_cursor(raw)
     except ValueError:
-        raise BadRequest("after is not a cursor from this list", code="bad_parameter", field="after") from None
+        raise unknown_cursor("after") from None

@@ -11,7 +11,9 @@ from .. import mentions
 from ..errors import BadRequest
 from ..state import AppState
 from ..store import notifications
-from .common import json, query_int, state
+from .common import PageSize, json, query, query_limit, state
+
+USERS = PageSize(10, 20)
 
 # Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
 # indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
@@ -25,10 +27,10 @@ ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
 
 async def search_users(request: Request) -> Response:
     st = state(request)
-    q = request.query_params.get("q", "")
+    q = query(request, "q", "") or ""
     if not 1 <= len(q) <= 32 or "\x00" in q:
         raise BadRequest("q must be 1–32 characters", code="bad_parameter", field="q")
-    lim = query_int(request, "limit", 10, 1, 20)
+    lim = query_limit(request, USERS)
     rows = await st.pool.fetch(_SEARCH, q, lim)
     return json({"users": [{"id": r["id"], "username": r["username"], "display_name": r["display_name"]}
                            for r in rows]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -12,19 +12,24 @@ from starlette.responses import Response
 
 from .. import auth, wire
 from ..db import transaction
-from ..errors import BadRequest, Forbidden, Invalid, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..live import userchannel
 from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import json, limit, parse, path_id, query_int, state, trimmed
+from .common import PageSize, Text, json, limit, parse, path_id, query, query_limit, state
+
+Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
 log = logging.getLogger(__name__)
 
 
+FLAGS, MODLOG = PageSize(50, 100), PageSize(50, 100)
+
+
 class NewFlag(msgspec.Struct):
     reason: Literal["spam", "rude", "off_topic", "other"]
-    note: str | None = None
+    note: Note | None = None
 
 
 class FlagChange(msgspec.Struct):
@@ -32,15 +37,8 @@ class FlagChange(msgspec.Struct):
 
 
 class Suspension(msgspec.Struct):
-    until: datetime | None
-    reason: str | None = None
-
-
-def optional_text(value: str | None, field: str, high: int) -> str | None:
-    """Trimmed text up to `high` characters, or None when absent or blank."""
-    if value is None or not value.strip():
-        return None
-    return trimmed(value, field, 1, high)
+    until: Annotated[datetime, msgspec.Meta(tz=True)] | None
+    reason: Note | None = None
 
 
 async def tell_moderators(st: AppState) -> None:
@@ -60,7 +58,7 @@ async def create_flag(request: Request) -> Response:
     user = await auth.require_user(request, st)
     post_id = path_id(request)
     body = await parse(request, NewFlag)
-    note = optional_text(body.note, "note", 500)
+    note = body.note
     await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
@@ -72,11 +70,11 @@ async def list_flags(request: Request) -> Response:
     st = state(request)
     user = await auth.require_user(request, st)
     auth.require_moderator(user)
-    status = request.query_params.get("status") or "open"
+    status = query(request, "status", "open")
     if status not in flags.STATUSES:
         raise BadRequest("status must be open, resolved or dismissed", code="bad_parameter", field="status")
-    lim = query_int(request, "limit", 50, 1, 100)
-    page = await flags.listing(st.pool, status, lim, request.query_params.get("before") or None)
+    lim = query_limit(request, FLAGS)
+    page = await flags.listing(st.pool, status, lim, query(request, "before") or None)
     return json({**page, "open": await flags.open_count(st.pool)})
 
 
@@ -95,8 +93,8 @@ async def update_flag(request: Request) -> Response:
 
 async def list_modlog(request: Request) -> Response:
     st = state(request)
-    lim = query_int(request, "limit", 50, 1, 100)
-    return json(await modlog.listing(st.pool, lim, request.query_params.get("before") or None))
+    lim = query_limit(request, MODLOG)
+    return json(await modlog.listing(st.pool, lim, query(request, "before") or None))
 
 
 async def suspend(request: Request) -> Response:
@@ -106,13 +104,10 @@ async def suspend(request: Request) -> Response:
     moderator = await auth.require_user(request, st)
     auth.require_moderator(moderator)
     body = await parse(request, Suspension)
-    reason = optional_text(body.reason, "reason", 500)
+    reason = body.reason
     until = body.until
-    if until is not None:
-        if until.tzinfo is None:
-            raise Invalid("until must be a time with a zone, e.g. 2030-01-01T00:00:00Z", field="until")
-        if until <= datetime.now(UTC):
-            raise Invalid("until must be in the future (null lifts a suspension)", field="until")
+    if until is not None and until <= datetime.now(UTC):
+        until = None  # suspended until a time that has passed: not suspended, the same as null (docs/api.md)
     async with transaction(st.pool) as conn:
         target = await users.by_username(conn, request.path_params["username"])
         if target is None:

@@ -16,10 +16,11 @@ from ..live import userchannel
 from ..state import AppState
 from ..store import Written
 from ..store import notifications as store
-from .common import json, parse, query_int, state
+from .common import PageSize, json, parse, query, query_limit, state
 
 log = logging.getLogger(__name__)
 
+NOTIFICATIONS = PageSize(20, 100)
 PUBLISH_BATCH = 256  # user-channel publishes per pipeline round trip (1,000 followers: 4 rounds)
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
@@ -74,8 +75,8 @@ async def _publish(st: AppState, written: Written[Any]) -> None:
 async def list_notifications(request: Request) -> Response:
     st = state(request)
     user = await auth.require_user(request, st)
-    lim = query_int(request, "limit", 20, 1, 100)
-    return json(await store.listing(st.pool, user["id"], lim, request.query_params.get("before") or None))
+    lim = query_limit(request, NOTIFICATIONS)
+    return json(await store.listing(st.pool, user["id"], lim, query(request, "before") or None))
 
 
 async def mark_read(request: Request) -> Response:

@@ -10,11 +10,11 @@ from starlette.responses import Response
 
 from .. import auth
 from .common import json, limit, parse, state
-from .forum import body_text, render_body
+from .forum import Body, render_body
 
 
 class Preview(msgspec.Struct):
-    body: str
+    body: Body  # the same rule as a post's body (parse() applies it)
 
 
 async def render_preview(request: Request) -> Response:
@@ -23,6 +23,6 @@ async def render_preview(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, Preview)
-    text = body_text(body.body)
+    text = body.body
     await limit(st, f"render:{user['id']}", st.settings.limits.edit_per_user)
     return json({"html": await render_body(st, text)})

@@ -8,9 +8,10 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import NotFound
 from ..store import profiles
-from .common import json, path_id, query_int, state
+from .common import PageSize, json, path_id, query, query_limit, state
 
 USERNAME_MAX = 32
+USER_POSTS = PageSize(20, 100)
 
 
 def path_username(request: Request) -> str:
@@ -27,10 +28,10 @@ async def profile(request: Request) -> Response:
 async def user_posts(request: Request) -> Response:
     st = state(request)
     name = path_username(request)
-    lim = query_int(request, "limit", 20, 1, 100)
+    lim = query_limit(request, USER_POSTS)
     reader = await auth.current_user(request, st)
     return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
-                                          request.query_params.get("before") or None))
+                                          query(request, "before") or None))
 
 
 async def permalink(request: Request) -> Response:

@@ -8,13 +8,16 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import BadRequest
 from ..store import search as store
-from .common import json, query_int, state
+from .common import PageSize, json, query, query_limit, state
 
 Q_MAX = 200
+RESULTS = PageSize(20, 50)
+CATEGORY_MAX = 64
+AUTHOR_MAX = 32
 
 
 def _text(request: Request, name: str, high: int, required: bool = False) -> str | None:
-    raw = request.query_params.get(name)
+    raw = query(request, name)
     value = raw.strip() if raw is not None else ""
     if not value:
         if required:
@@ -28,12 +31,12 @@ def _text(request: Request, name: str, high: int, required: bool = False) -> str
 async def search(request: Request) -> Response:
     st = state(request)
     q = _text(request, "q", Q_MAX, required=True)
-    category = _text(request, "category", 64)
-    author = _text(request, "author", 32)
-    sort = request.query_params.get("sort") or "relevance"
+    category = _text(request, "category", CATEGORY_MAX)
+    author = _text(request, "author", AUTHOR_MAX)
+    sort = query(request, "sort", "relevance")
     if sort not in store.SORTS:
         raise BadRequest("sort must be relevance or newest", code="bad_parameter", field="sort")
-    lim = query_int(request, "limit", 20, 1, 50)
+    lim = query_limit(request, RESULTS)
     reader = await auth.current_user(request, st)
     return json(await store.search(st.pool, q or "", category, author, sort, lim,
-                                   request.query_params.get("before") or None, reader["id"] if reader else None))
+                                   query(request, "before") or None, reader["id"] if reader else None))

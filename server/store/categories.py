@@ -97,7 +97,7 @@ async def create(conn: asyncpg.Connection, slug: str, name: str, parent: str | N
     if parent is not None:
         parent_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", parent)
         if parent_id is None:
-            raise Invalid(f"No category {parent!r}", field="parent")
+            raise NotFound(f"No category {parent!r}", field="parent")
         if len((await tree(conn)).path(parent_id)) >= MAX_DEPTH:
             raise Invalid(f"Categories nest at most {MAX_DEPTH} levels deep", field="parent")
     try:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 from ..wire import decode, encode
+
+# What every cursor looks like (unpadded base64url); server/openapi.py publishes it as the parameters' pattern.
+# A string of another shape is a malformed parameter (400); one of this shape that is not a position of this
+# list and sort (forged, or from another list or sort) names nothing here: 404, both with code bad_cursor.
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,400}")
+
+
+def unknown_cursor(name: str, message: str | None = None) -> NotFound:
+    return NotFound(message or f"{name} is not a cursor of this list", code="bad_cursor", field=name)
 
 
 def cursor_encode(*key: Any) -> str:
@@ -14,7 +24,9 @@ def cursor_encode(*key: Any) -> str:
 
 
 def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
-    """Decode an opaque cursor; anything that is not one we made is a 400 naming the parameter."""
+    """Decode an opaque cursor: 400 when it is not shaped like one, 404 when it is no position of this list."""
+    if not CURSOR.fullmatch(raw):
+        raise BadRequest(f"{name} is not a cursor (base64url)", code="bad_cursor", field=name)
     try:
         key = decode(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         if not isinstance(key, list) or len(key) != len(types):
@@ -26,4 +38,4 @@ def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
                 raise ValueError
         return key
     except Exception:
-        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
+        raise unknown_cursor(name) from None

@@ -126,7 +126,7 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     if kind == "comment":
         parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
         if parent is None or parent["thread_id"] != thread_id:
-            raise Invalid("parent_id is not a post of this thread", field="parent_id")
+            raise NotFound(f"No post {parent_id} in this thread", field="parent_id")
         if parent["kind"] != "response":
             raise Invalid("Comments go under a response; comments do not nest", field="parent_id")
         if parent["deleted"]:

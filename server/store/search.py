@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest
 from . import categories, posts, threads
 
 SORTS = ("relevance", "newest")
@@ -76,6 +75,15 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
     matches nothing."""
     empty = {"results": [], "next": None}
     args: list[Any] = [q, limit + 1]
+    if before is not None:  # read first: a bad cursor is refused even when nothing would match
+        if sort == "relevance":
+            tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
+            cursor_args: list[Any] = [rank, pid]
+        else:
+            tag, pid = threads.cursor_decode(before, "before", (str, int))
+            cursor_args = [pid]
+        if tag != sort[0]:
+            raise threads.unknown_cursor("before", "before is a cursor of another sort")
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         # Plan for this very q: how many posts a word matches decides between the GIN index and an
         # ordered scan, and a prepared statement's generic plan cannot know it.
@@ -92,14 +100,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                 return empty
             args.append(author_id)
         if before is not None:
-            if sort == "relevance":
-                tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
-                args += [rank, pid]
-            else:
-                tag, pid = threads.cursor_decode(before, "before", (str, int))
-                args.append(pid)
-            if tag != sort[0]:
-                raise BadRequest("before is a cursor of another sort", code="bad_cursor", field="before")
+            args += cursor_args
         hits = await conn.fetch(search_sql(sort, category is not None, author is not None, before is not None),
                                 *args)
         more = len(hits) > limit

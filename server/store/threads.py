@@ -7,10 +7,10 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
+from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso
 from . import Written, categories, events, following, modlog, notifications, posts
-from .cursor import cursor_decode, cursor_encode
+from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
 THREAD_SELECT = """
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
@@ -46,7 +46,7 @@ def from_micros(value: int, name: str) -> datetime:
     try:
         return EPOCH + value * MICROSECOND
     except OverflowError:
-        raise BadRequest(f"{name} is not a cursor this server made", code="bad_cursor", field=name) from None
+        raise unknown_cursor(name) from None
 
 
 # List sorts: (column, cursor tag, column value → cursor int, cursor int → parameter). Every sort is
@@ -110,7 +110,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
         else:
             got, value, tid = cursor_decode(before, "before", (str, int, int))
             if got != tag:
-                raise BadRequest("before is a cursor of another sort", code="bad_cursor", field="before")
+                raise unknown_cursor("before", "before is a cursor of another sort")
         args += [value if sort == "top" else from_micros(value, "before"), tid]
     if filter_ in READER_FILTERS:
         assert user_id is not None, "the API refuses these filters to guests"
@@ -143,7 +143,7 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
     (ids, links already in `html`) are notified."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
-        raise Invalid(f"No category {category_slug!r}", field="category")
+        raise NotFound(f"No category {category_slug!r}", field="category")
     thread_id = await conn.fetchval(
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
         cat_id, user_id, title)
@@ -172,7 +172,7 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
     if category is not None:
         cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category)
         if cat_id is None:
-            raise Invalid(f"No category {category!r}", field="category")
+            raise NotFound(f"No category {category!r}", field="category")
     new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
     if new == (row["title"], row["locked"], row["category_id"]):
         return Written(await get(conn, thread_id))
@@ -310,7 +310,9 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
         raise Conflict("This thread is locked", code="thread_locked")
     if post_id is not None:
         post = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", post_id)
-        if post is None or post["thread_id"] != thread_id or post["kind"] != "response" or post["deleted"]:
+        if post is None:  # an id nobody has is unknown (404); any other post that is not eligible is 422
+            raise NotFound(f"No post {post_id}", field="post_id")
+        if post["thread_id"] != thread_id or post["kind"] != "response" or post["deleted"]:
             raise Invalid("post_id must be a response of this thread that is not deleted", field="post_id")
     if post_id == row["accepted_id"]:
         return Written(await get(conn, thread_id))

@@ -50,7 +50,8 @@ def test_only_the_asker_or_a_moderator_may_accept(server, forum):
 
 
 def test_only_a_live_response_of_this_thread_can_be_accepted(server, forum):
-    """The question, a comment, a deleted response, another thread's response or no post → 422 post_id."""
+    """The question, a comment, a deleted response, another thread's response or id 0 → 422 post_id; an id
+    nobody has → 404 post_id."""
     asker, helper = Api(server.url).sign_up(), Api(server.url).sign_up()
     created = new_thread(asker, forum["category"])
     tid = created["thread"]["id"]
@@ -59,8 +60,9 @@ def test_only_a_live_response_of_this_thread_can_be_accepted(server, forum):
     gone = posted(helper, tid, "soon gone")
     assert helper.delete(f"/api/posts/{gone['id']}").status_code == 204
     other = posted(helper, new_thread(asker, forum["category"])["thread"]["id"])
-    for bad in (created["question"]["id"], comment["id"], gone["id"], other["id"], 10**15, 0):
+    for bad in (created["question"]["id"], comment["id"], gone["id"], other["id"], 0):
         check_error(_accept(asker, tid, bad), 422, field="post_id")
+    check_error(_accept(asker, tid, 10**15), 404, field="post_id")
     check_error(asker.put(f"/api/threads/{tid}/accepted", json={}), 422, field="post_id")
     check_error(asker.put(f"/api/threads/{tid}/accepted", json={"post_id": "x"}), 422, field="post_id")
     assert httpx.get(f"{server.url}/api/threads/{tid}").json()["thread"]["accepted_id"] is None

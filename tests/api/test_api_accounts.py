@@ -164,7 +164,7 @@ def test_change_password_revokes_other_sessions(server):
     b = httpx.Client(base_url=server.url)
     assert b.post("/api/session", json={"username": name, "password": PASSWORD}).status_code == 200
     check_error(a.put("/api/me/password", json={"old_password": "not it at all", "new_password": "n" * 10}),
-                422, "invalid", "old_password")
+                403, "wrong_password", "old_password")
     check_error(a.put("/api/me/password", json={"old_password": PASSWORD, "new_password": "short"}),
                 422, "invalid", "new_password")
     r = a.put("/api/me/password", json={"old_password": PASSWORD, "new_password": "brand new password"})

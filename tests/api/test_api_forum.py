@@ -71,11 +71,11 @@ def test_category_tree_three_levels_with_paths(forum):
     ({"slug": "has space", "name": "x"}, 422, "invalid", "slug"),
     ({"slug": "s" * 65, "name": "x"}, 422, "invalid", "slug"),
     ({"slug": "fine-slug-{u}", "name": "  "}, 422, "invalid", "name"),
-    ({"slug": "fine-slug-{u}", "name": "x", "parent": "no-such-parent"}, 422, "invalid", "parent"),
+    ({"slug": "fine-slug-{u}", "name": "x", "parent": "no-such-parent"}, 404, "not_found", "parent"),
     ({"name": "x"}, 422, "invalid", "slug"),
 ])
 def test_category_validation(forum, body, status, code, field):
-    """A bad slug, empty name or unknown parent → 422 naming the field."""
+    """A bad slug or empty name → 422, an unknown parent → 404, naming the field."""
     body = {k: v.format(u=unique()) if isinstance(v, str) else v for k, v in body.items()}
     check_error(forum["mod"].post("/api/categories", json=body), status, code, field)
 
@@ -113,15 +113,21 @@ def test_create_thread_answers_thread_and_question(forum):
     assert question["author"] == {k: api.user[k] for k in ("id", "username", "display_name")}
 
 
+def test_create_thread_in_an_unknown_category_is_404(forum):
+    """An unknown category → 404 naming the field."""
+    api = Api(forum["url"]).sign_up()
+    check_error(api.post("/api/threads", json={"category": "no-such-category-x", "title": "t", "body": "b"}), 404,
+                "not_found", "category")
+
+
 @pytest.mark.parametrize("body, field", [
-    ({"category": "no-such-category-x", "title": "t", "body": "b"}, "category"),
     ({"category": "{cat}", "title": "   ", "body": "b"}, "title"),
     ({"category": "{cat}", "title": "t" * 201, "body": "b"}, "title"),
     ({"category": "{cat}", "title": "t", "body": " \n\t "}, "body"),
     ({"category": "{cat}", "title": "t", "body": "b" * 20_001}, "body"),
 ])
 def test_create_thread_validation(forum, body, field):
-    """An unknown category, an empty or over-long title or body → 422 naming the field."""
+    """An empty or over-long title or body → 422 naming the field."""
     api = Api(forum["url"]).sign_up()
     body = {k: v.replace("{cat}", forum["category"]) for k, v in body.items()}
     check_error(api.post("/api/threads", json=body), 422, "invalid", field)
@@ -348,13 +354,13 @@ def test_comment_on_a_comment_is_422(forum):
                 "parent_id")
 
 
-def test_parent_from_another_thread_is_422(forum):
-    """parent_id naming a post of another thread (or no post) → 422 field parent_id."""
+def test_parent_from_another_thread_is_404(forum):
+    """parent_id naming a post of another thread (or no post) → 404 field parent_id: no such post here."""
     a = new_thread(forum["mod"], forum["category"])
     b = new_thread(forum["mod"], forum["category"])
     resp = posted(forum["mod"], a["thread"]["id"])
-    check_error(reply(forum["mod"], b["thread"]["id"], "x", parent_id=resp["id"]), 422, "invalid", "parent_id")
-    check_error(reply(forum["mod"], b["thread"]["id"], "x", parent_id=987654321), 422, "invalid", "parent_id")
+    check_error(reply(forum["mod"], b["thread"]["id"], "x", parent_id=resp["id"]), 404, "not_found", "parent_id")
+    check_error(reply(forum["mod"], b["thread"]["id"], "x", parent_id=987654321), 404, "not_found", "parent_id")
 
 
 def test_reply_as_guest_is_401(forum):
@@ -572,12 +578,13 @@ def test_patch_thread_rename_lock_move(forum, paged_category):
 
 
 def test_patch_thread_validation(forum):
-    """A blank or over-long title or an unknown category → 422 naming the field; an empty patch changes nothing."""
+    """A blank or over-long title → 422, an unknown category → 404, naming the field; an empty patch changes
+    nothing."""
     thread = new_thread(forum["mod"], forum["category"])
     tid = thread["thread"]["id"]
     check_error(forum["mod"].patch(f"/api/threads/{tid}", json={"title": "  "}), 422, "invalid", "title")
     check_error(forum["mod"].patch(f"/api/threads/{tid}", json={"title": "t" * 201}), 422, "invalid", "title")
-    check_error(forum["mod"].patch(f"/api/threads/{tid}", json={"category": "no-such-cat"}), 422, "invalid",
+    check_error(forum["mod"].patch(f"/api/threads/{tid}", json={"category": "no-such-cat"}), 404, "not_found",
                 "category")
     r = forum["mod"].patch(f"/api/threads/{tid}", json={})
     assert r.status_code == 200 and r.json()["thread"]["seq"] == 1

@@ -87,12 +87,14 @@ def test_unanswered_lists_threads_without_a_live_response(board):
 
 
 def test_bad_sort_filter_and_cursor_are_400(board):
-    """An unknown sort or filter, or a cursor of another sort, is a 400 naming the parameter."""
+    """An unknown sort or filter, or a malformed cursor, is a 400 naming the parameter; a cursor of another sort
+    (or one the server did not make) names no position of this list: 404 bad_cursor."""
     url = board["url"] + "/api/threads"
     check_error(httpx.get(url, params={"sort": "loudest"}), 400, field="sort")
     check_error(httpx.get(url, params={"filter": "everything"}), 400, field="filter")
     nxt = httpx.get(url, params={"sort": "top", "limit": 1}).json()["next"]
     assert nxt is not None
-    check_error(httpx.get(url, params={"sort": "newest", "before": nxt}), 400, field="before")
-    check_error(httpx.get(url, params={"before": nxt}), 400, field="before")
-    check_error(httpx.get(url, params={"sort": "top", "before": "bm90IGEgY3Vyc29y"}), 400, field="before")
+    check_error(httpx.get(url, params={"sort": "newest", "before": nxt}), 404, "bad_cursor", "before")
+    check_error(httpx.get(url, params={"before": nxt}), 404, "bad_cursor", "before")
+    check_error(httpx.get(url, params={"sort": "top", "before": "bm90IGEgY3Vyc29y"}), 404, "bad_cursor", "before")
+    check_error(httpx.get(url, params={"sort": "top", "before": "not a cursor"}), 400, "bad_cursor", "before")

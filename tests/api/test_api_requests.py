@@ -175,26 +175,35 @@ def test_unknown_ids_are_404(setup, method, path, body):
     ("/api/threads?limit=0", "limit"),
     ("/api/threads?limit=101", "limit"),
     ("/api/threads?limit=-5", "limit"),
-    ("/api/threads?before=not-a-cursor", "before"),
-    ("/api/threads?before=W10", "before"),  # base64 of []
-    ("/api/threads?before=WyJhIiwxXQ", "before"),  # ["a",1]
-    ("/api/threads?before=Wzk5OTk5OTk5OTk5OTk5OTk5OTksMV0", "before"),  # a time out of range
+    ("/api/threads?before=not+a+cursor", "before"),
     ("/api/categories/{category}/threads?before=%%%", "before"),
     ("/api/categories/{category}/threads?limit=1.5", "limit"),
     ("/api/threads/{thread}?limit=0", "limit"),
     ("/api/threads/{thread}?limit=201", "limit"),
     ("/api/threads/{thread}?sort=best", "sort"),
-    ("/api/threads/{thread}?after=garbage", "after"),
-    ("/api/threads/{thread}?after=WzEsMl0", "after"),  # [1,2]: a `top` cursor used with `oldest`
-    ("/api/threads/{thread}?sort=top&after=WzFd", "after"),  # [1]: an `oldest` cursor used with `top`
+    ("/api/threads/{thread}?after=garbage!", "after"),
     ("/api/threads/{thread}/events?since=x", "since"),
     ("/api/threads/{thread}/events?since=-1", "since"),
     ("/api/threads/{thread}/events?limit=0", "limit"),
     ("/api/threads/{thread}/events?limit=1001", "limit"),
 ])
 def test_bad_query_parameters_and_cursors_are_400(setup, path, field):
-    """A bad limit, sort, since or cursor → 400 naming the parameter."""
+    """A bad limit, sort or since, or a string not shaped like a cursor → 400 naming the parameter."""
     check_error(httpx.get(setup["url"] + path.format(**setup)), 400, field=field)
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/api/threads?before=not-a-cursor", "before"),
+    ("/api/threads?before=W10", "before"),  # base64 of []
+    ("/api/threads?before=WyJhIiwxXQ", "before"),  # ["a",1]
+    ("/api/threads?before=Wzk5OTk5OTk5OTk5OTk5OTk5OTksMV0", "before"),  # a time out of range
+    ("/api/threads/{thread}?after=garbage", "after"),
+    ("/api/threads/{thread}?after=WzEsMl0", "after"),  # [1,2]: a `top` cursor used with `oldest`
+    ("/api/threads/{thread}?sort=top&after=WzFd", "after"),  # [1]: an `oldest` cursor used with `top`
+])
+def test_cursor_shaped_strings_that_name_no_position_are_404(setup, path, field):
+    """A cursor-shaped string the server did not make for this list and sort → 404 bad_cursor naming it."""
+    check_error(httpx.get(setup["url"] + path.format(**setup)), 404, "bad_cursor", field)
 
 
 def test_unknown_route_is_404_and_wrong_method_405_with_error_body(setup):

@@ -149,19 +149,21 @@ def test_newest_order_and_keyset_paging(server, forum, people):
         else:
             assert seen[0] == made[0]  # the question holds the word three times
     nxt = httpx.get(server.url + "/api/search", params={"q": w, "limit": 1}).json()["next"]
-    check_error(httpx.get(server.url + "/api/search", params={"q": w, "sort": "newest", "before": nxt}), 400,
+    check_error(httpx.get(server.url + "/api/search", params={"q": w, "sort": "newest", "before": nxt}), 404,
                 field="before")
 
 
 def test_bad_parameters_are_400(server):
-    """No q, a blank or too long q, an unknown sort, a bad limit or cursor: 400 naming the parameter."""
+    """No q, a blank or too long q, an unknown sort, a bad limit or a malformed cursor: 400 naming the parameter
+    (a cursor-shaped string that is no position of the list: 404)."""
     url = server.url + "/api/search"
     check_error(httpx.get(url), 400, field="q")
     check_error(httpx.get(url, params={"q": "   "}), 400, field="q")
     check_error(httpx.get(url, params={"q": "a" * 201}), 400, field="q")
     check_error(httpx.get(url, params={"q": "tea", "sort": "loud"}), 400, field="sort")
     check_error(httpx.get(url, params={"q": "tea", "limit": "0"}), 400, field="limit")
-    check_error(httpx.get(url, params={"q": "tea", "before": "garbage"}), 400, field="before")
+    check_error(httpx.get(url, params={"q": "tea", "before": "garbage!"}), 400, field="before")
+    check_error(httpx.get(url, params={"q": "tea", "before": "garbage"}), 404, field="before")  # cursor-shaped
     # Syntax the parser shrugs at is not an error.
     for q in ('"unclosed', "-", "or or", "!!! & | :*", "the"):
         assert httpx.get(url, params={"q": q}).status_code == 200, q

@@ -147,13 +147,16 @@ async def test_paging_returns_everyone_exactly_once_by_name(crowd: dict[str, Any
 
 
 async def test_default_page_is_50_and_bad_parameters_are_400(crowd: dict[str, Any], online: dict[str, Any]) -> None:
-    """Without limit a page has 50 users and a next cursor; limit 201 or a forged cursor is a 400."""
+    """Without limit a page has 50 users and a next cursor; limit 201 or a malformed cursor is a 400, a forged
+    cursor-shaped one 404."""
     proc = crowd["procs"][1]
     body = (await asyncio.to_thread(get, proc, "/api/presence")).json()
     assert len(body["users"]) == TOP and body["count"] >= N and body["next"]
     assert set(body) == {"users", "guests", "count", "next"}
     big = (await asyncio.to_thread(get, proc, "/api/presence?limit=200")).json()
     assert len(big["users"]) == big["count"] and big["next"] is None
-    for bad in ("?limit=201", "?limit=0", "?after=not-a-cursor", "?after=%2F%2F%2F"):
+    for bad in ("?limit=201", "?limit=0", "?after=not+a+cursor", "?after=%2F%2F%2F"):
         r = await asyncio.to_thread(get, proc, "/api/presence" + bad)
         assert r.status_code == 400, (bad, r.text)
+    r = await asyncio.to_thread(get, proc, "/api/presence?after=not-a-cursor")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "bad_cursor", r.text
