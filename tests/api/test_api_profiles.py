@@ -66,8 +66,11 @@ def test_user_posts_newest_first_paged_with_their_thread(server, forum):
         if before is None:
             break
     assert seen == made[::-1]
-    check_error(httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "zz"}), 400,
+    # Not shaped like a cursor: 400; shaped like one but no position of this list: 404 (docs/api.md, Errors).
+    check_error(httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "z!"}), 400,
                 field="before")
+    check_error(httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "zz"}), 404,
+                "bad_cursor", field="before")
 
 
 def test_permalink_of_a_comment_on_a_later_page(server, forum):
