@@ -28,8 +28,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]  # the test suite's process and 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import websockets  # noqa: E402
-from support import ServerProcess, create_database, drop_database  # noqa: E402
+
 from helpers import Api, make_moderator, unique  # noqa: E402
+from support import ServerProcess, create_database, drop_database  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:

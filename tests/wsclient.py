@@ -67,7 +67,7 @@ class Watcher:
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def subscribe(self, thread: int, since: int | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from api_support import Api, check_error, check_thread, new_thread, posted
 
 

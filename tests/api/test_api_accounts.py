@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from api_support import PASSWORD, Api, check_error, check_user_full, new_thread, unique
 
 

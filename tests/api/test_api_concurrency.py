@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+
 from api_support import Api, check_error, close_all, fetch, new_thread, reply, sign_up_many, unique
 
 N = 50

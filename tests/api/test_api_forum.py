@@ -6,6 +6,7 @@ import time
 
 import httpx
 import pytest
+
 from api_support import (
     CATEGORY,
     TIME,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from api_support import Api, check_error, check_thread, new_thread, posted, unique
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from api_support import Api, check_error
 
 
@@ -14,7 +15,8 @@ def test_render_answers_the_same_html_as_a_post(forum):
     assert r.status_code == 200, r.text
     html = r.json()["html"]
     assert "<strong>bold</strong>" in html and "<script>" not in html and "href=\"javascript" not in html
-    thread = api.post("/api/threads", json={"category": forum["category"], "title": "Preview equals post", "body": text})
+    thread = api.post("/api/threads",
+                      json={"category": forum["category"], "title": "Preview equals post", "body": text})
     assert thread.status_code == 201, thread.text
     assert thread.json()["question"]["html"] == html
 

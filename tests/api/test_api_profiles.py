@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+
 from api_support import POST, TIME, USER_FULL, Api, check_error, new_thread, posted
 
 

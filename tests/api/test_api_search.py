@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 import pytest
+
 from api_support import POST, Api, check_error, new_thread, posted, unique
 
 

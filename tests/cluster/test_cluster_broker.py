@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
-from cluster_support import RedisClusterNodes, command
 from redis.crc import key_slot
 
+from cluster_support import RedisClusterNodes, command
 from server.live.cluster import RedisClusterBroker
 
 

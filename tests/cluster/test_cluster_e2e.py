@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from cluster_support import RedisClusterNodes, command
 from helpers import Api, make_moderator, namespace, new_thread, unique
-
 
 
 def _keys(cluster: RedisClusterNodes, pattern: str) -> list[bytes]:

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from deploy_helpers import (
     ROOT,
     build_context,

@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from deploy_helpers import free_port, server_available
-from helpers import Api, make_moderator, unique  # tests/helpers.py (the lead's)
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from deploy_helpers import free_port, server_available
+from helpers import Api, make_moderator, unique  # tests/helpers.py (the lead's)
 
 pytestmark = [
     pytest.mark.slow,

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from support import free_port
+
 from helpers import Api, make_moderator, new_thread, unique
+from support import free_port
 
 # -- forum set-up ---------------------------------------------------------------
 

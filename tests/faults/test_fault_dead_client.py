@@ -7,7 +7,7 @@ import json
 import time
 
 import httpx
-import pytest
+
 from fault_support import metric, parse_frames, raw_ws, read_all, setup_forum, ws_frame
 from helpers import Api
 

@@ -8,6 +8,7 @@ from collections import Counter
 
 import asyncpg
 import httpx
+
 from fault_support import ThrowawayPostgres, assert_error_body, consistency, poll, setup_forum, status_of, until_ready
 from helpers import Api
 

@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 import redis as redis_sync
+
 from fault_support import setup_forum
 from helpers import Api, namespace
 from wsclient import Watcher

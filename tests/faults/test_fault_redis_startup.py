@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from support import RedisServer, free_port
+
 from fault_support import setup_forum, until_ready
+from support import RedisServer, free_port
 
 
 async def test_redis_down_at_start_serves_then_goes_live_when_redis_appears(spawn, pg_url, watchers):

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from applier import apply
 from support import Api, make_moderator, new_thread, unique
 

@@ -118,7 +118,8 @@ async def test_watcher_that_stops_reading_is_closed_1013_others_unaffected(spawn
     except (TimeoutError, ConnectionResetError):
         pass
     slow.close()
-    print("slow client got", len(data), "bytes;", data.count(b'"type":"event"'), "events;", data.count(b'subscribed'), "subscribed")
+    print("slow client got", len(data), "bytes;", data.count(b'"type":"event"'), "events;",
+          data.count(b'subscribed'), "subscribed")
     assert b"\x88" in data, "no close frame reached the slow client"
     close_at = data.rindex(b"\x88")
     code = int.from_bytes(data[close_at + 2:close_at + 4], "big")

@@ -17,8 +17,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 import support as conftest
-from support import RedisServer, ServerProcess
 from helpers import Api, make_moderator, new_thread, unique
+from support import RedisServer, ServerProcess
 
 SECRET = "test-secret-0123456789abcdef"
 DEFAULT_GRACE = 15.0  # server/config.py presence_grace_seconds

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from presence_helpers import DEFAULT_GRACE, Api, Client, RedisServer, ServerProcess, ids, open_ws, start_server
 
 USERS = ("tabs", "killed", "termed", "both", "stay", "twin")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from presence_helpers import (
     Api,
     Client,
@@ -135,7 +136,8 @@ async def test_guests_counted_per_socket(backend: dict[str, Any]) -> None:
 
 
 async def test_thread_watchers_follow_subscribe_and_unsubscribe(backend: dict[str, Any]) -> None:
-    """Subscribing adds the socket to the thread's presence (frame after `subscribed`, GET); unsubscribing removes it."""
+    """Subscribing adds the socket to the thread's presence (frame after `subscribed`, GET); unsubscribing
+    removes it."""
     server: ServerProcess = backend["server"]
     alice, bob = await asyncio.to_thread(user, backend), await asyncio.to_thread(user, backend)
     tid = (await asyncio.to_thread(new_thread, alice, backend["category"]))["thread"]["id"]

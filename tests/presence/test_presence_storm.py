@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import redis as redis_client
+
 from presence_helpers import Client, RedisServer, ServerProcess, bulk_users, open_ws, site, start_server
 
 N = int(os.environ.get("PARLEY_PRESENCE_STORM", "500"))
@@ -98,7 +99,8 @@ async def test_join_storm_sends_a_bounded_number_of_presence_frames(storm_env: d
     report = (f"storm N={N}: joined in {joined:.1f}s, settled at {settled:.1f}s; presence frames per socket "
               f"min {frames[0]} median {frames[len(frames) // 2]} max {frames[-1]} (mean {sum(frames) / N:.1f}); "
               f"{received / 1e6:.1f} MB of presence received; Redis commands {commands} = "
-              f"{commands / N:.2f} per join (scripts {scripts / N:.2f} per join), {net_in / N:.0f} bytes sent to Redis per join: {dict(sorted(stats.items(), key=lambda kv: -kv[1]))}")
+              f"{commands / N:.2f} per join (scripts {scripts / N:.2f} per join), {net_in / N:.0f} bytes sent to "
+              f"Redis per join: {dict(sorted(stats.items(), key=lambda kv: -kv[1]))}")
     print("\n" + report)
     # Coalesced: about one frame per second of churn (plus the one on joining), never one per join.
     assert frames[-1] <= settled + 3, report

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from starlette.routing import Route
-from support import Api, new_thread
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from server import app
+from support import Api, new_thread
 
 WEB = Path(__file__).resolve().parents[2] / "server" / "web"
 FOREIGN = ["https://evil.example", "null", "http://127.0.0.1.evil.example", "http://localhost:1"]

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, ServerProcess, make_moderator, unique
 
 from server.config import RateLimits
+from support import Api, ServerProcess, make_moderator, unique
 
 PASSWORD = "correct horse battery"
 LIMITS = RateLimits()

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from support import Api, make_moderator, new_thread, unique
 
 from server.render import render
+from support import Api, new_thread, unique
 
 SQL = [
     "' OR '1'='1", "' OR 1=1 --", "'; DROP TABLE users; --", '"; DROP TABLE posts; --', '1; SELECT pg_sleep(3)--',

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, new_thread
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+
+from support import Api, new_thread
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[bytes, float]:

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from support import Api, make_moderator, new_thread, unique
 
 from server.config import RateLimits
+from support import Api, make_moderator, new_thread, unique
 
 PASSWORD = "correct horse battery"
 # The contract's bound is 5 s; the tests wait a little longer before calling it a failure.
@@ -81,7 +81,6 @@ async def test_session_ended_without_a_message_still_closes_its_sockets(server: 
     """A session that disappears without any broker message (idle expiry, a lost publish) closes its
     sockets with 4001 too: each process checks its sockets' sessions every few seconds."""
     from helpers import db_fetchval
-
     from server.auth import Cookies
     from server.config import Settings
     from server.store.sessions import key

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, make_moderator, new_thread, unique
 from starlette.routing import Mount, Route
 
 from server import app, openapi
+from support import Api, make_moderator, new_thread, unique
 
 PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search", "/settings",
          "/review", "/modlog"}

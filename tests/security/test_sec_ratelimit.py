@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, make_moderator, new_thread, unique
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.config import RateLimits
+from support import Api, make_moderator, new_thread, unique
 
 LIMITS = RateLimits()
 PASSWORD = "correct horse battery"

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, seed, settings, target
 from hypothesis import strategies as st
-from support import Api, make_moderator, new_thread, unique
 
 from server.render import MAX_HTML, _md, sanitize
+from support import Api, make_moderator, new_thread, unique
 
 # Each renders to far more than 256 KiB from under 20,000 characters (ratios up to ~840×).
 AMPLIFIERS = {

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import httpx
-from support import Api, unique
 from websockets.asyncio.client import connect
+
+from support import Api, unique
 
 PASSWORD = "correct horse battery"
 

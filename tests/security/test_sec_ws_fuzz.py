@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Api, make_moderator, new_thread
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+
+from support import Api, make_moderator, new_thread
 
 FRAMES = 3000
 SERVER_TYPES = {"hello", "presence", "event", "subscribed", "unsubscribed", "typing", "pong", "error"}
@@ -38,7 +39,7 @@ def deep(rng: random.Random) -> str:
         inner = "[" * depth + "]" * depth
     else:
         inner = '{"a":' * min(depth, 2500) + "1" + "}" * min(depth, 2500)
-    return inner if rng.random() < 0.3 else '{"type":"ping","id":%s}' % inner
+    return inner if rng.random() < 0.3 else '{"type":"ping","id":' + inner + '}'
 
 
 def structured(rng: random.Random, thread_id: int) -> str:

@@ -30,7 +30,9 @@ def axe_source() -> str:
 
 def violations(page: Any, axe: str) -> list[str]:
     # A live update may be mid-animation (the arrival highlight): judge the settled page.
-    page.evaluate("() => document.getAnimations().forEach(a => { if (a.effect && a.effect.getComputedTiming().endTime !== Infinity) a.finish(); })")
+    page.evaluate("""() => document.getAnimations().forEach(a => {
+        if (a.effect && a.effect.getComputedTiming().endTime !== Infinity) a.finish();
+    })""")
     page.evaluate(axe + "\n;true")  # through the devtools protocol: the page's CSP allows no inline script
     found = page.evaluate("""async (tags) => {
         const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
