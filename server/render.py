@@ -11,7 +11,8 @@ Two limits make rendering safe against hostile bodies (docs/security.md):
   nested emphasis, entities, lists, tables) is refused with 422, field `body`.
 * Time: Renderer runs render() in worker processes and gives each body a time
   budget; past it the worker is killed (a thread cannot be stopped) and
-  replaced, and the body is refused with 422. The event loop never runs a render.
+  replaced, and the body is refused with 422. The event loop renders only bodies
+  short and plain enough that their worst case is a few ms (renders_inline()).
 """
 
 from __future__ import annotations
@@ -167,6 +168,20 @@ class _Worker:
         self.conn.close()
 
 
+# Bodies cheap enough to render on the event loop (docs/security.md "Rendering"). Markdown's slow cases
+# grow with the number of delimiters and brackets, not with plain text, so a short body with few of them
+# has a small worst case (≤ 3 ms measured by `python -m bench.render_inline`), while a round trip to a
+# worker process costs a reply several ms of scheduling delay on a busy machine (bench/README.md).
+INLINE_CHARS = 1024
+INLINE_MARKS = 32
+_NOT_MARKS = str.maketrans("", "", "[]()*_`<>!|\\&~:@")
+
+
+def renders_inline(markdown: str) -> bool:
+    """Whether `markdown` is short and plain enough that rendering it in-line is always fast."""
+    return len(markdown) <= INLINE_CHARS and len(markdown) - len(markdown.translate(_NOT_MARKS)) <= INLINE_MARKS
+
+
 class Renderer:
     """A small pool of render worker processes with a time budget per body.
 
@@ -220,25 +235,48 @@ class Renderer:
         except Exception as exc:
             log.error("could not replace a render worker: %s", exc)
 
-    def _call(self, w: _Worker, body: str) -> tuple[str, str] | None:
+    async def _call(self, w: _Worker, body: str) -> tuple[str, str] | None:
+        """Hand `body` to an idle worker and wait for its answer on the event loop (None: over budget).
+
+        The pipe is watched with add_reader rather than polled from a thread: a thread that wakes up
+        must win the GIL back from a busy loop (up to the 5 ms switch interval, twice per body), which
+        under load made rendering the slowest step of a reply."""
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        fd = w.conn.fileno()
+        # An idle worker is blocked in recv(), so even a body larger than the pipe's buffer is taken as
+        # fast as it is written.
         w.conn.send(body)
-        if not w.conn.poll(self.budget):
+        loop.add_reader(fd, lambda: answered.done() or answered.set_result(None))
+        try:
+            await asyncio.wait_for(answered, self.budget)
+        except TimeoutError:
             return None
+        finally:
+            loop.remove_reader(fd)
+            # uvloop leaves a watched fd non-blocking; the reads below (and the next send) need it blocking.
+            os.set_blocking(fd, True)
+        # Readable: the answer, which the worker is writing in one go (or EOF if it died: EOFError).
         return w.conn.recv()  # type: ignore[no-any-return]
 
     async def render(self, markdown: str) -> str:
         """Sanitized HTML of `markdown`; Invalid (field body) if too large, blank or over the time budget."""
+        if renders_inline(markdown):
+            return render(markdown)
         try:
             w = await asyncio.wait_for(self.idle.get(), self.wait)
         except TimeoutError:
             raise Unavailable("The server is busy rendering; try again shortly") from None
         started = time.perf_counter()
         try:
-            result = await asyncio.to_thread(self._call, w, markdown)
+            result = await self._call(w, markdown)
         except (OSError, EOFError) as exc:  # the worker died under us
             log.warning("render worker failed (%s); replacing it", exc)
             asyncio.get_running_loop().create_task(self._replace(w))
             raise Unavailable("Rendering failed; try again") from None
+        except BaseException:  # cancelled mid-answer: the worker's state is unknown, so it is not reused
+            asyncio.get_running_loop().create_task(self._replace(w))
+            raise
         if result is None:
             log.warning("render over its %.2fs budget (%d chars); worker replaced", self.budget, len(markdown))
             asyncio.get_running_loop().create_task(self._replace(w))
