@@ -198,7 +198,7 @@ async def create_post(request: Request) -> Response:
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
     await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
-    async with transaction(st.pool) as conn:
+    async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html, mentioned)
     await publish(st, written.frames)
     await notifications.publish(st, written)

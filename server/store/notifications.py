@@ -21,35 +21,48 @@ from .cursor import cursor_decode, cursor_encode
 
 MAX_MENTIONS = 20  # users notified of mentions per post, edits included (CONTRACT)
 
-# Ranks: mention 1, comment/response 2, followed 3 (lower wins). $1 actor, $2 thread, $3 post,
-# $4 mentioned user ids in order of appearance, $5 the post's kind ('response', 'comment', or
-# 'mentions' for mentions only: a question, or an edit), $6 the post author (never notified of their own post).
-_NOTIFY = f"""
+
+def notify_sql(actor: str, thread: str, post: str, mentioned: str, kind: str, author: str,
+               parent: str) -> str:
+    """The INSERT of every notification a post causes, given SQL expressions for its inputs: a statement
+    of its own (notify() passes $1…$6) or a CTE of the one statement that writes a new post (posts.py).
+
+    Ranks: mention 1, comment/response 2, followed 3 (lower wins). `mentioned`: user ids in order of
+    appearance; `kind`: the post's kind ('response', 'comment', or 'mentions' for mentions only: a
+    question, or an edit); `author`: the post's author (never notified of their own post); `parent`: the
+    post's parent (a comment's response). A CTE cannot see the row its statement inserts, hence `parent`
+    passed in rather than read from the post."""
+    return f"""
 INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id)
-SELECT DISTINCT ON (c.user_id) c.user_id, c.kind, $1, $2, $3
+SELECT DISTINCT ON (c.user_id) c.user_id, c.kind, {actor}, {thread}, {post}
 FROM (
     SELECT m.uid AS user_id, 'mention' AS kind, 1 AS rank FROM (
-        SELECT m.uid FROM unnest($4::bigint[]) WITH ORDINALITY AS m(uid, ord)
-        WHERE m.uid <> $1 AND m.uid <> $6
-          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.post_id = $3 AND n.user_id = m.uid)
+        SELECT m.uid FROM unnest({mentioned}::bigint[]) WITH ORDINALITY AS m(uid, ord)
+        WHERE m.uid <> {actor} AND m.uid <> {author}
+          AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.post_id = {post} AND n.user_id = m.uid)
         ORDER BY m.ord
         LIMIT greatest(0, {MAX_MENTIONS}
-                          - (SELECT count(*) FROM notifications n WHERE n.post_id = $3 AND n.kind = 'mention'))
+                          - (SELECT count(*) FROM notifications n WHERE n.post_id = {post} AND n.kind = 'mention'))
     ) m
     UNION ALL
     -- A response: the asker. A comment: the response's author and the asker.
-    SELECT q.author_id, $5, 2 FROM posts q WHERE q.thread_id = $2 AND q.kind = 'question' AND $5 <> 'mentions'
+    SELECT q.author_id, {kind}, 2 FROM posts q WHERE q.thread_id = {thread} AND q.kind = 'question'
+        AND {kind} <> 'mentions'
     UNION ALL
-    SELECT r.author_id, 'comment', 2 FROM posts me JOIN posts r ON r.id = me.parent_id
-    WHERE me.id = $3 AND $5 = 'comment'
+    SELECT r.author_id, 'comment', 2 FROM posts r WHERE r.id = {parent} AND {kind} = 'comment'
     UNION ALL
-    SELECT f.user_id, 'followed', 3 FROM thread_follows f WHERE f.thread_id = $2 AND f.following AND $5 = 'response'
+    SELECT f.user_id, 'followed', 3 FROM thread_follows f WHERE f.thread_id = {thread} AND f.following
+        AND {kind} = 'response'
 ) c
-WHERE c.user_id <> $1 AND c.user_id <> $6
+WHERE c.user_id <> {actor} AND c.user_id <> {author}
+  AND {post} IS NOT NULL  -- in a post's statement: none when the post was refused
 ORDER BY c.user_id, c.rank
 ON CONFLICT (post_id, user_id) DO NOTHING
 RETURNING id, user_id, kind, created_at
 """
+
+
+_NOTIFY = notify_sql("$1", "$2", "$3", "$4", "$5", "$6", "(SELECT parent_id FROM posts WHERE id = $3)")
 
 
 async def resolve_mentions(conn: asyncpg.Connection | asyncpg.Pool, names: list[str]) -> list[asyncpg.Record]:
@@ -70,7 +83,11 @@ async def notify(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int
     if not rows:
         return []
     title = await conn.fetchval("SELECT title FROM threads WHERE id = $1", thread_id)
-    thread = {"id": thread_id, "title": title}
+    return published(rows, actor, {"id": thread_id, "title": title}, post_id)
+
+
+def published(rows: list[Any], actor: dict[str, Any], thread: dict[str, Any], post_id: int) -> list[dict[str, Any]]:
+    """The new notification rows (id, user_id, kind, created_at) as the API publishes them."""
     return [{"user_id": r["user_id"],
              "notification": {"id": r["id"], "kind": r["kind"], "created_at": iso(r["created_at"]), "read": False,
                               "actor": actor, "thread": thread, "post_id": post_id}} for r in rows]

@@ -8,8 +8,8 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..render import render
-from ..wire import encode, iso
-from . import Written, events, following, modlog, notifications
+from ..wire import decode, encode, event_frame, iso
+from . import Written, events, modlog, notifications
 
 POST_SELECT = """
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -82,48 +82,139 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
     return post, frame
 
 
+# A new post's Post JSON, built in SQL so the stored event is made in the statement that inserts the post;
+# the API answers with, and publishes, exactly this text. Same fields and formats as post_dict().
+_NEW_POST_JSON = """jsonb_build_object(
+    'id', p.id, 'thread_id', p.thread_id, 'parent_id', p.parent_id, 'kind', p.kind,
+    'author', jsonb_build_object('id', a.id, 'username', a.username, 'display_name', a.display_name),
+    'body', p.body, 'html', p.html,
+    'created_at', to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'edited_at', NULL, 'edited_by', NULL, 'revision', p.revision, 'score', p.score, 'my_vote', 0,
+    'deleted', false)"""
+
+
+def _create_sql(thread: str) -> str:
+    """Everything a new response or comment writes, as ONE statement (docs/architecture.md, "one reply").
+
+    `thread` is the CTE `t` (id, seq, title) that took the thread's next seq: for a response the UPDATE
+    itself, whose row lock orders the thread's writers and whose WHERE refuses a locked or deleted
+    thread (no row: nothing is written); for a comment the values its caller took the same way.
+    $1 thread, $2 parent, $3 kind, $4 author, $5 body, $6 html, $7 mentioned user ids. Every CTE sees
+    the snapshot from before the statement, so the poster's new follow row cannot make them a
+    recipient (they are excluded anyway) and no notification of this post exists yet."""
+    return f"""
+WITH t AS ({thread}),
+p AS (
+    INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq)
+    SELECT t.id, CASE WHEN $3 = 'response'  -- a response's parent is the thread's question
+                      THEN (SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question') ELSE $2 END,
+           $3, $4, $5, $6, t.seq FROM t
+    RETURNING *
+), r AS (
+    INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
+    SELECT id, 1, body, html, author_id, created_at FROM p
+), a AS (
+    SELECT id, username, display_name FROM users WHERE id = $4
+), e AS (
+    INSERT INTO thread_events (thread_id, seq, name, data)
+    SELECT p.thread_id, p.seq, 'post.created', {_NEW_POST_JSON} FROM p, a
+    RETURNING data::text AS data
+), f AS (  -- the poster follows the thread (unless they unfollowed it) and has read up to their post
+    INSERT INTO thread_follows (user_id, thread_id, following) SELECT $4, t.id, true FROM t
+    ON CONFLICT DO NOTHING
+), rd AS (
+    INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
+    ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
+), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", "$3", "$4", "$2")})
+SELECT p.id, t.seq, t.title, e.data, a.username, a.display_name,
+       coalesce((SELECT array_agg(n.id ORDER BY n.user_id) FROM n), '{{}}') AS n_id,
+       coalesce((SELECT array_agg(n.user_id ORDER BY n.user_id) FROM n), '{{}}') AS n_user,
+       coalesce((SELECT array_agg(n.kind ORDER BY n.user_id) FROM n), '{{}}') AS n_kind,
+       coalesce((SELECT array_agg(n.created_at ORDER BY n.user_id) FROM n), '{{}}') AS n_created
+FROM p, t, e, a
+"""
+
+
+_CREATE_RESPONSE = _create_sql(
+    "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + 1"
+    " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING id, seq, title")
+_CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title")
+
+
+async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
+    """Say why the thread took no write (a transaction around it rolls back)."""
+    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1", thread_id)
+    if thread is None:
+        raise NotFound(f"No thread {thread_id}")
+    if thread["deleted"]:
+        raise Conflict("This thread was deleted", code="thread_deleted")
+    raise Conflict("This thread is locked", code="thread_locked")
+
+
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
                  idempotency_key: str | None = None, html: str | None = None,
                  mentioned: list[int] | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created).
 
-    `mentioned`: the ids of the users the body @mentions (links already in `html`), notified here."""
-    if idempotency_key is not None:
-        # The thread first: a key never answers for a thread that is gone or never was.
-        thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1", thread_id)
-        if thread is None:
-            raise NotFound(f"No thread {thread_id}")
-        if thread["deleted"]:
-            raise Conflict("This thread was deleted", code="thread_deleted")
-        # A key belongs to (user, thread). Waits for a concurrent request with the same key to finish
-        # (unique index), then sees its row.
-        inserted = await conn.fetchval(
-            "INSERT INTO idempotency_keys (user_id, thread_id, key) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING RETURNING 1", user_id, thread_id, idempotency_key)
-        if inserted is None:
-            post_id = await conn.fetchval(
-                "SELECT post_id FROM idempotency_keys WHERE user_id = $1 AND thread_id = $2 AND key = $3",
-                user_id, thread_id, idempotency_key)
-            if post_id is None:
-                raise Conflict("The first request with this key is still in flight", code="idempotency_in_progress")
-            first = await get_row(conn, post_id)
-            if first["deleted"]:  # a replay never shows a deleted post, nor makes a second one
-                raise Conflict("The post this key made was deleted", code="post_deleted")
-            return Written((post_dict(first), False))
-    kind = "response" if parent_id is None else "comment"
-    # Take the thread's next seq first: one statement both checks the thread and locks its row, so
-    # everything below runs serialized with every other write to this thread (docs/live.md).
-    seq = await conn.fetchval(
-        "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + $2"
-        " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING seq", thread_id, 1 if kind == "response" else 0)
-    if seq is None:  # say why (the transaction rolls back)
-        thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1", thread_id)
-        if thread is None:
-            raise NotFound(f"No thread {thread_id}")
-        if thread["deleted"]:
-            raise Conflict("This thread was deleted", code="thread_deleted")
-        raise Conflict("This thread is locked", code="thread_locked")
-    if kind == "comment":
+    `mentioned`: the ids of the users the body @mentions (links already in `html`), notified here.
+    A response without an idempotency key is one statement, so `conn` needs no transaction around it
+    (the API gives it none: no BEGIN/COMMIT round trips); every other case opens its own transaction
+    (a savepoint if the caller already has one)."""
+    html = render(body) if html is None else html
+    if idempotency_key is None and parent_id is None:
+        return await _write(conn, thread_id, user_id, body, None, html, mentioned)
+    async with conn.transaction():
+        if idempotency_key is not None:
+            replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
+            if replay is not None:
+                return Written((replay, False))
+        written = await _write(conn, thread_id, user_id, body, parent_id, html, mentioned)
+        if idempotency_key is not None:
+            await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
+                               " AND key = $3", user_id, thread_id, idempotency_key, written.value[0]["id"])
+        return written
+
+
+async def _claim_key(conn: asyncpg.Connection, thread_id: int, user_id: int, key: str) -> dict[str, Any] | None:
+    """Claim an idempotency key for a new post; or the post an earlier request with it made."""
+    # The thread first: a key never answers for a thread that is gone or never was.
+    thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1", thread_id)
+    if thread is None:
+        raise NotFound(f"No thread {thread_id}")
+    if thread["deleted"]:
+        raise Conflict("This thread was deleted", code="thread_deleted")
+    # A key belongs to (user, thread). Waits for a concurrent request with the same key to finish
+    # (unique index), then sees its row.
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (user_id, thread_id, key) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING 1", user_id, thread_id, key)
+    if inserted is not None:
+        return None
+    post_id = await conn.fetchval(
+        "SELECT post_id FROM idempotency_keys WHERE user_id = $1 AND thread_id = $2 AND key = $3",
+        user_id, thread_id, key)
+    if post_id is None:
+        raise Conflict("The first request with this key is still in flight", code="idempotency_in_progress")
+    first = await get_row(conn, post_id)
+    if first["deleted"]:  # a replay never shows a deleted post, nor makes a second one
+        raise Conflict("The post this key made was deleted", code="post_deleted")
+    return post_dict(first)
+
+
+async def _write(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
+                 html: str, mentioned: list[int] | None) -> Written[tuple[dict[str, Any], bool]]:
+    if parent_id is None:
+        row = await conn.fetchrow(_CREATE_RESPONSE, thread_id, None, "response", user_id, body, html,
+                                  mentioned or [])
+        if row is None:
+            await _refuse_write(conn, thread_id)
+    else:
+        # A comment takes the seq first, then checks its parent under the thread's lock, so a response
+        # deleted meanwhile (its delete locks the thread too) is seen as deleted.
+        taken = await conn.fetchrow("UPDATE threads SET seq = seq + 1, last_activity_at = now()"
+                                    " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING seq, title", thread_id)
+        if taken is None:
+            await _refuse_write(conn, thread_id)
         parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
         if parent is None or parent["thread_id"] != thread_id:
             raise NotFound(f"No post {parent_id} in this thread", field="parent_id")
@@ -131,14 +222,16 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
             raise Invalid("Comments go under a response; comments do not nest", field="parent_id")
         if parent["deleted"]:
             raise Conflict("That response was deleted", code="post_deleted")
-    post, frame = await insert(conn, thread_id, seq, kind, parent_id, user_id, body, html)
-    if idempotency_key is not None:
-        await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
-                           " AND key = $3", user_id, thread_id, idempotency_key, post["id"])
-    # Notify before the poster follows: they are the actor, never a recipient, either way.
-    notified = await notifications.notify(conn, post["author"], thread_id, post["id"], kind, user_id,
-                                          mentioned or [])
-    await following.on_write(conn, user_id, thread_id, seq)
+        row = await conn.fetchrow(_CREATE_COMMENT, thread_id, parent_id, "comment", user_id, body, html,
+                                  mentioned or [], taken["seq"], taken["title"])
+    data = row["data"].encode()
+    post = decode(data)
+    author = {"id": user_id, "username": row["username"], "display_name": row["display_name"]}
+    notified = notifications.published(
+        [{"id": i, "user_id": u, "kind": k, "created_at": c}
+         for i, u, k, c in zip(row["n_id"], row["n_user"], row["n_kind"], row["n_created"], strict=True)],
+        author, {"id": thread_id, "title": row["title"]}, row["id"])
+    frame = event_frame(thread_id, row["seq"], "post.created", data)
     return Written((post, True), [(thread_id, frame)], notified)
 
 
