@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
 from .conftest import Site
+from .test_web_axe import axe_source, violations  # noqa: F401 - axe_source is a fixture
 
 
 def comment_typing(page: Any, post_id: int) -> Any:
@@ -56,3 +58,19 @@ def test_moving_from_a_comment_box_to_the_response_box_moves_the_indicator(site:
     expect(a.locator('[data-testid="typing-indicator"]')).to_have_text("Cal Switcher is replying…")
     expect(comment_typing(a, rid)).to_have_text("")
     assert not alice.errors and not bob.errors
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_is_commenting_passes_axe(site: Site, readers: Any, axe_source: str, scheme: str) -> None:  # noqa: F811
+    """The thread page with "NAME is commenting…" showing under a response has no axe violation, in both themes."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    rid = site.reply(asker, tid, "A response")["id"]
+    watcher, typist = readers(color_scheme=scheme), readers()
+    watcher.sign_up("Ada Watcher")
+    typist.sign_up("Dee Typist")
+    a, b = watcher.open_thread(tid), typist.open_thread(tid)
+    expect(a.locator('[data-testid="watching-count"]')).to_have_text("2 watching")
+    b.locator(f'[data-post-id="{rid}"] [data-testid="comment-input"]').press_sequentially("Well", delay=40)
+    expect(comment_typing(a, rid)).to_have_text("Dee Typist is commenting…")
+    assert violations(a, axe_source) == []
