@@ -65,8 +65,12 @@ def error(code: str, message: str, **extra: Any) -> bytes:
     return encode({"type": "error", "code": code, "message": message, **extra})
 
 
-def typing(thread_id: int, user: dict[str, Any]) -> bytes:
-    return encode({"type": "typing", "thread": thread_id, "user": user})
+def typing(thread_id: int, user: dict[str, Any], parent: int | None = None) -> bytes:
+    """The relayed typing frame; `parent` (the response being commented on) only when the typist named one."""
+    msg: dict[str, Any] = {"type": "typing", "thread": thread_id, "user": user}
+    if parent is not None:
+        msg["parent"] = parent
+    return encode(msg)
 
 
 def presence(users: list[dict[str, Any]], guests: int, thread_id: int | None = None,

@@ -30,6 +30,7 @@ from ..errors import WS_4001_SESSION_ENDED, NotFound
 from ..store import events as store_events
 from ..store import sessions as store_sessions
 from ..wire import frame_seq
+from . import typing as typing_relay  # server/live/typing.py, not the standard library's
 from .broker import Broker
 from .conn import Conn, Frame
 from .feeds import Feeds
@@ -141,8 +142,8 @@ class Hub:
         room = self.rooms.get(thread_id)
         if room is None:
             return
-        if message[:1] == b"T":
-            self._relay_typing(room, message)
+        if typing_relay.is_typing(message):
+            typing_relay.relay(self.origin, message, room.members)
             return
         self.accept(room, frame_seq(message), Frame(message))
 
@@ -511,20 +512,3 @@ class Hub:
     def watching(self, thread_id: int) -> list[Conn]:
         room = self.rooms.get(thread_id)
         return list(room.members) if room else []
-
-    # -- typing ----------------------------------------------------------
-
-    @staticmethod
-    def typing_message(origin: str, frame: bytes) -> bytes:
-        """Typing goes over the thread's channel as b"T<origin> <frame>" so the sender is never echoed."""
-        return b"T" + origin.encode() + b" " + frame
-
-    def _relay_typing(self, room: Room, message: bytes) -> None:
-        space = message.index(b" ")
-        origin = message[1:space].decode()
-        frame = Frame(message[space + 1:])
-        mine = origin.startswith(self.origin + ":")
-        sender = int(origin.rsplit(":", 1)[1]) if mine else -1
-        for conn in list(room.members):
-            if conn.id != sender:
-                conn.send(frame)

@@ -20,6 +20,7 @@ from ..state import AppState
 from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
+from . import typing as typing_relay  # server/live/typing.py
 from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
 from .hub import Hub
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_SUBSCRIPTIONS = 100
 ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+PostId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
 # A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py).
@@ -47,6 +49,10 @@ class Unsubscribe(msgspec.Struct, tag="unsubscribe", tag_field="type"):
 
 class Typing(msgspec.Struct, tag="typing", tag_field="type"):
     thread: ThreadId
+    # The response whose comment box is being typed in; absent for a response to the question. Only
+    # its shape is checked (a positive id, not null): typing is a hint, so nobody looks up whether the
+    # post is in this thread, and the page ignores an id it does not show.
+    parent: PostId | msgspec.UnsetType = msgspec.UNSET
 
 
 class Ping(msgspec.Struct, tag="ping", tag_field="type"):
@@ -118,7 +124,7 @@ class Session:
                 self.state.presence.remove(msg.thread, self.conn.user, linger=False)  # a choice, not a drop
             self.send(wire.unsubscribed(msg.thread))
         elif isinstance(msg, Typing):
-            await self.typing_frame(msg.thread)
+            await self.typing_frame(msg.thread, None if msg.parent is msgspec.UNSET else msg.parent)
         return True
 
     async def subscribe(self, thread_id: int, since: int | None) -> None:
@@ -204,7 +210,7 @@ class Session:
             return
         self.send(wire.feed_subscribed(feed))
 
-    async def typing_frame(self, thread_id: int) -> None:
+    async def typing_frame(self, thread_id: int, parent: int | None) -> None:
         conn = self.conn
         if conn.user is None:
             self.send(wire.error("forbidden", "Sign in to type", thread=thread_id))
@@ -216,7 +222,7 @@ class Session:
         # 40 tabs type no faster than one. Typing is a hint: extra ones are dropped quietly.
         if await self.state.limiter.hit(f"typing:{conn.user['id']}:{thread_id}", self.state.settings.limits.ws_typing):
             return
-        message = Hub.typing_message(f"{self.hub.origin}:{conn.id}", wire.typing(thread_id, conn.user))
+        message = typing_relay.message(self.hub.origin, conn.id, wire.typing(thread_id, conn.user, parent))
         try:
             await self.state.broker.publish(self.state.broker.thread_channel(thread_id), message)
         except Exception as exc:

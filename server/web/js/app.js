@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { avatar, displayName, hideToast, openDialog, refreshRelativeTimes, toast, userLink } from './ui.js';
+import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
@@ -222,7 +222,7 @@ function renderActiveNow(msg) {
   if (hidden > 0) {
     activeList.append(h('li', { class: 'active-more' }, h('button', {
       type: 'button', class: 'link-btn', 'data-testid': 'active-more', 'aria-haspopup': 'dialog',
-      onClick: () => showEveryone(users, total, guests),
+      onClick: () => showEveryone(total, guests),
     }, `+${hidden} more`)));
   }
   let tail = '';
@@ -233,14 +233,66 @@ function renderActiveNow(msg) {
   activeGuests.dataset.guests = String(guests);
 }
 
-/** Everyone online (as far as the frame lists them) in a dialog. */
-function showEveryone(users, total, guests) {
-  const list = h('ul', { class: 'everyone', 'data-testid': 'active-everyone' },
-    users.map((u) => h('li', { dir: 'auto' }, avatar(u, 'xs'), displayName(u))));
-  const rest = total - users.length;
-  const notes = [rest > 0 ? `and ${rest} more signed in` : '', guests ? `${guests} ${guests === 1 ? 'guest' : 'guests'}` : '']
-    .filter(Boolean).join(' · ');
-  openDialog(`Active now: ${total} signed in`, h('div', null, list, notes ? h('p', null, notes) : null), 'active-dialog');
+const EVERYONE_PAGE = 50; // names per GET /api/presence page in the "+N more" dialog
+
+/**
+ * Everyone online, in a dialog, read page by page from GET /api/presence (by name): a frame
+ * lists at most 50, and a busy site has far more. "Show more" fetches the next page on demand
+ * and puts the keyboard on its first new name.
+ */
+function showEveryone(total, guests) {
+  const list = h('ul', { class: 'everyone', 'data-testid': 'active-everyone', 'aria-label': 'Signed in now' });
+  const status = h('p', { class: 'everyone-status', role: 'status', 'data-testid': 'active-everyone-status' },
+    'Loading…');
+  const more = h('button', { type: 'button', class: 'btn btn-block more', 'data-testid': 'active-everyone-more',
+    hidden: true }, 'Show more');
+  const guestNote = h('p', { 'data-testid': 'active-everyone-guests' });
+  const dlg = openDialog(`Active now: ${total} signed in`, h('div', null, list, status, more, guestNote),
+    'active-dialog');
+  const title = dlg.querySelector('h2');
+  const seen = new Set(); // a page can repeat a name when someone arrives or leaves between pages
+  let next = null;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const d = await api('GET', `/api/presence?limit=${EVERYONE_PAGE}${next ? `&after=${encodeURIComponent(next)}` : ''}`);
+      if (!dlg.isConnected) return null;
+      const added = [];
+      for (const u of d.users || []) {
+        if (seen.has(u.id)) continue;
+        seen.add(u.id);
+        const li = h('li', { dir: 'auto', dataset: { userId: u.id } }, avatar(u, 'xs'), userLink(u, 'everyone-name'));
+        list.append(li);
+        added.push(li);
+      }
+      next = d.next || null;
+      const count = Math.max(Number(d.count) || 0, seen.size);
+      title.textContent = `Active now: ${count} signed in`;
+      status.textContent = next ? `Showing ${seen.size} of ${count}` : '';
+      more.textContent = 'Show more';
+      more.hidden = !next;
+      const g = Number(d.guests) || 0;
+      guestNote.textContent = g ? `and ${g} ${g === 1 ? 'guest' : 'guests'}` : '';
+      return added;
+    } catch (e) {
+      if (!dlg.isConnected) return null;
+      status.textContent = `Could not load the list: ${e.message}`;
+      more.textContent = 'Try again';
+      more.hidden = false;
+      return null;
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener('click', async () => {
+    const added = await load();
+    const link = added && added.length && added[0].querySelector('a');
+    if (link) link.focus();
+    else if (more.hidden) dlg.querySelector('.dialog-close').focus(); // nothing left to show: never focus a hidden button
+  });
+  list.addEventListener('click', (e) => { if (e.target.closest('a')) dlg.close(); }); // a profile opens behind a modal otherwise
+  guestNote.textContent = guests ? `and ${guests} ${guests === 1 ? 'guest' : 'guests'}` : '';
+  load();
 }
 
 const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' };

@@ -193,7 +193,7 @@ export class Live {
         if (sub && sub.onSubscribed) sub.onSubscribed(msg);
         break;
       case 'typing':
-        if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user);
+        if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user, Number.isInteger(msg.parent) ? msg.parent : null);
         break;
       case 'pong':
         if (msg.id === 'user-channel' && this.handlers.onUserChannel) this.handlers.onUserChannel();
@@ -238,7 +238,10 @@ export class Live {
     if (this.ready) this.send({ type: 'unsubscribe', feed });
   }
 
-  sendTyping(thread) {
-    return this.ready && this.send({ type: 'typing', thread });
+  /** "I am typing" in a thread: a response, or (parent: a response id) a comment under that response. */
+  sendTyping(thread, parent = null) {
+    const frame = { type: 'typing', thread };
+    if (parent) frame.parent = parent;
+    return this.ready && this.send(frame);
   }
 }

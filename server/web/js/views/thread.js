@@ -44,6 +44,7 @@ class ThreadView {
     this.editors = new Map(); // post id -> open editor
     this.votes = new Map(); // post id -> {confirmed, want, inflight}: votes in flight (actions.js)
     this.lastTypingSent = 0;
+    this.lastTypingAt = null; // the response id (or null: a reply) that notice named
     const wanted = new URLSearchParams(location.search).get('sort');
     this.sort = Object.hasOwn(SORTS, wanted) ? wanted : 'oldest';
     this.presence = null;
@@ -87,7 +88,7 @@ class ThreadView {
       onEvent: (ev) => this.sync.receive(ev),
       onSubscribed: (msg) => this.sync.subscribed(msg),
       onPresence: (msg) => { this.presence = msg; renderWatching(this.watchingEl, msg); },
-      onTyping: (user) => this.onTyping(user),
+      onTyping: (user, parent) => this.onTyping(user, parent),
       onResume: () => this.sync.catchUp(),
     });
   }
@@ -171,7 +172,10 @@ class ThreadView {
     this.pill.mount();
     this.renderThreadHead();
     this.updateCounts();
-    this.typing.mount(typingEl);
+    this.typing.mount(typingEl, (id) => {
+      const r = this.refs.get(id);
+      return (r && r.kind === 'response' && r.typing) || null;
+    });
     if (this.presence) renderWatching(this.watchingEl, this.presence);
     if (this.reading) this.reading.mount();
   }
@@ -285,15 +289,23 @@ class ThreadView {
 
   // ---- typing -------------------------------------------------------------
 
-  /** The reader is writing a new response or comment (never an edit, never on a locked thread). */
-  typed() {
+  /**
+   * The reader is writing a new response (parentId null) or a comment under response parentId
+   * (never an edit, never on a locked thread). Repeated every few seconds; at once when they
+   * move to another box, so the others see them in the right place.
+   */
+  typed(parentId = null) {
     const now = Date.now();
-    if (!this.me || (this.state && this.state.thread.locked) || now - this.lastTypingSent < TYPING_SEND_EVERY_MS) return;
-    if (this.ctx.live.sendTyping(this.id)) this.lastTypingSent = now;
+    if (!this.me || (this.state && this.state.thread.locked)) return;
+    if (parentId === this.lastTypingAt && now - this.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    if (this.ctx.live.sendTyping(this.id, parentId)) {
+      this.lastTypingSent = now;
+      this.lastTypingAt = parentId;
+    }
   }
 
-  onTyping(user) {
+  onTyping(user, parent) {
     if (this.me && user.id === this.me.id) return;
-    this.typing.add(user);
+    this.typing.add(user, parent);
   }
 }

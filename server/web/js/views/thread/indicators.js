@@ -1,5 +1,5 @@
 // The thread's indicators: "N watching", the "N new responses" pill for posts
-// that arrived below the fold, and "NAME is replying…".
+// that arrived below the fold, and "NAME is replying…" / "NAME is commenting…".
 
 import { h, icon } from '../../dom.js';
 import { displayName } from '../../ui.js';
@@ -85,21 +85,41 @@ export class NewPill {
   }
 }
 
-/** Who is typing, each shown for a few seconds after their last notice. */
+/** "NAME is replying…" / "A and B are commenting…" for the names of one place. */
+export function typingText(names, verb) {
+  if (names.length === 1) return `${names[0]} is ${verb}…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are ${verb}…`;
+  if (names.length > 2) return `${names[0]}, ${names[1]} and ${names.length - 2} more are ${verb}…`;
+  return '';
+}
+
+/**
+ * Who is typing, each shown for a few seconds after their last notice: "NAME is replying…"
+ * below the responses, or "NAME is commenting…" under the response whose comment box they
+ * type in (the notice's `parent`). Each place is a polite live region that is written only
+ * when its text changes, so a screen reader hears a change, never every repeated notice.
+ */
 export class Typing {
   constructor() {
-    this.typers = new Map(); // user id -> {user, until}
+    this.typers = new Map(); // user id -> {user, parent (a response id or null), until}
     this.timer = null;
     this.el = null;
+    this.slotFor = () => null; // response id -> its "is commenting…" element, or null
+    this.lit = new Set(); // response ids whose element shows someone
   }
 
-  mount(el) {
+  /** `el` is the place for replies; slotFor(id) finds the place under response `id`. */
+  mount(el, slotFor = () => null) {
     this.el = el;
+    this.slotFor = slotFor;
+    this.lit.clear();
     this.render();
   }
 
-  add(user) {
-    this.typers.set(user.id, { user, until: Date.now() + TYPING_SHOW_FOR_MS });
+  add(user, parent = null) {
+    // A response this page does not show (another thread's id, not loaded yet): the hint is dropped.
+    if (parent != null && !this.slotFor(parent)) return;
+    this.typers.set(user.id, { user, parent: parent ?? null, until: Date.now() + TYPING_SHOW_FOR_MS });
     this.render();
     if (!this.timer) {
       this.timer = setInterval(() => {
@@ -118,19 +138,33 @@ export class Typing {
 
   render() {
     if (!this.el) return;
-    const names = [...this.typers.values()].map((t) => displayName(t.user));
-    let text = '';
-    if (names.length === 1) text = `${names[0]} is replying…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are replying…`;
-    else if (names.length > 2) text = `${names[0]}, ${names[1]} and ${names.length - 2} more are replying…`;
-    this.el.classList.toggle('is-active', names.length > 0);
-    this.el.replaceChildren(...(text
-      ? [h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text)]
-      : []));
+    const byPlace = new Map(); // null (replies) or a response id -> names
+    for (const t of this.typers.values()) {
+      if (!byPlace.has(t.parent)) byPlace.set(t.parent, []);
+      byPlace.get(t.parent).push(displayName(t.user));
+    }
+    show(this.el, typingText(byPlace.get(null) || [], 'replying'));
+    for (const id of new Set([...this.lit, ...byPlace.keys()])) {
+      if (id === null) continue;
+      const slot = this.slotFor(id);
+      const text = typingText(byPlace.get(id) || [], 'commenting');
+      if (slot) show(slot, text);
+      if (slot && text) this.lit.add(id); else this.lit.delete(id);
+    }
   }
 
   dispose() {
     clearInterval(this.timer);
     this.timer = null;
   }
+}
+
+/** Write an indicator only when its text changes (a live region speaks on every change). */
+function show(el, text) {
+  if (el.dataset.text === text) return;
+  el.dataset.text = text;
+  el.classList.toggle('is-active', !!text);
+  el.replaceChildren(...(text
+    ? [h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text)]
+    : []));
 }

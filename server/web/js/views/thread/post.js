@@ -40,7 +40,9 @@ export function buildPost(view, post) {
   if (kind === 'response') {
     refs.comments = h('ul', { class: 'comment-list', 'data-testid': 'comments', 'aria-label': 'Comments' },
       (post.comments || []).map((c) => buildPost(view, c)));
-    mainEl.append(refs.comments);
+    // "NAME is commenting…" (indicators.js Typing): there for guests too, who see others type.
+    refs.typing = h('p', { class: 'typing typing-comment', 'data-testid': 'comment-typing', 'aria-live': 'polite' });
+    mainEl.append(refs.comments, refs.typing);
     refs.commentForm = buildCommentForm(view, post.id);
     if (refs.commentForm) mainEl.append(refs.commentForm);
   }
