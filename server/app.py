@@ -21,7 +21,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, following, forum, mentions, moderation, notifications, preview, profiles, search
+from .api import accounts, feeds, following, forum, mentions, moderation, notifications, preview, profiles, search
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -243,6 +243,7 @@ class Parley:
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
+        self.state.feed_publisher = feeds.publisher_for(self.state)
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
@@ -252,6 +253,7 @@ class Parley:
             pruner.cancel()
             warm.cancel()
             self.state.shutting_down = True
+            self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()
             await renderer.close()

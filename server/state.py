@@ -27,5 +27,6 @@ class AppState:
     cookies: Cookies
     redis: Any | None = None
     renderer: Renderer | None = None
+    feed_publisher: Any | None = None  # api/feeds.Publisher: coalesces feed sends per thread
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -1,9 +1,18 @@
-"""Publishing thread-list updates on the feed channels after COMMIT (server/live/feeds.py)."""
+"""Publishing thread-list updates on the feed channels after COMMIT (server/live/feeds.py).
+
+A feed frame carries the thread as it is when it is read, so a hot thread needs no more than one a
+second: Publisher sends the first change of a thread at once and, within the interval that follows,
+only one more, at its end, read then (so it holds every change made meanwhile). That is the rate the
+receiving side lets through anyway (live/feeds.py coalesces per socket too, which covers several
+writing processes); here it saves the thread read and the publishes of every other write.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from .. import wire
 from ..live import feeds
@@ -14,12 +23,23 @@ log = logging.getLogger(__name__)
 
 
 async def publish(st: AppState, thread_ids: list[int], moved_from: int | None = None) -> None:
-    """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
-    its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer.
+    """Announce that these threads changed: now, or coalesced by the process's Publisher.
 
-    `moved_from`: the category a (single) thread was moved out of; the feeds it left hear it as deleted."""
+    `moved_from`: the category a (single) thread was moved out of; the feeds it left hear it as deleted.
+    A move is sent at once (the deferred send would not know where the thread came from)."""
     if not thread_ids:
         return
+    if moved_from is not None or st.feed_publisher is None:
+        await send(st, thread_ids, moved_from)
+        return
+    due = st.feed_publisher.changed(thread_ids)
+    if due:
+        await send(st, due)
+
+
+async def send(st: AppState, thread_ids: list[int], moved_from: int | None = None) -> None:
+    """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
+    its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer."""
     try:
         rows = await st.pool.fetch(threads.THREAD_SELECT + " WHERE t.id = any($1::bigint[])", thread_ids)
         tree = await categories.tree(st.pool)
@@ -42,3 +62,68 @@ async def publish(st: AppState, thread_ids: list[int], moved_from: int | None = 
                 log.warning("feed publish failed: %s", r)
     except Exception as exc:
         log.warning("feed update of %s failed: %s", thread_ids, exc)
+
+
+class Publisher:
+    """Which changed threads to announce now, and deferred sends for the rest (one per thread at most).
+
+    `flush(ids)` is called when an interval ends for threads that changed during it. Time is a
+    parameter like in live/feeds.py: `clock` and `later` default to the event loop's."""
+
+    def __init__(self, flush: Callable[[list[int]], Any], interval: float = feeds.INTERVAL,
+                 clock: Callable[[], float] | None = None, later: Callable[..., Any] | None = None) -> None:
+        self.flush = flush
+        self.interval = interval
+        self.clock = clock
+        self.later = later
+        self.sent: dict[int, float] = {}   # thread → when it was last announced
+        self.waiting: dict[int, Any] = {}  # thread → its deferred send (has .cancel())
+
+    def _now(self) -> float:
+        return self.clock() if self.clock is not None else asyncio.get_running_loop().time()
+
+    def changed(self, thread_ids: list[int]) -> list[int]:
+        """The threads to announce now; the others get a deferred send at the end of their interval."""
+        now = self._now()
+        due = []
+        for tid in thread_ids:
+            if tid in self.waiting:
+                continue  # its deferred send reads the thread later: this change is in it
+            last = self.sent.get(tid)
+            if last is None or now - last >= self.interval:
+                self.sent[tid] = now
+                due.append(tid)
+            else:
+                self.waiting[tid] = self._later(last + self.interval - now, self._fire, tid)
+        if len(self.sent) > 1000:  # threads quiet for longer than the interval need no entry
+            for tid in [t for t, at in self.sent.items() if now - at >= self.interval and t not in self.waiting]:
+                del self.sent[tid]
+        return due
+
+    def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> Any:
+        if self.later is not None:
+            return self.later(delay, fn, *args)
+        return asyncio.get_running_loop().call_later(delay, fn, *args)
+
+    def _fire(self, thread_id: int) -> None:
+        self.waiting.pop(thread_id, None)
+        self.sent[thread_id] = self._now()
+        self.flush([thread_id])
+
+    def close(self) -> None:
+        for handle in self.waiting.values():
+            handle.cancel()
+        self.waiting.clear()
+
+
+# Deferred sends in flight, kept so they are not garbage-collected.
+_background: set[asyncio.Task[None]] = set()
+
+
+def publisher_for(st: AppState) -> Publisher:
+    """The process's Publisher, whose deferred sends run as background tasks on the loop."""
+    def flush(thread_ids: list[int]) -> None:
+        task = asyncio.get_running_loop().create_task(send(st, thread_ids), name="feed-send")
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+    return Publisher(flush)

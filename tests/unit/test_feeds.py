@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from server.live.broker import MemoryBroker
 from server.live.feeds import Feeds, message
 
@@ -101,3 +103,40 @@ def test_a_malformed_message_is_ignored():
     feeds, clock, timers, conn, channel = setup()
     feeds.on_message(channel, b'{"no":"prefix"}')
     assert conn.sent == []
+
+
+def _publisher() -> tuple[Any, Clock, Timers, list[list[int]]]:
+    from server.api.feeds import Publisher
+    clock, timers, flushed = Clock(), Timers(), []
+    return Publisher(flushed.append, interval=1.0, clock=clock, later=timers), clock, timers, flushed
+
+
+def test_publisher_sends_a_first_change_at_once_and_one_deferred_send_per_interval() -> None:
+    """The writer side: a thread's first change is due now, a burst after it makes one deferred send."""
+    pub, clock, timers, flushed = _publisher()
+    assert pub.changed([1]) == [1]
+    clock.t += 0.2
+    assert pub.changed([1]) == []
+    clock.t += 0.2
+    assert pub.changed([1, 2]) == [2]  # another thread is independent
+    assert len(timers.due) == 1 and timers.due[0][0] == pytest.approx(0.8)  # thread 1: at the end of its interval
+    clock.t += 0.6
+    timers.run()
+    assert flushed == [[1]]
+    assert pub.changed([1]) == []  # just announced: the next change waits for the next interval
+    clock.t += 1.0
+    timers.run()
+    assert flushed == [[1], [1]]
+    clock.t += 1.0
+    assert pub.changed([1]) == [1]  # quiet for an interval: at once again
+
+
+def test_publisher_close_cancels_deferred_sends() -> None:
+    """A process shutting down drops its deferred sends instead of running them on a closed pool."""
+    pub, clock, timers, flushed = _publisher()
+    pub.changed([7])
+    clock.t += 0.1
+    pub.changed([7])
+    pub.close()
+    timers.run()
+    assert flushed == []
