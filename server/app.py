@@ -21,7 +21,19 @@ from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import config, db, housekeeping, metrics, openapi
-from .api import accounts, feeds, following, forum, mentions, moderation, notifications, preview, profiles, search
+from .api import (
+    accounts,
+    feeds,
+    following,
+    forum,
+    mentions,
+    moderation,
+    notifications,
+    pagecache,
+    preview,
+    profiles,
+    search,
+)
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
@@ -244,6 +256,7 @@ class Parley:
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         self.state.feed_publisher = feeds.publisher_for(self.state)
+        self.state.page_cache = pagecache.PageCache()
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked

@@ -17,7 +17,7 @@ from ..state import AppState
 from ..store import categories, events, posts, threads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
-from . import feeds, mentions, notifications
+from . import feeds, mentions, notifications, pagecache
 from .common import (
     NO_NUL,
     Id,
@@ -181,9 +181,23 @@ async def get_thread(request: Request) -> Response:
     if sort not in threads.SORTS:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
     user = await auth.current_user(request, st)
-    page = await threads.page(st.pool, thread_id, user["id"] if user else None, lim,
-                              query(request, "after") or None, sort)
-    return json(page)
+    after = query(request, "after") or None
+    if user is not None or st.page_cache is None:
+        return json(await threads.page(st.pool, thread_id, user["id"] if user else None, lim, after, sort))
+    # A guest: the kept page while the thread's seq has not moved (api/pagecache.py).
+    cache, key = st.page_cache, (thread_id, lim, after, sort)
+    seq = await cache.current_seq(st.pool, thread_id)
+    if seq is not None:
+        if request.headers.get("if-none-match") == pagecache.etag(thread_id, seq):
+            return Response(status_code=304, headers=pagecache.headers(thread_id, seq))
+        body = cache.get(key, seq)
+        if body is not None:
+            return Response(body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
+    page = await threads.page(st.pool, thread_id, None, lim, after, sort)
+    body = msgspec.json.encode(page)
+    seq = page["thread"]["seq"]
+    cache.put(key, seq, body)
+    return Response(body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
 
 
 async def create_post(request: Request) -> Response:
