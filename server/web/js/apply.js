@@ -94,14 +94,22 @@ export function applyEvent(state, event) {
         result = { state: updatePost(state, data.id, (p) => mergePost(p, data)), change: { type: 'edited', id: data.id } };
       }
       break;
-    case 'post.deleted':
-      if (findPost(state, data.id)) {
+    case 'post.deleted': {
+      const found = findPost(state, data.id);
+      if (found) {
+        const deleted = updatePost(state, data.id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
+        // A deleted response no longer counts (as threads.response_count on the server): once, even if
+        // the post was already marked deleted.
+        if (found.where === 'response' && !found.post.deleted) {
+          deleted.thread = { ...deleted.thread, response_count: (deleted.thread.response_count || 0) - 1 };
+        }
         result = {
-          state: updatePost(state, data.id, (p) => ({ ...p, deleted: true, body: '', html: '' })),
+          state: deleted,
           change: { type: 'deleted', id: data.id, question: state.question && state.question.id === data.id },
         };
       }
       break;
+    }
     case 'vote.changed':
       if (findPost(state, data.post_id)) {
         const voted = updatePost(state, data.post_id, (p) => ({ ...p, score: data.score }));
