@@ -199,7 +199,7 @@ class Hub:
         for room in self.rooms.values():
             self._start_backfill(room)
         # A session may have ended while we were away (its end_sessions message is lost): check them all.
-        self._spawn(self._sweep_sessions(), "session-sweep")
+        self._spawn(self._sweep_quietly(), "session-sweep")
         if self.presence is not None:
             self.presence.on_reconnect()
 
@@ -398,9 +398,9 @@ class Hub:
                 async with self._acquire() as conn:
                     rows = await conn.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
                 for row in rows:
-                    room = self.rooms.get(row["id"])
-                    if room is not None and row["seq"] > room.seq:
-                        self._start_backfill(room)
+                    behind = self.rooms.get(row["id"])
+                    if behind is not None and row["seq"] > behind.seq:
+                        self._start_backfill(behind)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -498,6 +498,12 @@ class Hub:
     def end_session(self, conn: Conn) -> None:
         log.info("ws %d: its session ended; closing with 4001", conn.id)
         conn.close(WS_4001_SESSION_ENDED, "session ended")
+
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self._sweep_sessions()
+        except Exception as exc:  # database down or pool busy: the reconcile loop sweeps again in 5 s
+            log.warning("session sweep failed: %s", exc)
 
     async def _sweep_sessions(self) -> None:
         """Close the sockets whose session is gone (revoked, expired idle): the net under the channel."""
