@@ -62,7 +62,7 @@ def applier() -> Iterator[NodeApplier]:
 
 def test_node_driver_runs_the_real_apply_js(applier):
     """The driver applies events with web/js/apply.js itself: a duplicate seq is ignored, a new response is
-    appended with the count raised, and a deleted response is blanked with the count lowered again."""
+    appended with the count raised, and a deleted response is blanked with the count lowered once."""
     state = {"thread": {"id": 3, "seq": 5, "response_count": 0}, "question": {"id": 1, "kind": "question"},
              "responses": []}
     post = {"id": 9, "kind": "response", "body": "hi", "html": "<p>hi</p>", "deleted": False, "my_vote": 0,
@@ -75,6 +75,9 @@ def test_node_driver_runs_the_real_apply_js(applier):
                                      "data": {"id": 9}}])
     assert deleted["responses"][0]["deleted"] and deleted["responses"][0]["body"] == ""
     assert deleted["thread"]["seq"] == 7 and deleted["thread"]["response_count"] == 0
+    again = applier.apply(deleted, [{"type": "event", "thread": 3, "seq": 8, "name": "post.deleted",
+                                     "data": {"id": 9}}])
+    assert again["thread"]["seq"] == 8 and again["thread"]["response_count"] == 0  # counted once
 
 OPS = st.lists(
     st.tuples(st.sampled_from(["respond", "comment", "edit", "vote", "unvote", "delete", "retitle", "accept",

@@ -73,6 +73,21 @@ export function insertPost(state, post) {
 }
 
 /**
+ * Mark post `id` deleted (it keeps its place and comments; its text goes). A response deleted here no
+ * longer counts in thread.response_count, as on the server — once: marking it again (our own DELETE's
+ * answer, then its event) changes nothing more. Unchanged state if the post is not there.
+ */
+export function markDeleted(state, id) {
+  const found = findPost(state, id);
+  if (!found) return state;
+  const next = updatePost(state, id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
+  if (found.where === 'response' && !found.post.deleted) {
+    next.thread = { ...next.thread, response_count: (next.thread.response_count || 0) - 1 };
+  }
+  return next;
+}
+
+/**
  * Apply one event frame ({seq, name, data}, optionally {thread}) to the state.
  * Returns {state, change}; change is null when the event changed nothing visible
  * (a duplicate, or a post that is not loaded), else a small description for the view.
@@ -94,22 +109,14 @@ export function applyEvent(state, event) {
         result = { state: updatePost(state, data.id, (p) => mergePost(p, data)), change: { type: 'edited', id: data.id } };
       }
       break;
-    case 'post.deleted': {
-      const found = findPost(state, data.id);
-      if (found) {
-        const deleted = updatePost(state, data.id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
-        // A deleted response no longer counts (as threads.response_count on the server): once, even if
-        // the post was already marked deleted.
-        if (found.where === 'response' && !found.post.deleted) {
-          deleted.thread = { ...deleted.thread, response_count: (deleted.thread.response_count || 0) - 1 };
-        }
+    case 'post.deleted':
+      if (findPost(state, data.id)) {
         result = {
-          state: deleted,
+          state: markDeleted(state, data.id),
           change: { type: 'deleted', id: data.id, question: state.question && state.question.id === data.id },
         };
       }
       break;
-    }
     case 'vote.changed':
       if (findPost(state, data.post_id)) {
         const voted = updatePost(state, data.post_id, (p) => ({ ...p, score: data.score }));
