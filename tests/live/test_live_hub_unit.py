@@ -309,3 +309,47 @@ async def test_replay_cache_is_bounded_in_bytes_per_room():
         assert room.recent_bytes == sum(len(f.json) for _, f in room.recent)
         assert room.recent_bytes <= RECENT_BYTES or len(room.recent) == 1
     assert [s for s, _ in room.recent][-1] == 199 and len(room.recent) < 199
+
+
+async def test_reordered_events_are_delivered_in_seq_order_once_with_one_read():
+    """Events arriving 4, 3, 2 (after 1) reach the socket as 2, 3, 4, once each, with one backlog read."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 5)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+    for seq in (4, 3, 2):
+        hub.accept(room, seq, frame(seq))
+    await settle(hub)
+    assert c.seqs() == [2, 3, 4] and len(backlog.queries) == 1 and not room.held
+
+
+async def test_socket_joining_while_its_room_backfills_gets_the_rest_after_its_replay():
+    """A socket that joins a room that is behind gets, after its replay up to the join's seq, exactly the
+    events the backfill delivered meanwhile: no gap and no duplicate at the seam."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 6)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 2)
+    hub.accept(room, 5, frame(5))  # 3 and 4 missing: the room is behind
+    joiner = FakeConn()
+    replay, target, reset, _ = await hub.join(joiner, 7, 1)
+    assert target == 2 and not reset
+    await settle(hub)
+    hub.go_live(joiner, 7, target)
+    assert joiner.seqs() == [3, 4, 5] and room.members[joiner] == 5
+
+
+async def test_room_dropped_during_its_backfill_gets_nothing_delivered():
+    """A room that lingered out while its read was running is left alone when the read answers."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 5)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+    backlog.during_fetch = lambda: hub.rooms.pop(7) and hub.behind.pop(7)
+    hub.accept(room, 4, frame(4))
+    await settle(hub)
+    assert c.seqs() == [] and room.seq == 1 and not hub.behind
