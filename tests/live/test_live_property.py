@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,45 +15,14 @@ import websockets
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from apply_js import NodeApplier, running
 from helpers import Api, new_thread
-
-DRIVER = Path(__file__).with_name("apply_driver.mjs")
-
-
-class NodeApplier:
-    """One `node apply_driver.mjs` process for a whole run: a history in, the state apply.js makes out."""
-
-    def __init__(self, node: str) -> None:
-        self.proc = subprocess.Popen([node, str(DRIVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1)
-
-    def apply(self, state: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"state": state, "events": events}) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        assert line, f"the Node driver exited ({self.proc.poll()})"
-        out = json.loads(line)
-        assert "error" not in out, out["error"]
-        return out["state"]
-
-    def close(self) -> None:
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
 def applier() -> Iterator[NodeApplier]:
     """web/js/apply.js in Node; without node the test skips locally but FAILS in CI (.ci/run installs it)."""
-    node = shutil.which("node")
-    if node is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("node is not on PATH: the property test needs it to run web/js/apply.js")
-        pytest.skip("node is not on PATH (needed to run web/js/apply.js)")
-    runner = NodeApplier(node)
-    yield runner
-    runner.close()
+    yield from running()
 
 
 def test_node_driver_runs_the_real_apply_js(applier):
