@@ -26,6 +26,8 @@ FANOUT_LATENCY = Histogram(
 SLOW_CONSUMERS = Counter("parley_ws_slow_consumer_closes", "Sockets closed with 1013 for falling behind")
 BROKER_RECONNECTS = Counter("parley_broker_reconnects", "Broker subscriber reconnects (each followed by backfill)")
 GAP_BACKFILLS = Counter("parley_gap_backfills", "Backfills from thread_events after a seq gap")
+BACKFILL_QUERIES = Counter("parley_backfill_queries",
+                           "Batched thread_events reads for rooms behind (gaps, reconnects, reconcile)")
 REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
 PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")

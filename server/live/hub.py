@@ -8,6 +8,11 @@ one is a duplicate and dropped. After a broker reconnect every room is
 checked against the database the same way, and a slow reconcile loop does so
 periodically, so a lost publish is a delay, never a loss. See docs/live.md.
 
+Backfills are batched: one task per process reads the missed events of every
+room that is behind in ONE query (store.events.frames_after), so a reconnect
+with thousands of rooms costs a few queries, not a task per room queued on the
+pool. A gap the database cannot fill yet is retried with exponential back-off.
+
 Delivery is one Frame (bytes built once) written to each socket in turn.
 Large rooms are written in chunks with a yield in between, so a hot thread
 with thousands of watchers does not starve other threads or HTTP requests.
@@ -16,11 +21,12 @@ with thousands of watchers does not starve other threads or HTTP requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -47,11 +53,22 @@ REPLAY_CHUNK = 256 * 1024  # a replay is read and sent in chunks of about this m
 RECONCILE_EVERY = 5.0  # seconds between checks of every room's seq against the database
 MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading over HTTP is cheaper
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
+HELD_BYTES = 1 << 20   # frames held per room while it is behind; past this they are dropped and read back
+#                        from thread_events (the source of truth) instead of buffering without end
+BACKFILL_ROOMS = 256   # rooms read per backfill query (a reconnect with more rooms takes several)
+BACKFILL_BUDGET = 1 << 20  # event data one backfill query reads, shared by its rooms...
+BACKFILL_ROOM_MIN = 16 * 1024  # ...but at least this much (and one event) per room
+BACKOFF_FIRST = 0.05   # seconds before retrying a gap the database did not fill (or a failed read)...
+BACKOFF_MAX = 2.0      # ...doubling up to this, back to BACKOFF_FIRST once the room caught up
+# How long the live path waits for a pooled connection. asyncpg waits forever by default: a reconnect
+# storm or a stuck database would then queue joins without end. Past this a join answers `unavailable`
+# (the client retries with back-off) and a backfill backs off, exactly as when the database is down.
+ACQUIRE_TIMEOUT = 5.0
 
 
 class Room:
-    __slots__ = ("thread_id", "members", "seq", "ready", "held", "recent", "recent_bytes", "outbox", "task",
-                 "backfill", "empty_since", "pending")
+    __slots__ = ("thread_id", "members", "seq", "ready", "held", "held_bytes", "dropped", "recent",
+                 "recent_bytes", "outbox", "task", "behind", "retry_at", "delay", "empty_since", "pending")
 
     def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
@@ -59,13 +76,36 @@ class Room:
         self.pending: dict[Conn, list[tuple[int, Frame]]] = {}  # joining conns: live frames held until replay ends
         self.seq = 0
         self.ready: asyncio.Future[None] | None = None
-        self.held: dict[int, Frame] = {}          # frames that arrived ahead of a gap
+        self.held: dict[int, Frame] = {}          # frames that arrived ahead of a gap (HELD_BYTES at most)
+        self.held_bytes = 0
+        self.dropped = 0                          # the highest seq dropped from `held`: read up to it from the db
         self.recent: deque[tuple[int, Frame]] = deque()  # bounded by RECENT and RECENT_BYTES in remember()
         self.recent_bytes = 0
         self.outbox: deque[tuple[int, Frame]] = deque()
         self.task: asyncio.Task[None] | None = None
-        self.backfill: asyncio.Task[None] | None = None
+        self.behind = False                       # waiting for the backfill (frames are held meanwhile)
+        self.retry_at = 0.0                       # when the backfill may read this room next (hub clock)
+        self.delay = BACKOFF_FIRST                # the next back-off if that read does not fill the gap
         self.empty_since: float | None = None
+
+    def hold(self, seq: int, frame: Frame) -> None:
+        """Keep a frame that came ahead of the room's seq; past HELD_BYTES drop all of them instead (the
+        backfill then reads them from thread_events: nothing is lost, memory stays bounded)."""
+        if seq in self.held:
+            return
+        if self.held_bytes + len(frame.json) > HELD_BYTES:
+            self.dropped = max(self.dropped, seq, *self.held)
+            self.held.clear()
+            self.held_bytes = 0
+            return
+        self.held[seq] = frame
+        self.held_bytes += len(frame.json)
+
+    def unhold(self, seq: int) -> Frame | None:
+        frame = self.held.pop(seq, None)
+        if frame is not None:
+            self.held_bytes -= len(frame.json)
+        return frame
 
     def remember(self, seq: int, frame: Frame, tight: bool = False) -> int:
         """Keep a frame in `recent` (only it when `tight`); a deletion drops what came before (it may hold
@@ -83,8 +123,12 @@ class Room:
 
 
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, broker: Broker, presence: Any = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, presence: Any = None, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.pool = pool
+        self.clock = clock  # injectable with `sleep` (the backfill's back-off wait), so unit tests never sleep
+        self.sleep = sleep if sleep is not None else self._sleep_or_wake
         self.broker = broker
         self.presence = presence
         self.rooms: dict[int, Room] = {}
@@ -95,6 +139,10 @@ class Hub:
         self.session_idle_days = 30.0  # set by the app; sockets of sessions idle longer are closed
         self.tasks: set[asyncio.Task[Any]] = set()
         self._reconcile: asyncio.Task[None] | None = None
+        self.behind: dict[int, Room] = {}  # rooms waiting for the backfill, read together
+        self._backfiller: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()  # a room fell behind: the backfiller stops waiting
+        self.backfill_queries = 0
         self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
         self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
 
@@ -152,7 +200,7 @@ class Hub:
         for room in self.rooms.values():
             self._start_backfill(room)
         # A session may have ended while we were away (its end_sessions message is lost): check them all.
-        self._spawn(self._sweep_sessions(), "session-sweep")
+        self._spawn(self._sweep_quietly(), "session-sweep")
         if self.presence is not None:
             self.presence.on_reconnect()
 
@@ -160,16 +208,16 @@ class Hub:
 
     def accept(self, room: Room, seq: int, frame: Frame) -> None:
         """Take an event for the room: deliver it if it is next, hold it past a gap, drop a duplicate."""
-        if room.ready is None or not room.ready.done() or room.backfill is not None:
+        if room.ready is None or not room.ready.done() or room.behind:
             if seq > room.seq:
-                room.held[seq] = frame
+                room.hold(seq, frame)
             return
         if seq <= room.seq:
             return
         if seq == room.seq + 1:
             self._enqueue(room, seq, frame)
             return
-        room.held[seq] = frame
+        room.hold(seq, frame)
         metrics.GAP_BACKFILLS.inc()
         self._start_backfill(room)
 
@@ -242,35 +290,96 @@ class Hub:
         finally:
             room.task = None
 
-    def _start_backfill(self, room: Room) -> None:
-        if room.backfill is None and room.ready is not None and room.ready.done():
-            room.backfill = self._spawn(self._backfill(room), f"backfill-{room.thread_id}")
+    # -- backfill ----------------------------------------------------------
 
-    async def _backfill(self, room: Room) -> None:
-        """Read every stored event after room.seq, deliver in order, then whatever was held."""
-        delay = 0.1
-        while True:
-            try:
-                frames = await store_events.frames_since(self.pool, room.thread_id, room.seq)
-                break
-            except Exception as exc:  # the database is down: keep the held frames and retry
-                log.warning("backfill of thread %d failed (%s); retrying", room.thread_id, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-        room.backfill = None
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for the live path, waited for at most ACQUIRE_TIMEOUT (TimeoutError)."""
+        async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
+            yield conn
+
+    def _start_backfill(self, room: Room) -> None:
+        """Queue the room for the process's backfiller (a room already queued keeps its back-off)."""
+        if room.ready is None or not room.ready.done() or room.behind:
+            return
+        room.behind = True
+        room.retry_at = self.clock()
+        self.behind[room.thread_id] = room
+        self._wake.set()
+        if self._backfiller is None:
+            self._backfiller = self._spawn(self._backfill_loop(), "backfill")
+
+    async def _sleep_or_wake(self, delay: float) -> None:
+        """Wait `delay` seconds, or less if a room falls behind meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _backfill_loop(self) -> None:
+        """Read every queued room that is due, BACKFILL_ROOMS per query, until none is behind."""
+        try:
+            while self.behind:
+                now = self.clock()
+                due = [r for r in self.behind.values() if r.retry_at <= now]
+                if not due:
+                    self._wake.clear()
+                    await self.sleep(min(r.retry_at for r in self.behind.values()) - now)
+                    continue
+                for i in range(0, len(due), BACKFILL_ROOMS):
+                    await self._backfill_once(due[i:i + BACKFILL_ROOMS])
+        finally:
+            self._backfiller = None
+
+    async def _backfill_once(self, rooms: list[Room]) -> None:
+        """One query for these rooms' missed events; each gets them in order, then what it held."""
+        budget = max(BACKFILL_ROOM_MIN, BACKFILL_BUDGET // len(rooms))
+        afters = [(r.thread_id, r.seq) for r in rooms]  # no room moves meanwhile: behind, it only holds
+        self.backfill_queries += 1
+        metrics.BACKFILL_QUERIES.inc()
+        try:
+            async with self._acquire() as conn:
+                found = await store_events.frames_after(conn, afters, budget=budget)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is down or the pool exhausted: keep the held frames, back off
+            log.warning("backfill of %d rooms failed (%s); retrying", len(rooms), exc)
+            for room in rooms:
+                self._back_off(room)
+            return
+        for room in rooms:
+            if self.rooms.get(room.thread_id) is room and room.behind:
+                head, frames = found.get(room.thread_id, (None, []))
+                self._catch_up(room, head, frames)
+
+    def _catch_up(self, room: Room, head: int | None, frames: list[tuple[int, bytes]]) -> None:
+        before = room.seq
         for seq, data in frames:
             if seq == room.seq + 1:
-                room.held.pop(seq, None)
+                room.unhold(seq)
                 self._enqueue(room, seq, Frame(data))
         while room.seq + 1 in room.held:
-            self._enqueue(room, room.seq + 1, room.held.pop(room.seq + 1))
+            frame = room.unhold(room.seq + 1)
+            assert frame is not None
+            self._enqueue(room, room.seq + 1, frame)
         for seq in [s for s in room.held if s <= room.seq]:
-            del room.held[seq]
-        if room.held:  # still a gap: the missing event is committed but not yet visible; try again
-            await asyncio.sleep(0.05)
-            self._start_backfill(room)
-        elif frames:  # one read is budgeted (store.events.READ_BUDGET): read on until nothing is left
-            self._start_backfill(room)
+            room.unhold(seq)
+        if head is None:  # the thread row is gone: nothing more will come to fill a gap
+            room.held.clear()
+            room.held_bytes = room.dropped = 0
+        if room.held or room.seq < max(head or 0, room.dropped):
+            if room.seq > before:  # progress (the read was budgeted): read on at once
+                room.delay = BACKOFF_FIRST
+                room.retry_at = self.clock()
+            else:  # the missing event is not readable (not yet visible, or pruned): back off
+                self._back_off(room)
+            return
+        room.behind = False
+        room.dropped = 0
+        room.delay = BACKOFF_FIRST
+        self.behind.pop(room.thread_id, None)
+
+    def _back_off(self, room: Room) -> None:
+        room.retry_at = self.clock() + room.delay
+        room.delay = min(room.delay * 2, BACKOFF_MAX)
 
     async def _reconcile_loop(self) -> None:
         """Safety net for a publish lost without a reconnect: compare each room's seq with the database."""
@@ -279,7 +388,7 @@ class Hub:
             try:
                 self._reap_closing()
                 await self._sweep_sessions()
-                now = time.monotonic()
+                now = self.clock()
                 for tid, room in list(self.rooms.items()):
                     if not room.members and not room.pending and room.empty_since is not None \
                             and now - room.empty_since > LINGER:
@@ -287,11 +396,12 @@ class Hub:
                 ids = [tid for tid, r in self.rooms.items() if r.ready is not None and r.ready.done()]
                 if not ids:
                     continue
-                rows = await self.pool.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
+                async with self._acquire() as conn:
+                    rows = await conn.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
                 for row in rows:
-                    room = self.rooms.get(row["id"])
-                    if room is not None and row["seq"] > room.seq:
-                        self._start_backfill(room)
+                    behind = self.rooms.get(row["id"])
+                    if behind is not None and row["seq"] > behind.seq:
+                        self._start_backfill(behind)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -316,8 +426,8 @@ class Hub:
         if self.rooms.get(thread_id) is room:
             del self.rooms[thread_id]
             self.recent_total -= room.recent_bytes
-            if room.backfill is not None:
-                room.backfill.cancel()
+            if self.behind.get(thread_id) is room:
+                del self.behind[thread_id]
             try:
                 await self.broker.unsubscribe(self.broker.thread_channel(thread_id))
             except Exception as exc:
@@ -390,6 +500,12 @@ class Hub:
         log.info("ws %d: its session ended; closing with 4001", conn.id)
         conn.close(WS_4001_SESSION_ENDED, "session ended")
 
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self._sweep_sessions()
+        except Exception as exc:  # database down or pool busy: the reconcile loop sweeps again in 5 s
+            log.warning("session sweep failed: %s", exc)
+
     async def _sweep_sessions(self) -> None:
         """Close the sockets whose session is gone (revoked, expired idle): the net under the channel."""
         seen = [(c, c.session) for c in self.conns if c.session is not None and c.alive]
@@ -398,7 +514,8 @@ class Hub:
         keys = sorted({key for _, key in seen if key is not None})
         live: set[str] = set()
         for i in range(0, len(keys), 5000):
-            live |= await store_sessions.live_keys(self.pool, keys[i:i + 5000], self.session_idle_days)
+            async with self._acquire() as conn:
+                live |= await store_sessions.live_keys(conn, keys[i:i + 5000], self.session_idle_days)
         for conn, key in seen:
             # Only if it still has the session we checked (a password change may have rebound it meanwhile).
             if key not in live and conn.session == key and conn.alive:
@@ -412,7 +529,8 @@ class Hub:
             room.ready = asyncio.get_running_loop().create_future()
             try:
                 await self.broker.subscribe(self.broker.thread_channel(thread_id))
-                row = await self.pool.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
+                async with self._acquire() as conn:
+                    row = await conn.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
                 if row is None or row["deleted"]:
                     raise NotFound(f"No thread {thread_id}")
                 room.seq = row["seq"]
@@ -425,15 +543,19 @@ class Hub:
                 room.ready.exception()  # retrieved: joiners re-raise it themselves
                 raise
             # Frames that arrived while we read seq: keep those after it, in order.
-            held, room.held = room.held, {}
+            held, room.held, room.held_bytes = room.held, {}, 0
             for seq in sorted(held):
                 self.accept(room, seq, held[seq])
+            if room.dropped > room.seq:  # more arrived than could be held: read them from thread_events
+                self._start_backfill(room)
         else:
             assert room.ready is not None
             await asyncio.shield(room.ready)
             # A room outlives its thread (watchers, linger): a deleted thread stops at once for every new
             # subscriber on every process, whatever this room has cached (CONTRACT "Guarantees").
-            if await self.pool.fetchval("SELECT deleted FROM threads WHERE id = $1", thread_id):
+            async with self._acquire() as conn:
+                deleted = await conn.fetchval("SELECT deleted FROM threads WHERE id = $1", thread_id)
+            if deleted:
                 raise NotFound(f"No thread {thread_id}")
         return room
 
@@ -477,7 +599,8 @@ class Hub:
         after = since
         while after < target:
             metrics.REPLAY_QUERIES.inc()
-            rows = await store_events.frames_since(self.pool, thread_id, after, min(target - after, 1000), chunk)
+            async with self._acquire() as conn:  # released before the chunk is sent: sockets never hold one
+                rows = await store_events.frames_since(conn, thread_id, after, min(target - after, 1000), chunk)
             if not rows or rows[0][0] != after + 1:
                 yield None  # pruned: the client must reload over HTTP
                 return
@@ -507,7 +630,7 @@ class Hub:
         if room.members.pop(conn, None) is not None:
             metrics.SUBSCRIPTIONS.dec()
         if not room.members and not room.pending:
-            room.empty_since = time.monotonic()
+            room.empty_since = self.clock()
 
     def watching(self, thread_id: int) -> list[Conn]:
         room = self.rooms.get(thread_id)

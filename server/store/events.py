@@ -58,6 +58,38 @@ async def frames_since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, 
     return [(r["seq"], event_frame(thread_id, r["seq"], r["name"], r["data"])) for r in rows]
 
 
+async def frames_after(conn: asyncpg.Connection | asyncpg.Pool, afters: list[tuple[int, int]],
+                       limit: int = 1000, budget: int = 64 * 1024
+                       ) -> dict[int, tuple[int | None, list[tuple[int, bytes]]]]:
+    """For many threads in ONE query (a backfill after a broker reconnect reads every room of a process
+    at once, not one query per room): thread → (its current seq, or None when the thread is gone; the
+    (seq, frame) after its `after`, oldest first). Each thread is read like since(): at most `limit`
+    events and about `budget` bytes, at least one event. The seq and the events come from one snapshot,
+    so a thread whose last returned seq is below its seq has more to read (or, if the events do not
+    start right after `after`, they were pruned)."""
+    rows = await conn.fetch(
+        """
+        SELECT p.thread_id, t.seq AS head, e.seq, e.name, e.data
+        FROM unnest($1::bigint[], $2::bigint[]) AS p(thread_id, after)
+        LEFT JOIN threads t ON t.id = p.thread_id
+        LEFT JOIN LATERAL (
+            SELECT seq, name, data FROM (
+                SELECT seq, name, data::text AS data, octet_length(data::text) AS size,
+                       sum(octet_length(data::text)) OVER (ORDER BY seq) AS upto
+                FROM thread_events WHERE thread_id = p.thread_id AND seq > p.after ORDER BY seq LIMIT $3
+            ) x WHERE upto - size < $4
+        ) e ON true
+        ORDER BY p.thread_id, e.seq
+        """, [t for t, _ in afters], [a for _, a in afters], limit, budget)
+    out: dict[int, tuple[int | None, list[tuple[int, bytes]]]] = {}
+    for r in rows:
+        tid = r["thread_id"]
+        entry = out.setdefault(tid, (r["head"], []))
+        if r["seq"] is not None:
+            entry[1].append((r["seq"], event_frame(tid, r["seq"], r["name"], r["data"])))
+    return out
+
+
 async def scrub_post(conn: asyncpg.Connection, thread_id: int, post_id: int) -> None:
     """Empty the body and html of a deleted post in its stored post.created/post.edited events.
 

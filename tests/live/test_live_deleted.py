@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from applier import apply
+from apply_js import NodeApplier, running
 from support import Api, make_moderator, new_thread, unique
 
 
@@ -25,12 +26,19 @@ def site(server: Any, pg_url: str) -> dict[str, Any]:
     return {"mod": mod, "category": slug}
 
 
+@pytest.fixture(scope="module")
+def applier() -> Iterator[NodeApplier]:
+    """server/web/js/apply.js in Node (tests/live/apply_js.py)."""
+    yield from running()
+
+
 def fresh(url: str, tid: int) -> dict[str, Any]:
     return httpx.get(f"{url}/api/threads/{tid}").json()  # type: ignore[no-any-return]
 
 
 async def test_deleted_post_text_leaves_events_and_every_replay(server: Any, site: dict[str, Any],
-                                                               spawn: Any, watchers: Any) -> None:
+                                                               spawn: Any, watchers: Any,
+                                                               applier: NodeApplier) -> None:
     """After post, edit, delete: neither text is in GET events?since=0, nor in a /ws replay from the room's
     cache or from another process; and snapshot + events still equals a fresh fetch."""
     author = Api(server.url).sign_up()
@@ -57,8 +65,7 @@ async def test_deleted_post_text_leaves_events_and_every_replay(server: Any, sit
         state = copy.deepcopy(start)
         state["thread"]["seq"] = 0
         state["responses"] = []
-        for e in w.events[tid]:
-            apply(state, e)
+        state = applier.apply(state, w.events[tid])
         now = fresh(server.url, tid)
         assert state["responses"] == now["responses"] and state["thread"] == now["thread"]
 

@@ -1,15 +1,29 @@
-"""Hub ordering and batching logic, with in-memory sockets and a stand-in backlog (unit tests of logic;
-the behaviour end to end is covered against real servers in the other live tests)."""
+"""Hub ordering, gaps, the held buffer, batched backfill, back-off and drain, with in-memory sockets, a
+stand-in pool and an injectable clock (unit tests of logic: nothing sleeps; the behaviour end to end is
+covered against real servers in the other live tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import json
+from typing import Any
 
+import pytest
+
+from server.live import hub as hub_module
 from server.live.broker import MemoryBroker
 from server.live.conn import Conn, Frame
-from server.live.hub import CHUNK, Hub, Room
+from server.live.hub import (
+    BACKFILL_ROOMS,
+    BACKOFF_FIRST,
+    BACKOFF_MAX,
+    CHUNK,
+    HELD_BYTES,
+    RECENT_BYTES,
+    Hub,
+    Room,
+)
 from server.wire import event_frame
 
 
@@ -35,27 +49,108 @@ class FakeConn(Conn):
 
 
 class Backlog:
-    """Stands in for the pool: serves thread_events rows from a dict."""
+    """Stands in for the asyncpg pool: serves thread_events rows from a dict per thread, counts the
+    queries, records the acquire timeouts, and fails acquires while `down` is set."""
 
-    def __init__(self, events: dict[int, bytes]) -> None:
-        self.events = events
+    def __init__(self, events: dict[int, dict[int, bytes]]) -> None:
+        self.events = events  # thread → seq → data
+        self.queries: list[str] = []
+        self.timeouts: list[float | None] = []
+        self.down: Exception | None = None
+        self.during_fetch: Any = None  # called inside a query, before it answers
 
-    async def fetch(self, sql: str, thread_id: int, after: int, limit: int, budget: int = 0) -> list[dict]:
-        return [{"seq": s, "name": "post.created", "data": d.decode(), "created_at": datetime.datetime.now()}
-                for s, d in sorted(self.events.items()) if s > after][:limit]
+    def head(self, tid: int) -> int:
+        return max(self.events[tid], default=0)
+
+    def acquire(self, timeout: float | None = None) -> Backlog._Ctx:
+        self.timeouts.append(timeout)
+        return Backlog._Ctx(self)
+
+    class _Ctx:
+        def __init__(self, backlog: Backlog) -> None:
+            self.backlog = backlog
+
+        async def __aenter__(self) -> Backlog:
+            if self.backlog.down is not None:
+                raise self.backlog.down
+            return self.backlog
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    def _rows(self, tid: int, after: int, limit: int, budget: int) -> list[dict]:
+        rows, upto = [], 0
+        for s, d in sorted(self.events.get(tid, {}).items()):
+            if s <= after or len(rows) >= limit or upto >= budget:
+                continue
+            upto += len(d)
+            rows.append({"seq": s, "name": "post.created", "data": d.decode(), "created_at": datetime.datetime.now()})
+        return rows
+
+    async def fetch(self, sql: str, *args: Any) -> list[dict]:
+        self.queries.append(sql)
+        if self.during_fetch is not None:
+            self.during_fetch()
+        if "unnest" in sql:  # store.events.frames_after
+            tids, afters, limit, budget = args
+            out = []
+            for tid, after in zip(tids, afters, strict=True):
+                head = self.head(tid) if tid in self.events else None
+                rows = self._rows(tid, after, limit, budget) or [{"seq": None, "name": None, "data": None}]
+                out += [{"thread_id": tid, "head": head, **r} for r in rows]
+            return out
+        tid, after, limit, budget = args  # store.events.since
+        return self._rows(tid, after, limit, budget)
+
+    async def fetchrow(self, sql: str, tid: int) -> dict | None:
+        self.queries.append(sql)
+        return {"seq": self.head(tid), "deleted": False} if tid in self.events else None
+
+    async def fetchval(self, sql: str, tid: int) -> Any:
+        self.queries.append(sql)
+        return False
 
 
-def frame(seq: int) -> Frame:
-    return Frame(event_frame(7, seq, "post.created", b'{"n":%d}' % seq))
+class Clock:
+    """A clock that moves only when the hub sleeps: back-off waits are recorded, never slept."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.naps: list[float] = []
+        self.on_nap: Any = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.naps.append(round(delay, 6))
+        self.now += delay
+        if self.on_nap is not None:
+            self.on_nap(len(self.naps))
+        await asyncio.sleep(0)
 
 
-def ready_room(hub: Hub, seq: int) -> Room:
-    room = Room(7)
+def data(n: int, size: int = 0) -> bytes:
+    return b'{"n":%d,"pad":"%s"}' % (n, b"x" * size)
+
+
+def frame(seq: int, tid: int = 7, size: int = 0) -> Frame:
+    return Frame(event_frame(tid, seq, "post.created", data(seq, size)))
+
+
+def ready_room(hub: Hub, seq: int, tid: int = 7) -> Room:
+    room = Room(tid)
     room.seq = seq
     room.ready = asyncio.get_running_loop().create_future()
     room.ready.set_result(None)
-    hub.rooms[7] = room
+    hub.rooms[tid] = room
     return room
+
+
+async def settle(hub: Hub) -> None:
+    """Run the backfiller until no room is behind (it never sleeps with the fake clock)."""
+    if hub._backfiller is not None:
+        await asyncio.wait_for(hub._backfiller, 10)
 
 
 async def test_large_room_behind_gets_queued_events_in_one_write_per_socket():
@@ -70,7 +165,8 @@ async def test_large_room_behind_gets_queued_events_in_one_write_per_socket():
     room.members[late] = 3  # already had up to 3
     for seq in (2, 3, 4):
         hub.accept(room, seq, frame(seq))
-    await asyncio.sleep(0.05)
+    assert room.task is not None
+    await asyncio.wait_for(room.task, 5)
     for c in conns[:-1]:
         assert len(c.writes) == 1 and c.seqs() == [2, 3, 4]
     assert late.seqs() == [4]
@@ -79,14 +175,181 @@ async def test_large_room_behind_gets_queued_events_in_one_write_per_socket():
 
 async def test_gap_is_filled_from_the_backlog_and_duplicates_dropped():
     """An event past a gap is held until the missing ones are read from the backlog; a duplicate is dropped."""
-    backlog = Backlog({s: b'{"n":%d}' % s for s in range(1, 6)})
-    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    clock = Clock()
+    backlog = Backlog({7: {s: data(s) for s in range(1, 6)}})
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     room = ready_room(hub, 2)
     c = FakeConn()
     room.members[c] = 2
     hub.accept(room, 5, frame(5))      # 3 and 4 are missing
     hub.accept(room, 2, frame(2))      # old: dropped
-    await asyncio.sleep(0.05)
+    await settle(hub)
     hub.accept(room, 4, frame(4))      # arrives after the backfill: duplicate
     assert c.seqs() == [3, 4, 5]
-    assert room.seq == 5 and not room.held
+    assert room.seq == 5 and not room.held and room.held_bytes == 0 and not room.behind
+    assert backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT]  # the one read waited for the pool with a bound
+
+
+async def test_reconnect_backfills_every_room_in_one_query_per_batch_then_held_frames():
+    """After a broker reconnect the rooms' missed events are read in ONE query per BACKFILL_ROOMS rooms (not
+    one per room), each room gets them in seq order, and a frame that arrived during the read follows."""
+    n = BACKFILL_ROOMS + 44
+    backlog = Backlog({tid: {s: data(s) for s in range(1, 4 + tid % 3)} for tid in range(1, n + 1)})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    conns = {}
+    for tid in range(1, n + 1):
+        room = ready_room(hub, 1, tid)
+        conns[tid] = FakeConn()
+        room.members[conns[tid]] = 1
+
+    def live_frame_meanwhile() -> None:  # published after the read's snapshot: held, then delivered
+        head = backlog.head(1)
+        backlog.events[1][head + 1] = data(head + 1)
+        hub.accept(hub.rooms[1], head + 1, frame(head + 1, tid=1))
+        backlog.during_fetch = None
+
+    backlog.during_fetch = live_frame_meanwhile
+    hub.on_reconnect()
+    await settle(hub)
+    batched = [q for q in backlog.queries if "unnest" in q]
+    assert len(batched) == 2 and len(backlog.queries) == 2  # ceil(n / BACKFILL_ROOMS), nothing per room
+    for tid, c in conns.items():
+        assert c.seqs() == list(range(2, backlog.head(tid) + 1)), tid
+    assert conns[1].seqs()[-1] == 5 and not hub.behind
+
+
+async def test_held_buffer_is_bounded_in_bytes_and_overflow_reads_back_from_the_database():
+    """While a room is behind, the frames it holds stay under HELD_BYTES; past it they are dropped and the
+    backfill reads them from the backlog instead: every event still arrives once, in order."""
+    size = 100 * 1024
+    count = HELD_BYTES // size * 3
+    backlog = Backlog({7: {s: data(s, size) for s in range(1, count + 2)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+    peak = 0
+    for seq in range(3, count + 2):  # 2 is lost: everything after it is held
+        hub.accept(room, seq, frame(seq, size=size))
+        peak = max(peak, room.held_bytes)
+        assert room.held_bytes == sum(len(f.json) for f in room.held.values())
+    assert peak <= HELD_BYTES and room.dropped > 0
+    await settle(hub)
+    assert c.seqs() == list(range(2, count + 2))
+    assert room.held_bytes == 0 and room.dropped == 0 and not room.behind
+
+
+async def test_unfilled_gap_backs_off_exponentially_and_resets_once_filled():
+    """A gap the backlog cannot fill is re-read after 50 ms, 100 ms, … doubling up to BACKOFF_MAX (not at a
+    fixed rate); once the missing event appears it is delivered and the next back-off starts again at 50 ms."""
+    backlog = Backlog({7: {1: data(1), 2: data(2), 4: data(4)}})  # 3 is not readable (yet)
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 2)
+    c = FakeConn()
+    room.members[c] = 2
+
+    def on_nap(n: int) -> None:
+        if n == 9:
+            backlog.events[7][3] = data(3)
+
+    clock.on_nap = on_nap
+    hub.accept(room, 4, frame(4))
+    await settle(hub)
+    expected = [BACKOFF_FIRST * 2 ** i for i in range(6)]
+    assert clock.naps == [min(d, BACKOFF_MAX) for d in expected] + [BACKOFF_MAX] * 3
+    assert len(backlog.queries) == 10  # one read per back-off step, no busy loop between
+    assert c.seqs() == [3, 4] and room.delay == BACKOFF_FIRST and not room.behind
+
+
+async def test_pool_timeout_during_backfill_backs_off_and_delivers_once_the_pool_answers():
+    """A pool acquire that times out in the backfill is handled like the database being down: the held
+    frame stays, the read is retried with back-off, and everything arrives when the pool answers."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 5)}})
+    backlog.down = TimeoutError()
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+
+    def on_nap(n: int) -> None:
+        if n == 3:
+            backlog.down = None
+
+    clock.on_nap = on_nap
+    hub.accept(room, 4, frame(4))
+    await settle(hub)
+    assert clock.naps == [0.05, 0.1, 0.2]
+    assert c.seqs() == [2, 3, 4] and not room.held
+
+
+async def test_join_with_pool_timeout_raises_and_leaves_no_half_made_room():
+    """A join whose pool acquire times out raises (ws.py answers `unavailable`) and leaves no room behind,
+    so the next subscribe tries again from scratch."""
+    backlog = Backlog({7: {1: data(1)}})
+    backlog.down = TimeoutError()
+    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        await hub.join(FakeConn(), 7, None)
+    assert 7 not in hub.rooms
+    backlog.down = None
+    _, target, reset, _ = await hub.join(FakeConn(), 7, None)
+    assert target == 1 and not reset and backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT] * 2
+
+
+async def test_replay_cache_is_bounded_in_bytes_per_room():
+    """The per-room replay cache never holds more than RECENT_BYTES (beyond its newest frame), and its
+    byte count matches what it holds."""
+    room = Room(7)
+    for seq in range(1, 200):
+        room.remember(seq, frame(seq, size=40 * 1024))
+        assert room.recent_bytes == sum(len(f.json) for _, f in room.recent)
+        assert room.recent_bytes <= RECENT_BYTES or len(room.recent) == 1
+    assert [s for s, _ in room.recent][-1] == 199 and len(room.recent) < 199
+
+
+async def test_reordered_events_are_delivered_in_seq_order_once_with_one_read():
+    """Events arriving 4, 3, 2 (after 1) reach the socket as 2, 3, 4, once each, with one backlog read."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 5)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+    for seq in (4, 3, 2):
+        hub.accept(room, seq, frame(seq))
+    await settle(hub)
+    assert c.seqs() == [2, 3, 4] and len(backlog.queries) == 1 and not room.held
+
+
+async def test_socket_joining_while_its_room_backfills_gets_the_rest_after_its_replay():
+    """A socket that joins a room that is behind gets, after its replay up to the join's seq, exactly the
+    events the backfill delivered meanwhile: no gap and no duplicate at the seam."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 6)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 2)
+    hub.accept(room, 5, frame(5))  # 3 and 4 missing: the room is behind
+    joiner = FakeConn()
+    replay, target, reset, _ = await hub.join(joiner, 7, 1)
+    assert target == 2 and not reset
+    await settle(hub)
+    hub.go_live(joiner, 7, target)
+    assert joiner.seqs() == [3, 4, 5] and room.members[joiner] == 5
+
+
+async def test_room_dropped_during_its_backfill_gets_nothing_delivered():
+    """A room that lingered out while its read was running is left alone when the read answers."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 5)}})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    c = FakeConn()
+    room.members[c] = 1
+    backlog.during_fetch = lambda: hub.rooms.pop(7) and hub.behind.pop(7)
+    hub.accept(room, 4, frame(4))
+    await settle(hub)
+    assert c.seqs() == [] and room.seq == 1 and not hub.behind

@@ -73,6 +73,21 @@ export function insertPost(state, post) {
 }
 
 /**
+ * Mark post `id` deleted (it keeps its place and comments; its text goes). A response deleted here no
+ * longer counts in thread.response_count, as on the server — once: marking it again (our own DELETE's
+ * answer, then its event) changes nothing more. Unchanged state if the post is not there.
+ */
+export function markDeleted(state, id) {
+  const found = findPost(state, id);
+  if (!found) return state;
+  const next = updatePost(state, id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
+  if (found.where === 'response' && !found.post.deleted) {
+    next.thread = { ...next.thread, response_count: (next.thread.response_count || 0) - 1 };
+  }
+  return next;
+}
+
+/**
  * Apply one event frame ({seq, name, data}, optionally {thread}) to the state.
  * Returns {state, change}; change is null when the event changed nothing visible
  * (a duplicate, or a post that is not loaded), else a small description for the view.
@@ -97,7 +112,7 @@ export function applyEvent(state, event) {
     case 'post.deleted':
       if (findPost(state, data.id)) {
         result = {
-          state: updatePost(state, data.id, (p) => ({ ...p, deleted: true, body: '', html: '' })),
+          state: markDeleted(state, data.id),
           change: { type: 'deleted', id: data.id, question: state.question && state.question.id === data.id },
         };
       }

@@ -2,7 +2,7 @@
 // thread (moderators), and look at a post's edit history.
 
 import { api } from '../../api.js';
-import { findPost, updatePost } from '../../apply.js';
+import { findPost, markDeleted, updatePost } from '../../apply.js';
 import { wordDiff } from '../../diff.js';
 import { h, setPostHtml } from '../../dom.js';
 import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast } from '../../ui.js';
@@ -78,7 +78,7 @@ export async function deletePost(view, id) {
   try {
     await api('DELETE', `/api/posts/${id}`);
     if (kind === 'question') { view.threadDeleted(); return; }
-    view.state = updatePost(view.state, id, (p) => ({ ...p, deleted: true, body: '', html: '' }));
+    view.state = markDeleted(view.state, id);
     view.refreshPost(id);
     view.updateCounts();
     view.ctx.announce(`Your ${kind} was deleted.`);
