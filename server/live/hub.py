@@ -122,6 +122,50 @@ class Room:
         return self.recent_bytes - before
 
 
+class DeletedCheck:
+    """Whether threads are deleted, asked by joins to rooms that exist already, read in batches.
+
+    Every join must see a deletion committed before it began, so a join never shares a read that
+    started before it did: joins that arrive while a read is running wait for the next read, which
+    asks for all of them at once (one query however many sockets join in a storm)."""
+
+    def __init__(self, acquire: Callable[[], Any]) -> None:
+        self.acquire = acquire
+        self.waiting: dict[int, list[asyncio.Future[bool]]] = {}
+        self.running: asyncio.Task[None] | None = None
+        self.queries = 0
+
+    async def check(self, thread_id: int) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(thread_id, []).append(future)
+        if self.running is None:
+            self.running = asyncio.get_running_loop().create_task(self._run(), name="hub-deleted-check")
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, {}
+                try:
+                    self.queries += 1
+                    async with self.acquire() as conn:
+                        rows = await conn.fetch("SELECT id FROM threads WHERE id = any($1::bigint[]) AND deleted",
+                                                list(batch))
+                    deleted = {r["id"] for r in rows}
+                except Exception as exc:  # each join fails as it would have with its own query
+                    for futures in batch.values():
+                        for f in futures:
+                            if not f.done():
+                                f.set_exception(exc)
+                    continue
+                for tid, futures in batch.items():
+                    for f in futures:
+                        if not f.done():
+                            f.set_result(tid in deleted)
+        finally:
+            self.running = None
+
+
 class Hub:
     def __init__(self, pool: asyncpg.Pool, broker: Broker, presence: Any = None, *,
                  clock: Callable[[], float] = time.monotonic,
@@ -145,6 +189,7 @@ class Hub:
         self.backfill_queries = 0
         self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
         self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
+        self._deleted = DeletedCheck(self._acquire)  # joins to existing rooms: is the thread deleted?
 
     # -- lifecycle -------------------------------------------------------
 
@@ -297,6 +342,14 @@ class Hub:
         """A pooled connection for the live path, waited for at most ACQUIRE_TIMEOUT (TimeoutError)."""
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
             yield conn
+
+    def _warm(self, room: Room, recent: list[tuple[int, bytes]]) -> None:
+        """Fill a new room's replay cache with the stored events just read, if they end at its seq."""
+        frames = [(seq, f) for seq, f in recent if seq <= room.seq]
+        if not frames or frames[-1][0] != room.seq or any(b[0] != a[0] + 1 for a, b in zip(frames, frames[1:])):
+            return
+        for seq, f in frames:
+            self.recent_total += room.remember(seq, Frame(f), tight=self.recent_total > RECENT_TOTAL)
 
     def _start_backfill(self, room: Room) -> None:
         """Queue the room for the process's backfiller (a room already queued keeps its back-off)."""
@@ -531,9 +584,14 @@ class Hub:
                 await self.broker.subscribe(self.broker.thread_channel(thread_id))
                 async with self._acquire() as conn:
                     row = await conn.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
-                if row is None or row["deleted"]:
-                    raise NotFound(f"No thread {thread_id}")
+                    if row is None or row["deleted"]:
+                        raise NotFound(f"No thread {thread_id}")
+                    # The last events, so that the sockets resuming here after a restart (a reconnect
+                    # storm) replay from memory: one read per room and process, not one per socket.
+                    recent = await store_events.frames_since(conn, thread_id, max(0, row["seq"] - RECENT),
+                                                             RECENT, RECENT_BYTES)
                 room.seq = row["seq"]
+                self._warm(room, recent)
                 room.ready.set_result(None)
             except BaseException as exc:
                 del self.rooms[thread_id]
@@ -553,9 +611,7 @@ class Hub:
             await asyncio.shield(room.ready)
             # A room outlives its thread (watchers, linger): a deleted thread stops at once for every new
             # subscriber on every process, whatever this room has cached (CONTRACT "Guarantees").
-            async with self._acquire() as conn:
-                deleted = await conn.fetchval("SELECT deleted FROM threads WHERE id = $1", thread_id)
-            if deleted:
+            if await self._deleted.check(thread_id):
                 raise NotFound(f"No thread {thread_id}")
         return room
 

@@ -91,6 +91,8 @@ class Backlog:
         self.queries.append(sql)
         if self.during_fetch is not None:
             self.during_fetch()
+        if "AND deleted" in sql:  # the hub's batched deleted check: nothing here is deleted
+            return []
         if "unnest" in sql:  # store.events.frames_after
             tids, afters, limit, budget = args
             out = []
@@ -333,6 +335,10 @@ async def test_socket_joining_while_its_room_backfills_gets_the_rest_after_its_r
     hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     room = ready_room(hub, 2)
     hub.accept(room, 5, frame(5))  # 3 and 4 missing: the room is behind
+
+    async def not_deleted(thread_id: int) -> bool:  # answers at once, so the join lands while it is behind
+        return False
+    hub._deleted.check = not_deleted  # type: ignore[method-assign]
     joiner = FakeConn()
     replay, target, reset, _ = await hub.join(joiner, 7, 1)
     assert target == 2 and not reset
@@ -353,3 +359,41 @@ async def test_room_dropped_during_its_backfill_gets_nothing_delivered():
     hub.accept(room, 4, frame(4))
     await settle(hub)
     assert c.seqs() == [] and room.seq == 1 and not hub.behind
+
+
+async def test_joins_to_existing_rooms_ask_whether_the_thread_is_deleted_in_batches():
+    """Many sockets joining existing rooms at once cost one or two deleted-checks, not one each."""
+    backlog = Backlog({t: {1: data(1)} for t in range(1, 11)})
+    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    for t in range(1, 11):
+        ready_room(hub, 1, tid=t)
+    joiners = [FakeConn() for _ in range(200)]
+    answers = await asyncio.gather(*(hub.join(c, 1 + i % 10, 1) for i, c in enumerate(joiners)))
+    assert all(target == 1 for _, target, _, _ in answers)
+    assert 1 <= hub._deleted.queries <= 2
+
+
+async def test_a_join_after_a_deletion_is_refused_even_while_a_check_is_running():
+    """A join that starts while an earlier check is being read waits for a check of its own."""
+    from server.errors import NotFound
+    backlog = Backlog({7: {1: data(1)}})
+    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    ready_room(hub, 1)
+    deleted = False
+    reading = asyncio.Event()
+    real_fetch = backlog.fetch
+
+    async def fetch(sql: str, *args: Any) -> list[dict]:
+        if "AND deleted" in sql:
+            was = deleted
+            reading.set()
+            await asyncio.sleep(0.01)  # the read takes a moment; the deletion commits meanwhile
+            return [{"id": 7}] if was else []
+        return await real_fetch(sql, *args)
+    backlog.fetch = fetch  # type: ignore[method-assign]
+    first = asyncio.create_task(hub.join(FakeConn(), 7, 1))
+    await reading.wait()  # the first check is being read, with deleted = False
+    deleted = True
+    with pytest.raises(NotFound):
+        await hub.join(FakeConn(), 7, 1)
+    assert (await first)[1] == 1
