@@ -1,4 +1,4 @@
-"""Broker contract: the in-process and Redis brokers (plain and sharded) behave the same."""
+"""Broker contract: the in-process and Redis brokers behave the same (the cluster one: tests/cluster)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,9 @@ class Recorder:
                 await self.got.wait()
 
 
-@pytest.fixture(params=["memory", "redis", "redis-sharded"])
+@pytest.fixture(params=["memory", "redis"])
 async def broker(request, redis_url):
-    b: Broker = {"memory": lambda: MemoryBroker(), "redis": lambda: RedisBroker(redis_url),
-                 "redis-sharded": lambda: RedisBroker(redis_url, sharded=True)}[request.param]()
+    b: Broker = {"memory": lambda: MemoryBroker(), "redis": lambda: RedisBroker(redis_url)}[request.param]()
     rec = Recorder()
     await b.start(rec)
     if isinstance(b, RedisBroker):
