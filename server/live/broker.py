@@ -23,6 +23,10 @@ import redis.asyncio as aioredis
 
 from .subscriber import Subscriber, endpoint
 
+# A publish is a doorbell: a lost one costs a backfill, a slow one holds up the request that rings it. Without
+# a deadline redis-py's retries on a Redis that hangs (paused, half-open) add up to a minute.
+PUBLISH_TIMEOUT = 5.0
+
 
 class Handler(Protocol):
     def on_message(self, channel: str, message: bytes) -> None: ...
@@ -164,11 +168,12 @@ class RedisBroker(Broker):
         await self.client.aclose()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        await self.client.execute_command("PUBLISH", channel, message)
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            await self.client.execute_command("PUBLISH", channel, message)
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         # One pipeline (no MULTI): one round trip for all of them instead of one each.
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with asyncio.timeout(PUBLISH_TIMEOUT), self.client.pipeline(transaction=False) as pipe:
             for channel, message in items:
                 pipe.execute_command("PUBLISH", channel, message)
             await pipe.execute()

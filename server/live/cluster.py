@@ -37,7 +37,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import parse_url
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from .broker import Broker, Handler
+from .broker import PUBLISH_TIMEOUT, Broker, Handler
 from .subscriber import Endpoint, Subscriber, endpoint, request
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,7 @@ class RedisClusterBroker(Broker):
         self.closed = False
         self.reconnects = 0
         self.remaps = 0
+        self.slots_error: str | None = None  # why the last slot-map read failed (logged when it changes)
 
     # -- interface -------------------------------------------------------
 
@@ -141,15 +142,16 @@ class RedisClusterBroker(Broker):
         addr = self._owner(channel)
         if addr is None:
             raise ConnectionError(f"no Redis Cluster node owns the slot of {channel}")
-        try:
-            await self._publisher(addr).execute_command("SPUBLISH", channel, message)
-        except aioredis.ResponseError as exc:
-            if not str(exc).startswith("MOVED"):
-                raise
-            # Our map is stale: send it where the node says, and read the map again.
-            host, _, port = str(exc).split()[2].rpartition(":")
-            self._want_remap()
-            await self._publisher((host or addr[0], int(port))).execute_command("SPUBLISH", channel, message)
+        async with asyncio.timeout(PUBLISH_TIMEOUT):
+            try:
+                await self._publisher(addr).execute_command("SPUBLISH", channel, message)
+            except aioredis.ResponseError as exc:
+                if not str(exc).startswith("MOVED"):
+                    raise
+                # Our map is stale: send it where the node says, and read the map again.
+                host, _, port = str(exc).split()[2].rpartition(":")
+                self._want_remap()
+                await self._publisher((host or addr[0], int(port))).execute_command("SPUBLISH", channel, message)
 
     def _publisher(self, addr: Addr) -> aioredis.Redis:
         client = self.publishers.get(addr)
@@ -257,11 +259,13 @@ class RedisClusterBroker(Broker):
         """CLUSTER SLOTS from the first node that answers: known masters first, then the seeds."""
         candidates = [a for a, n in self.nodes.items() if n.connected]
         candidates += [a for a in [*self.nodes, *self.seeds] if a not in candidates]
+        errors: list[str] = []
         for addr in dict.fromkeys(candidates):
             try:
                 reply = await request(self.endpoint.at(*addr), "CLUSTER", "SLOTS")
             except (TimeoutError, OSError, ConnectionError) as exc:
                 log.debug("CLUSTER SLOTS from %s:%d failed: %s", *addr, exc)
+                errors.append(str(exc) or exc.__class__.__name__)
                 continue
             if not isinstance(reply, list):
                 log.warning("CLUSTER SLOTS from %s:%d: %s", *addr, reply)
@@ -273,8 +277,14 @@ class RedisClusterBroker(Broker):
                 owner = (host, int(master[1]))
                 for s in range(start, end + 1):
                     slots[s] = owner
+            self.slots_error = None
             return slots
-        log.warning("no Redis Cluster node answered CLUSTER SLOTS (seeds %s)", self.seeds)
+        # Once per distinct failure (the watcher retries every second or so): a wrong password says so.
+        text = "; ".join(dict.fromkeys(errors)) or "no node known"
+        if text != self.slots_error:
+            log.warning("no Redis Cluster node answered CLUSTER SLOTS (seeds %s): %s; retrying",
+                        ", ".join(f"{h}:{p}" for h, p in self.seeds), text)
+        self.slots_error = text
         return None
 
     # -- subscriber callbacks --------------------------------------------
