@@ -3,12 +3,14 @@
 Three implementations behind one small interface, run through the same
 contract tests: MemoryBroker (one process, REDIS_URL unset), RedisBroker and
 RedisClusterBroker (cluster.py); both Redis ones subscribe through subscriber.py.
-Each process holds ONE subscriber connection; the hub subscribes a thread's
-channel on its first local watcher and unsubscribes after its last.
+Each process holds ONE subscriber connection (one per master on a cluster);
+the hub subscribes a thread's channel on its first local watcher and
+unsubscribes after its last.
 
 Redis pub/sub is at-most-once: a message published while we are
 disconnected, or dropped because our output buffer overflowed, is gone. So
-after every (re)connect the broker calls handler.on_reconnect(), and the hub
+after every (re)connect, once every channel is confirmed again, the broker
+calls handler.on_reconnect(), and the hub
 reads what it missed from thread_events. That is what makes reconnecting
 safe (broadcaster's maintainers refuse silent reconnects for this reason).
 """
