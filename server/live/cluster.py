@@ -190,8 +190,9 @@ class RedisClusterBroker(Broker):
     def _node(self, addr: Addr) -> Subscriber:
         node = self.nodes.get(addr)
         if node is None:
+            assert self.handler is not None  # nodes come from the slot map, read after start()
             node = self.nodes[addr] = Subscriber(
-                self.endpoint.at(*addr), self._on_message, lambda: self._ready(addr), sharded=True,
+                self.endpoint.at(*addr), self.handler.on_message, lambda: self._ready(addr), sharded=True,
                 ping_every=self.ping_every, name="redis cluster subscriber",
                 on_dropped=lambda channel: self._dropped(addr, channel),
                 on_error=lambda text: self._error(addr, text), on_down=lambda exc: self._down(addr))
@@ -288,10 +289,6 @@ class RedisClusterBroker(Broker):
         return None
 
     # -- subscriber callbacks --------------------------------------------
-
-    def _on_message(self, channel: str, message: bytes) -> None:
-        assert self.handler is not None
-        self.handler.on_message(channel, message)
 
     def _ready(self, addr: Addr) -> None:
         self.failures[addr] = 0

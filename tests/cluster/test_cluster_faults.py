@@ -139,3 +139,24 @@ async def test_tls_nodes_with_a_self_signed_ca_deliver_and_serve_presence_keys(t
     finally:
         await b.close()
         await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["auth", "tls"])
+async def test_two_processes_exchange_a_reply_on_a_password_or_tls_cluster(kind, request, spawn, pg_url,
+                                                                           watchers):
+    """`parley serve` with PARLEY_REDIS_CLUSTER=on and the seeds' password or rediss:// + CA in REDIS_URL:
+    both processes get ready (broker, presence and limiter clients alike) and a reply crosses between them."""
+    cluster: RedisClusterNodes = request.getfixturevalue(f"{kind}_cluster")
+    env = {"REDIS_URL": cluster.url, "PARLEY_REDIS_CLUSTER": "on", "wait": "/readyz"}
+    a, b = spawn(**env), spawn(PARLEY_RATE_LIMITS="on", **env)  # b runs the limiter's scripts on the cluster
+    mod = await asyncio.to_thread(Api(a.url).sign_up)
+    make_moderator(pg_url, mod.user["username"])
+    slug = unique("cat-")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": kind})
+            ).status_code == 201
+    tid = (await asyncio.to_thread(new_thread, mod, slug))["thread"]["id"]
+    w = await watchers(b.ws_url)
+    await w.subscribe(tid)
+    r = await asyncio.to_thread(mod.post, f"/api/threads/{tid}/posts", json={"body": f"through a {kind} cluster"})
+    assert r.status_code == 201, r.text
+    assert (await w.wait_seq(tid, 2, timeout=3))[-1]["data"]["body"] == f"through a {kind} cluster"
