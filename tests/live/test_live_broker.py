@@ -185,3 +185,23 @@ async def test_on_reconnect_waits_until_every_channel_is_confirmed_again(own_red
         await b.close()
         await check.aclose()
         await proxy.close()
+
+
+def test_endpoint_reads_acl_user_password_and_tls_options_from_the_url():
+    """redis://, rediss:// and unix:// URLs give the subscriber the same login and TLS checks as redis-py."""
+    import ssl
+
+    from server.live.subscriber import endpoint
+
+    plain = endpoint("redis://parley:p%40ss@10.0.0.5:6380/0")
+    assert (plain.host, plain.port, plain.username, plain.password, plain.tls) == ("10.0.0.5", 6380, "parley",
+                                                                                   "p@ss", None)
+    assert endpoint("redis://:only-pass@h/0").username is None
+    verified = endpoint("rediss://h:6390/0")
+    assert verified.tls is not None and verified.tls.verify_mode == ssl.CERT_REQUIRED and verified.tls.check_hostname
+    unchecked = endpoint("rediss://h:6390/0?ssl_cert_reqs=none")
+    assert unchecked.tls is not None and unchecked.tls.verify_mode == ssl.CERT_NONE
+    no_name = endpoint("rediss://h:6390/0?ssl_check_hostname=false")
+    assert no_name.tls is not None and not no_name.tls.check_hostname
+    assert no_name.tls.verify_mode == ssl.CERT_REQUIRED
+    assert endpoint("unix:///run/redis.sock").path == "/run/redis.sock"
