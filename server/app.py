@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -38,8 +39,8 @@ from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .live import ws
-from .live.broker import MemoryBroker, RedisBroker
-from .live.cluster import RedisClusterBroker
+from .live.broker import Broker, MemoryBroker, RedisBroker
+from .live.cluster import RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
@@ -235,20 +236,24 @@ class Parley:
         # Everything this forum puts in Redis lives under its own namespace (see broker.Broker).
         deployment = await pool.fetchval("SELECT value FROM parley_meta WHERE key = 'deployment'")
         namespace = f"parley:{deployment}"
-        if settings.redis_url:
-            broker: Any = (RedisClusterBroker(settings.redis_url) if settings.redis_cluster
-                           else RedisBroker(settings.redis_url, settings.redis_sharded_pubsub))
-            redis = broker.client
-            limiter: Any = RedisLimiter(redis, settings.rate_limits_enabled, namespace)
+        redis: Any = None  # presence's keys and the rate limiter's buckets: a client of our own, not the broker's
+        if settings.redis_url and settings.redis_cluster:
+            broker: Broker = RedisClusterBroker(settings.redis_url, settings.redis_ping_seconds)
+            redis = cluster_client(settings.redis_url)
+        elif settings.redis_url:
+            broker = RedisBroker(settings.redis_url, settings.redis_ping_seconds)
+            redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=3,
+                                            health_check_interval=10)
         else:
-            broker, redis = MemoryBroker(), None
-            limiter = MemoryLimiter(settings.rate_limits_enabled)
+            broker = MemoryBroker()
+        limiter: Any = (RedisLimiter(redis, settings.rate_limits_enabled, namespace) if redis is not None
+                        else MemoryLimiter(settings.rate_limits_enabled))
         broker.namespace = namespace
         hub = Hub(pool, broker)
         hub.session_idle_days = settings.session_idle_days
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
-                            namespace)
-        hub.presence = presence
+                            namespace, broker=broker)
+        hub.listen(broker.presence_channel, presence)
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds)
         await renderer.start()
         await hub.start()
@@ -269,6 +274,8 @@ class Parley:
             self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()
+            if redis is not None:
+                await redis.aclose()
             await renderer.close()
             await pool.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -16,9 +16,6 @@ from starlette.requests import HTTPConnection
 from .config import Settings
 from .errors import Forbidden, Unauthorized
 from .store import sessions
-
-if TYPE_CHECKING:
-    from .state import AppState
 
 COOKIE = "parley_session"
 # argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~30-60 ms here, so a sign-in
@@ -118,7 +115,21 @@ def check_origin(conn: HTTPConnection, settings: Settings) -> None:
         raise Forbidden("This origin may not change anything here", code="bad_origin")
 
 
-async def current_user(conn: HTTPConnection, state: AppState) -> asyncpg.Record | None:
+class SessionState(Protocol):
+    """What signing in needs of the app's state (state.AppState has it; auth does not import state, which
+    imports auth for Cookies)."""
+
+    @property
+    def cookies(self) -> Cookies: ...
+
+    @property
+    def pool(self) -> asyncpg.Pool: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+async def current_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record | None:
     """The signed-in user of this request or socket, or None for a guest."""
     sid = state.cookies.load(conn.cookies.get(COOKIE))
     if sid is None:
@@ -126,7 +137,7 @@ async def current_user(conn: HTTPConnection, state: AppState) -> asyncpg.Record 
     return await sessions.user_for(state.pool, sid, state.settings.session_idle_days)
 
 
-async def require_user(conn: HTTPConnection, state: AppState) -> asyncpg.Record:
+async def require_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record:
     user = await current_user(conn, state)
     if user is None:
         raise Unauthorized("Sign in first")

@@ -41,7 +41,7 @@ class RateLimits:
 class Settings:
     database_url: str | None = None
     redis_url: str | None = None
-    redis_sharded_pubsub: bool = False
+    redis_ping_seconds: float = 10.0  # an idle subscriber pings; unanswered for as long again → reconnect
     redis_cluster: bool = False  # REDIS_URL names one or more Redis Cluster nodes (comma-separated)
     secret: str = ""
     allowed_origins: tuple[str, ...] = ()
@@ -144,7 +144,7 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["redis_cluster"] = _bool("PARLEY_REDIS_CLUSTER", raw)
     if (raw := get("REDIS_URL")) is not None:
         if kw.get("redis_cluster"):  # seed nodes, any one is enough: redis://h1:7000,redis://h2:7001
-            urls = [_url("REDIS_URL", u.strip(), ("redis",)) for u in raw.split(",") if u.strip()]
+            urls = [_url("REDIS_URL", u.strip(), ("redis", "rediss")) for u in raw.split(",") if u.strip()]
             if any(urlsplit(u).path not in ("", "/", "/0") for u in urls):
                 raise ConfigError("REDIS_URL: a Redis Cluster has only database 0")
             kw["redis_url"] = ",".join(urls)
@@ -154,8 +154,11 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
             kw["redis_url"] = _url("REDIS_URL", raw, ("redis", "rediss", "unix"))
     if kw.get("redis_cluster") and not kw.get("redis_url"):
         raise ConfigError("PARLEY_REDIS_CLUSTER=on needs REDIS_URL: one or more cluster nodes, comma-separated")
-    if (raw := get("PARLEY_REDIS_SHARDED_PUBSUB")) is not None:
-        kw["redis_sharded_pubsub"] = _bool("PARLEY_REDIS_SHARDED_PUBSUB", raw)
+    if (raw := get("PARLEY_REDIS_SHARDED_PUBSUB")) is not None and _bool("PARLEY_REDIS_SHARDED_PUBSUB", raw):
+        # Removed: one connection cannot follow a cluster's MOVED; the cluster broker does sharded pub/sub.
+        raise ConfigError("PARLEY_REDIS_SHARDED_PUBSUB is gone: for a Redis Cluster set PARLEY_REDIS_CLUSTER=on")
+    if (raw := get("PARLEY_REDIS_PING_SECONDS")) is not None:
+        kw["redis_ping_seconds"] = _number("PARLEY_REDIS_PING_SECONDS", raw, float, 0.2, 300)
     if (raw := get("PARLEY_DATA_DIR")) is not None:
         kw["data_dir"] = Path(raw).resolve()
     if (raw := get("PARLEY_ALLOWED_ORIGINS")) is not None:

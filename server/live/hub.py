@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -166,15 +166,24 @@ class DeletedCheck:
             self.running = None
 
 
+class Listener(Protocol):
+    """What owns a channel of its own (presence): its messages, and a reconnect (they may have been lost)."""
+
+    def on_message(self, message: bytes) -> None: ...
+
+    def on_reconnect(self) -> None: ...
+
+
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, broker: Broker, presence: Any = None, *,
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, *,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.pool = pool
         self.clock = clock  # injectable with `sleep` (the backfill's back-off wait), so unit tests never sleep
         self.sleep = sleep if sleep is not None else self._sleep_or_wake
         self.broker = broker
-        self.presence = presence
+        # Channels other parts own (presence's doorbell), routed by channel: the hub knows no presence.
+        self.listeners: dict[str, Listener] = {}
         self.rooms: dict[int, Room] = {}
         self.conns: set[Conn] = set()
         self.by_user: dict[int, set[Conn]] = {}  # signed-in sockets per user: who hears user:{id}
@@ -191,11 +200,16 @@ class Hub:
         self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
         self._deleted = DeletedCheck(self._acquire)  # joins to existing rooms: is the thread deleted?
 
+    def listen(self, channel: str, listener: Listener) -> None:
+        """Route `channel` to `listener` (before start(), which subscribes it)."""
+        self.listeners[channel] = listener
+
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
         await self.broker.start(self)
-        await self.broker.subscribe(self.broker.presence_channel)
+        for channel in self.listeners:
+            await self.broker.subscribe(channel)
         self._reconcile = asyncio.create_task(self._reconcile_loop(), name="hub-reconcile")
 
     async def stop(self) -> None:
@@ -219,9 +233,8 @@ class Hub:
     # -- broker callbacks ------------------------------------------------
 
     def on_message(self, channel: str, message: bytes) -> None:
-        if channel == self.broker.presence_channel:
-            if self.presence is not None:
-                self.presence.on_message(message)
+        if (listener := self.listeners.get(channel)) is not None:
+            listener.on_message(message)
             return
         thread_id = self.broker.thread_of(channel)
         if thread_id is None:
@@ -246,8 +259,8 @@ class Hub:
             self._start_backfill(room)
         # A session may have ended while we were away (its end_sessions message is lost): check them all.
         self._spawn(self._sweep_quietly(), "session-sweep")
-        if self.presence is not None:
-            self.presence.on_reconnect()
+        for listener in self.listeners.values():
+            listener.on_reconnect()
 
     # -- ordering --------------------------------------------------------
 

@@ -23,7 +23,9 @@ whose lease ran out is reaped by any survivor: one script per scope gives
 back its references (O(its users), once). A graceful shutdown reaps itself.
 
 A change is written in a batch (at most every FLUSH seconds): one EVALSHA per
-changed scope, then one PUBLISH on {ns}:presence naming the scopes. Each
+changed scope, then, once that pipeline has executed, one broker.publish on
+{ns}:presence naming the scopes (the doorbell; never inside the pipeline: on a
+cluster its writes land on several nodes and must all be in first). Each
 process then re-reads those scopes at most once per COALESCE seconds per
 scope, a bounded read (top 50, ZCARD, guests per process), and sends a frame
 to its local sockets only if what it shows changed: one encode per scope, the
@@ -47,12 +49,15 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
 from .. import metrics, wire
 from .conn import Conn, Frame
+
+if TYPE_CHECKING:
+    from .broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +254,12 @@ class Presence:
 
     def __init__(self, hub: Any, redis: Any | None, grace: float, lease: float, namespace: str = "parley",
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 coalesce: float = COALESCE, flush: float = FLUSH) -> None:
+                 coalesce: float = COALESCE, flush: float = FLUSH, broker: Broker | None = None) -> None:
         self.hub = hub
         self.redis = redis
+        # The doorbell goes through the broker, after the pipeline it announces has executed: on a cluster
+        # the pipeline's writes land on several nodes, and nobody may read them before they all have.
+        self.broker = broker
         # Time is a parameter (STYLE 17): `clock` for grace and coalescing, `wall` for leases shared
         # between processes; the flush and coalescing intervals too, so unit tests run in milliseconds.
         self.clock = clock
@@ -270,8 +278,6 @@ class Presence:
         self.to_flush: set[Scope] = set()
         self.flush_handle: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
-        # The doorbell goes the way the broker listens: PUBLISH, or SPUBLISH when pub/sub is sharded.
-        self.publish_cmd: str = getattr(getattr(hub, "broker", None), "cmd_pub", "PUBLISH")
         self.flushing: asyncio.Task[None] | None = None
         self.flush_gen = 0          # successful flushes so far (see Local.pending)
         self.reaping: set[str] = set()
@@ -504,11 +510,11 @@ class Presence:
                 self._script(pipe, "apply", self._keys(s, self.proc), args, full)
                 if loc.empty():  # nothing of ours left there: nothing to reap there if we die
                     pipe.srem(self._scopes_key(self.proc), str(s))
-            pipe.execute_command(self.publish_cmd, self.channel, wire.encode([str(b[0]) for b in batches]))
 
         self.cpu += time.thread_time() - started
         try:
             await self._run(build)
+            await self._ring([str(b[0]) for b in batches])
         except Exception as exc:  # Redis down: the same ops again, a little later (they are idempotent)
             log.warning("presence flush failed: %s", exc)
             for s, loc, uids, guests, rewrite, _ in batches:
@@ -821,10 +827,16 @@ class Presence:
                 self._script(pipe, "reap", self._keys(s, proc), [proc], full)
             pipe.delete(self._scopes_key(proc))
             pipe.zrem(self.procs_key, proc)
-            if scopes:
-                pipe.execute_command(self.publish_cmd, self.channel, wire.encode(sorted(scopes)))
 
         await self._run(build)
+        if scopes:
+            await self._ring(sorted(scopes))
+
+    async def _ring(self, scopes: list[str]) -> None:
+        """The doorbell: these scopes changed in Redis (every process, this one too, reads them again)."""
+        if self.broker is not None:
+            await self.broker.publish(self.channel, wire.encode(scopes))
+            self.redis_commands += 1
 
     async def _sweep(self) -> None:
         """End grace periods, and forget scopes nobody here watches any more."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -47,17 +49,25 @@ def spare_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no spare port pair for a Redis Cluster node")
 
 
-def command(port: int, *args: str, timeout: float = 2.0) -> object:
-    """One command on a fresh connection; returns the parsed reply (errors as hiredis.ReplyError)."""
-    parts = [b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args]
-    with socket.create_connection(("127.0.0.1", port), timeout) as s:
-        s.sendall(b"".join(parts))
+def _resp(*args: str) -> bytes:
+    return b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args])
+
+
+def command(port: int, *args: str, timeout: float = 2.0, password: str | None = None,
+            tls: ssl.SSLContext | None = None) -> object:
+    """One command on a fresh connection (AUTH first with a password, over TLS with a context); returns the
+    parsed reply (errors as hiredis.ReplyError)."""
+    with socket.create_connection(("127.0.0.1", port), timeout) as raw:
+        s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls is not None else raw
         reader = hiredis.Reader()
-        while (reply := reader.gets()) is False:
-            data = s.recv(65536)
-            if not data:
-                raise ConnectionError("closed")
-            reader.feed(data)
+        reply: object = None
+        for cmd in ([("AUTH", password)] if password else []) + [args]:
+            s.sendall(_resp(*cmd))
+            while (reply := reader.gets()) is False:
+                data = s.recv(65536)
+                if not data:
+                    raise ConnectionError("closed")
+                reader.feed(data)
         return reply
 
 
@@ -93,8 +103,15 @@ def binaries() -> tuple[str, str] | str:
 class RedisClusterNodes:
     """Three master nodes covering all 16384 slots; kill(i) / restart(i) one of them."""
 
-    def __init__(self, server_bin: str, cli_bin: str, n: int = 3) -> None:
+    def __init__(self, server_bin: str, cli_bin: str, n: int = 3, password: str | None = None,
+                 cert: tuple[Path, Path] | None = None) -> None:
+        """`password`: every node wants it (requirepass, masterauth); `cert`: (certificate, key) of a
+        self-signed CA, and the nodes speak only TLS, to clients and on the cluster bus."""
         self.server_bin, self.cli_bin = server_bin, cli_bin
+        self.password, self.cert = password, cert
+        self.tls: ssl.SSLContext | None = None
+        if cert is not None:
+            self.tls = ssl.create_default_context(cafile=str(cert[0]))
         self.root = Path(tempfile.mkdtemp(prefix="parley-redis-cluster-"))
         taken: set[int] = set()
         self.ports: list[int] = []
@@ -107,14 +124,36 @@ class RedisClusterNodes:
     @property
     def url(self) -> str:
         """REDIS_URL for Parley: every node, comma-separated (any one would do as a seed)."""
-        return ",".join(f"redis://127.0.0.1:{p}" for p in self.ports)
+        scheme = "rediss" if self.cert is not None else "redis"
+        who = f":{self.password}@" if self.password else ""
+        query = f"?ssl_ca_certs={self.cert[0]}" if self.cert is not None else ""
+        return ",".join(f"{scheme}://{who}127.0.0.1:{p}{query}" for p in self.ports)
+
+    def command(self, port: int, *args: str, timeout: float = 2.0) -> object:
+        return command(port, *args, timeout=timeout, password=self.password, tls=self.tls)
+
+    def _options(self, port: int) -> list[str]:
+        opts = ["--port", str(port)]
+        if self.password:
+            opts += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.cert is not None:
+            crt, key = map(str, self.cert)
+            opts = ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes", "--tls-cert-file", crt,
+                    "--tls-key-file", key, "--tls-ca-cert-file", crt, "--tls-auth-clients", "no", *opts[2:]]
+        return opts
+
+    def _cli_options(self) -> list[str]:
+        opts = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        if self.cert is not None:
+            opts += ["--tls", "--cacert", str(self.cert[0])]
+        return opts
 
     def start_node(self, i: int) -> None:
         port = self.ports[i]
         d = self.root / str(port)
         d.mkdir(exist_ok=True)
         self.procs[i] = subprocess.Popen(
-            [self.server_bin, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d),
+            [self.server_bin, *self._options(port), "--bind", "127.0.0.1", "--dir", str(d),
              "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
              "--cluster-node-timeout", "2000", "--cluster-require-full-coverage", "no",
              "--save", "", "--appendonly", "no", "--logfile", str(d / "redis.log")],
@@ -125,7 +164,7 @@ class RedisClusterNodes:
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                if command(port, "PING", timeout=0.5) == b"PONG":
+                if self.command(port, "PING", timeout=0.5) == b"PONG":
                     return
             except OSError:
                 time.sleep(0.05)
@@ -135,7 +174,7 @@ class RedisClusterNodes:
         for i in range(len(self.ports)):
             self.start_node(i)
         out = subprocess.run(
-            [self.cli_bin, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+            [self.cli_bin, *self._cli_options(), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
              "--cluster-replicas", "0", "--cluster-yes"],
             capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
@@ -156,10 +195,10 @@ class RedisClusterNodes:
         raise RuntimeError("Redis Cluster did not reach cluster_state:ok")
 
     def _ok(self, port: int) -> bool:
-        info = command(port, "CLUSTER", "INFO")
+        info = self.command(port, "CLUSTER", "INFO")
         if not isinstance(info, bytes) or b"cluster_state:ok" not in info:
             return False
-        slots = command(port, "CLUSTER", "SLOTS")
+        slots = self.command(port, "CLUSTER", "SLOTS")
         covered = sum(int(r[1]) - int(r[0]) + 1 for r in slots) if isinstance(slots, list) else 0
         return covered == 16384
 
@@ -170,6 +209,17 @@ class RedisClusterNodes:
             proc.wait()
             self.procs[i] = None
 
+    def pause(self, i: int) -> None:
+        """SIGSTOP node i: its connections stay open (no RST) and nothing answers."""
+        proc = self.procs[i]
+        assert proc is not None
+        proc.send_signal(signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        proc = self.procs[i]
+        assert proc is not None
+        proc.send_signal(signal.SIGCONT)
+
     def restart(self, i: int) -> None:
         self.start_node(i)
         self.wait_ok()
@@ -179,8 +229,8 @@ class RedisClusterNodes:
         for p, proc in zip(self.ports, self.procs):
             if proc is None:
                 continue
-            slot = command(p, "CLUSTER", "KEYSLOT", key)
-            for r in command(p, "CLUSTER", "SLOTS"):  # type: ignore[union-attr]
+            slot = self.command(p, "CLUSTER", "KEYSLOT", key)
+            for r in self.command(p, "CLUSTER", "SLOTS"):  # type: ignore[union-attr]
                 if int(r[0]) <= int(slot) <= int(r[1]):  # type: ignore[arg-type]
                     return int(r[2][1])
         raise RuntimeError("no live node")

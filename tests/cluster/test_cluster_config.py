@@ -20,7 +20,10 @@ def test_cluster_switch_takes_seed_node_list(tmp_path):
     """PARLEY_REDIS_CLUSTER=on with comma-separated REDIS_URL seeds parses; the broker sees every seed."""
     s = load(tmp_path, PARLEY_REDIS_CLUSTER="on", REDIS_URL="redis://a:7000, redis://:pw@b:7001/0")
     assert s.redis_cluster and s.redis_url == "redis://a:7000,redis://:pw@b:7001/0"
-    assert parse_urls(s.redis_url) == ([("a", 7000), ("b", 7001)], None, "pw")
+    seeds, ep, options = parse_urls(s.redis_url)
+    assert seeds == [("a", 7000), ("b", 7001)]
+    assert (ep.username, ep.password, ep.tls) == (None, "pw", None)
+    assert options == {"username": None, "password": "pw"}
     assert not load(tmp_path, REDIS_URL="redis://a:6379/0").redis_cluster
 
 
@@ -30,6 +33,7 @@ def test_cluster_switch_takes_seed_node_list(tmp_path):
     ({"PARLEY_REDIS_CLUSTER": "on", "REDIS_URL": "redis://a:7000/2"}, "only database 0"),
     ({"PARLEY_REDIS_CLUSTER": "on", "REDIS_URL": "unix:///run/redis.sock"}, "redis://"),
     ({"PARLEY_REDIS_CLUSTER": "maybe", "REDIS_URL": "redis://a:7000"}, "on or off"),
+    ({"PARLEY_REDIS_SHARDED_PUBSUB": "on", "REDIS_URL": "redis://a:6379"}, "PARLEY_REDIS_CLUSTER=on"),
 ])
 def test_cluster_misconfiguration_is_one_clear_error(tmp_path, env, message):
     """A wrong cluster setting stops start-up with a ConfigError naming what to fix."""

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -259,3 +260,65 @@ class ThrowawayPostgres:
             except Exception:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -- a redis-server with options (password, ACL user, TLS) ------------------------
+
+
+def self_signed_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (its own CA) and its key, made with the openssl CLI."""
+    cert, key = folder / "redis.crt", folder / "redis.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class OptionRedis:
+    """A redis-server on a spare port started with extra options, which a test may pause (SIGSTOP), resume
+    and restart. `ready_args` is how the readiness check logs in (redis-py keyword arguments)."""
+
+    def __init__(self, *options: str, scheme: str = "redis", userinfo: str = "", query: str = "",
+                 **ready_args: object) -> None:
+        self.port = free_port()
+        self.options = options
+        self.scheme, self.userinfo, self.query = scheme, userinfo, query
+        self.ready_args = ready_args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+    def url(self, userinfo: str | None = None) -> str:
+        who = self.userinfo if userinfo is None else userinfo
+        return f"{self.scheme}://{who + '@' if who else ''}127.0.0.1:{self.port}/0{self.query}"
+
+    def start(self) -> OptionRedis:
+        import redis
+        ports = ["--port", "0", "--tls-port", str(self.port)] if self.scheme == "rediss" else ["--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [self.binary, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *self.options],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                r = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.5, ssl=self.scheme == "rediss",
+                                **self.ready_args)  # type: ignore[arg-type]
+                if r.ping():
+                    r.close()
+                    return self
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server {' '.join(self.options)} did not start")
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()  # SIGKILL ends a stopped process too
+            self.proc.wait()
+            self.proc = None

@@ -77,16 +77,3 @@ async def test_workers_flag_runs_processes_that_share_the_broker(spawn, pg_url, 
     text = (await asyncio.to_thread(httpx.get, srv.url + "/metrics")).text
     line = next(x for x in text.splitlines() if x.startswith("parley_ws_open_sockets"))
     assert float(line.split()[-1]) == 8
-
-
-async def test_sharded_pubsub_is_a_configuration_switch(spawn, pg_url, watchers):
-    """With PARLEY_REDIS_SHARDED_PUBSUB=on (SPUBLISH/SSUBSCRIBE) a reply still reaches another process."""
-    a = spawn(PARLEY_REDIS_SHARDED_PUBSUB="on", wait="/readyz")
-    b = spawn(PARLEY_REDIS_SHARDED_PUBSUB="on", wait="/readyz")
-    mod, slug = _setup(a.url, pg_url)
-    tid = new_thread(mod, slug)["thread"]["id"]
-    w = await watchers(b.ws_url)
-    await w.subscribe(tid)
-    r = await asyncio.to_thread(mod.post, f"/api/threads/{tid}/posts", json={"body": "sharded"})
-    assert r.status_code == 201
-    assert (await w.wait_seq(tid, 2))[-1]["data"]["body"] == "sharded"

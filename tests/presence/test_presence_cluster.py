@@ -1,4 +1,4 @@
-"""Presence across two server processes sharing one Redis (plain and sharded pub/sub)."""
+"""Presence across two server processes sharing one Redis (the Redis Cluster broker: tests/cluster)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ from presence_helpers import (
 )
 
 
-@pytest.fixture(scope="module", params=["pubsub", "sharded"])
-def pair(request: pytest.FixtureRequest, pg_url: str, tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="module")
+def pair(pg_url: str, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[dict[str, Any]]:
     """Processes A and B on a Redis of their own, a moderator and a category."""
     redis = RedisServer().start()
-    extra = {"PARLEY_REDIS_SHARDED_PUBSUB": "1"} if request.param == "sharded" else {}
+    extra: dict[str, str] = {}
     procs: list[ServerProcess] = []
     try:
         for _ in range(2):
