@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncpg
 
 from .auth import hash_password
+from .render import render
 from .store import categories, posts, threads, users
 
 PASSWORD = "parley-demo"
@@ -80,18 +81,19 @@ async def load_demo(conn: asyncpg.Connection) -> str:
             people[username] = await users.create(conn, username, display, password_hash, moderator)
         first_response = None
         for cat, author, title, question, responses in THREADS:
-            written = await threads.create(conn, people[author]["id"], cat, title, question)
+            written = await threads.create(conn, people[author]["id"], cat, title, question, render(question))
             thread_id = written.value["thread"]["id"]
             for r_author, text, comments in responses:
-                post, _ = (await posts.create(conn, thread_id, people[r_author]["id"], text, None)).value
+                post, _ = (await posts.create(conn, thread_id, people[r_author]["id"], text, None, render(text))).value
                 first_response = first_response or post
                 for c_author, c_text in comments:
-                    await posts.create(conn, thread_id, people[c_author]["id"], c_text, post["id"])
+                    await posts.create(conn, thread_id, people[c_author]["id"], c_text, post["id"], render(c_text))
                 for voter in people.values():
                     if voter["id"] != people[r_author]["id"] and (voter["id"] + post["id"]) % 3 != 0:
                         await posts.vote(conn, post["id"], voter["id"], 1 if (voter["id"] + post["id"]) % 5 else -1)
         assert first_response is not None
-        await posts.edit(conn, first_response["id"], people[first_response["author"]["username"]],
-                         first_response["body"] + "\n\nEdit: a colleague reminded me that some phones strip "
-                         "metadata when sending, so its absence proves nothing.", None)
+        edited = (first_response["body"] + "\n\nEdit: a colleague reminded me that some phones strip "
+                  "metadata when sending, so its absence proves nothing.")
+        await posts.edit(conn, first_response["id"], people[first_response["author"]["username"]], edited, None,
+                         render(edited))
     return f"loaded the demo forum: {len(USERS)} users (password {PASSWORD!r}), {len(THREADS)} threads"

@@ -13,13 +13,13 @@ import sys
 import typing
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from .. import metrics
+from .. import auth, metrics
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 from ..render import is_invisible
 from ..state import AppState
@@ -282,3 +282,38 @@ async def limit(st: AppState, key: str, rule: tuple[int, float], cost: float = 1
     wait = await st.limiter.hit(key, rule, cost, need)
     if wait > 0:
         raise RateLimited(wait)
+
+
+# A user's token buckets for writes, by name: the key is "<name>:<user id>", the rule a field of Limits.
+BUCKETS = {
+    "thread": lambda lim: lim.thread_per_user,
+    "post": lambda lim: lim.post_per_user,
+    "flag": lambda lim: lim.post_per_user,
+    "edit": lambda lim: lim.edit_per_user,
+    "render": lambda lim: lim.edit_per_user,
+    "vote": lambda lim: lim.vote_per_user,
+}
+
+
+class Writing(NamedTuple, Generic[T]):
+    st: AppState
+    user: Any  # the users row of the session (asyncpg.Record)
+    body: T
+    id: int  # the route's {id}, 0 when it has none
+
+
+async def writing(request: Request, model: type[T] | None = None, *, bucket: str | None = None,
+                  moderator: bool = False) -> Writing[T]:
+    """The opening of every signed-in write, in one order: the Origin first (a cross-site request
+    learns nothing else), the session, moderator rights, the {id} in the path, the body parsed with its
+    limits, and last the user's token bucket (a request refused for its shape spends no token)."""
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user = await auth.require_user(request, st)
+    if moderator:
+        auth.require_moderator(user)
+    id_ = path_id(request) if "id" in request.path_params else 0
+    body = await parse(request, model) if model is not None else None
+    if bucket is not None:
+        await limit(st, f"{bucket}:{user['id']}", BUCKETS[bucket](st.settings.limits))
+    return Writing(st, user, body, id_)  # type: ignore[arg-type]

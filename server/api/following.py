@@ -8,9 +8,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
 from ..store import following
-from .common import json, limit, no_content, parse, path_id, state
+from .common import json, no_content, writing
 
 
 class Following(msgspec.Struct):
@@ -22,20 +21,11 @@ class ReadPosition(msgspec.Struct):
 
 
 async def set_following(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    thread_id = path_id(request)
-    body = await parse(request, Following)
-    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    st, user, body, thread_id = await writing(request, Following, bucket="edit")
     return json({"following": await following.set_following(st.pool, user["id"], thread_id, body.following)})
 
 
 async def set_read(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    thread_id = path_id(request)
-    body = await parse(request, ReadPosition)
+    st, user, body, thread_id = await writing(request, ReadPosition)
     await following.set_read(st.pool, user["id"], thread_id, body.seq)
     return no_content()

@@ -24,9 +24,7 @@ from .common import (
     PageSize,
     Text,
     json,
-    limit,
     no_content,
-    parse,
     path_id,
     publish,
     query,
@@ -34,6 +32,7 @@ from .common import (
     query_limit,
     state,
     whole,
+    writing,
 )
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
@@ -97,11 +96,7 @@ async def list_categories(request: Request) -> Response:
 
 
 async def create_category(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    auth.require_moderator(user)
-    body = await parse(request, NewCategory)
+    st, user, body, _ = await writing(request, NewCategory, moderator=True)
     async with transaction(st.pool) as conn:
         category = await categories.create(conn, body.slug, body.name, body.parent)
     return json({"category": category}, 201)
@@ -125,12 +120,8 @@ async def list_threads(request: Request) -> Response:
 
 
 async def create_thread(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    body = await parse(request, NewThread)
+    st, user, body, _ = await writing(request, NewThread, bucket="thread")
     title, text = body.title, body.body
-    await limit(st, f"thread:{user['id']}", st.settings.limits.thread_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
@@ -141,13 +132,8 @@ async def create_thread(request: Request) -> Response:
 
 
 async def update_thread(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    thread_id = path_id(request)
-    body = await parse(request, ThreadChange)
+    st, user, body, thread_id = await writing(request, ThreadChange, bucket="edit")
     title = body.title
-    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     async with transaction(st.pool) as conn:
         before = await conn.fetchval("SELECT category_id FROM threads WHERE id = $1", thread_id)
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
@@ -158,12 +144,7 @@ async def update_thread(request: Request) -> Response:
 
 
 async def set_accepted(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    thread_id = path_id(request)
-    body = await parse(request, Accepted)
-    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    st, user, body, thread_id = await writing(request, Accepted, bucket="edit")
     async with transaction(st.pool) as conn:
         written = await threads.set_accepted(conn, thread_id, user, body.post_id)
     await publish(st, written.frames)
@@ -201,19 +182,14 @@ async def get_thread(request: Request) -> Response:
 
 
 async def create_post(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    thread_id = path_id(request)
-    body = await parse(request, NewPost)
+    st, user, body, thread_id = await writing(request, NewPost, bucket="post")
     text = body.body
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
-    await limit(st, f"post:{user['id']}", st.settings.limits.post_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
-        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, key, html, mentioned)
+        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, html, key, mentioned)
     await publish(st, written.frames)
     await notifications.publish(st, written)
     if written.frames:
@@ -223,13 +199,8 @@ async def create_post(request: Request) -> Response:
 
 
 async def edit_post(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    post_id = path_id(request)
-    body = await parse(request, PostEdit)
+    st, user, body, post_id = await writing(request, PostEdit, bucket="edit")
     text = body.body
-    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
@@ -241,11 +212,7 @@ async def edit_post(request: Request) -> Response:
 
 
 async def delete_post(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    post_id = path_id(request)
-    await limit(st, f"edit:{user['id']}", st.settings.limits.edit_per_user)
+    st, user, _, post_id = await writing(request, bucket="edit")
     async with transaction(st.pool) as conn:
         written = await posts.delete(conn, post_id, user)
         written.frames += await threads.withdraw_deleted(conn, post_id)
@@ -263,12 +230,7 @@ async def revisions(request: Request) -> Response:
 
 
 async def vote(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    post_id = path_id(request)
-    body = await parse(request, Vote)
-    await limit(st, f"vote:{user['id']}", st.settings.limits.vote_per_user)
+    st, user, body, post_id = await writing(request, Vote, bucket="vote")
     async with transaction(st.pool) as conn:
         written = await posts.vote(conn, post_id, user["id"], body.value)
     await publish(st, written.frames)

@@ -17,7 +17,7 @@ from ..live import userchannel
 from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import PageSize, Text, json, limit, parse, path_id, query, query_limit, state
+from .common import PageSize, Text, json, query, query_limit, state, writing
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
@@ -53,13 +53,8 @@ async def tell_moderators(st: AppState) -> None:
 
 
 async def create_flag(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    post_id = path_id(request)
-    body = await parse(request, NewFlag)
+    st, user, body, post_id = await writing(request, NewFlag, bucket="flag")
     note = body.note
-    await limit(st, f"flag:{user['id']}", st.settings.limits.post_per_user)
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
     await tell_moderators(st)
@@ -79,12 +74,7 @@ async def list_flags(request: Request) -> Response:
 
 
 async def update_flag(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    auth.require_moderator(user)
-    flag_id = path_id(request)
-    body = await parse(request, FlagChange)
+    st, user, body, flag_id = await writing(request, FlagChange, moderator=True)
     async with transaction(st.pool) as conn:
         flag = await flags.settle(conn, flag_id, user, body.status)
     await tell_moderators(st)
@@ -99,11 +89,7 @@ async def list_modlog(request: Request) -> Response:
 
 async def suspend(request: Request) -> Response:
     """PUT /api/users/{username}/suspension: set or lift; every session of the member ends at once."""
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    moderator = await auth.require_user(request, st)
-    auth.require_moderator(moderator)
-    body = await parse(request, Suspension)
+    st, moderator, body, _ = await writing(request, Suspension, moderator=True)
     reason = body.reason
     until = body.until
     if until is not None and until <= datetime.now(UTC):

@@ -15,7 +15,7 @@ from ..live import userchannel
 from ..state import AppState
 from ..store import Written
 from ..store import notifications as store
-from .common import PageSize, json, parse, query, query_limit, state
+from .common import PageSize, json, query, query_limit, state, writing
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,7 @@ async def list_notifications(request: Request) -> Response:
 
 
 async def mark_read(request: Request) -> Response:
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    body = await parse(request, MarkRead)
+    st, user, body, _ = await writing(request, MarkRead)
     # all: true marks every one; else the ids given (none: nothing changes, the answer is the count).
     unread, changed = await store.mark_read(st.pool, user["id"], None if body.all else (body.ids or []))
     if changed:  # every tab of the user, on every process, shows the new count

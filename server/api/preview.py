@@ -8,8 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
-from .common import json, limit, parse, state
+from .common import json, writing
 from .forum import Body, render_body
 
 
@@ -19,10 +18,6 @@ class Preview(msgspec.Struct):
 
 async def render_preview(request: Request) -> Response:
     """POST /api/render {body} → 200 {html}: signed in only, rate-limited like edits (own bucket)."""
-    st = state(request)
-    auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
-    body = await parse(request, Preview)
+    st, user, body, _ = await writing(request, Preview, bucket="render")
     text = body.body
-    await limit(st, f"render:{user['id']}", st.settings.limits.edit_per_user)
     return json({"html": await render_body(st, text)})

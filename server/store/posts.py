@@ -7,7 +7,6 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..render import render
 from ..wire import decode, encode, event_frame, iso
 from . import Written, events, modlog, notifications
 
@@ -54,12 +53,12 @@ async def my_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,
 
 
 async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, parent_id: int | None,
-                 author_id: int, body: str, html: str | None = None) -> tuple[dict[str, Any], bytes]:
+                 author_id: int, body: str, html: str) -> tuple[dict[str, Any], bytes]:
     """Insert a post, its revision 1 and its post.created event (seq already taken).
 
-    Pass `html` rendered before the transaction: rendering under the thread's lock delays every writer.
+    `html` is rendered by the caller, before the transaction: rendering under the thread's lock would
+    delay every writer, and the API renders in exactly one place (render.Renderer).
     """
-    html = render(body) if html is None else html
     row = await conn.fetchrow(
         """
         WITH p AS (
@@ -152,7 +151,7 @@ async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
 
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                 idempotency_key: str | None = None, html: str | None = None,
+                 html: str, idempotency_key: str | None = None,
                  mentioned: list[int] | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created).
 
@@ -160,7 +159,6 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     A response without an idempotency key is one statement, so `conn` needs no transaction around it
     (the API gives it none: no BEGIN/COMMIT round trips); every other case opens its own transaction
     (a savepoint if the caller already has one)."""
-    html = render(body) if html is None else html
     if idempotency_key is None and parent_id is None:
         return await _write(conn, thread_id, user_id, body, None, html, mentioned)
     async with conn.transaction():
@@ -240,7 +238,7 @@ def may_change(user: asyncpg.Record, author_id: int) -> bool:
 
 
 async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
-               revision: int | None, html: str | None = None,
+               revision: int | None, html: str,
                mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
     """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile).
 
@@ -261,7 +259,6 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
     if revision is not None and revision != current["revision"]:
         raise Conflict(f"The post changed meanwhile (now at revision {current['revision']})",
                        code="stale_revision", field="revision")
-    html = render(body) if html is None else html
     await conn.execute(
         "UPDATE posts SET body = $2, html = $3, revision = revision + 1, edited_at = now(), edited_by = $4"
         " WHERE id = $1", post_id, body, html, user["id"])

@@ -138,7 +138,7 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> dict[s
 
 
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
-                 body: str, html: str | None = None, mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
+                 body: str, html: str, mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
     """A thread and its question, which is the thread's event 1. The author follows it; `mentioned` users
     (ids, links already in `html`) are notified."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
