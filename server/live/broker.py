@@ -21,8 +21,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from typing import Protocol
 
-import redis.asyncio as aioredis
-
+from .publisher import Publisher
 from .subscriber import Subscriber, endpoint
 
 # A publish is a doorbell: a lost one costs a backfill, a slow one holds up the request that rings it. Without
@@ -135,7 +134,7 @@ class MemoryBroker(Broker):
 
 
 class RedisBroker(Broker):
-    """PUBLISH through redis-py's pooled client; SUBSCRIBE on one Subscriber connection (subscriber.py).
+    """PUBLISH on one pipelined connection (publisher.py); SUBSCRIBE on one Subscriber connection (subscriber.py).
 
     `url` is redis://, rediss:// (TLS; redis-py's ssl_ca_certs / ssl_cert_reqs URL options apply to both
     connections) or unix://, with an ACL user and password in it when Redis wants them. A Redis Cluster
@@ -146,10 +145,9 @@ class RedisBroker(Broker):
 
     def __init__(self, url: str, ping_every: float = 10.0) -> None:
         self.url = url
-        self.client = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=3,
-                                              health_check_interval=10)
         self.handler: Handler | None = None
         self.subscriber = Subscriber(endpoint(url), lambda c, m: None, self._on_ready, ping_every=ping_every)
+        self.publisher = Publisher(endpoint(url), PUBLISH_TIMEOUT)  # live/publisher.py: cheaper than redis-py
         self.reconnects = 0
 
     @property
@@ -167,18 +165,13 @@ class RedisBroker(Broker):
 
     async def close(self) -> None:
         await self.subscriber.close()
-        await self.client.aclose()
+        await self.publisher.close()
 
     async def publish(self, channel: str, message: bytes) -> None:
-        async with asyncio.timeout(PUBLISH_TIMEOUT):
-            await self.client.execute_command("PUBLISH", channel, message)
+        await self.publisher.publish([(channel, message)])
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
-        # One pipeline (no MULTI): one round trip for all of them instead of one each.
-        async with asyncio.timeout(PUBLISH_TIMEOUT), self.client.pipeline(transaction=False) as pipe:
-            for channel, message in items:
-                pipe.execute_command("PUBLISH", channel, message)
-            await pipe.execute()
+        await self.publisher.publish(items)  # one write and one wait for all of them
 
     async def subscribe(self, channel: str) -> None:
         await self.subscriber.subscribe(channel)

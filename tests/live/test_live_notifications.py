@@ -68,10 +68,12 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
                                      json={"body": f"two, @{ada.user['username']}"})
     got = await tab_b.wait_for(_notification(second.json()["post"]["id"]))
     assert got["unread"] == 2 and got["notification"]["kind"] == "mention"
-    mark = len(tab_b.frames)
+    await tab_a.wait_for(_notification(second.json()["post"]["id"]))
+    marks = len(tab_a.frames), len(tab_b.frames)
     r = await asyncio.to_thread(bob.delete, f"/api/posts/{first.json()['post']['id']}")
     assert r.status_code == 204
-    assert (await tab_b.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 1
+    for tab, mark in zip((tab_a, tab_b), marks, strict=True):  # both tabs hear it before the marks below
+        assert (await tab.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 1
     mark_a, mark_b = len(tab_a.frames), len(tab_b.frames)
     r = await asyncio.to_thread(ada.post, "/api/notifications/read", json={"all": True})
     assert r.status_code == 200 and r.json() == {"unread": 0}
