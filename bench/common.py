@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,6 +340,18 @@ def pct(values: list[float], p: float) -> float | None:
         return None
     k = min(len(values) - 1, max(0, int(round(p / 100 * (len(values) - 1)))))
     return values[k]
+
+
+def merge_parts(parts: list[dict[str, Any]]) -> tuple[list[float], dict[str, int], float]:
+    """The load processes' answers ({lat: array('f') bytes, codes, elapsed}) as one: latencies, status
+    counts, and the longest elapsed time."""
+    lat = array("f")
+    codes: dict[str, int] = {}
+    for part in parts:
+        lat.frombytes(part["lat"])
+        for k, v in part["codes"].items():
+            codes[k] = codes.get(k, 0) + v
+    return list(lat), codes, max(part["elapsed"] for part in parts)
 
 
 def summary_ms(values: list[float]) -> dict[str, float | None]:

@@ -64,13 +64,7 @@ def measure(srv: Any, cookie: str | None, path: str, a: argparse.Namespace, labe
     cpu = srv.cpu() - cpu0
     for pr in procs:
         pr.join(5)
-    lat = array("f")
-    codes: dict[str, int] = {}
-    for part in parts:
-        lat.frombytes(part["lat"])
-        for k, v in part["codes"].items():
-            codes[k] = codes.get(k, 0) + v
-    elapsed = max(part["elapsed"] for part in parts)
+    lat, codes, elapsed = common.merge_parts(parts)
     ok = codes.get("200", 0)
     row = {"reader": label, "responses": a.responses, "concurrency": a.concurrency, "ok": ok,
            "req_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes, "cpu_s": cpu,

@@ -101,13 +101,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         cpu = srv.cpu() - cpu0
         for pr in procs:
             pr.join(5)
-        lat = array("f")
-        codes: dict[str, int] = {}
-        for part in parts:
-            lat.frombytes(part["lat"])
-            for k, v in part["codes"].items():
-                codes[k] = codes.get(k, 0) + v
-        elapsed = max(part["elapsed"] for part in parts)
+        lat, codes, elapsed = common.merge_parts(parts)
         ok = codes.get("201", 0)
         stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
         published = asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
