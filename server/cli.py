@@ -184,9 +184,9 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="parley-metrics-")
     log = logging.getLogger("parley")
+    broker = ("redis cluster" if settings.redis_cluster else "redis") if settings.redis_url else "in-process"
     log.info("Parley on http://%s:%d (%s, broker %s, %d worker%s)", args.host, args.port,
-             "embedded PostgreSQL" if server else "DATABASE_URL", "redis" if settings.redis_url else "in-process",
-             args.workers, "s" if args.workers > 1 else "")
+             "embedded PostgreSQL" if server else "DATABASE_URL", broker, args.workers, "s" if args.workers > 1 else "")
     try:
         uvicorn.run(
             "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,

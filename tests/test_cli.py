@@ -18,15 +18,11 @@ import httpx
 import psutil
 import pytest
 
+from support import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PARLEY = [sys.executable, "-m", "server"]
 SECRET = "test-secret-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_env(**extra: str) -> dict[str, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,7 @@ if str(TESTS) not in sys.path:  # tests/helpers.py, whatever pytest's import mod
     sys.path.insert(0, str(TESTS))
 
 from helpers import Api, make_moderator, new_thread, unique  # noqa: E402,F401 - re-exported
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from support import free_port  # noqa: E402,F401 - one copy, tests/support.py
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 USER_BRIEF = {"id", "username", "display_name"}
