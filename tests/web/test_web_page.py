@@ -48,6 +48,10 @@ def test_screenshots_of_the_thread_page(site: Site, readers: Any, artifacts: Any
                 break
             page.wait_for_timeout(250)
         expect(indicator).to_have_text("Dana Drafts is replying…")
+        # The header as a member sees it: no stray "null" where a moderator's Review link would be, and
+        # the bell drawn as an icon (an emoji bell shows as a blank box without an emoji font).
+        assert "null" not in page.locator("header.site-header").inner_text()
+        assert page.locator('[data-testid="bell"] svg, .bell svg').count() == 1
         page.mouse.move(0, 0)
         page.wait_for_timeout(300)
         path = artifacts / f"thread-{name}.png"

@@ -195,13 +195,14 @@ function reviewLink() {
 function renderAccount() {
   const next = encodeURIComponent(location.pathname + location.search);
   if (ctx.me) {
-    accountEl.replaceChildren(
+    // replaceChildren() would write a null (no Review link for a member) as the text "null".
+    accountEl.replaceChildren(...[
       h('span', { class: 'whoami', 'data-testid': 'whoami', dir: 'auto' }, h('span', { class: 'sr-only' }, 'Signed in as '),
         userLink(ctx.me, 'whoami-name')),
       reviewLink(),
       h('a', { class: 'btn btn-quiet btn-sm', href: '/settings', 'data-testid': 'settings-link' }, 'Settings'),
       h('button', { type: 'button', class: 'btn btn-quiet btn-sm', 'data-testid': 'sign-out', onClick: () => ctx.signOut() },
-        'Sign out'));
+        'Sign out')].filter(Boolean));
   } else {
     accountEl.replaceChildren(
       h('a', { class: 'btn btn-quiet btn-sm', href: `/signin?next=${next}`, 'data-testid': 'sign-in' }, 'Sign in'),

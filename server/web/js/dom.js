@@ -84,6 +84,7 @@ const ICONS = {
   arrowDown: 'M12 20l-7-7 1.4-1.4 4.6 4.6V4h2v12.2l4.6-4.6L19 13z',
   folder: 'M3 6h7l2 2h9v11H3z',
   image: 'M4 5h16v14H4zm2 2v8.6l3.5-3.6 2.5 2.5 3.5-4.5L18 14V7z',
+  bell: 'M12 22a2.5 2.5 0 002.45-2h-4.9A2.5 2.5 0 0012 22zm7-6V11a7 7 0 00-5.5-6.84V3a1.5 1.5 0 00-3 0v1.16A7 7 0 005 11v5l-2 2v1h18v-1z',
 };
 
 /** An inline SVG icon (decorative: hidden from assistive tech). */

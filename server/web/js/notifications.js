@@ -3,7 +3,7 @@
 // The document title shows "(N) …" while N notifications are unread.
 
 import { api } from './api.js';
-import { h } from './dom.js';
+import { h, icon } from './dom.js';
 import { displayName, timeEl } from './ui.js';
 
 const WHAT = {
@@ -24,7 +24,7 @@ export class Bell {
     this.button = h('button', {
       type: 'button', class: 'btn btn-quiet btn-sm bell', 'data-testid': 'bell', 'aria-haspopup': 'true',
       'aria-expanded': 'false', onClick: () => this.toggle(),
-    }, h('span', { 'aria-hidden': 'true' }, '🔔'), h('span', { class: 'sr-only' }, 'Notifications, '), this.count,
+    }, icon('bell', 'icon icon-sm'), h('span', { class: 'sr-only' }, 'Notifications, '), this.count,
     h('span', { class: 'sr-only' }, ' unread'));
     this.panel = h('div', { class: 'bell-panel card', 'data-testid': 'notifications', role: 'region',
       'aria-label': 'Notifications' });

@@ -78,7 +78,7 @@ function queueItem(group, ctx, onSettled) {
       h('h2', { class: 'review-title' }, h('a', { href: permalink(post) }, thread.title)),
       h('p', { class: 'review-meta' }, post.kind, ' by ', userLink(post.author), ' · ', timeEl(post.created_at, 'relative'),
         post.deleted ? h('span', { class: 'badge' }, 'deleted') : null),
-      post.deleted ? null : h('blockquote', { class: 'review-body', 'data-testid': 'review-body' }, excerpt(post.body, 600)),
+      post.deleted ? '' : h('blockquote', { class: 'review-body', 'data-testid': 'review-body' }, excerpt(post.body, 600)),
       h('h3', null, `${group.flags.length} flag${group.flags.length === 1 ? '' : 's'}`),
       h('ul', { class: 'review-flags' }, group.flags.map((f) => h('li', { 'data-testid': 'review-flag' },
         h('strong', null, REASON[f.reason] || f.reason), ' from ', userLink(f.flagger), ' · ',
