@@ -71,13 +71,19 @@ async def set_read(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread
         raise NotFound(f"No thread {thread_id}")
 
 
-async def reader_state(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int) -> dict[str, Any]:
-    """{following, unread} of one thread for one reader."""
-    row = await conn.fetchrow("SELECT t.id" + READER_COLUMNS + " FROM threads t" + reader_joins(1)
-                              + " WHERE t.id = $2", user_id, thread_id)
+async def reader_and_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int,
+                           post_ids: list[int]) -> tuple[dict[str, Any], dict[int, int]]:
+    """A thread page's per-reader part in one read: {following, unread} and the reader's votes on its posts."""
+    mine = "FROM votes v WHERE v.user_id = $1 AND v.post_id = any($3::bigint[])"
+    row = await conn.fetchrow(
+        "SELECT t.id" + READER_COLUMNS + ","
+        f" (SELECT array_agg(v.post_id ORDER BY v.post_id) {mine}) AS vote_ids,"
+        f" (SELECT array_agg(v.value ORDER BY v.post_id) {mine}) AS vote_values"
+        " FROM threads t" + reader_joins(1) + " WHERE t.id = $2", user_id, thread_id, post_ids)
     if row is None:
-        return {"following": False, "unread": None}
-    return {"following": row["following"], "unread": row["unread"]}
+        return {"following": False, "unread": None}, {}
+    votes = dict(zip(row["vote_ids"] or [], row["vote_values"] or [], strict=True))
+    return {"following": row["following"], "unread": row["unread"]}, votes
 
 
 async def decorate(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,

@@ -264,16 +264,17 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
             chosen_comments.extend(c["id"] for c in picked)
             used += cost
         more = len(sized) > len(chosen)
-        rows = await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])",
-                                [r["id"] for r in chosen]) if chosen else []
+        # The chosen responses and their comments whole, in one read.
+        rows = await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[]) ORDER BY p.id",
+                                [r["id"] for r in chosen] + chosen_comments) if chosen else []
         position = {r["id"]: i for i, r in enumerate(chosen)}
-        responses = sorted(rows, key=lambda r: position[r["id"]])
-        comments = await conn.fetch(
-            posts.POST_SELECT + " WHERE p.id = any($1::bigint[]) ORDER BY p.id",
-            chosen_comments) if chosen_comments else []
+        responses = sorted((r for r in rows if r["id"] in position), key=lambda r: position[r["id"]])
+        comments = [r for r in rows if r["id"] not in position]
         ids = [question["id"], *(r["id"] for r in responses), *(c["id"] for c in comments)]
-        votes = await posts.my_votes(conn, user_id, ids)
-        reader = await following.reader_state(conn, user_id, thread_id) if user_id is not None else {}
+        votes: dict[int, int] = {}
+        reader: dict[str, Any] = {}
+        if user_id is not None:
+            reader, votes = await following.reader_and_votes(conn, user_id, thread_id, ids)
     by_parent: dict[int, list[dict[str, Any]]] = {}
     for c in comments:
         by_parent.setdefault(c["parent_id"], []).append(posts.post_dict(c, votes.get(c["id"], 0)))
