@@ -237,6 +237,16 @@ def may_change(user: asyncpg.Record, author_id: int) -> bool:
     return user["is_moderator"] or user["id"] == author_id
 
 
+async def _lock_thread_of(conn: asyncpg.Connection, thread_id: int, post_id: int, user: asyncpg.Record) -> None:
+    """Lock the thread of a post being changed (it orders the change with the thread's other writes) and
+    refuse a deleted thread (the post is gone with it) or a locked one (unless a moderator changes it)."""
+    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1 FOR UPDATE", thread_id)
+    if thread["deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if thread["locked"] and not user["is_moderator"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+
+
 async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
                revision: int | None, html: str,
                mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
@@ -248,11 +258,7 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
         raise NotFound(f"No post {post_id}")
     if not may_change(user, row["author_id"]):
         raise Forbidden("Only the author or a moderator can edit this post")
-    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
-    if thread["deleted"]:
-        raise NotFound(f"No post {post_id}")
-    if thread["locked"] and not user["is_moderator"]:
-        raise Conflict("This thread is locked", code="thread_locked")
+    await _lock_thread_of(conn, row["thread_id"], post_id, user)
     current = await conn.fetchrow("SELECT revision, deleted FROM posts WHERE id = $1", post_id)
     if current["deleted"]:
         raise Conflict("This post was deleted", code="post_deleted")
@@ -287,11 +293,7 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         raise Forbidden("Only the author or a moderator can delete this post")
     if row["kind"] == "question" and not user["is_moderator"]:
         raise Forbidden("Only a moderator can delete a whole thread")
-    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
-    if thread["deleted"]:
-        raise NotFound(f"No post {post_id}")
-    if thread["locked"] and not user["is_moderator"]:
-        raise Conflict("This thread is locked", code="thread_locked")
+    await _lock_thread_of(conn, row["thread_id"], post_id, user)
     if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
         return Written(None)  # already gone: deleting twice is not an error
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
