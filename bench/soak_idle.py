@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]  # the test suite's process and database helpers
+sys.path.insert(0, str(ROOT))  # run as a script: the project's packages (tests.support: processes, databases)
 
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 import websockets  # noqa: E402
 
-from helpers import Api, make_moderator, unique  # noqa: E402
-from support import ServerProcess, create_database, drop_database  # noqa: E402
+from tests.support.api import Api, unique  # noqa: E402
+from tests.support.databases import create_database, drop_database, make_moderator  # noqa: E402
+from tests.support.processes import ServerProcess  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:

@@ -26,6 +26,8 @@ import sys
 import time
 from typing import Any
 
+from tests.support.ports import free_port
+
 CHANNEL = "bench:sub:measured"
 OTHERS = [f"bench:sub:other:{i}" for i in range(100)]
 VARIANTS = ("parley", "redis-py", "redis-py-pure")
@@ -79,13 +81,6 @@ async def _child(variant: str, url: str, n: int) -> dict[str, Any]:
     return {"cpu_s": end_cpu - start_cpu, "wall_s": end_wall - start_wall, "messages": n - 1}
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run_round(variant: str, url: str, n: int, payload: bytes) -> dict[str, Any]:
     import redis
     child = subprocess.Popen([sys.executable, "-m", "bench.subscriber", "--child", variant, "--url", url,
@@ -123,7 +118,7 @@ def main() -> None:
         return
 
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
                                "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"

@@ -16,15 +16,8 @@ from typing import Any
 
 import pytest
 
-from support import (  # noqa: E402
-    ROOT,
-    RedisServer,
-    ServerProcess,
-    create_database,
-    create_empty_database,
-    drop_database,
-    free_port,  # noqa: F401 - re-exported
-)
+from support.databases import create_database, create_empty_database, drop_database
+from support.processes import ROOT, RedisServer, ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +110,9 @@ def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
     proc.stop()
 
 
-from helpers import Api, make_moderator, new_thread, unique  # noqa: E402,F401 - re-exported for tests
-from wsclient import Watcher  # noqa: E402
+from support.api import Api, unique  # noqa: E402
+from support.databases import make_moderator  # noqa: E402
+from support.ws import Watcher  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +128,7 @@ def forum(server: ServerProcess, pg_url: str) -> dict[str, Any]:
 
 @pytest.fixture()
 async def watchers() -> Any:
-    """open(ws_url, cookie=None, origin=None) → Watcher (tests/wsclient.py); all closed at the end."""
+    """open(ws_url, cookie=None, origin=None) → Watcher (tests/support/ws.py); all closed at the end."""
     import asyncio
     opened: list[Watcher] = []
 

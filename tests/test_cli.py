@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from support import free_port
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PARLEY = [sys.executable, "-m", "server"]

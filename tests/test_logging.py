@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from helpers import Api
+from support.api import Api
 
 
 async def test_json_logs_one_line_per_request_and_socket_without_secrets(spawn, watchers):

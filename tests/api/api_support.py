@@ -1,6 +1,6 @@
 """Helpers shared by the API tests: the shapes of the contract's objects and a few shortcuts.
 
-Shared helpers come from tests/helpers.py (never `import conftest`: other test
+What every folder shares comes from tests/support/ (never `import conftest`: other test
 folders have their own conftest.py).
 """
 
@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-TESTS = Path(__file__).resolve().parents[1]
-ROOT = TESTS.parent
-if str(TESTS) not in sys.path:  # tests/helpers.py, whatever pytest's import mode
-    sys.path.insert(0, str(TESTS))
-
-from helpers import Api, make_moderator, new_thread, unique  # noqa: E402,F401 - re-exported
-from support import free_port  # noqa: E402,F401 - one copy, tests/support.py
+from support.api import Api, unique
+from support.databases import make_moderator
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 USER_BRIEF = {"id", "username", "display_name"}
@@ -119,16 +112,3 @@ async def sign_up_many(base_url: str, n: int) -> list[httpx.AsyncClient]:
 
 async def close_all(clients: list[httpx.AsyncClient]) -> None:
     await asyncio.gather(*(c.aclose() for c in clients))
-
-
-async def db_fetch(pg_url: str, query: str, *args: Any) -> list[Any]:
-    import asyncpg
-    conn = await asyncpg.connect(pg_url)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
-
-
-def fetch(pg_url: str, query: str, *args: Any) -> list[Any]:
-    return asyncio.run(db_fetch(pg_url, query, *args))

@@ -6,7 +6,8 @@ import asyncio
 
 import httpx
 
-from api_support import Api, check_error, check_thread, new_thread, posted
+from api_support import check_error, check_thread, posted
+from support.api import Api, new_thread
 
 
 def _events(url: str, tid: int, since: int) -> list[dict]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api_support import PASSWORD, Api, check_error, check_user_full, new_thread, unique
+from api_support import PASSWORD, check_error, check_user_full
+from support.api import Api, new_thread, unique
 
 
 def _set_cookie(r: httpx.Response) -> str:

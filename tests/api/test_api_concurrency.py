@@ -7,7 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from api_support import Api, check_error, close_all, fetch, new_thread, reply, sign_up_many, unique
+from api_support import check_error, close_all, reply, sign_up_many
+from support.api import Api, new_thread, unique
+from support.databases import db_fetch
 
 N = 50
 
@@ -40,7 +42,7 @@ def test_50_concurrent_votes_end_with_the_exact_score(forum, crowd, pg_url):
     assert all(r.status_code == 200 for r in answers)
     page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
     assert page["question"]["score"] == N - 40
-    assert fetch(pg_url, "SELECT sum(value)::int AS s FROM votes WHERE post_id = $1", pid)[0]["s"] == N - 40
+    assert db_fetch(pg_url, "SELECT sum(value)::int AS s FROM votes WHERE post_id = $1", pid)[0]["s"] == N - 40
     evs = httpx.get(f"{forum['url']}/api/threads/{tid}/events?since=1").json()["events"]
     assert [e["name"] for e in evs] == ["vote.changed"] * 70
     assert evs[-1]["data"] == {"post_id": pid, "score": N - 40}
@@ -59,7 +61,7 @@ def test_50_concurrent_replies_get_seq_2_to_51(forum, crowd, pg_url):
     assert all(r.status_code == 201 for r in answers), [r.text for r in answers if r.status_code != 201]
     ids = {r.json()["post"]["id"] for r in answers}
     assert len(ids) == N
-    rows = fetch(pg_url, "SELECT seq, name, (data->>'id')::bigint AS post_id FROM thread_events"
+    rows = db_fetch(pg_url, "SELECT seq, name, (data->>'id')::bigint AS post_id FROM thread_events"
                          " WHERE thread_id = $1 ORDER BY seq", tid)
     assert [r["seq"] for r in rows] == list(range(1, N + 2))
     assert all(r["name"] == "post.created" for r in rows)
@@ -78,7 +80,7 @@ def test_50_concurrent_replies_get_seq_2_to_51(forum, crowd, pg_url):
 
 
 def _count_posts(pg_url: str, tid: int) -> int:
-    return fetch(pg_url, "SELECT count(*) AS n FROM posts WHERE thread_id = $1 AND kind <> 'question'", tid)[0]["n"]
+    return db_fetch(pg_url, "SELECT count(*) AS n FROM posts WHERE thread_id = $1 AND kind <> 'question'", tid)[0]["n"]
 
 
 def test_idempotent_retry_returns_the_same_post_with_200(forum, pg_url):

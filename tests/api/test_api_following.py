@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_support import Api, check_error, check_thread, new_thread, posted
+from api_support import check_error, check_thread, posted
+from support.api import Api, new_thread
 
 
 def listed(api: Api, category: str, **params: Any) -> dict[int, dict[str, Any]]:

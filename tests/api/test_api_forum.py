@@ -7,19 +7,8 @@ import time
 import httpx
 import pytest
 
-from api_support import (
-    CATEGORY,
-    TIME,
-    Api,
-    check_error,
-    check_post,
-    check_thread,
-    check_user_brief,
-    new_thread,
-    posted,
-    reply,
-    unique,
-)
+from api_support import CATEGORY, TIME, check_error, check_post, check_thread, check_user_brief, posted, reply
+from support.api import Api, new_thread, unique
 
 # -- categories ----------------------------------------------------------------
 

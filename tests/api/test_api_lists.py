@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api_support import Api, check_error, check_thread, new_thread, posted, unique
+from api_support import check_error, check_thread, posted
+from support.api import Api, new_thread, unique
 
 
 @pytest.fixture(scope="module")

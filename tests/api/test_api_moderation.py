@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from api_support import Api, check_error, new_thread, posted, unique
-from helpers import db_fetchval
+from api_support import check_error, posted
+from support.api import Api, new_thread, unique
+from support.databases import db_fetchval
 
 PASSWORD = "correct horse battery"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_support import TIME, Api, check_error, check_user_brief, new_thread, posted, reply, unique
+from api_support import TIME, check_error, check_user_brief, posted, reply
+from support.api import Api, new_thread, unique
 
 NOTIFICATION = {"id", "kind", "created_at", "read", "actor", "thread", "post_id"}
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from api_support import Api, new_thread
+from support.api import Api, new_thread
 
 
 def guest_page(url: str, tid: int, **params: Any) -> httpx.Response:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from api_support import Api, check_error
+from api_support import check_error
+from support.api import Api
 
 
 def test_render_answers_the_same_html_as_a_post(forum):

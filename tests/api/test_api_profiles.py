@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from api_support import POST, TIME, USER_FULL, Api, check_error, new_thread, posted
+from api_support import POST, TIME, USER_FULL, check_error, posted
+from support.api import Api, new_thread
 
 
 def _profile(url: str, name: str) -> dict:

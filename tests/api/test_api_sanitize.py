@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from api_support import Api, new_thread, posted
+from api_support import posted
+from support.api import Api, new_thread
 
 ALLOWED_TAGS = {"a", "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
                 "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "img"}

@@ -9,7 +9,8 @@ import uuid
 import httpx
 import pytest
 
-from api_support import POST, Api, check_error, new_thread, posted, unique
+from api_support import POST, check_error, posted
+from support.api import Api, new_thread, unique
 
 
 def word() -> str:

@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from cluster_support import RedisClusterNodes, command
-from helpers import Api, make_moderator, namespace, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator, namespace
 
 
 def _keys(cluster: RedisClusterNodes, pattern: str) -> list[bytes]:

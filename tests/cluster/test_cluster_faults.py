@@ -14,8 +14,9 @@ import httpx
 import pytest
 
 from cluster_support import RedisClusterNodes, binaries
-from helpers import Api, make_moderator, namespace, new_thread, unique
 from server.live.cluster import RedisClusterBroker, cluster_client
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator, namespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "faults"))
 from test_cluster_broker import Recorder, thread_channels, until  # noqa: E402

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

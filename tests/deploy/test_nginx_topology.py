@@ -17,7 +17,8 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from deploy_helpers import free_port, server_available
-from helpers import Api, make_moderator, unique  # tests/helpers.py (the lead's)
+from support.api import Api, unique
+from support.databases import make_moderator
 
 pytestmark = [
     pytest.mark.slow,

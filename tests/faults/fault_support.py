@@ -17,8 +17,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from helpers import Api, make_moderator, new_thread, unique
-from support import free_port
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
+from support.ports import free_port
 
 # -- forum set-up ---------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import time
 import httpx
 
 from fault_support import metric, parse_frames, raw_ws, read_all, setup_forum, ws_frame
-from helpers import Api
+from support.api import Api
 
 SOCKETS = "parley_ws_open_sockets"
 

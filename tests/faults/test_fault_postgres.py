@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 
 from fault_support import ThrowawayPostgres, assert_error_body, consistency, poll, setup_forum, status_of, until_ready
-from helpers import Api
+from support.api import Api
 
 KILL = ("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
         " WHERE application_name = 'parley' AND datname = current_database() AND pid <> pg_backend_pid()")

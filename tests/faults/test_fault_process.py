@@ -14,8 +14,9 @@ import pytest
 import redis as redis_sync
 
 from fault_support import setup_forum
-from helpers import Api, namespace
-from wsclient import Watcher
+from support.api import Api
+from support.databases import namespace
+from support.ws import Watcher
 
 
 async def test_sigkill_watchers_resume_on_the_survivor_with_every_event_once(spawn, pg_url, watchers):

@@ -7,7 +7,8 @@ import asyncio
 import httpx
 
 from fault_support import setup_forum, until_ready
-from support import RedisServer, free_port
+from support.ports import free_port
+from support.processes import RedisServer
 
 
 async def test_redis_down_at_start_serves_then_goes_live_when_redis_appears(spawn, pg_url, watchers):

@@ -11,12 +11,13 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from helpers import Api, make_moderator, new_thread, unique
 from server.errors import NotFound
 from server.live import hub as hub_module
 from server.live.broker import MemoryBroker
 from server.live.conn import Conn
 from server.live.hub import Hub
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 ROOMS = 40
 REPLIES = 3

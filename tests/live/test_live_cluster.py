@@ -6,7 +6,8 @@ import asyncio
 
 import httpx
 
-from helpers import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 
 def _setup(url: str, pg_url: str) -> tuple[Api, str]:

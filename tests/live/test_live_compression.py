@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 
 async def test_non_ascii_frames_do_not_make_a_healthy_socket_look_slow(spawn, pg_url, watchers):

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from apply_js import NodeApplier, running
-from support import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 
 @pytest.fixture(scope="module")

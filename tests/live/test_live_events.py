@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from helpers import Api, new_thread
+from support.api import Api, new_thread
 
 
 def _without_my_vote(post):

@@ -11,7 +11,8 @@ import time
 
 import httpx
 
-from helpers import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 
 async def test_redis_restart_loses_nothing_and_readyz_reports_it(spawn, pg_url, own_redis, watchers):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers import Api, new_thread, unique
+from support.api import Api, new_thread, unique
 
 
 def _feed(feed: str, thread_id: int, pred=lambda t: True):
@@ -108,7 +108,7 @@ async def test_a_feed_update_reaches_a_socket_on_another_process(spawn, watchers
     await w.send({"type": "subscribe", "feed": "all"})
     await w.wait_for(lambda f: f["type"] == "subscribed")
     mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
-    from helpers import make_moderator
+    from support.databases import make_moderator
     make_moderator(a.env["DATABASE_URL"], mod.user["username"])
     slug = await _category(mod)
     tid = (await asyncio.to_thread(new_thread, mod, slug))["thread"]["id"]

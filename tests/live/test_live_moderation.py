@@ -7,7 +7,8 @@ import asyncio
 
 import httpx
 
-from helpers import Api, make_moderator
+from support.api import Api
+from support.databases import make_moderator
 
 
 async def _until_closed(w, timeout: float) -> int | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers import Api, new_thread, unique
+from support.api import Api, new_thread, unique
 
 
 async def on_channel(w):
@@ -26,7 +26,7 @@ async def test_a_response_reaches_every_socket_of_the_asker_on_two_processes(spa
     ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
     bob = await asyncio.to_thread(lambda: Api(a.url).sign_up())
     mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
-    from helpers import make_moderator
+    from support.databases import make_moderator
     make_moderator(a.env["DATABASE_URL"], mod.user["username"])
     slug = unique("c")
     assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
@@ -56,7 +56,7 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
     ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
     bob = await asyncio.to_thread(lambda: Api(b.url).sign_up())
     mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
-    from helpers import make_moderator
+    from support.databases import make_moderator
     make_moderator(a.env["DATABASE_URL"], mod.user["username"])
     slug = unique("c")
     assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
@@ -84,7 +84,7 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
 async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, forum, pg_url, watchers):
     """With 400 followers (more than one publish batch: published in the background), a follower's socket
     gets its `followed` frame within a second of the answer, and every follower has the row."""
-    from helpers import db_fetchval
+    from support.databases import db_fetchval
     asker, follower, responder = [await asyncio.to_thread(lambda: Api(server.url).sign_up()) for _ in range(3)]
     tid = (await asyncio.to_thread(new_thread, asker, forum["category"]))["thread"]["id"]
     tag = unique("crowd")

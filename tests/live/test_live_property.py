@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from apply_js import NodeApplier, running
-from helpers import Api, new_thread
+from support.api import Api, new_thread
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from helpers import Api, new_thread
+from support.api import Api, new_thread
 
 
 async def test_reconnect_with_since_gets_exactly_the_missed_events(server, forum, watchers):

@@ -11,7 +11,7 @@ import pytest
 
 from server.live import typing as typing_relay
 from server.live.conn import Frame
-from support import Api, new_thread
+from support.api import Api, new_thread
 
 
 def brief(api: Api) -> dict[str, Any]:

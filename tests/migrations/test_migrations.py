@@ -12,7 +12,9 @@ import asyncpg
 import pytest
 
 from server import migrations
-from support import PARLEY, ROOT, create_empty_database, drop_database, free_port
+from support.databases import create_empty_database, drop_database
+from support.ports import free_port
+from support.processes import PARLEY, ROOT
 
 
 async def _run(url: str, sql: str, *args: object) -> list[asyncpg.Record]:

@@ -14,7 +14,7 @@ import httpx
 
 from server import migrations
 from server.auth import hash_password
-from support import ServerProcess
+from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
 MINE = next(m.version for m in migrations.available() if m.name == "notifications")

@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from helpers import Api
 from server import migrations
+from support.api import Api
 
 QA = next(m.version for m in migrations.available() if m.name == "qa")
 

@@ -17,9 +17,10 @@ import asyncpg
 import httpx
 import pytest
 
-from helpers import Api, make_moderator, unique
 from server import migrations
-from support import PARLEY, ROOT, ServerProcess, create_empty_database, drop_database
+from support.api import Api, unique
+from support.databases import create_empty_database, drop_database, make_moderator
+from support.processes import PARLEY, ROOT, ServerProcess
 
 # The last commit of revision 1: its schema.sql is exactly migration 0001 and it has no version table.
 REV1 = "bc2c2bb"

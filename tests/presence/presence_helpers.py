@@ -1,7 +1,7 @@
 """Helpers for the presence tests: websocket clients that record frames, bulk users, isolated servers.
 
 Presence is global state of a Redis, so these tests run their servers against
-a redis-server of their own (conftest.RedisServer) and filter by their own users.
+a redis-server of their own (support.processes.RedisServer) and filter by their own users.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-import support as conftest
-from helpers import Api, make_moderator, new_thread, unique
-from support import RedisServer, ServerProcess
+from support.api import Api, unique
+from support.processes import RedisServer, ServerProcess
 
 SECRET = "test-secret-0123456789abcdef"
 DEFAULT_GRACE = 15.0  # server/config.py presence_grace_seconds
@@ -197,8 +196,3 @@ def bulk_users(pg_url: str, n: int) -> list[tuple[dict[str, Any], str]]:
         finally:
             await conn.close()
     return asyncio.run(run())
-
-
-__all__ = ["Api", "Client", "DEFAULT_GRACE", "RedisServer", "ServerProcess", "bulk_users", "conftest",
-           "eventually", "has", "ids", "iso_redis", "lacks", "make_moderator", "new_thread", "open_ws", "server_env",
-           "site", "start_server", "thread_presence", "unique"]

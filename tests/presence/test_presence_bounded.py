@@ -14,18 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from presence_helpers import (
-    Api,
-    Client,
-    RedisServer,
-    ServerProcess,
-    bulk_users,
-    make_moderator,
-    new_thread,
-    open_ws,
-    start_server,
-    unique,
-)
+from presence_helpers import Client, bulk_users, open_ws, start_server
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
+from support.processes import RedisServer, ServerProcess
 
 N = 60
 TOP = 50

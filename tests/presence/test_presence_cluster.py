@@ -8,21 +8,10 @@ from typing import Any
 
 import pytest
 
-from presence_helpers import (
-    Api,
-    RedisServer,
-    ServerProcess,
-    eventually,
-    has,
-    ids,
-    make_moderator,
-    new_thread,
-    open_ws,
-    site,
-    start_server,
-    thread_presence,
-    unique,
-)
+from presence_helpers import eventually, has, ids, open_ws, site, start_server, thread_presence
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
+from support.processes import RedisServer, ServerProcess
 
 
 @pytest.fixture(scope="module")

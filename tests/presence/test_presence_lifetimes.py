@@ -23,7 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from presence_helpers import DEFAULT_GRACE, Api, Client, RedisServer, ServerProcess, ids, open_ws, start_server
+from presence_helpers import DEFAULT_GRACE, Client, ids, open_ws, start_server
+from support.api import Api
+from support.processes import RedisServer, ServerProcess
 
 USERS = ("tabs", "killed", "termed", "both", "stay", "twin")
 HORIZON = 62.0  # seconds after t0 we keep watching at most

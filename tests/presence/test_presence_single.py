@@ -9,22 +9,10 @@ from typing import Any
 
 import pytest
 
-from presence_helpers import (
-    Api,
-    Client,
-    RedisServer,
-    ServerProcess,
-    has,
-    ids,
-    lacks,
-    make_moderator,
-    new_thread,
-    open_ws,
-    site,
-    start_server,
-    thread_presence,
-    unique,
-)
+from presence_helpers import Client, has, ids, lacks, open_ws, site, start_server, thread_presence
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
+from support.processes import RedisServer, ServerProcess
 
 
 @pytest.fixture(scope="module", params=["redis", "memory"])

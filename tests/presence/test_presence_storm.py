@@ -18,7 +18,8 @@ import httpx
 import pytest
 import redis as redis_client
 
-from presence_helpers import Client, RedisServer, ServerProcess, bulk_users, open_ws, site, start_server
+from presence_helpers import Client, bulk_users, open_ws, site, start_server
+from support.processes import RedisServer, ServerProcess
 
 N = int(os.environ.get("PARLEY_PRESENCE_STORM", "500"))
 QUIET = 3.0  # seconds without a presence frame anywhere: the storm has settled

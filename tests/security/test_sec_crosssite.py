@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from server import app
-from support import Api, new_thread
+from support.api import Api, new_thread
 
 WEB = Path(__file__).resolve().parents[2] / "server" / "web"
 FOREIGN = ["https://evil.example", "null", "http://127.0.0.1.evil.example", "http://localhost:1"]

@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from server.config import RateLimits
-from support import Api, ServerProcess, make_moderator, unique
+from support.api import Api, unique
+from support.databases import make_moderator
+from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
 LIMITS = RateLimits()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from server.render import render
-from support import Api, new_thread, unique
+from support.api import Api, new_thread, unique
 
 SQL = [
     "' OR '1'='1", "' OR 1=1 --", "'; DROP TABLE users; --", '"; DROP TABLE posts; --', '1; SELECT pg_sleep(3)--',

@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from support import Api, new_thread
+from support.api import Api, new_thread
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[bytes, float]:

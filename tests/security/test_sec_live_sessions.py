@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from server.config import RateLimits
-from support import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 PASSWORD = "correct horse battery"
 # The contract's bound is 5 s; the tests wait a little longer before calling it a failure.
@@ -80,10 +81,10 @@ async def test_session_ended_without_a_message_still_closes_its_sockets(server: 
                                                                         watchers: Any) -> None:
     """A session that disappears without any broker message (idle expiry, a lost publish) closes its
     sockets with 4001 too: each process checks its sockets' sessions every few seconds."""
-    from helpers import db_fetchval
     from server.auth import Cookies
     from server.config import Settings
     from server.store.sessions import key
+    from support.databases import db_fetchval
     user = Api(server.url).sign_up()
     w = await watchers(server.ws_url, user.session_cookie)
     sid = Cookies(Settings(secret="test-secret-0123456789abcdef")).load(user.session_cookie)

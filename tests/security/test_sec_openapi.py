@@ -15,7 +15,8 @@ import pytest
 from starlette.routing import Mount, Route
 
 from server import app, openapi
-from support import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 PAGES = {"/", "/c/{rest:path}", "/t/{rest:path}", "/u/{rest:path}", "/signin", "/signup", "/search", "/settings",
          "/review", "/modlog"}

@@ -13,7 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.config import RateLimits
-from support import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 LIMITS = RateLimits()
 PASSWORD = "correct horse battery"

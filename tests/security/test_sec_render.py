@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, seed, settings, target
 from hypothesis import strategies as st
 
 from server.render import MAX_HTML, _md, sanitize
-from support import Api, make_moderator, new_thread, unique
+from support.api import Api, new_thread, unique
+from support.databases import make_moderator
 
 # Each renders to far more than 256 KiB from under 20,000 characters (ratios up to ~840×).
 AMPLIFIERS = {
@@ -198,7 +199,7 @@ FUZZ_BODIES = st.lists(st.tuples(st.sampled_from(PIECES), st.integers(1, 10000))
 
 @pytest.fixture(scope="module")
 def fuzz_server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from support import ServerProcess
+    from support.processes import ServerProcess
     proc = ServerProcess({"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
                           "PARLEY_DB_POOL_SIZE": "4", "PARLEY_RENDER_BUDGET_SECONDS": "0.25",
                           "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")),

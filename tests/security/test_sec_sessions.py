@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from support import Api, unique
+from support.api import Api, unique
 
 PASSWORD = "correct horse battery"
 

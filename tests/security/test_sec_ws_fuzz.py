@@ -12,7 +12,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from support import Api, make_moderator, new_thread
+from support.api import Api, new_thread
+from support.databases import make_moderator
 
 FRAMES = 3000
 SERVER_TYPES = {"hello", "presence", "event", "subscribed", "unsubscribed", "typing", "pong", "error"}

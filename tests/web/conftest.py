@@ -52,7 +52,7 @@ class Site:
     def __init__(self, server: Any, category: str, mod: Any) -> None:
         self.server = server
         self._category = category
-        self.mod = mod  # a moderator's signed-in client (tests/helpers.py Api)
+        self.mod = mod  # a moderator's signed-in client (support.api.Api)
 
     @property
     def base_url(self) -> str:

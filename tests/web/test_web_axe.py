@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from helpers import make_moderator
+from support.databases import make_moderator
 
 from .conftest import ROOT, Site, unique
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from helpers import make_moderator
+from support.databases import make_moderator
 
 from .conftest import Site, unique
 

