@@ -11,29 +11,7 @@ from redis.crc import key_slot
 
 from cluster_support import RedisClusterNodes, command
 from server.live.cluster import RedisClusterBroker
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.reconnects = 0
-        self.got = asyncio.Event()
-
-    def on_message(self, channel: str, message: bytes) -> None:
-        self.messages.append((channel, message))
-        self.got.set()
-
-    def on_reconnect(self) -> None:
-        self.reconnects += 1
-
-    def on(self, channel: str) -> list[bytes]:
-        return [m for c, m in self.messages if c == channel]
-
-    async def wait(self, pred: Any, timeout: float = 10) -> None:
-        async with asyncio.timeout(timeout):
-            while not pred():
-                self.got.clear()
-                await self.got.wait()
+from support.brokers import Recorder
 
 
 async def until(pred: Any, timeout: float = 15, what: str = "condition") -> None:

@@ -13,6 +13,18 @@ from fault_support import OptionRedis, metric, poll, self_signed_cert, setup_for
 PING = "0.5"
 
 
+async def reply_crosses_processes(spawn, pg_url, watchers, redis_url: str, body: str) -> None:
+    """Two processes on this Redis: a reply posted through one reaches a watcher of the other."""
+    a = spawn(REDIS_URL=redis_url, wait="/readyz")
+    b = spawn(REDIS_URL=redis_url, wait="/readyz")
+    mod, _, tid = setup_forum(a.url, pg_url)
+    w = await watchers(b.ws_url)
+    await w.subscribe(tid)
+    r = await asyncio.to_thread(mod.post, f"/api/threads/{tid}/posts", json={"body": body})
+    assert r.status_code == 201
+    assert (await w.wait_seq(tid, 2, timeout=3))[-1]["data"]["body"] == body
+
+
 async def test_paused_redis_is_noticed_by_the_idle_ping_and_the_reply_posted_meanwhile_arrives(
         spawn, pg_url, watchers):
     """redis-server SIGSTOPped (the kernel keeps the connection open, no RST): the watcher's process sees no
@@ -55,14 +67,7 @@ async def test_acl_user_from_the_url_delivers_live_and_wrong_password_is_one_cle
     redis = OptionRedis("--user", "default", "off", "--user", "parley", "on", ">s3cret", "~*", "&*", "+@all",
                         userinfo="parley:s3cret", username="parley", password="s3cret").start()
     try:
-        a = spawn(REDIS_URL=redis.url(), wait="/readyz")
-        b = spawn(REDIS_URL=redis.url(), wait="/readyz")
-        mod, _, tid = setup_forum(a.url, pg_url)
-        w = await watchers(b.ws_url)
-        await w.subscribe(tid)
-        r = await asyncio.to_thread(mod.post, f"/api/threads/{tid}/posts", json={"body": "with credentials"})
-        assert r.status_code == 201
-        assert (await w.wait_seq(tid, 2, timeout=3))[-1]["data"]["body"] == "with credentials"
+        await reply_crosses_processes(spawn, pg_url, watchers, redis.url(), "with credentials")
 
         bad = spawn(REDIS_URL=redis.url("parley:wrong"), wait="/healthz")
         await asyncio.sleep(2)  # several retries (backoff from 0.1 s)
@@ -84,14 +89,7 @@ async def test_tls_redis_with_a_self_signed_ca_delivers_a_reply_live(spawn, pg_u
                         "--tls-auth-clients", "no", scheme="rediss", query=f"?ssl_ca_certs={cert}",
                         ssl_ca_certs=str(cert)).start()
     try:
-        a = spawn(REDIS_URL=redis.url(), wait="/readyz")
-        b = spawn(REDIS_URL=redis.url(), wait="/readyz")
-        mod, _, tid = setup_forum(a.url, pg_url)
-        w = await watchers(b.ws_url)
-        await w.subscribe(tid)
-        r = await asyncio.to_thread(mod.post, f"/api/threads/{tid}/posts", json={"body": "over TLS"})
-        assert r.status_code == 201
-        assert (await w.wait_seq(tid, 2, timeout=3))[-1]["data"]["body"] == "over TLS"
+        await reply_crosses_processes(spawn, pg_url, watchers, redis.url(), "over TLS")
 
         untrusted = spawn(REDIS_URL=f"rediss://127.0.0.1:{redis.port}/0", wait="/healthz")
         await asyncio.sleep(1)

@@ -9,26 +9,7 @@ import pytest
 
 from server.live.broker import Broker, MemoryBroker, RedisBroker
 from server.live.cluster import RedisClusterBroker
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes]] = []
-        self.reconnects = 0
-        self.got = asyncio.Event()
-
-    def on_message(self, channel: str, message: bytes) -> None:
-        self.messages.append((channel, message))
-        self.got.set()
-
-    def on_reconnect(self) -> None:
-        self.reconnects += 1
-
-    async def wait(self, n: int, timeout: float = 5) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.messages) < n:
-                self.got.clear()
-                await self.got.wait()
+from support.brokers import Recorder
 
 
 @pytest.fixture(params=["memory", "redis"])
