@@ -79,15 +79,29 @@ def own_redis() -> Iterator[RedisServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def ws_compression() -> bool:
+    """Whether the servers compress websocket frames and the watchers offer permessage-deflate.
+
+    Off here; tests/live/conftest.py runs the live set both ways (the compressed path writes through
+    AsgiConn instead of the transport, and counts its pending bytes differently)."""
+    return False
+
+
+def _compression_env(on: bool) -> dict[str, str]:
+    return {"PARLEY_WS_COMPRESSION": "on"} if on else {}
+
+
 @pytest.fixture()
-def spawn(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Any]:
+def spawn(pg_url: str, redis_url: str, tmp_path: Path, ws_compression: bool) -> Iterator[Any]:
     """spawn(**env) starts a `parley serve` process (REDIS_URL and the test database by default)."""
     procs: list[ServerProcess] = []
 
     def start(workers: int = 1, port: int | None = None, wait: str = "/healthz", **env: str) -> ServerProcess:
         base = {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
                 "PARLEY_DB_POOL_SIZE": "6",
-                "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef"}
+                "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef",
+                **_compression_env(ws_compression)}
         base.update(env)
         proc = ServerProcess({k: v for k, v in base.items() if v is not None}, port=port, workers=workers)
         procs.append(proc)
@@ -99,12 +113,13 @@ def spawn(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory,
+           ws_compression: bool) -> Iterator[ServerProcess]:
     """One `parley serve` process shared by a module's tests (Redis broker, rate limits off)."""
     proc = ServerProcess({"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
                           "PARLEY_DB_POOL_SIZE": "6",
                           "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-                          "PARLEY_SECRET": "test-secret-0123456789abcdef"})
+                          "PARLEY_SECRET": "test-secret-0123456789abcdef", **_compression_env(ws_compression)})
     proc.start()
     yield proc
     proc.stop()
@@ -127,13 +142,13 @@ def forum(server: ServerProcess, pg_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture()
-async def watchers() -> Any:
+async def watchers(ws_compression: bool) -> Any:
     """open(ws_url, cookie=None, origin=None) → Watcher (tests/support/ws.py); all closed at the end."""
     import asyncio
     opened: list[Watcher] = []
 
     async def open_(ws_url: str, cookie: str | None = None, origin: str | None = None) -> Watcher:
-        w = await Watcher.open(ws_url, cookie, origin)
+        w = await Watcher.open(ws_url, cookie, origin, compress=ws_compression)
         opened.append(w)
         return w
 

@@ -22,6 +22,7 @@ import itertools
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 
 # How long a closing socket may take to accept our close frame before the TCP connection is dropped.
 CLOSE_TIMEOUT = 5.0
+# AsgiConn: how long its sender may go without handing a frame to the server before a queue over
+# max_pending means the client is not reading (a burst of a healthy socket drains well within it),
+# and how far over max_pending a queue may grow meanwhile (the kernel's share on the raw path).
+STALL_SECONDS = 1.0
+BURST_FACTOR = 8
 
 _ids = itertools.count(1)
 
@@ -181,15 +187,25 @@ class RawConn(Conn):
 
 
 class AsgiConn(Conn):
-    """Portable fallback: a bounded queue drained by one sender task."""
+    """Portable fallback: a bounded queue drained by one sender task.
 
-    __slots__ = ("asgi_send", "queue", "pending", "wakeup", "task")
+    The raw path's bound is the transport's buffer, which only grows once the kernel's socket buffer
+    is full. This queue has no kernel in front of it: a burst of events arrives in one loop turn,
+    before the sender has run. So a queue over max_pending closes the socket only when the sender
+    has been stuck for STALL_SECONDS (the client is not reading), or past BURST_FACTOR × max_pending
+    whatever the reason (memory stays bounded).
+    """
 
-    def __init__(self, asgi_send: Any, user: dict[str, Any] | None, max_pending: int) -> None:
+    __slots__ = ("asgi_send", "queue", "pending", "wakeup", "task", "progress", "clock")
+
+    def __init__(self, asgi_send: Any, user: dict[str, Any] | None, max_pending: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(user, max_pending)
         self.asgi_send = asgi_send
+        self.clock = clock
         self.queue: deque[tuple[str, int]] = deque()  # (text, its size in bytes as counted in pending)
         self.pending = 0
+        self.progress = clock()  # the last time the sender handed a frame over, or found none
         self.wakeup = asyncio.Event()
         self.task = asyncio.create_task(self._sender())
 
@@ -206,9 +222,13 @@ class AsgiConn(Conn):
         # Counted in bytes both ways: a count in characters going out would drift upwards with
         # non-ASCII text until a healthy socket looked too slow.
         size = len(frame.json)
+        if not self.queue:
+            self.progress = self.clock()  # an idle sender is not a stuck one
         self.queue.append((frame.text, size))
         self.pending += size
-        if self.pending > self.max_pending:
+        if self.pending > self.max_pending and (
+                self.pending > BURST_FACTOR * self.max_pending
+                or self.clock() - self.progress > STALL_SECONDS):
             self.close(WS_1013_TRY_AGAIN_LATER, "too slow; reconnect with since")
             return
         self.wakeup.set()
@@ -222,6 +242,7 @@ class AsgiConn(Conn):
                     text, size = self.queue.popleft()
                     self.pending -= size
                     await self.asgi_send({"type": "websocket.send", "text": text})
+                    self.progress = self.clock()
                 if self.close_code is not None:
                     await asyncio.wait_for(self.asgi_send({"type": "websocket.close", "code": self.close_code}),
                                            CLOSE_TIMEOUT)

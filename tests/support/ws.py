@@ -21,17 +21,25 @@ class Watcher:
         self.task = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, ws_url: str, cookie: str | None = None, origin: str | None = None) -> Watcher:
+    async def open(cls, ws_url: str, cookie: str | None = None, origin: str | None = None,
+                   compress: bool = False) -> Watcher:
+        """Connect and wait for `hello`; `compress` offers permessage-deflate (the server uses it only when
+        PARLEY_WS_COMPRESSION is on)."""
         headers = {}
         if cookie:
             headers["Cookie"] = f"parley_session={cookie}"
         if origin:
             headers["Origin"] = origin
-        ws = await websockets.connect(ws_url, additional_headers=headers, max_size=None, compression=None,
+        ws = await websockets.connect(ws_url, additional_headers=headers, max_size=None,
+                                      compression="deflate" if compress else None,
                                       open_timeout=20)
         w = cls(ws)
         await w.wait_for(lambda f: f["type"] == "hello")
         return w
+
+    def brief(self, n: int = 10) -> list[str]:
+        """The last n frames, each cut to 200 characters (a failure message stays readable)."""
+        return [json.dumps(f)[:200] for f in self.frames[-n:]]
 
     async def _read(self) -> None:
         try:
@@ -60,10 +68,11 @@ class Watcher:
                     return self.frames[i]
                 i += 1
             if self.closed is not None:
-                raise AssertionError(f"socket closed ({self.closed}) before the frame arrived; got {self.frames}")
+                raise AssertionError(f"socket closed ({self.closed}) before the frame arrived; "
+                                     f"got {len(self.frames)} frames, the last: {self.brief()}")
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
-                raise AssertionError(f"timed out; frames so far: {self.frames[-10:]}")
+                raise AssertionError(f"timed out; {len(self.frames)} frames so far, the last: {self.brief()}")
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), remaining)
