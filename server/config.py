@@ -31,7 +31,6 @@ class RateLimits:
     edit_per_user: tuple[int, float] = (30, 30 / 60)
     vote_per_user: tuple[int, float] = (120, 120 / 60)
     thread_per_user: tuple[int, float] = (5, 5 / 60)
-    write_per_ip: tuple[int, float] = (300, 300 / 60)
     ws_frames: tuple[int, float] = (150, 20.0)  # a burst of 100 subscribes on connect must fit
     ws_typing: tuple[int, float] = (5, 1.0)  # per user and thread, across sockets and processes
     password_change_per_user: tuple[int, float] = (5, 5 / 3600)  # each costs two argon2 hashes

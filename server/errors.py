@@ -74,11 +74,7 @@ class Unavailable(ApiError):
     status, code = 503, "unavailable"
 
 
-# WebSocket close codes (RFC 6455 §7.4.1 and the IANA registry).
-WS_1000_NORMAL = 1000
+# The WebSocket close codes Parley sends itself (RFC 6455 §7.4.1); uvicorn sends 1012 on shutdown.
 WS_1008_POLICY_VIOLATION = 1008
-WS_1009_MESSAGE_TOO_BIG = 1009
-WS_1011_INTERNAL_ERROR = 1011
-WS_1012_SERVICE_RESTART = 1012
 WS_1013_TRY_AGAIN_LATER = 1013
 WS_4001_SESSION_ENDED = 4001  # our own: the session the socket was opened with ended (CONTRACT "Guarantees")

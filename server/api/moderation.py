@@ -28,7 +28,7 @@ FLAGS, MODLOG = PageSize(50, 100), PageSize(50, 100)
 
 
 class NewFlag(msgspec.Struct):
-    reason: Literal["spam", "rude", "off_topic", "other"]
+    reason: flags.Reason
     note: Note | None = None
 
 

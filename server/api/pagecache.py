@@ -41,7 +41,6 @@ class PageCache:
         self.pages: OrderedDict[Key, tuple[int, float, bytes]] = OrderedDict()  # → (seq, kept at, body)
         self.bytes = 0
         self.max_bytes, self.max_pages, self.max_age = max_bytes, max_pages, max_age
-        self.hits = self.misses = 0
 
     @staticmethod
     async def current_seq(pool: asyncpg.Pool, thread_id: int) -> int | None:
@@ -51,10 +50,8 @@ class PageCache:
     def get(self, key: Key, seq: int) -> bytes | None:
         entry = self.pages.get(key)
         if entry is None or entry[0] != seq or time.monotonic() - entry[1] > self.max_age:
-            self.misses += 1
             return None
         self.pages.move_to_end(key)
-        self.hits += 1
         return entry[2]
 
     def put(self, key: Key, seq: int, body: bytes) -> None:

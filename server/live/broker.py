@@ -148,7 +148,6 @@ class RedisBroker(Broker):
         self.handler: Handler | None = None
         self.subscriber = Subscriber(endpoint(url), lambda c, m: None, self._on_ready, ping_every=ping_every)
         self.publisher = Publisher(endpoint(url), PUBLISH_TIMEOUT)  # live/publisher.py: cheaper than redis-py
-        self.reconnects = 0
 
     @property
     def healthy(self) -> bool:
@@ -180,8 +179,6 @@ class RedisBroker(Broker):
         self.subscriber.unsubscribe(channel)
 
     def _on_ready(self) -> None:
-        if self.subscriber.ready_count > 1:
-            self.reconnects += 1
         assert self.handler is not None
         # Anything published while we were away is in thread_events: let the hub read it.
         self.handler.on_reconnect()

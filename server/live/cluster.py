@@ -103,8 +103,6 @@ class RedisClusterBroker(Broker):
         self.mapped = asyncio.Event()  # set once the first slot map is in
         self.watcher: asyncio.Task[None] | None = None
         self.closed = False
-        self.reconnects = 0
-        self.remaps = 0
         self.slots_error: str | None = None  # why the last slot-map read failed (logged when it changes)
 
     # -- interface -------------------------------------------------------
@@ -225,7 +223,6 @@ class RedisClusterBroker(Broker):
             return False
         self.slots = slots
         self.mapped.set()
-        self.remaps += 1
         masters = {a for a in slots if a is not None}
         for addr in sorted(masters):
             self._node(addr)
@@ -292,9 +289,6 @@ class RedisClusterBroker(Broker):
 
     def _ready(self, addr: Addr) -> None:
         self.failures[addr] = 0
-        node = self.nodes.get(addr)
-        if node is not None and node.ready_count > 1:
-            self.reconnects += 1
         assert self.handler is not None
         # Anything published while this node's subscriber was away is in thread_events: let the hub read it.
         self.handler.on_reconnect()

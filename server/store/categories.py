@@ -54,12 +54,9 @@ class Tree:
                 todo.append(child)
         return top
 
-    def roots(self) -> list[dict[str, Any]]:
-        return [self.category(r["id"]) for r in self.children.get(None, [])]
-
     def roots_json(self) -> bytes:
-        """`roots()` as JSON, built bottom-up without recursion: a JSON encoder recurses once per level,
-        and a chain made before the depth cap may be hundreds deep."""
+        """The top-level categories with their subtrees as JSON, built bottom-up without recursion: a JSON
+        encoder recurses once per level, and a chain made before the depth cap may be hundreds deep."""
         done: dict[int, bytes] = {}
         paths: dict[int, list[dict[str, str]]] = {}
         order: list[int] = []

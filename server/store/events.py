@@ -102,6 +102,3 @@ async def scrub_post(conn: asyncpg.Connection, thread_id: int, post_id: int) -> 
         WHERE thread_id = $1 AND name IN ('post.created', 'post.edited') AND (data->>'id')::bigint = $2
         """, thread_id, post_id)
 
-
-async def oldest_kept(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> int | None:
-    return await conn.fetchval("SELECT min(seq) FROM thread_events WHERE thread_id = $1", thread_id)

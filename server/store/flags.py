@@ -6,7 +6,7 @@ settles every open flag of that post at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -15,7 +15,7 @@ from ..wire import iso
 from . import modlog, users
 from .cursor import cursor_decode, cursor_encode
 
-REASONS = ("spam", "rude", "off_topic", "other")
+Reason = Literal["spam", "rude", "off_topic", "other"]  # what a flag may say (validated by the API)
 STATUSES = ("open", "resolved", "dismissed")
 
 FLAG_SELECT = """

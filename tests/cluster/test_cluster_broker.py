@@ -125,7 +125,6 @@ async def test_one_node_restarts_on_reconnect_called_and_delivery_resumes(cluste
         redis_cluster.restart(victim)  # in this thread (see cluster_support._die_with_parent); takes ~1 s
     await until(lambda: b.healthy, 20)
     assert rec.reconnects > before
-    assert b.reconnects >= 1
     await b.publish(victim_ch, b"back")
     await rec.wait(lambda: rec.on(victim_ch) == [b"back"])
 
