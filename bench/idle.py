@@ -21,7 +21,8 @@ from .common import Env, parley_proc, reference_proc
 from .loadgen import Pool, spread
 
 COLS = [("mode", "server"), ("sockets", "sockets"), ("connected", "connected"), ("connect_s", "connect s"),
-        ("baseline_mib", "baseline MiB"), ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket")]
+        ("cpu_us_per_socket", "server µs CPU/socket"), ("baseline_mib", "baseline MiB"),
+        ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket")]
 
 
 def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[str, Any]:
@@ -43,11 +44,12 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[st
         time.sleep(2)
         base = proc.rss()
         specs = [(0, proc.port, thread, None, False, compress)] * n
-        t0 = time.time()
+        t0, cpu0 = time.time(), proc.cpu()
         res = pool.call("connect", [{"specs": s, "concurrency": 500} for s in spread(specs, nproc)])
         connected = sum(r["ok"] for r in res)
         connect_s = max(r["t_last"] or t0 for r in res) - t0
-        time.sleep(3)
+        time.sleep(3)  # what the connects set off (presence frames to the room) is part of their cost
+        cpu = proc.cpu() - cpu0
         loaded = proc.rss()
         pool.call("close")
     finally:
@@ -55,6 +57,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[st
         proc.stop()
     return {"mode": mode if mode == "reference" else f"parley compression {mode}", "sockets": n,
             "connected": connected, "connect_s": connect_s, "subscribed": subscribe,
+            "cpu_us_per_socket": cpu / max(1, connected) * 1e6,
             "baseline_mib": base / 2**20, "loaded_mib": loaded / 2**20,
             "kib_per_socket": (loaded - base) / 1024 / max(1, connected)}
 
@@ -62,7 +65,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[st
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sockets", type=int, default=10000)
+    p.add_argument("--sockets", default="10000", help="sockets, or a comma list (1000,10000,20000: the growth)")
     p.add_argument("--modes", default="off,on,reference")
     p.add_argument("--subscribe", action="store_true")
     p.add_argument("--procs", type=int, default=4)
@@ -73,8 +76,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = []
     try:
         for mode in a.modes.split(","):
-            rows.append(measure(env, mode.strip(), a.sockets, a.subscribe, a.procs))
-            print(common.table(rows[-1:], COLS).splitlines()[-1])
+            for n in (int(x) for x in str(a.sockets).split(",")):
+                rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs))
+                print(common.table(rows[-1:], COLS).splitlines()[-1])
     finally:
         env.close()
     print(common.table(rows, COLS))

@@ -64,6 +64,22 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
     conn.send(asyncio.run(run()))
 
 
+async def _fill(db_url: str, threads: list[int], author: int, n: int) -> None:
+    """n plain responses in each thread, straight into posts (the rows a reply reads and indexes: posts and
+    the thread's response_count; no events, so they count as read), then ANALYZE like a live database."""
+    await common.db_fetch(db_url, """
+        WITH ins AS (
+            INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html)
+            SELECT t, (SELECT id FROM posts WHERE thread_id = t AND kind = 'question'), 'response', $2,
+                   'filler response ' || g, '<p>filler response ' || g || '</p>'
+            FROM unnest($1::bigint[]) t, generate_series(1, $3) g
+            RETURNING thread_id)
+        UPDATE threads SET response_count = response_count + c.n
+        FROM (SELECT thread_id, count(*) AS n FROM ins GROUP BY thread_id) c WHERE threads.id = c.thread_id
+        RETURNING threads.id""", threads, author, n)
+    await common.db_fetch(db_url, "ANALYZE")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.writes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--users", type=int, default=16)
     p.add_argument("--procs", type=int, default=2)
+    p.add_argument("--responses", type=int, default=0,
+                   help="responses already in each thread before the run (inserted by SQL: the growth curve)")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
     p.add_argument("--name", default="writes")
     a = p.parse_args(argv)
@@ -82,6 +100,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         srv = env.add(parley_proc(env.db_url))
         forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
         cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
+        if a.responses:
+            asyncio.run(_fill(env.db_url, forum["threads"], forum["user"]["id"], a.responses))
         pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
         ctx = mp.get_context("fork")
         start_at = time.time() + 1
@@ -105,11 +125,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ok = codes.get("201", 0)
         stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
         published = asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
-        row = {"offered_per_s": a.rate or None, "concurrency": a.concurrency, "committed": ok,
+        row = {"offered_per_s": a.rate or None, "concurrency": a.concurrency, "responses": a.responses,
+               "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
                "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed}
         print(common.table([row], [("offered_per_s", "offered/s"), ("concurrency", "conns"),
+                                   ("responses", "responses before"),
                                    ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                                    ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
                                    ("us_cpu_per_reply", "server µs CPU/reply")]))

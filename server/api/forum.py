@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -14,7 +14,7 @@ from ..db import transaction
 from ..errors import BadRequest, Unauthorized
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
-from ..store import categories, events, posts, threads
+from ..store import categories, events, following, posts, threads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import feeds, mentions, notifications, pagecache
@@ -163,22 +163,40 @@ async def get_thread(request: Request) -> Response:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
     user = await auth.current_user(request, st)
     after = query(request, "after") or None
-    if user is not None or st.page_cache is None:
+    if st.page_cache is None:
         return json(await threads.page(st.pool, thread_id, user["id"] if user else None, lim, after, sort))
-    # A guest: the kept page while the thread's seq has not moved (api/pagecache.py).
     cache, key = st.page_cache, (thread_id, lim, after, sort)
+    if user is not None:
+        return json(await _reader_page(st, cache, key, user["id"]))
+    # A guest: the kept page while the thread's seq has not moved (api/pagecache.py).
     seq = await cache.current_seq(st.pool, thread_id)
     if seq is not None:
         if request.headers.get("if-none-match") == pagecache.etag(thread_id, seq):
             return Response(status_code=304, headers=pagecache.headers(thread_id, seq))
-        body = cache.get(key, seq)
-        if body is not None:
-            return Response(body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
-    page = await threads.page(st.pool, thread_id, None, lim, after, sort)
-    body = msgspec.json.encode(page)
-    seq = page["thread"]["seq"]
-    cache.put(key, seq, body)
-    return Response(body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
+        kept = cache.get(key, seq)
+        if kept is not None:
+            return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
+    kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
+    return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, kept.seq))
+
+
+async def _reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
+    """A signed-in reader's page: the kept page and their part of it read with the thread's seq in one
+    statement (api/pagecache.py). A kept page older than that seq is read again once; if the thread moves
+    again meanwhile (a busy thread), the reader's page is read whole in one snapshot, as without a cache."""
+    thread_id, lim, after, sort = key
+    kept = cache.peek(key)
+    for _ in range(2):
+        if kept is None:
+            kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
+        mine = await following.reader_state(st.pool, user_id, thread_id, kept.ids)
+        if mine is None:
+            break  # deleted meanwhile: the whole read below says so
+        seq, reader, votes = mine
+        if seq == kept.seq:
+            return pagecache.personalize(kept.page, reader, votes)
+        kept = None
+    return await threads.page(st.pool, thread_id, user_id, lim, after, sort)
 
 
 async def create_post(request: Request) -> Response:

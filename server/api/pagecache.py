@@ -5,8 +5,12 @@ an event: posts, edits, deletions, votes, locks, moves, accepted answers), so a 
 the page at seq N: one indexed read of the seq tells whether a kept page is still exact, instead of the
 eight round trips and the encoding of a fresh page. A page is also kept for at most MAX_AGE seconds, so
 anything shown that does not move the seq (an author's or a category's name, should they ever become
-editable) is at most that stale. Signed-in readers are never served from here: their page carries their
-votes, following and unread.
+editable) is at most that stale.
+
+A signed-in reader's page is the kept page with their part laid over it: following, unread and their
+votes, read in one statement together with the thread's seq. The page is used only if that seq is the
+kept one's; a vote moves the seq, so the votes read are exactly those of the kept page. Reading a
+position or following does not move it, and is read fresh every time.
 
 The answer carries an ETag made of the seq, so a client that sends it back gets a 304 for the cost of
 that one read.
@@ -16,8 +20,10 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from typing import Any
 
 import asyncpg
+import msgspec
 
 MAX_AGE = 1.0           # seconds a kept page may be answered (see above)
 MAX_BYTES = 64 << 20    # all kept pages together; the least recently used go first
@@ -36,9 +42,24 @@ def headers(thread_id: int, seq: int) -> dict[str, str]:
     return {"etag": etag(thread_id, seq), "cache-control": "no-cache", "vary": "Cookie"}
 
 
+class Kept:
+    """One kept page: its seq, when it was read, the page as guests get it (bytes) and as data (never
+    mutated: a reader's page is made of copies), and the ids of its posts (what a reader's votes are read for).
+    """
+
+    __slots__ = ("seq", "at", "body", "page", "ids")
+
+    def __init__(self, seq: int, page: dict[str, Any], body: bytes) -> None:
+        self.seq, self.at, self.body, self.page = seq, time.monotonic(), body, page
+        self.ids = [page["question"]["id"]]
+        for r in page["responses"]:
+            self.ids.append(r["id"])
+            self.ids.extend(c["id"] for c in r["comments"])
+
+
 class PageCache:
     def __init__(self, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PAGES, max_age: float = MAX_AGE) -> None:
-        self.pages: OrderedDict[Key, tuple[int, float, bytes]] = OrderedDict()  # → (seq, kept at, body)
+        self.pages: OrderedDict[Key, Kept] = OrderedDict()
         self.bytes = 0
         self.max_bytes, self.max_pages, self.max_age = max_bytes, max_pages, max_age
 
@@ -47,21 +68,45 @@ class PageCache:
         """The thread's seq now; None if it is deleted or was never there (the page then says which)."""
         return await pool.fetchval("SELECT seq FROM threads WHERE id = $1 AND NOT deleted", thread_id)  # type: ignore[no-any-return]
 
-    def get(self, key: Key, seq: int) -> bytes | None:
-        entry = self.pages.get(key)
-        if entry is None or entry[0] != seq or time.monotonic() - entry[1] > self.max_age:
+    def peek(self, key: Key) -> Kept | None:
+        """The kept page if it is young enough, whatever its seq (the caller compares it with one it read)."""
+        kept = self.pages.get(key)
+        if kept is None or time.monotonic() - kept.at > self.max_age:
             return None
         self.pages.move_to_end(key)
-        return entry[2]
+        return kept
 
-    def put(self, key: Key, seq: int, body: bytes) -> None:
+    def get(self, key: Key, seq: int) -> Kept | None:
+        kept = self.peek(key)
+        return kept if kept is not None and kept.seq == seq else None
+
+    def put(self, key: Key, page: dict[str, Any]) -> Kept:
+        kept = Kept(page["thread"]["seq"], page, msgspec.json.encode(page))
         old = self.pages.pop(key, None)
         if old is not None:
-            self.bytes -= len(old[2])
-        if len(body) > self.max_bytes // 8:  # one huge page must not push out everything else
-            return
-        self.pages[key] = (seq, time.monotonic(), body)
-        self.bytes += len(body)
+            self.bytes -= len(old.body)
+        if len(kept.body) > self.max_bytes // 8:  # one huge page must not push out everything else
+            return kept
+        self.pages[key] = kept
+        # The data costs about as much again as the bytes: both are counted by the bytes' size twice.
+        self.bytes += 2 * len(kept.body)
         while self.bytes > self.max_bytes or len(self.pages) > self.max_pages:
-            _, (_, _, dropped) = self.pages.popitem(last=False)
-            self.bytes -= len(dropped)
+            _, dropped = self.pages.popitem(last=False)
+            self.bytes -= 2 * len(dropped.body)
+        return kept
+
+
+def personalize(page: dict[str, Any], reader: dict[str, Any], votes: dict[int, int]) -> dict[str, Any]:
+    """A guest's page made a reader's: their following and unread on the thread, their vote on each post.
+    Only what differs is copied; the kept page is shared by every reader and never changed."""
+    def post(p: dict[str, Any]) -> dict[str, Any]:
+        vote = votes.get(p["id"], 0)
+        return p if vote == 0 else {**p, "my_vote": vote}
+    responses = []
+    for r in page["responses"]:
+        mine = post(r)
+        if any(c["id"] in votes for c in r["comments"]):
+            mine = {**mine, "comments": [post(c) for c in r["comments"]]}
+        responses.append(mine)
+    return {**page, "thread": {**page["thread"], **reader}, "question": post(page["question"]),
+            "responses": responses}

@@ -71,19 +71,23 @@ async def set_read(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread
         raise NotFound(f"No thread {thread_id}")
 
 
-async def reader_and_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int,
-                           post_ids: list[int]) -> tuple[dict[str, Any], dict[int, int]]:
-    """A thread page's per-reader part in one read: {following, unread} and the reader's votes on its posts."""
-    mine = "FROM votes v WHERE v.user_id = $1 AND v.post_id = any($3::bigint[])"
-    row = await conn.fetchrow(
-        "SELECT t.id" + READER_COLUMNS + ","
-        f" (SELECT array_agg(v.post_id ORDER BY v.post_id) {mine}) AS vote_ids,"
-        f" (SELECT array_agg(v.value ORDER BY v.post_id) {mine}) AS vote_values"
-        " FROM threads t" + reader_joins(1) + " WHERE t.id = $2", user_id, thread_id, post_ids)
+_MINE = "FROM votes v WHERE v.user_id = $1 AND v.post_id = any($3::bigint[])"
+_READER_STATE = ("SELECT t.seq" + READER_COLUMNS + ","
+                 f" (SELECT array_agg(v.post_id ORDER BY v.post_id) {_MINE}) AS vote_ids,"
+                 f" (SELECT array_agg(v.value ORDER BY v.post_id) {_MINE}) AS vote_values"
+                 " FROM threads t" + reader_joins(1) + " WHERE t.id = $2 AND NOT t.deleted")
+
+
+async def reader_state(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int,
+                       post_ids: list[int]) -> tuple[int, dict[str, Any], dict[int, int]] | None:
+    """A thread page's per-reader part in one read: the thread's seq, {following, unread} and the reader's
+    votes on these posts (all from one snapshot, so the votes are those of that seq: a vote moves it).
+    None if the thread is deleted or was never there."""
+    row = await conn.fetchrow(_READER_STATE, user_id, thread_id, post_ids)
     if row is None:
-        return {"following": False, "unread": None}, {}
+        return None
     votes = dict(zip(row["vote_ids"] or [], row["vote_values"] or [], strict=True))
-    return {"following": row["following"], "unread": row["unread"]}, votes
+    return row["seq"], {"following": row["following"], "unread": row["unread"]}, votes
 
 
 async def decorate(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,

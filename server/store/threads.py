@@ -274,7 +274,9 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         votes: dict[int, int] = {}
         reader: dict[str, Any] = {}
         if user_id is not None:
-            reader, votes = await following.reader_and_votes(conn, user_id, thread_id, ids)
+            state = await following.reader_state(conn, user_id, thread_id, ids)
+            if state is not None:
+                _, reader, votes = state
     by_parent: dict[int, list[dict[str, Any]]] = {}
     for c in comments:
         by_parent.setdefault(c["parent_id"], []).append(posts.post_dict(c, votes.get(c["id"], 0)))
