@@ -160,6 +160,8 @@ class Session:
                     if not await conn.drained(0):
                         self.hub.abandon(conn, thread_id)
                         return
+                    if self.hub.cut_off(conn, thread_id):  # it will be reset: the rest is not worth reading
+                        break
             else:
                 sent = 0
                 for frame in replay:  # from the room's cache: up to RECENT_BYTES, paced the same way
@@ -175,6 +177,7 @@ class Session:
             log.warning("replay of %d failed: %s", thread_id, exc)
             self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
             return
+        target, reset = self.hub.seam(conn, thread_id, target, reset)
         self.send(wire.subscribed(thread_id, target, reset))
         self.state.presence.add(thread_id, conn.user)
         conn.send(await self.state.presence.frame(thread_id, conn))
