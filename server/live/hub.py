@@ -11,7 +11,10 @@ periodically, so a lost publish is a delay, never a loss. See docs/live.md.
 Backfills are batched: one task per process reads the missed events of every
 room that is behind in ONE query (store.events.frames_after), so a reconnect
 with thousands of rooms costs a few queries, not a task per room queued on the
-pool. A gap the database cannot fill yet is retried with exponential back-off.
+pool. A gap the database cannot fill yet is retried with exponential back-off;
+one it never will (the event was pruned) resets the room's sockets, as a
+resume from a pruned `since` does. What the hub holds (frames past a gap, per
+room and per process; frames for a socket still replaying) is bounded in bytes.
 
 Delivery is one Frame (bytes built once) written to each socket in turn.
 Large rooms are written in chunks with a yield in between, so a hot thread
