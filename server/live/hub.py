@@ -11,7 +11,10 @@ periodically, so a lost publish is a delay, never a loss. See docs/live.md.
 Backfills are batched: one task per process reads the missed events of every
 room that is behind in ONE query (store.events.frames_after), so a reconnect
 with thousands of rooms costs a few queries, not a task per room queued on the
-pool. A gap the database cannot fill yet is retried with exponential back-off.
+pool. A gap the database cannot fill yet is retried with exponential back-off;
+one it never will (the event was pruned) resets the room's sockets, as a
+resume from a pruned `since` does. What the hub holds (frames past a gap, per
+room and per process; frames for a socket still replaying) is bounded in bytes.
 
 Delivery is one Frame (bytes built once) written to each socket in turn.
 Large rooms are written in chunks with a yield in between, so a hot thread
@@ -31,7 +34,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from .. import metrics
+from .. import metrics, wire
 from ..errors import WS_4001_SESSION_ENDED, NotFound
 from ..store import events as store_events
 from ..store import sessions as store_sessions
@@ -55,6 +58,10 @@ MAX_REPLAY = 10_000    # a resume further back than this gets reset: reloading o
 LINGER = 30.0          # seconds a room stays subscribed after its last socket leaves (reconnects are cheap)
 HELD_BYTES = 1 << 20   # frames held per room while it is behind; past this they are dropped and read back
 #                        from thread_events (the source of truth) instead of buffering without end
+HELD_TOTAL = 64 << 20  # ...and all rooms of this process together at most this many (10,000 rooms behind a
+#                        gap would otherwise hold 10 GiB); a room that would pass it drops its own the same way
+PENDING_BYTES = 1 << 20  # live frames held for one joining socket while its replay streams; past this it stops
+#                          holding for that socket, which gets `subscribed` with reset (reload over HTTP) instead
 BACKFILL_ROOMS = 256   # rooms read per backfill query (a reconnect with more rooms takes several)
 BACKFILL_BUDGET = 1 << 20  # event data one backfill query reads, shared by its rooms...
 BACKFILL_ROOM_MIN = 16 * 1024  # ...but at least this much (and one event) per room
@@ -66,14 +73,55 @@ BACKOFF_MAX = 2.0      # ...doubling up to this, back to BACKOFF_FIRST once the 
 ACQUIRE_TIMEOUT = 5.0
 
 
+class Tally:
+    """Bytes held by every room of one hub (shared by its rooms, kept under HELD_TOTAL by Room.hold)."""
+
+    __slots__ = ("held",)
+
+    def __init__(self) -> None:
+        self.held = 0
+
+
+class Joining:
+    """The live frames a joining socket missed while its replay streams, at most PENDING_BYTES of them.
+
+    Past the bound (a slow replay in a hot room) the frames are let go and `cut` is set: the socket then
+    gets `subscribed` with reset when it goes live, never a stream with a hole. The frames themselves
+    are shared with the room's other sockets; what is bounded is what this socket keeps alive."""
+
+    __slots__ = ("frames", "bytes", "cut")
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, Frame]] = []
+        self.bytes = 0
+        self.cut = False
+
+    def add(self, seq: int, frame: Frame) -> None:
+        if self.cut:
+            return
+        if self.bytes + len(frame.json) > PENDING_BYTES:
+            self.stop()
+            return
+        self.frames.append((seq, frame))
+        self.bytes += len(frame.json)
+
+    def stop(self) -> None:
+        """Hold nothing more: the socket's stream cannot be continued from its replay."""
+        self.frames = []
+        self.bytes = 0
+        self.cut = True
+
+
 class Room:
     __slots__ = ("thread_id", "members", "seq", "ready", "held", "held_bytes", "dropped", "recent",
-                 "recent_bytes", "outbox", "task", "behind", "retry_at", "delay", "empty_since", "pending")
+                 "recent_bytes", "outbox", "task", "behind", "retry_at", "delay", "empty_since", "pending",
+                 "tally")
 
-    def __init__(self, thread_id: int) -> None:
+    def __init__(self, thread_id: int, tally: Tally | None = None) -> None:
         self.thread_id = thread_id
+        self.tally = tally if tally is not None else Tally()  # the hub's, shared by all its rooms
         self.members: dict[Conn, int] = {}       # conn → last seq it was sent
-        self.pending: dict[Conn, list[tuple[int, Frame]]] = {}  # joining conns: live frames held until replay ends
+        self.pending: dict[Conn, Joining] = {}    # joining conns: live frames held until their replay ends
         self.seq = 0
         self.ready: asyncio.Future[None] | None = None
         self.held: dict[int, Frame] = {}          # frames that arrived ahead of a gap (HELD_BYTES at most)
@@ -89,23 +137,34 @@ class Room:
         self.empty_since: float | None = None
 
     def hold(self, seq: int, frame: Frame) -> None:
-        """Keep a frame that came ahead of the room's seq; past HELD_BYTES drop all of them instead (the
-        backfill then reads them from thread_events: nothing is lost, memory stays bounded)."""
+        """Keep a frame that came ahead of the room's seq; past HELD_BYTES (or the process past HELD_TOTAL)
+        drop all of them instead (the backfill then reads them from thread_events: nothing is lost, memory
+        stays bounded)."""
         if seq in self.held:
             return
-        if self.held_bytes + len(frame.json) > HELD_BYTES:
+        size = len(frame.json)
+        if self.held_bytes + size > HELD_BYTES or self.tally.held + size > HELD_TOTAL:
             self.dropped = max(self.dropped, seq, *self.held)
-            self.held.clear()
-            self.held_bytes = 0
+            self.drop_held()
             return
         self.held[seq] = frame
-        self.held_bytes += len(frame.json)
+        self.held_bytes += size
+        self.tally.held += size
 
     def unhold(self, seq: int) -> Frame | None:
         frame = self.held.pop(seq, None)
         if frame is not None:
             self.held_bytes -= len(frame.json)
+            self.tally.held -= len(frame.json)
         return frame
+
+    def drop_held(self) -> dict[int, Frame]:
+        """Let go of every held frame (returned, for a caller that hands them on)."""
+        held = self.held
+        self.tally.held -= self.held_bytes
+        self.held = {}
+        self.held_bytes = 0
+        return held
 
     def remember(self, seq: int, frame: Frame, tight: bool = False) -> int:
         """Keep a frame in `recent` (only it when `tight`); a deletion drops what came before (it may hold
@@ -189,6 +248,7 @@ class Hub:
         self.by_user: dict[int, set[Conn]] = {}  # signed-in sockets per user: who hears user:{id}
         self.feeds = Feeds(broker)  # live thread lists: feed:all, feed:category:{id}
         self.recent_total = 0  # bytes in every room's `recent`, kept under RECENT_TOTAL
+        self.tally = Tally()   # bytes in every room's `held`, kept under HELD_TOTAL
         self.session_idle_days = 30.0  # set by the app; sockets of sessions idle longer are closed
         self.tasks: set[asyncio.Task[Any]] = set()
         self._reconcile: asyncio.Task[None] | None = None
@@ -198,7 +258,7 @@ class Hub:
         self.backfill_queries = 0
         self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
         self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
-        self._deleted = DeletedCheck(self._acquire)  # joins to existing rooms: is the thread deleted?
+        self._deleted = DeletedCheck(self.acquire)  # joins to existing rooms: is the thread deleted?
 
     def listen(self, channel: str, listener: Listener) -> None:
         """Route `channel` to `listener` (before start(), which subscribes it)."""
@@ -291,7 +351,7 @@ class Hub:
         room.seq = seq
         self.recent_total += room.remember(seq, frame, tight=self.recent_total > RECENT_TOTAL)
         for pend in room.pending.values():
-            pend.append((seq, frame))
+            pend.add(seq, frame)
         members = room.members
         if not room.outbox and len(members) <= CHUNK:
             self._write(room, seq, frame, list(members))
@@ -351,8 +411,9 @@ class Hub:
     # -- backfill ----------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for the live path, waited for at most ACQUIRE_TIMEOUT (TimeoutError)."""
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for the live path (the hub's reads and ws.py's), waited for at most
+        ACQUIRE_TIMEOUT (TimeoutError)."""
         async with self.pool.acquire(timeout=ACQUIRE_TIMEOUT) as conn:
             yield conn
 
@@ -402,7 +463,7 @@ class Hub:
         self.backfill_queries += 1
         metrics.BACKFILL_QUERIES.inc()
         try:
-            async with self._acquire() as conn:
+            async with self.acquire() as conn:
                 found = await store_events.frames_after(conn, afters, budget=budget)
         except asyncio.CancelledError:
             raise
@@ -418,6 +479,11 @@ class Hub:
 
     def _catch_up(self, room: Room, head: int | None, frames: list[tuple[int, bytes]]) -> None:
         before = room.seq
+        # Seqs are taken under the thread's row lock and stored in the same transaction, and the head
+        # and the events come from one snapshot: if the stored events after room.seq do not start at
+        # room.seq + 1, that event is gone (pruned by retention), not late. Retrying cannot fill it.
+        if head is not None and head > room.seq and (not frames or frames[0][0] > room.seq + 1):
+            self._skip_pruned(room, head)
         for seq, data in frames:
             if seq == room.seq + 1:
                 room.unhold(seq)
@@ -429,8 +495,8 @@ class Hub:
         for seq in [s for s in room.held if s <= room.seq]:
             room.unhold(seq)
         if head is None:  # the thread row is gone: nothing more will come to fill a gap
-            room.held.clear()
-            room.held_bytes = room.dropped = 0
+            room.drop_held()
+            room.dropped = 0
         if room.held or room.seq < max(head or 0, room.dropped):
             if room.seq > before:  # progress (the read was budgeted): read on at once
                 room.delay = BACKOFF_FIRST
@@ -442,6 +508,28 @@ class Hub:
         room.dropped = 0
         room.delay = BACKOFF_FIRST
         self.behind.pop(room.thread_id, None)
+
+    def _skip_pruned(self, room: Room, head: int) -> None:
+        """The room's next event is pruned: its stream cannot be continued. Every socket gets what a
+        resume from a pruned `since` gets, `subscribed` with reset (the client reloads over HTTP), and the
+        room goes on from the database's head. The reset is sent after the read that saw `head`, so the
+        client's reload shows at least everything up to it; what follows is delivered as usual."""
+        log.warning("thread %d: event %d is pruned; resetting its %d sockets at seq %d",
+                    room.thread_id, room.seq + 1, len(room.members) + len(room.pending), head)
+        room.seq = head
+        for seq in [s for s in room.held if s <= head]:
+            room.unhold(seq)
+        if room.dropped <= head:
+            room.dropped = 0
+        self.recent_total -= room.recent_bytes  # the cache would replay across the hole
+        room.recent.clear()
+        room.recent_bytes = 0
+        reset = Frame(wire.subscribed(room.thread_id, head, reset=True))
+        for conn in room.members:
+            room.members[conn] = head  # queued older frames are not sent after the reset
+            conn.send(reset)
+        for pend in room.pending.values():  # replaying sockets would continue across the hole
+            pend.stop()
 
     def _back_off(self, room: Room) -> None:
         room.retry_at = self.clock() + room.delay
@@ -462,7 +550,7 @@ class Hub:
                 ids = [tid for tid, r in self.rooms.items() if r.ready is not None and r.ready.done()]
                 if not ids:
                     continue
-                async with self._acquire() as conn:
+                async with self.acquire() as conn:
                     rows = await conn.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
                 for row in rows:
                     behind = self.rooms.get(row["id"])
@@ -492,6 +580,7 @@ class Hub:
         if self.rooms.get(thread_id) is room:
             del self.rooms[thread_id]
             self.recent_total -= room.recent_bytes
+            room.drop_held()
             if self.behind.get(thread_id) is room:
                 del self.behind[thread_id]
             try:
@@ -580,7 +669,7 @@ class Hub:
         keys = sorted({key for _, key in seen if key is not None})
         live: set[str] = set()
         for i in range(0, len(keys), 5000):
-            async with self._acquire() as conn:
+            async with self.acquire() as conn:
                 live |= await store_sessions.live_keys(conn, keys[i:i + 5000], self.session_idle_days)
         for conn, key in seen:
             # Only if it still has the session we checked (a password change may have rebound it meanwhile).
@@ -591,11 +680,11 @@ class Hub:
         """The room for a thread, subscribed to its channel BEFORE its seq is read (no event can slip between)."""
         room = self.rooms.get(thread_id)
         if room is None:
-            room = self.rooms[thread_id] = Room(thread_id)
+            room = self.rooms[thread_id] = Room(thread_id, self.tally)
             room.ready = asyncio.get_running_loop().create_future()
             try:
                 await self.broker.subscribe(self.broker.thread_channel(thread_id))
-                async with self._acquire() as conn:
+                async with self.acquire() as conn:
                     row = await conn.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
                     if row is None or row["deleted"]:
                         raise NotFound(f"No thread {thread_id}")
@@ -608,13 +697,14 @@ class Hub:
                 room.ready.set_result(None)
             except BaseException as exc:
                 del self.rooms[thread_id]
+                room.drop_held()
                 if not self.rooms.get(thread_id):
                     asyncio.get_running_loop().create_task(self._unsubscribe_quietly(thread_id))
                 room.ready.set_exception(exc)
                 room.ready.exception()  # retrieved: joiners re-raise it themselves
                 raise
             # Frames that arrived while we read seq: keep those after it, in order.
-            held, room.held, room.held_bytes = room.held, {}, 0
+            held = room.drop_held()
             for seq in sorted(held):
                 self.accept(room, seq, held[seq])
             if room.dropped > room.seq:  # more arrived than could be held: read them from thread_events
@@ -636,7 +726,7 @@ class Hub:
         duplicate at the seam.
         """
         room = await self._room(thread_id)
-        room.pending[conn] = []
+        room.pending[conn] = Joining()
         conn.rooms.add(thread_id)
         room.empty_since = None
         target = room.seq
@@ -668,7 +758,7 @@ class Hub:
         after = since
         while after < target:
             metrics.REPLAY_QUERIES.inc()
-            async with self._acquire() as conn:  # released before the chunk is sent: sockets never hold one
+            async with self.acquire() as conn:  # released before the chunk is sent: sockets never hold one
                 rows = await store_events.frames_since(conn, thread_id, after, min(target - after, 1000), chunk)
             if not rows or rows[0][0] != after + 1:
                 yield None  # pruned: the client must reload over HTTP
@@ -677,13 +767,35 @@ class Hub:
             after = rows[-1][0]
             yield frames
 
+    def cut_off(self, conn: Conn, thread_id: int) -> bool:
+        """Whether a joining socket's live frames passed PENDING_BYTES (or its room skipped a pruned
+        gap): its replay is then useless, the socket will be reset."""
+        room = self.rooms.get(thread_id)
+        pend = room.pending.get(conn) if room is not None else None
+        return pend is not None and pend.cut
+
+    def seam(self, conn: Conn, thread_id: int, target: int, reset: bool) -> tuple[int, bool]:
+        """The (seq, reset) for the `subscribed` the caller sends at once, with nothing awaited between.
+
+        A socket cut off while it replayed gets reset at the room's seq now: every frame let go came
+        before the `subscribed`, so the client's reload shows it. Holding starts again from there."""
+        room = self.rooms.get(thread_id)
+        pend = room.pending.get(conn) if room is not None else None
+        if room is None or pend is None or not pend.cut:
+            return target, reset
+        room.pending[conn] = Joining()
+        return room.seq, True
+
     def go_live(self, conn: Conn, thread_id: int, target: int) -> None:
         room = self.rooms.get(thread_id)
         if room is None or conn not in room.pending:
             return
-        held = room.pending.pop(conn)
+        pend = room.pending.pop(conn)
         last = target
-        for seq, frame in held:
+        if pend.cut:  # cut off after `subscribed` (while presence was read): reset it now instead
+            last = room.seq
+            conn.send(Frame(wire.subscribed(thread_id, last, reset=True)))
+        for seq, frame in pend.frames:
             if seq > last:
                 conn.send(frame)
                 last = seq

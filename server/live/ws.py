@@ -110,10 +110,7 @@ class Session:
         elif isinstance(msg, Subscribe) and msg.feed is not None:
             await self.subscribe_feed(msg.feed)
         elif isinstance(msg, Unsubscribe) and msg.feed is not None:
-            channel = await self.feed_channel(msg.feed)
-            if channel is not None:
-                self.hub.feeds.leave(self.conn, channel)
-            self.send(wire.feed_unsubscribed(msg.feed))
+            await self.unsubscribe_feed(msg.feed)
         elif isinstance(msg, Subscribe):
             assert msg.thread is not None
             await self.subscribe(msg.thread, msg.since)
@@ -160,6 +157,8 @@ class Session:
                     if not await conn.drained(0):
                         self.hub.abandon(conn, thread_id)
                         return
+                    if self.hub.cut_off(conn, thread_id):  # it will be reset: the rest is not worth reading
+                        break
             else:
                 sent = 0
                 for frame in replay:  # from the room's cache: up to RECENT_BYTES, paced the same way
@@ -175,6 +174,7 @@ class Session:
             log.warning("replay of %d failed: %s", thread_id, exc)
             self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
             return
+        target, reset = self.hub.seam(conn, thread_id, target, reset)
         self.send(wire.subscribed(thread_id, target, reset))
         self.state.presence.add(thread_id, conn.user)
         conn.send(await self.state.presence.frame(thread_id, conn))
@@ -184,8 +184,20 @@ class Session:
         """The broker channel of a feed name; None for a category that does not exist."""
         if feed == "all":
             return self.state.broker.feed_channel(None)
-        cat_id = await self.state.pool.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
+        async with self.hub.acquire() as db:  # bounded wait: a busy pool answers `unavailable`, not a queue
+            cat_id = await db.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
         return None if cat_id is None else self.state.broker.feed_channel(cat_id)
+
+    async def unsubscribe_feed(self, feed: str) -> None:
+        try:
+            channel = await self.feed_channel(feed)
+        except Exception as exc:  # the pool or the database: the socket stays subscribed, the client may retry
+            log.warning("feed %s lookup failed: %s", feed, exc)
+            self.send(wire.error("unavailable", "Could not unsubscribe now; try again", feed=feed))
+            return
+        if channel is not None:
+            self.hub.feeds.leave(self.conn, channel)
+        self.send(wire.feed_unsubscribed(feed))
 
     async def subscribe_feed(self, feed: str) -> None:
         conn = self.conn
@@ -243,15 +255,20 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
     state.connections_per_ip[ip] += 1
     try:
         try:
-            row = await auth.current_user(ws, state)
+            # auth.current_user's lookup, on the live path's bounded acquire: in a reconnect storm a
+            # handshake waits ACQUIRE_TIMEOUT at most for a pooled connection, then answers 1013.
+            sid = state.cookies.load(ws.cookies.get(auth.COOKIE))
+            row = None
+            if sid is not None:
+                async with state.hub.acquire() as db:
+                    row = await store_sessions.user_for(db, sid, settings.session_idle_days)
         except Exception as exc:
             log.warning("ws session lookup failed: %s", exc)
             await ws.accept()
             await ws.close(WS_1013_TRY_AGAIN_LATER)
             return
         user = store_users.brief(row) if row is not None else None
-        sid = state.cookies.load(ws.cookies.get(auth.COOKIE)) if row is not None else None
-        session = store_sessions.key(sid) if sid is not None else None
+        session = store_sessions.key(sid) if row is not None and sid is not None else None
         client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         await ws.accept()
         del ws, row, sid  # nothing per socket that the live phase does not need
@@ -282,7 +299,9 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
             # between the handshake and the subscription is not missed.
             try:
                 await hub.add_user(conn)
-                if not await store_sessions.live_keys(state.pool, [session_key], settings.session_idle_days):
+                async with hub.acquire() as db:
+                    live = await store_sessions.live_keys(db, [session_key], settings.session_idle_days)
+                if not live:
                     hub.end_session(conn)
             except Exception as exc:  # the sweep in the hub's reconcile loop still covers this socket
                 log.warning("ws %d: user channel set-up failed: %s", conn.id, exc)

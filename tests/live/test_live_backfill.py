@@ -1,4 +1,5 @@
-"""Backfill against real parts: a broker outage with many rooms on one process, and the pool timeout."""
+"""Backfill against real parts: a broker outage with many rooms on one process, a gap whose event was pruned,
+and the pool timeout on the live path."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import websockets
 
 from server.errors import NotFound
 from server.live import hub as hub_module
@@ -129,3 +131,82 @@ async def test_join_waits_for_a_pooled_connection_at_most_the_acquire_timeout(pg
             await hub.join(conn, -1, None)
     finally:
         await pool.close()
+
+
+async def test_a_gap_whose_event_was_pruned_resets_the_watchers_and_live_delivery_goes_on(spawn, pg_url, watchers):
+    """Events 3 and 4 are committed behind the server's back (their publish lost) and 3 is already pruned:
+    the watcher gets `subscribed` with reset at seq 4 (it reloads over HTTP) instead of a room re-reading a
+    hole forever, the next reply arrives live after it, and a resume from before the hole is reset too."""
+    a = spawn(wait="/readyz")
+    mod = Api(a.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Pruned"}).status_code == 201
+    tid = new_thread(mod, slug, title="Pruned gap")["thread"]["id"]
+    w = await watchers(a.ws_url)
+    assert (await w.subscribe(tid))["seq"] == 1
+    assert mod.post(f"/api/threads/{tid}/posts", json={"body": "two"}).status_code == 201
+    await w.wait_seq(tid, 2)
+
+    db = await asyncpg.connect(pg_url)
+    try:
+        async with db.transaction():  # 3 and 4 taken; only 4 is stored (3 went to retention)
+            assert await db.fetchval("UPDATE threads SET seq = seq + 2 WHERE id = $1 RETURNING seq", tid) == 4
+            await db.execute("INSERT INTO thread_events (thread_id, seq, name, data) SELECT thread_id, 4, name, data"
+                             " FROM thread_events WHERE thread_id = $1 AND seq = 2", tid)
+    finally:
+        await db.close()
+    # No publish: the reconcile loop (every RECONCILE_EVERY s) finds the room behind and reads the hole.
+    reset = await w.wait_for(lambda f: f["type"] == "subscribed" and f.get("thread") == tid and f.get("reset"),
+                             timeout=30)
+    assert reset["seq"] == 4
+    assert mod.post(f"/api/threads/{tid}/posts", json={"body": "five"}).status_code == 201
+    await w.wait_seq(tid, 5)
+    assert w.seqs(tid) == [2, 5]  # nothing across the hole; 5 after the reset
+    assert w.frames.index(reset) < w.frames.index(w.events[tid][-1])
+    late = await watchers(a.ws_url)
+    resumed = await late.subscribe(tid, since=2)
+    assert resumed["type"] == "subscribed" and resumed.get("reset") is True and resumed["seq"] == 5
+    assert "Traceback" not in a.output()
+
+
+async def test_live_path_waits_for_a_busy_pool_a_bounded_time_and_answers_try_again(spawn, fresh_db, watchers):
+    """With both pooled connections stuck behind a lock the test holds, a feed subscribe answers the error
+    `unavailable` and a signed-in handshake is closed with 1013 once ACQUIRE_TIMEOUT passes (no traceback);
+    when the lock goes, the stuck subscribes are answered."""
+    a = spawn(DATABASE_URL=fresh_db, PARLEY_DB_POOL_SIZE="2", wait="/readyz")
+    mod = Api(a.url).sign_up()
+    make_moderator(fresh_db, mod.user["username"])
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Busy"}).status_code == 201
+    cookie = mod.http.cookies.get("parley_session")
+    feed = f"category:{slug}"
+    stuck = [await watchers(a.ws_url) for _ in range(2)]
+    late = await watchers(a.ws_url)
+
+    db = await asyncpg.connect(fresh_db)
+    tx = db.transaction()
+    await tx.start()
+    try:
+        await db.execute("LOCK TABLE categories IN ACCESS EXCLUSIVE MODE")
+        for s in stuck:  # each feed lookup takes a pooled connection and waits on the lock
+            await s.send({"type": "subscribe", "feed": feed})
+        deadline = time.monotonic() + 20
+        while await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'categories'::regclass"
+                                ) < 2:
+            assert time.monotonic() < deadline, "the feed lookups never reached the lock"
+            await asyncio.sleep(0.1)
+        await late.send({"type": "subscribe", "feed": feed})
+        error = await late.wait_for(lambda f: f["type"] == "error" and f.get("feed") == feed, timeout=30)
+        assert error["code"] == "unavailable"
+        ws = await websockets.connect(a.ws_url, additional_headers={"Cookie": f"parley_session={cookie}"},
+                                      open_timeout=20)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    finally:
+        await tx.rollback()
+        await db.close()
+    for s in stuck:
+        await s.wait_for(lambda f: f["type"] == "subscribed" and f.get("feed") == feed, timeout=20)
+    assert "Traceback" not in a.output()

@@ -54,13 +54,14 @@ class Backlog:
 
     def __init__(self, events: dict[int, dict[int, bytes]]) -> None:
         self.events = events  # thread → seq → data
+        self.heads: dict[int, int] = {}  # threads.seq where it is not the last stored event (all after it pruned)
         self.queries: list[str] = []
         self.timeouts: list[float | None] = []
         self.down: Exception | None = None
         self.during_fetch: Any = None  # called inside a query, before it answers
 
     def head(self, tid: int) -> int:
-        return max(self.events[tid], default=0)
+        return self.heads.get(tid, max(self.events[tid], default=0))
 
     def acquire(self, timeout: float | None = None) -> Backlog._Ctx:
         self.timeouts.append(timeout)
@@ -141,7 +142,7 @@ def frame(seq: int, tid: int = 7, size: int = 0) -> Frame:
 
 
 def ready_room(hub: Hub, seq: int, tid: int = 7) -> Room:
-    room = Room(tid)
+    room = Room(tid, hub.tally)
     room.seq = seq
     room.ready = asyncio.get_running_loop().create_future()
     room.ready.set_result(None)
@@ -244,9 +245,10 @@ async def test_held_buffer_is_bounded_in_bytes_and_overflow_reads_back_from_the_
 
 
 async def test_unfilled_gap_backs_off_exponentially_and_resets_once_filled():
-    """A gap the backlog cannot fill is re-read after 50 ms, 100 ms, … doubling up to BACKOFF_MAX (not at a
-    fixed rate); once the missing event appears it is delivered and the next back-off starts again at 50 ms."""
-    backlog = Backlog({7: {1: data(1), 2: data(2), 4: data(4)}})  # 3 is not readable (yet)
+    """A gap the backlog does not show yet (its head still at the room's seq) is re-read after 50 ms, 100 ms,
+    … doubling up to BACKOFF_MAX (not at a fixed rate); once the missing events appear they are delivered
+    and the next back-off starts again at 50 ms."""
+    backlog = Backlog({7: {1: data(1), 2: data(2)}})  # 3 and 4 are not readable (yet)
     clock = Clock()
     hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     room = ready_room(hub, 2)
@@ -256,6 +258,7 @@ async def test_unfilled_gap_backs_off_exponentially_and_resets_once_filled():
     def on_nap(n: int) -> None:
         if n == 9:
             backlog.events[7][3] = data(3)
+            backlog.events[7][4] = data(4)
 
     clock.on_nap = on_nap
     hub.accept(room, 4, frame(4))
@@ -397,3 +400,119 @@ async def test_a_join_after_a_deletion_is_refused_even_while_a_check_is_running(
     with pytest.raises(NotFound):
         await hub.join(FakeConn(), 7, 1)
     assert (await first)[1] == 1
+
+
+def kinds(c: FakeConn) -> list[tuple[str, int, bool]]:
+    """(type, seq, reset) of every frame a socket was sent, joined writes split."""
+    out = []
+    for w in c.writes:
+        for part in (w.parts or [w]):
+            msg = json.loads(part.json)
+            out.append((msg["type"], msg["seq"], bool(msg.get("reset"))))
+    return out
+
+
+async def joined_socket(hub: Hub, since: int | None = None) -> tuple[FakeConn, int]:
+    """A socket that joined thread 7 (an existing room) and is still replaying: (conn, the join's seq)."""
+    async def not_deleted(thread_id: int) -> bool:
+        return False
+    hub._deleted.check = not_deleted  # type: ignore[method-assign]
+    joiner = FakeConn()
+    _, target, _, _ = await hub.join(joiner, 7, since)
+    return joiner, target
+
+
+async def test_frames_held_for_a_replaying_socket_are_bounded_and_past_the_bound_it_is_reset():
+    """While a socket replays, the live frames held for it stay under PENDING_BYTES; past it nothing more is
+    held for it, its `subscribed` carries reset at the room's seq (the client reloads over HTTP), and it
+    gets the live frames after that seq: never a stream with a hole."""
+    hub = Hub(Backlog({7: {1: data(1)}}), MemoryBroker())  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    joiner, target = await joined_socket(hub)
+    size = 100 * 1024
+    count = hub_module.PENDING_BYTES // size * 2
+    for seq in range(2, 2 + count):  # a hot room while the replay streams
+        hub.accept(room, seq, frame(seq, size=size))
+        assert room.pending[joiner].bytes <= hub_module.PENDING_BYTES
+        assert room.pending[joiner].bytes == sum(len(f.json) for _, f in room.pending[joiner].frames)
+    assert hub.cut_off(joiner, 7)  # ws.py stops reading the replay
+    seq, reset = hub.seam(joiner, 7, target, False)
+    assert (seq, reset) == (room.seq, True) and seq == 1 + count
+    hub.accept(room, seq + 1, frame(seq + 1))  # between `subscribed` and go_live: held again
+    hub.go_live(joiner, 7, seq)
+    hub.accept(room, seq + 2, frame(seq + 2))
+    assert kinds(joiner) == [("event", seq + 1, False), ("event", seq + 2, False)]
+    assert room.members[joiner] == seq + 2
+
+
+async def test_socket_cut_off_after_its_subscribed_is_reset_when_it_goes_live():
+    """A socket whose held frames pass the bound after its `subscribed` went out (while its presence was
+    read) gets a second `subscribed` with reset at the room's seq from go_live, then the frames after it."""
+    hub = Hub(Backlog({7: {1: data(1)}}), MemoryBroker())  # type: ignore[arg-type]
+    room = ready_room(hub, 1)
+    joiner, target = await joined_socket(hub)
+    assert hub.seam(joiner, 7, target, False) == (1, False)  # nothing cut off yet: unchanged
+    big = hub_module.PENDING_BYTES // 2 + 1
+    for seq in (2, 3, 4):
+        hub.accept(room, seq, frame(seq, size=big))
+    hub.go_live(joiner, 7, target)
+    hub.accept(room, 5, frame(5))
+    assert kinds(joiner) == [("subscribed", 4, True), ("event", 5, False)]
+
+
+async def test_held_frames_of_all_rooms_stay_under_the_process_total_and_overflow_reads_back(monkeypatch):
+    """Many rooms behind a gap together hold at most HELD_TOTAL bytes (each under HELD_BYTES); a room that
+    would pass the total drops its held frames and reads them from the backlog: every socket still gets
+    every event once, in order, and nothing stays counted once they caught up."""
+    size = 10 * 1024
+    per_room = 8
+    rooms_n = 20
+    backlog = Backlog({tid: {s: data(s, size) for s in range(1, per_room + 3)} for tid in range(1, rooms_n + 1)})
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    total = 5 * per_room * (size + 200)  # room for about five rooms' held frames
+    monkeypatch.setattr(hub_module, "HELD_TOTAL", total)
+    conns = {}
+    for tid in range(1, rooms_n + 1):
+        room = ready_room(hub, 1, tid)
+        conns[tid] = FakeConn()
+        room.members[conns[tid]] = 1
+    peak = 0
+    for seq in range(3, per_room + 3):  # 2 is lost in every room
+        for tid in range(1, rooms_n + 1):
+            hub.accept(hub.rooms[tid], seq, frame(seq, tid=tid, size=size))
+            assert hub.tally.held == sum(r.held_bytes for r in hub.rooms.values())
+            peak = max(peak, hub.tally.held)
+    assert peak <= total
+    assert any(r.dropped for r in hub.rooms.values())  # some rooms let theirs go...
+    assert all(r.held_bytes <= HELD_BYTES for r in hub.rooms.values())
+    await settle(hub)
+    for tid, c in conns.items():  # ...and read them back: nothing lost
+        assert c.seqs() == list(range(2, per_room + 3)), tid
+    assert hub.tally.held == 0 and not hub.behind
+
+
+async def test_pruned_gap_resets_every_socket_once_and_goes_on_from_the_head():
+    """A gap whose missing event is pruned (the stored events resume later, or none are left after the
+    room's seq) is not retried: each watcher and each replaying socket is reset at the database's head
+    after one read, the replay cache is emptied, and the events after the head are delivered."""
+    backlog = Backlog({7: {1: data(1), 2: data(2), 5: data(5), 6: data(6)},  # 3 and 4 pruned
+                       8: {1: data(1), 2: data(2)}})
+    backlog.heads[8] = 6  # 3..6 all pruned
+    clock = Clock()
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    room7, room8 = ready_room(hub, 2, 7), ready_room(hub, 2, 8)
+    c7, c8 = FakeConn(), FakeConn()
+    room7.members[c7] = 2
+    room8.members[c8] = 2
+    room7.remember(2, frame(2))
+    joiner, target = await joined_socket(hub, since=1)  # replaying 2 when the room skips the hole
+    hub.accept(room7, 7, frame(7))
+    hub.accept(room8, 7, frame(7, tid=8))
+    await settle(hub)
+    assert clock.naps == [] and len([q for q in backlog.queries if "unnest" in q]) == 1  # no back-off loop
+    for c in (c7, c8):
+        assert kinds(c) == [("subscribed", 6, True), ("event", 7, False)]
+    assert room7.seq == room8.seq == 7 and not hub.behind and not room7.held
+    assert [s for s, _ in room7.recent] == [7]  # no replay across the hole from memory
+    assert hub.cut_off(joiner, 7) and hub.seam(joiner, 7, target, False) == (7, True)
