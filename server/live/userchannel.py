@@ -95,16 +95,23 @@ def batch(notified: list[dict[str, Any]], recount: set[int]) -> bytes | None:
 
     {"n": the notification without id, kind, created_at; "groups": [[kind, created_at, [uid, id, uid, id…]]…],
     "recount": [uid…]}"""
-    shared: dict[str, Any] | None = None
+    if not notified:
+        shared = None
+    else:
+        first = notified[0]["notification"]
+        shared = {k: v for k, v in first.items() if k not in ("id", "kind", "created_at")}
+        actor, thread, post_id = first["actor"], first["thread"], first["post_id"]
     groups: dict[tuple[str, str], list[int]] = {}
     for item in notified:
         n = item["notification"]
-        rest = {k: v for k, v in n.items() if k not in ("id", "kind", "created_at")}
-        if shared is None:
-            shared = rest
-        elif rest != shared:
+        # published() gives every row of a post the same actor and thread objects: `is` is the fast check
+        if n["post_id"] != post_id or (n["actor"] is not actor and n["actor"] != actor) \
+                or (n["thread"] is not thread and n["thread"] != thread) or n.keys() != first.keys():
             return None
-        groups.setdefault((n["kind"], n["created_at"]), []).extend((item["user_id"], n["id"]))
+        key = (n["kind"], n["created_at"])
+        if (ids := groups.get(key)) is None:
+            ids = groups[key] = []
+        ids += (item["user_id"], n["id"])
     notified_users = {item["user_id"] for item in notified}
     return encode({"n": shared, "groups": [[k, c, ids] for (k, c), ids in groups.items()],
                    "recount": sorted(recount - notified_users)})
@@ -127,18 +134,17 @@ class Batches:
         self.count_queries = 0  # unread-count reads this process made for batches (tests, bench)
 
     def on_message(self, message: bytes) -> None:
+        by_user = self.by_user
         try:
             msg = decode(message)
             shared = msg["n"]
-            entries = [(uid, nid, kind, created) for kind, created, ids in msg["groups"]
-                       for uid, nid in zip(ids[::2], ids[1::2], strict=True)]
-            recount = [int(uid) for uid in msg["recount"]]
+            # Only the entries of users with a socket here are looked at further (most are offline).
+            local = [(uid, nid, kind, created) for kind, created, ids in msg["groups"]
+                     for uid, nid in zip(ids[::2], ids[1::2], strict=True) if uid in by_user]
+            local_recount = [uid for uid in msg["recount"] if uid in by_user]
         except Exception:
             log.warning("bad notification batch (%d bytes)", len(message))
             return
-        by_user = self.by_user
-        local = [e for e in entries if e[0] in by_user]
-        local_recount = [uid for uid in recount if uid in by_user]
         if local or local_recount:  # nobody here: nothing to read or send
             self.spawn(self._deliver(shared, local, local_recount), "notify-batch")
 
