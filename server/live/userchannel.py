@@ -1,8 +1,8 @@
 """The per-user channel `user:{id}` (ARCHITECTURE "Channels"; docs/live.md "User channel").
 
 What one person must hear on every tab and every server process goes through
-it: the end of a session today; notifications, unread counts and suspension
-next. Publish only after COMMIT (the stored rows are the truth; nothing on this
+it: the end of a session (sign-out, suspension), notifications, unread counts,
+moderators' flag counts. Publish only after COMMIT (the stored rows are the truth; nothing on this
 channel is replayed). Every process subscribes a user's channel while it holds
 at least one socket of that user, and its hub hands each message to all of
 them (Hub.on_user_message).
