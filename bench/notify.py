@@ -2,6 +2,7 @@
 
     python -m bench.notify                       # 1,000 followers, 200 replies per case, 100 live sockets
     python -m bench.notify --replies 50 --sockets 40
+    python -m bench.notify --cases followers --followers 64 --profile   # one case, py-spy on process A
 
 Write path: replies posted one at a time into (a) a thread nobody follows but its author, (b) the same
 with 20 @mentions of existing users per reply, (c) a thread with 1,000 followers (users and follow rows
@@ -36,9 +37,12 @@ async def add_followers(db_url: str, thread_id: int, n: int, prefix: str) -> lis
     return names
 
 
-async def replies(proc: Any, cookie: str, thread_id: int, n: int, body: str) -> dict[str, Any]:
+async def replies(proc: Any, cookie: str, thread_id: int, n: int, body: str,
+                  profile: str | None = None) -> dict[str, Any]:
     http = Http(proc.port, cookie)
     lat = []
+    # py-spy for about the length of the case (sequential replies: ~15 ms each on this machine)
+    prof = common.Profile(proc.pid, profile, max(2.0, n * 0.015)) if profile else None
     cpu0 = proc.cpu()
     for i in range(n):
         t = time.perf_counter()
@@ -47,7 +51,10 @@ async def replies(proc: Any, cookie: str, thread_id: int, n: int, body: str) -> 
         lat.append((time.perf_counter() - t) * 1000)
     cpu = proc.cpu() - cpu0
     http.close()
-    return {**summary_ms(lat), "cpu_ms_per_reply": round(cpu / n * 1000, 2)}
+    out = {**summary_ms(lat), "cpu_ms_per_reply": round(cpu / n * 1000, 2)}
+    if prof is not None:
+        out["profile"] = prof.finish()
+    return out
 
 
 async def delivery(a: Any, b: Any, cookie: str, thread_id: int, sockets: int, rounds: int) -> dict[str, Any]:
@@ -92,12 +99,19 @@ async def run(args: argparse.Namespace, env: Env) -> dict[str, Any]:
                                " SELECT unnest($1::text[]), 'Mentioned', 'x'", names)
     await add_followers(env.db_url, followed, args.followers, "fol")
     cookie, _ = await make_user(a.port)  # the replier: not the asker, so the asker is notified too
+    cases = set(args.cases.split(","))
+    prof = "notify-followers" if args.profile else None
     out: dict[str, Any] = {}
-    out["plain"] = await replies(a, cookie, plain, args.replies, "A plain reply")
-    out["20 mentions"] = await replies(a, cookie, mentioned, args.replies,
-                                       "Hello " + " ".join(f"@{n}" for n in names))
-    out[f"{args.followers} followers"] = await replies(a, cookie, followed, args.replies, "A reply for everyone")
-    out["delivery"] = await delivery(a, b, cookie, plain, args.sockets, args.rounds)
+    if "plain" in cases:
+        out["plain"] = await replies(a, cookie, plain, args.replies, "A plain reply")
+    if "mentions" in cases:
+        out["20 mentions"] = await replies(a, cookie, mentioned, args.replies,
+                                           "Hello " + " ".join(f"@{n}" for n in names))
+    if "followers" in cases:
+        out[f"{args.followers} followers"] = await replies(a, cookie, followed, args.replies,
+                                                           "A reply for everyone", prof)
+    if "delivery" in cases:
+        out["delivery"] = await delivery(a, b, cookie, plain, args.sockets, args.rounds)
     return out
 
 
@@ -107,6 +121,8 @@ def main() -> None:
     ap.add_argument("--followers", type=int, default=1000)
     ap.add_argument("--sockets", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--cases", default="plain,mentions,followers,delivery", help="comma-separated subset")
+    ap.add_argument("--profile", action="store_true", help="py-spy on process A during the followers case")
     args = ap.parse_args()
     env = Env(common.create_db())
     try:
@@ -114,6 +130,8 @@ def main() -> None:
         for name, r in results.items():
             extra = f"  cpu {r['cpu_ms_per_reply']} ms/reply" if "cpu_ms_per_reply" in r else f"  {r['frames']} frames"
             print(f"{name:18s} p50 {r['p50_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms{extra}")
+            if "profile" in r:
+                print("  profile (inclusive %):", r["profile"].get("inclusive", r["profile"])[:25])
         print(f"results: {common.write_result('notify', {'args': vars(args), 'results': results})}")
     finally:
         env.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from .common import PageSize, json, query, query_limit, state, writing
 log = logging.getLogger(__name__)
 
 NOTIFICATIONS = PageSize(20, 100)
-PUBLISH_BATCH = 256  # user-channel publishes per pipeline round trip (1,000 followers: 4 rounds)
+PUBLISH_BATCH = 256  # user-channel publishes per pipeline round trip (a fan-out this large goes as a batch)
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
@@ -38,22 +37,22 @@ async def _send_all(st: AppState, frames: list[tuple[int, bytes]]) -> None:
             log.warning("notification publish failed: %s", exc)
 
 
-# Publications handed to the background (large fan-outs), kept so they are not garbage-collected.
-_background: set[asyncio.Task[None]] = set()
-
-
 async def publish(st: AppState, written: Written[Any]) -> None:
     """After COMMIT: each new notification to its recipient, and the new count to those it changed for.
 
-    A large fan-out (a response in a thread with many followers) goes on in the background, so the
-    writer's answer does not wait for it; it is delivered within the contract's second all the same."""
+    A large fan-out (a response in a thread with many followers) is ONE batch on the process-wide
+    channel (userchannel.batch): one PUBLISH and no count query here; each process reads the counts
+    of its own online recipients. A small one is published per user, with the counts read here."""
     if not written.notified and not written.recount:
         return
-    if len(written.notified) + len(written.recount) > PUBLISH_BATCH:
-        task = asyncio.get_running_loop().create_task(_publish(st, written), name="notify-fanout")
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-        return
+    if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
+        message = userchannel.batch(written.notified, written.recount)
+        if message is not None:
+            try:
+                await userchannel.publish_batch(st.broker, message)
+            except Exception as exc:  # stored: the recipients still read them over HTTP
+                log.warning("notification batch publish failed: %s", exc)
+            return
     await _publish(st, written)
 
 

@@ -43,7 +43,7 @@ from . import typing as typing_relay  # server/live/typing.py, not the standard 
 from .broker import Broker
 from .conn import Conn, Frame
 from .feeds import Feeds
-from .userchannel import parse_control
+from .userchannel import Batches, batch_channel, parse_control
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +267,10 @@ class Hub:
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
+        # Large notification fan-outs: one batch per process on a channel every process subscribes
+        # (userchannel.py); the namespace is set by now.
+        self.batches = Batches(self.by_user, self._acquire, self._spawn)
+        self.listen(batch_channel(self.broker), self.batches)
         await self.broker.start(self)
         for channel in self.listeners:
             await self.broker.subscribe(channel)

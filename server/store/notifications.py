@@ -88,9 +88,18 @@ async def notify(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int
 
 def published(rows: list[Any], actor: dict[str, Any], thread: dict[str, Any], post_id: int) -> list[dict[str, Any]]:
     """The new notification rows (id, user_id, kind, created_at) as the API publishes them."""
-    return [{"user_id": r["user_id"],
-             "notification": {"id": r["id"], "kind": r["kind"], "created_at": iso(r["created_at"]), "read": False,
-                              "actor": actor, "thread": thread, "post_id": post_id}} for r in rows]
+    # The rows of one statement share its now(): format each distinct time once (iso() per row was a
+    # quarter of a 1,000-follower reply's CPU, bench/README "Coming back (issue 15)").
+    times: dict[Any, str | None] = {}
+    out = []
+    for r in rows:
+        at = r["created_at"]
+        if (text := times.get(at)) is None:
+            text = times[at] = iso(at)
+        out.append({"user_id": r["user_id"],
+                    "notification": {"id": r["id"], "kind": r["kind"], "created_at": text, "read": False,
+                                     "actor": actor, "thread": thread, "post_id": post_id}})
+    return out
 
 
 async def notify_one(conn: asyncpg.Connection, actor: dict[str, Any], user_id: int, kind: str, thread_id: int,

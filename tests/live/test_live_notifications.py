@@ -82,7 +82,7 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
 
 
 async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, forum, pg_url, watchers):
-    """With 400 followers (more than one publish batch: published in the background), a follower's socket
+    """With 400 followers (one batch on the process-wide channel, userchannel.py), a follower's socket
     gets its `followed` frame within a second of the answer, and every follower has the row."""
     from support.databases import db_fetchval
     asker, follower, responder = [await asyncio.to_thread(lambda: Api(server.url).sign_up()) for _ in range(3)]
@@ -103,3 +103,66 @@ async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, 
     assert asyncio.get_running_loop().time() - answered < 1.0
     assert got["notification"]["kind"] == "followed" and got["unread"] == 1
     assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE post_id = $1", post_id) == 402
+
+
+async def test_a_large_fan_out_is_one_batch_that_reaches_sockets_on_both_processes(spawn, pg_url, redis_url,
+                                                                                    watchers):
+    """A reply notifying more users than BROADCAST_MIN is one PUBLISH on the process-wide `users` channel (none
+    on user channels); the asker's tabs on A and B and a follower's tab on B get their frames with the right
+    unread counts, the replier's socket gets none, and a follower with no socket reads theirs over HTTP."""
+    import redis.asyncio as aioredis
+
+    from helpers import db_fetchval
+    from server.live.userchannel import BROADCAST_MIN
+    a, b = spawn(), spawn()
+    asker, online, offline, responder = [await asyncio.to_thread(lambda: Api(a.url).sign_up()) for _ in range(4)]
+    mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    from helpers import make_moderator
+    make_moderator(pg_url, mod.user["username"])
+    slug = unique("c")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
+    tid = (await asyncio.to_thread(new_thread, asker, slug))["thread"]["id"]
+    crowd = BROADCAST_MIN + 8  # followers made by SQL: they never sign in, so nobody holds their sockets
+    db_fetchval(pg_url, "WITH u AS (INSERT INTO users (username, display_name, password_hash)"
+                        " SELECT $1 || g, 'Crowd', 'x' FROM generate_series(1, $3::int) g RETURNING id)"
+                        " INSERT INTO thread_follows (user_id, thread_id, following) SELECT id, $2, true FROM u",
+                unique("crowd"), tid, crowd)
+    for u in (online, offline):
+        r = await asyncio.to_thread(u.put, f"/api/threads/{tid}/following", json={"following": True})
+        assert r.status_code == 200
+    asker_tabs = [await on_channel(await watchers(url, asker.session_cookie)) for url in (a.ws_url, b.ws_url)]
+    online_tab = await on_channel(await watchers(b.ws_url, online.session_cookie))
+    replier_tab = await on_channel(await watchers(a.ws_url, responder.session_cookie))
+
+    namespace = "parley:" + db_fetchval(pg_url, "SELECT value FROM parley_meta WHERE key = 'deployment'")
+    spy = aioredis.from_url(redis_url)
+    pubsub = spy.pubsub()
+    await pubsub.subscribe(f"{namespace}:users")
+    await pubsub.psubscribe(f"{namespace}:user:*")
+    await pubsub.get_message(timeout=1)
+    await pubsub.get_message(timeout=1)
+    try:
+        post_ids = []
+        for body in ("first, for the crowd", "second, for the crowd"):
+            r = await asyncio.to_thread(responder.post, f"/api/threads/{tid}/posts", json={"body": body})
+            assert r.status_code == 201, r.text
+            post_ids.append(r.json()["post"]["id"])
+        for tab in asker_tabs:
+            got = await tab.wait_for(_notification(post_ids[1]), timeout=5)
+            assert got["notification"]["kind"] == "response" and got["unread"] == 2
+            assert got["notification"]["actor"]["id"] == responder.user["id"]
+            assert got["notification"]["thread"] == {"id": tid, "title": got["notification"]["thread"]["title"]}
+        got = await online_tab.wait_for(_notification(post_ids[1]), timeout=5)
+        assert got["notification"]["kind"] == "followed" and got["unread"] == 2
+        assert set(got) == {"type", "notification", "unread"}
+        heard = []
+        while (m := await pubsub.get_message(timeout=0.5)) is not None:
+            heard.append(m)
+    finally:
+        await pubsub.aclose()
+        await spy.aclose()
+    assert [m["channel"].decode() for m in heard] == [f"{namespace}:users"] * 2, heard
+    assert not [f for f in replier_tab.frames if f["type"] in ("notification", "notifications")]
+    listing = (await asyncio.to_thread(offline.get, "/api/notifications")).json()
+    assert listing["unread"] == 2 and [n["post_id"] for n in listing["notifications"]] == post_ids[::-1]
+    assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE post_id = $1", post_ids[1]) == crowd + 3
