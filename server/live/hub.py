@@ -269,7 +269,7 @@ class Hub:
     async def start(self) -> None:
         # Large notification fan-outs: one batch per process on a channel every process subscribes
         # (userchannel.py); the namespace is set by now.
-        self.batches = Batches(self.by_user, self._acquire, self._spawn)
+        self.batches = Batches(self.by_user, self.acquire, self._spawn)
         self.listen(batch_channel(self.broker), self.batches)
         await self.broker.start(self)
         for channel in self.listeners:

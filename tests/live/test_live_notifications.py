@@ -112,12 +112,12 @@ async def test_a_large_fan_out_is_one_batch_that_reaches_sockets_on_both_process
     unread counts, the replier's socket gets none, and a follower with no socket reads theirs over HTTP."""
     import redis.asyncio as aioredis
 
-    from helpers import db_fetchval
     from server.live.userchannel import BROADCAST_MIN
+    from support.databases import db_fetchval
     a, b = spawn(), spawn()
     asker, online, offline, responder = [await asyncio.to_thread(lambda: Api(a.url).sign_up()) for _ in range(4)]
     mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
-    from helpers import make_moderator
+    from support.databases import make_moderator
     make_moderator(pg_url, mod.user["username"])
     slug = unique("c")
     assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
