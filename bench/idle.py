@@ -25,7 +25,7 @@ COLS = [("mode", "server"), ("sockets", "sockets"), ("connected", "connected"), 
         ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket")]
 
 
-def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[str, Any]:
+def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: float = 0) -> dict[str, Any]:
     compress = mode == "on"
     if mode == "reference":
         proc = env.add(reference_proc())
@@ -44,6 +44,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[st
         time.sleep(2)
         base = proc.rss()
         specs = [(0, proc.port, thread, None, False, compress)] * n
+        prof = common.Profile(proc.pid, f"idle-{mode}-{n}", profile) if profile else None
         t0, cpu0 = time.time(), proc.cpu()
         res = pool.call("connect", [{"specs": s, "concurrency": 500} for s in spread(specs, nproc)])
         connected = sum(r["ok"] for r in res)
@@ -51,6 +52,9 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int) -> dict[st
         time.sleep(3)  # what the connects set off (presence frames to the room) is part of their cost
         cpu = proc.cpu() - cpu0
         loaded = proc.rss()
+        if prof is not None:
+            from .fanout import print_profile
+            print_profile(prof.finish())
         pool.call("close")
     finally:
         pool.close()
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--modes", default="off,on,reference")
     p.add_argument("--subscribe", action="store_true")
     p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--profile", type=float, default=0, help="py-spy the server for this many s of the connects")
     p.add_argument("--name", default="idle")
     a = p.parse_args(argv)
     common.raise_nofile()
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         for mode in a.modes.split(","):
             for n in (int(x) for x in str(a.sockets).split(",")):
-                rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs))
+                rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs, a.profile))
                 print(common.table(rows[-1:], COLS).splitlines()[-1])
     finally:
         env.close()

@@ -69,6 +69,7 @@ FLUSH = 0.1                  # seconds: batch local changes into one Redis pipel
 COALESCE = 1.0               # seconds: at most one recompute (and frame) per scope per this interval...
 MAX_COALESCE = 10.0          # ...stretched up to this for huge fan-outs; 15 s grace + 10 s stays within 30 s
 FANOUT_BUDGET = 16 << 20     # bytes/s of presence frames one scope may write to this process's sockets
+FANOUT_SENDS = 8_000         # ...and sends/s: each is a write() of its own, which costs more than the bytes
 RETRY = 1.0                  # seconds before a failed flush is tried again
 SWEEP = 0.5                  # seconds between grace-period checks
 
@@ -241,12 +242,15 @@ Key = tuple[tuple[int, ...], int, int]  # what a frame shows: user ids in order,
 
 
 def _interval(frame_bytes: int, sockets: int, base: float = COALESCE) -> float:
-    """Coalescing interval for a scope: 1 s, or longer when one broadcast would exceed the byte budget.
+    """Coalescing interval for a scope: 1 s, or longer when one broadcast a second would exceed the byte
+    or the send budget, never above MAX_COALESCE.
 
-    Frames are bounded (≤ TOP briefs, ~4 KB), so this only stretches past ~4,000 sockets of one
-    scope on one process; it stays as a guard for the fan-out, never above MAX_COALESCE.
+    Frames are bounded (≤ TOP briefs, ~4 KB), so bytes stretch it past ~4,000 sockets of one scope on one
+    process. Sends stretch it past FANOUT_SENDS sockets whatever the frame's size: while thousands connect
+    at once, every second's frame to every socket of the room made presence the largest cost of the
+    storm, and a longer one made the storm longer still (bench/README.md, "growth").
     """
-    return min(MAX_COALESCE, max(base, frame_bytes * sockets / FANOUT_BUDGET))
+    return min(MAX_COALESCE, max(base, frame_bytes * sockets / FANOUT_BUDGET, sockets / FANOUT_SENDS))
 
 
 class Presence:

@@ -308,3 +308,13 @@ async def test_no_broadcast_reaches_a_socket_before_its_join_frame() -> None:
         if len(conn.frames) > 1:
             break
     assert [f["count"] for f in conn.frames] == [1, 2]
+
+
+def test_the_coalescing_interval_stretches_with_bytes_and_with_sends_up_to_its_cap() -> None:
+    """1 s for a small room; longer past the byte budget (big frames) or the send budget (many sockets,
+    small frames); never beyond MAX_COALESCE."""
+    from server.live.presence import COALESCE, FANOUT_BUDGET, FANOUT_SENDS, MAX_COALESCE, _interval
+    assert _interval(200, 100) == COALESCE
+    assert _interval(4096, 8192) == 4096 * 8192 / FANOUT_BUDGET > COALESCE
+    assert _interval(120, 3 * FANOUT_SENDS) == 3.0
+    assert _interval(120, 1000 * FANOUT_SENDS) == MAX_COALESCE
