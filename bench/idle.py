@@ -48,6 +48,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: f
         t0, cpu0 = time.time(), proc.cpu()
         res = pool.call("connect", [{"specs": s, "concurrency": 500} for s in spread(specs, nproc)])
         connected = sum(r["ok"] for r in res)
+        errors = [e for r in res for e in r.get("errors", [])][:5]
         connect_s = max(r["t_last"] or t0 for r in res) - t0
         time.sleep(3)  # what the connects set off (presence frames to the room) is part of their cost
         cpu = proc.cpu() - cpu0
@@ -61,7 +62,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: f
         proc.stop()
     return {"mode": mode if mode == "reference" else f"parley compression {mode}", "sockets": n,
             "connected": connected, "connect_s": connect_s, "subscribed": subscribe,
-            "cpu_us_per_socket": cpu / max(1, connected) * 1e6,
+            "cpu_us_per_socket": cpu / max(1, connected) * 1e6, "errors": errors,
             "baseline_mib": base / 2**20, "loaded_mib": loaded / 2**20,
             "kib_per_socket": (loaded - base) / 1024 / max(1, connected)}
 
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n in (int(x) for x in str(a.sockets).split(",")):
                 rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs, a.profile))
                 print(common.table(rows[-1:], COLS).splitlines()[-1])
+                if rows[-1]["errors"]:
+                    print(f"  failed connects, e.g.: {rows[-1]['errors']}")
     finally:
         env.close()
     print(common.table(rows, COLS))
