@@ -59,6 +59,20 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "loadavg": os.getloadavg()}
 
 
+def postgres_cpu() -> float:
+    """CPU seconds (user + system) used so far by every PostgreSQL process on this machine: the database's
+    share of a workload (its backends, WAL writer, checkpointer), read before and after."""
+    total = 0.0
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in ("postgres", "postmaster"):
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass  # a backend that ended meanwhile
+    return total
+
+
 def pin(pid: int, cpus: set[int] | None) -> None:
     if cpus:
         try:

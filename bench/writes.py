@@ -91,13 +91,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--responses", type=int, default=0,
                    help="responses already in each thread before the run (inserted by SQL: the growth curve)")
+    p.add_argument("--pool", type=int, default=0, help="PARLEY_DB_POOL_SIZE of the server (0: its default)")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
     p.add_argument("--name", default="writes")
     a = p.parse_args(argv)
     common.raise_nofile()
     env = Env(common.create_db())
     try:
-        srv = env.add(parley_proc(env.db_url))
+        srv = env.add(parley_proc(env.db_url, **({"PARLEY_DB_POOL_SIZE": str(a.pool)} if a.pool else {})))
         forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
         cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
         if a.responses:
@@ -116,9 +117,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             procs.append(pr)
         time.sleep(max(0.0, start_at - time.time()))
         prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
-        cpu0 = srv.cpu()
+        cpu0, pg0 = srv.cpu(), common.postgres_cpu()
         parts = [r.recv() for r in pipes]
-        cpu = srv.cpu() - cpu0
+        cpu, pg = srv.cpu() - cpu0, common.postgres_cpu() - pg0
         for pr in procs:
             pr.join(5)
         lat, codes, elapsed = common.merge_parts(parts)
@@ -129,12 +130,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
-               "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed}
+               "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed,
+               "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None}
         print(common.table([row], [("offered_per_s", "offered/s"), ("concurrency", "conns"),
                                    ("responses", "responses before"),
                                    ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                                    ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
-                                   ("us_cpu_per_reply", "server µs CPU/reply")]))
+                                   ("us_cpu_per_reply", "server µs CPU/reply"),
+                                   ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply")]))
         print(f"status codes: {codes}")
         result = {"args": vars(a), "rows": [row], "profile": prof.finish() if prof else None}
         if result["profile"]:
