@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -89,12 +89,15 @@ def batch_channel(broker: Broker) -> str:
     return f"{broker.namespace}:users"
 
 
-def batch(notified: list[dict[str, Any]], recount: set[int]) -> bytes | None:
+def batch(notified: Sequence[dict[str, Any]], recount: set[int]) -> bytes | None:
     """One post's notifications (store.notifications.published()) and other count changes as one batch
     message; None when the notifications are not of one post (then they go out one by one).
 
     {"n": the notification without id, kind, created_at; "groups": [[kind, created_at, [uid, id, uid, id…]]…],
     "recount": [uid…]}"""
+    if isinstance(notified, store.Notified):  # one post's, straight from its columns
+        return encode({"n": notified.shared() if notified else None, "groups": notified.groups(),
+                       "recount": sorted(recount - set(notified.users))})
     if not notified:
         shared = None
     else:

@@ -7,6 +7,7 @@ COMMIT; they never publish themselves.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -20,5 +21,5 @@ class Written(Generic[T]):
 
     value: T
     frames: list[tuple[int, bytes]] = field(default_factory=list)
-    notified: list[dict[str, Any]] = field(default_factory=list)
+    notified: Sequence[dict[str, Any]] = field(default_factory=list)  # a list, or notifications.Notified
     recount: set[int] = field(default_factory=set)

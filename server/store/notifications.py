@@ -12,6 +12,7 @@ of a deleted thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -84,6 +85,50 @@ async def notify(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int
         return []
     title = await conn.fetchval("SELECT title FROM threads WHERE id = $1", thread_id)
     return published(rows, actor, {"id": thread_id, "title": title}, post_id)
+
+
+class Notified(Sequence[dict[str, Any]]):
+    """One post's new notifications as its statement returned them: columns (ids, recipients, kinds, times)
+    and what they share. The rows the API publishes one by one are built only if asked for (a small
+    fan-out); a large one goes out as one batch made from the columns (live/userchannel.batch), so a
+    reply that notifies 1,000 followers builds no 1,000 dicts twice."""
+
+    __slots__ = ("ids", "users", "kinds", "created", "actor", "thread", "post_id", "_rows")
+
+    def __init__(self, ids: list[int], users: list[int], kinds: list[str], created: list[Any],
+                 actor: dict[str, Any], thread: dict[str, Any], post_id: int) -> None:
+        self.ids, self.users, self.kinds, self.created = ids or [], users or [], kinds or [], created or []
+        self.actor, self.thread, self.post_id = actor, thread, post_id
+        self._rows: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self.rows()[i]
+
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = published([{"id": i, "user_id": u, "kind": k, "created_at": c} for i, u, k, c
+                                    in zip(self.ids, self.users, self.kinds, self.created, strict=True)],
+                                   self.actor, self.thread, self.post_id)
+        return self._rows
+
+    def shared(self) -> dict[str, Any]:
+        """What every notification of the post says alike, in the order a Notification lists it."""
+        return {"read": False, "actor": self.actor, "thread": self.thread, "post_id": self.post_id}
+
+    def groups(self) -> list[list[Any]]:
+        """[[kind, created_at, [user id, notification id, …]], …]: the recipients by what differs."""
+        times: dict[Any, str] = {}
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, u, k, c in zip(self.ids, self.users, self.kinds, self.created, strict=True):
+            if (at := times.get(c)) is None:
+                at = times[c] = iso(c) or ""
+            if (ids := groups.get((k, at))) is None:
+                ids = groups[(k, at)] = []
+            ids += (u, i)
+        return [[k, c, ids] for (k, c), ids in groups.items()]
 
 
 def published(rows: list[Any], actor: dict[str, Any], thread: dict[str, Any], post_id: int) -> list[dict[str, Any]]:

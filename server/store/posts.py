@@ -225,10 +225,8 @@ async def _write(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     data = row["data"].encode()
     post = decode(data)
     author = {"id": user_id, "username": row["username"], "display_name": row["display_name"]}
-    notified = notifications.published(
-        [{"id": i, "user_id": u, "kind": k, "created_at": c}
-         for i, u, k, c in zip(row["n_id"], row["n_user"], row["n_kind"], row["n_created"], strict=True)],
-        author, {"id": thread_id, "title": row["title"]}, row["id"])
+    notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
+                                      author, {"id": thread_id, "title": row["title"]}, row["id"])
     frame = event_frame(thread_id, row["seq"], "post.created", data)
     return Written((post, True), [(thread_id, frame)], notified)
 

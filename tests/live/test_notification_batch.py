@@ -110,3 +110,17 @@ async def test_a_malformed_batch_is_dropped():
         batches.on_message(bad)
     await asyncio.sleep(0)
     assert sock.sent == [] and db.queries == []
+
+
+def test_a_batch_made_from_the_statements_columns_is_the_batch_made_from_its_rows():
+    """posts.py hands the columns (store.notifications.Notified): the batch is byte-identical to the one made
+    from the published rows, with two kinds, a recount user and one who is both; its rows are those rows."""
+    from server.store.notifications import Notified
+    rows = _notified(40)
+    at = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
+    users = [r["user_id"] for r in rows]
+    columns = Notified([1000 + u for u in users], users, [r["notification"]["kind"] for r in rows], [at] * len(rows),
+                       ACTOR, THREAD, 99)
+    assert len(columns) == 40 and list(columns) == rows and columns[3] == rows[3]
+    for recount in (set(), {5, 77}):
+        assert batch(columns, recount) == batch(rows, recount)
