@@ -47,9 +47,10 @@ from .conn import Conn, Frame
 log = logging.getLogger(__name__)
 
 # Recipients from which one post's notifications go out as one batch instead of one PUBLISH each.
-# Measured (bench/README "Coming back (issue 15)"): below this the targeted publishes cost about the
-# same, and they reach only the processes that hold the user's sockets.
-BROADCAST_MIN = 32
+# Measured (bench/README "Coming back (issue 15)"): 20 @mentions cost the writer +40-55 % over a plain
+# reply as targeted frames (a count query, 20 PUBLISH) and -3 to +19 % as a batch; below ~16 the two are
+# inside the machine's noise, and targeted frames reach only the processes holding the user's sockets.
+BROADCAST_MIN = 16
 
 
 async def publish_frame(broker: Broker, user_id: int, frame: bytes) -> None:
