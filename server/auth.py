@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
-from typing import Protocol
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -129,12 +131,27 @@ class SessionState(Protocol):
     def settings(self) -> Settings: ...
 
 
-async def current_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record | None:
-    """The signed-in user of this request or socket, or None for a guest."""
+async def session_of(conn: HTTPConnection, state: SessionState,
+                     acquire: Callable[[], AbstractAsyncContextManager[Any]] | None = None
+                     ) -> tuple[str, asyncpg.Record] | tuple[None, None]:
+    """The live session of this request or socket, as (session id, user), or (None, None) for a guest.
+
+    `acquire`: where to get a connection, when not straight from the pool (the live path's bounded
+    wait, Hub.acquire: in a reconnect storm a handshake must not queue behind the pool for ever)."""
     sid = state.cookies.load(conn.cookies.get(COOKIE))
     if sid is None:
-        return None
-    return await sessions.user_for(state.pool, sid, state.settings.session_idle_days)
+        return None, None
+    if acquire is None:
+        row = await sessions.user_for(state.pool, sid, state.settings.session_idle_days)
+    else:
+        async with acquire() as db:
+            row = await sessions.user_for(db, sid, state.settings.session_idle_days)
+    return (sid, row) if row is not None else (None, None)
+
+
+async def current_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record | None:
+    """The signed-in user of this request or socket, or None for a guest."""
+    return (await session_of(conn, state))[1]
 
 
 async def require_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record:

@@ -255,20 +255,16 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
     state.connections_per_ip[ip] += 1
     try:
         try:
-            # auth.current_user's lookup, on the live path's bounded acquire: in a reconnect storm a
-            # handshake waits ACQUIRE_TIMEOUT at most for a pooled connection, then answers 1013.
-            sid = state.cookies.load(ws.cookies.get(auth.COOKIE))
-            row = None
-            if sid is not None:
-                async with state.hub.acquire() as db:
-                    row = await store_sessions.user_for(db, sid, settings.session_idle_days)
+            # On the live path's bounded acquire: in a reconnect storm a handshake waits ACQUIRE_TIMEOUT
+            # at most for a pooled connection, then answers 1013.
+            sid, row = await auth.session_of(ws, state, state.hub.acquire)
         except Exception as exc:
             log.warning("ws session lookup failed: %s", exc)
             await ws.accept()
             await ws.close(WS_1013_TRY_AGAIN_LATER)
             return
         user = store_users.brief(row) if row is not None else None
-        session = store_sessions.key(sid) if row is not None and sid is not None else None
+        session = store_sessions.key(sid) if sid is not None else None
         client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         await ws.accept()
         del ws, row, sid  # nothing per socket that the live phase does not need

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from support.api import Api, new_thread, unique
 from support.databases import make_moderator
+
+
+@pytest.fixture(scope="module")
+def ws_compression() -> bool:
+    """Compressed only: these tests turn compression on themselves (tests/live/conftest.py runs the rest twice)."""
+    return True
 
 
 async def test_non_ascii_frames_do_not_make_a_healthy_socket_look_slow(spawn, pg_url, watchers):
