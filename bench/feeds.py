@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import socket
-import struct
 import time
 from array import array
 from datetime import datetime
@@ -33,7 +32,7 @@ from typing import Any
 
 from . import common
 from .common import Env, Http, parley_proc, pct
-from .loadgen import KEY, client_frame
+from .loadgen import KEY, client_frame, server_frames
 
 FEED = b'{"type":"feed"'
 SUBSCRIBED = b'{"type":"subscribed"'
@@ -77,24 +76,8 @@ class FeedSock(asyncio.Protocol):
             self.upgraded = True
             buf = buf[end + 4:]
             self.transport.write(client_frame(b'{"type":"subscribe","feed":"all"}'))  # type: ignore[union-attr]
-        pos, size = 0, len(buf)
-        while size - pos >= 2:
-            b0, n = buf[pos], buf[pos + 1] & 0x7F
-            p = pos + 2
-            if n == 126:
-                if size - p < 2:
-                    break
-                n = (buf[p] << 8) | buf[p + 1]
-                p += 2
-            elif n == 127:
-                if size - p < 8:
-                    break
-                n = struct.unpack_from(">Q", buf, p)[0]
-                p += 8
-            if size - p < n:
-                break
-            payload = buf[p:p + n]
-            pos = p + n
+        frames, pos = server_frames(buf)
+        for b0, payload in frames:
             op = b0 & 0x0F
             if op == 1:
                 if payload.startswith(FEED):
@@ -118,7 +101,7 @@ class FeedSock(asyncio.Protocol):
             elif op == 8:
                 self.transport.close()  # type: ignore[union-attr]
                 return
-        self.buf = buf[pos:] if pos < size else b""
+        self.buf = buf[pos:] if pos < len(buf) else b""
 
 
 class FeedWorker:

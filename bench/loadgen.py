@@ -41,6 +41,28 @@ def client_frame(payload: bytes, opcode: int = 1) -> bytes:
     return head + b"\0\0\0\0" + payload
 
 
+def server_frames(buf: bytes) -> tuple[list[tuple[int, bytes]], int]:
+    """The whole (unmasked) server frames at the start of buf, as (first byte, payload), and how many bytes
+    they took; the rest waits for more data. The one frame parser of every bench client."""
+    frames: list[tuple[int, bytes]] = []
+    pos, size = 0, len(buf)
+    while size - pos >= 2:
+        b0, n, p = buf[pos], buf[pos + 1] & 0x7F, pos + 2
+        if n == 126:
+            if size - p < 2:
+                break
+            n, p = (buf[p] << 8) | buf[p + 1], p + 2
+        elif n == 127:
+            if size - p < 8:
+                break
+            n, p = struct.unpack_from(">Q", buf, p)[0], p + 8
+        if size - p < n:
+            break
+        frames.append((b0, buf[p:p + n]))
+        pos = p + n
+    return frames, pos
+
+
 class Sock(asyncio.Protocol):
     def __init__(self, w: Worker, target: int, port: int, thread: int, since: int | None, slow: bool,
                  compress: bool) -> None:
@@ -102,27 +124,9 @@ class Sock(asyncio.Protocol):
             elif not self.subscribed.done():  # thread 0: an idle socket, done once upgraded
                 self.subscribed.set_result(time.time())
         now = 0
-        pos = 0
-        size = len(buf)
         w = self.w
-        while size - pos >= 2:
-            b0 = buf[pos]
-            n = buf[pos + 1] & 0x7F
-            p = pos + 2
-            if n == 126:
-                if size - p < 2:
-                    break
-                n = (buf[p] << 8) | buf[p + 1]
-                p += 2
-            elif n == 127:
-                if size - p < 8:
-                    break
-                n = struct.unpack_from(">Q", buf, p)[0]
-                p += 8
-            if size - p < n:
-                break
-            payload = buf[p:p + n]
-            pos = p + n
+        frames, pos = server_frames(buf)
+        for b0, payload in frames:
             op = b0 & 0x0F
             if op == 1 or op == 0:
                 if b0 & 0x40 and self.inflate is not None:
@@ -167,11 +171,11 @@ class Sock(asyncio.Protocol):
             elif op == 9:
                 self.transport.write(client_frame(payload, 10))  # type: ignore[union-attr]
             elif op == 8:
-                self.close_code = int.from_bytes(payload[:2], "big") if n >= 2 else 1005
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 self.transport.write(client_frame(payload[:2], 8))  # type: ignore[union-attr]
                 self.transport.close()  # type: ignore[union-attr]
                 return
-        self.buf = buf[pos:] if pos < size else b""
+        self.buf = buf[pos:] if pos < len(buf) else b""
 
 
 class Worker:

@@ -34,7 +34,7 @@ from typing import Any
 
 from . import common
 from .common import Env, Proc, parley_proc
-from .loadgen import KEY, client_frame
+from .loadgen import KEY, client_frame, server_frames
 
 PRESENCE = b'{"type":"presence"'
 SECRET = "bench-secret-0123456789abcdef0123"  # bench.common.parley_proc's PARLEY_SECRET
@@ -78,31 +78,19 @@ class Sock(asyncio.Protocol):
                 return
             self.upgraded = True
             buf = buf[end + 4:]
-        pos, size = 0, len(buf)
-        while size - pos >= 2:
-            b0, n, p = buf[pos], buf[pos + 1] & 0x7F, pos + 2
-            if n == 126:
-                if size - p < 2:
-                    break
-                n, p = (buf[p] << 8) | buf[p + 1], p + 2
-            elif n == 127:
-                if size - p < 8:
-                    break
-                n, p = struct.unpack_from(">Q", buf, p)[0], p + 8
-            if size - p < n:
-                break
+        frames, pos = server_frames(buf)
+        for b0, payload in frames:
             op = b0 & 0x0F
             if op == 1:
-                if buf.startswith(PRESENCE, p):
+                if payload.startswith(PRESENCE):
                     self.frames += 1
-                    self.bytes += n
+                    self.bytes += len(payload)
                     self.last_at = time.monotonic()
-                    self.last = buf[p:p + min(n, 4096)]
-                elif not self.hello.done() and buf.startswith(b'{"type":"hello"', p):
+                    self.last = payload[:4096]
+                elif not self.hello.done() and payload.startswith(b'{"type":"hello"'):
                     self.hello.set_result(time.monotonic())
             elif op == 9:  # ping → pong
-                self.transport.write(client_frame(buf[p:p + n], 10))  # type: ignore[union-attr]
-            pos = p + n
+                self.transport.write(client_frame(payload, 10))  # type: ignore[union-attr]
         self.buf = buf[pos:]
 
     def close(self) -> None:
