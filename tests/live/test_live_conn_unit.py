@@ -8,16 +8,9 @@ import json
 
 from server.errors import WS_1013_TRY_AGAIN_LATER
 from server.live.conn import BURST_FACTOR, STALL_SECONDS, AsgiConn, Frame
+from support.clock import Clock
 
 CAP = 16_384
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Client:
@@ -43,7 +36,7 @@ def frame(i: int, size: int = 4000) -> Frame:
 
 async def test_a_burst_over_the_cap_to_a_reading_socket_is_delivered_whole() -> None:
     """A reading client sent 3× the cap within one loop turn gets every frame, in order, and stays open."""
-    clock, client = Clock(), Client()
+    clock, client = Clock(100.0), Client()
     conn = AsgiConn(client.send, None, CAP, clock=clock)
     n = 3 * CAP // 4000 + 1
     for i in range(n):
@@ -57,7 +50,7 @@ async def test_a_burst_over_the_cap_to_a_reading_socket_is_delivered_whole() -> 
 
 async def test_a_stuck_sender_over_the_cap_closes_with_1013_after_the_stall() -> None:
     """A client that stopped reading: over the cap but within STALL_SECONDS the socket stays; past it, 1013."""
-    clock, client = Clock(), Client()
+    clock, client = Clock(100.0), Client()
     client.gate.clear()
     conn = AsgiConn(client.send, None, CAP, clock=clock)
     for i in range(6):
@@ -78,7 +71,7 @@ async def test_a_stuck_sender_over_the_cap_closes_with_1013_after_the_stall() ->
 
 async def test_a_queue_past_the_burst_bound_closes_at_once() -> None:
     """However recent the sender's progress, a queue beyond BURST_FACTOR × the cap closes the socket."""
-    clock, client = Clock(), Client()
+    clock, client = Clock(100.0), Client()
     conn = AsgiConn(client.send, None, CAP, clock=clock)
     sent = 0
     while conn.alive:
@@ -91,7 +84,7 @@ async def test_a_queue_past_the_burst_bound_closes_at_once() -> None:
 
 async def test_an_idle_sender_is_not_taken_for_a_stuck_one() -> None:
     """Hours without traffic, then one burst over the cap: delivered, because the queue was empty meanwhile."""
-    clock, client = Clock(), Client()
+    clock, client = Clock(100.0), Client()
     conn = AsgiConn(client.send, None, CAP, clock=clock)
     conn.send(frame(0))
     for _ in range(5):

@@ -16,14 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.live.presence import TOP, Presence, decode_cursor, encode_cursor, name_key
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from support.clock import Clock
 
 
 class FakeConn:

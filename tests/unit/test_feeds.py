@@ -11,14 +11,7 @@ import pytest
 
 from server.live.broker import MemoryBroker
 from server.live.feeds import Feeds, message
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
+from support.clock import Clock
 
 
 class Timers:
@@ -51,7 +44,7 @@ class FakeConn:
 
 
 def setup() -> tuple[Feeds, Clock, Timers, FakeConn, str]:
-    clock, timers = Clock(), Timers()
+    clock, timers = Clock(100.0), Timers()
     broker = MemoryBroker()
     feeds = Feeds(broker, interval=1.0, clock=clock, later=timers)
     conn = FakeConn()
@@ -65,13 +58,13 @@ def test_first_update_goes_out_at_once_and_a_burst_sends_only_its_newest():
     feeds, clock, timers, conn, channel = setup()
     for i in range(1, 6):
         feeds.on_message(channel, message(7, b'{"n":%d}' % i))
-        clock.t += 0.1
+        clock.now += 0.1
     assert conn.sent == [b'{"n":1}']
     assert len(timers.due) == 1 and abs(timers.due[0][0] - 0.9) < 1e-9  # due one interval after the first
-    clock.t = 101.0
+    clock.now = 101.0
     timers.run()
     assert conn.sent == [b'{"n":1}', b'{"n":5}']
-    clock.t = 102.5  # quiet for longer than the interval: the next goes out at once again
+    clock.now = 102.5  # quiet for longer than the interval: the next goes out at once again
     feeds.on_message(channel, message(7, b'{"n":6}'))
     assert conn.sent[-1] == b'{"n":6}' and not timers.due
 
@@ -107,7 +100,7 @@ def test_a_malformed_message_is_ignored():
 
 def _publisher() -> tuple[Any, Clock, Timers, list[list[int]]]:
     from server.api.feeds import Publisher
-    clock, timers, flushed = Clock(), Timers(), []
+    clock, timers, flushed = Clock(100.0), Timers(), []
     return Publisher(flushed.append, interval=1.0, clock=clock, later=timers), clock, timers, flushed
 
 
@@ -115,19 +108,19 @@ def test_publisher_sends_a_first_change_at_once_and_one_deferred_send_per_interv
     """The writer side: a thread's first change is due now, a burst after it makes one deferred send."""
     pub, clock, timers, flushed = _publisher()
     assert pub.changed([1]) == [1]
-    clock.t += 0.2
+    clock.now += 0.2
     assert pub.changed([1]) == []
-    clock.t += 0.2
+    clock.now += 0.2
     assert pub.changed([1, 2]) == [2]  # another thread is independent
     assert len(timers.due) == 1 and timers.due[0][0] == pytest.approx(0.8)  # thread 1: at the end of its interval
-    clock.t += 0.6
+    clock.now += 0.6
     timers.run()
     assert flushed == [[1]]
     assert pub.changed([1]) == []  # just announced: the next change waits for the next interval
-    clock.t += 1.0
+    clock.now += 1.0
     timers.run()
     assert flushed == [[1], [1]]
-    clock.t += 1.0
+    clock.now += 1.0
     assert pub.changed([1]) == [1]  # quiet for an interval: at once again
 
 
@@ -135,7 +128,7 @@ def test_publisher_close_cancels_deferred_sends() -> None:
     """A process shutting down drops its deferred sends instead of running them on a closed pool."""
     pub, clock, timers, flushed = _publisher()
     pub.changed([7])
-    clock.t += 0.1
+    clock.now += 0.1
     pub.changed([7])
     pub.close()
     timers.run()

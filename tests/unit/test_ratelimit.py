@@ -9,14 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.ratelimit import Bucket, MemoryLimiter, RedisLimiter
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from support.clock import Clock
 
 
 def test_a_full_bucket_allows_its_capacity_then_says_how_long_to_wait():
@@ -25,9 +18,9 @@ def test_a_full_bucket_allows_its_capacity_then_says_how_long_to_wait():
     b = Bucket((3, 1.0), clock)
     assert [b.take() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert b.take() == pytest.approx(1.0)
-    clock.t += 0.5
+    clock.now += 0.5
     assert b.take() == pytest.approx(0.5)
-    clock.t += 0.5
+    clock.now += 0.5
     assert b.take() == 0.0
 
 
@@ -35,7 +28,7 @@ def test_refill_never_exceeds_capacity():
     """An hour of idleness refills to capacity, not beyond."""
     clock = Clock()
     b = Bucket((2, 10.0), clock)
-    clock.t += 3600
+    clock.now += 3600
     assert [b.take() for _ in range(3)][-1] > 0
 
 
@@ -70,8 +63,8 @@ async def test_redis_script_and_memory_bucket_agree(redis_url):
         mem = MemoryLimiter(clock=mem_clock)
         red = RedisLimiter(client, namespace=f"test-{uuid.uuid4().hex[:8]}", clock=redis_clock)
         for step, cost, need in SEQUENCE:
-            mem_clock.t += step
-            redis_clock.t += step
+            mem_clock.now += step
+            redis_clock.now += step
             a = await mem.hit("k", (3, 0.5), cost, need)
             b = await red.hit("k", (3, 0.5), cost, need)
             assert a == pytest.approx(b, abs=1e-6), (step, cost, need, a, b)
