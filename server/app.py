@@ -51,7 +51,7 @@ log = logging.getLogger("parley")
 access_log = logging.getLogger("parley.access")
 
 # The page ships inside the package (package data), wherever it is installed.
-WEB = Path(str(resources.files("server") / "web"))
+WEB = Path(str(resources.files("server.web")))
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = [

@@ -273,8 +273,8 @@ def test_nginx_conf_proxies_websockets_and_forwarding():
 
 @pytest.mark.parametrize("path,excluded", [
     ("pyproject.toml", False), ("README.md", False), ("server/migrations/0001_initial.sql", False),
-    ("server/__init__.py", False), ("server/live/hub.py", False), ("server/web/index.html", False),
-    ("server/web/js/app.js", False),
+    ("server/__init__.py", False), ("server/live/hub.py", False), ("web/index.html", False),
+    ("web/js/app.js", False), ("web/js/views/thread/post.js", False),
     (".git/config", True), (".venv/bin/python", True), (".parley/secret", True), (".env", True),
     ("tests/conftest.py", True), ("bench/run.py", True), ("docs/operations.md", True),
     ("server/__pycache__/app.cpython-311.pyc", True), ("docker-compose.yml", True),
@@ -342,3 +342,23 @@ def test_dockerfile_build_steps_without_docker(tmp_path):
     )
     assert probe.returncode == 0, probe.stderr
     assert "site-packages" in probe.stdout
+
+
+# --- packaging: the package list and the page's place ---------------------------------------------
+
+
+def test_package_list_covers_every_package_folder():
+    """pyproject lists every folder under server/ that holds an __init__.py, and maps server.web to web/."""
+    import tomllib
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "server").rglob("__init__.py")}
+    assert set(setup["packages"]) == found | {"server.web"}
+    assert setup["package-dir"] == {"server.web": "web"}
+    assert (ROOT / "web" / "index.html").is_file() and not (ROOT / "server" / "web").exists()
+
+
+def test_editable_install_serves_the_page_from_web():
+    """The installed package finds the page in the top-level web/ (server.web), as the app serves it."""
+    from server.app import WEB
+    assert WEB.resolve() == (ROOT / "web").resolve()
+    assert (WEB / "js" / "app.js").is_file()

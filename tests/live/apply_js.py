@@ -1,4 +1,4 @@
-"""The page's event applier, server/web/js/apply.js, run in Node for the live tests (no Python copy of it:
+"""The page's event applier, web/js/apply.js, run in Node for the live tests (no Python copy of it:
 the tests check the code the browser runs). One `node apply_driver.mjs` process serves many histories."""
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def running() -> Iterator[NodeApplier]:
     node = shutil.which("node")
     if node is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("node is not on PATH: this test runs server/web/js/apply.js in Node")
-        pytest.skip("node is not on PATH (needed to run server/web/js/apply.js)")
+            pytest.fail("node is not on PATH: this test runs web/js/apply.js in Node")
+        pytest.skip("node is not on PATH (needed to run web/js/apply.js)")
     runner = NodeApplier(node)
     try:
         yield runner

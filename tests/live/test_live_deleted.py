@@ -29,7 +29,7 @@ def site(server: Any, pg_url: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def applier() -> Iterator[NodeApplier]:
-    """server/web/js/apply.js in Node (tests/live/apply_js.py)."""
+    """web/js/apply.js in Node (tests/live/apply_js.py)."""
     yield from running()
 
 

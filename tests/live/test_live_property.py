@@ -1,5 +1,5 @@
 """Snapshot + events = fresh fetch, for random histories (hypothesis), against a real server, with the
-events applied by the page's own server/web/js/apply.js running in Node (tests/live/apply_driver.mjs)."""
+events applied by the page's own web/js/apply.js running in Node (tests/live/apply_driver.mjs)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from websockets.exceptions import InvalidStatus
 from server import app
 from support.api import Api, new_thread
 
-WEB = Path(__file__).resolve().parents[2] / "server" / "web"
+WEB = Path(__file__).resolve().parents[2] / "web"
 FOREIGN = ["https://evil.example", "null", "http://127.0.0.1.evil.example", "http://localhost:1"]
 BODIES = {
     "/api/users": {"username": "someone_new", "password": "correct horse battery"},

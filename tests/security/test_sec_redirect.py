@@ -1,6 +1,6 @@
 """The sign-in page's `?next=` (issue 13, finding 9): only same-origin paths, as the URL parser reads them.
 
-The page's own safeNext() (server/web/js/views/auth.js) runs under Node with the page's location, so the
+The page's own safeNext() (web/js/views/auth.js) runs under Node with the page's location, so the
 test exercises the shipped code without a browser."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-AUTH_JS = Path(__file__).resolve().parents[2] / "server" / "web" / "js" / "views" / "auth.js"
+AUTH_JS = Path(__file__).resolve().parents[2] / "web" / "js" / "views" / "auth.js"
 ORIGIN = "http://127.0.0.1:8000"
 
 CASES = {

@@ -1,8 +1,8 @@
-// Unit tests of the word diff (server/web/js/diff.js): `node --test tests/web/js/`.
+// Unit tests of the word diff (web/js/diff.js): `node --test tests/web/js/`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { tokenize, wordDiff } from '../../../server/web/js/diff.js';
+import { tokenize, wordDiff } from '../../../web/js/diff.js';
 
 const apply = (parts, side) => parts.filter((p) => p.op === '=' || p.op === side).map((p) => p.text).join('');
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { ThreadSync } from '../../../server/web/js/views/thread/sync.js';
+import { ThreadSync } from '../../../web/js/views/thread/sync.js';
 
 const post = (id, kind, parent) => ({ id, kind, parent_id: parent, body: `b${id}`, html: '', score: 0, my_vote: 0,
   deleted: false, revision: 1 });
