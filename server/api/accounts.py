@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import msgspec
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -194,9 +195,10 @@ async def change_password(request: Request) -> Response:
             raise Unauthorized("Your session ended meanwhile; sign in again")
         await sessions.revoke_all(conn, user["id"])
         await sessions.create(conn, session_id, user["id"], epoch)
-    # Every socket of a session made before closes (4001), the changer's too: its page reconnects with the
-    # new cookie (web/js/live.js).
-    await end_sessions(st, user["id"], before=epoch)
     response = json({"user": users.full(user)})
     set_cookie(request, response, session_id)
+    # Every socket of a session made before closes (4001), the changer's too: its page then asks /api/me and
+    # reconnects with the new cookie (web/js/app.js, sessionClosed). Sent once the answer is out, so that
+    # the browser holds the new cookie when the close arrives (for its other tabs as well).
+    response.background = BackgroundTask(end_sessions, st, user["id"], before=epoch)
     return response
