@@ -85,7 +85,8 @@ async def sign_up(request: Request) -> Response:
 
 
 class Guessing:
-    """The sign-in failure buckets of one (address, account) pair (docs/security.md, "Password guessing").
+    """The sign-in failure buckets of one (address, account) pair (docs/security.md, "Password guessing without
+    lockout").
 
     Failures are counted per (address, account), per address (any account) and per account (any address).
     The first two refuse outright: a stranger's failures never touch the owner's own pair or address. The
