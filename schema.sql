@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS users (
     password_changed_at timestamptz NOT NULL DEFAULT now(),
     -- A suspended member cannot sign in until this time (null: not suspended).
     suspended_until timestamptz,
-    suspension_reason text
+    suspension_reason text,
+    -- Raised by a password change and a suspension: sessions made at an older epoch are dead (0007).
+    credential_epoch bigint NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));
 -- @mention completion (GET /api/users?q=): prefix search on username and display name, any case.
@@ -33,7 +35,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     id           text PRIMARY KEY,
     user_id      bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    last_seen_at timestamptz NOT NULL DEFAULT now()
+    last_seen_at timestamptz NOT NULL DEFAULT now(),
+    -- The user's credential_epoch when it was made; it works only while the two are equal.
+    epoch        bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
 -- Housekeeping deletes expired sessions by last use.

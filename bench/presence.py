@@ -114,7 +114,7 @@ async def make_users(db_url: str, n: int) -> list[str]:
         sids = [secrets.token_urlsafe(32) for _ in rows]
         from server.store import sessions
         for sid, r in zip(sids, rows, strict=True):
-            await sessions.create(conn, sid, r["id"])
+            await sessions.create(conn, sid, r["id"], 0)  # a new user: credential epoch 0
         return [signer.sign(sid).decode() for sid in sids]
     finally:
         await conn.close()

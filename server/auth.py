@@ -83,6 +83,28 @@ def client_ip(conn: HTTPConnection, settings: Settings) -> str:
     return peer
 
 
+def address_key(addr: str) -> str:
+    """The one key every per-address limit uses for a client address: an IPv4 address as it is, an IPv6
+    address its /64 (one subscriber, household or VPS gets a whole /64 and picks any address in it, so a
+    full address would give them 2^64 fresh buckets), an IPv4-mapped IPv6 address (::ffff:a.b.c.d, a
+    dual-stack socket's view of an IPv4 client) the IPv4 address. Anything else (no peer, an odd hop from
+    a trusted proxy) is its own key, cut to 64 characters."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return addr[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
+
+
+def client_key(conn: HTTPConnection, settings: Settings) -> str:
+    """The rate-limit key of this request's or socket's client: address_key(client_ip(...))."""
+    return address_key(client_ip(conn, settings))
+
+
 def _trusted(addr: str, settings: Settings) -> bool:
     try:
         ip = ipaddress.ip_address(addr)

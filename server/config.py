@@ -22,11 +22,18 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Token-bucket sizes: (capacity, refill per second). Defaults are far above a person's pace."""
+    """Token-bucket sizes: (capacity, refill per second). Defaults are far above a person's pace.
+
+    "ip" and "address" mean auth.address_key(): an IPv4 address, or an IPv6 client's /64.
+    Sign-in failures (docs/security.md, "Password guessing") are counted per (address, account), per address
+    and per account; the account's bucket never refuses an address that has not failed on the account."""
 
     signup_per_ip: tuple[int, float] = (10, 10 / 3600)
+    signup_per_ip_day: tuple[int, float] = (20, 20 / 86400)
     signin_per_ip: tuple[int, float] = (30, 30 / 300)
-    signin_failures_per_user: tuple[int, float] = (10, 10 / 900)
+    signin_failures_per_address_account: tuple[int, float] = (10, 10 / 900)
+    signin_failures_per_address: tuple[int, float] = (30, 30 / 3600)
+    signin_failures_per_account: tuple[int, float] = (50, 50 / 3600)
     post_per_user: tuple[int, float] = (20, 20 / 60)
     edit_per_user: tuple[int, float] = (30, 30 / 60)
     vote_per_user: tuple[int, float] = (120, 120 / 60)

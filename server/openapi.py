@@ -291,7 +291,8 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/me": {"get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts")},
         "/api/me/password": {"put": op(
-            "changePassword", "Change password: every other session is revoked, this one gets a fresh id",
+            "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
+            "4001); the answer sets a new session cookie",
             user_answer, ["429"], body="PasswordChange", security=SIGNED_IN, tag="accounts")},
         "/api/categories": {
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),

@@ -6,12 +6,13 @@ import logging
 from typing import Annotated
 
 import msgspec
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, RateLimited, Unauthorized
 from ..live import userchannel
 from ..state import AppState
 from ..store import sessions, users
@@ -46,11 +47,11 @@ class PasswordChange(msgspec.Struct):
     new_password: NewPassword
 
 
-async def end_sessions(st: AppState, user_id: int, **which: str | None) -> None:
+async def end_sessions(st: AppState, user_id: int, only: str | None = None, before: int | None = None) -> None:
     """Close the sockets of ended sessions on every process (after COMMIT; see live/userchannel.py).
     A lost message is caught by the hubs' session sweep within a few seconds."""
     try:
-        await userchannel.end_sessions(st.broker, user_id, **which)
+        await userchannel.end_sessions(st.broker, user_id, only=only, before=before)
     except Exception as exc:
         log.warning("end_sessions publish for user %d failed (the sweep will close them): %s", user_id, exc)
 
@@ -68,42 +69,86 @@ async def sign_up(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     body = await parse(request, SignUp)
     display = body.display_name if body.display_name is not None else body.username
-    await limit(st, f"signup:ip:{auth.client_ip(request, st.settings)}", st.settings.limits.signup_per_ip)
+    address = auth.client_key(request, st.settings)
+    # Per address an hour and a day: a suspended member cannot come straight back as a stream of new accounts.
+    await limit(st, f"signup:ip:{address}", st.settings.limits.signup_per_ip)
+    await limit(st, f"signup:day:{address}", st.settings.limits.signup_per_ip_day)
     password_hash = await auth.hash_password(body.password)
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:
         row = await users.create(conn, body.username, display, password_hash)
-        await sessions.create(conn, session_id, row["id"])
+        # The user is not visible to anyone else before COMMIT, so nothing can change its epoch meanwhile.
+        await sessions.create(conn, session_id, row["id"], row["credential_epoch"])
     response = json({"user": users.full(row)}, 201)
     set_cookie(request, response, session_id)
     return response
+
+
+class Guessing:
+    """The sign-in failure buckets of one (address, account) pair (docs/security.md, "Password guessing without
+    lockout").
+
+    Failures are counted per (address, account), per address (any account) and per account (any address).
+    The first two refuse outright: a stranger's failures never touch the owner's own pair or address. The
+    account's bucket only narrows: while it is empty (many addresses guessing one account), an address may
+    still try only if it has no recent failure on this account (its pair bucket is full), so the owner with
+    the right password from any other address always gets in, and every guessing address is slowed to one
+    try per refill of a pair token."""
+
+    def __init__(self, st: AppState, address: str, account: str) -> None:
+        lim = st.settings.limits
+        self.st = st
+        self.pair = (f"signin:fail:pair:{address}|{account}", lim.signin_failures_per_address_account)
+        self.address = (f"signin:fail:ip:{address}", lim.signin_failures_per_address)
+        self.account = (f"signin:fail:user:{account}", lim.signin_failures_per_account)
+
+    async def check(self) -> None:
+        """429 before any hashing when this pair or address has failed too often, or the account is being
+        guessed from many addresses and this one has failed on it lately. Probes: they take nothing."""
+        limiter = self.st.limiter
+        await limit(self.st, *self.pair, cost=0, need=1)
+        await limit(self.st, *self.address, cost=0, need=1)
+        busy = await limiter.hit(*self.account, cost=0, need=1)
+        if busy > 0:
+            clean = await limiter.hit(*self.pair, cost=0, need=self.pair[1][0])
+            if clean > 0:
+                raise RateLimited(min(busy, clean))
+
+    async def failed(self) -> None:
+        for key, rule in (self.pair, self.address, self.account):
+            await self.st.limiter.hit(key, rule)
 
 
 async def sign_in(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
     body = await parse(request, SignIn)
-    limits = st.settings.limits
-    await limit(st, f"signin:ip:{auth.client_ip(request, st.settings)}", limits.signin_per_ip)
-    # Failures per username back off password guessing spread over many addresses.
-    fail_key = f"signin:fail:{users.canonical(body.username)}"
-    # A probe: costs nothing, but needs a whole token left (a failure takes one; success takes none).
-    await limit(st, fail_key, limits.signin_failures_per_user, cost=0, need=1)
+    address = auth.client_key(request, st.settings)
+    await limit(st, f"signin:ip:{address}", st.settings.limits.signin_per_ip)
+    guessing = Guessing(st, address, users.canonical(body.username))
+    await guessing.check()
     row = await users.by_username(st.pool, body.username)
     if not await auth.verify_password(row["password_hash"] if row else None, body.password) or row is None:
-        await st.limiter.hit(fail_key, limits.signin_failures_per_user)
+        await guessing.failed()
         raise Unauthorized("Wrong username or password", code="bad_credentials")
     if users.suspended(row):
         raise Forbidden(f"This account is suspended until {iso(row['suspended_until'])}", code="suspended")
     if auth.needs_rehash(row["password_hash"]):
-        await users.set_password(st.pool, row["id"], await auth.hash_password(body.password))
+        await users.rehash(st.pool, row["id"], row["password_hash"], await auth.hash_password(body.password))
     # A fresh id at every sign-in: a session id planted before sign-in is never promoted (no fixation).
     old = st.cookies.load(request.cookies.get(auth.COOKIE))
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:
-        if old is not None:
-            await sessions.revoke(conn, old)
-        await sessions.create(conn, session_id, row["id"])
+        # Made only at the epoch the password was checked against (a password change or suspension that
+        # committed during the ~50 ms of hashing raised it): no racing sign-in outlives a change.
+        made = await sessions.create(conn, session_id, row["id"], row["credential_epoch"])
+        if made and old is not None:
+            await sessions.revoke(conn, old)  # after create: users before sessions, the writers' lock order
+    if not made:
+        now = await users.by_id(st.pool, row["id"])
+        if now is not None and users.suspended(now):
+            raise Forbidden(f"This account is suspended until {iso(now['suspended_until'])}", code="suspended")
+        raise Unauthorized("Wrong username or password", code="bad_credentials")  # the password changed
     response = json({"user": users.full(row)})
     set_cookie(request, response, session_id)
     return response
@@ -129,27 +174,32 @@ async def me(request: Request) -> Response:
 
 
 async def change_password(request: Request) -> Response:
-    """PUT /api/me/password: every other session of the user is revoked."""
+    """PUT /api/me/password: every session of the user made before ends, this one included, and so does every
+    socket opened with one of them (4001); the answer carries a new session's cookie."""
     st = state(request)
     auth.check_origin(request, st.settings)
     user = await auth.require_user(request, st)
     body = await parse(request, PasswordChange)
-    fail_key = f"signin:fail:{users.canonical(user['username'])}"
+    # Its own bucket, per user (it takes the session to get here): strangers' failed sign-ins on the account
+    # never make it 429. A wrong old_password takes from it like any try.
     await limit(st, f"password:{user['id']}", st.settings.limits.password_change_per_user)
-    await limit(st, fail_key, st.settings.limits.signin_failures_per_user, cost=0, need=1)
     if not await auth.verify_password(user["password_hash"], body.old_password):
-        await st.limiter.hit(fail_key, st.settings.limits.signin_failures_per_user)
         # 403, not 422: the body is well formed; proving who you are failed (docs/api.md).
         raise Forbidden("The current password is wrong", code="wrong_password", field="old_password")
     new_hash = await auth.hash_password(body.new_password)
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:
-        await users.set_password(conn, user["id"], new_hash)
+        # Only at the epoch this request's session was made at: a change or suspension that committed
+        # meanwhile ended that session, and it may not change anything any more.
+        epoch = await users.change_password(conn, user["id"], user["credential_epoch"], new_hash)
+        if epoch is None:
+            raise Unauthorized("Your session ended meanwhile; sign in again")
         await sessions.revoke_all(conn, user["id"])
-        await sessions.create(conn, session_id, user["id"])
-    # Every other session's sockets close; this device's stay open, now on its new session.
-    old = st.cookies.load(request.cookies.get(auth.COOKIE))
-    await end_sessions(st, user["id"], keep=sessions.key(old) if old else None, rebind=sessions.key(session_id))
+        await sessions.create(conn, session_id, user["id"], epoch)
     response = json({"user": users.full(user)})
     set_cookie(request, response, session_id)
+    # Every socket of a session made before closes (4001), the changer's too: its page then asks /api/me and
+    # reconnects with the new cookie (web/js/app.js, sessionClosed). Sent once the answer is out, so that
+    # the browser holds the new cookie when the close arrives (for its other tabs as well).
+    response.background = BackgroundTask(end_sessions, st, user["id"], before=epoch)
     return response

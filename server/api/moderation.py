@@ -100,11 +100,13 @@ async def suspend(request: Request) -> Response:
             raise NotFound(f"No user {request.path_params['username']!r}")
         if target["id"] == moderator["id"]:
             raise Forbidden("A moderator cannot suspend themselves")
-        await users.suspend(conn, target["id"], until, reason)
+        # A suspension raises the member's credential epoch in this statement: every session made before,
+        # and any sign-in racing it, is dead from COMMIT on (store/sessions.py).
+        epoch = await users.suspend(conn, target["id"], until, reason)
         if until is not None:
             await sessions.revoke_all(conn, target["id"])
         await modlog.record(conn, "user.suspended" if until is not None else "user.unsuspended", moderator["id"],
                             user_id=target["id"], reason=reason)
     if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
-        await accounts.end_sessions(st, target["id"])
+        await accounts.end_sessions(st, target["id"], before=epoch)
     return json({"user": await profiles.profile(st.pool, target["username"])})

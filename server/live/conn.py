@@ -86,12 +86,13 @@ class Frame:
 class Conn:
     """What the hub needs from a socket. Subclasses implement write() and close()."""
 
-    __slots__ = ("id", "user", "session", "rooms", "feeds", "alive", "max_pending", "close_code")
+    __slots__ = ("id", "user", "session", "epoch", "rooms", "feeds", "alive", "max_pending", "close_code")
 
     def __init__(self, user: dict[str, Any] | None, max_pending: int) -> None:
         self.id = next(_ids)
         self.user = user
         self.session: str | None = None  # the key (hash) of the session it was opened with
+        self.epoch = 0  # that session's credential epoch (store/sessions.py; Hub.on_user_message)
         self.rooms: set[int] = set()
         self.feeds: set[str] | None = None  # feed channels it subscribed (live/feeds.py); None until the first
         self.alive = True

@@ -647,12 +647,12 @@ class Hub:
             for conn in conns:
                 conn.send(frame)
         elif action.get("action") == "end_sessions":
-            only, keep, rebind = action.get("only"), action.get("keep"), action.get("rebind")
+            only, before = action.get("only"), action.get("before")
             for conn in conns:
-                if keep is not None and conn.session == keep:
-                    if rebind is not None:
-                        conn.session = rebind
-                elif only is None or conn.session == only:
+                # One session (sign-out), or every session made before the user's epoch `before` (a password
+                # change, a suspension; None: all of them). A socket of a session made at the new epoch (the
+                # changer's page reconnecting with its new cookie) stays.
+                if (conn.session == only) if only is not None else (before is None or conn.epoch < before):
                     self.end_session(conn)
 
     def end_session(self, conn: Conn) -> None:
@@ -666,7 +666,8 @@ class Hub:
             log.warning("session sweep failed: %s", exc)
 
     async def _sweep_sessions(self) -> None:
-        """Close the sockets whose session is gone (revoked, expired idle): the net under the channel."""
+        """Close the sockets whose session is gone (revoked, expired idle, made before the user's credential
+        epoch, the user suspended: store.sessions.live_keys): the net under the channel."""
         seen = [(c, c.session) for c in self.conns if c.session is not None and c.alive]
         if not seen:
             return
@@ -676,8 +677,7 @@ class Hub:
             async with self.acquire() as conn:
                 live |= await store_sessions.live_keys(conn, keys[i:i + 5000], self.session_idle_days)
         for conn, key in seen:
-            # Only if it still has the session we checked (a password change may have rebound it meanwhile).
-            if key not in live and conn.session == key and conn.alive:
+            if key not in live and conn.alive:
                 self.end_session(conn)
 
     async def _room(self, thread_id: int) -> Room:

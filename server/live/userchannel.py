@@ -1,7 +1,7 @@
 """The per-user channel `user:{id}` (ARCHITECTURE "Channels"; docs/live.md "User channel").
 
 What one person must hear on every tab and every server process goes through
-it: the end of a session (sign-out, suspension), notifications, unread counts,
+it: the end of a session (sign-out, a password change, suspension), notifications, unread counts,
 moderators' flag counts. Publish only after COMMIT (the stored rows are the truth; nothing on this
 channel is replayed). Every process subscribes a user's channel while it holds
 at least one socket of that user, and its hub hands each message to all of
@@ -64,17 +64,16 @@ async def publish_frames(broker: Broker, frames: list[tuple[int, bytes]]) -> Non
     await broker.publish_many([(broker.user_channel(uid), frame) for uid, frame in frames])
 
 
-async def end_sessions(broker: Broker, user_id: int, only: str | None = None, keep: str | None = None,
-                       rebind: str | None = None) -> None:
+async def end_sessions(broker: Broker, user_id: int, only: str | None = None, before: int | None = None) -> None:
     """Close (4001) the user's sockets of ended sessions, on every process.
 
-    only:   close only the sockets of this session (sign-out); None means every session of the user
-            (suspension, a password change)
-    keep:   ...except this one, whose sockets stay open (the device that changed the password)
-    rebind: the kept sockets now belong to this session (the password change issued it a new one)
+    only:   close only the sockets of this session (sign-out)
+    before: close the sockets of every session made at a credential epoch below this one (a password change
+            or a suspension raised the user's epoch to it); a socket of a session made at it or later stays
+    Neither: every socket of the user.
     """
     await broker.publish(broker.user_channel(user_id),
-                         b"!" + encode({"action": "end_sessions", "only": only, "keep": keep, "rebind": rebind}))
+                         b"!" + encode({"action": "end_sessions", "only": only, "before": before}))
 
 
 def parse_control(message: bytes) -> dict[str, Any] | None:

@@ -248,7 +248,7 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
     if not auth.origin_allowed(ws, settings) or state.shutting_down:
         await ws.close(WS_1008_POLICY_VIOLATION)  # before accept: uvicorn answers 403
         return
-    ip = auth.client_ip(ws, settings)
+    ip = auth.client_key(ws, settings)  # an IPv6 client's /64, like every per-address limit
     if state.connections_per_ip[ip] >= settings.max_connections_per_ip:
         await ws.close(WS_1008_POLICY_VIOLATION)
         return
@@ -265,23 +265,25 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
             return
         user = store_users.brief(row) if row is not None else None
         session = store_sessions.key(sid) if sid is not None else None
+        epoch = row["credential_epoch"] if row is not None else 0
         client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         await ws.accept()
         del ws, row, sid  # nothing per socket that the live phase does not need
-        await _serve(user, session, client, receive, send, state)
+        await _serve(user, session, epoch, client, receive, send, state)
     finally:
         state.connections_per_ip[ip] -= 1
         if state.connections_per_ip[ip] <= 0:
             del state.connections_per_ip[ip]
 
 
-async def _serve(user: dict[str, Any] | None, session_key: str | None, client: str, receive: Any, send: Any,
-                 state: AppState) -> None:
+async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: int, client: str, receive: Any,
+                 send: Any, state: AppState) -> None:
     settings = state.settings
     proto = raw_protocol(send, settings.ws_compression)
     conn: Conn = (RawConn(proto, user, settings.ws_max_pending_bytes) if proto is not None
                   else AsgiConn(send, user, settings.ws_max_pending_bytes))
     conn.session = session_key
+    conn.epoch = epoch
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
     hub.add(conn)

@@ -1,5 +1,13 @@
 """Server-side sessions. The table holds a SHA-256 of the session id, so a
-leaked database does not hand out live sessions."""
+leaked database does not hand out live sessions.
+
+A session works while its row exists, it was used within the idle limit, it was made at its user's
+current credential epoch (users.credential_epoch, raised by a password change and a suspension in their
+own transaction) and its user is not suspended. Every lookup (HTTP and the /ws handshake: user_for; the
+hubs' sweep and the socket's second look: live_keys) checks all four in its one statement, and a session
+is only ever made at the epoch its maker checked the password against (create), so no interleaving of a
+sign-in with a password change or a suspension leaves a session that outlives the change
+(docs/security.md, "Sessions racing a change")."""
 
 from __future__ import annotations
 
@@ -16,14 +24,39 @@ def key(session_id: str) -> str:
 _key = key
 
 
-async def create(conn: asyncpg.Connection | asyncpg.Pool, session_id: str, user_id: int) -> None:
-    await conn.execute("INSERT INTO sessions (id, user_id) VALUES ($1, $2)", _key(session_id), user_id)
+# What makes the session x of the user u work (besides its row existing); $2 is the idle limit in seconds.
+_LIVE = """x.last_seen_at > now() - make_interval(secs => $2) AND x.epoch = u.credential_epoch
+           AND (u.suspended_until IS NULL OR u.suspended_until <= now())"""
+
+
+async def create(conn: asyncpg.Connection | asyncpg.Pool, session_id: str, user_id: int, epoch: int) -> bool:
+    """Make a session of the user at `epoch`: the credential epoch of the users row the caller checked the
+    password (and the suspension) against. Makes nothing and answers False when that epoch has passed or the
+    user is suspended by now.
+
+    FOR SHARE on the users row: a password change or suspension whose UPDATE is in flight is waited for and
+    its result seen (the row no longer matches); one that starts later waits for this transaction, and its
+    DELETE of the user's sessions then sees this one. Lock order users → sessions, as in those writers (a
+    caller that also deletes a session does it after this), so the two cannot deadlock."""
+    made = await conn.fetchval(
+        """
+        INSERT INTO sessions (id, user_id, epoch)
+        SELECT $1, u.id, u.credential_epoch FROM users u
+        WHERE u.id = $2 AND u.credential_epoch = $3
+          AND (u.suspended_until IS NULL OR u.suspended_until <= now())
+        FOR SHARE
+        RETURNING true
+        """,
+        _key(session_id), user_id, epoch)
+    return made is not None
 
 
 async def user_for(pool: asyncpg.Pool, session_id: str, idle_days: float) -> asyncpg.Record | None:
-    """The user of a live session, touching last_seen_at at most every five minutes; None if expired or revoked."""
+    """The user of a live session, touching last_seen_at at most every five minutes; None if expired, revoked,
+    made before the user's last password change or suspension, or the user is suspended. One statement: it
+    runs on every request."""
     return await pool.fetchrow(
-        """
+        f"""
         WITH s AS (
             UPDATE sessions SET last_seen_at = now()
             WHERE id = $1 AND last_seen_at > now() - make_interval(secs => $2)
@@ -31,7 +64,7 @@ async def user_for(pool: asyncpg.Pool, session_id: str, idle_days: float) -> asy
             RETURNING user_id
         )
         SELECT u.* FROM sessions x JOIN users u ON u.id = x.user_id
-        WHERE x.id = $1 AND x.last_seen_at > now() - make_interval(secs => $2)
+        WHERE x.id = $1 AND {_LIVE}
         """,
         _key(session_id), idle_days * 86400)
 
@@ -46,7 +79,8 @@ async def revoke_all(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, keep
 
 
 async def live_keys(pool: asyncpg.Pool, keys: list[str], idle_days: float) -> set[str]:
-    """Those of `keys` that are live sessions (not revoked, not idle too long)."""
-    rows = await pool.fetch("SELECT id FROM sessions WHERE id = any($1::text[])"
-                            " AND last_seen_at > now() - make_interval(secs => $2)", keys, idle_days * 86400)
+    """Those of `keys` that are live sessions, by the same rule as user_for (not revoked, not idle too long,
+    at the user's current epoch, the user not suspended)."""
+    rows = await pool.fetch(f"SELECT x.id FROM sessions x JOIN users u ON u.id = x.user_id"
+                            f" WHERE x.id = any($1::text[]) AND {_LIVE}", keys, idle_days * 86400)
     return {r["id"] for r in rows}

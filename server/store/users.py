@@ -74,9 +74,20 @@ async def briefs(conn: asyncpg.Connection | asyncpg.Pool, ids: list[int]) -> dic
     return {r["id"]: brief(r) for r in rows}  # type: ignore[misc]
 
 
-async def set_password(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, password_hash: str) -> None:
-    await conn.execute("UPDATE users SET password_hash = $2, password_changed_at = now() WHERE id = $1",
-                       user_id, password_hash)
+async def change_password(conn: asyncpg.Connection, user_id: int, epoch: int, password_hash: str) -> int | None:
+    """Set a new password and raise the user's credential epoch (every session made before is dead from
+    this transaction's COMMIT on), if the epoch is still `epoch`, the one of the session that proved who
+    they are. Answers the new epoch, or None when the epoch has moved on (that session has ended)."""
+    return await conn.fetchval(
+        "UPDATE users SET password_hash = $3, password_changed_at = now(), credential_epoch = credential_epoch + 1"
+        " WHERE id = $1 AND credential_epoch = $2 RETURNING credential_epoch", user_id, epoch, password_hash)
+
+
+async def rehash(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, old_hash: str, new_hash: str) -> None:
+    """Store the same password hashed with today's parameters, unless the hash changed meanwhile (a password
+    change between reading the user and here must not be undone). Not a change: the epoch stays."""
+    await conn.execute("UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+                       user_id, old_hash, new_hash)
 
 
 async def count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
@@ -89,10 +100,15 @@ def suspended(row: asyncpg.Record) -> bool:
     return until is not None and until > datetime.now(UTC)
 
 
-async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None, reason: str | None) -> None:
-    """Set or lift (until=None) a suspension; the caller ends the user's sessions and logs it."""
-    await conn.execute("UPDATE users SET suspended_until = $2, suspension_reason = $3 WHERE id = $1",
-                       user_id, until, reason if until is not None else None)
+async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None, reason: str | None) -> int:
+    """Set or lift (until=None) a suspension; the caller ends the user's sessions and logs it. Setting one
+    raises the credential epoch in the same statement, so no session made before it works again, even once
+    it is lifted (store/sessions.py). Answers the user's epoch afterwards."""
+    return await conn.fetchval(
+        "UPDATE users SET suspended_until = $2, suspension_reason = $3,"
+        " credential_epoch = credential_epoch + CASE WHEN $2::timestamptz IS NULL THEN 0 ELSE 1 END"
+        " WHERE id = $1 RETURNING credential_epoch",
+        user_id, until, reason if until is not None else None)
 
 
 async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:

@@ -516,3 +516,38 @@ async def test_pruned_gap_resets_every_socket_once_and_goes_on_from_the_head():
     assert room7.seq == room8.seq == 7 and not hub.behind and not room7.held
     assert [s for s, _ in room7.recent] == [7]  # no replay across the hole from memory
     assert hub.cut_off(joiner, 7) and hub.seam(joiner, 7, target, False) == (7, True)
+
+
+async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch() -> None:
+    """userchannel.end_sessions(only=key) closes that session's sockets only; (before=epoch) closes every socket
+    of a session made at an older credential epoch, the changer's and a copied cookie's alike, and spares a
+    socket already opened at the new epoch; no socket is moved to another session."""
+    from server.live import userchannel
+
+    class Capture:
+        def __init__(self) -> None:
+            self.sent: list[bytes] = []
+
+        def user_channel(self, user_id: int) -> str:
+            return f"user:{user_id}"
+
+        async def publish(self, channel: str, message: bytes) -> None:
+            self.sent.append(message)
+
+    hub = Hub(None, MemoryBroker())  # type: ignore[arg-type]
+
+    def socket(session: str, epoch: int) -> FakeConn:
+        c = FakeConn()
+        c.user, c.session, c.epoch = {"id": 7, "username": "ada", "display_name": "Ada"}, session, epoch
+        hub.by_user.setdefault(7, set()).add(c)
+        return c
+
+    laptop, copied, phone, fresh = socket("a", 0), socket("a", 0), socket("b", 0), socket("c", 1)
+    broker = Capture()
+    await userchannel.end_sessions(broker, 7, only="b")  # type: ignore[arg-type]
+    hub.on_user_message(7, broker.sent[-1])
+    assert (laptop.alive, copied.alive, phone.alive, fresh.alive) == (True, True, False, True)
+    await userchannel.end_sessions(broker, 7, before=1)  # type: ignore[arg-type]
+    hub.on_user_message(7, broker.sent[-1])
+    assert (laptop.alive, copied.alive, fresh.alive) == (False, False, True)
+    assert (laptop.session, copied.session, fresh.session) == ("a", "a", "c")

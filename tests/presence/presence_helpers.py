@@ -190,7 +190,7 @@ def bulk_users(pg_url: str, n: int) -> list[tuple[dict[str, Any], str]]:
             out = []
             for r in rows:
                 sid = secrets.token_urlsafe(32)
-                await sessions.create(conn, sid, r["id"])
+                await sessions.create(conn, sid, r["id"], 0)  # a new user: credential epoch 0
                 out.append((dict(r), signer.sign(sid).decode()))
             return out
         finally:

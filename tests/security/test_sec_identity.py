@@ -58,7 +58,7 @@ def test_signin_backoff_cannot_be_bypassed_with_a_lookalike(limited: Any) -> Non
     """After 10 wrong passwords for dmitri, no spelling of the name gets in: DMITRI is 429, dmİtri is refused."""
     user = Api(limited.url).sign_up(username=unique("dmitri"))
     name = user.user["username"]  # type: ignore[index]
-    for i in range(LIMITS.signin_failures_per_user[0]):
+    for i in range(LIMITS.signin_failures_per_address_account[0]):
         r = httpx.post(limited.url + "/api/session", json={"username": name, "password": f"wrong-{i}-pass"})
         assert r.status_code == 401, r.text
     for variant in (name, name.upper(), name.replace("i", "\u0130", 1), name.replace("i", "I", 1)):

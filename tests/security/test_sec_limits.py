@@ -195,3 +195,25 @@ async def test_connections_per_ip_are_capped(spawn: Any) -> None:
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_connections_per_ip_count_an_ipv6_clients_64_as_one_address(spawn: Any) -> None:
+    """The socket cap counts an IPv6 client by its /64 (auth.address_key): two addresses of one /64 fill a
+    cap of 2 and a third address in it is refused (403); a socket from another /64 is welcome."""
+    srv = spawn(PARLEY_MAX_CONNECTIONS_PER_IP="2", PARLEY_TRUSTED_PROXIES="127.0.0.1/32")
+
+    def from_(address: str) -> Any:
+        return connect(srv.ws_url, additional_headers={"X-Forwarded-For": address})
+
+    sockets = [await from_("2001:db8:5:6::1"), await from_("2001:db8:5:6:ffff::2")]
+    try:
+        for ws in sockets:
+            assert json.loads(await ws.recv())["type"] == "hello"
+        with pytest.raises(InvalidStatus) as info:
+            await from_("2001:db8:5:6:1:2:3:4")
+        assert info.value.response.status_code == 403
+        sockets.append(await from_("2001:db8:5:7::1"))
+        assert json.loads(await sockets[-1].recv())["type"] == "hello"
+    finally:
+        for ws in sockets:
+            await ws.close()

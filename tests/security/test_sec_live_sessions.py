@@ -58,9 +58,11 @@ async def test_sign_out_closes_that_sessions_sockets_on_every_process(pair: tupl
     assert other.closed is None and await still_open(other)
 
 
-async def test_password_change_closes_every_other_sessions_sockets(pair: tuple[Any, Any], watchers: Any) -> None:
-    """A password change closes (4001) the sockets of every other session on both processes; the sockets of
-    the device that changed it stay open and keep working as that user."""
+async def test_password_change_closes_every_socket_of_every_earlier_session(pair: tuple[Any, Any],
+                                                                           watchers: Any) -> None:
+    """A password change closes (4001) every socket opened with a session made before it, on both processes:
+    another device's and the changer's own too (a copy of the changer's cookie must not ride into the new
+    session, issue 25 finding 4). Sockets opened with the new cookie, or after a later sign-in, stay open."""
     a, b = pair
     laptop = Api(a.url).sign_up()
     name = laptop.user["username"]  # type: ignore[index]
@@ -71,9 +73,17 @@ async def test_password_change_closes_every_other_sessions_sockets(pair: tuple[A
     r = await asyncio.to_thread(laptop.put, "/api/me/password",
                                 json={"old_password": PASSWORD, "new_password": "a brand new password"})
     assert r.status_code == 200, r.text
-    for w in stolen:
+    for w in (*stolen, *own):
         assert await closed_with(w) == 4001
-    for w in own:
+    new_cookie = r.cookies["parley_session"]
+    phone = Api(b.url)
+    assert phone.post("/api/session", json={"username": name, "password": "a brand new password"}).status_code == 200
+    fresh = [await watchers(a.ws_url, new_cookie), await watchers(b.ws_url, new_cookie),
+             await watchers(a.ws_url, phone.session_cookie)]
+    for w in fresh:
+        assert w.frames[0]["user"]["username"] == name
+    await asyncio.sleep(6)  # past a session sweep of each process
+    for w in fresh:
         assert w.closed is None and await still_open(w)
 
 
@@ -91,6 +101,26 @@ async def test_session_ended_without_a_message_still_closes_its_sockets(server: 
     assert sid is not None
     await asyncio.to_thread(db_fetchval, pg_url, "DELETE FROM sessions WHERE id = $1 RETURNING 1", key(sid))
     assert await closed_with(w, timeout=15) == 4001
+
+
+async def test_a_stale_epoch_or_a_suspension_alone_ends_a_session_everywhere(server: Any, pg_url: str,
+                                                                             watchers: Any) -> None:
+    """A session whose row is still there ends once its user's credential epoch has moved on, or the user is
+    suspended, even with no message and no row deleted (both written straight into the database): /api/me
+    is 401, a new socket's hello is a guest's, and the open socket closes with 4001 at the next sweep."""
+    from support.databases import db_fetchval
+    moved, suspended = Api(server.url).sign_up(), Api(server.url).sign_up()
+    sockets = [await watchers(server.ws_url, moved.session_cookie),
+               await watchers(server.ws_url, suspended.session_cookie)]
+    for sql, who in (("UPDATE users SET credential_epoch = credential_epoch + 1 WHERE id = $1 RETURNING 1", moved),
+                     ("UPDATE users SET suspended_until = now() + interval '1 day' WHERE id = $1 RETURNING 1",
+                      suspended)):
+        await asyncio.to_thread(db_fetchval, pg_url, sql, who.user["id"])  # type: ignore[index]
+    for who, w in zip((moved, suspended), sockets, strict=True):
+        assert (await asyncio.to_thread(who.get, "/api/me")).status_code == 401
+        hello = (await watchers(server.ws_url, who.session_cookie)).frames[0]
+        assert hello["user"] is None
+        assert await closed_with(w, timeout=15) == 4001
 
 
 async def test_typing_is_limited_per_user_and_thread_across_sockets(spawn: Any, own_redis: Any, pg_url: str,

@@ -1,4 +1,7 @@
-"""Rate limits: 429 with Retry-After on HTTP, shared by two processes through Redis; error then 1008 on /ws."""
+"""Rate limits: 429 with Retry-After on HTTP, shared by two processes through Redis; error then 1008 on /ws.
+Sign-in failures are counted per (address, account), per address and per account, and nobody can lock an owner
+out (issue 25, finding 3); an IPv6 client's limits are its /64's, sign-ups are limited per day too (finding 14).
+Addresses are played with X-Forwarded-For from a trusted proxy (127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.config import RateLimits
 from support.api import Api, new_thread, unique
-from support.databases import make_moderator
+from support.databases import make_moderator, namespace
 
 LIMITS = RateLimits()
 PASSWORD = "correct horse battery"
@@ -23,9 +26,18 @@ PASSWORD = "correct horse battery"
 @pytest.fixture()
 def pair(spawn: Any, own_redis: Any) -> tuple[Any, Any]:
     """Two server processes with rate limits on, sharing a Redis of their own (so no other test's buckets)."""
-    a = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
-    b = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
+    a = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url, PARLEY_TRUSTED_PROXIES="127.0.0.1/32")
+    b = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url, PARLEY_TRUSTED_PROXIES="127.0.0.1/32")
     return a, b
+
+
+def from_(address: str) -> dict[str, str]:
+    """The headers of a request from `address`, as the trusted proxy forwards it."""
+    return {"X-Forwarded-For": address}
+
+
+def sign_in(srv: Any, name: str, password: str, address: str) -> httpx.Response:
+    return httpx.post(srv.url + "/api/session", json={"username": name, "password": password}, headers=from_(address))
 
 
 def assert_limited(r: httpx.Response) -> None:
@@ -46,21 +58,85 @@ def test_signup_limit_is_shared_across_processes(pair: tuple[Any, Any]) -> None:
         assert_limited(httpx.post(srv.url + "/api/users", json={"username": unique(), "password": PASSWORD}))
 
 
-def test_signin_failures_back_off_the_account(pair: tuple[Any, Any]) -> None:
-    """After the failure allowance for one username (spread over both processes), even the right password is 429."""
+def test_a_strangers_failures_never_lock_the_owner_out(pair: tuple[Any, Any], pg_url: str) -> None:
+    """A stranger's wrong passwords for a moderator's account (spread over both processes) limit the stranger's
+    address on that account (429, even with the right password, any spelling of the name), but the owner from
+    another address signs in, and changes the password from a session, at once."""
     a, b = pair
-    user = Api(a.url).sign_up()
-    name = user.user["username"]  # type: ignore[index]
-    for i in range(LIMITS.signin_failures_per_user[0]):
-        srv = a if i % 2 else b
-        r = httpx.post(srv.url + "/api/session", json={"username": name, "password": f"wrong-{i}-password"})
+    owner = Api(a.url).sign_up()
+    name = owner.user["username"]  # type: ignore[index]
+    make_moderator(pg_url, name)
+    stranger = "203.0.113.7"
+    for i in range(LIMITS.signin_failures_per_address_account[0]):
+        r = sign_in(a if i % 2 else b, name, f"wrong-{i}-password", stranger)
         assert r.status_code == 401, r.text
     for srv in (a, b):
-        assert_limited(httpx.post(srv.url + "/api/session", json={"username": name.upper(), "password": PASSWORD}))
-    # Another account from the same address is not locked by it.
-    other = Api(b.url).sign_up()
-    r = httpx.post(a.url + "/api/session", json={"username": other.user["username"], "password": PASSWORD})
+        assert_limited(sign_in(srv, name.upper(), PASSWORD, stranger))
+    r = sign_in(b, name, PASSWORD, "198.51.100.20")
     assert r.status_code == 200, r.text
+    r = owner.put("/api/me/password", json={"old_password": PASSWORD, "new_password": "a brand new password"})
+    assert r.status_code == 200, r.text
+    # The stranger's address is limited on that account only: another account from it still signs in.
+    other = Api(b.url).sign_up()
+    assert sign_in(a, other.user["username"], PASSWORD, stranger).status_code == 200  # type: ignore[index]
+
+
+def test_many_addresses_guessing_one_account_are_bounded(pair: tuple[Any, Any]) -> None:
+    """Once an account has had its allowance of failures from many addresses, every address that failed on
+    it is refused (429) and a new address gets one wrong try before it is too; the owner's right password from
+    an address that has not failed still signs in."""
+    a, b = pair
+    name = Api(a.url).sign_up().user["username"]  # type: ignore[index]
+    per_address = 5  # under the per-(address, account) and per-address allowances
+    guessers = [f"192.0.2.{n}" for n in range(1, LIMITS.signin_failures_per_account[0] // per_address + 1)]
+    for n, address in enumerate(guessers):
+        for i in range(per_address):
+            r = sign_in(a if (n + i) % 2 else b, name, f"guess-{n}-{i}-wrong", address)
+            assert r.status_code == 401, r.text
+    for address in guessers[:3]:
+        assert_limited(sign_in(b, name, PASSWORD, address))
+    assert sign_in(a, name, "another wrong guess", "192.0.2.200").status_code == 401
+    assert_limited(sign_in(b, name, "one more wrong guess", "192.0.2.200"))
+    r = sign_in(a, name, PASSWORD, "198.51.100.30")
+    assert r.status_code == 200, r.text
+
+
+def test_ipv6_clients_are_limited_by_their_64(pair: tuple[Any, Any]) -> None:
+    """Sign-ups from addresses of one IPv6 /64 share one bucket (the 11th is 429 from yet another address in
+    it), another /64 has its own; an IPv4-mapped IPv6 address shares the IPv4 address's bucket."""
+    a, b = pair
+    cap = LIMITS.signup_per_ip[0]
+
+    def sign_up(srv: Any, address: str) -> httpx.Response:
+        return httpx.post(srv.url + "/api/users", json={"username": unique(), "password": PASSWORD},
+                          headers=from_(address))
+
+    for i in range(cap):
+        r = sign_up(a if i % 2 else b, f"2001:db8:1:2::{i + 1:x}" if i % 3 else f"2001:db8:1:2:{i:x}:ff:ee:1")
+        assert r.status_code == 201, r.text
+    assert_limited(sign_up(a, "2001:db8:1:2:ffff:ffff:ffff:fffe"))
+    assert sign_up(b, "2001:db8:1:3::1").status_code == 201
+    for i in range(cap):
+        assert sign_up(a if i % 2 else b, "198.51.100.7").status_code == 201
+    assert_limited(sign_up(a, "::ffff:198.51.100.7"))
+
+
+def test_signups_are_limited_per_address_and_day(pair: tuple[Any, Any], pg_url: str, own_redis: Any) -> None:
+    """Besides the hourly bucket, sign-ups have a daily one per address: with it emptied (as a day's
+    allowance of sign-ups leaves it), the next sign-up from that address is 429 though the hour's bucket is
+    full, and another address signs up."""
+    import redis
+    a, _ = pair
+    client = redis.Redis.from_url(own_redis.url)
+    client.hset(f"{namespace(pg_url)}:rl:signup:day:203.0.113.99", mapping={"t": 0, "ts": time.time()})
+    client.close()
+    r = httpx.post(a.url + "/api/users", json={"username": unique(), "password": PASSWORD},
+                   headers=from_("203.0.113.99"))
+    assert_limited(r)
+    assert int(r.headers["retry-after"]) > 3600  # a day's bucket refills slowly
+    r = httpx.post(a.url + "/api/users", json={"username": unique(), "password": PASSWORD},
+                   headers=from_("203.0.113.100"))
+    assert r.status_code == 201, r.text
 
 
 def test_signin_limit_per_ip(pair: tuple[Any, Any]) -> None:

@@ -25,6 +25,20 @@ CAPTURE_SOCKETS = """(() => {
 })();"""
 
 
+# Records the close code of every websocket the page opens.
+RECORD_CLOSES = """(() => {
+  const Real = window.WebSocket;
+  window.__closes = [];
+  window.WebSocket = function (url, protocols) {
+    const ws = protocols === undefined ? new Real(url) : new Real(url, protocols);
+    ws.addEventListener('close', (e) => window.__closes.push(e.code));
+    return ws;
+  };
+  window.WebSocket.prototype = Real.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();"""
+
+
 def part(page: Any, post_id: int | str, testid: str) -> Any:
     return page.locator(f'[data-post-id="{post_id}"]').locator(f'[data-testid="{testid}"]').first
 
@@ -126,6 +140,44 @@ def test_the_server_4001_on_sign_out_elsewhere_reaches_every_tab(site: Site, rea
     page = reader.open_thread(tid)
     assert reader.context.request.delete("/api/session").status in (204, 200)
     expect(page.locator('[data-testid="sign-in"]')).to_be_visible(timeout=10_000)
+
+
+def test_a_password_change_keeps_its_tab_live_and_signs_a_copied_cookie_out(site: Site, readers: Any) -> None:
+    """Changing the password in the page ends every earlier session and closes their sockets (4001), this
+    tab's too: the tab comes back on its new cookie, signed in, no "signed out" toast, and still hears its own
+    notifications; a second browser holding a copy of the old cookie turns signed out (issue 25, finding 4)."""
+    ada = readers()
+    ada.context.add_init_script(RECORD_CLOSES)
+    ada.sign_up("Changer")
+    r = ada.context.request.post("/api/threads", data={"category": site.category(), "title": "Who reads this?",
+                                                      "body": "Only me, I hope."})
+    assert r.status == 201, r.text()
+    tid = r.json()["thread"]["id"]
+    thief = readers()
+    thief.context.add_cookies(ada.context.cookies())
+    stolen = thief.open_thread(tid)
+    expect(stolen.locator('[data-testid="reply-input"]')).to_be_visible()  # signed in as ada
+    page = ada.page
+    page.goto("/")
+    ada.wait_live()
+    expect(page.locator('[data-testid="bell-count"]')).to_have_text("0")
+    page.locator('[data-testid="settings-link"]').click()
+    page.locator('[data-testid="old-password"]').fill("correct-horse-battery")
+    page.locator('[data-testid="new-password"]').fill("a-brand-new-password")
+    page.locator('[data-testid="new-password-again"]').fill("a-brand-new-password")
+    page.locator('[data-testid="password-submit"]').click()
+    expect(page.locator('[data-testid="password-form"] [data-testid="form-error"]')).to_contain_text("Password changed")
+    page.wait_for_function("window.__closes.includes(4001)")
+    ada.wait_live()
+    expect(stolen.locator('[data-testid="sign-in"]')).to_be_visible(timeout=10_000)
+    expect(stolen.locator('[data-testid="reply-signin"]')).to_be_visible()
+    bob, _ = site.client()
+    site.reply(bob, tid, "I read it.")
+    expect(page.locator('[data-testid="bell-count"]')).to_have_text("1")  # the user channel, on the new session
+    expect(page.locator('[data-testid="settings-username"]')).to_have_text(ada.user["username"])  # type: ignore[index]
+    expect(page.locator('[data-testid="sign-in"]')).to_have_count(0)
+    expect(page.locator('[data-testid="toast"]', has_text="signed out")).to_have_count(0)
+    assert ada.errors == []
 
 
 def test_a_deleted_response_offers_no_comment_box_score_or_vote(site: Site, readers: Any) -> None:

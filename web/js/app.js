@@ -83,6 +83,28 @@ const ctx = {
     toast('You are signed out.');
     rerender();
   },
+  /** A password change in flight in this tab (a promise), set by the settings view: a 4001 that arrives
+   * meanwhile is judged once it is done, with the new cookie in place. */
+  credentialChange: null,
+  /** The socket's session ended (a 4001 close). After a password change (here, or in another tab of this
+   * browser) the cookie holds the new session: stay signed in, silently. Else show signed out. */
+  async sessionClosed() {
+    if (!ctx.me) return;
+    if (ctx.credentialChange) {
+      try { await ctx.credentialChange; } catch { /* it failed: the old cookie is all there is */ }
+    }
+    try {
+      const d = await api('GET', '/api/me');
+      if (ctx.me && d.user && d.user.id === ctx.me.id) { ctx.me = d.user; return; }
+      ctx.me = d.user; // someone else signed in in another tab meanwhile
+      renderAccount();
+      bell.setUser(d.user);
+      rerender();
+    } catch (e) {
+      // 401: the session is gone. Anything else (offline): the socket's next hello tells (onHello).
+      if (e.status === 401) ctx.sessionEnded({ reconnect: false });
+    }
+  },
   /** The session ended elsewhere (another tab, a 4001 close, a 401): show the signed-out page, drafts kept. */
   sessionEnded({ reconnect = true } = {}) {
     if (!ctx.me) return;
@@ -358,7 +380,7 @@ async function boot() {
     onNotification: (msg) => bell.onFrame(msg),
     // On the user channel (again, after a reconnect): read the count over HTTP, frames are not replayed.
     onUserChannel: () => { if (ctx.me) bell.setUser(ctx.me); },
-    onSessionEnded: () => ctx.sessionEnded({ reconnect: false }),
+    onSessionEnded: () => ctx.sessionClosed(), // Live reconnects once it has settled
     onFlagCount: (n) => { openFlags = n; renderAccount(); },
     onHello: (user) => {
       if (firstHello) { firstHello(user); firstHello = null; return; }

@@ -4,7 +4,7 @@
 // and re-checks itself when a hidden tab (or a sleeping laptop) wakes up.
 
 const MAX_DELAY_MS = 30000;
-const SESSION_ENDED = 4001; // close code: the socket's session ended (sign-out, password change, expiry)
+const SESSION_ENDED = 4001; // close code: the socket's session ended (sign-out, password change, suspension, expiry)
 
 export class Live {
   /**
@@ -76,10 +76,14 @@ export class Live {
       this.ws = null;
       this.ready = false;
       if (e.code === SESSION_ENDED) {
-        // The session behind this socket ended (contract: 4001). Say so at once and come back as a guest.
-        if (this.handlers.onSessionEnded) this.handlers.onSessionEnded();
+        // The session behind this socket ended (contract: 4001): a sign-out, a suspension, or a password
+        // change (maybe this tab's own, after which the cookie holds the new session). The page finds out
+        // which (onSessionEnded answers a promise), then the socket comes back with the cookie as it is now:
+        // signed in again, or a guest.
         this.attempt = 0;
-        if (!this.ws && !this.timer) this.connect();
+        this.setStatus('reconnecting');
+        const settled = this.handlers.onSessionEnded ? this.handlers.onSessionEnded() : null;
+        Promise.resolve(settled).catch(() => {}).then(() => { if (!this.ws && !this.timer) this.connect(); });
         return;
       }
       this.scheduleReconnect(e.code);

@@ -1,5 +1,5 @@
-// Account settings: who you are, a password change (which signs out every
-// other session, contract `PUT /api/me/password`), and signing out.
+// Account settings: who you are, a password change (which ends every earlier
+// session, this one too; the answer brings this tab a new one: contract `PUT /api/me/password`), and signing out.
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
@@ -47,7 +47,11 @@ export function renderSettings(main, params, ctx) {
     }
     submit.disabled = true;
     try {
-      await api('PUT', '/api/me/password', { old_password: oldPw.input.value, new_password: newPw.input.value });
+      // Every session made before ends, this tab's too: its socket closes (4001) and comes back with the
+      // new cookie of the answer (app.js, sessionClosed waits for this).
+      const change = api('PUT', '/api/me/password', { old_password: oldPw.input.value, new_password: newPw.input.value });
+      ctx.credentialChange = change;
+      try { await change; } finally { if (ctx.credentialChange === change) ctx.credentialChange = null; }
       form.reset();
       showFormMessage(msg, 'Password changed. Every other session of yours has been signed out.', 'info');
       ctx.announce('Password changed.');
