@@ -282,6 +282,10 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
     conn: Conn = (RawConn(proto, user, settings.ws_max_pending_bytes) if proto is not None
                   else AsgiConn(send, user, settings.ws_max_pending_bytes))
     conn.session = session_key
+    # Watched: the fast path reaches into uvicorn's protocol object, so an upgrade of uvicorn can lose
+    # it silently (tests/live/test_live_fast_path.py reads this gauge; pyproject pins the tested range).
+    by_path = metrics.WS_BY_PATH.labels("raw" if proto is not None else "asgi")
+    by_path.inc()
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
     hub.add(conn)
@@ -322,6 +326,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
         hub.remove(conn)
         presence.disconnect(conn, linger=linger)
         conn.alive = False
+        by_path.dec()
         if conn.close_code == WS_1013_TRY_AGAIN_LATER:
             metrics.SLOW_CONSUMERS.inc()
         log.info("ws close %d %s code=%s", conn.id, client, conn.close_code)
