@@ -6,7 +6,7 @@
 Two `parley serve` processes: the measured one holds every socket (guests, `{"type":"subscribe",
 "feed":"all"}`, then idle); the poster takes the replies (open loop, `--rate` per second over 8 HTTP
 connections, into `--hot` threads in turn), so its writes and its feed publishing (coalesced per thread
-by the writer's process, server/api/feeds.py) stay out of the measured process's CPU. Measured:
+by the writer's process, server/feedpublisher.py) stay out of the measured process's CPU. Measured:
 
 * server CPU of the measured process (user+system) while idle for `--duration` s, then while the hot
   thread is written for as long: what the feed costs over the idle sockets themselves;

@@ -21,16 +21,14 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import config, db, housekeeping, metrics, openapi
+from . import config, db, feedpublisher, housekeeping, metrics, openapi, pagecache
 from .api import (
     accounts,
-    feeds,
     following,
     forum,
     mentions,
     moderation,
     notifications,
-    pagecache,
     preview,
     profiles,
     search,
@@ -260,7 +258,7 @@ class Parley:
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
-        self.state.feed_publisher = feeds.publisher_for(self.state)
+        self.state.feed_publisher = feedpublisher.publisher_for(self.state)
         self.state.page_cache = pagecache.PageCache()
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")

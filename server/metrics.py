@@ -17,6 +17,9 @@ from prometheus_client import (
 )
 
 SOCKETS = Gauge("parley_ws_open_sockets", "Open websocket connections", multiprocess_mode="livesum")
+WS_BY_PATH = Gauge("parley_ws_sockets_by_path",
+                   "Open websockets by write path: raw (one transport.write per frame) or asgi (portable)",
+                   ["path"], multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("parley_ws_subscriptions", "Live thread subscriptions", multiprocess_mode="livesum")
 EVENTS_PUBLISHED = Counter("parley_events_published", "Events handed to the broker after commit")
 EVENTS_DELIVERED = Counter("parley_events_delivered", "Event frames written to sockets")
@@ -31,6 +34,8 @@ BACKFILL_QUERIES = Counter("parley_backfill_queries",
 REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
 PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")
+EFFECT_FAILURES = Counter("parley_effect_failures",
+                          "After-commit effects that failed (stored first or soft; server/effects.py)", ["effect"])
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
 PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of the HTTP API (GET /api/openapi.json).
 
 Request bodies are derived from the msgspec Structs the handlers decode into,
-with the contract's limits laid over them; responses are written out here.
+with the contract's limits laid over them; the answers' shapes from the Structs
+of server/shapes.py. What is written here is what no Struct says: the paths,
+their parameters, and which errors each can answer.
 tests/security/test_sec_openapi.py checks that every route is described and
 runs schemathesis against a live server to check the answers conform.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from . import shapes
 from .api import accounts, common, following, forum, mentions, moderation, notifications, preview, profiles, search
 from .auth import COOKIE
 from .store.cursor import CURSOR
@@ -92,66 +95,9 @@ def _request_schemas() -> dict[str, Schema]:
 
 
 def _response_schemas() -> dict[str, Schema]:
-    brief = obj(id=ID, username=STR, display_name=STR)
-    path = ARRAY(obj(slug=STR, name=STR))
-    post = obj(
-        id=ID, thread_id=ID, parent_id=nullable(ID), kind={"enum": ["question", "response", "comment"]},
-        author=ref("UserBrief"), body=STR, html=STR, created_at=TIME, edited_at=nullable(TIME),
-        edited_by=nullable(ref("UserBrief")), revision={"type": "integer", "minimum": 1}, score=INT,
-        my_vote={"enum": [-1, 0, 1]}, deleted=BOOL)
-    return {
-        "Error": obj(error=obj(["code", "message"], code={"type": "string", "pattern": "^[a-z0-9_]+$"},
-                               message=STR, field=STR)),
-        "UserBrief": brief,
-        "User": obj(id=ID, username=STR, display_name=STR, is_moderator=BOOL, created_at=TIME),
-        "UserAnswer": obj(user=ref("User")),
-        "CategoryPath": path,
-        "Category": obj(id=ID, slug=STR, name=STR, parent=nullable(STR), path=ref("CategoryPath"),
-                        children=ARRAY(ref("Category"))),
-        "CategoryBrief": obj(slug=STR, name=STR, path=ref("CategoryPath")),
-        "Thread": obj(id=ID, title=STR, category=ref("CategoryBrief"), author=ref("UserBrief"), created_at=TIME,
-                      response_count={"type": "integer", "minimum": 0}, last_activity_at=TIME, locked=BOOL,
-                      seq={"type": "integer", "minimum": 0}, score=INT, accepted_id=nullable(ID), following=BOOL,
-                      unread=nullable({"type": "integer", "minimum": 0})),
-        "Notification": obj(id=ID, kind={"enum": ["response", "comment", "mention", "accepted", "followed"]},
-                            created_at=TIME, read=BOOL, actor=ref("UserBrief"), thread=obj(id=ID, title=STR),
-                            post_id=ID),
-        "Unread": obj(unread={"type": "integer", "minimum": 0}),
-        "Post": post,
-        "Response": {"allOf": [ref("Post"), obj(["comments"], comments=ARRAY(ref("Post")), comments_more=BOOL)]},
-        "ThreadList": obj(threads=ARRAY(ref("Thread")), next=nullable(STR)),
-        "ThreadPage": obj(thread=ref("Thread"), question=ref("Post"), responses=ARRAY(ref("Response")),
-                          next=nullable(STR)),
-        "Revision": obj(revision={"type": "integer", "minimum": 1}, body=STR, html=STR,
-                        edited_by=ref("UserBrief"), edited_at=TIME),
-        "Event": obj(["type", "thread", "seq", "name", "data"], type={"const": "event"}, thread=ID,
-                     seq={"type": "integer", "minimum": 1},
-                     name={"enum": ["post.created", "post.edited", "post.deleted", "vote.changed",
-                                    "thread.updated"]},
-                     data={"type": "object"}, created_at=TIME),
-        "Presence": obj(users=ARRAY(ref("UserBrief")), guests={"type": "integer", "minimum": 0},
-                        count={"type": "integer", "minimum": 0}, next=nullable(STR)),
-        "Flag": obj(id=ID, post_id=ID, thread_id=ID, reason={"enum": ["spam", "rude", "off_topic", "other"]},
-                    note=nullable(STR), status={"enum": ["open", "resolved", "dismissed"]}, created_at=TIME,
-                    flagger=ref("UserBrief"), resolved_by=nullable(ref("UserBrief"))),
-        "ModlogEntry": obj(id=ID, action={"enum": ["post.edited", "post.deleted", "thread.renamed", "thread.locked",
-                                                   "thread.unlocked", "thread.moved", "thread.accepted",
-                                                   "user.suspended", "user.unsuspended", "flag.resolved",
-                                                   "flag.dismissed"]},
-                           moderator=ref("UserBrief"),
-                           target=obj([], thread_id=ID, post_id=ID, username=STR),
-                           reason=nullable(STR), created_at=TIME),
-        "Profile": {"allOf": [ref("User"), obj(
-            last_seen_at=nullable(TIME), suspended_until=nullable(TIME),
-            stats=obj(**{k: {"type": "integer", "minimum": 0}
-                         for k in ("questions", "responses", "comments", "accepted")}, score=INT))]},
-        "UserPost": {"allOf": [ref("Post"), obj(thread=obj(id=ID, title=STR))]},
-        "UserPosts": obj(posts=ARRAY(ref("UserPost")), next=nullable(STR)),
-        "Permalink": obj(post=ref("Post"), thread=ref("Thread"), after=nullable(STR)),
-        "SearchResults": obj(results=ARRAY(obj(post=ref("Post"),
-                                               thread=obj(id=ID, title=STR, category=ref("CategoryBrief")),
-                                               snippet=STR)), next=nullable(STR)),
-    }
+    """The answers' shapes, derived from their Structs (server/shapes.py), where each is declared once."""
+    _, components = msgspec.json.schema_components(shapes.ANSWERS, ref_template="#/components/schemas/{name}")
+    return components
 
 
 def _error(description: str, retry_after: bool = False) -> Schema:

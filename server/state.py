@@ -27,7 +27,7 @@ class AppState:
     cookies: Cookies
     redis: Any | None = None
     renderer: Renderer | None = None
-    feed_publisher: Any | None = None  # api/feeds.Publisher: coalesces feed sends per thread
-    page_cache: Any | None = None  # api/pagecache.PageCache: guests' thread pages
+    feed_publisher: Any | None = None  # feedpublisher.Publisher: coalesces feed sends per thread
+    page_cache: Any | None = None  # pagecache.PageCache: guests' thread pages
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -12,10 +12,10 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
+from ..effects import after_commit
 from ..errors import Forbidden, RateLimited, Unauthorized
-from ..live import userchannel
 from ..state import AppState
-from ..store import sessions, users
+from ..store import SessionsEnded, Written, sessions, users
 from ..wire import iso
 from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
 
@@ -45,15 +45,6 @@ class SignIn(msgspec.Struct):
 class PasswordChange(msgspec.Struct):
     old_password: Password
     new_password: NewPassword
-
-
-async def end_sessions(st: AppState, user_id: int, only: str | None = None, before: int | None = None) -> None:
-    """Close the sockets of ended sessions on every process (after COMMIT; see live/userchannel.py).
-    A lost message is caught by the hubs' session sweep within a few seconds."""
-    try:
-        await userchannel.end_sessions(st.broker, user_id, only=only, before=before)
-    except Exception as exc:
-        log.warning("end_sessions publish for user %d failed (the sweep will close them): %s", user_id, exc)
 
 
 def set_cookie(request: Request, response: Response, session_id: str) -> None:
@@ -162,7 +153,7 @@ async def sign_out(request: Request) -> Response:
     if user is None or sid is None:
         raise Unauthorized("Sign in first")
     await sessions.revoke(st.pool, sid)
-    await end_sessions(st, user["id"], only=sessions.key(sid))
+    await after_commit(st, Written(None, sessions_ended=[SessionsEnded(user["id"], only=sessions.key(sid))]))
     response = no_content()
     response.delete_cookie(auth.COOKIE, path="/", httponly=True, samesite="lax")
     return response
@@ -201,5 +192,6 @@ async def change_password(request: Request) -> Response:
     # Every socket of a session made before closes (4001), the changer's too: its page then asks /api/me and
     # reconnects with the new cookie (web/js/app.js, sessionClosed). Sent once the answer is out, so that
     # the browser holds the new cookie when the close arrives (for its other tabs as well).
-    response.background = BackgroundTask(end_sessions, st, user["id"], before=epoch)
+    response.background = BackgroundTask(
+        after_commit, st, Written(None, sessions_ended=[SessionsEnded(user["id"], before=epoch)]))
     return response

@@ -19,11 +19,10 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from .. import auth, metrics
+from .. import auth
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 from ..render import is_invisible
 from ..state import AppState
-from ..wire import frame_seq
 
 log = logging.getLogger(__name__)
 
@@ -257,22 +256,6 @@ def path_id(request: Request, name: str = "id") -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(ID_MAX)) or not 1 <= int(raw) <= ID_MAX:
         raise BadRequest(f"{name} must be an integer from 1 to {ID_MAX}", code="bad_parameter", field=name)
     return int(raw)
-
-
-async def publish(st: AppState, frames: list[tuple[int, bytes]]) -> None:
-    """Hand committed event frames to the broker (after COMMIT, never before).
-
-    A failed publish loses nothing: the event is stored, and every process's
-    reconcile loop or reconnect backfill delivers it from thread_events.
-    """
-    for thread_id, frame in frames:
-        st.hub.note_commit(thread_id, frame_seq(frame))
-        try:
-            await st.broker.publish(st.broker.thread_channel(thread_id), frame)
-            metrics.EVENTS_PUBLISHED.inc()
-        except Exception as exc:
-            metrics.PUBLISH_FAILURES.inc()
-            log.warning("publish to thread %d failed (stored; will be backfilled): %s", thread_id, exc)
 
 
 async def limit(st: AppState, key: str, rule: tuple[int, float], cost: float = 1.0,

@@ -9,15 +9,16 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, pagecache
 from ..db import transaction
+from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
 from ..store import categories, events, following, posts, threads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
-from . import feeds, mentions, notifications, pagecache
+from . import mentions
 from .common import (
     NO_NUL,
     Id,
@@ -26,7 +27,6 @@ from .common import (
     json,
     no_content,
     path_id,
-    publish,
     query,
     query_int,
     query_limit,
@@ -125,9 +125,7 @@ async def create_thread(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
-    await publish(st, written.frames)
-    await notifications.publish(st, written)
-    await feeds.publish(st, [written.value["thread"]["id"]])
+    await after_commit(st, written)
     return json(written.value, 201)
 
 
@@ -135,11 +133,8 @@ async def update_thread(request: Request) -> Response:
     st, user, body, thread_id = await writing(request, ThreadChange, bucket="edit")
     title = body.title
     async with transaction(st.pool) as conn:
-        before = await conn.fetchval("SELECT category_id FROM threads WHERE id = $1", thread_id)
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
-    await publish(st, written.frames)
-    if written.frames:
-        await feeds.publish(st, [thread_id], moved_from=before)
+    await after_commit(st, written)
     return json({"thread": written.value})
 
 
@@ -147,10 +142,7 @@ async def set_accepted(request: Request) -> Response:
     st, user, body, thread_id = await writing(request, Accepted, bucket="edit")
     async with transaction(st.pool) as conn:
         written = await threads.set_accepted(conn, thread_id, user, body.post_id)
-    await publish(st, written.frames)
-    await notifications.publish(st, written)
-    if written.frames:
-        await feeds.publish(st, [thread_id])
+    await after_commit(st, written)
     return json({"thread": written.value})
 
 
@@ -168,7 +160,7 @@ async def get_thread(request: Request) -> Response:
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None:
         return json(await _reader_page(st, cache, key, user["id"]))
-    # A guest: the kept page while the thread's seq has not moved (api/pagecache.py).
+    # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
     seq = await cache.current_seq(st.pool, thread_id)
     if seq is not None:
         if request.headers.get("if-none-match") == pagecache.etag(thread_id, seq):
@@ -182,7 +174,7 @@ async def get_thread(request: Request) -> Response:
 
 async def _reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
     """A signed-in reader's page: the kept page and their part of it read with the thread's seq in one
-    statement (api/pagecache.py). A kept page older than that seq is read again once; if the thread moves
+    statement (server/pagecache.py). A kept page older than that seq is read again once; if the thread moves
     again meanwhile (a busy thread), the reader's page is read whole in one snapshot, as without a cache."""
     thread_id, lim, after, sort = key
     kept = cache.peek(key)
@@ -208,10 +200,7 @@ async def create_post(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, html, key, mentioned)
-    await publish(st, written.frames)
-    await notifications.publish(st, written)
-    if written.frames:
-        await feeds.publish(st, [thread_id])
+    await after_commit(st, written)
     post, created = written.value
     return json({"post": post}, 201 if created else 200)
 
@@ -222,8 +211,7 @@ async def edit_post(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text))
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
-    await publish(st, written.frames)
-    await notifications.publish(st, written)
+    await after_commit(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])
     return json({"post": {**post, "my_vote": votes.get(post_id, 0)}})
@@ -232,11 +220,8 @@ async def edit_post(request: Request) -> Response:
 async def delete_post(request: Request) -> Response:
     st, user, _, post_id = await writing(request, bucket="edit")
     async with transaction(st.pool) as conn:
-        written = await posts.delete(conn, post_id, user)
-        written.frames += await threads.withdraw_deleted(conn, post_id)
-    await publish(st, written.frames)
-    await notifications.publish(st, written)
-    await feeds.publish(st, sorted({tid for tid, _ in written.frames}))
+        written = (await posts.delete(conn, post_id, user)).merge(await threads.withdraw_deleted(conn, post_id))
+    await after_commit(st, written)
     return no_content()
 
 
@@ -251,7 +236,7 @@ async def vote(request: Request) -> Response:
     st, user, body, post_id = await writing(request, Vote, bucket="vote")
     async with transaction(st.pool) as conn:
         written = await posts.vote(conn, post_id, user["id"], body.value)
-    await publish(st, written.frames)
+    await after_commit(st, written)
     return json(written.value)
 
 

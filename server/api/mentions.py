@@ -10,7 +10,7 @@ from starlette.responses import Response
 from .. import mentions
 from ..errors import BadRequest
 from ..state import AppState
-from ..store import notifications
+from ..store import notifications, users
 from .common import PageSize, json, query, query_limit, state
 
 USERS = PageSize(10, 20)
@@ -32,8 +32,7 @@ async def search_users(request: Request) -> Response:
         raise BadRequest("q must be 1–32 characters", code="bad_parameter", field="q")
     lim = query_limit(request, USERS)
     rows = await st.pool.fetch(_SEARCH, q, lim)
-    return json({"users": [{"id": r["id"], "username": r["username"], "display_name": r["display_name"]}
-                           for r in rows]})
+    return json({"users": [users.brief(r) for r in rows]})
 
 
 async def link(st: AppState | Any, html: str) -> tuple[str, list[int]]:

@@ -10,13 +10,11 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, wire
+from .. import auth, effects, wire
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
-from ..live import userchannel
 from ..state import AppState
-from ..store import flags, modlog, profiles, sessions, users
-from . import accounts
+from ..store import SessionsEnded, Written, flags, modlog, profiles, sessions, users
 from .common import PageSize, Text, json, query, query_limit, state, writing
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
@@ -44,12 +42,12 @@ class Suspension(msgspec.Struct):
 async def tell_moderators(st: AppState) -> None:
     """After a flag changed (committed): every moderator's open page updates its queue count, live."""
     try:
-        open_items = await flags.open_count(st.pool)
-        frame = wire.flag_count(open_items)
-        for mod_id in await users.moderator_ids(st.pool):
-            await userchannel.publish_frame(st.broker, mod_id, frame)
+        frame = wire.flag_count(await flags.open_count(st.pool))
+        moderators = await users.moderator_ids(st.pool)
     except Exception as exc:  # the count is also in GET /api/flags; a lost update is refreshed there
-        log.warning("flag count publish failed: %s", exc)
+        effects.failed("flag count", exc)
+        return
+    await effects.after_commit(st, Written(None, user_frames=[(mod_id, frame) for mod_id in moderators]))
 
 
 async def create_flag(request: Request) -> Response:
@@ -108,5 +106,5 @@ async def suspend(request: Request) -> Response:
         await modlog.record(conn, "user.suspended" if until is not None else "user.unsuspended", moderator["id"],
                             user_id=target["id"], reason=reason)
     if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
-        await accounts.end_sessions(st, target["id"], before=epoch)
+        await effects.after_commit(st, Written(None, sessions_ended=[SessionsEnded(target["id"], before=epoch)]))
     return json({"user": await profiles.profile(st.pool, target["username"])})

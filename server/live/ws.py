@@ -284,6 +284,10 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
                   else AsgiConn(send, user, settings.ws_max_pending_bytes))
     conn.session = session_key
     conn.epoch = epoch
+    # Watched: the fast path reaches into uvicorn's protocol object, so an upgrade of uvicorn can lose
+    # it silently (tests/live/test_live_fast_path.py reads this gauge; pyproject pins the tested range).
+    by_path = metrics.WS_BY_PATH.labels("raw" if proto is not None else "asgi")
+    by_path.inc()
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
     hub.add(conn)
@@ -324,6 +328,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
         hub.remove(conn)
         presence.disconnect(conn, linger=linger)
         conn.alive = False
+        by_path.dec()
         if conn.close_code == WS_1013_TRY_AGAIN_LATER:
             metrics.SLOW_CONSUMERS.inc()
         log.info("ws close %d %s code=%s", conn.id, client, conn.close_code)

@@ -1,35 +1,71 @@
-"""thread_events: the backlog every live delivery is checked against.
+"""thread_events: the backlog every live delivery is checked against, and the one owner of `seq`.
 
-append() is the one place an event is written. It takes the thread's next seq
-with UPDATE ... RETURNING, whose row lock orders concurrent writers, and stores
-the event in the caller's transaction. The frame it returns is published by
-the API only after COMMIT.
+Every change to a thread takes the thread's next seq and stores its event row here, in the
+transaction of the change (ARCHITECTURE rule 1), in one of two ways:
+
+- `append()`, for a write made of several statements: the UPDATE that takes the seq (its row lock
+  orders the thread's concurrent writers until COMMIT), then the INSERT of the event row;
+- `take_seq()` and `insert()`, the same two steps as SQL fragments, for a write that is one statement
+  (a new post: store/posts.py embeds them as CTEs, so the reply path costs one round trip).
+
+No other module writes `threads.seq` or `thread_events` (tests/unit/test_write_path.py greps for it).
+The frame each returns is published by the API only after COMMIT (server/effects.py).
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 
 from ..wire import event_frame
 
 
-async def next_seq(conn: asyncpg.Connection, thread_id: int) -> int:
-    """Take the thread's next seq (locks the thread row until commit)."""
-    seq = await conn.fetchval("UPDATE threads SET seq = seq + 1 WHERE id = $1 RETURNING seq", thread_id)
-    assert seq is not None, "next_seq on a missing thread"
-    return seq
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stored event, as the broker carries it: its thread, seq and encoded frame."""
+
+    thread_id: int
+    seq: int
+    frame: bytes
 
 
-async def store(conn: asyncpg.Connection, thread_id: int, seq: int, name: str, data_json: bytes) -> bytes:
-    """Store event `seq` (already taken with next_seq) and return its encoded frame."""
-    await conn.execute(
-        "INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, $3, $4::text::jsonb)",
-        thread_id, seq, name, data_json.decode())
-    return event_frame(thread_id, seq, name, data_json)
+def take_seq(also: str = "", where: str = "", returning: str = "id, seq") -> str:
+    """SQL taking thread $1's next seq (an UPDATE: its row lock orders the thread's writers until commit).
+
+    `also`: more assignments of the same UPDATE (e.g. "last_activity_at = now()"); `where`: conditions that
+    refuse the write (then no row comes back, and nothing is taken)."""
+    sets = "seq = seq + 1" + (f", {also}" if also else "")
+    cond = "id = $1" + (f" AND {where}" if where else "")
+    return f"UPDATE threads SET {sets} WHERE {cond} RETURNING {returning}"
 
 
-async def append(conn: asyncpg.Connection, thread_id: int, name: str, data_json: bytes) -> bytes:
-    return await store(conn, thread_id, await next_seq(conn, thread_id), name, data_json)
+def insert(source: str, thread_seq: str, name: str, data: str) -> str:
+    """SQL storing one event per row of `source` (a FROM clause, e.g. CTEs of the statement): `thread_seq`
+    is its thread id and seq (taken with take_seq()), `data` the SQL expression of the event's jsonb. It
+    returns the stored data as JSON text: the event's bytes, exactly as replay will read them."""
+    if not name.replace(".", "").replace("_", "").isalnum():
+        raise ValueError(f"not an event name: {name!r}")  # names are ours, never input; still, keep SQL clean
+    return (f"INSERT INTO thread_events (thread_id, seq, name, data) SELECT {thread_seq}, '{name}', {data}"
+            f" FROM {source} RETURNING data::text AS data")
+
+
+_TAKE = take_seq(returning="seq")
+_STORE = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, $3, $4::text::jsonb)"
+
+
+async def append(conn: asyncpg.Connection, thread_id: int, name: str,
+                 data: bytes | Callable[[int], Awaitable[bytes]]) -> Event:
+    """Take the thread's next seq and store event `name` with it, in the caller's transaction.
+
+    `data` is the event's JSON, or a function of the new seq that makes it (a Thread in thread.updated
+    carries its own seq, so it is read after the seq is taken)."""
+    seq = await conn.fetchval(_TAKE, thread_id)
+    assert seq is not None, "append to a missing thread"
+    body = data if isinstance(data, bytes) else await data(seq)
+    await conn.execute(_STORE, thread_id, seq, name, body.decode())
+    return Event(thread_id, seq, event_frame(thread_id, seq, name, body))
 
 
 # The most event data one read brings into memory: an HTTP page of events, one replay chunk, one backfill
@@ -101,4 +137,3 @@ async def scrub_post(conn: asyncpg.Connection, thread_id: int, post_id: int) -> 
         UPDATE thread_events SET data = data || '{"body": "", "html": ""}'::jsonb
         WHERE thread_id = $1 AND name IN ('post.created', 'post.edited') AND (data->>'id')::bigint = $2
         """, thread_id, post_id)
-

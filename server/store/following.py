@@ -28,14 +28,6 @@ def reader_joins(param: int) -> str:
             f" LEFT JOIN thread_reads rr ON rr.thread_id = t.id AND rr.user_id = ${param}")
 
 
-async def on_write(conn: asyncpg.Connection, user_id: int, thread_id: int, seq: int) -> None:
-    """The writer follows the thread (unless they unfollowed it) and has read up to what they wrote."""
-    await conn.execute(
-        "INSERT INTO thread_follows (user_id, thread_id, following) VALUES ($1, $2, true) ON CONFLICT DO NOTHING",
-        user_id, thread_id)
-    await advance(conn, user_id, thread_id, seq)
-
-
 async def advance(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, thread_id: int, seq: int) -> None:
     await conn.execute(
         "INSERT INTO thread_reads (user_id, thread_id, seq) VALUES ($1, $2, $3)"

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from ..wire import iso
+from . import users
 from .cursor import cursor_decode, cursor_encode
 
 MAX_MENTIONS = 20  # users notified of mentions per post, edits included (CONTRACT)
@@ -199,9 +200,9 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, limit: 
     """The user's notifications, newest first, keyset-paged by id; with their unread count."""
     before_id = cursor_decode(before, "before", (int,))[0] if before is not None else None
     rows = await conn.fetch(
-        """
+        f"""
         SELECT n.id, n.kind, n.created_at, n.read, n.post_id, n.thread_id, t.title,
-               a.id AS actor_id, a.username AS actor_username, a.display_name AS actor_display_name
+               {users.brief_columns("a", "actor_")}
         FROM notifications n JOIN users a ON a.id = n.actor_id JOIN threads t ON t.id = n.thread_id
         WHERE n.user_id = $1 AND ($2::bigint IS NULL OR n.id < $2)
         ORDER BY n.id DESC LIMIT $3
@@ -209,8 +210,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, limit: 
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{"id": r["id"], "kind": r["kind"], "created_at": iso(r["created_at"]), "read": r["read"],
-              "actor": {"id": r["actor_id"], "username": r["actor_username"],
-                        "display_name": r["actor_display_name"]},
+              "actor": users.brief(r, "actor_"),
               "thread": {"id": r["thread_id"], "title": r["title"]}, "post_id": r["post_id"]} for r in rows]
     return {"notifications": items, "unread": await unread(conn, user_id),
             "next": cursor_encode(rows[-1]["id"]) if more else None}

@@ -2,39 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
-from . import Written, events, modlog, notifications
+from . import Written, events, modlog, notifications, users
 
-POST_SELECT = """
+POST_SELECT = f"""
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
-       p.revision, p.score, p.deleted, p.author_id,
-       a.username AS author_username, a.display_name AS author_display_name,
-       p.edited_by AS editor_id, e.username AS editor_username, e.display_name AS editor_display_name
+       p.revision, p.score, p.deleted, {users.brief_columns("a", "author_")},
+       {users.brief_columns("e", "editor_")}
 FROM posts p JOIN users a ON a.id = p.author_id LEFT JOIN users e ON e.id = p.edited_by
 """
 
+_ISO = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"  # = wire.iso()
+
+# The contract's Post, declared once: each key with how SQL makes it (over posts p, its author a and its
+# editor e, as in POST_SELECT) beside how Python makes it from a POST_SELECT row. post_dict() is the Python
+# side, POST_JSON the SQL side (a statement that stores its event itself: a new post, _create_sql);
+# tests/unit/test_write_path.py checks that both give the same Post for the same rows. A deleted post keeps
+# its place with an empty body.
+POST_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
+    ("id", "p.id", lambda r: r["id"]),
+    ("thread_id", "p.thread_id", lambda r: r["thread_id"]),
+    ("parent_id", "p.parent_id", lambda r: r["parent_id"]),
+    ("kind", "p.kind", lambda r: r["kind"]),
+    ("author", users.brief_sql("a"), lambda r: users.brief(r, "author_")),
+    ("body", "CASE WHEN p.deleted THEN '' ELSE p.body END", lambda r: "" if r["deleted"] else r["body"]),
+    ("html", "CASE WHEN p.deleted THEN '' ELSE p.html END", lambda r: "" if r["deleted"] else r["html"]),
+    ("created_at", _ISO.format("p.created_at"), lambda r: iso(r["created_at"])),
+    ("edited_at", _ISO.format("p.edited_at"), lambda r: iso(r["edited_at"])),
+    ("edited_by", users.brief_sql("e"), lambda r: users.brief(r, "editor_")),
+    ("revision", "p.revision", lambda r: r["revision"]),
+    ("score", "p.score", lambda r: r["score"]),
+    ("my_vote", "0", lambda r: 0),  # the reader's, set by post_dict(); 0 in events (CONTRACT)
+    ("deleted", "p.deleted", lambda r: r["deleted"]),
+)
+
+POST_JSON = "jsonb_build_object(" + ", ".join(f"'{key}', {sql}" for key, sql, _ in POST_FIELDS) + ")"
+
 
 def post_dict(row: asyncpg.Record, my_vote: int = 0) -> dict[str, Any]:
-    """The contract's Post. A deleted post keeps its place with an empty body."""
-    deleted = row["deleted"]
-    return {
-        "id": row["id"], "thread_id": row["thread_id"], "parent_id": row["parent_id"], "kind": row["kind"],
-        "author": {"id": row["author_id"], "username": row["author_username"],
-                   "display_name": row["author_display_name"]},
-        "body": "" if deleted else row["body"],
-        "html": "" if deleted else row["html"],
-        "created_at": iso(row["created_at"]),
-        "edited_at": iso(row["edited_at"]),
-        "edited_by": None if row["editor_id"] is None else {
-            "id": row["editor_id"], "username": row["editor_username"],
-            "display_name": row["editor_display_name"]},
-        "revision": row["revision"], "score": row["score"], "my_vote": my_vote, "deleted": deleted,
-    }
+    """The contract's Post from a POST_SELECT row, with the reader's vote."""
+    post = {key: make(row) for key, _, make in POST_FIELDS}
+    post["my_vote"] = my_vote
+    return post
 
 
 async def get_row(conn: asyncpg.Connection | asyncpg.Pool, post_id: int) -> asyncpg.Record:
@@ -52,55 +67,19 @@ async def my_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,
     return {r["post_id"]: r["value"] for r in rows}
 
 
-async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, parent_id: int | None,
-                 author_id: int, body: str, html: str) -> tuple[dict[str, Any], bytes]:
-    """Insert a post, its revision 1 and its post.created event (seq already taken).
+def _create_sql(thread: str, notify_kind: str) -> str:
+    """Everything a new post writes, as ONE statement (docs/architecture.md, "one reply").
 
-    `html` is rendered by the caller, before the transaction: rendering under the thread's lock would
-    delay every writer, and the API renders in exactly one place (render.Renderer).
-    """
-    row = await conn.fetchrow(
-        """
-        WITH p AS (
-            INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq)
-            VALUES ($1, CASE WHEN $3 = 'response'  -- a response's parent is the thread's question
-                             THEN (SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question') ELSE $2 END,
-                    $3, $4, $5, $6, $7) RETURNING *
-        ), r AS (
-            INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
-            SELECT id, 1, body, html, author_id, created_at FROM p
-        )
-        SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at, p.revision,
-               p.score, p.deleted, p.author_id, a.username AS author_username,
-               a.display_name AS author_display_name,
-               NULL::bigint AS editor_id, NULL::text AS editor_username, NULL::text AS editor_display_name
-        FROM p JOIN users a ON a.id = p.author_id
-        """, thread_id, parent_id, kind, author_id, body, html, seq)
-    post = post_dict(row)
-    frame = await events.store(conn, thread_id, seq, "post.created", encode(post))
-    return post, frame
-
-
-# A new post's Post JSON, built in SQL so the stored event is made in the statement that inserts the post;
-# the API answers with, and publishes, exactly this text. Same fields and formats as post_dict().
-_NEW_POST_JSON = """jsonb_build_object(
-    'id', p.id, 'thread_id', p.thread_id, 'parent_id', p.parent_id, 'kind', p.kind,
-    'author', jsonb_build_object('id', a.id, 'username', a.username, 'display_name', a.display_name),
-    'body', p.body, 'html', p.html,
-    'created_at', to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    'edited_at', NULL, 'edited_by', NULL, 'revision', p.revision, 'score', p.score, 'my_vote', 0,
-    'deleted', false)"""
-
-
-def _create_sql(thread: str) -> str:
-    """Everything a new response or comment writes, as ONE statement (docs/architecture.md, "one reply").
-
-    `thread` is the CTE `t` (id, seq, title) that took the thread's next seq: for a response the UPDATE
-    itself, whose row lock orders the thread's writers and whose WHERE refuses a locked or deleted
-    thread (no row: nothing is written); for a comment the values its caller took the same way.
+    `thread` is the CTE `t` (id, seq, title) that took the thread's next seq (events.take_seq): for a
+    response or a question the UPDATE itself, whose row lock orders the thread's writers and whose WHERE
+    refuses a locked or deleted thread (no row: nothing is written); for a comment the values its caller
+    took the same way. `notify_kind` is what notifications.notify_sql() calls the post ($3, or 'mentions'
+    for a question, which notifies only those it mentions).
     $1 thread, $2 parent, $3 kind, $4 author, $5 body, $6 html, $7 mentioned user ids. Every CTE sees
     the snapshot from before the statement, so the poster's new follow row cannot make them a
     recipient (they are excluded anyway) and no notification of this post exists yet."""
+    stored = events.insert("p CROSS JOIN a LEFT JOIN users e ON e.id = p.edited_by", "p.thread_id, p.seq",
+                           "post.created", POST_JSON)
     return f"""
 WITH t AS ({thread}),
 p AS (
@@ -113,31 +92,32 @@ p AS (
     INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)
     SELECT id, 1, body, html, author_id, created_at FROM p
 ), a AS (
-    SELECT id, username, display_name FROM users WHERE id = $4
-), e AS (
-    INSERT INTO thread_events (thread_id, seq, name, data)
-    SELECT p.thread_id, p.seq, 'post.created', {_NEW_POST_JSON} FROM p, a
-    RETURNING data::text AS data
+    SELECT {", ".join(users.BRIEF)} FROM users WHERE id = $4
+), ev AS ({stored}
 ), f AS (  -- the poster follows the thread (unless they unfollowed it) and has read up to their post
     INSERT INTO thread_follows (user_id, thread_id, following) SELECT $4, t.id, true FROM t
     ON CONFLICT DO NOTHING
 ), rd AS (
     INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
     ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
-), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", "$3", "$4", "$2")})
-SELECT p.id, t.seq, t.title, e.data, a.username, a.display_name,
+), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")})
+SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")},
        coalesce((SELECT array_agg(n.id ORDER BY n.user_id) FROM n), '{{}}') AS n_id,
        coalesce((SELECT array_agg(n.user_id ORDER BY n.user_id) FROM n), '{{}}') AS n_user,
        coalesce((SELECT array_agg(n.kind ORDER BY n.user_id) FROM n), '{{}}') AS n_kind,
        coalesce((SELECT array_agg(n.created_at ORDER BY n.user_id) FROM n), '{{}}') AS n_created
-FROM p, t, e, a
+FROM p, t, ev, a
 """
 
 
+_OPEN = "NOT deleted AND NOT locked"  # a thread that takes new posts
+_CREATE_QUESTION = _create_sql(events.take_seq("last_activity_at = now()", returning="id, seq, title"),
+                               "'mentions'")
 _CREATE_RESPONSE = _create_sql(
-    "UPDATE threads SET seq = seq + 1, last_activity_at = now(), response_count = response_count + 1"
-    " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING id, seq, title")
-_CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title")
+    events.take_seq("last_activity_at = now(), response_count = response_count + 1", _OPEN,
+                    returning="id, seq, title"), "$3")
+_CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title", "$3")
+_TAKE_FOR_COMMENT = events.take_seq("last_activity_at = now()", _OPEN, returning="seq, title")
 
 
 async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
@@ -160,17 +140,25 @@ async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
     (the API gives it none: no BEGIN/COMMIT round trips); every other case opens its own transaction
     (a savepoint if the caller already has one)."""
     if idempotency_key is None and parent_id is None:
-        return await _write(conn, thread_id, user_id, body, None, html, mentioned)
+        return await _write(conn, thread_id, "response", user_id, body, None, html, mentioned)
     async with conn.transaction():
         if idempotency_key is not None:
             replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
             if replay is not None:
                 return Written((replay, False))
-        written = await _write(conn, thread_id, user_id, body, parent_id, html, mentioned)
+        kind = "response" if parent_id is None else "comment"
+        written = await _write(conn, thread_id, kind, user_id, body, parent_id, html, mentioned)
         if idempotency_key is not None:
             await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
                                " AND key = $3", user_id, thread_id, idempotency_key, written.value[0]["id"])
         return written
+
+
+async def create_question(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, html: str,
+                          mentioned: list[int] | None = None) -> Written[tuple[dict[str, Any], bool]]:
+    """The question of a thread just inserted (seq 0) in the caller's transaction: its event 1, written by
+    the same statement as every other new post."""
+    return await _write(conn, thread_id, "question", user_id, body, None, html, mentioned)
 
 
 async def _claim_key(conn: asyncpg.Connection, thread_id: int, user_id: int, key: str) -> dict[str, Any] | None:
@@ -199,18 +187,19 @@ async def _claim_key(conn: asyncpg.Connection, thread_id: int, user_id: int, key
     return post_dict(first)
 
 
-async def _write(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                 html: str, mentioned: list[int] | None) -> Written[tuple[dict[str, Any], bool]]:
-    if parent_id is None:
-        row = await conn.fetchrow(_CREATE_RESPONSE, thread_id, None, "response", user_id, body, html,
-                                  mentioned or [])
+async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: int, body: str,
+                 parent_id: int | None, html: str,
+                 mentioned: list[int] | None) -> Written[tuple[dict[str, Any], bool]]:
+    """The one path of every new post: question, response or comment."""
+    if kind != "comment":
+        statement = _CREATE_QUESTION if kind == "question" else _CREATE_RESPONSE
+        row = await conn.fetchrow(statement, thread_id, None, kind, user_id, body, html, mentioned or [])
         if row is None:
             await _refuse_write(conn, thread_id)
     else:
         # A comment takes the seq first, then checks its parent under the thread's lock, so a response
         # deleted meanwhile (its delete locks the thread too) is seen as deleted.
-        taken = await conn.fetchrow("UPDATE threads SET seq = seq + 1, last_activity_at = now()"
-                                    " WHERE id = $1 AND NOT deleted AND NOT locked RETURNING seq, title", thread_id)
+        taken = await conn.fetchrow(_TAKE_FOR_COMMENT, thread_id)
         if taken is None:
             await _refuse_write(conn, thread_id)
         parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
@@ -224,11 +213,11 @@ async def _write(conn: asyncpg.Connection, thread_id: int, user_id: int, body: s
                                   mentioned or [], taken["seq"], taken["title"])
     data = row["data"].encode()
     post = decode(data)
-    author = {"id": user_id, "username": row["username"], "display_name": row["display_name"]}
     notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
-                                      author, {"id": thread_id, "title": row["title"]}, row["id"])
-    frame = event_frame(thread_id, row["seq"], "post.created", data)
-    return Written((post, True), [(thread_id, frame)], notified)
+                                      users.brief(row, "author_"), {"id": thread_id, "title": row["title"]},
+                                      row["id"])
+    event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data))
+    return Written((post, True), [event], notified, feeds=[thread_id])
 
 
 def may_change(user: asyncpg.Record, author_id: int) -> bool:
@@ -273,13 +262,12 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
         await modlog.record(conn, "post.edited", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
-    frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
+    event = await events.append(conn, row["thread_id"], "post.edited", encode(post))
     notified = []
     if mentioned:
-        editor = {"id": user["id"], "username": user["username"], "display_name": user["display_name"]}
-        notified = await notifications.notify(conn, editor, row["thread_id"], post_id, "mentions", row["author_id"],
-                                              mentioned)
-    return Written(post, [(row["thread_id"], frame)], notified)
+        notified = await notifications.notify(conn, users.brief(user), row["thread_id"], post_id, "mentions",
+                                              row["author_id"], mentioned)
+    return Written(post, [event], notified)
 
 
 async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -> Written[None]:
@@ -305,8 +293,8 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
     if modlog.acts_on_other(user, row["author_id"]):
         await modlog.record(conn, "post.deleted", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
-    frame = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
-    return Written(None, [(row["thread_id"], frame)], recount=recount)
+    event = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
+    return Written(None, [event], recount=recount, feeds=[row["thread_id"]])
 
 
 # One answer of revisions holds about this many bytes of bodies and HTML (at least one revision);
@@ -337,7 +325,7 @@ async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int,
         """, post_id, after, REVISION_BYTES)
     more = bool(rows) and rows[0]["total"] > len(rows)
     return [{"revision": r["revision"], "body": r["body"], "html": r["html"],
-             "edited_by": {"id": r["id"], "username": r["username"], "display_name": r["display_name"]},
+             "edited_by": users.brief(r),
              "edited_at": iso(r["edited_at"])} for r in rows], rows[-1]["revision"] if more else None
 
 
@@ -366,5 +354,5 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
             " ON CONFLICT (post_id, user_id) DO UPDATE SET value = EXCLUDED.value", post_id, user_id, value)
     score = await conn.fetchval("UPDATE posts SET score = score + $2 WHERE id = $1 RETURNING score",
                                 post_id, value - old)
-    frame = await events.append(conn, row["thread_id"], "vote.changed", encode({"post_id": post_id, "score": score}))
-    return Written({"post_id": post_id, "score": score, "my_vote": value}, [(row["thread_id"], frame)])
+    event = await events.append(conn, row["thread_id"], "vote.changed", encode({"post_id": post_id, "score": score}))
+    return Written({"post_id": post_id, "score": score, "my_vote": value}, [event])

@@ -9,13 +9,12 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso
-from . import Written, categories, events, following, modlog, notifications, posts
+from . import Written, categories, events, following, modlog, notifications, posts, users
 from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
-THREAD_SELECT = """
+THREAD_SELECT = f"""
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
-       t.deleted, t.score, t.accepted_id, t.author_id,
-       u.username AS author_username, u.display_name AS author_display_name
+       t.deleted, t.score, t.accepted_id, {users.brief_columns("u", "author_")}
 FROM threads t JOIN users u ON u.id = t.author_id
 """
 
@@ -23,8 +22,7 @@ FROM threads t JOIN users u ON u.id = t.author_id
 def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
     return {
         "id": row["id"], "title": row["title"], "category": tree.brief(row["category_id"]),
-        "author": {"id": row["author_id"], "username": row["author_username"],
-                   "display_name": row["author_display_name"]},
+        "author": users.brief(row, "author_"),
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
         "score": row["score"], "accepted_id": row["accepted_id"],
@@ -144,15 +142,13 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
         raise NotFound(f"No category {category_slug!r}", field="category")
+    # seq 0: the question, written like every other new post, takes seq 1 (store/events.py).
     thread_id = await conn.fetchval(
-        "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 1) RETURNING id",
+        "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 0) RETURNING id",
         cat_id, user_id, title)
-    question, frame = await posts.insert(conn, thread_id, 1, "question", None, user_id, body, html)
-    await following.on_write(conn, user_id, thread_id, 1)
-    notified = await notifications.notify(conn, question["author"], thread_id, question["id"], "mentions", user_id,
-                                          mentioned or [])
+    asked = await posts.create_question(conn, thread_id, user_id, body, html, mentioned)
     thread = {**await get(conn, thread_id), "following": True, "unread": 0}
-    return Written({"thread": thread, "question": question}, [(thread_id, frame)], notified)
+    return Written({"thread": thread, "question": asked.value[0]}).merge(asked)
 
 
 async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record, title: str | None,
@@ -176,7 +172,7 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
     new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
     if new == (row["title"], row["locked"], row["category_id"]):
         return Written(await get(conn, thread_id))
-    await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4, seq = seq + 1 WHERE id = $1",
+    await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4 WHERE id = $1",
                        thread_id, *new)
     if modlog.acts_on_other(user, row["author_id"]):
         actions = [("thread.renamed", new[0] != row["title"]),
@@ -185,9 +181,9 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         for action, happened in actions:
             if happened:
                 await modlog.record(conn, action, user["id"], thread_id=thread_id, user_id=row["author_id"])
-    thread = await get(conn, thread_id)
-    frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
-    return Written(thread, [(thread_id, frame)])
+    event, thread = await _thread_updated(conn, thread_id)
+    moved_from = row["category_id"] if new[2] != row["category_id"] else None
+    return Written(thread, [event], feeds=[thread_id], moved_from=moved_from)
 
 
 SORTS = {
@@ -319,12 +315,11 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
             raise Invalid("post_id must be a response of this thread that is not deleted", field="post_id")
     if post_id == row["accepted_id"]:
         return Written(await get(conn, thread_id))
-    await conn.execute("UPDATE threads SET accepted_id = $2, seq = seq + 1 WHERE id = $1", thread_id, post_id)
+    await conn.execute("UPDATE threads SET accepted_id = $2 WHERE id = $1", thread_id, post_id)
     if modlog.acts_on_other(user, row["author_id"]):
         await modlog.record(conn, "thread.accepted", user["id"], thread_id=thread_id, post_id=post_id,
                             user_id=row["author_id"])
-    thread = await get(conn, thread_id)
-    frame = await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread))
+    event, thread = await _thread_updated(conn, thread_id)
     # The response's author hears of it (`accepted`); an acceptance withdrawn or moved takes its
     # notification back.
     recount: set[int] = set()
@@ -333,18 +328,27 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
     notified: list[dict[str, Any]] = []
     if post_id is not None:
         author_id = await conn.fetchval("SELECT author_id FROM posts WHERE id = $1", post_id)
-        actor = {"id": user["id"], "username": user["username"], "display_name": user["display_name"]}
-        notified = await notifications.notify_one(conn, actor, author_id, "accepted", thread_id, post_id)
-    return Written(thread, [(thread_id, frame)], notified, recount)
+        notified = await notifications.notify_one(conn, users.brief(user), author_id, "accepted", thread_id, post_id)
+    return Written(thread, [event], notified, recount, feeds=[thread_id])
 
 
-async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> list[tuple[int, bytes]]:
+async def _thread_updated(conn: asyncpg.Connection, thread_id: int) -> tuple[events.Event, dict[str, Any]]:
+    """Store a thread.updated event of the thread as it now is (its Thread carries the new seq)."""
+    thread: dict[str, Any] = {}
+
+    async def data(seq: int) -> bytes:
+        thread.update(await get(conn, thread_id))
+        return encode(thread)
+    return await events.append(conn, thread_id, "thread.updated", data), thread
+
+
+async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> Written[None]:
     """After a post was deleted (same transaction): if it was its thread's accepted answer, withdraw it."""
     thread_id = await conn.fetchval(
-        "UPDATE threads t SET accepted_id = NULL, seq = t.seq + 1 FROM posts p"
+        "UPDATE threads t SET accepted_id = NULL FROM posts p"
         " WHERE p.id = $1 AND p.deleted AND t.id = p.thread_id AND t.accepted_id = $1 AND NOT t.deleted"
         " RETURNING t.id", post_id)
     if thread_id is None:
-        return []
-    thread = await get(conn, thread_id)
-    return [(thread_id, await events.store(conn, thread_id, thread["seq"], "thread.updated", encode(thread)))]
+        return Written(None)
+    event, _ = await _thread_updated(conn, thread_id)
+    return Written(None, [event], feeds=[thread_id])

@@ -34,12 +34,28 @@ def canonical(name: str) -> str:
     return "!" + name.casefold()[:64]
 
 
+# The contract's User brief, declared once: its keys, each a column of users. brief() builds it from a row
+# in Python, brief_sql() in SQL (for a statement that stores an event's JSON itself, store/posts.py), and
+# brief_columns() selects what brief() reads. A key added here reaches every brief in both.
+BRIEF = ("id", "username", "display_name")
+
+
 def brief(row: asyncpg.Record | dict[str, Any] | None, prefix: str = "") -> dict[str, Any] | None:
     """A User brief from a row (columns optionally prefixed, e.g. author_id/author_username)."""
     if row is None or row[f"{prefix}id"] is None:
         return None
-    return {"id": row[f"{prefix}id"], "username": row[f"{prefix}username"],
-            "display_name": row[f"{prefix}display_name"]}
+    return {key: row[f"{prefix}{key}"] for key in BRIEF}
+
+
+def brief_columns(alias: str, prefix: str = "") -> str:
+    """SQL select-list of the columns brief(row, prefix) reads, from the users row `alias`."""
+    return ", ".join(f"{alias}.{key} AS {prefix}{key}" for key in BRIEF)
+
+
+def brief_sql(alias: str) -> str:
+    """SQL (jsonb) of the User brief of the users row `alias`; null when the row is absent (a LEFT JOIN)."""
+    pairs = ", ".join(f"'{key}', {alias}.{key}" for key in BRIEF)
+    return f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE jsonb_build_object({pairs}) END"
 
 
 def full(row: asyncpg.Record) -> dict[str, Any]:

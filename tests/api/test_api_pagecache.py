@@ -1,4 +1,4 @@
-"""Guests' thread pages are kept per process (server/api/pagecache.py): never stale, revalidated by ETag."""
+"""Guests' thread pages are kept per process (server/pagecache.py): never stale, revalidated by ETag."""
 
 from __future__ import annotations
 

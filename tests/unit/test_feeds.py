@@ -99,7 +99,7 @@ def test_a_malformed_message_is_ignored():
 
 
 def _publisher() -> tuple[Any, Clock, Timers, list[list[int]]]:
-    from server.api.feeds import Publisher
+    from server.feedpublisher import Publisher
     clock, timers, flushed = Clock(100.0), Timers(), []
     return Publisher(flushed.append, interval=1.0, clock=clock, later=timers), clock, timers, flushed
 

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .. import wire
-from ..live import feeds
-from ..state import AppState
-from ..store import categories, threads
+from . import wire
+from .live import feeds
+from .state import AppState
+from .store import categories, threads
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,109 @@
+"""After COMMIT: the one way out of a write (ARCHITECTURE rule 7).
+
+A write handler runs its transaction through store/, which returns a `Written` (store/__init__.py):
+the answer plus everything the write caused. `after_commit()` sends all of it, in one order and with one
+failure policy, and nothing else in the request path calls the broker:
+
+1. thread events, to `thread:{id}` (stored first: a lost publish is backfilled by every hub from
+   thread_events, ARCHITECTURE rule 1);
+2. notifications and unread counts, to the recipients' user channels, or as one batch for a large
+   fan-out (stored first: a recipient reads them over HTTP);
+3. other frames for one user's sockets (e.g. moderators' flag counts);
+4. the end of sessions: their sockets close with 4001 on every process (the rows are gone first: every
+   hub's session sweep closes them too when this is lost);
+5. thread-list updates on the feeds (soft: a client that reconnects reloads its list).
+
+Failure policy: every effect is either stored before COMMIT or soft, so a failed publish is logged and
+counted (`parley_effect_failures_total{effect}`), never an error for the writer, and the next effect is
+still tried. Effects that leave the process for good (mail, webhooks) are outbox rows written in the
+transaction itself (ARCHITECTURE rule 8); after_commit only wakes their workers.
+
+This is the shape of Zulip's send_event_on_commit: the write describes its effects, one place delivers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from . import feedpublisher, metrics, wire
+from .live import userchannel
+from .state import AppState
+from .store import Written
+from .store import notifications as notification_store
+from .store.events import Event
+
+log = logging.getLogger(__name__)
+
+PUBLISH_BATCH = 256  # user-channel publishes per pipeline round trip
+
+
+async def after_commit(st: AppState, written: Written[Any]) -> None:
+    """Publish everything `written` caused. Call it after COMMIT, never before; it never raises."""
+    if written.events:
+        await publish_events(st, written.events)
+    if written.notified or written.recount:
+        await _guarded("notifications", publish_notifications(st, written))
+    if written.user_frames:
+        await publish_user_frames(st, written.user_frames)
+    for ended in written.sessions_ended:
+        await _guarded("sessions", userchannel.end_sessions(st.broker, ended.user_id, only=ended.only,
+                                                            before=ended.before))
+    if written.feeds:
+        await _guarded("feeds", feedpublisher.publish(st, written.feeds, written.moved_from))
+
+
+async def _guarded(effect: str, work: Any) -> None:
+    try:
+        await work
+    except Exception as exc:
+        failed(effect, exc)
+
+
+def failed(effect: str, exc: BaseException, what: str = "") -> None:
+    """The one failure policy: log it, count it, go on (what failed is stored first, or soft)."""
+    metrics.EFFECT_FAILURES.labels(effect).inc()
+    log.warning("after-commit %s%s failed (stored or soft, not retried here): %s", effect,
+                f" ({what})" if what else "", exc)
+
+
+async def publish_events(st: AppState, events: list[Event]) -> None:
+    """Hand committed event frames to the broker, in order. A failed publish loses nothing: every
+    process's hub notices the gap in seq (or its reconnect backfill) and reads thread_events."""
+    for event in events:
+        st.hub.note_commit(event.thread_id, event.seq)
+        try:
+            await st.broker.publish(st.broker.thread_channel(event.thread_id), event.frame)
+            metrics.EVENTS_PUBLISHED.inc()
+        except Exception as exc:
+            metrics.PUBLISH_FAILURES.inc()
+            failed("events", exc, f"thread {event.thread_id} seq {event.seq}")
+
+
+async def publish_notifications(st: AppState, written: Written[Any]) -> None:
+    """Each new notification to its recipient, and the new count to those it changed for.
+
+    A large fan-out (a response in a thread with many followers) is ONE batch on the process-wide
+    channel (userchannel.batch): one PUBLISH and no count query here; each process reads the counts
+    of its own online recipients. A small one is published per user, with the counts read here."""
+    if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
+        message = userchannel.batch(written.notified, written.recount)
+        if message is not None:
+            await userchannel.publish_batch(st.broker, message)
+            return
+    users = sorted({n["user_id"] for n in written.notified} | written.recount)
+    counts = await notification_store.unread_counts(st.pool, users)
+    frames = [(n["user_id"], wire.notification(n["notification"], counts.get(n["user_id"], 0)))
+              for n in written.notified]
+    notified = {n["user_id"] for n in written.notified}
+    frames += [(uid, wire.notifications(counts.get(uid, 0))) for uid in sorted(written.recount - notified)]
+    await publish_user_frames(st, frames)
+
+
+async def publish_user_frames(st: AppState, frames: list[tuple[int, bytes]]) -> None:
+    """Frames for users' sockets on every process, pipelined PUBLISH_BATCH at a time."""
+    for i in range(0, len(frames), PUBLISH_BATCH):
+        try:
+            await userchannel.publish_frames(st.broker, frames[i:i + PUBLISH_BATCH])
+        except Exception as exc:
+            failed("user frames", exc, f"{len(frames[i:i + PUBLISH_BATCH])} frames")

@@ -1,0 +1,259 @@
+"""The contract's answer shapes, declared once as msgspec Structs (CONTRACT "Objects").
+
+server/openapi.py publishes them as the document's response schemas (msgspec derives the JSON Schema), and
+the code that builds each shape is checked against them: tests/unit/test_shapes.py converts what the
+builders make (store.posts.post_dict, store.threads.thread_dict, store.users.brief/full, …) into these
+Structs, so a key added to a builder but not here (or the reverse) fails a test, and schemathesis checks
+every live answer against the document.
+
+Request bodies are declared next to their handlers (api/*.py), where parse() decodes into them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+BIGINT = 2**63 - 1
+Id = Annotated[int, msgspec.Meta(ge=1, le=BIGINT)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+Cursor = str | None
+Vote = Literal[-1, 0, 1]
+
+
+class UserBrief(msgspec.Struct):
+    id: Id
+    username: str
+    display_name: str
+
+
+class User(msgspec.Struct):
+    """A full user: /api/me and the answers of sign-up and sign-in."""
+
+    id: Id
+    username: str
+    display_name: str
+    is_moderator: bool
+    created_at: Time
+
+
+class UserAnswer(msgspec.Struct):
+    user: User
+
+
+class PathItem(msgspec.Struct):
+    slug: str
+    name: str
+
+
+class Category(msgspec.Struct):
+    id: Id
+    slug: str
+    name: str
+    parent: str | None
+    path: list[PathItem]
+    children: list[Category]
+
+
+class CategoryBrief(msgspec.Struct):
+    slug: str
+    name: str
+    path: list[PathItem]
+
+
+class Thread(msgspec.Struct):
+    id: Id
+    title: str
+    category: CategoryBrief
+    author: UserBrief
+    created_at: Time
+    response_count: Count
+    last_activity_at: Time
+    locked: bool
+    seq: Seq
+    score: int
+    accepted_id: Id | None
+    following: bool
+    unread: Count | None
+
+
+class Post(msgspec.Struct):
+    id: Id
+    thread_id: Id
+    parent_id: Id | None
+    kind: Literal["question", "response", "comment"]
+    author: UserBrief
+    body: str
+    html: str
+    created_at: Time
+    edited_at: Time | None
+    edited_by: UserBrief | None
+    revision: Annotated[int, msgspec.Meta(ge=1)]
+    score: int
+    my_vote: Vote
+    deleted: bool
+
+
+class Response(Post):
+    """A response on a thread page, with its comments (`comments_more`: some were left out for size)."""
+
+    comments: list[Post]
+    comments_more: bool = False
+
+
+class ThreadTitle(msgspec.Struct):
+    id: Id
+    title: str
+
+
+class Notification(msgspec.Struct):
+    id: Id
+    kind: Literal["response", "comment", "mention", "accepted", "followed"]
+    created_at: Time
+    read: bool
+    actor: UserBrief
+    thread: ThreadTitle
+    post_id: Id
+
+
+class Unread(msgspec.Struct):
+    unread: Count
+
+
+class ThreadList(msgspec.Struct):
+    threads: list[Thread]
+    next: Cursor
+
+
+class ThreadPage(msgspec.Struct):
+    thread: Thread
+    question: Post
+    responses: list[Response]
+    next: Cursor
+
+
+class Revision(msgspec.Struct):
+    revision: Annotated[int, msgspec.Meta(ge=1)]
+    body: str
+    html: str
+    edited_by: UserBrief
+    edited_at: Time
+
+
+EventName = Literal["post.created", "post.edited", "post.deleted", "vote.changed", "thread.updated"]
+
+
+class Event(msgspec.Struct):
+    type: Literal["event"]
+    thread: Id
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    name: EventName
+    data: dict[str, Any]
+    created_at: Time | UnsetType = UNSET  # over HTTP, not on /ws
+
+
+class Presence(msgspec.Struct):
+    users: list[UserBrief]
+    guests: Count
+    count: Count
+    next: Cursor
+
+
+class Flag(msgspec.Struct):
+    id: Id
+    post_id: Id
+    thread_id: Id
+    reason: Literal["spam", "rude", "off_topic", "other"]
+    note: str | None
+    status: Literal["open", "resolved", "dismissed"]
+    created_at: Time
+    flagger: UserBrief
+    resolved_by: UserBrief | None
+
+
+ModlogAction = Literal["post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked",
+                       "thread.moved", "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved",
+                       "flag.dismissed"]
+
+
+class ModlogTarget(msgspec.Struct):
+    thread_id: Id | UnsetType = UNSET
+    post_id: Id | UnsetType = UNSET
+    username: str | UnsetType = UNSET
+
+
+class ModlogEntry(msgspec.Struct):
+    id: Id
+    action: ModlogAction
+    moderator: UserBrief
+    target: ModlogTarget
+    reason: str | None
+    created_at: Time
+
+
+class Stats(msgspec.Struct):
+    questions: Count
+    responses: Count
+    comments: Count
+    accepted: Count
+    score: int
+
+
+class Profile(User):
+    last_seen_at: Time | None
+    suspended_until: Time | None
+    stats: Stats
+
+
+class UserPost(Post):
+    thread: ThreadTitle
+
+
+class UserPosts(msgspec.Struct):
+    posts: list[UserPost]
+    next: Cursor
+
+
+class Permalink(msgspec.Struct):
+    post: Post
+    thread: Thread
+    after: Cursor
+
+
+class SearchThread(msgspec.Struct):
+    id: Id
+    title: str
+    category: CategoryBrief
+
+
+class SearchResult(msgspec.Struct):
+    post: Post
+    thread: SearchThread
+    snippet: str
+
+
+class SearchResults(msgspec.Struct):
+    results: list[SearchResult]
+    next: Cursor
+
+
+class ErrorBody(msgspec.Struct):
+    code: Annotated[str, msgspec.Meta(pattern="^[a-z0-9_]+$")]
+    message: str
+    field: str | UnsetType = UNSET
+
+
+class Error(msgspec.Struct):
+    error: ErrorBody
+
+
+# Every shape the document lists under components/schemas, by the name it has there.
+ANSWERS: tuple[type[msgspec.Struct], ...] = (
+    Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
+    ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
+    SearchResults,
+)
