@@ -77,16 +77,16 @@ async def insert(conn: asyncpg.Connection, thread_id: int, seq: int, kind: str, 
         FROM p JOIN users a ON a.id = p.author_id
         """, thread_id, parent_id, kind, author_id, body, html, seq)
     post = post_dict(row)
-    frame = await events.store(conn, thread_id, seq, "post.created", encode(post))
+    frame = await events.store_post(conn, thread_id, seq, "post.created", post)
     return post, frame
 
 
-# A new post's Post JSON, built in SQL so the stored event is made in the statement that inserts the post;
-# the API answers with, and publishes, exactly this text. Same fields and formats as post_dict().
+# A new post's Post JSON without its text (body, html: revision 1's, store/events.py), built in SQL so the
+# stored event is made in the statement that inserts the post; the API answers with, and publishes, this
+# JSON with the text put back. Same fields and formats as post_dict().
 _NEW_POST_JSON = """jsonb_build_object(
     'id', p.id, 'thread_id', p.thread_id, 'parent_id', p.parent_id, 'kind', p.kind,
     'author', jsonb_build_object('id', a.id, 'username', a.username, 'display_name', a.display_name),
-    'body', p.body, 'html', p.html,
     'created_at', to_char(p.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     'edited_at', NULL, 'edited_by', NULL, 'revision', p.revision, 'score', p.score, 'my_vote', 0,
     'deleted', false)"""
@@ -114,10 +114,10 @@ p AS (
     SELECT id, 1, body, html, author_id, created_at FROM p
 ), a AS (
     SELECT id, username, display_name FROM users WHERE id = $4
-), e AS (
-    INSERT INTO thread_events (thread_id, seq, name, data)
-    SELECT p.thread_id, p.seq, 'post.created', {_NEW_POST_JSON} FROM p, a
-    RETURNING data::text AS data
+), e AS (  -- the text is revision 1's: stored once, there
+    INSERT INTO thread_events (thread_id, seq, name, data, post_id, revision)
+    SELECT p.thread_id, p.seq, 'post.created', {_NEW_POST_JSON}, p.id, 1 FROM p, a
+    RETURNING (data || jsonb_build_object('body', $5::text, 'html', $6::text))::text AS data
 ), f AS (  -- the poster follows the thread (unless they unfollowed it) and has read up to their post
     INSERT INTO thread_follows (user_id, thread_id, following) SELECT $4, t.id, true FROM t
     ON CONFLICT DO NOTHING
@@ -273,7 +273,7 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
         await modlog.record(conn, "post.edited", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
-    frame = await events.append(conn, row["thread_id"], "post.edited", encode(post))
+    frame = await events.append_post(conn, row["thread_id"], "post.edited", post)
     notified = []
     if mentioned:
         editor = {"id": user["id"], "username": user["username"], "display_name": user["display_name"]}
