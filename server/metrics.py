@@ -31,6 +31,8 @@ BACKFILL_QUERIES = Counter("parley_backfill_queries",
 REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
 PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")
+RENDER_WAITING = Gauge("parley_render_waiting", "Bodies waiting for a render worker (server/render.py)",
+                       multiprocess_mode="livesum")
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
 PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])
