@@ -76,6 +76,32 @@ def is_invisible(text: str) -> bool:
                for ch in text)
 
 
+# Names (display names, category names) are labels shown beside other text: none of them may hold a character
+# that changes how the text around it reads, or hides in it. That is every format character (Cf: the bidi
+# embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, LRM/RLM/ALM, zero-width space, joiner and
+# non-joiner, word joiner, soft hyphen, BOM, tags…), every control (Cc: newlines, tabs, escapes), line and
+# paragraph separators, lone surrogates and the blank letters. A name needing a joiner (some Persian and Indic
+# spellings, emoji sequences) is written without it: a name is a label, and @username is shown beside it.
+_NAME_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+# Titles are free text, where right-to-left marks and joiners have their place; only the explicit direction
+# controls, which reorder whatever follows them (embeddings, overrides, isolates and their terminators), are
+# refused. The page also isolates every title and name (<bdi>, dir=auto).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def refused_in_name(ch: str) -> bool:
+    return ch in _BLANK_LETTERS or unicodedata.category(ch) in _NAME_REFUSED_CATEGORIES
+
+
+def refused_in_title(ch: str) -> bool:
+    return ch in BIDI_CONTROLS
+
+
+def first_refused(text: str, refused: Callable[[str], bool]) -> str | None:
+    """The first character of `text` that `refused` refuses, or None."""
+    return next((ch for ch in text if refused(ch)), None)
+
+
 _TAG = re.compile(r"<[^>]*>")
 
 

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from .. import auth
 from ..db import transaction
-from ..errors import Forbidden, Unauthorized
+from ..errors import Conflict, Forbidden, Unauthorized
 from ..live import userchannel
 from ..state import AppState
 from ..store import sessions, users
@@ -27,7 +27,7 @@ Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME), description="3�
 Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
 # …and a new one is 8–256 characters.
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
-DisplayName = Annotated[str, Text(1, 64)]
+DisplayName = Annotated[str, Text(1, 64, refuse="name")]
 
 
 class SignUp(msgspec.Struct):
@@ -69,6 +69,9 @@ async def sign_up(request: Request) -> Response:
     body = await parse(request, SignUp)
     display = body.display_name if body.display_name is not None else body.username
     await limit(st, f"signup:ip:{auth.client_ip(request, st.settings)}", st.settings.limits.signup_per_ip)
+    if await users.moderator_copied(st.pool, display) is not None:  # a copy of a moderator's name (docs/security.md)
+        raise Conflict("That name is a moderator's: choose another display name", code="display_name_taken",
+                       field="display_name" if body.display_name is not None else "username")
     password_hash = await auth.hash_password(body.password)
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:

@@ -41,11 +41,11 @@ IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 # The contract's limits, declared once: parse() enforces them, openapi.py publishes them.
 Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
 SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
-Title = Annotated[str, Text(1, 200)]
+Title = Annotated[str, Text(1, 200, refuse="title")]
 THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
 PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
 Body = Annotated[str, Text(1, 20_000)]
-CategoryName = Annotated[str, Text(1, 100)]
+CategoryName = Annotated[str, Text(1, 100, refuse="name")]
 
 
 class NewCategory(msgspec.Struct):
