@@ -123,7 +123,14 @@ CREATE TABLE IF NOT EXISTS thread_events (
     name       text NOT NULL,
     data       jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (thread_id, seq)
+    -- A post.created/post.edited event of a live post stores its Post JSON without body and html: they are
+    -- those of this revision, put back by every read (store/events.py), so a revision's text is stored once
+    -- (0008). Null for every other event, and for a deleted post's (its text is emptied in `data`).
+    post_id    bigint,
+    revision   integer,
+    PRIMARY KEY (thread_id, seq),
+    CONSTRAINT thread_events_text FOREIGN KEY (post_id, revision) REFERENCES post_revisions (post_id, revision),
+    CONSTRAINT thread_events_text_both CHECK ((post_id IS NULL) = (revision IS NULL))
 );
 CREATE INDEX IF NOT EXISTS thread_events_created ON thread_events (created_at);
 

@@ -42,7 +42,7 @@ INSERT INTO votes (post_id, user_id, value)
 SELECT p.id, 1 + (p.id % $1), 1 FROM posts p WHERE p.id % 3 = 0;
 INSERT INTO thread_events (thread_id, seq, name, data)
 SELECT p.thread_id, row_number() OVER (PARTITION BY p.thread_id ORDER BY p.id), 'post.created',
-       jsonb_build_object('id', p.id, 'body', p.body)
+       jsonb_build_object('id', p.id, 'revision', 1, 'body', p.body, 'html', p.html)
 FROM posts p;
 INSERT INTO sessions (id, user_id, last_seen_at)
 SELECT md5(g::text), 1 + g % $1, now() - (g % 60 || ' days')::interval FROM generate_series(1, $1) g;

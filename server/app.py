@@ -252,7 +252,8 @@ class Parley:
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             namespace, broker=broker)
         hub.listen(broker.presence_channel, presence)
-        renderer = Renderer(settings.render_workers, settings.render_budget_seconds)
+        renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
+                            on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
         await hub.start()
         await presence.start()

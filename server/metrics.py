@@ -36,6 +36,8 @@ PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")
 EFFECT_FAILURES = Counter("parley_effect_failures",
                           "After-commit effects that failed (stored first or soft; server/effects.py)", ["effect"])
+RENDER_WAITING = Gauge("parley_render_waiting", "Bodies waiting for a render worker (server/render.py)",
+                       multiprocess_mode="livesum")
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
 PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])

@@ -68,6 +68,9 @@ def _text_schema(rule: common.Text) -> Schema:
     assert rule.low == 1, "trimmed_pattern() states a minimum of one character"
     text = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
             "description": f"{rule.low}–{rule.high} characters after trimming, not only invisible ones"}
+    if rule.refuse:
+        text["allOf"].append({"pattern": common.refused_pattern(rule.refuse)})
+        text["description"] += f", without {common.REFUSED_WHAT[rule.refuse]}"
     if not rule.blank_is_none:
         return text
     blank = {"type": "string", "pattern": common.blank_pattern(),

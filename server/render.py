@@ -13,6 +13,11 @@ Two limits make rendering safe against hostile bodies (docs/security.md):
   budget; past it the worker is killed (a thread cannot be stopped) and
   replaced, and the body is refused with 422. The event loop renders only bodies
   short and plain enough that their worst case is a few ms (renders_inline()).
+
+Fairness: bodies waiting for a worker queue per user, and a free worker takes
+the oldest body of the user whose bodies took the least render time lately
+(FairQueue). Someone flooding slow bodies then delays another user's post by
+at most about the jobs already running, not by their whole queue.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import os
 import re
 import time
 import unicodedata
+from collections import deque
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import nh3
@@ -67,6 +74,32 @@ def is_invisible(text: str) -> bool:
     """True when every character of `text` shows as nothing (the empty string included)."""
     return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
                for ch in text)
+
+
+# Names (display names, category names) are labels shown beside other text: none of them may hold a character
+# that changes how the text around it reads, or hides in it. That is every format character (Cf: the bidi
+# embeddings, overrides and isolates U+202A–U+202E and U+2066–U+2069, LRM/RLM/ALM, zero-width space, joiner and
+# non-joiner, word joiner, soft hyphen, BOM, tags…), every control (Cc: newlines, tabs, escapes), line and
+# paragraph separators, lone surrogates and the blank letters. A name needing a joiner (some Persian and Indic
+# spellings, emoji sequences) is written without it: a name is a label, and @username is shown beside it.
+_NAME_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+# Titles are free text, where right-to-left marks and joiners have their place; only the explicit direction
+# controls, which reorder whatever follows them (embeddings, overrides, isolates and their terminators), are
+# refused. The page also isolates every title and name (<bdi>, dir=auto).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def refused_in_name(ch: str) -> bool:
+    return ch in _BLANK_LETTERS or unicodedata.category(ch) in _NAME_REFUSED_CATEGORIES
+
+
+def refused_in_title(ch: str) -> bool:
+    return ch in BIDI_CONTROLS
+
+
+def first_refused(text: str, refused: Callable[[str], bool]) -> str | None:
+    """The first character of `text` that `refused` refuses, or None."""
+    return next((ch for ch in text if refused(ch)), None)
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -182,16 +215,108 @@ def renders_inline(markdown: str) -> bool:
     return len(markdown) <= INLINE_CHARS and len(markdown) - len(markdown.translate(_NOT_MARKS)) <= INLINE_MARKS
 
 
-class Renderer:
-    """A small pool of render worker processes with a time budget per body.
+class FairQueue:
+    """Jobs waiting for a render worker: one FIFO per user, served by least recent render time.
 
-    render() waits for an idle worker (at most `wait` seconds, else 503), hands it the body and waits
-    at most `budget` seconds for the answer (in a thread, so the loop stays free). A worker past its
-    budget is killed and replaced; the body is refused with 422. Size it to the cores the server may
-    spend on rendering (default 2): a flood of slow bodies then queues here instead of stalling requests.
+    Each user (any hashable key) has a *usage*: the seconds of render time their bodies took, decayed
+    with a half-life of `half_life` seconds (so it measures the last minute or two, and a user who
+    stops flooding is back to nothing soon). pop() takes the oldest job of the waiting user with the
+    least usage, the earliest-queued head first among equals. Consequences (docs/security.md):
+
+    * A user whose bodies are cheap (ordinary posts take a few ms) has almost no usage, so their body
+      is the next one a worker takes: it waits for the jobs already running, about one per worker,
+      however many slow bodies other users have queued and however many accounts they use.
+    * Users who all flood are served in turn by the time they used, not by how many bodies they queued.
+    * Nothing starves: usage decays, and a worker never idles while a job waits.
+
+    A worker handed a job is charged `start()` at once (the user's last measured cost, or the one of
+    `first_guess` for a user with none), then corrected by `finish()` with the measured time, so two
+    workers freed together do not both go to the same user. `clock` is time.monotonic (a parameter for
+    the tests)."""
+
+    def __init__(self, half_life: float = 60.0, first_guess: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.half_life = half_life
+        self.first_guess = first_guess
+        self.clock = clock
+        self.queues: dict[Hashable, deque[tuple[int, Any]]] = {}
+        self.used: dict[Hashable, tuple[float, float, float]] = {}  # key → (usage, at, last cost)
+        self.count = 0
+        self._order = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def usage(self, key: Hashable) -> float:
+        """The user's decayed render seconds, now."""
+        value, at, _ = self.used.get(key, (0.0, 0.0, 0.0))
+        return value * 0.5 ** ((self.clock() - at) / self.half_life) if value else 0.0
+
+    def push(self, key: Hashable, job: Any) -> None:
+        self._order += 1
+        self.queues.setdefault(key, deque()).append((self._order, job))
+        self.count += 1
+
+    def remove(self, key: Hashable, job: Any) -> bool:
+        """Take a job out before it is served (its request gave up); False if it is not waiting."""
+        q = self.queues.get(key)
+        if q is None:
+            return False
+        for item in q:
+            if item[1] is job:
+                q.remove(item)
+                self.count -= 1
+                if not q:
+                    del self.queues[key]
+                return True
+        return False
+
+    def pop(self) -> tuple[Hashable, Any] | None:
+        """The next job (and its user) by the rule above, or None when nothing waits."""
+        if not self.queues:
+            return None
+        key = min(self.queues, key=lambda k: (self.usage(k), self.queues[k][0][0]))
+        q = self.queues[key]
+        _, job = q.popleft()
+        self.count -= 1
+        if not q:
+            del self.queues[key]
+        return key, job
+
+    def start(self, key: Hashable) -> float:
+        """Charge the user for a job a worker takes now; returns the amount, for finish()."""
+        _, _, last = self.used.get(key, (0.0, 0.0, self.first_guess))
+        self._add(key, last, last)
+        return last
+
+    def finish(self, key: Hashable, charged: float, seconds: float) -> None:
+        """The job took `seconds`: replace what start() charged by that."""
+        self._add(key, seconds - charged, seconds)
+
+    def _add(self, key: Hashable, seconds: float, last: float) -> None:
+        now = self.clock()
+        self.used[key] = (max(0.0, self.usage(key) + seconds), now, last)
+        if len(self.used) > 4 * len(self.queues) + 1000:
+            self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Drop users whose usage has decayed to nothing and who wait for nothing (bounded memory)."""
+        for k in [k for k in self.used if k not in self.queues and self.usage(k) < 1e-3]:
+            del self.used[k]
+
+
+class Renderer:
+    """A small pool of render worker processes with a time budget per body, shared fairly between users.
+
+    render() waits for a worker (at most `wait` seconds, else 503) in its user's queue (FairQueue), hands
+    it the body and waits at most `budget` seconds for the answer, the loop staying free. A worker past
+    its budget is killed and replaced; the body is refused with 422. Size it to the cores the server may
+    spend on rendering (default 2): a flood of slow bodies then queues here instead of stalling requests,
+    and queues behind its own user's bodies rather than in front of everyone else's.
     """
 
-    def __init__(self, workers: int = 2, budget: float = 1.0, wait: float = 10.0) -> None:
+    def __init__(self, workers: int = 2, budget: float = 1.0, wait: float = 10.0,
+                 on_waiting: Callable[[int], None] | None = None) -> None:
         self.size = workers
         self.budget = budget
         self.wait = wait
@@ -199,14 +324,56 @@ class Renderer:
         # fork server that has imported the renderer once, so replacing a killed worker is cheap.
         self.ctx = multiprocessing.get_context("forkserver")
         self.ctx.set_forkserver_preload(["server.render"])
-        self.idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self.idle: list[_Worker] = []
+        self.queue = FairQueue()
+        self.on_waiting = on_waiting  # told the number of bodies waiting whenever it changes (a metric)
         self.all: set[_Worker] = set()
         self.closed = False
 
     async def start(self) -> None:
         workers = await asyncio.gather(*(asyncio.to_thread(self._spawn) for _ in range(self.size)))
         for w in workers:
-            self.idle.put_nowait(w)
+            self._release(w)
+
+    def _waiting_changed(self) -> None:
+        if self.on_waiting is not None:
+            self.on_waiting(len(self.queue))
+
+    def _release(self, w: _Worker) -> None:
+        """A worker is free: to the next waiting job (FairQueue's choice), else idle."""
+        while (nxt := self.queue.pop()) is not None:
+            _, job = nxt
+            if not job.done():  # a job whose request gave up is skipped
+                job.set_result(w)
+                self._waiting_changed()
+                return
+        self.idle.append(w)
+        self._waiting_changed()
+
+    async def _acquire(self, key: Hashable) -> _Worker:
+        """A worker for `key`'s job: an idle one at once if nobody waits, else in turn; 503 after `wait` s."""
+        if self.idle and not len(self.queue):
+            return self.idle.pop()
+        job: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
+        self.queue.push(key, job)
+        self._waiting_changed()
+        try:
+            await asyncio.wait({job}, timeout=self.wait)
+        except BaseException:  # cancelled while waiting: a worker handed over meanwhile goes on
+            self._give_up(key, job)
+            raise
+        if not job.done():
+            self._give_up(key, job)
+            raise Unavailable("The server is busy rendering; try again shortly")
+        return job.result()
+
+    def _give_up(self, key: Hashable, job: asyncio.Future[_Worker]) -> None:
+        if job.done() and not job.cancelled():
+            self._release(job.result())
+            return
+        self.queue.remove(key, job)
+        job.cancel()
+        self._waiting_changed()
 
     def _spawn(self) -> _Worker:
         w = _Worker(self.ctx)
@@ -231,7 +398,7 @@ class Renderer:
         if self.closed:
             return
         try:
-            self.idle.put_nowait(await asyncio.to_thread(self._spawn))
+            self._release(await asyncio.to_thread(self._spawn))
         except Exception as exc:
             log.error("could not replace a render worker: %s", exc)
 
@@ -259,14 +426,14 @@ class Renderer:
         # Readable: the answer, which the worker is writing in one go (or EOF if it died: EOFError).
         return w.conn.recv()  # type: ignore[no-any-return]
 
-    async def render(self, markdown: str) -> str:
-        """Sanitized HTML of `markdown`; Invalid (field body) if too large, blank or over the time budget."""
+    async def render(self, markdown: str, key: Hashable = None) -> str:
+        """Sanitized HTML of `markdown`; Invalid (field body) if too large, blank or over the time budget.
+
+        `key` says whose body it is (the user id): bodies that need a worker queue per key (FairQueue)."""
         if renders_inline(markdown):
             return render(markdown)
-        try:
-            w = await asyncio.wait_for(self.idle.get(), self.wait)
-        except TimeoutError:
-            raise Unavailable("The server is busy rendering; try again shortly") from None
+        w = await self._acquire(key)
+        charged = self.queue.start(key)
         started = time.perf_counter()
         try:
             result = await self._call(w, markdown)
@@ -277,12 +444,14 @@ class Renderer:
         except BaseException:  # cancelled mid-answer: the worker's state is unknown, so it is not reused
             asyncio.get_running_loop().create_task(self._replace(w))
             raise
+        finally:
+            self.queue.finish(key, charged, min(time.perf_counter() - started, self.budget))
         if result is None:
             log.warning("render over its %.2fs budget (%d chars); worker replaced", self.budget, len(markdown))
             asyncio.get_running_loop().create_task(self._replace(w))
             raise Invalid(f"body takes too long to render (over {self.budget:g} s); simplify its Markdown",
                           field="body")
-        self.idle.put_nowait(w)
+        self._release(w)
         code, out = result
         if code == "ok":
             log.debug("rendered %d chars in %.1f ms", len(markdown), (time.perf_counter() - started) * 1000)

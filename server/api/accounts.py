@@ -13,7 +13,7 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..effects import after_commit
-from ..errors import Forbidden, RateLimited, Unauthorized
+from ..errors import Conflict, Forbidden, RateLimited, Unauthorized
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..wire import iso
@@ -28,7 +28,7 @@ Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME), description="3�
 Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
 # …and a new one is 8–256 characters.
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
-DisplayName = Annotated[str, Text(1, 64)]
+DisplayName = Annotated[str, Text(1, 64, refuse="name")]
 
 
 class SignUp(msgspec.Struct):
@@ -64,6 +64,9 @@ async def sign_up(request: Request) -> Response:
     # Per address an hour and a day: a suspended member cannot come straight back as a stream of new accounts.
     await limit(st, f"signup:ip:{address}", st.settings.limits.signup_per_ip)
     await limit(st, f"signup:day:{address}", st.settings.limits.signup_per_ip_day)
+    if await users.moderator_copied(st.pool, display) is not None:  # a copy of a moderator's name (docs/security.md)
+        raise Conflict("That name is a moderator's: choose another display name", code="display_name_taken",
+                       field="display_name" if body.display_name is not None else "username")
     password_hash = await auth.hash_password(body.password)
     session_id = st.cookies.new_session_id()
     async with transaction(st.pool) as conn:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from .. import auth
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
-from ..render import is_invisible
+from ..render import first_refused, is_invisible, refused_in_name, refused_in_title
 from ..state import AppState
 
 log = logging.getLogger(__name__)
@@ -109,19 +109,47 @@ def visible_pattern() -> str:
     return f"(?:(?![{blanks}])\\w|[{others}])"
 
 
+# Characters a Text rule's `refuse` keeps out (server/render.py says why): "name" for display and category names,
+# "title" for thread titles.
+REFUSE = {"name": refused_in_name, "title": refused_in_title}
+REFUSED_WHAT = {"name": "invisible, control or text-direction characters",
+                 "title": "text-direction controls (U+202A–U+202E, U+2066–U+2069)"}
+
+
 @dataclass(frozen=True)
 class Text:
     """A text field: low–high characters after trimming, refused (422) when blank or only invisible characters.
-    With blank_is_none a blank value means "absent" (an optional note). Stored trimmed."""
+    With blank_is_none a blank value means "absent" (an optional note). Stored trimmed. `refuse` ("name",
+    "title") also refuses the characters of REFUSE anywhere in it."""
 
     low: int
     high: int
     blank_is_none: bool = False
+    refuse: str = ""
 
     def check(self, value: str | None, field: str) -> str | None:
         if value is None or (self.blank_is_none and not value.strip()):
             return None
-        return trimmed(value, field, self.low, self.high)
+        value = trimmed(value, field, self.low, self.high)
+        if self.refuse:
+            check_chars(value, field, self.refuse)
+        return value
+
+
+@cache
+def refused_pattern(refuse: str) -> str:
+    """A JSON Schema pattern of strings without the characters the rule `refuse` keeps out, but in the white space
+    that trimming removes (lone surrogates are left out of it: they are not valid JSON text, so no body holds one)."""
+    test = REFUSE[refuse]
+    w = _space()
+    return f"^[{w}]*[^{char_class(lambda ch: test(ch) and not 0xD800 <= ord(ch) <= 0xDFFF)}]*[{w}]*{END}"
+
+
+def check_chars(value: str, field: str, refuse: str) -> None:
+    """422 naming `field` when `value` holds a character the rule `refuse` ("name", "title") keeps out."""
+    bad = first_refused(value, REFUSE[refuse])
+    if bad is not None:
+        raise Invalid(f"{field} must not contain {REFUSED_WHAT[refuse]}: it holds U+{ord(bad):04X}", field=field)
 
 
 @cache

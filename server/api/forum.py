@@ -41,11 +41,11 @@ IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 # The contract's limits, declared once: parse() enforces them, openapi.py publishes them.
 Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
 SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
-Title = Annotated[str, Text(1, 200)]
+Title = Annotated[str, Text(1, 200, refuse="title")]
 THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
 PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
 Body = Annotated[str, Text(1, 20_000)]
-CategoryName = Annotated[str, Text(1, 100)]
+CategoryName = Annotated[str, Text(1, 100, refuse="name")]
 
 
 class NewCategory(msgspec.Struct):
@@ -84,10 +84,11 @@ class Vote(msgspec.Struct):
     value: Literal[-1, 0, 1]
 
 
-async def render_body(st: AppState, text: str) -> str:
-    """The body's HTML, rendered off the event loop within the size and time budgets (server/render.py)."""
+async def render_body(st: AppState, text: str, user_id: int) -> str:
+    """The body's HTML, rendered off the event loop within the size and time budgets (server/render.py);
+    bodies that wait for a render worker wait in their user's queue, served fairly between users."""
     assert st.renderer is not None, "the lifespan starts the renderer"
-    return await st.renderer.render(text)
+    return await st.renderer.render(text, user_id)
 
 
 async def list_categories(request: Request) -> Response:
@@ -122,7 +123,7 @@ async def list_threads(request: Request) -> Response:
 async def create_thread(request: Request) -> Response:
     st, user, body, _ = await writing(request, NewThread, bucket="thread")
     title, text = body.title, body.body
-    html, mentioned = await mentions.link(st, await render_body(st, text))
+    html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
     await after_commit(st, written)
@@ -197,7 +198,7 @@ async def create_post(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
-    html, mentioned = await mentions.link(st, await render_body(st, text))
+    html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, html, key, mentioned)
     await after_commit(st, written)
@@ -208,7 +209,7 @@ async def create_post(request: Request) -> Response:
 async def edit_post(request: Request) -> Response:
     st, user, body, post_id = await writing(request, PostEdit, bucket="edit")
     text = body.body
-    html, mentioned = await mentions.link(st, await render_body(st, text))
+    html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
     await after_commit(st, written)

@@ -20,4 +20,4 @@ async def render_preview(request: Request) -> Response:
     """POST /api/render {body} → 200 {html}: signed in only, rate-limited like edits (own bucket)."""
     st, user, body, _ = await writing(request, Preview, bucket="render")
     text = body.body
-    return json({"html": await render_body(st, text)})
+    return json({"html": await render_body(st, text, user["id"])})

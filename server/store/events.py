@@ -10,16 +10,22 @@ transaction of the change (ARCHITECTURE rule 1), in one of two ways:
 
 No other module writes `threads.seq` or `thread_events` (tests/unit/test_write_path.py greps for it).
 The frame each returns is published by the API only after COMMIT (server/effects.py).
+
+A post's text is stored once (migration 0008): the post.created/post.edited event of a post keeps its
+Post JSON without `body` and `html` and names the revision that holds them (columns post_id, revision →
+post_revisions); every read puts the two fields back in SQL (_DATA), so the events endpoint, /ws replay
+and backfill answer the same JSON as if the event held them (`append_post()`, and `insert()` with `post`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
-from ..wire import event_frame
+from ..wire import encode, event_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,18 +47,35 @@ def take_seq(also: str = "", where: str = "", returning: str = "id, seq") -> str
     return f"UPDATE threads SET {sets} WHERE {cond} RETURNING {returning}"
 
 
-def insert(source: str, thread_seq: str, name: str, data: str) -> str:
+# The Post fields whose text is the revision's: stored there, not in the event.
+TEXT_FIELDS = ("body", "html")
+
+
+def insert(source: str, thread_seq: str, name: str, data: str,
+           post: tuple[str, str, str, str] | None = None) -> str:
     """SQL storing one event per row of `source` (a FROM clause, e.g. CTEs of the statement): `thread_seq`
     is its thread id and seq (taken with take_seq()), `data` the SQL expression of the event's jsonb. It
-    returns the stored data as JSON text: the event's bytes, exactly as replay will read them."""
+    returns the stored data as JSON text: the event's bytes, exactly as replay will read them.
+
+    `post`: for a post's event, SQL for (post id, revision, body, html): the text is left out of the stored
+    data (it is the revision's) and put back in what the statement returns; body and html must be values
+    the RETURNING clause can see (parameters)."""
     if not name.replace(".", "").replace("_", "").isalnum():
         raise ValueError(f"not an event name: {name!r}")  # names are ours, never input; still, keep SQL clean
-    return (f"INSERT INTO thread_events (thread_id, seq, name, data) SELECT {thread_seq}, '{name}', {data}"
-            f" FROM {source} RETURNING data::text AS data")
+    if post is None:
+        return (f"INSERT INTO thread_events (thread_id, seq, name, data) SELECT {thread_seq}, '{name}', {data}"
+                f" FROM {source} RETURNING data::text AS data")
+    post_id, revision, body, html = post
+    text_out = " - ".join([f"({data})", *(f"'{f}'" for f in TEXT_FIELDS)])
+    return (f"INSERT INTO thread_events (thread_id, seq, name, data, post_id, revision)"
+            f" SELECT {thread_seq}, '{name}', {text_out}, {post_id}, {revision} FROM {source}"
+            f" RETURNING (data || jsonb_build_object('body', {body}, 'html', {html}))::text AS data")
 
 
 _TAKE = take_seq(returning="seq")
 _STORE = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, $3, $4::text::jsonb)"
+_STORE_POST = ("INSERT INTO thread_events (thread_id, seq, name, data, post_id, revision)"
+               " VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)")
 
 
 async def append(conn: asyncpg.Connection, thread_id: int, name: str,
@@ -68,9 +91,28 @@ async def append(conn: asyncpg.Connection, thread_id: int, name: str,
     return Event(thread_id, seq, event_frame(thread_id, seq, name, body))
 
 
+async def append_post(conn: asyncpg.Connection, thread_id: int, name: str, post: dict[str, Any]) -> Event:
+    """append() for a post's event (post.edited): `post` is the contract's Post, whose body and html are those
+    of its revision `post["revision"]`, already in post_revisions. The stored data leaves the text out and
+    names the revision; the frame carries the whole Post, as every read gives it."""
+    seq = await conn.fetchval(_TAKE, thread_id)
+    assert seq is not None, "append to a missing thread"
+    await conn.execute(_STORE_POST, thread_id, seq, name,
+                       encode({k: v for k, v in post.items() if k not in TEXT_FIELDS}).decode(),
+                       post["id"], post["revision"])
+    return Event(thread_id, seq, event_frame(thread_id, seq, name, encode(post)))
+
+
 # The most event data one read brings into memory: an HTTP page of events, one replay chunk, one backfill
 # step. At least one event is always read, so a reader makes progress whatever the size of one event.
 READ_BUDGET = 1 << 20
+
+# An event's data as JSON text, a post's text put back from its revision (in SQL; `e` is thread_events,
+# `r` its LEFT JOINed post_revisions row). jsonb orders keys itself, so the text is what the event
+# would show had it kept body and html.
+_DATA = """(CASE WHEN e.post_id IS NULL THEN e.data
+              ELSE e.data || jsonb_build_object('body', r.body, 'html', r.html) END)::text"""
+_TEXT = "LEFT JOIN post_revisions r ON r.post_id = e.post_id AND r.revision = e.revision"
 
 
 async def since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, after: int,
@@ -78,12 +120,15 @@ async def since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, after: 
     """Events with seq > after, oldest first, at most `limit` of them and about `budget` bytes of data
     (the database stops at the budget: what is not returned is never transferred); `data` is JSON text."""
     return await conn.fetch(
-        """
+        f"""
         SELECT seq, name, data, created_at FROM (
-            SELECT seq, name, data::text AS data, created_at, octet_length(data::text) AS size,
-                   sum(octet_length(data::text)) OVER (ORDER BY seq) AS upto
-            FROM thread_events WHERE thread_id = $1 AND seq > $2 ORDER BY seq LIMIT $3
-        ) e WHERE upto - size < $4 ORDER BY seq
+            SELECT seq, name, data, created_at, octet_length(data) AS size,
+                   sum(octet_length(data)) OVER (ORDER BY seq) AS upto
+            FROM (
+                SELECT e.seq, e.name, {_DATA} AS data, e.created_at FROM thread_events e {_TEXT}
+                WHERE e.thread_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3
+            ) d
+        ) x WHERE upto - size < $4 ORDER BY seq
         """, thread_id, after, limit, budget)
 
 
@@ -104,18 +149,20 @@ async def frames_after(conn: asyncpg.Connection | asyncpg.Pool, afters: list[tup
     so a thread whose last returned seq is below its seq has more to read (or, if the events do not
     start right after `after`, they were pruned)."""
     rows = await conn.fetch(
-        """
-        SELECT p.thread_id, t.seq AS head, e.seq, e.name, e.data
+        f"""
+        SELECT p.thread_id, t.seq AS head, x.seq, x.name, x.data
         FROM unnest($1::bigint[], $2::bigint[]) AS p(thread_id, after)
         LEFT JOIN threads t ON t.id = p.thread_id
         LEFT JOIN LATERAL (
             SELECT seq, name, data FROM (
-                SELECT seq, name, data::text AS data, octet_length(data::text) AS size,
-                       sum(octet_length(data::text)) OVER (ORDER BY seq) AS upto
-                FROM thread_events WHERE thread_id = p.thread_id AND seq > p.after ORDER BY seq LIMIT $3
-            ) x WHERE upto - size < $4
-        ) e ON true
-        ORDER BY p.thread_id, e.seq
+                SELECT seq, name, data, octet_length(data) AS size, sum(octet_length(data)) OVER (ORDER BY seq) AS upto
+                FROM (
+                    SELECT e.seq, e.name, {_DATA} AS data FROM thread_events e {_TEXT}
+                    WHERE e.thread_id = p.thread_id AND e.seq > p.after ORDER BY e.seq LIMIT $3
+                ) d
+            ) y WHERE upto - size < $4
+        ) x ON true
+        ORDER BY p.thread_id, x.seq
         """, [t for t, _ in afters], [a for _, a in afters], limit, budget)
     out: dict[int, tuple[int | None, list[tuple[int, bytes]]]] = {}
     for r in rows:
@@ -131,9 +178,10 @@ async def scrub_post(conn: asyncpg.Connection, thread_id: int, post_id: int) -> 
 
     The post's text then leaves the backlog (HTTP events and websocket replay). `deleted` stays as it
     was in each event, so an applier still counts the response until the post.deleted event that follows
-    (stored in the same transaction): replaying the events gives exactly what a fresh fetch shows."""
+    (stored in the same transaction): replaying the events gives exactly what a fresh fetch shows. The
+    events no longer name the post's revisions, whose text only moderators' records keep."""
     await conn.execute(
         """
-        UPDATE thread_events SET data = data || '{"body": "", "html": ""}'::jsonb
+        UPDATE thread_events SET data = data || '{"body": "", "html": ""}'::jsonb, post_id = NULL, revision = NULL
         WHERE thread_id = $1 AND name IN ('post.created', 'post.edited') AND (data->>'id')::bigint = $2
         """, thread_id, post_id)

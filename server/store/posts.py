@@ -78,8 +78,9 @@ def _create_sql(thread: str, notify_kind: str) -> str:
     $1 thread, $2 parent, $3 kind, $4 author, $5 body, $6 html, $7 mentioned user ids. Every CTE sees
     the snapshot from before the statement, so the poster's new follow row cannot make them a
     recipient (they are excluded anyway) and no notification of this post exists yet."""
+    # The text is revision 1's, stored once, there (store/events.py); the statement returns it whole.
     stored = events.insert("p CROSS JOIN a LEFT JOIN users e ON e.id = p.edited_by", "p.thread_id, p.seq",
-                           "post.created", POST_JSON)
+                           "post.created", POST_JSON, post=("p.id", "1", "$5::text", "$6::text"))
     return f"""
 WITH t AS ({thread}),
 p AS (
@@ -262,7 +263,7 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
         await modlog.record(conn, "post.edited", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
     post = post_dict(await get_row(conn, post_id))
-    event = await events.append(conn, row["thread_id"], "post.edited", encode(post))
+    event = await events.append_post(conn, row["thread_id"], "post.edited", post)
     notified = []
     if mentioned:
         notified = await notifications.notify(conn, users.brief(user), row["thread_id"], post_id, "mentions",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,25 @@ def canonical(name: str) -> str:
     if valid_username(name):
         return name.lower()
     return "!" + name.casefold()[:64]
+
+
+def skeleton(name: str) -> str:
+    """The form in which a display name is compared with moderators' names: NFKC (fullwidth and other
+    compatibility forms become plain letters), casefolded, letters and digits only ("Mod Team", "ＭＯＤ-team"
+    and "modteam" are one). Look-alikes across scripts (Cyrillic а for Latin a) are not caught: the page
+    shows @username beside every name in posts and Active Now for that."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+async def moderator_copied(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> str | None:
+    """The username of a moderator whose display name or username `name` copies (same skeleton), or None."""
+    target = skeleton(name)
+    if not target:
+        return None
+    for row in await conn.fetch("SELECT username, display_name FROM users WHERE is_moderator"):
+        if target in (skeleton(row["display_name"]), skeleton(row["username"])):
+            return row["username"]  # type: ignore[no-any-return]
+    return None
 
 
 # The contract's User brief, declared once: its keys, each a column of users. brief() builds it from a row

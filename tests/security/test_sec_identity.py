@@ -1,5 +1,6 @@
-"""Names and accounts (issue 13, findings 5, 6, 8 and 13): patterns match the whole value, usernames have one
-canonical form everywhere, categories nest at most 6 deep, and password changes are rate-limited."""
+"""Names and accounts (issue 13, findings 5, 6, 8 and 13; issue 25, finding 9): patterns match the whole value,
+usernames have one canonical form everywhere, categories nest at most 6 deep, password changes are rate-limited,
+names hold no invisible or direction-changing character and copy no moderator's name."""
 
 from __future__ import annotations
 
@@ -130,3 +131,82 @@ def test_a_deep_chain_left_by_an_old_release_still_lists(fresh_db: str, redis_ur
         assert depth == 600 and len(node["path"]) == 600
     finally:
         proc.stop()
+
+
+# Format and control characters that reorder or hide text (issue 25, finding 9): the bidi embeddings,
+# overrides and isolates, LRM/RLM/ALM, zero-width space/joiner/non-joiner, word joiner, soft hyphen, BOM,
+# a tag character, a newline and an escape, a line separator, a blank letter.
+SPOILERS = ["\u202e", "\u202a", "\u202d", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c",
+            "\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\U000e0041", "\n", "\x1b", "\u2028",
+            "\u3164"]
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.fixture(scope="module")
+def mod(server: Any, pg_url: str) -> Api:
+    """A moderator with a display name of their own, and a category (`mod.slug`)."""
+    api = Api(server.url).sign_up(display_name=unique("Warden "))
+    make_moderator(pg_url, api.user["username"])  # type: ignore[index]
+    api.slug = unique("c-")
+    assert api.post("/api/categories", json={"slug": api.slug, "name": "Names"}).status_code == 201
+    return api
+
+
+def _refused(r: httpx.Response, field: str, ch: str) -> None:
+    assert r.status_code == 422, (repr(ch), r.status_code, r.text)
+    err = r.json()["error"]
+    assert err["code"] == "invalid" and err["field"] == field and f"U+{ord(ch):04X}" in err["message"], err
+
+
+@pytest.mark.parametrize("ch", SPOILERS, ids=lambda c: f"U+{ord(c):04X}")
+def test_names_refuse_format_and_control_characters(ch: str, server: Any, mod: Api) -> None:
+    """A display name (at sign-up) or a category name holding a format or control character anywhere (bidi
+    controls, LRM/RLM, zero-width joiners, soft hyphen, BOM, tags, newline, a blank letter) is a 422 naming the
+    field and the character; nothing is created."""
+    name = unique("u")
+    r = httpx.post(server.url + "/api/users", json={"username": name, "password": PASSWORD,
+                                                    "display_name": f"Ada{ch}Lovelace"})
+    _refused(r, "display_name", ch)
+    assert httpx.get(f"{server.url}/api/users/{name}").status_code == 404
+    slug = unique("c-")
+    _refused(mod.post("/api/categories", json={"slug": slug, "name": f"Cooking{ch}Tips"}), "name", ch)
+    assert slug not in mod.get("/api/categories").text
+
+
+@pytest.mark.parametrize("ch", BIDI, ids=lambda c: f"U+{ord(c):04X}")
+def test_titles_refuse_bidi_controls_on_create_and_rename(ch: str, mod: Api, server: Any) -> None:
+    """A thread title with an explicit direction control (embedding, override, isolate or their end) is a 422
+    field title, when asked and when renamed; the title is unchanged."""
+    slug = mod.slug
+    _refused(mod.post("/api/threads", json={"category": slug, "title": f"exe{ch}.txt", "body": "b"}), "title", ch)
+    tid = mod.post("/api/threads", json={"category": slug, "title": "Plain", "body": "b"}).json()["thread"]["id"]
+    _refused(mod.patch(f"/api/threads/{tid}", json={"title": f"Plain{ch}nialP"}), "title", ch)
+    assert httpx.get(f"{server.url}/api/threads/{tid}").json()["thread"]["title"] == "Plain"
+
+
+def test_right_to_left_text_keeps_its_marks_and_joiners(mod: Api, server: Any) -> None:
+    """What right-to-left and Indic writing needs is kept: Arabic and Hebrew names, a title with RLM and a
+    zero-width non-joiner (Persian), and a body with any bidi control (bodies render as their own paragraphs)."""
+    user = Api(server.url).sign_up(display_name="سارة כהן")
+    assert user.user["display_name"] == "سارة כהן"  # type: ignore[index]
+    slug = mod.slug
+    title = "می\u200cخواهم \u200fHTML\u200f یاد بگیرم"
+    r = mod.post("/api/threads", json={"category": slug, "title": title, "body": "\u202eمرحبا\u202c and \u2067x\u2069"})
+    assert r.status_code == 201, r.text
+    assert r.json()["thread"]["title"] == title and "\u202e" in r.json()["question"]["body"]
+
+
+def test_a_copy_of_a_moderators_name_is_refused(mod: Api, server: Any) -> None:
+    """Signing up with a moderator's display name or username, in any case, width or spacing, is a 409
+    display_name_taken (field display_name, or username when that is the display name); other names pass."""
+    warden = mod.user["display_name"]  # type: ignore[index]
+    for copy in (warden, warden.upper(), warden.replace(" ", ""), "\uff37" + warden[1:], mod.user["username"]):  # type: ignore[index]
+        r = httpx.post(server.url + "/api/users", json={"username": unique(), "password": PASSWORD,
+                                                        "display_name": copy})
+        assert r.status_code == 409 and r.json()["error"]["field"] == "display_name", (copy, r.text)
+        assert r.json()["error"]["code"] == "display_name_taken"
+    r = httpx.post(server.url + "/api/users", json={"username": warden.replace(" ", "_"), "password": PASSWORD})
+    assert r.status_code == 409 and r.json()["error"]["field"] == "username", r.text
+    r = httpx.post(server.url + "/api/users", json={"username": mod.user["username"].upper() + "x",  # type: ignore[index]
+                                                    "password": PASSWORD, "display_name": warden + " fan"})
+    assert r.status_code == 201, r.text

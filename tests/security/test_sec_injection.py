@@ -185,18 +185,20 @@ def test_xss_in_names_and_titles_is_returned_as_json_text(world: dict[str, Any],
     with textContent); no API answer is HTML and post html is sanitized; the page never embeds them."""
     mod: Api = world["mod"]
     url = world["url"]
-    for i, vector in enumerate(XSS):
+    for i, body in enumerate(XSS):
+        # Names and titles refuse direction controls (test_sec_identity.py): their vectors go without them.
+        vector = body.replace("\u202e", "")
         user = Api(url).sign_up(display_name=vector[:64])
         assert user.user["display_name"] == vector[:64].strip()  # type: ignore[index]
         slug = unique("x-")
         cat = mod.post("/api/categories", json={"slug": slug, "name": vector[:100]})
         assert cat.status_code == 201 and cat.json()["category"]["name"] == vector[:100].strip()
-        created = user.post("/api/threads", json={"category": slug, "title": vector[:200], "body": vector})
+        created = user.post("/api/threads", json={"category": slug, "title": vector[:200], "body": body})
         assert created.status_code == 201, created.text
         thread = created.json()
         assert thread["thread"]["title"] == vector[:200].strip()
         assert thread["thread"]["category"]["name"] == vector[:100].strip()
-        assert thread["question"]["body"] == vector.strip()
+        assert thread["question"]["body"] == body.strip()
         assert unsafe(thread["question"]["html"]) == [], thread["question"]["html"]
         for path in (f"/api/threads/{thread['thread']['id']}", f"/api/categories/{slug}/threads", "/api/categories",
                      f"/api/threads/{thread['thread']['id']}/events"):
@@ -208,7 +210,7 @@ def test_xss_in_names_and_titles_is_returned_as_json_text(world: dict[str, Any],
         assert vector not in page.text and "alert(1)" not in page.text
     r = httpx.get(url + "/api/threads", params={"limit": 100})
     titles = {t["title"] for t in r.json()["threads"]}
-    assert {v[:200].strip() for v in XSS[-10:]} <= titles
+    assert {v.replace("\u202e", "")[:200].strip() for v in XSS[-10:]} <= titles
 
 
 def test_no_error_message_reflects_input_as_html(server: Any) -> None:

@@ -234,6 +234,17 @@ def test_text_patterns_accept_exactly_what_the_validation_accepts() -> None:
         except Invalid:
             ok = False
         assert ok == bool(length.search(text) and shows.search(text)), repr(text)
+    # Names and titles (issue 25, finding 9): the published "without these characters" pattern is the rule.
+    for refuse in ("name", "title"):
+        rule = common.Text(1, 5, refuse=refuse)
+        without = re.compile(common.refused_pattern(refuse))
+        for text in [*samples, "a\u202eb", "\u2066ab", "a\u200db", "a\u200fb", "a\u00adb", "\ufeffab", "a\u2028b",
+                     "سارة", "a\u3164"]:
+            try:
+                ok = rule.check(text, "f") is not None and "\x00" not in text
+            except Invalid:
+                ok = False
+            assert ok == bool(length.search(text) and shows.search(text) and without.search(text)), (refuse, repr(text))
     blank = re.compile(common.blank_pattern())
     assert [bool(blank.search(t)) for t in ("", " \t\n\u3000", " a ")] == [True, True, False]
     assert re.search(common.whole(re.compile("[a-z]{3}")), "ada\n") is None  # `$` would have matched

@@ -262,3 +262,57 @@ def test_fuzzer_finds_slow_markdown_and_the_server_refuses_it(fuzz_server: Any) 
     very_slow = [f for f in found if f[0] > 1.0]
     assert all(status == 422 for _, status, _ in very_slow), very_slow
     assert httpx.get(fuzz_server.url + "/healthz").status_code == 200
+
+
+async def _render_waiting(client: httpx.AsyncClient) -> float:
+    """The server's count of bodies waiting for a render worker (/metrics, parley_render_waiting)."""
+    text = (await client.get("/metrics")).text
+    line = next(ln for ln in text.splitlines() if ln.startswith("parley_render_waiting"))
+    return float(line.split()[-1])
+
+
+async def test_a_flood_of_slow_bodies_does_not_delay_another_users_post(spawn: Any, pg_url: str) -> None:
+    """One render worker; three accounts, each within its limits, queue four slow-but-allowed bodies (~0.3 s
+    each); once each has had one rendered, a fourth user's long post (which needs a worker) is answered
+    before the flood's queued bodies: at most the one being rendered (and one more, for the race of
+    reaching the queue) finishes in between, not the eight waiting."""
+    srv = spawn(PARLEY_RENDER_WORKERS="1", PARLEY_RENDER_BUDGET_SECONDS="20", PARLEY_RATE_LIMITS=None)
+    mod = Api(srv.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Fair"}).status_code == 201
+    tid = new_thread(mod, slug)["thread"]["id"]
+    slow = "http://a.b/(" * 1200  # ~0.3-0.6 s on an idle machine: slow, but far under the budget
+    normal_body = " ".join(["a long but ordinary answer about bread"] * 60)
+    assert len(normal_body) > 1024  # too long to render on the loop: it needs the worker too
+    users = [Api(srv.url).sign_up() for _ in range(4)]
+    clients = [httpx.AsyncClient(base_url=srv.url, cookies={"parley_session": u.session_cookie}, timeout=120)
+               for u in users]
+    flooders, normal = clients[:3], clients[3]
+    done: list[str] = []
+
+    async def post(c: httpx.AsyncClient, body: str, name: str) -> None:
+        r = await c.post(f"/api/threads/{tid}/posts", json={"body": body})
+        assert r.status_code == 201, (name, r.status_code, r.text[:200])
+        done.append(name)
+
+    try:
+        flood = [asyncio.create_task(post(c, slow, f"flood{j}.{i}")) for i in range(4) for j, c in enumerate(flooders)]
+        # Wait (no timing assumed) until each flooder has had a body rendered and the rest wait in the queue.
+        async with httpx.AsyncClient(base_url=srv.url, timeout=30) as probe:
+            for _ in range(600):
+                served = all(any(d.startswith(f"flood{j}.") for d in done) for j in range(3))
+                if served and await _render_waiting(probe) >= 12 - len(done) - 1:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"the flood never queued: done={done}, waiting={await _render_waiting(probe)}")
+        before = len(done)
+        await post(normal, normal_body, "normal")
+        between = done.index("normal") - before
+        assert between <= 2, f"{between} flood bodies were rendered before the normal post: {done}"
+        await asyncio.gather(*flood)
+        assert done[-1] != "normal" and len(done) == 13
+    finally:
+        for c in clients:
+            await c.aclose()

@@ -130,7 +130,7 @@ def test_two_readers_see_responses_comments_edits_and_votes_live(site: Site, rea
     a.locator(f'[data-post-id="{rid}"] [data-testid="edit-save"]').click()
     expect(part(b, rid, "post-body")).to_have_text(edited)
     expect(part(b, rid, "edited-marker")).to_contain_text(
-        re.compile(r"^This post was edited by Alice Archer at \w+ \d{1,2}, \d{4} \d{1,2}:\d{2} [AP]M \S+$"))
+        re.compile(r"^This post was edited by Alice Archer @\S+ at \w+ \d{1,2}, \d{4} \d{1,2}:\d{2} [AP]M \S+$"))
     expect(part(a, rid, "edited-marker")).to_be_visible()
 
     # Votes: Bob up-votes Alice's response and comment; Alice cannot vote on her own.

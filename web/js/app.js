@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
-import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink } from './ui.js';
+import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink, userLinkWithHandle } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
 import { renderThread } from './views/thread.js';
@@ -240,7 +240,7 @@ function renderActiveNow(msg) {
   const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
   const shown = users.slice(0, ACTIVE_SHOWN);
   activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
-    avatar(u, 'xs'), userLink(u, 'active-name'))));
+    avatar(u, 'xs'), userLinkWithHandle(u, 'active-name'))));
   const hidden = total - shown.length;
   if (hidden > 0) {
     activeList.append(h('li', { class: 'active-more' }, h('button', {
@@ -284,7 +284,8 @@ function showEveryone(total, guests) {
       for (const u of d.users || []) {
         if (seen.has(u.id)) continue;
         seen.add(u.id);
-        const li = h('li', { dir: 'auto', dataset: { userId: u.id } }, avatar(u, 'xs'), userLink(u, 'everyone-name'));
+        const li = h('li', { dir: 'auto', dataset: { userId: u.id } }, avatar(u, 'xs'),
+          userLinkWithHandle(u, 'everyone-name'));
         list.append(li);
         added.push(li);
       }

@@ -48,7 +48,7 @@ function show(ta, users) {
       id: `mention-opt-${i}`, role: 'option', class: 'mention-opt', 'data-testid': 'mention-option',
       'aria-selected': i === 0 ? 'true' : 'false', dataset: { username: u.username },
       onMousedown: (e) => { e.preventDefault(); pick(u); },
-    }, h('strong', null, `@${u.username}`), ' ', h('span', null, displayName(u)))));
+    }, h('strong', null, `@${u.username}`), ' ', h('span', { dir: 'auto' }, displayName(u)))));
   ta.insertAdjacentElement('afterend', box);
   ta.setAttribute('aria-activedescendant', 'mention-opt-0');
 }

@@ -102,7 +102,8 @@ export class Bell {
     }, h('a', {
       href: `/t/${n.thread.id}#post-${n.post_id}`,
       onClick: () => { this.close(); if (!n.read) this.markRead({ ids: [n.id] }); },
-    }, h('strong', null, displayName(n.actor)), ` ${WHAT[n.kind] || n.kind} `, h('em', null, n.thread.title)),
+    }, h('strong', { dir: 'auto' }, displayName(n.actor)), ` ${WHAT[n.kind] || n.kind} `,
+    h('em', { dir: 'auto' }, n.thread.title)),
     ' ', timeEl(n.created_at, 'relative'))))
       : h('p', { class: 'empty' }, 'Nothing yet.');
     this.panel.replaceChildren(h('div', { class: 'bell-head' }, h('strong', null, 'Notifications'), markAll), list);

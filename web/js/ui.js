@@ -8,11 +8,48 @@ export function displayName(user) {
   return user.display_name || user.username || 'Someone';
 }
 
+// Text that a user wrote never reorders the text around it: in the page every name and title sits in an
+// element with `dir` (auto) or in <bdi>, each an isolate; in plain strings (dialog titles, messages, tooltips)
+// isolated() wraps it in FSI…PDI, after removing the direction controls it holds, so none can close the
+// isolate early (docs/security.md, "Names that reorder or impersonate").
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` as a first-strong isolate for use inside a plain string. */
+export function isolated(text) {
+  return `\u2068${String(text ?? '').replace(BIDI_CONTROLS, '')}\u2069`;
+}
+
+/** A string built with isolated() as nodes: each isolated part in a <bdi> (no invisible characters left). */
+export function isolatedNodes(text) {
+  return String(text).split(/\u2068([^\u2069]*)\u2069/).map((part, i) => (i % 2 ? h('bdi', null, part) : part))
+    .filter((part) => part !== '');
+}
+
+/** A user's display name, isolated, for use inside a sentence of plain strings. */
+export function isolatedName(user) {
+  return isolated(displayName(user));
+}
+
 /** A user's name linking to their profile (/u/USERNAME). */
 export function userLink(user, cls = 'name') {
   if (!user || !user.username) return h('span', { class: cls, dir: 'auto' }, displayName(user));
   return h('a', { class: [cls, 'user-link'], href: `/u/${encodeURIComponent(user.username)}`, dir: 'auto' },
     displayName(user));
+}
+
+/**
+ * "@username", quiet, beside a display name wherever who wrote or who is here matters (posts, edits, Active
+ * Now): display names are free and may copy one another; usernames are unique. Left to right on its own.
+ */
+export function userHandle(user) {
+  if (!user || !user.username) return null;
+  return h('span', { class: 'handle', dir: 'ltr', 'data-testid': 'user-handle' }, `@${user.username}`);
+}
+
+/** The name linking to the profile, then its @username. */
+export function userLinkWithHandle(user, cls = 'name') {
+  const handle = userHandle(user);
+  return handle ? [userLink(user, cls), ' ', handle] : [userLink(user, cls)];
 }
 
 function initials(user) {
@@ -49,10 +86,10 @@ export function breadcrumb(path, { currentIsLink = false, extra = null } = {}) {
   (path || []).forEach((p, i) => {
     const last = i === path.length - 1 && !currentIsLink && !extra;
     items.push(h('li', null, last
-      ? h('span', { 'aria-current': 'page' }, p.name)
-      : h('a', { href: `/c/${encodeURIComponent(p.slug)}` }, p.name)));
+      ? h('span', { 'aria-current': 'page', dir: 'auto' }, p.name)
+      : h('a', { href: `/c/${encodeURIComponent(p.slug)}`, dir: 'auto' }, p.name)));
   });
-  if (extra) items.push(h('li', null, h('span', { 'aria-current': 'page', class: 'crumb-current' }, extra)));
+  if (extra) items.push(h('li', null, h('span', { 'aria-current': 'page', class: 'crumb-current', dir: 'auto' }, extra)));
   return h('nav', { class: 'breadcrumb', 'aria-label': 'Breadcrumb', 'data-testid': 'breadcrumb' }, h('ol', null, items));
 }
 
@@ -64,14 +101,14 @@ export function threadItem(t) {
     h('div', { class: ['thread-count', count === 0 && 'is-zero'], title: plural(count, 'response') },
       h('strong', null, String(count)), h('span', null, count === 1 ? 'response' : 'responses')),
     h('div', { class: 'thread-main' },
-      h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title,
-        t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null),
+      h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title),
+      t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null,
       h('div', { class: 'thread-meta' },
         t.accepted_id ? h('span', { class: 'badge badge-answered', 'data-testid': 'answered' }, '✓ answered') : null,
         t.unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'thread-unread' }, `${t.unread} new`) : null,
         Number.isFinite(t.score) ? h('span', { class: 'meta-score', 'data-testid': 'thread-score' },
           plural(t.score, 'vote')) : null,
-        cat.slug ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(cat.slug)}` }, cat.name) : null,
+        cat.slug ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(cat.slug)}`, dir: 'auto' }, cat.name) : null,
         h('span', { class: 'meta-author' }, 'asked by ', userLink(t.author)),
         h('span', { class: 'meta-activity' }, icon('clock', 'icon icon-sm'), 'active ',
           timeEl(t.last_activity_at || t.created_at, 'relative')))));

@@ -4,7 +4,7 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { confirmDialog, displayName, errorPanel, loading, openDialog, timeEl, toast, userLink } from '../ui.js';
+import { confirmDialog, errorPanel, isolatedName, loading, openDialog, timeEl, toast, userLink } from '../ui.js';
 import { excerpt, permalink } from './profile.js';
 
 const REASON = { spam: 'Spam', rude: 'Rude or abusive', off_topic: 'Off topic', other: 'Other' };
@@ -47,7 +47,7 @@ function suspendForm(author, onDone) {
 export function suspendDialog(author) {
   return new Promise((resolve) => {
     let done = false;
-    const dlg = openDialog(`Suspend ${displayName(author)}`, suspendForm(author, () => { done = true; dlg.close(); }),
+    const dlg = openDialog(`Suspend ${isolatedName(author)}`, suspendForm(author, () => { done = true; dlg.close(); }),
       'suspend-dialog');
     dlg.addEventListener('close', () => resolve(done));
   });
@@ -75,7 +75,7 @@ function queueItem(group, ctx, onSettled) {
       return b;
     };
     item.replaceChildren(
-      h('h2', { class: 'review-title' }, h('a', { href: permalink(post) }, thread.title)),
+      h('h2', { class: 'review-title' }, h('a', { href: permalink(post), dir: 'auto' }, thread.title)),
       h('p', { class: 'review-meta' }, post.kind, ' by ', userLink(post.author), ' · ', timeEl(post.created_at, 'relative'),
         post.deleted ? h('span', { class: 'badge' }, 'deleted') : null),
       post.deleted ? '' : h('blockquote', { class: 'review-body', 'data-testid': 'review-body' }, excerpt(post.body, 600)),
@@ -83,7 +83,7 @@ function queueItem(group, ctx, onSettled) {
       h('ul', { class: 'review-flags' }, group.flags.map((f) => h('li', { 'data-testid': 'review-flag' },
         h('strong', null, REASON[f.reason] || f.reason), ' from ', userLink(f.flagger), ' · ',
         timeEl(f.created_at, 'relative'), f.note ? h('span', { class: 'review-note' }, ` — “${f.note}”`) : null))),
-      history.length ? h('details', null, h('summary', null, `Recent posts by ${displayName(post.author)}`),
+      history.length ? h('details', null, h('summary', null, `Recent posts by ${isolatedName(post.author)}`),
         h('ul', null, history.map((p) => h('li', null, h('a', { href: permalink(p) }, excerpt(p.body, 120)))))) : null,
       h('div', { class: 'review-actions' },
         post.deleted ? null : act('Delete post', 'review-delete', async () => {

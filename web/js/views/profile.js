@@ -22,7 +22,8 @@ function postItem(p) {
   return h('li', { class: 'profile-post', dataset: { postId: p.id, kind: p.kind }, 'data-testid': 'profile-post' },
     h('div', { class: 'profile-post-head' },
       h('span', { class: 'profile-kind' }, KIND[p.kind] || p.kind, ' '),
-      h('a', { href: permalink(p), 'data-testid': 'profile-post-link' }, p.thread ? p.thread.title : `thread ${p.thread_id}`),
+      h('a', { href: permalink(p), 'data-testid': 'profile-post-link', dir: 'auto' },
+        p.thread ? p.thread.title : `thread ${p.thread_id}`),
       ' ', timeEl(p.created_at, 'relative'),
       p.score ? h('span', { class: 'meta-score' }, ` · ${plural(p.score, 'vote')}`) : null),
     h('p', { class: 'profile-excerpt' }, excerpt(p.body)));
@@ -88,7 +89,7 @@ export function renderProfile(main, { username }, ctx) {
         avatar(user, 'lg'),
         h('div', null,
           h('h1', { id: 'profile-name', 'data-testid': 'profile-name', dir: 'auto' }, displayName(user)),
-          h('p', { class: 'profile-meta' }, `@${user.username}`,
+          h('p', { class: 'profile-meta' }, h('span', { dir: 'ltr', 'data-testid': 'profile-username' }, `@${user.username}`),
             user.is_moderator ? h('span', { class: 'badge badge-op' }, 'Moderator') : null,
             ` · joined ${formatDate(user.created_at)}`,
             user.last_seen_at ? [' · last seen ', timeEl(user.last_seen_at, 'relative')] : null),

@@ -22,7 +22,7 @@ export function snippetNodes(snippet) {
 function resultItem(r) {
   const p = r.post;
   return h('li', { class: 'search-result', 'data-testid': 'search-result', dataset: { postId: p.id } },
-    h('a', { class: 'thread-link', href: permalink(p), 'data-testid': 'search-result-link' }, r.thread.title),
+    h('a', { class: 'thread-link', href: permalink(p), 'data-testid': 'search-result-link', dir: 'auto' }, r.thread.title),
     h('p', { class: 'search-snippet' }, snippetNodes(r.snippet)),
     h('div', { class: 'thread-meta' },
       r.thread.category ? h('a', { class: 'chip', href: `/c/${encodeURIComponent(r.thread.category.slug)}` },

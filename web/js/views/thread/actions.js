@@ -5,7 +5,7 @@ import { api } from '../../api.js';
 import { findPost, markDeleted, updatePost } from '../../apply.js';
 import { wordDiff } from '../../diff.js';
 import { h, setPostHtml } from '../../dom.js';
-import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast } from '../../ui.js';
+import { confirmDialog, displayName, openDialog, showFormMessage, timeEl, toast, userHandle } from '../../ui.js';
 
 /**
  * Vote optimistically: the pressed state and score change at once, the request
@@ -138,6 +138,7 @@ export async function showRevisions(view, id) {
         h('strong', null, `Revision ${rv.revision}`),
         i === 0 ? h('span', { class: 'badge' }, 'Current') : null,
         h('span', null, rv.revision === 1 ? 'Posted by ' : 'Edited by ', h('span', { dir: 'auto' }, displayName(rv.edited_by)),
+          ' ', userHandle(rv.edited_by),
           ' · ', timeEl(rv.edited_at, 'relative'))),
       body);
   }));

@@ -6,7 +6,7 @@ import { api, ApiError } from '../../api.js';
 import { markdownTools } from '../../composer.js';
 import { findPost, mergePost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
-import { displayName, fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
+import { fieldError, isolatedName, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
 
 export function openEditor(view, id, text = null, baseRevision = null) {
   const r = view.refs.get(id);
@@ -68,7 +68,7 @@ export function editedUnderEditor(view, id) {
   if (!ed) return;
   const post = findPost(view.state, id).post;
   showFormMessage(ed.msg,
-    `${displayName(post.edited_by)} just edited this post. Saving will ask you to review their version first.`, 'info');
+    `${isolatedName(post.edited_by)} just edited this post. Saving will ask you to review their version first.`, 'info');
 }
 
 async function saveEdit(view, id) {
@@ -121,7 +121,7 @@ async function staleEdit(view, id, ed) {
     if (r) setPostHtml(r.body, latest.html);
   }
   if (r) { r.body.hidden = false; r.body.classList.add('is-conflict'); }
-  const who = latest && latest.edited_by ? displayName(latest.edited_by) : 'Someone else';
+  const who = latest && latest.edited_by ? isolatedName(latest.edited_by) : 'Someone else';
   showFormMessage(ed.msg, `${who} edited this post while you were writing. Their version is shown above; `
     + 'your text is kept here. Save again to replace theirs.');
   ed.ta.focus();

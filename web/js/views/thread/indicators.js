@@ -2,7 +2,7 @@
 // that arrived below the fold, and "NAME is replying…" / "NAME is commenting…".
 
 import { h, icon } from '../../dom.js';
-import { displayName } from '../../ui.js';
+import { isolatedName, isolatedNodes } from '../../ui.js';
 
 const TYPING_SHOW_FOR_MS = 6000;
 
@@ -13,7 +13,7 @@ export function renderWatching(el, msg) {
   const n = users.length + (msg.guests || 0);
   el.textContent = `${n} watching`;
   el.dataset.count = String(n);
-  const names = users.map(displayName);
+  const names = users.map(isolatedName);
   if (msg.guests) names.push(`${msg.guests} ${msg.guests === 1 ? 'guest' : 'guests'}`);
   el.title = names.join(', ');
 }
@@ -141,7 +141,7 @@ export class Typing {
     const byPlace = new Map(); // null (replies) or a response id -> names
     for (const t of this.typers.values()) {
       if (!byPlace.has(t.parent)) byPlace.set(t.parent, []);
-      byPlace.get(t.parent).push(displayName(t.user));
+      byPlace.get(t.parent).push(isolatedName(t.user));
     }
     show(this.el, typingText(byPlace.get(null) || [], 'replying'));
     for (const id of new Set([...this.lit, ...byPlace.keys()])) {
@@ -165,6 +165,6 @@ function show(el, text) {
   el.dataset.text = text;
   el.classList.toggle('is-active', !!text);
   el.replaceChildren(...(text
-    ? [h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, text)]
+    ? [h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), h('span', null, isolatedNodes(text))]
     : []));
 }

@@ -3,7 +3,7 @@
 
 import { h, icon, setPostHtml } from '../../dom.js';
 import { formatDateTime } from '../../format.js';
-import { avatar, displayName, formMessage, timeEl, userLink } from '../../ui.js';
+import { avatar, displayName, formMessage, timeEl, userHandle, userLink } from '../../ui.js';
 import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
@@ -81,17 +81,20 @@ export function fillPost(view, post) {
   const author = userLink(post.author, 'author');
   author.setAttribute('data-testid', 'post-author');
   author.setAttribute('dir', 'auto');
+  // Display names are free (two people may both be "Alice"): the unique @username goes beside it.
+  const handle = userHandle(post.author);
   const accepted = kind === 'response' && !post.deleted && view.state.thread.accepted_id === post.id;
   r.root.classList.toggle('is-accepted', accepted);
   const acceptedBadge = accepted ? h('span', { class: 'badge badge-accepted', 'data-testid': 'accepted-badge' },
     '✓ Accepted answer') : null;
   const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
   if (kind === 'comment') {
-    r.head.replaceChildren(...['– ', author, isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
+    r.head.replaceChildren(...['– ', author, handle && ' ', handle,
+      isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
       timeEl(post.created_at, 'relative')].filter(Boolean));
   } else {
     r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
-      h('span', { class: 'byline' }, author,
+      h('span', { class: 'byline' }, author, handle && ' ', handle,
         isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null,
         you, acceptedBadge,
         h('span', { class: 'posted' }, kind === 'question' ? 'Posted ' : '', timeEl(post.created_at, 'relative'))));
@@ -107,7 +110,8 @@ export function fillPost(view, post) {
     r.edited.hidden = false;
     r.edited.replaceChildren(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'edited-marker',
       'aria-haspopup': 'dialog', onClick: () => showRevisions(view, post.id) },
-    `This post was edited by ${displayName(post.edited_by)} at ${formatDateTime(post.edited_at)}`));
+    'This post was edited by ', h('bdi', null, displayName(post.edited_by)), ' ', userHandle(post.edited_by),
+    ` at ${formatDateTime(post.edited_at)}`));
   } else {
     r.edited.hidden = true;
     r.edited.replaceChildren();
