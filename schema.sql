@@ -19,7 +19,9 @@ CREATE TABLE IF NOT EXISTS users (
     created_at    timestamptz NOT NULL DEFAULT now(),
     password_changed_at timestamptz NOT NULL DEFAULT now(),
     -- A suspended member cannot sign in until this time (null: not suspended).
-    suspended_until timestamptz,
+    -- A client's time is in the years 2000–2999 as written (docs/api.md "Times"; migration 0007).
+    suspended_until timestamptz CONSTRAINT users_suspended_until_range
+        CHECK (suspended_until BETWEEN '1999-12-31 00:01:00+00' AND '3000-01-01 23:59:00+00'),
     suspension_reason text
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));

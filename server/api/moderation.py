@@ -17,7 +17,7 @@ from ..live import userchannel
 from ..state import AppState
 from ..store import flags, modlog, profiles, sessions, users
 from . import accounts
-from .common import PageSize, Text, json, query, query_limit, state, writing
+from .common import Instant, PageSize, Text, json, query, query_limit, state, writing
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
@@ -37,7 +37,7 @@ class FlagChange(msgspec.Struct):
 
 
 class Suspension(msgspec.Struct):
-    until: Annotated[datetime, msgspec.Meta(tz=True)] | None
+    until: Instant | None
     reason: Note | None = None
 
 
