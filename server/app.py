@@ -80,7 +80,7 @@ def allowed_methods(request: Request) -> str:
 
 
 # Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
-NOT_PAGES = re.compile(r"^/(api|static|ws|healthz|readyz|metrics)(/|$)")
+NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics)(/|\Z)")
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -218,7 +218,8 @@ SEARCH_PARAMS = [
 ]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
-IDEMPOTENCY_KEY = _param("Idempotency-Key", "header", {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+IDEMPOTENCY_KEY = _param("Idempotency-Key", "header",
+                         {"type": "string", "pattern": common.whole(forum.IDEMPOTENCY_KEY)},
                          "Sending the same key again returns the first request's post (200), never a second one")
 
 SIGNED_IN: list[Schema] = [{"cookieAuth": []}]

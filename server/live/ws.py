@@ -8,12 +8,14 @@ flood closes it with 1008; uvicorn closes frames over 16 KiB with 1009.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 import msgspec
 from starlette.websockets import WebSocket
 
 from .. import auth, metrics, wire
+from ..api.common import whole
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
@@ -32,8 +34,9 @@ Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 PostId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
-# A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py).
-FeedName = Annotated[str, msgspec.Meta(pattern=r"^(all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")]
+# A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py), matched as a whole ("all\n" is not one).
+FEED = re.compile(r"all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+FeedName = Annotated[str, msgspec.Meta(pattern=whole(FEED))]
 
 
 class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
