@@ -97,12 +97,17 @@ class Session:
     def send(self, data: bytes) -> None:
         self.conn.send(Frame(data))
 
-    async def handle(self, text: str | bytes) -> bool:
-        """Answer one client frame; False when the connection must close."""
+    def count(self) -> bool:
+        """Count one client frame of any kind (text, binary, bad JSON, unknown type) against the flood
+        bucket, before anything else is done with it; False (error frame sent, closing 1008) past it."""
         if self.frames is not None and self.frames.take() > 0:
             self.send(wire.error("rate_limited", "Too many frames; slow down"))
             self.conn.close(WS_1008_POLICY_VIOLATION, "too many frames")
             return False
+        return True
+
+    async def handle(self, text: str | bytes) -> bool:
+        """Answer one client frame (already counted); False when the connection must close."""
         msg = parse(text)
         if isinstance(msg, bytes):
             self.send(msg)
@@ -307,6 +312,8 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
         while True:
             message = await receive()
             if message["type"] != "websocket.receive":
+                break
+            if not session.count():  # every frame counts, binary ones too
                 break
             text = message.get("text")
             if text is None:

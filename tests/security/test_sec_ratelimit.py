@@ -150,3 +150,35 @@ async def test_ws_frame_flood_gets_error_then_1008(pair: tuple[Any, Any]) -> Non
         while (msg := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "pong":
             pass
         assert msg["id"] == "fresh"
+
+
+FLOOD_KINDS = {
+    "binary": b'{"type":"ping"}',
+    "bad_json": '{"type":',
+    "unknown_type": '{"type":"nonsense"}',
+    "invalid": '{"type":"subscribe","feed":"all\\n"}',
+    "binary_empty": b"",
+}
+
+
+async def test_every_kind_of_frame_counts_toward_the_flood_limit(spawn: Any) -> None:
+    """Binary frames, bad JSON, unknown types and invalid frames all take from the socket's bucket: a flood of
+    any of them (or of a mix) gets at most about a bucket of error replies, then `rate_limited` and 1008."""
+    srv = spawn(PARLEY_RATE_LIMITS="on")
+    frames = list(FLOOD_KINDS.values())
+    for kind in [*FLOOD_KINDS, "mixed"]:
+        async with connect(srv.url.replace("http", "ws", 1) + "/ws") as ws:
+            await ws.recv()
+            for i in range(LIMITS.ws_frames[0] * 4):
+                try:
+                    await ws.send(frames[i % len(frames)] if kind == "mixed" else FLOOD_KINDS[kind])
+                except ConnectionClosed:
+                    break
+            messages = []
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            assert ws.close_code == 1008, (kind, ws.close_code)
+        errors = [m for m in messages if m["type"] == "error"]
+        assert errors and errors[-1]["code"] == "rate_limited", (kind, errors[-3:])
+        assert len(errors) <= LIMITS.ws_frames[0] + 40, (kind, len(errors))
