@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -83,8 +84,29 @@ def allowed_methods(request: Request) -> str:
 NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics)(/|\Z)")
 
 
+def slash_redirect(request: Request) -> Response | None:
+    """Starlette's redirect_slashes, with a relative Location: a path no route serves, that one does with its
+    trailing slash added or removed, is 307 to that path (and the same query). Starlette builds an absolute URL
+    from the Host header, which anyone can forge (Location: http://evil.example/static/); it is turned off."""
+    scope = request.scope
+    path = scope["path"]
+    routes = request.app.routes
+    if path == "/" or any(route.matches(scope)[0] is not Match.NONE for route in routes):
+        return None  # a route serves this path: its own 404 (a missing static file) stands
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    if not other.startswith("/") or other[1:2] in ("/", "\\"):
+        return None  # never a Location a browser would read as another host (//host, /\host)
+    if not any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in routes):
+        return None
+    location = quote(other, safe="/:@!$&'()*+,;=-._~%")
+    query = quote(scope.get("query_string", b"").decode("latin-1"), safe="/:@!$&'()*+,;=-._~%?")
+    return Response(status_code=307, headers={"location": location + ("?" + query if query else "")})
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and (redirect := slash_redirect(request)) is not None:
+        return redirect
     if exc.status_code == 404 and request.method in ("GET", "HEAD") and not NOT_PAGES.match(request.url.path):
         # A page URL a person typed (or an old link): the page itself shows "Page not found".
         return FileResponse(WEB / "index.html", status_code=404, headers={"cache-control": "no-cache"})
@@ -221,6 +243,7 @@ class Parley:
                                 Exception: server_error},
             lifespan=self.lifespan,
         )
+        self.starlette.router.redirect_slashes = False  # http_error() redirects, with a relative Location
         self.starlette.state.settings = settings
         self.state: AppState | None = None
 
