@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import time
@@ -22,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import config, db, housekeeping, metrics, openapi
+from . import auth, config, db, housekeeping, metrics, openapi
 from .api import (
     accounts,
     feeds,
@@ -159,7 +160,23 @@ async def readyz(request: Request) -> Response:
     return json({"status": "ok", "broker": st.broker.name})
 
 
+def metrics_allowed(request: Request, settings: config.Settings) -> bool:
+    """Whether the client (auth.client_ip: the peer, or the X-Forwarded-For client behind a trusted proxy) is
+    in PARLEY_METRICS_ALLOW. An IPv4 address mapped into IPv6 counts as the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(auth.client_ip(request, settings))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in settings.metrics_allow)
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text to PARLEY_METRICS_ALLOW only; anyone else gets the 404 of a path that does not exist
+    (per-route activity — suspensions, flags, sign-ins — is not for the public; docs/operations.md)."""
+    if not metrics_allowed(request, request.app.state.settings):
+        raise HTTPException(404)
     body, ctype = metrics.render()
     return Response(body, media_type=ctype)
 

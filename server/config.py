@@ -61,6 +61,9 @@ class Settings:
     demo_on_empty: bool = True
     db_pool_size: int = 20
     limits: RateLimits = field(default_factory=RateLimits)
+    # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
     @property
     def embedded_db(self) -> bool:
@@ -177,6 +180,11 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
             kw["trusted_proxies"] = tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
         except ValueError as exc:
             raise ConfigError(f"PARLEY_TRUSTED_PROXIES: {exc}") from None
+    if (raw := get("PARLEY_METRICS_ALLOW")) is not None:
+        try:
+            kw["metrics_allow"] = tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+        except ValueError as exc:
+            raise ConfigError(f"PARLEY_METRICS_ALLOW: {exc} (IPs or CIDRs, comma-separated)") from None
     if (raw := get("PARLEY_SESSION_IDLE_DAYS")) is not None:
         kw["session_idle_days"] = _number("PARLEY_SESSION_IDLE_DAYS", raw, float, 0.0001, 3650)
     if (raw := get("PARLEY_PRESENCE_GRACE_SECONDS")) is not None:

@@ -399,8 +399,10 @@ def _paths() -> dict[str, Schema]:
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {
             **_ok("200", obj(status={"const": "ok"}, broker=STR)),
             **_ok("503", obj(status=STR, problems=ARRAY(STR)), "Not ready")})},
-        "/metrics": {"get": _meta("metrics", "Prometheus metrics", {
-            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": STR}}}})},
+        "/metrics": {"get": _meta("metrics", "Prometheus metrics (to PARLEY_METRICS_ALLOW only)", {
+            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": STR}}},
+            "404": {"description": "The client is not in PARLEY_METRICS_ALLOW (as for a path that does not exist)",
+                    "content": {"application/json": {"schema": ref("Error")}}}})},
     }
 
 
