@@ -34,6 +34,10 @@ class RateLimits:
     ws_frames: tuple[int, float] = (150, 20.0)  # a burst of 100 subscribes on connect must fit
     ws_typing: tuple[int, float] = (5, 1.0)  # per user and thread, across sockets and processes
     password_change_per_user: tuple[int, float] = (5, 5 / 3600)  # each costs two argon2 hashes
+    # The page reports a read position at most once per 1.5 s per tab, and only when the thread's seq grew.
+    read_per_user: tuple[int, float] = (120, 2.0)
+    notifications_read_per_user: tuple[int, float] = (60, 1.0)
+    moderation_per_user: tuple[int, float] = (120, 2.0)  # categories, settling flags, suspensions
 
 
 @dataclass(frozen=True)

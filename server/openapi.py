@@ -275,14 +275,14 @@ def _paths() -> dict[str, Schema]:
             security=SIGNED_IN, tag="notifications")},
         "/api/notifications/read": {"post": op(
             "readNotifications", "Mark some ({ids}) or all ({all: true}) of my notifications read",
-            _ok("200", ref("Unread")), [], body="MarkRead", security=SIGNED_IN, tag="notifications")},
+            _ok("200", ref("Unread")), ["429"], body="MarkRead", security=SIGNED_IN, tag="notifications")},
         "/api/threads/{id}/following": {"put": op(
             "setFollowing", "Follow or unfollow a thread (authors and posters follow unless they unfollow)",
             _ok("200", obj(following=BOOL)), ["400", "404", "429"], body="Following", params=[PATH_ID],
             security=SIGNED_IN, tag="notifications")},
         "/api/threads/{id}/read": {"put": op(
             "setReadPosition", "My read position in a thread (a seq); it never moves backwards",
-            _ok("204", None, "Recorded"), ["400", "404"], body="ReadPosition", params=[PATH_ID],
+            _ok("204", None, "Recorded"), ["400", "404", "429"], body="ReadPosition", params=[PATH_ID],
             security=SIGNED_IN, tag="notifications")},
         "/api/session": {
             "post": op("signIn", "Sign in", _ok("200", ref("UserAnswer"), "Signed in; a fresh session cookie"),
@@ -298,7 +298,7 @@ def _paths() -> dict[str, Schema]:
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),
             "post": op("createCategory", "Create a category (moderator); an unknown parent is 404",
-                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409"], body="NewCategory",
+                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409", "429"], body="NewCategory",
                        security=SIGNED_IN),
         },
         "/api/categories/{slug}/threads": {"get": op(
@@ -379,7 +379,7 @@ def _paths() -> dict[str, Schema]:
                              LIMIT(moderation.FLAGS), BEFORE], security=SIGNED_IN, tag="moderation")},
         "/api/flags/{id}": {"put": op(
             "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
-            _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
+            _ok("200", obj(flag=ref("Flag"))), ["404", "429"], body="FlagChange", params=by_id, security=SIGNED_IN,
             tag="moderation")},
         "/api/modlog": {"get": op(
             "modlog", "The public moderation log, newest first",
@@ -388,7 +388,7 @@ def _paths() -> dict[str, Schema]:
         "/api/users/{username}/suspension": {"put": op(
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
-            ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
+            ["404", "429"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
         "/api/render": {"post": op(

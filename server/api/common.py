@@ -322,6 +322,9 @@ BUCKETS = {
     "edit": lambda lim: lim.edit_per_user,
     "render": lambda lim: lim.edit_per_user,
     "vote": lambda lim: lim.vote_per_user,
+    "read": lambda lim: lim.read_per_user,
+    "notifications_read": lambda lim: lim.notifications_read_per_user,
+    "moderation": lambda lim: lim.moderation_per_user,
 }
 
 

@@ -74,7 +74,7 @@ async def list_flags(request: Request) -> Response:
 
 
 async def update_flag(request: Request) -> Response:
-    st, user, body, flag_id = await writing(request, FlagChange, moderator=True)
+    st, user, body, flag_id = await writing(request, FlagChange, moderator=True, bucket="moderation")
     async with transaction(st.pool) as conn:
         flag = await flags.settle(conn, flag_id, user, body.status)
     await tell_moderators(st)
@@ -89,7 +89,7 @@ async def list_modlog(request: Request) -> Response:
 
 async def suspend(request: Request) -> Response:
     """PUT /api/users/{username}/suspension: set or lift; every session of the member ends at once."""
-    st, moderator, body, _ = await writing(request, Suspension, moderator=True)
+    st, moderator, body, _ = await writing(request, Suspension, moderator=True, bucket="moderation")
     reason = body.reason
     until = body.until
     if until is not None and until <= datetime.now(UTC):
