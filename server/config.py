@@ -64,6 +64,7 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    body_timeout_seconds: float = 20.0  # end of a request's head → last byte of its body; then 408 (httpguard.py)
     limits: RateLimits = field(default_factory=RateLimits)
     # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
@@ -203,6 +204,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["render_budget_seconds"] = _number("PARLEY_RENDER_BUDGET_SECONDS", raw, float, 0.01, 60)
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
+    if (raw := get("PARLEY_BODY_TIMEOUT_SECONDS")) is not None:
+        kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
     if (raw := get("PARLEY_DEMO")) is not None:
