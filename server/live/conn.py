@@ -13,6 +13,11 @@ Two ways to put a frame on the wire:
   checked in `raw_protocol()` and anything unexpected falls back to AsgiConn.
 * AsgiConn, the portable path: a bounded deque and one sender task calling
   the ASGI `send`. Used under any other server, or when compression is on.
+
+`parley serve` runs uvicorn with BoundedDeflateProtocol (below): uvicorn's
+websockets-sansio protocol whose permessage-deflate, when on, has a window and
+a memory level of our own choosing rather than whatever the installed uvicorn
+picks (zlib's defaults cost ~300 KiB per socket; bench/README.md).
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.server import ServerProtocol
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
 
@@ -125,10 +134,35 @@ class Conn:
         return self.alive
 
 
+# permessage-deflate, per socket: the server's LZ77 window (2**11 = 2 KiB; it also bounds what the client
+# needs) and zlib's memLevel 4 make an idle compressed socket's deflate state ~22 KiB instead of ~38 KiB
+# (12 and 5) or ~300 KiB (zlib's 15 and 8); the client's window is bounded likewise when it offers
+# client_max_window_bits (browsers do), so reading its frames costs a 2 KiB window, not 32 KiB. Frames are
+# small JSON: the ratio barely changes (bench/README.md, "Compression and memory").
+DEFLATE_WINDOW_BITS = 11
+DEFLATE_MEM_LEVEL = 4
+
+
+def deflate_factory() -> ServerPerMessageDeflateFactory:
+    return ServerPerMessageDeflateFactory(server_max_window_bits=DEFLATE_WINDOW_BITS,
+                                          client_max_window_bits=DEFLATE_WINDOW_BITS,
+                                          compress_settings={"memLevel": DEFLATE_MEM_LEVEL})
+
+
+class BoundedDeflateProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol with permessage-deflate bounded by deflate_factory()."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        if config.ws_per_message_deflate:
+            self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
+                                       logger=logging.getLogger("uvicorn.error"))
+
+
 def raw_protocol(send: Any, compression: bool) -> Any | None:
     """uvicorn's WebSocketsSansIOProtocol behind `send`, if the fast path may use it."""
     proto = getattr(send, "__self__", None)
-    if compression or proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+    if compression or proto is None or not isinstance(proto, WebSocketsSansIOProtocol):
         return None
     conn = getattr(proto, "conn", None)
     if getattr(proto, "transport", None) is None or conn is None or getattr(conn, "extensions", None):
