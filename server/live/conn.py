@@ -14,10 +14,12 @@ Two ways to put a frame on the wire:
 * AsgiConn, the portable path: a bounded deque and one sender task calling
   the ASGI `send`. Used under any other server, or when compression is on.
 
-`parley serve` runs uvicorn with BoundedDeflateProtocol (below): uvicorn's
+`parley serve` runs uvicorn with ParleyWsProtocol (below): uvicorn's
 websockets-sansio protocol whose permessage-deflate, when on, has a window and
 a memory level of our own choosing rather than whatever the installed uvicorn
-picks (zlib's defaults cost ~300 KiB per socket; bench/README.md).
+picks (bench/README.md, "Compression and memory"), and whose control and
+continuation frames (ping, pong, fragments), which uvicorn answers or buffers
+without the app, count toward the socket's flood bucket like any other frame.
 """
 
 from __future__ import annotations
@@ -149,14 +151,41 @@ def deflate_factory() -> ServerPerMessageDeflateFactory:
                                           compress_settings={"memLevel": DEFLATE_MEM_LEVEL})
 
 
-class BoundedDeflateProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol with permessage-deflate bounded by deflate_factory()."""
+class ParleyWsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol with permessage-deflate bounded by deflate_factory(), and every
+    frame the app never sees (ping, pong, continuation) passed to `frame_counter` (ws.Session.count, set by
+    count_frames()): when it answers False the socket is closing with 1008 and the frame is dropped."""
+
+    frame_counter: Callable[[], bool] | None = None
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
         if config.ws_per_message_deflate:
             self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
                                        logger=logging.getLogger("uvicorn.error"))
+
+    def _counted(self) -> bool:
+        counter = self.frame_counter
+        return counter is None or self.close_sent or counter()
+
+    def handle_ping(self) -> None:
+        if self._counted():
+            super().handle_ping()  # the pong websockets queued
+
+    def handle_pong(self, event: Any) -> None:
+        if self._counted():
+            super().handle_pong(event)
+
+    def handle_cont(self, event: Any) -> None:
+        if self._counted():
+            super().handle_cont(event)
+
+
+def count_frames(send: Any, counter: Callable[[], bool] | None) -> None:
+    """Have the protocol behind `send` (when it is ours) pass its control frames to `counter`; None stops it."""
+    proto = getattr(send, "__self__", None)
+    if isinstance(proto, ParleyWsProtocol):
+        proto.frame_counter = counter
 
 
 def raw_protocol(send: Any, compression: bool) -> Any | None:

@@ -23,7 +23,7 @@ from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
 from . import typing as typing_relay  # server/live/typing.py
-from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
+from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -292,6 +292,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
     conn.session = session_key
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
+    count_frames(send, session.count)  # pings, pongs and fragments take from the same bucket
     hub.add(conn)
     presence.connect(conn)
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
@@ -329,6 +330,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, client: s
         linger = conn.close_code != WS_4001_SESSION_ENDED
         for thread_id in list(conn.rooms):
             presence.remove(thread_id, user, linger=linger)
+        count_frames(send, None)
         hub.remove(conn)
         presence.disconnect(conn, linger=linger)
         conn.alive = False
