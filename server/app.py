@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -99,8 +99,15 @@ def slash_redirect(request: Request) -> Response | None:
         return None  # never a Location a browser would read as another host (//host, /\host)
     if not any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in routes):
         return None
-    location = quote(other, safe="/:@!$&'()*+,;=-._~%")
-    query = quote(scope.get("query_string", b"").decode("latin-1"), safe="/:@!$&'()*+,;=-._~%?")
+    raw = scope.get("raw_path")  # the path as the client wrote it (its own percent-encoding kept)
+    if raw:
+        raw = raw.split(b"?", 1)[0]
+        raw = raw.rstrip(b"/") if path.endswith("/") else raw + b"/"
+        if unquote_to_bytes(raw) != other.encode():  # e.g. a trailing %2F: that slash is not the one removed
+            raw = None
+    location = (quote_from_bytes(raw, safe="/:@!$&'()*+,;=-._~%") if raw  # already encoded: keep its escapes
+                else quote_from_bytes(other.encode(), safe="/:@!$&'()*+,;=-._~"))
+    query = quote_from_bytes(scope.get("query_string", b""), safe="/:@!$&'()*+,;=-._~%?")
     return Response(status_code=307, headers={"location": location + ("?" + query if query else "")})
 
 

@@ -60,7 +60,8 @@ def test_next_parameter_only_leads_to_same_origin_paths() -> None:
 
 SLASH_REDIRECTS = {"/static": "/static/", "/api/threads/": "/api/threads", "/api/categories/": "/api/categories",
                    "/api/threads/1/": "/api/threads/1", "/healthz/": "/healthz", "/signin/": "/signin",
-                   "/api/threads///?limit=5&x=%2F": "/api/threads?limit=5&x=%2F", "/metrics/": "/metrics"}
+                   "/api/threads///?limit=5&x=%2F": "/api/threads?limit=5&x=%2F", "/metrics/": "/metrics",
+                   "/api/users/%C3%A9l%C3%A8ve/": "/api/users/%C3%A9l%C3%A8ve", "/api/threads%2F": "/api/threads"}
 NO_REDIRECT = ["//evil.example/", "//evil.example", "/\\evil.example/", "/%2F%2Fevil.example/", "/static/nothing/",
                "/api/nothing/", "/%5Cevil.example"]
 
