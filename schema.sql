@@ -19,7 +19,9 @@ CREATE TABLE IF NOT EXISTS users (
     created_at    timestamptz NOT NULL DEFAULT now(),
     password_changed_at timestamptz NOT NULL DEFAULT now(),
     -- A suspended member cannot sign in until this time (null: not suspended).
-    suspended_until timestamptz,
+    -- A client's time is in the years 2000–2999 as written (docs/api.md "Times"; migration 0009).
+    suspended_until timestamptz CONSTRAINT users_suspended_until_range
+        CHECK (suspended_until BETWEEN '1999-12-31 00:01:00+00' AND '3000-01-01 23:59:00+00'),
     suspension_reason text,
     -- Raised by a password change and a suspension: sessions made at an older epoch are dead (0007).
     credential_epoch bigint NOT NULL DEFAULT 0

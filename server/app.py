@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import re
 import time
@@ -11,6 +12,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -21,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import config, db, feedpublisher, housekeeping, metrics, openapi, pagecache
+from . import auth, config, db, feedpublisher, housekeeping, metrics, openapi, pagecache
 from .api import (
     accounts,
     following,
@@ -78,11 +80,39 @@ def allowed_methods(request: Request) -> str:
 
 
 # Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
-NOT_PAGES = re.compile(r"^/(api|static|ws|healthz|readyz|metrics)(/|$)")
+NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics)(/|\Z)")
+
+
+def slash_redirect(request: Request) -> Response | None:
+    """Starlette's redirect_slashes, with a relative Location: a path no route serves, that one does with its
+    trailing slash added or removed, is 307 to that path (and the same query). Starlette builds an absolute URL
+    from the Host header, which anyone can forge (Location: http://evil.example/static/); it is turned off."""
+    scope = request.scope
+    path = scope["path"]
+    routes = request.app.routes
+    if path == "/" or any(route.matches(scope)[0] is not Match.NONE for route in routes):
+        return None  # a route serves this path: its own 404 (a missing static file) stands
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    if not other.startswith("/") or other[1:2] in ("/", "\\"):
+        return None  # never a Location a browser would read as another host (//host, /\host)
+    if not any(route.matches({**scope, "path": other})[0] is not Match.NONE for route in routes):
+        return None
+    raw = scope.get("raw_path")  # the path as the client wrote it (its own percent-encoding kept)
+    if raw:
+        raw = raw.split(b"?", 1)[0]
+        raw = raw.rstrip(b"/") if path.endswith("/") else raw + b"/"
+        if unquote_to_bytes(raw) != other.encode():  # e.g. a trailing %2F: that slash is not the one removed
+            raw = None
+    location = (quote_from_bytes(raw, safe="/:@!$&'()*+,;=-._~%") if raw  # already encoded: keep its escapes
+                else quote_from_bytes(other.encode(), safe="/:@!$&'()*+,;=-._~"))
+    query = quote_from_bytes(scope.get("query_string", b""), safe="/:@!$&'()*+,;=-._~%?")
+    return Response(status_code=307, headers={"location": location + ("?" + query if query else "")})
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404 and (redirect := slash_redirect(request)) is not None:
+        return redirect
     if exc.status_code == 404 and request.method in ("GET", "HEAD") and not NOT_PAGES.match(request.url.path):
         # A page URL a person typed (or an old link): the page itself shows "Page not found".
         return FileResponse(WEB / "index.html", status_code=404, headers={"cache-control": "no-cache"})
@@ -135,7 +165,23 @@ async def readyz(request: Request) -> Response:
     return json({"status": "ok", "broker": st.broker.name})
 
 
+def metrics_allowed(request: Request, settings: config.Settings) -> bool:
+    """Whether the client (auth.client_ip: the peer, or the X-Forwarded-For client behind a trusted proxy) is
+    in PARLEY_METRICS_ALLOW. An IPv4 address mapped into IPv6 counts as the IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(auth.client_ip(request, settings))
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in settings.metrics_allow)
+
+
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text to PARLEY_METRICS_ALLOW only; anyone else gets the 404 of a path that does not exist
+    (per-route activity — suspensions, flags, sign-ins — is not for the public; docs/operations.md)."""
+    if not metrics_allowed(request, request.app.state.settings):
+        raise HTTPException(404)
     body, ctype = metrics.render()
     return Response(body, media_type=ctype)
 
@@ -219,6 +265,7 @@ class Parley:
                                 Exception: server_error},
             lifespan=self.lifespan,
         )
+        self.starlette.router.redirect_slashes = False  # http_error() redirects, with a relative Location
         self.starlette.state.settings = settings
         self.state: AppState | None = None
 

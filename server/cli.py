@@ -171,6 +171,7 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
     import uvicorn
 
     from .httpguard import GuardedHttpToolsProtocol
+    from .live.conn import ParleyWsProtocol
 
     if args.workers > 1 and not settings.redis_url:
         raise Fatal("--workers > 1 needs REDIS_URL (the in-process broker serves one process only)")
@@ -191,7 +192,7 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
         uvicorn.run(
             "server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
             log_config=log_cfg, access_log=False, proxy_headers=False, server_header=False,
-            ws="websockets-sansio", ws_max_size=16 * 1024, ws_ping_interval=settings.ws_heartbeat_seconds,
+            ws=ParleyWsProtocol, ws_max_size=16 * 1024, ws_ping_interval=settings.ws_heartbeat_seconds,
             ws_ping_timeout=settings.ws_heartbeat_seconds, ws_per_message_deflate=settings.ws_compression,
             timeout_graceful_shutdown=8, timeout_keep_alive=30, backlog=4096, http=GuardedHttpToolsProtocol,
         )

@@ -41,6 +41,10 @@ class RateLimits:
     ws_frames: tuple[int, float] = (150, 20.0)  # a burst of 100 subscribes on connect must fit
     ws_typing: tuple[int, float] = (5, 1.0)  # per user and thread, across sockets and processes
     password_change_per_user: tuple[int, float] = (5, 5 / 3600)  # each costs two argon2 hashes
+    # The page reports a read position at most once per 1.5 s per tab, and only when the thread's seq grew.
+    read_per_user: tuple[int, float] = (120, 2.0)
+    notifications_read_per_user: tuple[int, float] = (60, 1.0)
+    moderation_per_user: tuple[int, float] = (120, 2.0)  # categories, settling flags, suspensions
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,11 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    body_timeout_seconds: float = 20.0  # end of a request's head → last byte of its body; then 408 (httpguard.py)
     limits: RateLimits = field(default_factory=RateLimits)
+    # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
+    metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+        ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
     @property
     def embedded_db(self) -> bool:
@@ -184,6 +192,11 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
             kw["trusted_proxies"] = tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
         except ValueError as exc:
             raise ConfigError(f"PARLEY_TRUSTED_PROXIES: {exc}") from None
+    if (raw := get("PARLEY_METRICS_ALLOW")) is not None:
+        try:
+            kw["metrics_allow"] = tuple(ipaddress.ip_network(p.strip()) for p in raw.split(",") if p.strip())
+        except ValueError as exc:
+            raise ConfigError(f"PARLEY_METRICS_ALLOW: {exc} (IPs or CIDRs, comma-separated)") from None
     if (raw := get("PARLEY_SESSION_IDLE_DAYS")) is not None:
         kw["session_idle_days"] = _number("PARLEY_SESSION_IDLE_DAYS", raw, float, 0.0001, 3650)
     if (raw := get("PARLEY_PRESENCE_GRACE_SECONDS")) is not None:
@@ -198,6 +211,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["render_budget_seconds"] = _number("PARLEY_RENDER_BUDGET_SECONDS", raw, float, 0.01, 60)
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
+    if (raw := get("PARLEY_BODY_TIMEOUT_SECONDS")) is not None:
+        kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
     if (raw := get("PARLEY_DEMO")) is not None:

@@ -1,11 +1,21 @@
-"""A deadline and a size cap on the HTTP request head (slow-loris and giant headers).
+"""Deadlines and a size cap on the HTTP request (slow-loris, trickled bodies and giant headers).
 
-uvicorn's httptools protocol has neither: every byte of a request head that
+uvicorn's httptools protocol has none of them: every byte of a request that
 is still arriving cancels its keep-alive timer, and the parser buffers
-headers of any size. This subclass starts a HEAD_TIMEOUT timer when a
-connection opens and when a request begins, cancels it once the head is
-complete (the body has its own limits in api/common.py), and answers 400 as
-soon as the URL and headers pass HEAD_MAX bytes. Used by `parley serve`.
+headers of any size. This subclass
+
+* starts a HEAD_TIMEOUT timer when a connection opens and when a request
+  begins, cancels it once the head is complete, and answers 400 as soon as
+  the URL and headers pass HEAD_MAX bytes;
+* then gives the body (if any) a deadline of its own, from the end of the head
+  to its last byte (PARLEY_BODY_TIMEOUT_SECONDS, 20 s): past it the request is
+  answered 408 in the contract's JSON error shape when no answer has started
+  (the handler waiting on the body then sees the client gone), and the
+  connection is closed in any case (a handler that answered without reading
+  the body no longer holds it open). A websocket upgrade has no body: the
+  live protocol takes the connection over.
+
+Used by `parley serve`; the size cap of the body itself is in api/common.py.
 """
 
 from __future__ import annotations
@@ -17,12 +27,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_TIMEOUT = 10.0     # seconds from the first byte of a request (or the connection) to its last header
 HEAD_MAX = 16 * 1024    # bytes of URL plus headers
+BODY_TIMEOUT = 20.0     # seconds from the end of the head to the last byte of the body (PARLEY_BODY_TIMEOUT_SECONDS)
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _head_refused = False
+    _body_timer: asyncio.TimerHandle | None = None
+    _body_timeout_seconds: float | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -64,9 +77,56 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_timer()
-        if not self._head_refused:
-            super().on_headers_complete()
+        if self._head_refused:
+            return
+        super().on_headers_complete()
+        if not (self.parser.should_upgrade() and self._should_upgrade()):
+            self._stop_body_timer()
+            self._body_timer = self.loop.call_later(self._body_seconds(), self._body_timeout)
+
+    def on_message_complete(self) -> None:
+        self._stop_body_timer()
+        super().on_message_complete()
+
+    def _body_seconds(self) -> float:
+        """PARLEY_BODY_TIMEOUT_SECONDS, from the app's settings (create_app() made it; config.py read it)."""
+        if self._body_timeout_seconds is None:
+            app, seconds = self.app, None
+            for _ in range(5):  # uvicorn may wrap the app (trace logging, proxy headers)
+                settings = getattr(app, "settings", None)
+                if settings is not None:
+                    seconds = getattr(settings, "body_timeout_seconds", None)
+                    break
+                app = getattr(app, "app", None)
+            type(self)._body_timeout_seconds = float(seconds) if seconds is not None else BODY_TIMEOUT
+        return self._body_timeout_seconds  # type: ignore[return-value]
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        transport = self.transport
+        if transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_started:
+            body = (b'{"error":{"code":"request_timeout","message":"The request body did not arrive within %d s"}}'
+                    % round(self._body_seconds()))
+            head = [b"HTTP/1.1 408 Request Timeout\r\n"]
+            for name, value in self.server_state.default_headers:
+                head.append(name + b": " + value + b"\r\n")
+            head.append(b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+                        % len(body))
+            transport.write(b"".join(head) + body)
+        if cycle is not None:  # as connection_lost() does: the handler's receive() answers http.disconnect and
+            cycle.disconnected = True  # its own answer, if it makes one, is dropped
+            cycle.message_event.set()
+        transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
+        self._stop_body_timer()
         super().connection_lost(exc)

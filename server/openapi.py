@@ -167,7 +167,8 @@ SEARCH_PARAMS = [
 ]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
-IDEMPOTENCY_KEY = _param("Idempotency-Key", "header", {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+IDEMPOTENCY_KEY = _param("Idempotency-Key", "header",
+                         {"type": "string", "pattern": common.whole(forum.IDEMPOTENCY_KEY)},
                          "Sending the same key again returns the first request's post (200), never a second one")
 
 SIGNED_IN: list[Schema] = [{"cookieAuth": []}]
@@ -223,14 +224,14 @@ def _paths() -> dict[str, Schema]:
             security=SIGNED_IN, tag="notifications")},
         "/api/notifications/read": {"post": op(
             "readNotifications", "Mark some ({ids}) or all ({all: true}) of my notifications read",
-            _ok("200", ref("Unread")), [], body="MarkRead", security=SIGNED_IN, tag="notifications")},
+            _ok("200", ref("Unread")), ["429"], body="MarkRead", security=SIGNED_IN, tag="notifications")},
         "/api/threads/{id}/following": {"put": op(
             "setFollowing", "Follow or unfollow a thread (authors and posters follow unless they unfollow)",
             _ok("200", obj(following=BOOL)), ["400", "404", "429"], body="Following", params=[PATH_ID],
             security=SIGNED_IN, tag="notifications")},
         "/api/threads/{id}/read": {"put": op(
             "setReadPosition", "My read position in a thread (a seq); it never moves backwards",
-            _ok("204", None, "Recorded"), ["400", "404"], body="ReadPosition", params=[PATH_ID],
+            _ok("204", None, "Recorded"), ["400", "404", "429"], body="ReadPosition", params=[PATH_ID],
             security=SIGNED_IN, tag="notifications")},
         "/api/session": {
             "post": op("signIn", "Sign in", _ok("200", ref("UserAnswer"), "Signed in; a fresh session cookie"),
@@ -247,7 +248,7 @@ def _paths() -> dict[str, Schema]:
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),
             "post": op("createCategory", "Create a category (moderator); an unknown parent is 404",
-                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409"], body="NewCategory",
+                       _ok("201", obj(category=ref("Category")), "Created"), ["404", "409", "429"], body="NewCategory",
                        security=SIGNED_IN),
         },
         "/api/categories/{slug}/threads": {"get": op(
@@ -328,7 +329,7 @@ def _paths() -> dict[str, Schema]:
                              LIMIT(moderation.FLAGS), BEFORE], security=SIGNED_IN, tag="moderation")},
         "/api/flags/{id}": {"put": op(
             "settleFlag", "Resolve or dismiss a flag, and every other open flag of its post (moderator)",
-            _ok("200", obj(flag=ref("Flag"))), ["404"], body="FlagChange", params=by_id, security=SIGNED_IN,
+            _ok("200", obj(flag=ref("Flag"))), ["404", "429"], body="FlagChange", params=by_id, security=SIGNED_IN,
             tag="moderation")},
         "/api/modlog": {"get": op(
             "modlog", "The public moderation log, newest first",
@@ -337,7 +338,7 @@ def _paths() -> dict[str, Schema]:
         "/api/users/{username}/suspension": {"put": op(
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
-            ["404"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
+            ["404", "429"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
         "/api/render": {"post": op(
@@ -348,8 +349,10 @@ def _paths() -> dict[str, Schema]:
         "/readyz": {"get": _meta("readyz", "Database and broker reachable", {
             **_ok("200", obj(status={"const": "ok"}, broker=STR)),
             **_ok("503", obj(status=STR, problems=ARRAY(STR)), "Not ready")})},
-        "/metrics": {"get": _meta("metrics", "Prometheus metrics", {
-            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": STR}}}})},
+        "/metrics": {"get": _meta("metrics", "Prometheus metrics (to PARLEY_METRICS_ALLOW only)", {
+            "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": STR}}},
+            "404": {"description": "The client is not in PARLEY_METRICS_ALLOW (as for a path that does not exist)",
+                    "content": {"application/json": {"schema": ref("Error")}}}})},
     }
 
 

@@ -18,6 +18,19 @@ encode = _encoder.encode
 decode = msgspec.json.decode
 
 
+# Times a client sends (a suspension's `until`; the times inside list cursors): the year as written is
+# 2000–2999, whatever the offset, so the instant lies between 1999-12-31T00:01Z and 3000-01-01T23:59Z, which
+# PostgreSQL, asyncpg and Python all hold exactly (asyncpg stores datetime.max as 'infinity', and an offset past
+# year 9999 overflows). A JSON Schema pattern states it exactly (docs/api.md "Times").
+TIME_YEARS = (2000, 2999)
+TIME_PATTERN = "^2[0-9]{3}-"
+
+
+def time_in_range(ts: datetime) -> bool:
+    """Whether a client's time is one Parley accepts: aware, its year as written TIME_YEARS[0]–TIME_YEARS[1]."""
+    return ts.tzinfo is not None and TIME_YEARS[0] <= ts.year <= TIME_YEARS[1]
+
+
 def iso(ts: datetime | None) -> str | None:
     """ISO 8601 in UTC with microseconds and a Z."""
     if ts is None:

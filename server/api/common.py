@@ -12,6 +12,7 @@ import re
 import sys
 import typing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Generic, NamedTuple, TypeVar
 
@@ -23,6 +24,7 @@ from .. import auth
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 from ..render import first_refused, is_invisible, refused_in_name, refused_in_title
 from ..state import AppState
+from ..wire import TIME_PATTERN, TIME_YEARS, time_in_range
 
 log = logging.getLogger(__name__)
 
@@ -152,17 +154,46 @@ def check_chars(value: str, field: str, refuse: str) -> None:
         raise Invalid(f"{field} must not contain {REFUSED_WHAT[refuse]}: it holds U+{ord(bad):04X}", field=field)
 
 
-@cache
-def text_rules(model: type) -> tuple[tuple[str, Text], ...]:
-    """The (field, Text rule) pairs of a Struct, from its annotations (`X | None` included)."""
+@dataclass(frozen=True)
+class Time:
+    """A time field (docs/api.md "Times"): with a zone, its year as written TIME_YEARS (the JSON Schema pattern
+    TIME_PATTERN says the same), else 422 naming the field. Kept in UTC. Every time a client sends is an Instant."""
+
+    def check(self, value: datetime | None, field: str) -> datetime | None:
+        if value is None:
+            return None
+        if not time_in_range(value):
+            raise Invalid(f"{field} must be a time with a zone in the years {TIME_YEARS[0]}–{TIME_YEARS[1]}, "
+                          "like 2030-01-31T12:00:00Z", field=field)
+        return value.astimezone(UTC)
+
+
+Instant = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={
+    "pattern": TIME_PATTERN,
+    "description": f"A time with a zone; its year (as written) {TIME_YEARS[0]}–{TIME_YEARS[1]}"}), Time()]
+
+
+def _rules(model: type, kinds: tuple[type, ...]) -> tuple[tuple[str, Any], ...]:
     rules = []
     for name, hint in typing.get_type_hints(model, include_extras=True).items():
         for part in (hint, *typing.get_args(hint)):
-            rule = next((m for m in getattr(part, "__metadata__", ()) if isinstance(m, Text)), None)
+            rule = next((m for m in getattr(part, "__metadata__", ()) if isinstance(m, kinds)), None)
             if rule is not None:
                 rules.append((name, rule))
                 break
     return tuple(rules)
+
+
+@cache
+def text_rules(model: type) -> tuple[tuple[str, Text], ...]:
+    """The (field, Text rule) pairs of a Struct, from its annotations (`X | None` included)."""
+    return _rules(model, (Text,))
+
+
+@cache
+def field_rules(model: type) -> tuple[tuple[str, Text | Time], ...]:
+    """Every rule parse() applies after decoding: the Text and Time fields of a Struct."""
+    return _rules(model, (Text, Time))
 
 
 def state(request: Request) -> AppState:
@@ -228,7 +259,7 @@ async def parse(request: Request, model: type[T]) -> T:
         text = str(exc)
         m = _MISSING.search(text) or _FIELD.search(text)
         raise Invalid(text.split(" - at ")[0], field=m.group(1) if m else None) from None
-    for name, rule in text_rules(model):  # type: ignore[arg-type]
+    for name, rule in field_rules(model):  # type: ignore[arg-type]
         setattr(value, name, rule.check(getattr(value, name), name))
     return value
 
@@ -303,6 +334,9 @@ BUCKETS = {
     "edit": lambda lim: lim.edit_per_user,
     "render": lambda lim: lim.edit_per_user,
     "vote": lambda lim: lim.vote_per_user,
+    "read": lambda lim: lim.read_per_user,
+    "notifications_read": lambda lim: lim.notifications_read_per_user,
+    "moderation": lambda lim: lim.moderation_per_user,
 }
 
 

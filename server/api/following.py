@@ -26,6 +26,6 @@ async def set_following(request: Request) -> Response:
 
 
 async def set_read(request: Request) -> Response:
-    st, user, body, thread_id = await writing(request, ReadPosition)
+    st, user, body, thread_id = await writing(request, ReadPosition, bucket="read")
     await following.set_read(st.pool, user["id"], thread_id, body.seq)
     return no_content()

@@ -97,7 +97,7 @@ async def list_categories(request: Request) -> Response:
 
 
 async def create_category(request: Request) -> Response:
-    st, user, body, _ = await writing(request, NewCategory, moderator=True)
+    st, user, body, _ = await writing(request, NewCategory, moderator=True, bucket="moderation")
     async with transaction(st.pool) as conn:
         category = await categories.create(conn, body.slug, body.name, body.parent)
     return json({"category": category}, 201)

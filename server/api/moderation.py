@@ -15,7 +15,7 @@ from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
 from ..state import AppState
 from ..store import SessionsEnded, Written, flags, modlog, profiles, sessions, users
-from .common import PageSize, Text, json, query, query_limit, state, writing
+from .common import Instant, PageSize, Text, json, query, query_limit, state, writing
 
 Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
 
@@ -35,7 +35,7 @@ class FlagChange(msgspec.Struct):
 
 
 class Suspension(msgspec.Struct):
-    until: Annotated[datetime, msgspec.Meta(tz=True)] | None
+    until: Instant | None
     reason: Note | None = None
 
 
@@ -72,7 +72,7 @@ async def list_flags(request: Request) -> Response:
 
 
 async def update_flag(request: Request) -> Response:
-    st, user, body, flag_id = await writing(request, FlagChange, moderator=True)
+    st, user, body, flag_id = await writing(request, FlagChange, moderator=True, bucket="moderation")
     async with transaction(st.pool) as conn:
         flag = await flags.settle(conn, flag_id, user, body.status)
     await tell_moderators(st)
@@ -87,7 +87,7 @@ async def list_modlog(request: Request) -> Response:
 
 async def suspend(request: Request) -> Response:
     """PUT /api/users/{username}/suspension: set or lift; every session of the member ends at once."""
-    st, moderator, body, _ = await writing(request, Suspension, moderator=True)
+    st, moderator, body, _ = await writing(request, Suspension, moderator=True, bucket="moderation")
     reason = body.reason
     until = body.until
     if until is not None and until <= datetime.now(UTC):

@@ -31,7 +31,7 @@ async def list_notifications(request: Request) -> Response:
 
 
 async def mark_read(request: Request) -> Response:
-    st, user, body, _ = await writing(request, MarkRead)
+    st, user, body, _ = await writing(request, MarkRead, bucket="notifications_read")
     # all: true marks every one; else the ids given (none: nothing changes, the answer is the count).
     unread, changed = await store.mark_read(st.pool, user["id"], None if body.all else (body.ids or []))
     if changed:  # every tab of the user, on every process, shows the new count

@@ -13,6 +13,13 @@ Two ways to put a frame on the wire:
   checked in `raw_protocol()` and anything unexpected falls back to AsgiConn.
 * AsgiConn, the portable path: a bounded deque and one sender task calling
   the ASGI `send`. Used under any other server, or when compression is on.
+
+`parley serve` runs uvicorn with ParleyWsProtocol (below): uvicorn's
+websockets-sansio protocol whose permessage-deflate, when on, has a window and
+a memory level of our own choosing rather than whatever the installed uvicorn
+picks (bench/README.md, "Compression and memory"), and whose control and
+continuation frames (ping, pong, fragments), which uvicorn answers or buffers
+without the app, count toward the socket's flood bucket like any other frame.
 """
 
 from __future__ import annotations
@@ -24,6 +31,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.server import ServerProtocol
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
 
@@ -126,10 +137,62 @@ class Conn:
         return self.alive
 
 
+# permessage-deflate, per socket: the server's LZ77 window (2**11 = 2 KiB; it also bounds what the client
+# needs) and zlib's memLevel 4 make an idle compressed socket's deflate state ~22 KiB instead of ~38 KiB
+# (12 and 5) or ~300 KiB (zlib's 15 and 8); the client's window is bounded likewise when it offers
+# client_max_window_bits (browsers do), so reading its frames costs a 2 KiB window, not 32 KiB. Frames are
+# small JSON: the ratio barely changes (bench/README.md, "Compression and memory").
+DEFLATE_WINDOW_BITS = 11
+DEFLATE_MEM_LEVEL = 4
+
+
+def deflate_factory() -> ServerPerMessageDeflateFactory:
+    return ServerPerMessageDeflateFactory(server_max_window_bits=DEFLATE_WINDOW_BITS,
+                                          client_max_window_bits=DEFLATE_WINDOW_BITS,
+                                          compress_settings={"memLevel": DEFLATE_MEM_LEVEL})
+
+
+class ParleyWsProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol with permessage-deflate bounded by deflate_factory(), and every
+    frame the app never sees (ping, pong, continuation) passed to `frame_counter` (ws.Session.count, set by
+    count_frames()): when it answers False the socket is closing with 1008 and the frame is dropped."""
+
+    frame_counter: Callable[[], bool] | None = None
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        if config.ws_per_message_deflate:
+            self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
+                                       logger=logging.getLogger("uvicorn.error"))
+
+    def _counted(self) -> bool:
+        counter = self.frame_counter
+        return counter is None or self.close_sent or counter()
+
+    def handle_ping(self) -> None:
+        if self._counted():
+            super().handle_ping()  # the pong websockets queued
+
+    def handle_pong(self, event: Any) -> None:
+        if self._counted():
+            super().handle_pong(event)
+
+    def handle_cont(self, event: Any) -> None:
+        if self._counted():
+            super().handle_cont(event)
+
+
+def count_frames(send: Any, counter: Callable[[], bool] | None) -> None:
+    """Have the protocol behind `send` (when it is ours) pass its control frames to `counter`; None stops it."""
+    proto = getattr(send, "__self__", None)
+    if isinstance(proto, ParleyWsProtocol):
+        proto.frame_counter = counter
+
+
 def raw_protocol(send: Any, compression: bool) -> Any | None:
     """uvicorn's WebSocketsSansIOProtocol behind `send`, if the fast path may use it."""
     proto = getattr(send, "__self__", None)
-    if compression or proto is None or type(proto).__name__ != "WebSocketsSansIOProtocol":
+    if compression or proto is None or not isinstance(proto, WebSocketsSansIOProtocol):
         return None
     conn = getattr(proto, "conn", None)
     if getattr(proto, "transport", None) is None or conn is None or getattr(conn, "extensions", None):

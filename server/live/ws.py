@@ -8,12 +8,14 @@ flood closes it with 1008; uvicorn closes frames over 16 KiB with 1009.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated, Any
 
 import msgspec
 from starlette.websockets import WebSocket
 
 from .. import auth, metrics, wire
+from ..api.common import whole
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
@@ -21,7 +23,7 @@ from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
 from . import typing as typing_relay  # server/live/typing.py
-from .conn import AsgiConn, Conn, Frame, RawConn, raw_protocol
+from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,9 @@ Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 PostId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
-# A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py).
-FeedName = Annotated[str, msgspec.Meta(pattern=r"^(all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$")]
+# A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py), matched as a whole ("all\n" is not one).
+FEED = re.compile(r"all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+FeedName = Annotated[str, msgspec.Meta(pattern=whole(FEED))]
 
 
 class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type"):
@@ -94,12 +97,17 @@ class Session:
     def send(self, data: bytes) -> None:
         self.conn.send(Frame(data))
 
-    async def handle(self, text: str | bytes) -> bool:
-        """Answer one client frame; False when the connection must close."""
+    def count(self) -> bool:
+        """Count one client frame of any kind (text, binary, bad JSON, unknown type) against the flood
+        bucket, before anything else is done with it; False (error frame sent, closing 1008) past it."""
         if self.frames is not None and self.frames.take() > 0:
             self.send(wire.error("rate_limited", "Too many frames; slow down"))
             self.conn.close(WS_1008_POLICY_VIOLATION, "too many frames")
             return False
+        return True
+
+    async def handle(self, text: str | bytes) -> bool:
+        """Answer one client frame (already counted); False when the connection must close."""
         msg = parse(text)
         if isinstance(msg, bytes):
             self.send(msg)
@@ -290,6 +298,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
     by_path.inc()
     hub, presence = state.hub, state.presence
     session = Session(state, conn)
+    count_frames(send, session.count)  # pings, pongs and fragments take from the same bucket
     hub.add(conn)
     presence.connect(conn)
     log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
@@ -311,6 +320,8 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
             message = await receive()
             if message["type"] != "websocket.receive":
                 break
+            if not session.count():  # every frame counts, binary ones too
+                break
             text = message.get("text")
             if text is None:
                 session.send(wire.error("bad_frame", "Frames must be JSON text, not binary"))
@@ -325,6 +336,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
         linger = conn.close_code != WS_4001_SESSION_ENDED
         for thread_id in list(conn.rooms):
             presence.remove(thread_id, user, linger=linger)
+        count_frames(send, None)
         hub.remove(conn)
         presence.disconnect(conn, linger=linger)
         conn.alive = False

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
-from ..wire import encode, iso
+from ..wire import encode, iso, time_in_range
 from . import Written, categories, events, following, modlog, notifications, posts, users
 from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
@@ -41,10 +41,14 @@ def micros(ts: datetime) -> int:
 
 
 def from_micros(value: int, name: str) -> datetime:
+    """A cursor's time: one outside the range of client times (wire.time_in_range) is no position of a list."""
     try:
-        return EPOCH + value * MICROSECOND
+        ts = EPOCH + value * MICROSECOND
     except OverflowError:
         raise unknown_cursor(name) from None
+    if not time_in_range(ts):
+        raise unknown_cursor(name)
+    return ts
 
 
 # List sorts: (column, cursor tag, column value → cursor int, cursor int → parameter). Every sort is

@@ -44,6 +44,27 @@ def test_slug_with_trailing_newline_is_refused(server: Any, pg_url: str) -> None
     assert r.status_code == 422 and r.json()["error"]["field"] == "slug", r.text
 
 
+async def test_feed_name_with_trailing_newline_is_refused(server: Any, pg_url: str, watchers: Any) -> None:
+    """"all\\n" and kin are not feed names: subscribe and unsubscribe answer an `invalid` error frame, never
+    `subscribed` or a not-found lookup; "all" itself still subscribes."""
+    mod = Api(server.url).sign_up()
+    slug = unique("feed-")
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Feeds"}).status_code == 201
+    w = await watchers(server.url.replace("http", "ws", 1) + "/ws")
+    names = [base + tail for base in ("all", f"category:{slug}")
+             for tail in ("\n", "\r\n", "\n\n", " ", "\t", "\u2028", "\x00")]
+    for kind in ("subscribe", "unsubscribe"):
+        for name in names:
+            start = len(w.frames)
+            await w.send({"type": kind, "feed": name})
+            frame = await w.wait_for(lambda f: f["type"] in ("error", "subscribed", "unsubscribed"), start=start)
+            assert frame["type"] == "error" and frame["code"] == "invalid", (kind, name, frame)
+    start = len(w.frames)
+    await w.send({"type": "subscribe", "feed": "all"})
+    assert (await w.wait_for(lambda f: f["type"] == "subscribed", start=start))["feed"] == "all"
+
+
 def test_lookalike_username_never_signs_in(server: Any) -> None:
     """"dmİtri" (U+0130: PostgreSQL lower() folds it to i) is not the account "dmitri": 401, whatever the password."""
     user = Api(server.url).sign_up(username=unique("dmitri"))

@@ -217,3 +217,58 @@ async def test_connections_per_ip_count_an_ipv6_clients_64_as_one_address(spawn:
     finally:
         for ws in sockets:
             await ws.close()
+
+
+def trickle(port: int, head: bytes, bound: float = 60.0) -> bytes:
+    """Send a request head, then a body byte every 0.2 s until the server closes the connection; everything
+    it answered. Fails if the connection is still open after `bound` seconds (a generous bound, not a timing)."""
+    import select
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head)
+        stop = time.monotonic() + bound
+        while time.monotonic() < stop:
+            if select.select([s], [], [], 0.2)[0]:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    return data
+                if not chunk:
+                    return data
+                data += chunk
+                continue
+            try:
+                s.sendall(b"1" if b"chunked" not in head else b"1\r\n \r\n")
+            except OSError:  # the server hung up while we were sending: read what it said
+                try:
+                    while chunk := s.recv(65536):
+                        data += chunk
+                except OSError:
+                    pass
+                return data
+    pytest.fail(f"the trickled request was still open after {bound} s; got {data[:200]!r}")
+
+
+def test_trickled_body_is_answered_408_and_closed(spawn: Any) -> None:
+    """A body sent a byte at a time past PARLEY_BODY_TIMEOUT_SECONDS: 408 in the JSON error shape and the
+    connection closed, whether the body has a length or is chunked, on a guest or a signed-in route; a handler
+    that answered without reading the body (413, a GET) does not keep the connection open either."""
+    srv = spawn(PARLEY_BODY_TIMEOUT_SECONDS="2")
+    port = int(srv.url.rsplit(":", 1)[1])
+    api = Api(srv.url).sign_up()
+    cookie = f"Cookie: parley_session={api.session_cookie}"
+    for path, extra in (("/api/users", ["Content-Length: 400"]), ("/api/users", ["Transfer-Encoding: chunked"]),
+                        ("/api/session", ["Content-Length: 400"]),
+                        ("/api/threads/1/posts", ["Content-Length: 400", cookie]),
+                        ("/api/me/password", ["Content-Length: 400", cookie])):
+        method = "PUT" if path == "/api/me/password" else "POST"
+        answer = trickle(port, head(method, path, port, *extra))
+        assert answer.startswith(b"HTTP/1.1 408"), (path, extra, answer[:300])
+        body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert body["error"]["code"] == "request_timeout", body
+    for method, path, extra, status in (("POST", "/api/users", ["Content-Length: 10485760"], b"413"),
+                                        ("GET", "/healthz", ["Content-Length: 400"], b"200"),
+                                        ("POST", "/api/threads/1", ["Content-Length: 400"], b"405")):
+        answer = trickle(port, head(method, path, port, *extra))
+        assert answer.startswith(b"HTTP/1.1 " + status), (path, answer[:300])
+    assert httpx.get(srv.url + "/healthz").status_code == 200

@@ -226,3 +226,88 @@ async def test_ws_frame_flood_gets_error_then_1008(pair: tuple[Any, Any]) -> Non
         while (msg := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] != "pong":
             pass
         assert msg["id"] == "fresh"
+
+
+FLOOD_KINDS: dict[str, Any] = {
+    "binary": b'{"type":"ping"}',
+    "bad_json": '{"type":',
+    "unknown_type": '{"type":"nonsense"}',
+    "invalid": '{"type":"subscribe","feed":"all\\n"}',
+    "binary_empty": b"",
+}
+
+
+async def flood_frame(ws: Any, kind: str, i: int) -> None:
+    """One frame (or message) of the given kind; `mixed` cycles through all of them."""
+    kinds = [*FLOOD_KINDS, "ping", "pong", "fragments"]
+    if kind == "mixed":
+        kind = kinds[i % len(kinds)]
+    if kind == "ping":
+        await ws.ping(str(i))  # a control frame: websockets answers it below the app
+    elif kind == "pong":
+        await ws.pong(str(i))  # unsolicited
+    elif kind == "fragments":  # one text message in 40 continuation frames
+        text = '{"type":"ping","id":"' + "x" * 60 + '"}'
+        await ws.send(iter([text[k:k + 2] for k in range(0, len(text), 2)]))
+    else:
+        await ws.send(FLOOD_KINDS[kind])
+
+
+async def test_every_kind_of_frame_counts_toward_the_flood_limit(spawn: Any) -> None:
+    """Binary frames, bad JSON, unknown types, invalid frames, pings, unsolicited pongs and the continuation
+    frames of a fragmented message all take from the socket's bucket: a flood of any of them (or of a mix)
+    gets `rate_limited` and a close with 1008, after at most about a bucket of error replies."""
+    srv = spawn(PARLEY_RATE_LIMITS="on")
+    for kind in [*FLOOD_KINDS, "ping", "pong", "fragments", "mixed"]:
+        async with connect(srv.url.replace("http", "ws", 1) + "/ws", ping_interval=None) as ws:
+            await ws.recv()
+            for i in range(LIMITS.ws_frames[0] * 4):
+                try:
+                    await flood_frame(ws, kind, i)
+                except ConnectionClosed:
+                    break
+            messages = []
+            try:
+                while True:
+                    messages.append(json.loads(await asyncio.wait_for(ws.recv(), 10)))
+            except ConnectionClosed:
+                pass
+            except TimeoutError:
+                pytest.fail(f"{kind}: the flood was never closed ({len(messages)} replies)")
+            assert ws.close_code == 1008, (kind, ws.close_code)
+        errors = [m for m in messages if m["type"] == "error"]
+        assert errors and errors[-1]["code"] == "rate_limited", (kind, errors[-3:])
+        assert len(errors) <= LIMITS.ws_frames[0] + 40, (kind, len(errors))
+
+
+def drain(send: Any, capacity: int) -> int:
+    """Send until the first 429 (at most twice the capacity); the number of requests that passed."""
+    for n in range(capacity * 2):
+        r = send(n)
+        if r.status_code == 429:
+            assert_limited(r)
+            return n
+        assert r.status_code < 400 or r.status_code == 404, (n, r.status_code, r.text)
+    pytest.fail(f"no 429 after {capacity * 2} requests")
+
+
+def test_every_write_has_a_per_user_bucket(spawn: Any, own_redis: Any, pg_url: str) -> None:
+    """Read positions, marking notifications read, and the moderators' writes (categories, settling flags,
+    suspensions: one bucket) each pass their bucket's capacity, then answer 429; another user is not affected."""
+    srv = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
+    mod = Api(srv.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])
+    slug = unique("lim-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Limits"}).status_code == 201
+    tid = new_thread(mod, slug)["thread"]["id"]
+    reader, other = Api(srv.url).sign_up(), Api(srv.url).sign_up()
+    cap = LIMITS.read_per_user[0]
+    assert drain(lambda n: reader.put(f"/api/threads/{tid}/read", json={"seq": 1}), cap) >= cap
+    assert other.put(f"/api/threads/{tid}/read", json={"seq": 1}).status_code == 204
+    cap = LIMITS.notifications_read_per_user[0]
+    assert drain(lambda n: reader.post("/api/notifications/read", json={"all": True}), cap) >= cap
+    assert other.post("/api/notifications/read", json={"all": True}).status_code == 200
+    cap = LIMITS.moderation_per_user[0]
+    assert drain(lambda n: mod.put("/api/flags/9000000000", json={"status": "dismissed"}), cap) >= cap - 1
+    assert_limited(mod.post("/api/categories", json={"slug": unique("lim-"), "name": "More"}))
+    assert_limited(mod.put(f"/api/users/{other.user['username']}/suspension", json={"until": None}))

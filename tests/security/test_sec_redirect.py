@@ -10,8 +10,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 AUTH_JS = Path(__file__).resolve().parents[2] / "web" / "js" / "views" / "auth.js"
@@ -54,3 +56,25 @@ def test_next_parameter_only_leads_to_same_origin_paths() -> None:
     """After sign-in the page goes only to a same-origin path: /\\host, //host, tabs, schemes all land on /."""
     got = run_safe_next(list(CASES))
     assert dict(zip(CASES, got, strict=True)) == CASES
+
+
+SLASH_REDIRECTS = {"/static": "/static/", "/api/threads/": "/api/threads", "/api/categories/": "/api/categories",
+                   "/api/threads/1/": "/api/threads/1", "/healthz/": "/healthz", "/signin/": "/signin",
+                   "/api/threads///?limit=5&x=%2F": "/api/threads?limit=5&x=%2F", "/metrics/": "/metrics",
+                   "/api/users/%C3%A9l%C3%A8ve/": "/api/users/%C3%A9l%C3%A8ve", "/api/threads%2F": "/api/threads"}
+NO_REDIRECT = ["//evil.example/", "//evil.example", "/\\evil.example/", "/%2F%2Fevil.example/", "/static/nothing/",
+               "/api/nothing/", "/%5Cevil.example"]
+
+
+def test_trailing_slash_redirects_never_follow_the_host_header(server: Any) -> None:
+    """With a forged Host (and X-Forwarded-Host), a trailing-slash redirect is 307 to a relative path on this
+    site, for routes and mounts alike; paths a browser would read as another host are not redirected at all."""
+    for host in ("evil.example", "evil.example:8080", "127.0.0.1@evil.example"):
+        headers = {"Host": host, "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
+        for path, location in SLASH_REDIRECTS.items():
+            for method in ("GET", "POST"):
+                r = httpx.request(method, server.url + path, headers=headers, follow_redirects=False, timeout=30)
+                assert r.status_code == 307 and r.headers["location"] == location, (host, path, method, r.headers)
+        for path in NO_REDIRECT:
+            r = httpx.get(server.url + path, headers=headers, follow_redirects=False, timeout=30)
+            assert not 300 <= r.status_code < 400, (host, path, r.status_code, r.headers)

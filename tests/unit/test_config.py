@@ -54,3 +54,13 @@ def test_a_bad_value_names_its_variable(tmp_path, name, value):
         load(tmp_path, **{name: value})
     message = str(err.value)
     assert name in message and "\n" not in message
+
+
+def test_metrics_allow_is_validated(tmp_path):
+    """PARLEY_METRICS_ALLOW: loopback by default, a list of IPs/CIDRs, and a bad entry stops start-up naming it."""
+    assert [str(n) for n in load(tmp_path).metrics_allow] == ["127.0.0.0/8", "::1/128"]
+    got = load(tmp_path, PARLEY_METRICS_ALLOW="10.0.0.0/8, 192.0.2.7,::1")
+    assert [str(n) for n in got.metrics_allow] == ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]
+    for bad in ("10.0.0.1/8", "localhost", "10.0.0.0/33", "1.2.3.4,nope"):
+        with pytest.raises(config.ConfigError, match="^PARLEY_METRICS_ALLOW: "):
+            load(tmp_path, PARLEY_METRICS_ALLOW=bad)
