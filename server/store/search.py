@@ -96,7 +96,7 @@ def terms(tsquery: str) -> Terms:
         pos = m.end()
     count, wanted = 0, []
     # What a NOT covers is the next operand or parenthesised group: a stack of "negated?" per open group.
-    negated, stack, pending = False, [False], False
+    stack, pending = [False], False
     for lexeme, op in tokens:
         if op == "!":
             pending = not pending
@@ -199,7 +199,7 @@ async def snippets(conn: asyncpg.Connection, bodies: dict[int, str], words: tupl
     post's excerpts the first one holding a match is shown, else its first."""
     found = matcher(words)
     tries = {pid: [html.escape(e) for e in excerpts(body, found)] for pid, body in bodies.items()}
-    if not words:
+    if not words or not tries:
         return {pid: texts[0] for pid, texts in tries.items()}
     options, start, stop = snippet_options()
     flat = [(pid, text) for pid, texts in tries.items() for text in texts]
