@@ -15,13 +15,15 @@ Every part of a search has bounded work, whatever the query and however long the
 * the snippet is an excerpt chosen here around the first word that looks like a match (SNIPPET characters,
   whatever the body's length), in which ts_headline only marks the words (HighlightAll: no search for
   the best fragment, whose cost grows ~2.5× with each word of a phrase: 7 s for 13 words on 20,000 characters);
-* the whole transaction runs under a statement timeout: a search PostgreSQL cannot answer in time is cancelled
-  and answered 422 field `q`. When the planner walks posts newest first for a query whose matches are in fact
-  few, the walk is cut at WALK_SHARE of that time and the GIN index finishes the search (`page`).
+* the statements share one time budget (each has what is left as its statement timeout): a search PostgreSQL
+  cannot answer in time is cancelled and answered 422 field `q`. When the planner walks posts newest first for
+  a query whose matches are in fact few, the walk is cut at WALK_SHARE of the budget and the GIN index finishes
+  the search (`page`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import secrets
@@ -224,29 +226,45 @@ WALK = "Index Scan Backward using posts_pkey"
 WALK_SHARE = 0.4  # of the time budget, for the walk; then the GIN index, with the rest
 
 
-def _ms(seconds: float) -> int:
-    return max(1, round(seconds * 1000))
+AFTER_PAGE = 0.1  # seconds the statements after the page (posts, snippets, threads, votes; a few ms) have at least
 
 
-async def page(conn: asyncpg.Connection, sql: str, args: list[Any], timeout: float) -> list[asyncpg.Record]:
-    """The statement's rows within `timeout` (QueryCanceledError past it). When the planner walks posts newest
+class Budget:
+    """The search's time, from its start: each statement may take what is left (PostgreSQL's statement_timeout,
+    set before it), so the statements together stay within it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.seconds = seconds
+        self.deadline = self.loop.time() + seconds
+
+    def left(self, share: float = 1.0, floor: float = 0.001) -> int:
+        """Milliseconds for the next statement: `share` of the whole budget at most, what is left at most."""
+        return max(1, round(1000 * max(floor, min(self.seconds * share, self.deadline - self.loop.time()))))
+
+
+async def page(conn: asyncpg.Connection, sql: str, args: list[Any], budget: Budget) -> list[asyncpg.Record]:
+    """The statement's rows within the budget (QueryCanceledError past it). When the planner walks posts newest
     first, the walk gets WALK_SHARE of the time; if it has not found its page by then the matches are few, and
     the same statement runs again with the walk forbidden (the GIN index finds few matches at once)."""
     plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, *args))
     if WALK not in plan:
-        return await conn.fetch(sql, *args)
-    try:
-        async with conn.transaction():  # a savepoint: the cancelled walk does not end the search's transaction
-            await conn.execute(f"SET LOCAL statement_timeout = {_ms(timeout * WALK_SHARE)}")
-            rows = await conn.fetch(sql, *args)
-    except asyncpg.QueryCanceledError:
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL statement_timeout = {_ms(timeout * (1 - WALK_SHARE))};"
-                               " SET LOCAL enable_indexscan = off")
-            rows = await conn.fetch(sql, *args)
-    # What a released savepoint SET stays set: the rest of the search has its whole budget and every plan again.
-    await conn.execute(f"SET LOCAL statement_timeout = {_ms(timeout)}; SET LOCAL enable_indexscan = on")
+        await conn.execute(f"SET LOCAL statement_timeout = {budget.left()}")
+        rows = await conn.fetch(sql, *args)
+    else:
+        try:
+            async with conn.transaction():  # a savepoint: the cancelled walk does not end the search's transaction
+                await conn.execute(f"SET LOCAL statement_timeout = {budget.left(WALK_SHARE)}")
+                rows = await conn.fetch(sql, *args)
+        except asyncpg.QueryCanceledError:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL statement_timeout = {budget.left()}; SET LOCAL enable_indexscan = off")
+                rows = await conn.fetch(sql, *args)
+    # What a released savepoint SET stays set: the rest of the search has every plan again, and what time is left.
+    await conn.execute(f"SET LOCAL statement_timeout = {budget.left(floor=AFTER_PAGE)};"
+                       " SET LOCAL enable_indexscan = on")
     return rows
+
 
 def too_many_terms(count: int) -> Invalid:
     return Invalid(f"q has {count} search words; at most {MAX_TERMS} are searched for "
@@ -261,7 +279,8 @@ def too_slow() -> Invalid:
 async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str | None, sort: str, limit: int,
                  before: str | None, reader_id: int | None, timeout: float) -> dict[str, Any]:
     """{results: [{post, thread: {id, title, category}, snippet}…], next}; an unknown category or author
-    matches nothing. Every statement has `timeout` seconds (then 422 field q)."""
+    matches nothing. The statements have `timeout` seconds together (then 422 field q), and at least AFTER_PAGE
+    after the page of matches."""
     empty = {"results": [], "next": None}
     if before is not None:  # read first: a bad cursor is refused even when nothing would match
         if sort == "relevance":
@@ -274,9 +293,10 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
             raise threads.unknown_cursor("before", "before is a cursor of another sort")
     try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            budget = Budget(timeout)  # from here: waiting for a connection is the slots' business (api/search.py)
             # Plan for this very q: how many posts a word matches decides between the GIN index and an
             # ordered scan, and a prepared statement's generic plan cannot know it.
-            await conn.execute(f"SET LOCAL statement_timeout = {_ms(timeout)};"
+            await conn.execute(f"SET LOCAL statement_timeout = {budget.left()};"
                                " SET LOCAL plan_cache_mode = force_custom_plan")
             query = await conn.fetchval("SELECT websearch_to_tsquery('english', $1)::text", q)
             parsed = terms(query)
@@ -301,7 +321,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
             if before is not None:
                 args += cursor_args
             hits = await page(conn, search_sql(sort, category is not None, author is not None, before is not None),
-                              args, timeout)
+                              args, budget)
             more = len(hits) > limit
             hits = hits[:limit]
             ids = [h["id"] for h in hits]
