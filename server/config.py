@@ -61,7 +61,7 @@ class Settings:
     ws_max_pending_bytes: int = 1 << 20
     render_workers: int = 2           # processes that render Markdown (server/render.py)
     render_budget_seconds: float = 1.0  # a body that takes longer to render is refused (422)
-    search_timeout_seconds: float = 0.8  # each statement of a search; past it the search is 422 field q
+    search_timeout_seconds: float = 0.8  # a search's statements together; past it the search is 422 field q
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
