@@ -123,8 +123,9 @@ class Proc:
     """A server process we started (parley or reference): CPU and memory read through psutil."""
 
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int, cpus: set[int] | None = None,
-                 ready: str = "/healthz") -> None:
+                 ready: str = "/healthz", cwd: Path = ROOT) -> None:
         self.name, self.cmd, self.env, self.port, self.cpus, self.ready = name, cmd, env, port, cpus, ready
+        self.cwd = cwd  # another checkout runs older code (bench.search's "before")
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "logs").mkdir(exist_ok=True)
         self.log_path = RESULTS / "logs" / f"{name}-{port}.log"
@@ -133,7 +134,7 @@ class Proc:
 
     def start(self, timeout: float = 30) -> Proc:
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env={**os.environ, **self.env}, stdout=log,
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env={**os.environ, **self.env}, stdout=log,
                                      stderr=subprocess.STDOUT, preexec_fn=raise_nofile)
         self.ps = psutil.Process(self.proc.pid)
         pin(self.proc.pid, self.cpus)
@@ -206,14 +207,14 @@ def redis_url() -> str:
 
 
 def parley_proc(db_url: str, port: int | None = None, cpus: set[int] | None = None, name: str = "parley",
-                **env: str) -> Proc:
+                cwd: Path = ROOT, **env: str) -> Proc:
     port = port or free_port()
     data = tempfile.mkdtemp(prefix="parley-bench-data-")
     base = {"DATABASE_URL": db_url, "REDIS_URL": redis_url(), "PARLEY_RATE_LIMITS": "off",
             "PARLEY_MAX_CONNECTIONS_PER_IP": "100000", "PARLEY_DATA_DIR": data,
             "PARLEY_SECRET": "bench-secret-0123456789abcdef0123"}
     base.update(env)
-    return Proc(name, [*PARLEY, "serve", "--port", str(port)], base, port, cpus)
+    return Proc(name, [*PARLEY, "serve", "--port", str(port)], base, port, cpus, cwd=cwd)
 
 
 def reference_proc(port: int | None = None, cpus: set[int] | None = None) -> Proc:

@@ -308,6 +308,7 @@ class Parley:
                               limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
         self.state.feed_publisher = feedpublisher.publisher_for(self.state)
         self.state.page_cache = pagecache.PageCache()
+        self.state.search_slots = asyncio.Semaphore(search.slots(settings))
         app.state.parley = self.state
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked

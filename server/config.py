@@ -45,6 +45,10 @@ class RateLimits:
     read_per_user: tuple[int, float] = (120, 2.0)
     notifications_read_per_user: tuple[int, float] = (60, 1.0)
     moderation_per_user: tuple[int, float] = (120, 2.0)  # categories, settling flags, suspensions
+    # Searches (each may hold a database connection up to PARLEY_SEARCH_TIMEOUT_SECONDS): the page searches
+    # on submit and on "Show more", a person a few times a minute. An address may be shared (an office, NAT).
+    search_per_user: tuple[int, float] = (30, 30 / 60)
+    search_per_ip: tuple[int, float] = (60, 60 / 60)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Settings:
     ws_max_pending_bytes: int = 1 << 20
     render_workers: int = 2           # processes that render Markdown (server/render.py)
     render_budget_seconds: float = 1.0  # a body that takes longer to render is refused (422)
+    search_timeout_seconds: float = 0.8  # a search's statements together; past it the search is 422 field q
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
@@ -209,6 +214,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["render_workers"] = int(_number("PARLEY_RENDER_WORKERS", raw, int, 1, 64))
     if (raw := get("PARLEY_RENDER_BUDGET_SECONDS")) is not None:
         kw["render_budget_seconds"] = _number("PARLEY_RENDER_BUDGET_SECONDS", raw, float, 0.01, 60)
+    if (raw := get("PARLEY_SEARCH_TIMEOUT_SECONDS")) is not None:
+        kw["search_timeout_seconds"] = _number("PARLEY_SEARCH_TIMEOUT_SECONDS", raw, float, 0.05, 60)
     if (raw := get("PARLEY_MAX_CONNECTIONS_PER_IP")) is not None:
         kw["max_connections_per_ip"] = int(_number("PARLEY_MAX_CONNECTIONS_PER_IP", raw, int, 1, 10**7))
     if (raw := get("PARLEY_BODY_TIMEOUT_SECONDS")) is not None:

@@ -64,9 +64,10 @@ class Invalid(ApiError):
 class RateLimited(ApiError):
     status, code = 429, "rate_limited"
 
-    def __init__(self, retry_after: float) -> None:
+    def __init__(self, retry_after: float, message: str | None = None) -> None:
         seconds = max(1, int(retry_after + 0.999))
-        super().__init__(f"Too many requests; try again in {seconds} s", headers={"Retry-After": str(seconds)})
+        super().__init__(message or f"Too many requests; try again in {seconds} s",
+                         headers={"Retry-After": str(seconds)})
         self.retry_after = seconds
 
 

@@ -287,7 +287,8 @@ def _paths() -> dict[str, Schema]:
             _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(profiles.USER_POSTS), BEFORE],
             security=OPTIONAL, tag="profiles")},
         "/api/search": {"get": op(
-            "search", "Full-text search over titles and posts", _ok("200", ref("SearchResults")), ["400"],
+            "search", "Full-text search over titles and posts (422 field q: too many words, or too costly to answer"
+            " within the time budget)", _ok("200", ref("SearchResults")), ["400", "422", "429"],
             params=[*SEARCH_PARAMS, LIMIT(search.RESULTS), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,4 +31,5 @@ class AppState:
     feed_publisher: Any | None = None  # feedpublisher.Publisher: coalesces feed sends per thread
     page_cache: Any | None = None  # pagecache.PageCache: guests' thread pages
     connections_per_ip: Counter[str] = field(default_factory=Counter)
+    search_slots: asyncio.Semaphore | None = None  # api/search.py: searches of this process at once
     shutting_down: bool = False

@@ -7,10 +7,12 @@ structs, and every failure becomes the contract's error body.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
 import typing
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -262,6 +264,35 @@ async def parse(request: Request, model: type[T]) -> T:
     for name, rule in field_rules(model):  # type: ignore[arg-type]
         setattr(value, name, rule.check(getattr(value, name), name))
     return value
+
+
+async def until_disconnected(request: Request) -> None:
+    """Returns once the client has hung up. For a request whose body is not read otherwise (a GET): this takes
+    the body's messages, then waits for the server's http.disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_gone(request: Request, work: Awaitable[T]) -> T:
+    """`work`, cancelled as soon as the client hangs up. Starlette lets a handler run on after its client left;
+    cancelling the task also cancels a query it is awaiting in PostgreSQL (asyncpg sends a cancel request and
+    the transaction rolls back). The client is gone, so the 400 client_disconnected is for the access log."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(until_disconnected(request))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # this handler itself cancelled (shutdown)
+        task.cancel()
+        gone.cancel()
+        raise
+    gone.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.wait((task,))  # its clean-up (the rollback, the connection back to the pool) done; errors dropped
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log "exception was never retrieved"
+    raise BadRequest("The client went away before the answer", code="client_disconnected")
 
 
 def trimmed(value: str, field: str, low: int, high: int) -> str:

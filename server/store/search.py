@@ -3,42 +3,65 @@
 posts.search is kept by triggers in the transaction of each write (migration 0005_qa): a question's
 vector holds its thread's title at weight A and its body at B, any other post its body; a deleted
 post has none. Queries use websearch_to_tsquery (words, "phrases", -exclusion, or).
+
+Every part of a search has bounded work, whatever the query and however long the posts (issue 25):
+
+* the query is parsed by PostgreSQL once, then read here (`terms`): more than MAX_TERMS search words is 422
+  field `q` before anything is searched;
+* matching (`@@`) is PostgreSQL's; a tsvector keeps at most 256 positions of a word, so a phrase costs at
+  most MAX_TERMS × 256 steps a post;
+* relevance is ts_rank of the OR of the query's distinct words: one pass over each word's positions
+  (ts_rank_cd, and ts_rank of the query itself, cost up to ~100 ms a post for a long phrase);
+* the snippet is an excerpt chosen here around the first word that looks like a match (SNIPPET characters,
+  whatever the body's length), in which ts_headline only marks the words (HighlightAll: no search for
+  the best fragment, whose cost grows ~2.5× with each word of a phrase: 7 s for 13 words on 20,000 characters);
+* the statements share one time budget (each has what is left as its statement timeout): a search PostgreSQL
+  cannot answer in time is cancelled and answered 422 field `q`. When the planner walks posts newest first for
+  a query whose matches are in fact few, the walk is cut at WALK_SHARE of the budget and the GIN index finishes
+  the search (`page`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import html
+import re
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
+from ..errors import Invalid
 from . import categories, posts, threads
 
 SORTS = ("relevance", "newest")
-QUERY = "websearch_to_tsquery('english', $1)"
-
 
 # Relevance ranks at most this many matches, the newest: a word that matches a large part of the forum
 # would otherwise have every match read and ranked for each page (bench/README.md, "Q&A at scale").
 RANKED = 2000
+MAX_TERMS = 16  # search words of a query once parsed (stop words such as "the" are dropped by the parser)
+SNIPPET = 240  # characters of a post shown in a result
+SNIPPET_LEAD = 80  # …of them before the first match (a match nearer the start shows the post from its start)
+SNIPPET_TRIES = 3  # excerpts tried per post, around the first words that look like a match
 
 
 def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> str:
-    """One page of matching post ids with their rank. $1 q, $2 limit, then category ids, author, cursor."""
-    where = ["p.search @@ q.query", "NOT p.deleted", "NOT t.deleted"]
-    n = 2
+    """One page of matching post ids with their rank. $1 the query (tsquery), $2 limit, $3 the query's words
+    OR-ed (tsquery; relevance only), then category ids, author, cursor."""
+    where = ["p.search @@ $1::tsquery", "NOT p.deleted", "NOT t.deleted"]
+    n = 3 if sort == "relevance" else 2
     if by_category:
         n += 1
         where.append(f"t.category_id = any(${n}::bigint[])")
     if by_author:
         n += 1
         where.append(f"p.author_id = ${n}")
-    source = f"FROM (SELECT {QUERY} AS query) q, posts p JOIN threads t ON t.id = p.thread_id"
+    source = "FROM posts p JOIN threads t ON t.id = p.thread_id"
     if sort == "relevance":
         # The newest RANKED matches (for a common word an ordered scan of posts_pkey finds them at
         # once, for a rare one the GIN index does), then ranked: title (A) above body (B).
         page = f" WHERE (c.rank, c.id) < (${n + 1}::float8, ${n + 2}::bigint)" if keyset else ""
-        return (f"SELECT c.id, c.rank FROM (SELECT p.id, ts_rank_cd(p.search, q.query)::float8 AS rank {source}"
+        return (f"SELECT c.id, c.rank FROM (SELECT p.id, ts_rank(p.search, $3::tsquery)::float8 AS rank {source}"
                 f" WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT {RANKED}) c{page}"
                 " ORDER BY c.rank DESC, c.id DESC LIMIT $2")
     # Newest first: for a common word, walking posts_pkey backwards finds a page at once; for a rare
@@ -48,18 +71,120 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> s
     return f"SELECT p.id, 0::float8 AS rank {source} WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT $2"
 
 
+# --- The query, as PostgreSQL parsed it -------------------------------------------------------------------
+
+# The text form of a tsquery: 'lexeme' ('' is a quote, \ escapes; :* or weights may follow), ! & | <-> <N> ( ).
+_TOKEN = re.compile(r"\s*(?:'((?:[^'\\]|''|\\.)*)'(?::[*A-Da-d]+)?|(<->|<\d+>|[!&|()]))", re.S)
+_UNESCAPE = re.compile(r"''|\\(.)", re.S)
+
+
+class Terms(NamedTuple):
+    count: int  # every word of the query, excluded and repeated ones too
+    words: tuple[str, ...]  # the distinct lexemes a match may contain (not under a NOT), in query order
+
+
+def terms(tsquery: str) -> Terms:
+    """The words of a tsquery's text form, and which of them are wanted (not excluded)."""
+    tokens: list[tuple[str | None, str | None]] = []
+    pos = 0
+    while pos < len(tsquery):
+        m = _TOKEN.match(tsquery, pos)
+        if m is None:
+            if tsquery[pos:].strip():
+                raise ValueError(f"unexpected tsquery text at {pos}: {tsquery!r}")
+            break
+        lexeme = m.group(1)
+        tokens.append((_UNESCAPE.sub(lambda e: e.group(1) or "'", lexeme) if lexeme is not None else None,
+                       m.group(2)))
+        pos = m.end()
+    count, wanted = 0, []
+    # What a NOT covers is the next operand or parenthesised group: a stack of "negated?" per open group.
+    stack, pending = [False], False
+    for lexeme, op in tokens:
+        if op == "!":
+            pending = not pending
+        elif op == "(":
+            stack.append(stack[-1] ^ pending)
+            pending = False
+        elif op == ")":
+            stack.pop()
+        elif op is None and lexeme is not None:
+            count += 1
+            negated = stack[-1] ^ pending
+            pending = False
+            if not negated and lexeme not in wanted:
+                wanted.append(lexeme)
+    return Terms(count, tuple(wanted))
+
+
+def or_query(words: tuple[str, ...]) -> str:
+    """A tsquery (text form) matching any of these lexemes."""
+    return " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in words)
+
+
+# --- Snippets ------------------------------------------------------------------------------------------------
+
+def _stem_prefix(word: str) -> str:
+    """What a word of the text starts with when its english stem is `word`: the stem itself, but for a final
+    i or e the stemmer may have put there (happy → happi, hoping → hope)."""
+    return word[:-1] if len(word) > 2 and word[-1] in "ie" else word
+
+
+def matcher(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A pattern finding, cheaply, the words of a text that may stem to one of `words` (a word start, then one
+    of their prefixes): it only places the excerpt, PostgreSQL marks the words (exactly) in it."""
+    if not words:
+        return None
+    prefixes = sorted({re.escape(_stem_prefix(w)) for w in words}, key=len, reverse=True)
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(prefixes) + ")", re.I)
+
+
+def _word_start(body: str, i: int, limit: int) -> int:
+    """i moved forward to the start of the next word (at most 40 characters, never past `limit`)."""
+    for j in range(i, min(i + 40, limit)):
+        if body[j].isspace():
+            return j + 1
+    return i
+
+
+def _word_end(body: str, i: int, limit: int) -> int:
+    """The end i moved back to the end of the last whole word before it (at most 40 characters, never before
+    `limit`)."""
+    if i >= len(body) or body[i].isspace():
+        return min(i, len(body))
+    for j in range(i, max(i - 40, limit), -1):
+        if body[j - 1].isspace():
+            return j - 1
+    return i
+
+
+def excerpts(body: str, found: re.Pattern[str] | None) -> list[str]:
+    """Up to SNIPPET_TRIES excerpts of at most SNIPPET characters, each around a place the query's words may
+    match (the first ones, far enough apart to differ); the post's start when nothing looks like a match.
+    Work: one regex scan of the body, stopped at the third place, and a few slices."""
+    out: list[str] = []
+    last_end = -1
+    if found is not None:
+        for m in found.finditer(body):
+            if len(out) == SNIPPET_TRIES:
+                break
+            hit = m.start()
+            if hit < last_end:
+                continue  # in the excerpt before it
+            start = 0 if hit <= SNIPPET - SNIPPET_LEAD else _word_start(body, hit - SNIPPET_LEAD, hit)
+            end = _word_end(body, start + SNIPPET, m.end())
+            out.append(body[start:end].strip())
+            last_end = end
+    if not out:
+        out.append(body[:_word_end(body, SNIPPET, 1)].strip())
+    return out
+
+
 def snippet_options() -> tuple[str, str, str]:
-    """ts_headline options with fresh markers no post can contain (so they are escaped like any text)."""
+    """ts_headline options with fresh markers no post can contain (so they are escaped like any text).
+    HighlightAll: the excerpt is the headline, ts_headline only marks its words (no search for fragments)."""
     start, stop = "qs" + secrets.token_hex(8), "qe" + secrets.token_hex(8)
-    options = (f"StartSel={start}, StopSel={stop}, MaxWords=35, MinWords=12, MaxFragments=2, "
-               'FragmentDelimiter=" … "')
-    return options, start, stop
-
-
-# The body is HTML-escaped *before* ts_headline: its parser takes `<b>`-like text for tags and drops
-# it, while the entities escaping makes are tokens it keeps whole. Then only our markers become tags.
-ESCAPED_BODY = ("replace(replace(replace(replace(replace(p.body, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),"
-                " '\"', '&quot;'), '''', '&#x27;')")
+    return f"HighlightAll=true, StartSel={start}, StopSel={stop}", start, stop
 
 
 def mark(headline: str, start: str, stop: str) -> str:
@@ -69,12 +194,94 @@ def mark(headline: str, start: str, stop: str) -> str:
     return headline.replace(start, "<mark>").replace(stop, "</mark>")
 
 
+async def snippets(conn: asyncpg.Connection, bodies: dict[int, str], words: tuple[str, ...]) -> dict[int, str]:
+    """Each post's snippet: an excerpt (HTML-escaped) with the query's words in <mark>…</mark>.
+
+    The body is HTML-escaped *before* ts_headline: its parser takes `<b>`-like text for tags and drops it,
+    while the entities escaping makes are tokens it keeps whole. Then only our markers become tags. Of a
+    post's excerpts the first one holding a match is shown, else its first."""
+    found = matcher(words)
+    tries = {pid: [html.escape(e) for e in excerpts(body, found)] for pid, body in bodies.items()}
+    if not words or not tries:
+        return {pid: texts[0] for pid, texts in tries.items()}
+    options, start, stop = snippet_options()
+    flat = [(pid, text) for pid, texts in tries.items() for text in texts]
+    heads = await conn.fetch("SELECT ts_headline('english', e, $2::tsquery, $3) AS h"
+                             " FROM unnest($1::text[]) WITH ORDINALITY AS x(e, n) ORDER BY n",
+                             [text for _, text in flat], or_query(words), options)
+    out: dict[int, str] = {}
+    for (pid, _), row in zip(flat, heads, strict=True):
+        if pid not in out or (start not in out[pid] and start in row["h"]):
+            out[pid] = row["h"]
+    return {pid: mark(h, start, stop) for pid, h in out.items()}
+
+
+# --- The search ----------------------------------------------------------------------------------------------
+
+# The plan that walks posts newest first, testing each post against the query: right when matches are many (a
+# page is found at once), ruinous when they are few (every post is read). The planner tells the two apart by its
+# estimate of how many posts match, which is far off for correlated words ("copper kettle whistles": 140 estimated,
+# 20,000 real) and for ORs of words it keeps no statistics of.
+WALK = "Index Scan Backward using posts_pkey"
+WALK_SHARE = 0.4  # of the time budget, for the walk; then the GIN index, with the rest
+
+
+AFTER_PAGE = 0.1  # seconds the statements after the page (posts, snippets, threads, votes; a few ms) have at least
+
+
+class Budget:
+    """The search's time, from its start: each statement may take what is left (PostgreSQL's statement_timeout,
+    set before it), so the statements together stay within it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.seconds = seconds
+        self.deadline = self.loop.time() + seconds
+
+    def left(self, share: float = 1.0, floor: float = 0.001) -> int:
+        """Milliseconds for the next statement: `share` of the whole budget at most, what is left at most."""
+        return max(1, round(1000 * max(floor, min(self.seconds * share, self.deadline - self.loop.time()))))
+
+
+async def page(conn: asyncpg.Connection, sql: str, args: list[Any], budget: Budget) -> list[asyncpg.Record]:
+    """The statement's rows within the budget (QueryCanceledError past it). When the planner walks posts newest
+    first, the walk gets WALK_SHARE of the time; if it has not found its page by then the matches are few, and
+    the same statement runs again with the walk forbidden (the GIN index finds few matches at once)."""
+    plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, *args))
+    if WALK not in plan:
+        await conn.execute(f"SET LOCAL statement_timeout = {budget.left()}")
+        rows = await conn.fetch(sql, *args)
+    else:
+        try:
+            async with conn.transaction():  # a savepoint: the cancelled walk does not end the search's transaction
+                await conn.execute(f"SET LOCAL statement_timeout = {budget.left(WALK_SHARE)}")
+                rows = await conn.fetch(sql, *args)
+        except asyncpg.QueryCanceledError:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL statement_timeout = {budget.left()}; SET LOCAL enable_indexscan = off")
+                rows = await conn.fetch(sql, *args)
+    # What a released savepoint SET stays set: the rest of the search has every plan again, and what time is left.
+    await conn.execute(f"SET LOCAL statement_timeout = {budget.left(floor=AFTER_PAGE)};"
+                       " SET LOCAL enable_indexscan = on")
+    return rows
+
+
+def too_many_terms(count: int) -> Invalid:
+    return Invalid(f"q has {count} search words; at most {MAX_TERMS} are searched for "
+                   "(common words such as “the” do not count)", code="query_too_complex", field="q")
+
+
+def too_slow() -> Invalid:
+    return Invalid("This search takes too long to answer: use fewer, rarer or more specific words",
+                   code="query_too_costly", field="q")
+
+
 async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str | None, sort: str, limit: int,
-                 before: str | None, reader_id: int | None) -> dict[str, Any]:
+                 before: str | None, reader_id: int | None, timeout: float) -> dict[str, Any]:
     """{results: [{post, thread: {id, title, category}, snippet}…], next}; an unknown category or author
-    matches nothing."""
+    matches nothing. The statements have `timeout` seconds together (then 422 field q), and at least AFTER_PAGE
+    after the page of matches."""
     empty = {"results": [], "next": None}
-    args: list[Any] = [q, limit + 1]
     if before is not None:  # read first: a bad cursor is refused even when nothing would match
         if sort == "relevance":
             tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
@@ -84,37 +291,49 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
             cursor_args = [pid]
         if tag != sort[0]:
             raise threads.unknown_cursor("before", "before is a cursor of another sort")
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        # Plan for this very q: how many posts a word matches decides between the GIN index and an
-        # ordered scan, and a prepared statement's generic plan cannot know it.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        tree = await categories.tree(conn)
-        if category is not None:
-            cat = tree.by_slug.get(category)
-            if cat is None:
+    try:
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            budget = Budget(timeout)  # from here: waiting for a connection is the slots' business (api/search.py)
+            # Plan for this very q: how many posts a word matches decides between the GIN index and an
+            # ordered scan, and a prepared statement's generic plan cannot know it.
+            await conn.execute(f"SET LOCAL statement_timeout = {budget.left()};"
+                               " SET LOCAL plan_cache_mode = force_custom_plan")
+            query = await conn.fetchval("SELECT websearch_to_tsquery('english', $1)::text", q)
+            parsed = terms(query)
+            if parsed.count > MAX_TERMS:
+                raise too_many_terms(parsed.count)
+            if parsed.count == 0:  # only stop words or punctuation: nothing to look for
                 return empty
-            args.append(tree.descendants(cat["id"]))
-        if author is not None:
-            author_id = await conn.fetchval("SELECT id FROM users WHERE lower(username) = lower($1)", author)
-            if author_id is None:
-                return empty
-            args.append(author_id)
-        if before is not None:
-            args += cursor_args
-        hits = await conn.fetch(search_sql(sort, category is not None, author is not None, before is not None),
-                                *args)
-        more = len(hits) > limit
-        hits = hits[:limit]
-        ids = [h["id"] for h in hits]
-        rows = {r["id"]: r for r in await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])", ids)}
-        options, start, stop = snippet_options()
-        heads = {r["id"]: r["h"] for r in await conn.fetch(
-            f"SELECT p.id, ts_headline('english', {ESCAPED_BODY}, {QUERY}, $3) AS h FROM posts p"
-            " WHERE p.id = any($2::bigint[])", q, ids, options)}
-        thread_rows = {r["id"]: r for r in await conn.fetch(
-            "SELECT id, title, category_id FROM threads WHERE id = any($1::bigint[])",
-            list({r["thread_id"] for r in rows.values()}))}
-        votes = await posts.my_votes(conn, reader_id, ids)
+            args: list[Any] = [query, limit + 1]
+            if sort == "relevance":
+                args.append(or_query(parsed.words))
+            tree = await categories.tree(conn)
+            if category is not None:
+                cat = tree.by_slug.get(category)
+                if cat is None:
+                    return empty
+                args.append(tree.descendants(cat["id"]))
+            if author is not None:
+                author_id = await conn.fetchval("SELECT id FROM users WHERE lower(username) = lower($1)", author)
+                if author_id is None:
+                    return empty
+                args.append(author_id)
+            if before is not None:
+                args += cursor_args
+            hits = await page(conn, search_sql(sort, category is not None, author is not None, before is not None),
+                              args, budget)
+            more = len(hits) > limit
+            hits = hits[:limit]
+            ids = [h["id"] for h in hits]
+            rows = {r["id"]: r for r in await conn.fetch(posts.POST_SELECT + " WHERE p.id = any($1::bigint[])",
+                                                          ids)}
+            heads = await snippets(conn, {pid: rows[pid]["body"] for pid in ids}, parsed.words)
+            thread_rows = {r["id"]: r for r in await conn.fetch(
+                "SELECT id, title, category_id FROM threads WHERE id = any($1::bigint[])",
+                list({r["thread_id"] for r in rows.values()}))}
+            votes = await posts.my_votes(conn, reader_id, ids)
+    except asyncpg.QueryCanceledError:  # the statement timeout (a client that left cancels the task instead)
+        raise too_slow() from None
     results = []
     for pid in ids:
         row = rows[pid]
@@ -122,7 +341,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
         results.append({
             "post": posts.post_dict(row, votes.get(pid, 0)),
             "thread": {"id": t["id"], "title": t["title"], "category": tree.brief(t["category_id"])},
-            "snippet": mark(heads[pid], start, stop),
+            "snippet": heads[pid],
         })
     nxt = None
     if more:

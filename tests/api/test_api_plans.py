@@ -93,7 +93,7 @@ def _statements() -> list[tuple[str, list[Any]]]:
         out.append((threads.list_query(sort, filter_, by_cat, keyset), args))
     for sort, by_cat, by_author, keyset in itertools.product(search.SORTS, (False, True), (False, True),
                                                              (False, True)):
-        args = ["kettles", 21]
+        args = ["kettles", 21] + (["kettles"] if sort == "relevance" else [])  # the query, then its words OR-ed
         if by_cat:
             args.append(cats)
         if by_author:

@@ -26,11 +26,12 @@ def test_values_are_cast(tmp_path):
     """Numbers, switches, origins and proxies are read into their types."""
     s = load(tmp_path, DATABASE_URL="postgresql://u@db/x", REDIS_URL="redis://r:6379/0", PARLEY_RATE_LIMITS="off",
              PARLEY_EVENT_RETENTION_DAYS="7", PARLEY_ALLOWED_ORIGINS="https://A.example, http://b.example:8080",
-             PARLEY_TRUSTED_PROXIES="10.0.0.0/8", PARLEY_SECRET="s" * 20)
+             PARLEY_TRUSTED_PROXIES="10.0.0.0/8", PARLEY_SECRET="s" * 20, PARLEY_SEARCH_TIMEOUT_SECONDS="0.5")
     assert s.database_url == "postgresql://u@db/x" and s.redis_url == "redis://r:6379/0"
     assert not s.rate_limits_enabled and s.event_retention_days == 7
     assert s.allowed_origins == ("https://a.example", "http://b.example:8080")
     assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8"] and s.secret == "s" * 20
+    assert s.search_timeout_seconds == 0.5 and load(tmp_path).search_timeout_seconds == 0.8
 
 
 def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
@@ -46,7 +47,8 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_EVENT_RETENTION_DAYS", "0"), ("PARLEY_EVENT_RETENTION_DAYS", "ten"), ("PARLEY_SECRET", "short"),
     ("PARLEY_ALLOWED_ORIGINS", "forum.example"), ("PARLEY_TRUSTED_PROXIES", "10.0.0.300"),
     ("PARLEY_LOG_FORMAT", "xml"), ("PARLEY_WS_MAX_PENDING_BYTES", "10"), ("PARLEY_DB_POOL_SIZE", "1"),
-    ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"),
+    ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"), ("PARLEY_SEARCH_TIMEOUT_SECONDS", "0"),
+    ("PARLEY_SEARCH_TIMEOUT_SECONDS", "soon"),
 ])
 def test_a_bad_value_names_its_variable(tmp_path, name, value):
     """Every bad value raises ConfigError whose one-line message names the variable."""
