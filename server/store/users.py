@@ -78,9 +78,15 @@ def brief_sql(alias: str) -> str:
     return f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE jsonb_build_object({pairs}) END"
 
 
-def full(row: asyncpg.Record) -> dict[str, Any]:
+def public(row: asyncpg.Record) -> dict[str, Any]:
+    """A full user as others see it (a Profile's base): never the address."""
     return {"id": row["id"], "username": row["username"], "display_name": row["display_name"],
             "is_moderator": row["is_moderator"], "created_at": iso(row["created_at"])}
+
+
+def full(row: asyncpg.Record) -> dict[str, Any]:
+    """A full user, the user's own view (/api/me, sign-up, sign-in): with the address and whether it is verified."""
+    return {**public(row), "email": row["email"], "email_verified": row["email_verified"]}
 
 
 async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display_name: str,
