@@ -28,6 +28,7 @@ from .api import (
     accounts,
     following,
     forum,
+    mail,
     mentions,
     moderation,
     notifications,
@@ -43,6 +44,7 @@ from .live.broker import Broker, MemoryBroker, RedisBroker
 from .live.cluster import RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
+from .outbox.mailer import Mailer
 from .ratelimit import MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .state import AppState
@@ -207,6 +209,13 @@ def routes() -> list[Any]:
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
+        Route("/api/me/email", mail.set_email, methods=["PUT"]),
+        Route("/api/me/preferences", mail.get_preferences, methods=["GET"]),
+        Route("/api/me/preferences", mail.set_preferences, methods=["PUT"]),
+        Route("/api/email/verify", mail.verify_email, methods=["POST"]),
+        Route("/api/password-reset", mail.request_reset, methods=["POST"]),
+        Route("/api/password-reset/confirm", mail.confirm_reset, methods=["POST"]),
+        Route("/unsubscribe", mail.unsubscribe, methods=["POST"]),
         Route("/api/categories", forum.list_categories, methods=["GET"]),
         Route("/api/categories", forum.create_category, methods=["POST"]),
         Route("/api/categories/{slug}/threads", forum.list_threads, methods=["GET"]),
@@ -248,6 +257,10 @@ def routes() -> list[Any]:
         Route("/settings", page, methods=["GET"]),
         Route("/review", page, methods=["GET"]),
         Route("/modlog", page, methods=["GET"]),
+        Route("/forgot-password", page, methods=["GET"]),
+        Route("/reset-password", page, methods=["GET"]),
+        Route("/verify-email", page, methods=["GET"]),
+        Route("/unsubscribe", page, methods=["GET"]),  # the page with a button; a GET changes nothing
     ]
 
 
@@ -310,6 +323,8 @@ class Parley:
         self.state.page_cache = pagecache.PageCache()
         self.state.search_slots = asyncio.Semaphore(search.slots(settings))
         app.state.parley = self.state
+        self.state.mailer = Mailer(pool, settings, presence.online)
+        await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
@@ -318,6 +333,7 @@ class Parley:
             pruner.cancel()
             warm.cancel()
             self.state.shutting_down = True
+            await self.state.mailer.stop()
             self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()

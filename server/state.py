@@ -32,4 +32,5 @@ class AppState:
     page_cache: Any | None = None  # pagecache.PageCache: guests' thread pages
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     search_slots: asyncio.Semaphore | None = None  # api/search.py: searches of this process at once
+    mailer: Any | None = None  # outbox.mailer.Mailer: the composer, the outbox sender, notification mail, inbound
     shutting_down: bool = False

@@ -715,6 +715,19 @@ class Presence:
         await self._ensure_read(scope, view)
         return self._compose(scope, view)
 
+    async def online(self, user_ids: list[int]) -> set[int]:
+        """Which of these users have a socket open on any process (or closed within the grace period): the
+        site scope's reference counts (:r), and this process's own sockets that Redis may not have heard yet.
+        Notification mail asks it (outbox/notify.py: `away` is "no open socket when it is due")."""
+        here = self.local.get("site")
+        found = {u for u in user_ids if here is not None and (here.users.get(u) or u in here.linger)}
+        rest = [u for u in user_ids if u not in found]
+        if self.redis is None or not rest:
+            return found
+        values = await self.redis.hmget(self._keys("site", self.proc)[1], [str(u) for u in rest])
+        self.redis_commands += 1
+        return found | {u for u, v in zip(rest, values, strict=True) if v is not None and int(v) > 0}
+
     async def page(self, scope: Scope, limit: int = PAGE_DEFAULT, after: str | None = None) -> dict[str, Any]:
         """Everyone present, by display name: {users, count, guests, next} (`after` a decoded cursor member)."""
         limit = max(1, min(PAGE_MAX, limit))
