@@ -28,6 +28,7 @@ import email.policy
 import hashlib
 import logging
 import socket
+from email import errors
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import Any
@@ -88,6 +89,17 @@ class HtmlText(HTMLParser):
         return "".join(parser.parts)
 
 
+# MIME structure or transfer-encoding damage: the message cannot be read as its sender meant (email.errors).
+MALFORMED = (errors.StartBoundaryNotFoundDefect, errors.CloseBoundaryNotFoundDefect, errors.NoBoundaryInMultipartDefect,
+             errors.MultipartInvariantViolationDefect, errors.InvalidMultipartContentTransferEncodingDefect,
+             errors.InvalidBase64PaddingDefect, errors.InvalidBase64CharactersDefect, errors.InvalidBase64LengthDefect,
+             errors.MissingHeaderBodySeparatorDefect)
+
+
+def malformed(msg: EmailMessage) -> bool:
+    return any(isinstance(d, MALFORMED) for part in msg.walk() for d in part.defects)
+
+
 def automatic(msg: EmailMessage) -> bool:
     """Whether the message says it was sent by a program (RFC 3834 Auto-Submitted, and the common others)."""
     submitted = str(msg.get("Auto-Submitted", "no")).split(";")[0].strip().lower()
@@ -107,7 +119,11 @@ def body_text(msg: EmailMessage) -> str:
         text = HtmlText.text(text)
     text = text.replace("\r\n", "\n")[:MAX_TEXT]
     replies = EmailReplyParser(languages=LANGUAGES).read(text=text).replies
-    return replies[0].body.strip() if replies else ""
+    # The first part is the reply's own text, unless it opens with a quote header ("On … wrote:"): then the
+    # mail holds only the quoted message, and nothing of its own.
+    if not replies or replies[0].headers:
+        return ""
+    return str(replies[0].body).strip()
 
 
 def sender_addresses(msg: EmailMessage) -> set[str]:
@@ -153,10 +169,13 @@ class Replies:
             msg = email.message_from_bytes(raw, policy=email.policy.default)
             auto = automatic(msg)  # type: ignore[arg-type]
             senders = sender_addresses(msg)  # type: ignore[arg-type]
+            broken = malformed(msg)  # type: ignore[arg-type]
         except Exception:
             return "malformed", "550 5.6.0 This message could not be read"
         if auto:
             return "automatic", "250 2.0.0 Automatic reply dropped"
+        if broken:
+            return "malformed", "550 5.6.0 This message's MIME structure is damaged"
         user = await users.by_id(st.pool, user_id)
         if user is None:
             return "unknown_key", "550 5.1.1 No such recipient here"
