@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mail_support import mail_env
 
+from mail_support import mail_env
 from support.api import Api, unique
 from support.ports import free_port
 from support.processes import ServerProcess

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from mail_support import looked_at, member, thread_of
 
+from mail_support import looked_at, member, thread_of
 from support.api import Api
 from support.smtp import link, text_of, token
 

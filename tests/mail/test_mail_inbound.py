@@ -10,8 +10,8 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from mail_support import looked_at, member, thread_of
 
+from mail_support import looked_at, member, thread_of
 from support.api import Api
 from support.databases import db_fetchval
 
