@@ -108,7 +108,7 @@ class Notifier:
 
     def _mail(self, rows: list[asyncpg.Record]) -> Mail:
         first = rows[0]
-        user = {"id": first["user_id"], "username": first["username"], "display_name": first["display_name"]}
+        user = users.brief(first, "user_") or {}
         items = [{"kind": r["kind"], "post_id": r["post_id"], "body": r["body"], "actor": users.brief(r, "actor_")}
                  for r in rows]
         return self.composer.notification(first["email"], user, {"id": first["thread_id"], "title": first["title"]},
@@ -149,9 +149,9 @@ class Notifier:
                     if threads is None:
                         threads = await store.active_threads(conn, period)
                     if threads:
-                        user = {"id": c["id"], "username": c["username"], "display_name": c["display_name"]}
-                        mails.append((self.composer.digest(c["email"], user, [dict(t) for t in threads], period,
-                                                           c["unsubscribe_epoch"]), c["id"]))
+                        mail = self.composer.digest(c["email"], users.brief(c) or {}, [dict(t) for t in threads],
+                                                    period, c["unsubscribe_epoch"])
+                        mails.append((mail, c["id"]))
                 await store.digest_done(conn, done, at_visit)
             await store.enqueue_many(conn, mails)
         if mails:

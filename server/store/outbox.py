@@ -121,8 +121,8 @@ async def group_notifications(conn: asyncpg.Connection, groups: list[tuple[int, 
         f"""
         SELECT n.id, n.user_id, n.thread_id, n.kind, n.post_id, n.read,
                n.created_at <= now() - make_interval(secs => $3) AS due,
-               u.username, u.display_name, u.email, u.email_verified, u.email_notifications,
-               u.unsubscribe_epoch, t.title, p.body, {users.brief_columns("a", "actor_")}
+               u.email, u.email_verified, u.email_notifications, u.unsubscribe_epoch, t.title, p.body,
+               {users.brief_columns("u", "user_")}, {users.brief_columns("a", "actor_")}
         FROM notifications n
         JOIN users u ON u.id = n.user_id JOIN users a ON a.id = n.actor_id
         JOIN threads t ON t.id = n.thread_id JOIN posts p ON p.id = n.post_id
@@ -156,9 +156,9 @@ async def digest_candidates(conn: asyncpg.Connection, period: str, limit: int) -
     """Users with a verified address and this digest period whose last digest (or sign-up) is a period ago,
     with when they last visited (a signed-in request touches their session every few minutes; a post)."""
     return await conn.fetch(
-        """
+        f"""
         SELECT x.*, extract(epoch FROM now() - x.visited_at)::float8 AS away_for FROM (
-            SELECT u.id, u.username, u.display_name, u.email, u.unsubscribe_epoch,
+            SELECT {users.brief_columns("u")}, u.email, u.unsubscribe_epoch,
                    greatest(u.created_at,
                             (SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = u.id),
                             (SELECT max(p.created_at) FROM posts p WHERE p.author_id = u.id)) AS visited_at
