@@ -101,3 +101,22 @@ def link(msg: EmailMessage, path: str) -> str:
 def token(msg: EmailMessage, path: str) -> str:
     from urllib.parse import parse_qs, urlsplit
     return parse_qs(urlsplit(link(msg, path)).query)["token"][0]
+
+
+def written_mail(server: Any, pg_url: str, address: str, after: int = 0,
+                 timeout: float = 30.0) -> tuple[int, EmailMessage]:
+    """The newest mail to `address` (outbox id > after) once written to the server's mail directory (no
+    PARLEY_SMTP_URL): (outbox id, message). `server` is a ServerProcess or an in-process app."""
+    from pathlib import Path
+
+    from .databases import db_fetchval
+    folder = Path(server.settings.data_dir if hasattr(server, "settings") else server.env["PARLEY_DATA_DIR"]) / "mail"
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        mail_id = db_fetchval(pg_url, "SELECT max(id) FROM mail_outbox WHERE lower(recipient) = lower($1)"
+                                      " AND id > $2 AND sent_at IS NOT NULL", address, after)
+        if mail_id is not None:
+            raw = (folder / f"{mail_id:010d}.eml").read_bytes()
+            return mail_id, email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+        time.sleep(0.05)
+    raise AssertionError(f"no mail to {address} written within {timeout} s")
