@@ -143,7 +143,7 @@ def _response_schemas() -> dict[str, Schema]:
                            reason=nullable(STR), created_at=TIME),
         "Profile": {"allOf": [ref("User"), obj(
             last_seen_at=nullable(TIME), suspended_until=nullable(TIME),
-            stats=obj(**{k: {"type": "integer", "minimum": 0}
+            stats=obj(None, **{k: {"type": "integer", "minimum": 0}
                          for k in ("questions", "responses", "comments", "accepted")}, score=INT))]},
         "UserPost": {"allOf": [ref("Post"), obj(thread=obj(id=ID, title=STR))]},
         "UserPosts": obj(posts=ARRAY(ref("UserPost")), next=nullable(STR)),

@@ -73,7 +73,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                  before: str | None, reader_id: int | None) -> dict[str, Any]:
     """{results: [{post, thread: {id, title, category}, snippet}…], next}; an unknown category or author
     matches nothing."""
-    empty = {"results": [], "next": None}
+    empty: dict[str, Any] = {"results": [], "next": None}
     args: list[Any] = [q, limit + 1]
     if before is not None:  # read first: a bad cursor is refused even when nothing would match
         if sort == "relevance":

@@ -251,7 +251,8 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         chosen_comments: list[int] = []
         more_comments: set[int] = set()
         for r in sized[:limit]:
-            cost, picked = r["size"], []
+            cost = r["size"]
+            picked: list[asyncpg.Record] = []
             for c in by_parent_size.get(r["id"], []):
                 if picked and sum(x["size"] for x in picked) + c["size"] > COMMENT_BYTES:
                     more_comments.add(r["id"])
