@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import itertools
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -82,9 +82,14 @@ class InProcessApp:
         """Run a coroutine on the app's loop and wait for it (from any thread but the app's own)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def handle(self, request: httpx.Request, body: bytes) -> httpx.Response:
-        """One request through the ASGI transport, on the app's loop; the whole answer read."""
-        inner = httpx.Request(request.method, request.url, headers=request.headers, content=body)
+    async def handle(self, request: httpx.Request, body: bytes | list[bytes]) -> httpx.Response:
+        """One request through the ASGI transport, on the app's loop; the whole answer read. A body given as
+        chunks (a generator's, sent chunked with no Content-Length) reaches the app as chunks too."""
+        async def chunks(parts: list[bytes]) -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+        content = body if isinstance(body, bytes) else chunks(body)
+        inner = httpx.Request(request.method, request.url, headers=request.headers, content=content)
         response = await self.asgi.handle_async_request(inner)
         content = await response.aread()
         headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-length"]
@@ -100,7 +105,8 @@ class _SyncBridge(httpx.BaseTransport):
         self.app = app
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
+        body: bytes | list[bytes] = (request.read() if isinstance(request.stream, httpx.ByteStream)
+                                     else list(request.stream))  # type: ignore[arg-type]
         return self.app.call(self.app.handle(request, body))
 
 
