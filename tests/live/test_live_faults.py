@@ -94,6 +94,29 @@ async def test_watcher_that_stops_reading_is_closed_1013_others_unaffected(spawn
     await fast.subscribe(tid)
     await asyncio.sleep(0.3)
 
+    def read_once_closed() -> bytes:
+        """Reads the slow socket as soon as the server has closed it for falling behind (its metric says so).
+        The close frame waits behind megabytes of unread events, and the server drops the connection, close
+        frame and all, when its close is not answered within CLOSE_TIMEOUT: so the reading starts then, not
+        after the posting is over (which on a busy machine could be later)."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "parley_ws_slow_consumer_closes_total 1.0" in httpx.get(srv.url + "/metrics").text:
+                break
+            time.sleep(0.05)
+        slow.settimeout(10)
+        data = b""
+        try:
+            while True:
+                chunk = slow.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return data
+    reading = asyncio.ensure_future(asyncio.to_thread(read_once_closed))
+
     # ~40 KB per event (body + html): 200 of them outgrow the kernel's socket buffers (4 MB) and the cap.
     big = "x" * 19000
     client = httpx.AsyncClient(base_url=srv.url, cookies=Api(srv.url).sign_up().http.cookies, timeout=30)
@@ -107,17 +130,8 @@ async def test_watcher_that_stops_reading_is_closed_1013_others_unaffected(spawn
     assert fast.seqs(tid) == list(range(2, 202))
     await client.aclose()
 
-    # Now read what the slow socket was sent: it must end with a close frame carrying 1013.
-    slow.settimeout(10)
-    data = head
-    try:
-        while True:
-            chunk = slow.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
+    # What the slow socket was sent must end with a close frame carrying 1013.
+    data = head + await reading
     slow.close()
     print("slow client got", len(data), "bytes;", data.count(b'"type":"event"'), "events;",
           data.count(b'subscribed'), "subscribed")

@@ -34,7 +34,7 @@ def settings_for(pg_url: str, data_dir: Path, **changes: Any) -> config.Settings
     """What the e2e `server` fixture gives its process: rate limits off, a fixed secret, a small pool."""
     base = config.Settings(database_url=pg_url, redis_url=None, secret="test-secret-0123456789abcdef",
                            rate_limits_enabled=False, data_dir=data_dir, db_pool_size=6, render_workers=1,
-                           demo_on_empty=False)
+                           render_budget_seconds=10, demo_on_empty=False)
     return dataclasses.replace(base, **changes)
 
 
