@@ -20,16 +20,6 @@ from support.databases import create_database, create_empty_database, drop_datab
 from support.processes import ROOT, RedisServer, ServerProcess
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (--dist loadgroup) a test module runs on one worker, so its module-scoped server
-    starts once: every test without an xdist_group mark of its own is grouped by its file. Runs before
-    xdist's own hook, which turns the marks into groups."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:
     """A PostgreSQL server we may create databases on."""
