@@ -222,6 +222,7 @@ def check_migrations(settings: config.Settings) -> int:
     from . import migrations
 
     async def run() -> list[migrations.Migration]:
+        assert url is not None
         conn = await _connect(url)
         try:
             return await migrations.pending(conn)

@@ -79,7 +79,7 @@ def _no_nul(schema: Any) -> None:
 def _text_schema(rule: common.Text) -> Schema:
     """A Text rule as JSON Schema: the trimmed length (a pattern) and "shows something" (the Shows component)."""
     assert rule.low == 1, "trimmed_pattern() states a minimum of one character"
-    text = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
+    text: Schema = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
             "description": f"{rule.low}–{rule.high} characters after trimming, not only invisible ones"}
     if rule.refuse:
         text["allOf"].append({"pattern": common.refused_pattern(rule.refuse)})

@@ -414,7 +414,11 @@ class Renderer:
         # An idle worker is blocked in recv(), so even a body larger than the pipe's buffer is taken as
         # fast as it is written.
         w.conn.send(body)
-        loop.add_reader(fd, lambda: answered.done() or answered.set_result(None))
+
+        def wake() -> None:
+            if not answered.done():
+                answered.set_result(None)
+        loop.add_reader(fd, wake)
         try:
             await asyncio.wait_for(answered, self.budget)
         except TimeoutError:

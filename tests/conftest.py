@@ -88,6 +88,12 @@ def ws_compression() -> bool:
     return False
 
 
+# The render budget (1 s by default) is CPU time on a machine that pytest-xdist workers share: a body that
+# renders in 0.2 s alone can take over a second there. Tests that are not about the budget get a generous
+# one; the budget's own tests (tests/security/test_sec_render.py) set theirs explicitly.
+RENDER_BUDGET = {"PARLEY_RENDER_BUDGET_SECONDS": "10"}
+
+
 def _compression_env(on: bool) -> dict[str, str]:
     return {"PARLEY_WS_COMPRESSION": "on"} if on else {}
 
@@ -99,7 +105,7 @@ def spawn(pg_url: str, redis_url: str, tmp_path: Path, ws_compression: bool) -> 
 
     def start(workers: int = 1, port: int | None = None, wait: str = "/healthz", **env: str) -> ServerProcess:
         base = {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
-                "PARLEY_DB_POOL_SIZE": "6",
+                "PARLEY_DB_POOL_SIZE": "6", **RENDER_BUDGET,
                 "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef",
                 **_compression_env(ws_compression)}
         base.update(env)
@@ -117,7 +123,7 @@ def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
            ws_compression: bool) -> Iterator[ServerProcess]:
     """One `parley serve` process shared by a module's tests (Redis broker, rate limits off)."""
     proc = ServerProcess({"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
-                          "PARLEY_DB_POOL_SIZE": "6",
+                          "PARLEY_DB_POOL_SIZE": "6", **RENDER_BUDGET,
                           "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")),
                           "PARLEY_SECRET": "test-secret-0123456789abcdef", **_compression_env(ws_compression)})
     proc.start()

@@ -261,7 +261,8 @@ async def thread_events(request: Request) -> Response:
     # data is stored JSON text: splice it in rather than decode and encode it again.
     items = b",".join(
         b'{"type":"event","thread":%d,"seq":%d,"name":%s,"data":%s,"created_at":"%s"}' % (
-            thread_id, r["seq"], msgspec.json.encode(r["name"]), r["data"].encode(), iso(r["created_at"]).encode())
+            thread_id, r["seq"], msgspec.json.encode(r["name"]), r["data"].encode(),
+            (iso(r["created_at"]) or "").encode())
         for r in rows)
     body = b'{"events":[%s],"seq":%d}' % (items, row["seq"])
     return Response(body, media_type="application/json")

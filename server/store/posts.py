@@ -215,7 +215,7 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
     data = row["data"].encode()
     post = decode(data)
     notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
-                                      users.brief(row, "author_"), {"id": thread_id, "title": row["title"]},
+                                      users.brief_of(row, "author_"), {"id": thread_id, "title": row["title"]},
                                       row["id"])
     event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data))
     return Written((post, True), [event], notified, feeds=[thread_id])
@@ -266,7 +266,7 @@ async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, bod
     event = await events.append_post(conn, row["thread_id"], "post.edited", post)
     notified = []
     if mentioned:
-        notified = await notifications.notify(conn, users.brief(user), row["thread_id"], post_id, "mentions",
+        notified = await notifications.notify(conn, users.brief_of(user), row["thread_id"], post_id, "mentions",
                                               row["author_id"], mentioned)
     return Written(post, [event], notified)
 

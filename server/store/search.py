@@ -79,7 +79,7 @@ _UNESCAPE = re.compile(r"''|\\(.)", re.S)
 
 
 class Terms(NamedTuple):
-    count: int  # every word of the query, excluded and repeated ones too
+    total: int  # every word of the query, excluded and repeated ones too
     words: tuple[str, ...]  # the distinct lexemes a match may contain (not under a NOT), in query order
 
 
@@ -281,7 +281,7 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
     """{results: [{post, thread: {id, title, category}, snippet}…], next}; an unknown category or author
     matches nothing. The statements have `timeout` seconds together (then 422 field q), and at least AFTER_PAGE
     after the page of matches."""
-    empty = {"results": [], "next": None}
+    empty: dict[str, Any] = {"results": [], "next": None}
     if before is not None:  # read first: a bad cursor is refused even when nothing would match
         if sort == "relevance":
             tag, rank, pid = threads.cursor_decode(before, "before", (str, float, int))
@@ -300,9 +300,9 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                                " SET LOCAL plan_cache_mode = force_custom_plan")
             query = await conn.fetchval("SELECT websearch_to_tsquery('english', $1)::text", q)
             parsed = terms(query)
-            if parsed.count > MAX_TERMS:
-                raise too_many_terms(parsed.count)
-            if parsed.count == 0:  # only stop words or punctuation: nothing to look for
+            if parsed.total > MAX_TERMS:
+                raise too_many_terms(parsed.total)
+            if parsed.total == 0:  # only stop words or punctuation: nothing to look for
                 return empty
             args: list[Any] = [query, limit + 1]
             if sort == "relevance":

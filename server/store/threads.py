@@ -251,7 +251,8 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
         chosen_comments: list[int] = []
         more_comments: set[int] = set()
         for r in sized[:limit]:
-            cost, picked = r["size"], []
+            cost = r["size"]
+            picked: list[asyncpg.Record] = []
             for c in by_parent_size.get(r["id"], []):
                 if picked and sum(x["size"] for x in picked) + c["size"] > COMMENT_BYTES:
                     more_comments.add(r["id"])
@@ -332,7 +333,7 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
     notified: list[dict[str, Any]] = []
     if post_id is not None:
         author_id = await conn.fetchval("SELECT author_id FROM posts WHERE id = $1", post_id)
-        notified = await notifications.notify_one(conn, users.brief(user), author_id, "accepted", thread_id, post_id)
+        notified = await notifications.notify_one(conn, users.brief_of(user), author_id, "accepted", thread_id, post_id)
     return Written(thread, [event], notified, recount, feeds=[thread_id])
 
 

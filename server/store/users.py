@@ -67,6 +67,11 @@ def brief(row: asyncpg.Record | dict[str, Any] | None, prefix: str = "") -> dict
     return {key: row[f"{prefix}{key}"] for key in BRIEF}
 
 
+def brief_of(row: asyncpg.Record | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """brief() of a row that surely names a user (an author, an actor), never None."""
+    return {key: row[f"{prefix}{key}"] for key in BRIEF}
+
+
 def brief_columns(alias: str, prefix: str = "") -> str:
     """SQL select-list of the columns brief(row, prefix) reads, from the users row `alias`."""
     return ", ".join(f"{alias}.{key} AS {prefix}{key}" for key in BRIEF)

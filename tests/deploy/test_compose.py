@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def compose(compose_bin: Path, project_dir: Path, *args: str, secret: str | None
     if secret is not None:
         env["PARLEY_SECRET"] = secret
     env.update(extra_env or {})
-    empty_env_file = project_dir / ".env.compose-test"
+    empty_env_file = project_dir / f".env.compose-test-{uuid.uuid4().hex[:8]}"  # one per call: runs overlap
     empty_env_file.write_text("")
     try:
         return subprocess.run(

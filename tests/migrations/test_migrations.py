@@ -155,7 +155,9 @@ def test_cancelled_migration_leaves_no_lock_and_no_half_step(empty_db):
             with pytest.raises(asyncio.CancelledError):
                 await task
             await tr.rollback()
-            return await holder.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+            return await holder.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                             " AND database = (SELECT oid FROM pg_database"
+                                             " WHERE datname = current_database())")
         finally:
             await holder.close()
             await waiter.close()

@@ -160,8 +160,13 @@ def test_sigterm_users_leave_promptly(timeline: Timeline) -> None:
 
 
 def test_timeline_report(timeline: Timeline, capsys: pytest.CaptureFixture[str]) -> None:
-    """The measured timeline is printed (pytest -s) for docs/presence.md."""
+    """Every leaver was seen leaving by both observers, in the order docs/presence.md gives (SIGTERM at once,
+    closed tabs after the grace period, SIGKILL at the lease's expiry); the timeline is printed (pytest -s)."""
     with capsys.disabled():
         print(f"\npresence timeline (s after t0): frames {sorted(timeline.frame_gone.items())}"
               f" http {sorted(timeline.http_gone.items())} sigterm exit {timeline.term_exit}")
-
+    leavers = {"tabs", "twin", "killed", "termed"}
+    assert set(timeline.frame_gone) == leavers and set(timeline.http_gone) == leavers, timeline.__dict__
+    for gone in (timeline.frame_gone, timeline.http_gone):
+        assert gone["termed"] < gone["tabs"] < gone["killed"], gone
+        assert gone["termed"] < gone["twin"] < gone["killed"], gone

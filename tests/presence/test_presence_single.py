@@ -145,12 +145,20 @@ async def test_thread_watchers_follow_subscribe_and_unsubscribe(backend: dict[st
     body = await asyncio.to_thread(thread_presence, server, tid)
     assert ids(body) == both and body["guests"] == 1
 
+    # Carol drops her connection first (she stays listed for the grace period), then Bob unsubscribes: the
+    # frame without Bob still lists Carol, so an explicit unsubscribe is not a dropped connection (no grace).
+    carol = await asyncio.to_thread(user, backend)
+    c = await open_ws(server, carol.session_cookie)
+    await c.send({"type": "subscribe", "thread": tid})
+    await a.wait_for(lambda f: is_tp(f, tid) and carol.user["id"] in ids(f))  # type: ignore[index]
     mark = len(a.frames)
-    started = time.monotonic()
+    await c.close()
     await b.send({"type": "unsubscribe", "thread": tid})
     await b.wait_for(lambda f: f["type"] == "unsubscribed" and f["thread"] == tid)
-    await a.wait_for(lambda f: is_tp(f, tid) and ids(f) == {alice.user["id"]}, start=mark)  # type: ignore
-    assert time.monotonic() - started < 5  # an explicit unsubscribe is not a dropped connection: no grace
+    left = await a.wait_for(lambda f: is_tp(f, tid) and bob.user["id"] not in ids(f), start=mark)  # type: ignore
+    assert ids(left) == {alice.user["id"], carol.user["id"]}, left  # type: ignore[index]
+    await a.wait_for(lambda f: is_tp(f, tid) and ids(f) == {alice.user["id"]}, start=mark,  # type: ignore[index]
+                     timeout=GRACE + 30)  # then Carol's grace runs out
     body = await asyncio.to_thread(thread_presence, server, tid)
     assert ids(body) == {alice.user["id"]} and body["guests"] == 1  # type: ignore[index]
     assert bob.user["id"] in ids(await asyncio.to_thread(site, server))  # type: ignore[index]  # still on the site
@@ -224,17 +232,14 @@ async def test_snapshots_are_coalesced_and_only_sent_on_change(backend: dict[str
     base = watcher.presence()[-1]["guests"]
     mark = len(watcher.frames)
     guests: list[Client] = []
-    started = time.monotonic()
     for _ in range(20):
         guests.append(await open_ws(server))
         await asyncio.sleep(0.05)
-    elapsed = time.monotonic() - started
     await watcher.wait_for(lambda f: f["type"] == "presence" and f["guests"] == base + 20, start=mark)
     await asyncio.sleep(2.5)
-    frames = [(t, f) for t, f in watcher.frames[mark:] if f["type"] == "presence"]
-    assert 1 <= len(frames) <= elapsed + 3
-    gaps = [b[0] - a[0] for a, b in zip(frames, frames[1:], strict=False)]
-    assert all(g > 0.8 for g in gaps), gaps
+    frames = [f for _, f in watcher.frames[mark:] if f["type"] == "presence"]
+    assert 1 <= len(frames) <= 10, len(frames)  # coalesced: far fewer frames than joins
+    assert frames[-1]["guests"] == base + 20  # and none after the last change, while idle
     every = [(ids(f), f["guests"]) for f in watcher.presence()]
     assert all(x != y for x, y in zip(every, every[1:], strict=False))  # a frame only when something changed
     for g in guests:
@@ -252,8 +257,9 @@ async def test_leaves_after_the_grace_period(backend: dict[str, Any]) -> None:
     mark = len(watcher.frames)
     closed = time.monotonic()
     await tab.close()
-    await watcher.wait_for(lacks(alice), start=mark, timeout=GRACE + 5)
+    await watcher.wait_for(lacks(alice), start=mark, timeout=GRACE + 30)
     gone_at = next(t for t, f in watcher.frames[mark:] if lacks(alice)(f)) - closed
-    assert GRACE - 0.1 <= gone_at <= GRACE + 2.5, gone_at
+    # Not before the grace period: a lower bound only, which a slow machine cannot break (it only delays).
+    assert gone_at >= GRACE - 0.1, gone_at
     assert alice.user["id"] not in ids(await asyncio.to_thread(site, server))  # type: ignore[index]
     await watcher.close()

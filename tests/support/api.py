@@ -7,16 +7,21 @@ from typing import Any
 
 import httpx
 
+# base URL → transport, for apps in this process (support/inprocess.py registers them): an Api of one
+# reaches it without a socket, so the API tests' helpers work unchanged against either kind.
+TRANSPORTS: dict[str, httpx.BaseTransport] = {}
+
 
 def unique(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
 class Api:
-    """A signed-in (or guest) HTTP client for one user."""
+    """A signed-in (or guest) HTTP client for one user: of a real server, or of an in-process app
+    (support/inprocess.py) when base_url is one."""
 
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30)
+        self.http = httpx.Client(base_url=base_url, timeout=30, transport=TRANSPORTS.get(base_url))
         self.user: dict[str, Any] | None = None
 
     def sign_up(self, username: str | None = None, password: str = "correct horse battery",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from api_support import check_error, check_thread, posted
+from support import http
 from support.api import Api, new_thread, unique
 
 
@@ -23,7 +23,7 @@ def board(server, forum):
         made.append(new_thread(asker, child if i == 2 else slug, title=f"Thread {i}")["thread"]["id"])
     scores = {made[0]: 1, made[1]: 3, made[2]: -1, made[3]: 0, made[4]: 2}
     for tid, score in scores.items():
-        question = httpx.get(f"{server.url}/api/threads/{tid}").json()["question"]["id"]
+        question = http.get(f"{server.url}/api/threads/{tid}").json()["question"]["id"]
         for v in voters[:abs(score)]:
             assert v.put(f"/api/posts/{question}/vote", json={"value": 1 if score > 0 else -1}).status_code == 200
     # Activity: thread 0 answered last; thread 3 answered and the answer deleted (unanswered again).
@@ -39,7 +39,7 @@ def _all(url: str, path: str, limit: int = 2, **params: str) -> list[dict]:
     """Every thread of a list, page by page; asserts no page repeats a thread."""
     out, before = [], None
     while True:
-        r = httpx.get(url + path, params={"limit": limit, **params, **({"before": before} if before else {})})
+        r = http.get(url + path, params={"limit": limit, **params, **({"before": before} if before else {})})
         assert r.status_code == 200, r.text
         body = r.json()
         out += body["threads"]
@@ -82,9 +82,9 @@ def test_unanswered_lists_threads_without_a_live_response(board):
         got = [t["id"] for t in _all(board["url"], path, limit=1, sort=sort, filter="unanswered")]
         assert sorted(got) == sorted([ids[2], ids[3], ids[4]]), (sort, got)
         assert all(t["response_count"] == 0 for t in _all(board["url"], path, sort=sort, filter="unanswered"))
-    site = httpx.get(board["url"] + "/api/threads", params={"filter": "unanswered", "limit": 100}).json()["threads"]
+    site = http.get(board["url"] + "/api/threads", params={"filter": "unanswered", "limit": 100}).json()["threads"]
     assert all(t["response_count"] == 0 for t in site) and ids[1] not in [t["id"] for t in site]
-    top = httpx.get(board["url"] + "/api/threads", params={"sort": "top", "limit": 100}).json()["threads"]
+    top = http.get(board["url"] + "/api/threads", params={"sort": "top", "limit": 100}).json()["threads"]
     assert [t["score"] for t in top] == sorted((t["score"] for t in top), reverse=True)
 
 
@@ -92,11 +92,11 @@ def test_bad_sort_filter_and_cursor_are_400(board):
     """An unknown sort or filter, or a malformed cursor, is a 400 naming the parameter; a cursor of another sort
     (or one the server did not make) names no position of this list: 404 bad_cursor."""
     url = board["url"] + "/api/threads"
-    check_error(httpx.get(url, params={"sort": "loudest"}), 400, field="sort")
-    check_error(httpx.get(url, params={"filter": "everything"}), 400, field="filter")
-    nxt = httpx.get(url, params={"sort": "top", "limit": 1}).json()["next"]
+    check_error(http.get(url, params={"sort": "loudest"}), 400, field="sort")
+    check_error(http.get(url, params={"filter": "everything"}), 400, field="filter")
+    nxt = http.get(url, params={"sort": "top", "limit": 1}).json()["next"]
     assert nxt is not None
-    check_error(httpx.get(url, params={"sort": "newest", "before": nxt}), 404, "bad_cursor", "before")
-    check_error(httpx.get(url, params={"before": nxt}), 404, "bad_cursor", "before")
-    check_error(httpx.get(url, params={"sort": "top", "before": "bm90IGEgY3Vyc29y"}), 404, "bad_cursor", "before")
-    check_error(httpx.get(url, params={"sort": "top", "before": "not a cursor"}), 400, "bad_cursor", "before")
+    check_error(http.get(url, params={"sort": "newest", "before": nxt}), 404, "bad_cursor", "before")
+    check_error(http.get(url, params={"before": nxt}), 404, "bad_cursor", "before")
+    check_error(http.get(url, params={"sort": "top", "before": "bm90IGEgY3Vyc29y"}), 404, "bad_cursor", "before")
+    check_error(http.get(url, params={"sort": "top", "before": "not a cursor"}), 400, "bad_cursor", "before")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from api_support import CATEGORY, TIME, check_error, check_post, check_thread, check_user_brief, posted, reply
+from support import http
 from support.api import Api, new_thread, unique
 
 # -- categories ----------------------------------------------------------------
@@ -46,7 +46,7 @@ def test_category_tree_three_levels_with_paths(forum):
     assert cat["parent"] == mid and cat["name"] == "Current Events and News"
     assert cat["path"] == [{"slug": root, "name": "Discussion"}, {"slug": mid, "name": "Questions"},
                            {"slug": leaf, "name": "Current Events and News"}]
-    tree = httpx.get(forum["url"] + "/api/categories").json()["categories"]
+    tree = http.get(forum["url"] + "/api/categories").json()["categories"]
     assert all(c["parent"] is None for c in tree)
     node = _find(tree, root)
     assert node is not None and [c["slug"] for c in node["children"]] == [mid]
@@ -131,7 +131,7 @@ def test_title_of_200_characters_after_trimming_is_accepted(forum):
 
 def test_create_thread_as_guest_is_401(forum):
     """POST /api/threads without a session → 401."""
-    check_error(httpx.post(forum["url"] + "/api/threads",
+    check_error(http.post(forum["url"] + "/api/threads",
                            json={"category": forum["category"], "title": "t", "body": "b"}), 401)
 
 
@@ -151,7 +151,7 @@ def test_category_threads_newest_activity_first_with_cursor_paging(forum, paged_
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 2, **({"before": cursor} if cursor else {})}
-        r = httpx.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads", params=params)
+        r = http.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads", params=params)
         assert r.status_code == 200, r.text
         data = r.json()
         assert set(data) == {"threads", "next"}
@@ -170,30 +170,30 @@ def test_category_threads_newest_activity_first_with_cursor_paging(forum, paged_
 def test_a_reply_moves_its_thread_to_the_top(forum, paged_category):
     """Replying to the oldest thread bumps it to the front of the listing (newest activity first)."""
     oldest = paged_category["ids"][0]
-    before = httpx.get(f"{forum['url']}/api/threads/{oldest}").json()["thread"]["last_activity_at"]
+    before = http.get(f"{forum['url']}/api/threads/{oldest}").json()["thread"]["last_activity_at"]
     posted(forum["mod"], oldest, "bump")
-    r = httpx.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads", params={"limit": 1})
+    r = http.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads", params={"limit": 1})
     assert r.json()["threads"][0]["id"] == oldest
     thread = r.json()["threads"][0]
     assert thread["last_activity_at"] > before and thread["response_count"] == 1
-    times = [t["last_activity_at"] for t in httpx.get(f"{forum['url']}/api/threads?limit=100").json()["threads"]]
+    times = [t["last_activity_at"] for t in http.get(f"{forum['url']}/api/threads?limit=100").json()["threads"]]
     assert times == sorted(times, reverse=True)
 
 
 def test_parent_category_lists_threads_of_its_descendants(forum, paged_category):
     """A category's listing includes threads in its sub-categories."""
-    r = httpx.get(f"{forum['url']}/api/categories/{paged_category['parent']}/threads", params={"limit": 100})
+    r = http.get(f"{forum['url']}/api/categories/{paged_category['parent']}/threads", params={"limit": 100})
     assert {t["id"] for t in r.json()["threads"]} == set(paged_category["ids"])
 
 
 def test_all_threads_listing_pages_across_categories(forum, paged_category):
     """GET /api/threads pages across categories; the default limit is 20 and `next` is null at the end."""
-    r = httpx.get(f"{forum['url']}/api/threads")
+    r = http.get(f"{forum['url']}/api/threads")
     data = r.json()
     assert r.status_code == 200 and len(data["threads"]) <= 20
     seen, cursor = [], None
     while True:
-        data = httpx.get(f"{forum['url']}/api/threads", params={"limit": 3, **({"before": cursor} if cursor else {})}
+        data = http.get(f"{forum['url']}/api/threads", params={"limit": 3, **({"before": cursor} if cursor else {})}
                          ).json()
         seen += [t["id"] for t in data["threads"]]
         cursor = data["next"]
@@ -207,7 +207,7 @@ def test_empty_category_lists_nothing(forum):
     """A category without threads → {threads: [], next: null}."""
     slug = unique("empty-")
     assert forum["mod"].post("/api/categories", json={"slug": slug, "name": "Empty"}).status_code == 201
-    assert httpx.get(f"{forum['url']}/api/categories/{slug}/threads").json() == {"threads": [], "next": None}
+    assert http.get(f"{forum['url']}/api/categories/{slug}/threads").json() == {"threads": [], "next": None}
 
 
 # -- the thread page -----------------------------------------------------------
@@ -233,7 +233,7 @@ def busy(forum):
 
 def test_thread_page_shape_with_comments_nested(forum, busy):
     """GET /api/threads/{id} → {thread, question, responses: [Post + comments], next}, oldest first by default."""
-    r = httpx.get(f"{forum['url']}/api/threads/{busy['thread']}")
+    r = http.get(f"{forum['url']}/api/threads/{busy['thread']}")
     assert r.status_code == 200, r.text
     page = r.json()
     assert set(page) == {"thread", "question", "responses", "next"}
@@ -259,7 +259,7 @@ def test_thread_page_paging_oldest(forum, busy):
     ids, cursor = [], None
     while True:
         params = {"limit": 2, **({"after": cursor} if cursor else {})}
-        page = httpx.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
+        page = http.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
         assert page["question"]["id"] == busy["question"]
         ids += [p["id"] for p in page["responses"]]
         cursor = page["next"]
@@ -273,7 +273,7 @@ def test_thread_page_sort_newest(forum, busy):
     ids, cursor = [], None
     while True:
         params = {"limit": 3, "sort": "newest", **({"after": cursor} if cursor else {})}
-        page = httpx.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
+        page = http.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
         ids += [p["id"] for p in page["responses"]]
         cursor = page["next"]
         if cursor is None:
@@ -285,13 +285,13 @@ def test_thread_page_sort_top(forum, busy):
     """sort=top lists responses by score, highest first, ties oldest first; paging keeps that order."""
     r = busy["responses"]
     expected = [r[1], r[4], r[3], r[0], r[2]]
-    page = httpx.get(f"{forum['url']}/api/threads/{busy['thread']}", params={"sort": "top"}).json()
+    page = http.get(f"{forum['url']}/api/threads/{busy['thread']}", params={"sort": "top"}).json()
     assert [p["id"] for p in page["responses"]] == expected
     assert [p["score"] for p in page["responses"]] == [3, 3, 1, 0, -1]
     ids, cursor = [], None
     while True:
         params = {"limit": 2, "sort": "top", **({"after": cursor} if cursor else {})}
-        page = httpx.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
+        page = http.get(f"{forum['url']}/api/threads/{busy['thread']}", params=params).json()
         ids += [p["id"] for p in page["responses"]]
         cursor = page["next"]
         if cursor is None:
@@ -304,7 +304,7 @@ def test_my_vote_is_per_reader(forum, busy):
     url = f"/api/threads/{busy['thread']}"
     mine = {p["id"]: p["my_vote"] for p in busy["voters"][0].get(url).json()["responses"]}
     assert mine[busy["responses"][1]] == 1 and mine[busy["responses"][2]] == -1 and mine[busy["responses"][0]] == 0
-    guest = httpx.get(forum["url"] + url).json()
+    guest = http.get(forum["url"] + url).json()
     assert all(p["my_vote"] == 0 for p in guest["responses"])
     other = busy["voters"][2].get(url).json()
     assert {p["id"]: p["my_vote"] for p in other["responses"]}[busy["responses"][1]] == 1
@@ -328,7 +328,7 @@ def test_reply_and_comment(forum):
     assert resp["body"] == "a *response*" and "<em>response</em>" in resp["html"]
     comment = posted(api, tid, "a comment", parent_id=resp["id"])
     assert comment["kind"] == "comment" and comment["parent_id"] == resp["id"]
-    page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
+    page = http.get(f"{forum['url']}/api/threads/{tid}").json()
     assert page["thread"]["response_count"] == 1 and page["thread"]["seq"] == 3
     assert page["responses"][0]["comments"][0]["id"] == comment["id"]
 
@@ -356,7 +356,7 @@ def test_parent_from_another_thread_is_404(forum):
 def test_reply_as_guest_is_401(forum):
     """POST /api/threads/{id}/posts as a guest → 401."""
     thread = new_thread(forum["mod"], forum["category"])
-    check_error(httpx.post(f"{forum['url']}/api/threads/{thread['thread']['id']}/posts", json={"body": "x"}), 401)
+    check_error(http.post(f"{forum['url']}/api/threads/{thread['thread']['id']}/posts", json={"body": "x"}), 401)
 
 
 def test_locked_thread_refuses_posts_edits_and_votes_conflict(forum):
@@ -383,7 +383,7 @@ def test_deleted_thread_refuses_posts_with_409(forum):
     tid = thread["thread"]["id"]
     assert forum["mod"].delete(f"/api/posts/{thread['question']['id']}").status_code == 204
     check_error(reply(forum["mod"], tid, "too late"), 409, "thread_deleted")
-    check_error(httpx.get(f"{forum['url']}/api/threads/{tid}"), 404, "not_found")
+    check_error(http.get(f"{forum['url']}/api/threads/{tid}"), 404, "not_found")
 
 
 # -- editing and revisions -----------------------------------------------------
@@ -407,7 +407,7 @@ def test_edit_makes_a_new_revision_and_keeps_the_old(forum):
     assert r.status_code == 200 and r.json()["post"]["revision"] == 3
     assert r.json()["post"]["edited_by"]["id"] == forum["mod"].user["id"]
     assert r.json()["post"]["author"]["id"] == author.user["id"]
-    revs = httpx.get(f"{forum['url']}/api/posts/{post['id']}/revisions").json()
+    revs = http.get(f"{forum['url']}/api/posts/{post['id']}/revisions").json()
     assert set(revs) == {"revisions"}
     revs = revs["revisions"]
     assert [v["revision"] for v in revs] == [1, 2, 3]
@@ -426,7 +426,7 @@ def test_unedited_post_has_one_revision(forum):
     """GET revisions of a never-edited post lists exactly revision 1, by its author at its creation time."""
     thread = new_thread(forum["mod"], forum["category"])
     q = thread["question"]
-    revs = httpx.get(f"{forum['url']}/api/posts/{q['id']}/revisions").json()["revisions"]
+    revs = http.get(f"{forum['url']}/api/posts/{q['id']}/revisions").json()["revisions"]
     assert revs == [{"revision": 1, "body": q["body"], "html": q["html"], "edited_by": q["author"],
                      "edited_at": q["created_at"]}]
 
@@ -440,7 +440,7 @@ def test_stale_revision_is_409(forum):
                 409, "stale_revision")
     check_error(forum["mod"].patch(f"/api/posts/{q['id']}", json={"body": "future", "revision": 7}),
                 409, "stale_revision")
-    page = httpx.get(f"{forum['url']}/api/threads/{thread['thread']['id']}").json()
+    page = http.get(f"{forum['url']}/api/threads/{thread['thread']['id']}").json()
     assert page["question"]["body"] == "v2" and page["question"]["revision"] == 2
 
 
@@ -464,7 +464,7 @@ def test_deleted_post_keeps_its_place(forum):
     comment = posted(author, tid, "a comment", parent_id=second["id"])
     r = author.delete(f"/api/posts/{second['id']}")
     assert r.status_code == 204 and r.content == b""
-    page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
+    page = http.get(f"{forum['url']}/api/threads/{tid}").json()
     assert [p["id"] for p in page["responses"]] == [first["id"], second["id"], third["id"]]
     gone = page["responses"][1]
     check_post(gone, comments=True)
@@ -477,7 +477,7 @@ def test_deleted_post_keeps_its_place(forum):
     check_error(forum["mod"].put(f"/api/posts/{second['id']}/vote", json={"value": 1}), 409, "post_deleted")
     check_error(reply(author, tid, "comment on deleted", parent_id=second["id"]), 409, "post_deleted")
     # its history is not served either: the text is gone
-    assert httpx.get(f"{forum['url']}/api/posts/{second['id']}/revisions").json() == {"revisions": []}
+    assert http.get(f"{forum['url']}/api/posts/{second['id']}/revisions").json() == {"revisions": []}
 
 
 def test_deleting_a_comment_keeps_response_count(forum):
@@ -487,7 +487,7 @@ def test_deleting_a_comment_keeps_response_count(forum):
     resp = posted(forum["mod"], tid)
     comment = posted(forum["mod"], tid, "c", parent_id=resp["id"])
     assert forum["mod"].delete(f"/api/posts/{comment['id']}").status_code == 204
-    page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
+    page = http.get(f"{forum['url']}/api/threads/{tid}").json()
     assert page["thread"]["response_count"] == 1
     assert page["responses"][0]["comments"][0]["deleted"] is True
 
@@ -498,12 +498,12 @@ def test_moderator_deleting_the_question_deletes_the_thread(forum, paged_categor
     tid = thread["thread"]["id"]
     resp = posted(forum["mod"], tid)
     assert forum["mod"].delete(f"/api/posts/{thread['question']['id']}").status_code == 204
-    check_error(httpx.get(f"{forum['url']}/api/threads/{tid}"), 404)
-    check_error(httpx.get(f"{forum['url']}/api/threads/{tid}/events"), 404)
-    check_error(httpx.get(f"{forum['url']}/api/posts/{resp['id']}/revisions"), 404)
+    check_error(http.get(f"{forum['url']}/api/threads/{tid}"), 404)
+    check_error(http.get(f"{forum['url']}/api/threads/{tid}/events"), 404)
+    check_error(http.get(f"{forum['url']}/api/posts/{resp['id']}/revisions"), 404)
     check_error(forum["mod"].patch(f"/api/threads/{tid}", json={"title": "x"}), 404)
     check_error(forum["mod"].patch(f"/api/posts/{resp['id']}", json={"body": "x"}), 404)
-    listed = httpx.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads?limit=100").json()
+    listed = http.get(f"{forum['url']}/api/categories/{paged_category['slug']}/threads?limit=100").json()
     assert tid not in {t["id"] for t in listed["threads"]}
 
 
@@ -531,13 +531,13 @@ def test_no_self_votes(forum):
     thread = new_thread(forum["mod"], forum["category"])
     pid = thread["question"]["id"]
     check_error(forum["mod"].put(f"/api/posts/{pid}/vote", json={"value": 1}), 403)
-    assert httpx.get(f"{forum['url']}/api/threads/{thread['thread']['id']}").json()["question"]["score"] == 0
+    assert http.get(f"{forum['url']}/api/threads/{thread['thread']['id']}").json()["question"]["score"] == 0
 
 
 def test_vote_as_guest_is_401(forum):
     """PUT vote without a session → 401."""
     thread = new_thread(forum["mod"], forum["category"])
-    check_error(httpx.put(f"{forum['url']}/api/posts/{thread['question']['id']}/vote", json={"value": 1}), 401)
+    check_error(http.put(f"{forum['url']}/api/posts/{thread['question']['id']}/vote", json={"value": 1}), 401)
 
 
 # -- renaming, locking, moving ---------------------------------------------------
@@ -559,9 +559,9 @@ def test_patch_thread_rename_lock_move(forum, paged_category):
     assert t["locked"] is True and t["category"]["slug"] == paged_category["slug"]
     assert [p["slug"] for p in t["category"]["path"]] == [paged_category["parent"], paged_category["slug"]]
     assert t["seq"] == 3 and t["title"] == "New title"
-    page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
+    page = http.get(f"{forum['url']}/api/threads/{tid}").json()
     assert page["thread"] == t
-    listed = httpx.get(f"{forum['url']}/api/categories/{forum['category']}/threads?limit=100").json()
+    listed = http.get(f"{forum['url']}/api/categories/{forum['category']}/threads?limit=100").json()
     assert tid not in {x["id"] for x in listed["threads"]}
     r = forum["mod"].patch(f"/api/threads/{tid}", json={"title": "Moderator title"})
     assert r.status_code == 200 and r.json()["thread"]["title"] == "Moderator title"
@@ -593,7 +593,7 @@ def test_events_since_lists_every_change_in_order(forum):
     assert author.patch(f"/api/posts/{resp['id']}", json={"body": "edited"}).status_code == 200
     assert author.patch(f"/api/threads/{tid}", json={"title": "renamed"}).status_code == 200
     assert author.delete(f"/api/posts/{resp['id']}").status_code == 204
-    r = httpx.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 0})
+    r = http.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 0})
     assert r.status_code == 200
     data = r.json()
     assert set(data) == {"events", "seq"} and data["seq"] == 6
@@ -615,12 +615,12 @@ def test_events_since_lists_every_change_in_order(forum):
     check_thread(evs[4]["data"])
     assert evs[4]["data"]["title"] == "renamed" and evs[4]["data"]["seq"] == 5
     assert evs[5]["data"] == {"id": resp["id"]}
-    later = httpx.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 4}).json()
+    later = http.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 4}).json()
     assert [e["seq"] for e in later["events"]] == [5, 6] and later["seq"] == 6
-    assert httpx.get(f"{forum['url']}/api/threads/{tid}/events?since=6").json() == {"events": [], "seq": 6}
-    limited = httpx.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 1, "limit": 2}).json()
+    assert http.get(f"{forum['url']}/api/threads/{tid}/events?since=6").json() == {"events": [], "seq": 6}
+    limited = http.get(f"{forum['url']}/api/threads/{tid}/events", params={"since": 1, "limit": 2}).json()
     assert [e["seq"] for e in limited["events"]] == [2, 3] and limited["seq"] == 6
-    default = httpx.get(f"{forum['url']}/api/threads/{tid}/events").json()
+    default = http.get(f"{forum['url']}/api/threads/{tid}/events").json()
     assert [e["seq"] for e in default["events"]] == [1, 2, 3, 4, 5, 6]
 
 
@@ -630,6 +630,6 @@ def test_thread_seq_matches_the_last_event(forum):
     tid = thread["thread"]["id"]
     for i in range(3):
         posted(forum["mod"], tid, f"r{i}")
-    page = httpx.get(f"{forum['url']}/api/threads/{tid}").json()
-    evs = httpx.get(f"{forum['url']}/api/threads/{tid}/events").json()
+    page = http.get(f"{forum['url']}/api/threads/{tid}").json()
+    evs = http.get(f"{forum['url']}/api/threads/{tid}/events").json()
     assert page["thread"]["seq"] == evs["seq"] == evs["events"][-1]["seq"] == 4

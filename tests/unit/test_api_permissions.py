@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from api_support import check_error, posted
+from support import http
 from support.api import Api, new_thread, unique
 
 ACTORS = ["guest", "author", "other", "moderator"]
@@ -13,7 +14,7 @@ ACTORS = ["guest", "author", "other", "moderator"]
 
 @pytest.fixture(scope="module")
 def people(forum):
-    return {"guest": httpx.Client(base_url=forum["url"], timeout=30), "author": Api(forum["url"]).sign_up(),
+    return {"guest": http.Client(base_url=forum["url"], timeout=30), "author": Api(forum["url"]).sign_up(),
             "other": Api(forum["url"]).sign_up(), "moderator": forum["mod"]}
 
 
@@ -42,7 +43,7 @@ def test_edit_post(forum, people, scene, actor, status):
     """Editing a post: the author or a moderator (200); another user 403; a guest 401."""
     r = people[actor].patch(f"/api/posts/{scene['response']}", json={"body": f"edited by {actor}"})
     _expect(r, status)
-    body = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["body"]
+    body = http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["body"]
     assert body == (f"edited by {actor}" if status == 200 else "the author's response")
 
 
@@ -50,7 +51,7 @@ def test_edit_post(forum, people, scene, actor, status):
 def test_delete_response(forum, people, scene, actor, status):
     """Deleting a response: the author or a moderator (204); another user 403; a guest 401."""
     _expect(people[actor].delete(f"/api/posts/{scene['response']}"), status)
-    deleted = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["deleted"]
+    deleted = http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["deleted"]
     assert deleted is (status == 204)
 
 
@@ -58,7 +59,7 @@ def test_delete_response(forum, people, scene, actor, status):
 def test_delete_question(forum, people, scene, actor, status):
     """Deleting a question (the whole thread) is for moderators only; afterwards the thread is 404."""
     _expect(people[actor].delete(f"/api/posts/{scene['question']}"), status)
-    r = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}")
+    r = http.get(f"{forum['url']}/api/threads/{scene['thread']}")
     if status == 204:
         check_error(r, 404, "not_found")
     else:
@@ -69,7 +70,7 @@ def test_delete_question(forum, people, scene, actor, status):
 def test_vote(forum, people, scene, actor, status):
     """Voting on the author's post: anyone signed in but the author (no self-votes); a guest 401."""
     _expect(people[actor].put(f"/api/posts/{scene['response']}/vote", json={"value": 1}), status)
-    score = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["score"]
+    score = http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["responses"][0]["score"]
     assert score == (1 if status == 200 else 0)
 
 
@@ -78,7 +79,7 @@ def test_create_category(forum, people, actor, status):
     """Creating a category is for moderators only."""
     slug = unique("perm-")
     _expect(people[actor].post("/api/categories", json={"slug": slug, "name": "Perm"}), status)
-    slugs = [c["slug"] for c in httpx.get(f"{forum['url']}/api/categories").json()["categories"]]
+    slugs = [c["slug"] for c in http.get(f"{forum['url']}/api/categories").json()["categories"]]
     assert (slug in slugs) is (status == 201)
 
 
@@ -86,7 +87,7 @@ def test_create_category(forum, people, actor, status):
 def test_lock_thread(forum, people, scene, actor, status):
     """Locking a thread is for moderators only (not even its author)."""
     _expect(people[actor].patch(f"/api/threads/{scene['thread']}", json={"locked": True}), status)
-    assert httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["locked"] is (status == 200)
+    assert http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["locked"] is (status == 200)
 
 
 @pytest.mark.parametrize("actor, status", matrix(401, 403, 403, 200))
@@ -95,7 +96,7 @@ def test_move_thread(forum, people, scene, actor, status):
     target = unique("move-")
     assert forum["mod"].post("/api/categories", json={"slug": target, "name": "Target"}).status_code == 201
     _expect(people[actor].patch(f"/api/threads/{scene['thread']}", json={"category": target}), status)
-    slug = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["category"]["slug"]
+    slug = http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["category"]["slug"]
     assert slug == (target if status == 200 else forum["category"])
 
 
@@ -103,7 +104,7 @@ def test_move_thread(forum, people, scene, actor, status):
 def test_rename_thread(forum, people, scene, actor, status):
     """Renaming a thread: its author or a moderator; another user 403; a guest 401."""
     _expect(people[actor].patch(f"/api/threads/{scene['thread']}", json={"title": f"renamed by {actor}"}), status)
-    title = httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["title"]
+    title = http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["title"]
     assert title == (f"renamed by {actor}" if status == 200 else "A question")
 
 
@@ -111,7 +112,7 @@ def test_author_cannot_lock_while_renaming(forum, people, scene):
     """An author's PATCH that also sets `locked` → 403 and the title does not change either."""
     check_error(people["author"].patch(f"/api/threads/{scene['thread']}", json={"title": "sneaky", "locked": False}),
                 403)
-    assert httpx.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["title"] == "A question"
+    assert http.get(f"{forum['url']}/api/threads/{scene['thread']}").json()["thread"]["title"] == "A question"
 
 
 def test_author_cannot_rename_a_locked_thread(forum, people, scene):

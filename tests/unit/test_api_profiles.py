@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
-
 from api_support import POST, TIME, USER_FULL, check_error, posted
+from support import http
 from support.api import Api, new_thread
 
 
 def _profile(url: str, name: str) -> dict:
-    r = httpx.get(f"{url}/api/users/{name}")
+    r = http.get(f"{url}/api/users/{name}")
     assert r.status_code == 200, r.text
     return r.json()["user"]
 
@@ -34,7 +33,7 @@ def test_profile_shape_and_stats_follow_deletes_and_accepts(server, forum):
     assert _profile(server.url, bob.user["username"])["stats"]["accepted"] == 0
     assert _profile(server.url, alice.user["username"])["stats"]["questions"] == 1
     # A deleted thread takes its posts out of the counts.
-    assert forum["mod"].delete(f"/api/posts/{httpx.get(f'{server.url}/api/threads/{tid}').json()['question']['id']}"
+    assert forum["mod"].delete(f"/api/posts/{http.get(f'{server.url}/api/threads/{tid}').json()['question']['id']}"
                                ).status_code == 204
     assert _profile(server.url, bob.user["username"])["stats"] == {
         "questions": 0, "responses": 0, "comments": 0, "accepted": 0, "score": 0}
@@ -42,9 +41,9 @@ def test_profile_shape_and_stats_follow_deletes_and_accepts(server, forum):
 
 def test_unknown_user_is_404(server):
     """An unknown username, for the profile and for the posts, is a 404 error body."""
-    check_error(httpx.get(f"{server.url}/api/users/nobody-at-all-here"), 404)
-    check_error(httpx.get(f"{server.url}/api/users/nobody-at-all-here/posts"), 404)
-    check_error(httpx.get(f"{server.url}/api/users/{'x' * 40}"), 404)
+    check_error(http.get(f"{server.url}/api/users/nobody-at-all-here"), 404)
+    check_error(http.get(f"{server.url}/api/users/nobody-at-all-here/posts"), 404)
+    check_error(http.get(f"{server.url}/api/users/{'x' * 40}"), 404)
 
 
 def test_user_posts_newest_first_paged_with_their_thread(server, forum):
@@ -57,7 +56,7 @@ def test_user_posts_newest_first_paged_with_their_thread(server, forum):
     assert bob.delete(f"/api/posts/{gone}").status_code == 204
     seen, before = [], None
     while True:
-        r = httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts",
+        r = http.get(f"{server.url}/api/users/{bob.user['username']}/posts",
                       params={"limit": 2, **({"before": before} if before else {})})
         assert r.status_code == 200, r.text
         for p in r.json()["posts"]:
@@ -69,9 +68,9 @@ def test_user_posts_newest_first_paged_with_their_thread(server, forum):
             break
     assert seen == made[::-1]
     # Not shaped like a cursor: 400; shaped like one but no position of this list: 404 (docs/api.md, Errors).
-    check_error(httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "z!"}), 400,
+    check_error(http.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "z!"}), 400,
                 field="before")
-    check_error(httpx.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "zz"}), 404,
+    check_error(http.get(f"{server.url}/api/users/{bob.user['username']}/posts", params={"before": "zz"}), 404,
                 "bad_cursor", field="before")
 
 
@@ -82,17 +81,17 @@ def test_permalink_of_a_comment_on_a_later_page(server, forum):
     responses = [posted(bob, tid, f"answer {i}")["id"] for i in range(6)]
     comment = posted(alice, tid, "the comment", parent_id=responses[4])
     assert alice.patch(f"/api/posts/{comment['id']}", json={"body": "the comment, edited"}).status_code == 200
-    r = httpx.get(f"{server.url}/api/posts/{comment['id']}")
+    r = http.get(f"{server.url}/api/posts/{comment['id']}")
     assert r.status_code == 200, r.text
     link = r.json()
     assert set(link) == {"post", "thread", "after"}
     assert link["post"]["body"] == "the comment, edited" and link["post"]["revision"] == 2
     assert link["thread"]["id"] == tid and link["thread"]["accepted_id"] is None
-    page = httpx.get(f"{server.url}/api/threads/{tid}", params={"limit": 2, "after": link["after"]}).json()
+    page = http.get(f"{server.url}/api/threads/{tid}", params={"limit": 2, "after": link["after"]}).json()
     assert page["responses"][0]["id"] == responses[4]
     assert [c["id"] for c in page["responses"][0]["comments"]] == [comment["id"]]
-    question = httpx.get(f"{server.url}/api/threads/{tid}").json()["question"]["id"]
-    assert httpx.get(f"{server.url}/api/posts/{question}").json()["after"] is None
+    question = http.get(f"{server.url}/api/threads/{tid}").json()["question"]["id"]
+    assert http.get(f"{server.url}/api/posts/{question}").json()["after"] is None
 
 
 def test_permalink_of_a_deleted_post_says_so_and_of_a_deleted_thread_is_404(server, forum):
@@ -101,12 +100,12 @@ def test_permalink_of_a_deleted_post_says_so_and_of_a_deleted_thread_is_404(serv
     created = new_thread(alice, forum["category"])
     answer = posted(bob, created["thread"]["id"], "secret words")
     assert bob.delete(f"/api/posts/{answer['id']}").status_code == 204
-    post = httpx.get(f"{server.url}/api/posts/{answer['id']}").json()["post"]
+    post = http.get(f"{server.url}/api/posts/{answer['id']}").json()["post"]
     assert post["deleted"] is True and post["body"] == "" and post["html"] == ""
     assert forum["mod"].delete(f"/api/posts/{created['question']['id']}").status_code == 204
-    check_error(httpx.get(f"{server.url}/api/posts/{answer['id']}"), 404)
-    check_error(httpx.get(f"{server.url}/api/posts/{10**15}"), 404)
-    check_error(httpx.get(f"{server.url}/api/posts/abc"), 400)
+    check_error(http.get(f"{server.url}/api/posts/{answer['id']}"), 404)
+    check_error(http.get(f"{server.url}/api/posts/{10**15}"), 404)
+    check_error(http.get(f"{server.url}/api/posts/abc"), 400)
 
 
 def test_permalink_carries_the_readers_vote(server, forum):
@@ -115,4 +114,4 @@ def test_permalink_carries_the_readers_vote(server, forum):
     answer = posted(bob, new_thread(alice, forum["category"])["thread"]["id"])
     assert alice.put(f"/api/posts/{answer['id']}/vote", json={"value": -1}).status_code == 200
     assert alice.get(f"/api/posts/{answer['id']}").json()["post"]["my_vote"] == -1
-    assert httpx.get(f"{server.url}/api/posts/{answer['id']}").json()["post"]["my_vote"] == 0
+    assert http.get(f"{server.url}/api/posts/{answer['id']}").json()["post"]["my_vote"] == 0

@@ -1,0 +1,51 @@
+"""The fast layer (`./scripts/test --fast`, docs/testing.md): everything here runs in this process.
+
+The API's rules are checked against the app built by server.app.create_app and driven through httpx's ASGI
+transport (tests/support/inprocess.py): the memory broker, no Redis, no uvicorn, no port. PostgreSQL is real
+(the session's database, tests/conftest.py); store tests take `tx`, a connection inside a transaction that
+is rolled back afterwards. Here `server` and `forum` are the in-process app, so a test written against the
+e2e fixtures' shapes (server.url, forum["mod"], support.api.Api) runs unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from support.inprocess import InProcessApp, settings_for
+
+
+@pytest.fixture(scope="session")
+def app(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
+    """One in-process app for the whole layer (rate limits off, memory broker), on the session's database."""
+    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("data"))).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def server(app: InProcessApp) -> InProcessApp:
+    """The e2e fixture's name for what serves the API: here the in-process app (it has .url)."""
+    return app
+
+
+@pytest.fixture(scope="session")
+def spawn() -> None:
+    """No server processes in this layer: a test that needs one belongs with the end-to-end tests."""
+    pytest.fail("tests/unit/ runs in-process: spawn() starts a real server, so the test belongs elsewhere")
+
+
+@pytest.fixture()
+async def tx(pg_url: str) -> AsyncIterator[Any]:
+    """A connection inside a transaction that is rolled back at the end: store tests leave nothing behind."""
+    conn = await asyncpg.connect(pg_url)
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        yield conn
+    finally:
+        await transaction.rollback()
+        await conn.close()
