@@ -135,11 +135,12 @@ async def confirm_reset(request: Request) -> Response:
         await sessions.revoke_all(conn, user["id"])
         if not await sessions.create(conn, session_id, user["id"], epoch):
             raise Unauthorized("The account changed meanwhile; ask for a new link")
-        user = await users.by_id(conn, user["id"])
-    response = json({"user": users.full(user)})
+        now = await users.by_id(conn, user["id"])
+        assert now is not None, "the users row is locked by the password change of this transaction"
+    response = json({"user": users.full(now)})
     set_cookie(request, response, session_id)
     response.background = BackgroundTask(
-        after_commit, st, Written(None, sessions_ended=[SessionsEnded(user["id"], before=epoch)]))
+        after_commit, st, Written(None, sessions_ended=[SessionsEnded(now["id"], before=epoch)]))
     return response
 
 

@@ -96,8 +96,9 @@ class Composer:
     def _message(self, to: str, subject: str, template: str, context: dict[str, Any],
                  msgid: str | None = None) -> Message:
         ctx = {"site": SITE, "public_url": self.public, **context}
-        text = MIMEText(_env.get_template(f"{template}.txt").render(ctx), "plain", UTF8_QP, policy=POLICY)
-        html = MIMEText(_env.get_template(f"{template}.html").render(ctx), "html", UTF8_QP, policy=POLICY)
+        # typeshed says a charset name; the class takes a Charset too (email.mime.text: set_payload)
+        text = MIMEText(_env.get_template(f"{template}.txt").render(ctx), "plain", UTF8_QP, policy=POLICY)  # type: ignore[arg-type]
+        html = MIMEText(_env.get_template(f"{template}.html").render(ctx), "html", UTF8_QP, policy=POLICY)  # type: ignore[arg-type]
         # A boundary of our own: "=_" never occurs in quoted-printable text, so the generator need not search
         # the parts for it (it compiles a regular expression per message to do so).
         msg = MIMEMultipart("alternative", boundary=f"=_parley_{secrets.token_hex(12)}", _subparts=[text, html],
@@ -118,7 +119,7 @@ class Composer:
         embedded header), so nothing from a title or a name can add a header of its own."""
         if isinstance(value, str) and ("\r" in value or "\n" in value):
             raise ValueError(f"a line break in the {name} header")
-        msg[name] = value
+        msg[name] = value  # type: ignore[assignment]  # a Header is what compat32 takes for an encoded value
 
     def _unsubscribe(self, msg: Message, token: str) -> str:
         url = self.url("/unsubscribe", token=token)

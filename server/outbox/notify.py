@@ -88,7 +88,7 @@ class Notifier:
             online = await self.online(away) if away else set()
             mailed: list[int] = []
             skipped: list[int] = []
-            groups: list[list[asyncpg.Record]] = []
+            batches: list[list[asyncpg.Record]] = []
             for (user_id, _), group in itertools.groupby(rows, key=lambda r: (r["user_id"], r["thread_id"])):
                 items = list(group)
                 first = items[0]
@@ -99,11 +99,11 @@ class Notifier:
                         or not any(r["due"] for r in unread)):
                     skipped += [r["id"] for r in unread if r["due"]]
                     continue
-                groups.append(unread)
+                batches.append(unread)
                 mailed += [r["id"] for r in unread]
             # Composing is CPU (about a millisecond and a half a mail): in a thread, so the event loop (and
             # every request of this process) gets the interpreter back every switch interval meanwhile.
-            mails = await asyncio.to_thread(lambda: [(self._mail(g), g[0]["user_id"]) for g in groups])
+            mails = await asyncio.to_thread(lambda: [(self._mail(b), b[0]["user_id"]) for b in batches])
             await store.enqueue_many(conn, mails)
             await store.mark_notifications(conn, mailed, skipped)
         if mails:
