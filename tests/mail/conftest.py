@@ -23,7 +23,7 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture(scope="module")
 def mail_server(pg_url: str, redis_url: str, smtp: SmtpServer,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server for the module: mail to `smtp`, replies on its own listener port, a 3 s mail delay."""
+    """One server for the module: mail to `smtp`, replies on its own listener port, a 5 s mail delay."""
     listen = free_port()
     proc = ServerProcess(mail_env(pg_url, redis_url, tmp_path_factory.mktemp("data"), smtp.url,
                                   PARLEY_SMTP_LISTEN=f"127.0.0.1:{listen}"))

@@ -12,12 +12,14 @@ from support.databases import db_fetchval
 from support.smtp import SmtpServer, token
 
 MAIL_FROM = "Parley Test <forum@parley.example>"
+DELAY = 5  # PARLEY_MAIL_DELAY_SECONDS of the module's server: a test reads a notification well within it
 
 
 def mail_env(pg_url: str, redis_url: str, data: Path, smtp_url: str, **more: str) -> dict[str, str]:
     return {"DATABASE_URL": pg_url, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off", "PARLEY_DB_POOL_SIZE": "6",
             "PARLEY_RENDER_WORKERS": "1", "PARLEY_DATA_DIR": str(data), "PARLEY_SECRET": "test-secret-0123456789abcdef",
-            "PARLEY_SMTP_URL": smtp_url, "PARLEY_MAIL_FROM": MAIL_FROM, "PARLEY_MAIL_DELAY_SECONDS": "3",
+            "PARLEY_SMTP_URL": smtp_url, "PARLEY_MAIL_FROM": MAIL_FROM, "PARLEY_MAIL_DELAY_SECONDS": str(DELAY),
+            "PARLEY_RENDER_BUDGET_SECONDS": "10",
             **more}
 
 

@@ -13,6 +13,7 @@ import httpx
 
 from mail_support import looked_at, member, thread_of
 from support.api import Api
+from support.databases import db_fetchval
 from support.smtp import link, text_of, token
 
 NEW_PASSWORD = "a much better password"
@@ -126,6 +127,9 @@ def test_no_mail_when_read_first_or_never_or_online(mail_server: Any, smtp: Any,
             assert answerer.post(f"/api/threads/{tid}/posts", json={"body": "An answer"}).status_code == 201
         r = reader.post("/api/notifications/read", json={"all": True})
         assert r.status_code == 200 and r.json()["unread"] == 0, r.text
+        # The precondition: read before the worker looked (it looks PARLEY_MAIL_DELAY_SECONDS after).
+        assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE user_id = $1 AND mail = 'due'",
+                           reader.user["id"]) == 1, "this machine took longer than the mail delay to read it"
         for who in (reader, never, online, always):
             await asyncio.to_thread(looked_at, pg_url, who.user["id"])
     asyncio.run(run())
