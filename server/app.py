@@ -40,6 +40,7 @@ from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .live import ws
 from .live.broker import Broker, MemoryBroker, RedisBroker
+from .live.channels import Channels
 from .live.cluster import RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
@@ -293,19 +294,20 @@ class Parley:
             broker = MemoryBroker()
         limiter: Any = (RedisLimiter(redis, settings.rate_limits_enabled, namespace) if redis is not None
                         else MemoryLimiter(settings.rate_limits_enabled))
-        broker.namespace = namespace
-        hub = Hub(pool, broker)
+        channels = Channels(namespace)
+        hub = Hub(pool, broker, channels)
         hub.session_idle_days = settings.session_idle_days
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             namespace, broker=broker)
-        hub.listen(broker.presence_channel, presence)
+        hub.listen(channels.presence, presence)
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
         await hub.start()
         await presence.start()
-        self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
-                              limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
+        self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
+                              presence=presence, limiter=limiter, cookies=Cookies(settings), redis=redis,
+                              renderer=renderer)
         self.state.feed_publisher = feedpublisher.publisher_for(self.state)
         self.state.page_cache = pagecache.PageCache()
         app.state.parley = self.state

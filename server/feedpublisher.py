@@ -16,6 +16,7 @@ from typing import Any
 
 from . import wire
 from .live import feeds
+from .live.channels import feed_message
 from .state import AppState
 from .store import categories, threads
 
@@ -48,15 +49,15 @@ async def send(st: AppState, thread_ids: list[int], moved_from: int | None = Non
             thread = threads.thread_dict(row, tree)
             if row["deleted"]:
                 thread["deleted"] = True
-            chain = feeds.channels_for(st.broker, tree, row["category_id"])
+            chain = feeds.channels_for(st.channels, tree, row["category_id"])
             for channel, name in chain:
-                sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, thread))))
+                sends.append(st.broker.publish(channel, feed_message(row["id"], wire.feed(name, thread))))
             if moved_from is not None and moved_from != row["category_id"] and moved_from in tree.by_id:
                 kept = {c for c, _ in chain}
                 gone = {**thread, "deleted": True}
-                for channel, name in feeds.channels_for(st.broker, tree, moved_from):
+                for channel, name in feeds.channels_for(st.channels, tree, moved_from):
                     if channel not in kept:
-                        sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, gone))))
+                        sends.append(st.broker.publish(channel, feed_message(row["id"], wire.feed(name, gone))))
         for r in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(r, Exception):
                 log.warning("feed publish failed: %s", r)

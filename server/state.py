@@ -11,6 +11,7 @@ import asyncpg
 from .auth import Cookies
 from .config import Settings
 from .live.broker import Broker
+from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
 from .render import Renderer
@@ -21,6 +22,7 @@ class AppState:
     settings: Settings
     pool: asyncpg.Pool
     broker: Broker
+    channels: Channels
     hub: Hub
     presence: Presence
     limiter: Any

@@ -39,11 +39,12 @@ from ..errors import WS_4001_SESSION_ENDED, NotFound
 from ..store import events as store_events
 from ..store import sessions as store_sessions
 from ..wire import frame_seq
-from . import typing as typing_relay  # server/live/typing.py, not the standard library's
+from . import typingrelay
 from .broker import Broker
+from .channels import Channels, is_typing, parse_control
 from .conn import Conn, Frame
 from .feeds import Feeds
-from .userchannel import Batches, batch_channel, parse_control
+from .userchannel import Batches
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +235,14 @@ class Listener(Protocol):
 
 
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, broker: Broker, *,
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, channels: Channels | None = None, *,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
         self.pool = pool
         self.clock = clock  # injectable with `sleep` (the backfill's back-off wait), so unit tests never sleep
         self.sleep = sleep if sleep is not None else self._sleep_or_wake
         self.broker = broker
+        self.channels = channels if channels is not None else Channels()
         # Channels other parts own (presence's doorbell), routed by channel: the hub knows no presence.
         self.listeners: dict[str, Listener] = {}
         self.rooms: dict[int, Room] = {}
@@ -268,9 +270,9 @@ class Hub:
 
     async def start(self) -> None:
         # Large notification fan-outs: one batch per process on a channel every process subscribes
-        # (userchannel.py); the namespace is set by now.
+        # (userchannel.py).
         self.batches = Batches(self.by_user, self.acquire, self._spawn)
-        self.listen(batch_channel(self.broker), self.batches)
+        self.listen(self.channels.users, self.batches)
         await self.broker.start(self)
         for channel in self.listeners:
             await self.broker.subscribe(channel)
@@ -300,20 +302,20 @@ class Hub:
         if (listener := self.listeners.get(channel)) is not None:
             listener.on_message(message)
             return
-        thread_id = self.broker.thread_of(channel)
+        thread_id = self.channels.thread_of(channel)
         if thread_id is None:
-            if self.broker.is_feed(channel):
+            if self.channels.is_feed(channel):
                 self.feeds.on_message(channel, message)
                 return
-            user_id = self.broker.user_of(channel)
+            user_id = self.channels.user_of(channel)
             if user_id is not None:
                 self.on_user_message(user_id, message)
             return
         room = self.rooms.get(thread_id)
         if room is None:
             return
-        if typing_relay.is_typing(message):
-            typing_relay.relay(self.origin, message, room.members)
+        if is_typing(message):
+            typingrelay.relay(self.origin, message, room.members)
             return
         self.accept(room, frame_seq(message), Frame(message))
 
@@ -576,7 +578,7 @@ class Hub:
     async def _unsubscribe_quietly(self, thread_id: int) -> None:
         try:
             if thread_id not in self.rooms:
-                await self.broker.unsubscribe(self.broker.thread_channel(thread_id))
+                await self.broker.unsubscribe(self.channels.thread(thread_id))
         except Exception:
             pass
 
@@ -588,7 +590,7 @@ class Hub:
             if self.behind.get(thread_id) is room:
                 del self.behind[thread_id]
             try:
-                await self.broker.unsubscribe(self.broker.thread_channel(thread_id))
+                await self.broker.unsubscribe(self.channels.thread(thread_id))
             except Exception as exc:
                 log.warning("unsubscribe %d failed: %s", thread_id, exc)
 
@@ -623,12 +625,12 @@ class Hub:
         first = user_id not in self.by_user
         self.by_user.setdefault(user_id, set()).add(conn)
         if first:
-            await self.broker.subscribe(self.broker.user_channel(user_id))
+            await self.broker.subscribe(self.channels.user(user_id))
 
     async def _unsubscribe_user(self, user_id: int) -> None:
         if user_id not in self.by_user:
             try:
-                await self.broker.unsubscribe(self.broker.user_channel(user_id))
+                await self.broker.unsubscribe(self.channels.user(user_id))
             except Exception as exc:
                 log.warning("unsubscribe user %d failed: %s", user_id, exc)
 
@@ -687,7 +689,7 @@ class Hub:
             room = self.rooms[thread_id] = Room(thread_id, self.tally)
             room.ready = asyncio.get_running_loop().create_future()
             try:
-                await self.broker.subscribe(self.broker.thread_channel(thread_id))
+                await self.broker.subscribe(self.channels.thread(thread_id))
                 async with self.acquire() as conn:
                     row = await conn.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
                     if row is None or row["deleted"]:

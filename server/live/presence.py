@@ -24,7 +24,7 @@ back its references (O(its users), once). A graceful shutdown reaps itself.
 
 A change is written in a batch (at most every FLUSH seconds): one EVALSHA per
 changed scope, then, once that pipeline has executed, one broker.publish on
-{ns}:presence naming the scopes (the doorbell; never inside the pipeline: on a
+the presence channel naming the scopes (the doorbell, channels.py; never inside the pipeline: on a
 cluster its writes land on several nodes and must all be in first). Each
 process then re-reads those scopes at most once per COALESCE seconds per
 scope, a bounded read (top 50, ZCARD, guests per process), and sends a frame
@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 from .. import metrics, wire
+from .channels import Channels, doorbell, parse_doorbell
 from .conn import Conn, Frame
 
 if TYPE_CHECKING:
@@ -273,7 +274,7 @@ class Presence:
         # Keys and the doorbell channel live under the deployment's namespace (see broker.Broker).
         self.ns = namespace
         self.procs_key = f"{namespace}:pr:procs"
-        self.channel = f"{namespace}:presence"  # the broker's presence_channel; the hub routes it here
+        self.channel = Channels(namespace).presence  # the hub routes it here
         self.grace = grace
         self.lease = lease
         self.proc = uuid.uuid4().hex[:12]
@@ -542,15 +543,7 @@ class Presence:
 
     def on_message(self, message: bytes) -> None:
         """The doorbell: another (or this) process changed these scopes."""
-        try:
-            scopes = wire.decode(message)
-        except Exception:
-            return
-        for s in scopes:
-            try:
-                scope: Scope = "site" if s == "site" else int(s)
-            except (TypeError, ValueError):
-                continue
+        for scope in parse_doorbell(message):
             if self._watched(scope):
                 self._mark_dirty(scope)
             elif (view := self.views.get(scope)) is not None:
@@ -839,7 +832,7 @@ class Presence:
     async def _ring(self, scopes: list[str]) -> None:
         """The doorbell: these scopes changed in Redis (every process, this one too, reads them again)."""
         if self.broker is not None:
-            await self.broker.publish(self.channel, wire.encode(scopes))
+            await self.broker.publish(self.channel, doorbell(scopes))
             self.redis_commands += 1
 
     async def _sweep(self) -> None:

@@ -7,12 +7,9 @@ channel is replayed). Every process subscribes a user's channel while it holds
 at least one socket of that user, and its hub hands each message to all of
 them (Hub.on_user_message).
 
-A message is one of:
-
-* a frame, the bytes of a JSON object (`{...}`): written as-is to every socket
-  of the user (use publish_frame);
-* a control message, b"!" + JSON, an action the hub performs on those sockets.
-  The one action so far is end_sessions (close with 4001), see below.
+A message is a frame (written as-is to every socket of the user: publish_frame) or a control
+message, an action the hub performs on those sockets; the one action so far is end_sessions (close
+with 4001), see below. Their bytes: live/channels.py.
 
 Sessions are named by their key (store.sessions.key(): the SHA-256 kept in the
 database), never by the cookie's id.
@@ -20,7 +17,7 @@ database), never by the cookie's id.
 A large fan-out (one post notifying BROADCAST_MIN users or more: a thread with
 many followers) does not go through the users' channels: one PUBLISH per
 recipient was most of such a reply's cost. The writer publishes ONE batch on
-the process-wide channel `users` (batch_channel()), which every process
+the process-wide channel `users` (Channels.users), which every process
 subscribes at start: the shared part of the notification once, then (user id,
 notification id) per recipient, grouped by kind, plus the users whose count
 changed otherwise. Each process (Batches) keeps the entries of users it holds
@@ -40,8 +37,8 @@ from typing import Any
 
 from .. import wire
 from ..store import notifications as store
-from ..wire import decode, encode
 from .broker import Broker
+from .channels import Channels, batch_message, end_sessions_message, parse_batch
 from .conn import Conn, Frame
 
 log = logging.getLogger(__name__)
@@ -53,18 +50,19 @@ log = logging.getLogger(__name__)
 BROADCAST_MIN = 16
 
 
-async def publish_frame(broker: Broker, user_id: int, frame: bytes) -> None:
+async def publish_frame(broker: Broker, channels: Channels, user_id: int, frame: bytes) -> None:
     """Send `frame` (an encoded JSON object) to every socket of the user, on every process."""
-    await broker.publish(broker.user_channel(user_id), frame)
+    await broker.publish(channels.user(user_id), frame)
 
 
-async def publish_frames(broker: Broker, frames: list[tuple[int, bytes]]) -> None:
+async def publish_frames(broker: Broker, channels: Channels, frames: list[tuple[int, bytes]]) -> None:
     """Several (user id, frame) pairs, each to every socket of its user, in one broker round trip where
     the backend can (the notifications of one post)."""
-    await broker.publish_many([(broker.user_channel(uid), frame) for uid, frame in frames])
+    await broker.publish_many([(channels.user(uid), frame) for uid, frame in frames])
 
 
-async def end_sessions(broker: Broker, user_id: int, only: str | None = None, before: int | None = None) -> None:
+async def end_sessions(broker: Broker, channels: Channels, user_id: int, only: str | None = None,
+                       before: int | None = None) -> None:
     """Close (4001) the user's sockets of ended sessions, on every process.
 
     only:   close only the sockets of this session (sign-out)
@@ -72,32 +70,16 @@ async def end_sessions(broker: Broker, user_id: int, only: str | None = None, be
             or a suspension raised the user's epoch to it); a socket of a session made at it or later stays
     Neither: every socket of the user.
     """
-    await broker.publish(broker.user_channel(user_id),
-                         b"!" + encode({"action": "end_sessions", "only": only, "before": before}))
-
-
-def parse_control(message: bytes) -> dict[str, Any] | None:
-    """The action of a control message, or None for a frame."""
-    if message[:1] != b"!":
-        return None
-    action = decode(message[1:])
-    return action if isinstance(action, dict) else {}
-
-
-def batch_channel(broker: Broker) -> str:
-    """The one channel every process subscribes at start: batches of a large fan-out."""
-    return f"{broker.namespace}:users"
+    await broker.publish(channels.user(user_id), end_sessions_message(only, before))
 
 
 def batch(notified: Sequence[dict[str, Any]], recount: set[int]) -> bytes | None:
     """One post's notifications (store.notifications.published()) and other count changes as one batch
-    message; None when the notifications are not of one post (then they go out one by one).
-
-    {"n": the notification without id, kind, created_at; "groups": [[kind, created_at, [uid, id, uid, id…]]…],
-    "recount": [uid…]}"""
+    message (channels.batch_message); None when the notifications are not of one post (then they go out
+    one by one)."""
     if isinstance(notified, store.Notified):  # one post's, straight from its columns
-        return encode({"n": notified.shared() if notified else None, "groups": notified.groups(),
-                       "recount": sorted(recount - set(notified.users))})
+        return batch_message(notified.shared() if notified else None, notified.groups(),
+                             sorted(recount - set(notified.users)))
     if not notified:
         shared = None
     else:
@@ -116,12 +98,11 @@ def batch(notified: Sequence[dict[str, Any]], recount: set[int]) -> bytes | None
             ids = groups[key] = []
         ids += (item["user_id"], n["id"])
     notified_users = {item["user_id"] for item in notified}
-    return encode({"n": shared, "groups": [[k, c, ids] for (k, c), ids in groups.items()],
-                   "recount": sorted(recount - notified_users)})
+    return batch_message(shared, [[k, c, ids] for (k, c), ids in groups.items()], sorted(recount - notified_users))
 
 
-async def publish_batch(broker: Broker, message: bytes) -> None:
-    await broker.publish(batch_channel(broker), message)
+async def publish_batch(broker: Broker, channels: Channels, message: bytes) -> None:
+    await broker.publish(channels.users, message)
 
 
 class Batches:
@@ -139,12 +120,11 @@ class Batches:
     def on_message(self, message: bytes) -> None:
         by_user = self.by_user
         try:
-            msg = decode(message)
-            shared = msg["n"]
+            shared, groups, recount = parse_batch(message)
             # Only the entries of users with a socket here are looked at further (most are offline).
-            local = [(uid, nid, kind, created) for kind, created, ids in msg["groups"]
+            local = [(uid, nid, kind, created) for kind, created, ids in groups
                      for uid, nid in zip(ids[::2], ids[1::2], strict=True) if uid in by_user]
-            local_recount = [uid for uid in msg["recount"] if uid in by_user]
+            local_recount = [uid for uid in recount if uid in by_user]
         except Exception:
             log.warning("bad notification batch (%d bytes)", len(message))
             return

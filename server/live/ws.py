@@ -22,7 +22,7 @@ from ..state import AppState
 from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
-from . import typing as typing_relay  # server/live/typing.py
+from .channels import typing_message
 from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
 from .hub import Hub
 
@@ -191,10 +191,10 @@ class Session:
     async def feed_channel(self, feed: str) -> str | None:
         """The broker channel of a feed name; None for a category that does not exist."""
         if feed == "all":
-            return self.state.broker.feed_channel(None)
+            return self.state.channels.feed(None)
         async with self.hub.acquire() as db:  # bounded wait: a busy pool answers `unavailable`, not a queue
             cat_id = await db.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
-        return None if cat_id is None else self.state.broker.feed_channel(cat_id)
+        return None if cat_id is None else self.state.channels.feed(cat_id)
 
     async def unsubscribe_feed(self, feed: str) -> None:
         try:
@@ -242,9 +242,9 @@ class Session:
         # 40 tabs type no faster than one. Typing is a hint: extra ones are dropped quietly.
         if await self.state.limiter.hit(f"typing:{conn.user['id']}:{thread_id}", self.state.settings.limits.ws_typing):
             return
-        message = typing_relay.message(self.hub.origin, conn.id, wire.typing(thread_id, conn.user, parent))
+        message = typing_message(self.hub.origin, conn.id, wire.typing(thread_id, conn.user, parent))
         try:
-            await self.state.broker.publish(self.state.broker.thread_channel(thread_id), message)
+            await self.state.broker.publish(self.state.channels.thread(thread_id), message)
         except Exception as exc:
             log.warning("typing publish failed: %s", exc)
 

@@ -13,6 +13,7 @@ import pytest
 
 from server.live import hub as hub_module
 from server.live.broker import MemoryBroker
+from server.live.channels import Channels
 from server.live.conn import Conn, Frame
 from server.live.hub import (
     BACKFILL_ROOMS,
@@ -528,9 +529,6 @@ async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch(
         def __init__(self) -> None:
             self.sent: list[bytes] = []
 
-        def user_channel(self, user_id: int) -> str:
-            return f"user:{user_id}"
-
         async def publish(self, channel: str, message: bytes) -> None:
             self.sent.append(message)
 
@@ -544,10 +542,10 @@ async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch(
 
     laptop, copied, phone, fresh = socket("a", 0), socket("a", 0), socket("b", 0), socket("c", 1)
     broker = Capture()
-    await userchannel.end_sessions(broker, 7, only="b")  # type: ignore[arg-type]
+    await userchannel.end_sessions(broker, Channels(), 7, only="b")  # type: ignore[arg-type]
     hub.on_user_message(7, broker.sent[-1])
     assert (laptop.alive, copied.alive, phone.alive, fresh.alive) == (True, True, False, True)
-    await userchannel.end_sessions(broker, 7, before=1)  # type: ignore[arg-type]
+    await userchannel.end_sessions(broker, Channels(), 7, before=1)  # type: ignore[arg-type]
     hub.on_user_message(7, broker.sent[-1])
     assert (laptop.alive, copied.alive, fresh.alive) == (False, False, True)
     assert (laptop.session, copied.session, fresh.session) == ("a", "a", "c")
