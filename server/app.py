@@ -47,6 +47,7 @@ from .live.presence import Presence
 from .ratelimit import MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .state import AppState
+from .store import meta
 
 log = logging.getLogger("parley")
 access_log = logging.getLogger("parley.access")
@@ -154,7 +155,7 @@ async def readyz(request: Request) -> Response:
     st: AppState = request.app.state.parley
     problems = []
     try:
-        await st.pool.fetchval("SELECT 1", timeout=2)
+        await meta.ping(st.pool, timeout=2)
     except Exception as exc:
         problems.append(f"database: {exc.__class__.__name__}")
     if not st.broker.healthy:
@@ -280,7 +281,7 @@ class Parley:
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
         pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
         # Everything this forum puts in Redis lives under its own namespace (see broker.Broker).
-        deployment = await pool.fetchval("SELECT value FROM parley_meta WHERE key = 'deployment'")
+        deployment = await meta.deployment(pool)
         namespace = f"parley:{deployment}"
         redis: Any = None  # presence's keys and the rate limiter's buckets: a client of our own, not the broker's
         if settings.redis_url and settings.redis_cluster:

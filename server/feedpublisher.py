@@ -42,7 +42,7 @@ async def send(st: AppState, thread_ids: list[int], moved_from: int | None = Non
     """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
     its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer."""
     try:
-        rows = await st.pool.fetch(threads.THREAD_SELECT + " WHERE t.id = any($1::bigint[])", thread_ids)
+        rows = await threads.rows(st.pool, thread_ids)
         tree = await categories.tree(st.pool)
         sends = []
         for row in rows:

@@ -38,6 +38,7 @@ from .. import metrics, wire
 from ..errors import WS_4001_SESSION_ENDED, NotFound
 from ..store import events as store_events
 from ..store import sessions as store_sessions
+from ..store import threads as store_threads
 from ..wire import frame_seq
 from . import typingrelay
 from .broker import Broker
@@ -209,9 +210,7 @@ class DeletedCheck:
                 try:
                     self.queries += 1
                     async with self.acquire() as conn:
-                        rows = await conn.fetch("SELECT id FROM threads WHERE id = any($1::bigint[]) AND deleted",
-                                                list(batch))
-                    deleted = {r["id"] for r in rows}
+                        deleted = await store_threads.deleted_among(conn, list(batch))
                 except Exception as exc:  # each join fails as it would have with its own query
                     for futures in batch.values():
                         for f in futures:
@@ -557,10 +556,10 @@ class Hub:
                 if not ids:
                     continue
                 async with self.acquire() as conn:
-                    rows = await conn.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", ids)
-                for row in rows:
-                    behind = self.rooms.get(row["id"])
-                    if behind is not None and row["seq"] > behind.seq:
+                    seqs = await store_threads.seqs(conn, ids)
+                for tid, seq in seqs.items():
+                    behind = self.rooms.get(tid)
+                    if behind is not None and seq > behind.seq:
                         self._start_backfill(behind)
             except asyncio.CancelledError:
                 raise
@@ -691,14 +690,14 @@ class Hub:
             try:
                 await self.broker.subscribe(self.channels.thread(thread_id))
                 async with self.acquire() as conn:
-                    row = await conn.fetchrow("SELECT seq, deleted FROM threads WHERE id = $1", thread_id)
-                    if row is None or row["deleted"]:
+                    seq = await store_threads.live_seq(conn, thread_id)
+                    if seq is None:
                         raise NotFound(f"No thread {thread_id}")
                     # The last events, so that the sockets resuming here after a restart (a reconnect
                     # storm) replay from memory: one read per room and process, not one per socket.
-                    recent = await store_events.frames_since(conn, thread_id, max(0, row["seq"] - RECENT),
-                                                             RECENT, RECENT_BYTES)
-                room.seq = row["seq"]
+                    recent = await store_events.frames_since(conn, thread_id, max(0, seq - RECENT), RECENT,
+                                                             RECENT_BYTES)
+                room.seq = seq
                 self._warm(room, recent)
                 room.ready.set_result(None)
             except BaseException as exc:

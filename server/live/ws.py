@@ -19,6 +19,7 @@ from ..api.common import whole
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
+from ..store import categories as store_categories
 from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
@@ -193,7 +194,7 @@ class Session:
         if feed == "all":
             return self.state.channels.feed(None)
         async with self.hub.acquire() as db:  # bounded wait: a busy pool answers `unavailable`, not a queue
-            cat_id = await db.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
+            cat_id = await store_categories.id_of(db, feed[len("category:"):])
         return None if cat_id is None else self.state.channels.feed(cat_id)
 
     async def unsubscribe_feed(self, feed: str) -> None:

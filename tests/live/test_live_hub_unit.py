@@ -106,13 +106,9 @@ class Backlog:
         tid, after, limit, budget = args  # store.events.since
         return self._rows(tid, after, limit, budget)
 
-    async def fetchrow(self, sql: str, tid: int) -> dict | None:
+    async def fetchval(self, sql: str, tid: int) -> Any:  # store.threads.live_seq: nothing here is deleted
         self.queries.append(sql)
-        return {"seq": self.head(tid), "deleted": False} if tid in self.events else None
-
-    async def fetchval(self, sql: str, tid: int) -> Any:
-        self.queries.append(sql)
-        return False
+        return self.head(tid) if tid in self.events else None
 
 
 class Clock:
