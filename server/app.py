@@ -296,8 +296,7 @@ class Parley:
         limiter: Any = (RedisLimiter(redis, settings.rate_limits_enabled, namespace) if redis is not None
                         else MemoryLimiter(settings.rate_limits_enabled))
         channels = Channels(namespace)
-        hub = Hub(pool, broker, channels)
-        hub.session_idle_days = settings.session_idle_days
+        hub = Hub(pool, broker, channels, session_idle_days=settings.session_idle_days)
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             namespace, broker=broker)
         hub.listen(channels.presence, presence)

@@ -702,6 +702,11 @@ class Presence:
         self.cpu += time.thread_time() - started
         return frame
 
+    async def welcome(self, scope: Scope, conn: Conn) -> Frame:
+        """A socket joined `scope`: counted in it, and the scope's frame it is greeted with."""
+        self.add(scope, conn.user)
+        return await self.frame(scope, conn)
+
     async def snapshot(self, scope: Scope) -> tuple[list[Brief], int, int]:
         """(users as a frame shows them, count, guests) now."""
         view = self._view(scope)

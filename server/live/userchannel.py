@@ -5,7 +5,7 @@ it: the end of a session (sign-out, a password change, suspension), notification
 moderators' flag counts. Publish only after COMMIT (the stored rows are the truth; nothing on this
 channel is replayed). Every process subscribes a user's channel while it holds
 at least one socket of that user, and its hub hands each message to all of
-them (Hub.on_user_message).
+them (users.py, the receiving side).
 
 A message is a frame (written as-is to every socket of the user: publish_frame) or a control
 message, an action the hub performs on those sockets; the one action so far is end_sessions (close
@@ -20,7 +20,7 @@ recipient was most of such a reply's cost. The writer publishes ONE batch on
 the process-wide channel `users` (Channels.users), which every process
 subscribes at start: the shared part of the notification once, then (user id,
 notification id) per recipient, grouped by kind, plus the users whose count
-changed otherwise. Each process (Batches) keeps the entries of users it holds
+changed otherwise. Each process (users.Batches) keeps the entries of users it holds
 sockets of, reads THEIR unread counts (none at all when it holds none: offline
 recipients cost no count query anywhere) and writes each frame to those
 sockets. Same guarantees as the user channel: after COMMIT, every socket of
@@ -29,19 +29,12 @@ each recipient on every process, not replayed.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable, Coroutine, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from typing import Any
 
-from .. import wire
 from ..store import notifications as store
 from .broker import Broker
-from .channels import Channels, batch_message, end_sessions_message, parse_batch
-from .conn import Conn, Frame
-
-log = logging.getLogger(__name__)
+from .channels import Channels, batch_message, end_sessions_message
 
 # Recipients from which one post's notifications go out as one batch instead of one PUBLISH each.
 # Measured (bench/README "Coming back (issue 15)"): 20 @mentions cost the writer +40-55 % over a plain
@@ -103,53 +96,3 @@ def batch(notified: Sequence[dict[str, Any]], recount: set[int]) -> bytes | None
 
 async def publish_batch(broker: Broker, channels: Channels, message: bytes) -> None:
     await broker.publish(channels.users, message)
-
-
-class Batches:
-    """This process's listener on the batch channel (Hub.listen): hands each entry to the local sockets
-    of its user only (`by_user`, the hub's), building the frame here with the count read here."""
-
-    def __init__(self, by_user: dict[int, set[Conn]],
-                 acquire: Callable[[], AbstractAsyncContextManager[Any]],
-                 spawn: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[Any]]) -> None:
-        self.by_user = by_user
-        self.acquire = acquire  # the hub's pooled connection, with its acquire deadline
-        self.spawn = spawn
-        self.count_queries = 0  # unread-count reads this process made for batches (tests, bench)
-
-    def on_message(self, message: bytes) -> None:
-        by_user = self.by_user
-        try:
-            shared, groups, recount = parse_batch(message)
-            # Only the entries of users with a socket here are looked at further (most are offline).
-            local = [(uid, nid, kind, created) for kind, created, ids in groups
-                     for uid, nid in zip(ids[::2], ids[1::2], strict=True) if uid in by_user]
-            local_recount = [uid for uid in recount if uid in by_user]
-        except Exception:
-            log.warning("bad notification batch (%d bytes)", len(message))
-            return
-        if local or local_recount:  # nobody here: nothing to read or send
-            self.spawn(self._deliver(shared, local, local_recount), "notify-batch")
-
-    def on_reconnect(self) -> None:
-        """Batches lost meanwhile are not replayed: the rows are stored, and the page rereads them."""
-
-    async def _deliver(self, shared: dict[str, Any] | None, entries: list[tuple[int, int, str, str]],
-                       recount: list[int]) -> None:
-        users = sorted({e[0] for e in entries} | set(recount))
-        try:
-            self.count_queries += 1
-            async with self.acquire() as conn:
-                counts = await store.unread_counts(conn, users)
-        except Exception as exc:  # stored: the recipients read them over HTTP
-            log.warning("unread counts for a notification batch failed: %s", exc)
-            return
-        for uid, nid, kind, created in entries:
-            frame = Frame(wire.notification({"id": nid, "kind": kind, "created_at": created, **(shared or {})},
-                                            counts.get(uid, 0)))
-            for conn in list(self.by_user.get(uid, ())):
-                conn.send(frame)
-        for uid in recount:
-            frame = Frame(wire.notifications(counts.get(uid, 0)))
-            for conn in list(self.by_user.get(uid, ())):
-                conn.send(frame)
