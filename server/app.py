@@ -298,7 +298,7 @@ class Parley:
         channels = Channels(namespace)
         hub = Hub(pool, broker, channels, session_idle_days=settings.session_idle_days)
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
-                            namespace, broker=broker)
+                            channels, broker=broker)
         hub.listen(channels.presence, presence)
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
