@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import feedpublisher, metrics, wire
+from . import metrics, wire
 from .live import userchannel
 from .state import AppState
 from .store import Written
@@ -50,7 +50,7 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
         await _guarded("sessions", userchannel.end_sessions(st.broker, st.channels, ended.user_id,
                                                             only=ended.only, before=ended.before))
     if written.feeds:
-        await _guarded("feeds", feedpublisher.publish(st, written.feeds, written.moved_from))
+        await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
 
 
 async def _guarded(effect: str, work: Any) -> None:
