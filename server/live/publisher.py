@@ -29,7 +29,8 @@ class _Waiting:
     __slots__ = ("left", "future", "error")
 
     def __init__(self, left: int, future: asyncio.Future[None]) -> None:
-        self.left, self.future, self.error = left, future, None
+        self.left, self.future = left, future
+        self.error: Exception | None = None  # the first error Redis answered for one of its publishes
 
 
 class Publisher:
