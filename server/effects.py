@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import feedpublisher, metrics, wire
+from . import metrics, wire
 from .live import userchannel
 from .state import AppState
 from .store import Written
@@ -47,10 +47,10 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
     if written.user_frames:
         await publish_user_frames(st, written.user_frames)
     for ended in written.sessions_ended:
-        await _guarded("sessions", userchannel.end_sessions(st.broker, ended.user_id, only=ended.only,
-                                                            before=ended.before))
+        await _guarded("sessions", userchannel.end_sessions(st.broker, st.channels, ended.user_id,
+                                                            only=ended.only, before=ended.before))
     if written.feeds:
-        await _guarded("feeds", feedpublisher.publish(st, written.feeds, written.moved_from))
+        await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
 
 
 async def _guarded(effect: str, work: Any) -> None:
@@ -73,7 +73,7 @@ async def publish_events(st: AppState, events: list[Event]) -> None:
     for event in events:
         st.hub.note_commit(event.thread_id, event.seq)
         try:
-            await st.broker.publish(st.broker.thread_channel(event.thread_id), event.frame)
+            await st.broker.publish(st.channels.thread(event.thread_id), event.frame)
             metrics.EVENTS_PUBLISHED.inc()
         except Exception as exc:
             metrics.PUBLISH_FAILURES.inc()
@@ -89,7 +89,7 @@ async def publish_notifications(st: AppState, written: Written[Any]) -> None:
     if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
         message = userchannel.batch(written.notified, written.recount)
         if message is not None:
-            await userchannel.publish_batch(st.broker, message)
+            await userchannel.publish_batch(st.broker, st.channels, message)
             return
     users = sorted({n["user_id"] for n in written.notified} | written.recount)
     counts = await notification_store.unread_counts(st.pool, users)
@@ -104,6 +104,6 @@ async def publish_user_frames(st: AppState, frames: list[tuple[int, bytes]]) -> 
     """Frames for users' sockets on every process, pipelined PUBLISH_BATCH at a time."""
     for i in range(0, len(frames), PUBLISH_BATCH):
         try:
-            await userchannel.publish_frames(st.broker, frames[i:i + PUBLISH_BATCH])
+            await userchannel.publish_frames(st.broker, st.channels, frames[i:i + PUBLISH_BATCH])
         except Exception as exc:
             failed("user frames", exc, f"{len(frames[i:i + PUBLISH_BATCH])} frames")
