@@ -154,3 +154,18 @@ async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None
 
 async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
     return [r["id"] for r in await conn.fetch("SELECT id FROM users WHERE is_moderator")]
+
+
+# Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
+# indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
+_BY_PREFIX = """
+SELECT id, username, display_name FROM users
+WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
+   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
+ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
+"""
+
+
+async def by_prefix(conn: asyncpg.Connection | asyncpg.Pool, prefix: str, limit: int) -> list[asyncpg.Record]:
+    """Users whose username or display name starts with `prefix` (any case), an exact username first."""
+    return list(await conn.fetch(_BY_PREFIX, prefix, limit))
