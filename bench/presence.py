@@ -16,6 +16,11 @@
    user+system of both processes, per process as % of a core: an upper bound for presence, since it
    includes the handshakes of the arrivals); Redis commands and bytes per arrival or departure.
 
+Presence's own costs come from each process's /metrics (the parley_presence_* series: Redis commands it
+sent, scope reads, frames and bytes written, thread CPU in presence work), read before and after each
+phase: `presence` in each phase's figures, per join / per change, summed over both processes. A tree
+from before those series existed (`--server-root`) reports none.
+
 The client is a raw websocket (asyncio.Protocol): it counts presence frames by their first bytes,
 never parses JSON, and answers pings. Results: bench/results/presence-*.json.
 """
@@ -37,6 +42,7 @@ from .common import Env, Proc, parley_proc
 from .loadgen import KEY, client_frame, server_frames
 
 PRESENCE = b'{"type":"presence"'
+SERIES = ("redis_commands", "reads", "frames", "frame_bytes", "cpu_seconds")  # parley_presence_<name>_total
 SECRET = "bench-secret-0123456789abcdef0123"  # bench.common.parley_proc's PARLEY_SECRET
 
 
@@ -142,6 +148,24 @@ def delta(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {k: b[k] - a[k] for k in a}
 
 
+def presence_costs(procs: list[Proc]) -> dict[str, float]:
+    """The parley_presence_* counters of every process, summed (an older tree has none: {})."""
+    import httpx
+    out: dict[str, float] = {}
+    for p in procs:
+        for line in httpx.get(f"http://127.0.0.1:{p.port}/metrics", timeout=10).text.splitlines():
+            name, _, value = line.partition(" ")
+            key = name.removeprefix("parley_presence_").removesuffix("_total")
+            if key in SERIES and name.startswith("parley_presence_"):
+                out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
+def per(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """Each counter's growth between two readings, per unit (join, change)."""
+    return {k: round((after[k] - before.get(k, 0.0)) / max(n, 1), 6 if k == "cpu_seconds" else 2) for k in after}
+
+
 async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, Any]:
     import redis as redis_client
     if True:
@@ -169,7 +193,7 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
 
         await asyncio.sleep(1)
         r.config_resetstat()
-        s0, cpu0 = redis_stats(r), [p.cpu() for p in procs]
+        s0, cpu0, m0 = redis_stats(r), [p.cpu() for p in procs], await asyncio.to_thread(presence_costs, procs)
         t0 = time.monotonic()
         socks = await asyncio.gather(*(open_one(i) for i in range(a.sockets)))
         joined = time.monotonic() - t0
@@ -179,7 +203,7 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
             if time.monotonic() - last > 3 or time.monotonic() - t0 > 300:
                 break
         settled = last - t0
-        s1, cpu1 = redis_stats(r), [p.cpu() for p in procs]
+        s1, cpu1, m1 = redis_stats(r), [p.cpu() for p in procs], await asyncio.to_thread(presence_costs, procs)
         storm = {"joined_s": round(joined, 2), "settled_s": round(settled, 2),
                  "frames_per_socket": round(sum(s.frames for s in socks) / a.sockets, 2),
                  "presence_bytes_per_socket": round(sum(s.bytes for s in socks) / a.sockets),
@@ -188,7 +212,8 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
         storm.update({"redis_commands_per_join": round(d["commands"] / a.sockets, 2),
                       "redis_scripts_per_join": round(d["scripts"] / a.sockets, 3),
                       "redis_bytes_in_per_join": round(d["in"] / a.sockets),
-                      "redis_bytes_out_per_join": round(d["out"] / a.sockets)})
+                      "redis_bytes_out_per_join": round(d["out"] / a.sockets),
+                      "presence_per_join": per(m0, m1, a.sockets)})
         last_frame = max(socks, key=lambda s: s.last_at).last[:200]
         print(f"storm N={a.sockets}: {storm}\n  a last frame begins {last_frame!r}", flush=True)
 
@@ -197,6 +222,7 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
         turnover = collections.deque(socks[a.sockets // 2:])
         for s in stable:
             s.frames = s.bytes = 0
+        m2 = await asyncio.to_thread(presence_costs, procs)
         s2, cpu2, t2 = redis_stats(r), [p.cpu() for p in procs], time.monotonic()
         arrivals = departures = 0
         pending: set[asyncio.Task[Sock]] = set()
@@ -214,6 +240,7 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
             await asyncio.sleep(max(0.0, nxt - time.monotonic()))
         window = time.monotonic() - t2
         s3, cpu3 = redis_stats(r), [p.cpu() for p in procs]
+        m3 = await asyncio.to_thread(presence_costs, procs)
         d = delta(s2, s3)
         changes = arrivals + departures
         churn = {"seconds": round(window, 1), "arrivals": arrivals, "departures": departures,
@@ -225,7 +252,8 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
                  "redis_scripts_per_change": round(d["scripts"] / changes, 3),
                  "redis_bytes_in_per_change": round(d["in"] / changes),
                  "redis_bytes_out_per_change": round(d["out"] / changes),
-                 "stable_sockets_closed": sum(s.closed for s in stable)}
+                 "stable_sockets_closed": sum(s.closed for s in stable),
+                 "presence_per_change": per(m2, m3, changes)}
         print(f"churn: {churn}", flush=True)
         await asyncio.gather(*pending, return_exceptions=True)
         for s in [*stable, *turnover]:
@@ -233,12 +261,9 @@ async def run(a: argparse.Namespace, env: Env, procs: list[Proc]) -> dict[str, A
         await asyncio.sleep(0.5)
         result = {"sockets": a.sockets, "churn": a.churn, "server_root": a.server_root or str(common.ROOT),
                   "storm": storm, "churn_phase": churn, "machine": common.machine()}
+        result["presence_totals"] = await asyncio.to_thread(presence_costs, procs)
         for p in procs:
             p.stop()
-        for p in procs:  # presence's own counters, logged by the after-code at shutdown
-            lines = [ln for ln in p.log_path.read_text(errors="replace").splitlines() if "frames sent" in ln]
-            if lines:
-                result.setdefault("presence_log", []).append(lines[-1][-200:])
         return result
 
 

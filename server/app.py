@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, config, db, feedpublisher, housekeeping, metrics, openapi, pagecache
+from . import auth, config, db, housekeeping, metrics, openapi
 from .api import (
     accounts,
     following,
@@ -39,15 +39,19 @@ from .api import (
 from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
+from .feedpublisher import FeedPublisher
 from .live import ws
 from .live.broker import Broker, MemoryBroker, RedisBroker
-from .live.cluster import RedisClusterBroker, cluster_client
+from .live.channels import Channels
+from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
 from .outbox.mailer import Mailer
-from .ratelimit import MemoryLimiter, RedisLimiter
+from .pagecache import PageCache
+from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .state import AppState
+from .store import meta
 
 log = logging.getLogger("parley")
 access_log = logging.getLogger("parley.access")
@@ -155,7 +159,7 @@ async def readyz(request: Request) -> Response:
     st: AppState = request.app.state.parley
     problems = []
     try:
-        await st.pool.fetchval("SELECT 1", timeout=2)
+        await meta.ping(st.pool, timeout=2)
     except Exception as exc:
         problems.append(f"database: {exc.__class__.__name__}")
     if not st.broker.healthy:
@@ -291,10 +295,10 @@ class Parley:
         settings = self.settings
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
         pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
-        # Everything this forum puts in Redis lives under its own namespace (see broker.Broker).
-        deployment = await pool.fetchval("SELECT value FROM parley_meta WHERE key = 'deployment'")
-        namespace = f"parley:{deployment}"
-        redis: Any = None  # presence's keys and the rate limiter's buckets: a client of our own, not the broker's
+        # Everything this forum puts in Redis lives under its own namespace (live/channels.py).
+        channels = Channels(f"parley:{await meta.deployment(pool)}")
+        # Presence's keys and the rate limiter's buckets: a client of our own, not the broker's.
+        redis: RedisClient | None = None
         if settings.redis_url and settings.redis_cluster:
             broker: Broker = RedisClusterBroker(settings.redis_url, settings.redis_ping_seconds)
             redis = cluster_client(settings.redis_url)
@@ -304,26 +308,23 @@ class Parley:
                                             health_check_interval=10)
         else:
             broker = MemoryBroker()
-        limiter: Any = (RedisLimiter(redis, settings.rate_limits_enabled, namespace) if redis is not None
-                        else MemoryLimiter(settings.rate_limits_enabled))
-        broker.namespace = namespace
-        hub = Hub(pool, broker)
-        hub.session_idle_days = settings.session_idle_days
+        limiter: Limiter = (RedisLimiter(redis, settings.rate_limits_enabled, channels.namespace)
+                            if redis is not None else MemoryLimiter(settings.rate_limits_enabled))
+        hub = Hub(pool, broker, channels, session_idle_days=settings.session_idle_days)
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
-                            namespace, broker=broker)
-        hub.listen(broker.presence_channel, presence)
+                            channels, broker=broker)
+        hub.listen(channels.presence, presence)
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
         await hub.start()
         await presence.start()
-        self.state = AppState(settings=settings, pool=pool, broker=broker, hub=hub, presence=presence,
-                              limiter=limiter, cookies=Cookies(settings), redis=redis, renderer=renderer)
-        self.state.feed_publisher = feedpublisher.publisher_for(self.state)
-        self.state.page_cache = pagecache.PageCache()
-        self.state.search_slots = asyncio.Semaphore(search.slots(settings))
+        self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
+                              presence=presence, limiter=limiter, cookies=Cookies(settings), renderer=renderer,
+                              feed_publisher=FeedPublisher(pool, broker, channels), page_cache=PageCache(),
+                              search_slots=asyncio.Semaphore(search.slots(settings)),
+                              mailer=Mailer(pool, settings, presence.online))
         app.state.parley = self.state
-        self.state.mailer = Mailer(pool, settings, presence.online)
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked

@@ -326,9 +326,7 @@ def cmd_user_passwd(args: argparse.Namespace, settings: config.Settings) -> None
                     user = await users.by_username(conn, args.name)
                     if user is None:
                         raise Fatal(f"no user named {args.name!r}")
-                    await conn.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user["id"])
-                    epoch = await conn.fetchval("SELECT credential_epoch FROM users WHERE id = $1", user["id"])
-                    await users.change_password(conn, user["id"], epoch, password_hash)
+                    await users.set_password(conn, user["id"], password_hash)
                     await sessions.revoke_all(conn, user["id"])
             finally:
                 await conn.close()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import asyncpg
 
@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 # What asyncpg raises when a connection was killed under a running query (not exported at the top).
 InternalClientError = asyncpg.exceptions._base.InternalClientError
 
+
+# A pooled connection, as the live path takes one: its wait bounded (live/hub.py, Hub.acquire).
+Acquire = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
 
 # Errors that mean "the database is unreachable or went away", answered 503.
 UNAVAILABLE = (

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import feedpublisher, metrics, wire
+from . import metrics, wire
 from .live import userchannel
 from .state import AppState
 from .store import Written
@@ -49,11 +49,11 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
     if written.user_frames:
         await publish_user_frames(st, written.user_frames)
     for ended in written.sessions_ended:
-        await _guarded("sessions", userchannel.end_sessions(st.broker, ended.user_id, only=ended.only,
-                                                            before=ended.before))
+        await _guarded("sessions", userchannel.end_sessions(st.broker, st.channels, ended.user_id,
+                                                            only=ended.only, before=ended.before))
     if written.feeds:
-        await _guarded("feeds", feedpublisher.publish(st, written.feeds, written.moved_from))
-    if written.mail_queued and st.mailer is not None:
+        await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
+    if written.mail_queued:
         st.mailer.queued(written.mail_queued)
 
 
@@ -77,7 +77,7 @@ async def publish_events(st: AppState, events: list[Event]) -> None:
     for event in events:
         st.hub.note_commit(event.thread_id, event.seq)
         try:
-            await st.broker.publish(st.broker.thread_channel(event.thread_id), event.frame)
+            await st.broker.publish(st.channels.thread(event.thread_id), event.frame)
             metrics.EVENTS_PUBLISHED.inc()
         except Exception as exc:
             metrics.PUBLISH_FAILURES.inc()
@@ -93,7 +93,7 @@ async def publish_notifications(st: AppState, written: Written[Any]) -> None:
     if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
         message = userchannel.batch(written.notified, written.recount)
         if message is not None:
-            await userchannel.publish_batch(st.broker, message)
+            await userchannel.publish_batch(st.broker, st.channels, message)
             return
     users = sorted({n["user_id"] for n in written.notified} | written.recount)
     counts = await notification_store.unread_counts(st.pool, users)
@@ -108,6 +108,6 @@ async def publish_user_frames(st: AppState, frames: list[tuple[int, bytes]]) -> 
     """Frames for users' sockets on every process, pipelined PUBLISH_BATCH at a time."""
     for i in range(0, len(frames), PUBLISH_BATCH):
         try:
-            await userchannel.publish_frames(st.broker, frames[i:i + PUBLISH_BATCH])
+            await userchannel.publish_frames(st.broker, st.channels, frames[i:i + PUBLISH_BATCH])
         except Exception as exc:
             failed("user frames", exc, f"{len(frames[i:i + PUBLISH_BATCH])} frames")

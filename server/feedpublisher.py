@@ -14,54 +14,76 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
+
 from . import wire
 from .live import feeds
-from .state import AppState
+from .live.broker import Broker
+from .live.channels import Channels, feed_message
 from .store import categories, threads
 
 log = logging.getLogger(__name__)
 
 
-async def publish(st: AppState, thread_ids: list[int], moved_from: int | None = None) -> None:
-    """Announce that these threads changed: now, or coalesced by the process's Publisher.
+class FeedPublisher:
+    """This process's feed publishing: announce changed threads now, or coalesced (Publisher below).
 
-    `moved_from`: the category a (single) thread was moved out of; the feeds it left hear it as deleted.
-    A move is sent at once (the deferred send would not know where the thread came from)."""
-    if not thread_ids:
-        return
-    if moved_from is not None or st.feed_publisher is None:
-        await send(st, thread_ids, moved_from)
-        return
-    due = st.feed_publisher.changed(thread_ids)
-    if due:
-        await send(st, due)
+    Feeds are soft: a failure is logged, never an error for the writer."""
 
+    def __init__(self, pool: asyncpg.Pool, broker: Broker, channels: Channels) -> None:
+        self.pool = pool
+        self.broker = broker
+        self.channels = channels
+        self.coalescer = Publisher(self._send_later)
+        self.background: set[asyncio.Task[None]] = set()  # deferred sends in flight (not garbage-collected)
 
-async def send(st: AppState, thread_ids: list[int], moved_from: int | None = None) -> None:
-    """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
-    its category and every ancestor. Feeds are soft: a failure is logged, never an error for the writer."""
-    try:
-        rows = await st.pool.fetch(threads.THREAD_SELECT + " WHERE t.id = any($1::bigint[])", thread_ids)
-        tree = await categories.tree(st.pool)
-        sends = []
-        for row in rows:
-            thread = threads.thread_dict(row, tree)
-            if row["deleted"]:
-                thread["deleted"] = True
-            chain = feeds.channels_for(st.broker, tree, row["category_id"])
-            for channel, name in chain:
-                sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, thread))))
-            if moved_from is not None and moved_from != row["category_id"] and moved_from in tree.by_id:
-                kept = {c for c, _ in chain}
-                gone = {**thread, "deleted": True}
-                for channel, name in feeds.channels_for(st.broker, tree, moved_from):
-                    if channel not in kept:
-                        sends.append(st.broker.publish(channel, feeds.message(row["id"], wire.feed(name, gone))))
-        for r in await asyncio.gather(*sends, return_exceptions=True):
-            if isinstance(r, Exception):
-                log.warning("feed publish failed: %s", r)
-    except Exception as exc:
-        log.warning("feed update of %s failed: %s", thread_ids, exc)
+    async def publish(self, thread_ids: list[int], moved_from: int | None = None) -> None:
+        """Announce that these threads changed: now, or at the end of their interval.
+
+        `moved_from`: the category a (single) thread was moved out of; the feeds it left hear it as deleted.
+        A move is sent at once (the deferred send would not know where the thread came from)."""
+        if not thread_ids:
+            return
+        if moved_from is not None:
+            await self.send(thread_ids, moved_from)
+            return
+        due = self.coalescer.changed(thread_ids)
+        if due:
+            await self.send(due)
+
+    async def send(self, thread_ids: list[int], moved_from: int | None = None) -> None:
+        """The current Thread of each (`deleted: true` when it was deleted) to feed:all and to the feeds of
+        its category and every ancestor."""
+        try:
+            rows = await threads.rows(self.pool, thread_ids)
+            tree = await categories.tree(self.pool)
+            sends = []
+            for row in rows:
+                thread = threads.thread_dict(row, tree)
+                if row["deleted"]:
+                    thread["deleted"] = True
+                chain = feeds.channels_for(self.channels, tree, row["category_id"])
+                for channel, name in chain:
+                    sends.append(self.broker.publish(channel, feed_message(row["id"], wire.feed(name, thread))))
+                if moved_from is not None and moved_from != row["category_id"] and moved_from in tree.by_id:
+                    kept = {c for c, _ in chain}
+                    gone = {**thread, "deleted": True}
+                    for channel, name in feeds.channels_for(self.channels, tree, moved_from):
+                        if channel not in kept:
+                            sends.append(self.broker.publish(channel, feed_message(row["id"], wire.feed(name, gone))))
+            for r in await asyncio.gather(*sends, return_exceptions=True):
+                if isinstance(r, Exception):
+                    log.warning("feed publish failed: %s", r)
+        except Exception as exc:
+            log.warning("feed update of %s failed: %s", thread_ids, exc)
+
+    def _send_later(self, thread_ids: list[int]) -> None:
+        task = asyncio.get_running_loop().create_task(self.send(thread_ids), name="feed-send")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def close(self) -> None:
+        self.coalescer.close()
 
 
 class Publisher:
@@ -114,16 +136,3 @@ class Publisher:
         for handle in self.waiting.values():
             handle.cancel()
         self.waiting.clear()
-
-
-# Deferred sends in flight, kept so they are not garbage-collected.
-_background: set[asyncio.Task[None]] = set()
-
-
-def publisher_for(st: AppState) -> Publisher:
-    """The process's Publisher, whose deferred sends run as background tasks on the loop."""
-    def flush(thread_ids: list[int]) -> None:
-        task = asyncio.get_running_loop().create_task(send(st, thread_ids), name="feed-send")
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-    return Publisher(flush)

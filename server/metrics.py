@@ -40,6 +40,14 @@ RENDER_WAITING = Gauge("parley_render_waiting", "Bodies waiting for a render wor
                        multiprocess_mode="livesum")
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")
 PRESENCE_GUESTS = Gauge("parley_presence_guests", "Guest sockets (site)", multiprocess_mode="max")
+# Presence's costs (docs/presence.md "Cost"; bench.presence reads them): commands sent to Redis (a script
+# counts once, a doorbell too), bounded reads of a scope, frames and bytes written to sockets, and the
+# thread CPU spent composing, sending and preparing writes.
+PRESENCE_REDIS_COMMANDS = Counter("parley_presence_redis_commands", "Redis commands presence sent (pipelined)")
+PRESENCE_READS = Counter("parley_presence_reads", "Reads of a presence scope from Redis (top 50, count, guests)")
+PRESENCE_FRAMES = Counter("parley_presence_frames", "Presence frames written to sockets")
+PRESENCE_FRAME_BYTES = Counter("parley_presence_frame_bytes", "Bytes of presence frames written to sockets")
+PRESENCE_CPU = Counter("parley_presence_cpu_seconds", "Thread CPU seconds spent in presence work")
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])
 HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("parley_http_request_duration_seconds", "HTTP request latency", ["route"],

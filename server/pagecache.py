@@ -25,6 +25,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from .store import threads
+
 MAX_AGE = 1.0           # seconds a kept page may be answered (see above)
 MAX_BYTES = 64 << 20    # all kept pages together; the least recently used go first
 MAX_PAGES = 1024
@@ -66,7 +68,7 @@ class PageCache:
     @staticmethod
     async def current_seq(pool: asyncpg.Pool, thread_id: int) -> int | None:
         """The thread's seq now; None if it is deleted or was never there (the page then says which)."""
-        return await pool.fetchval("SELECT seq FROM threads WHERE id = $1 AND NOT deleted", thread_id)  # type: ignore[no-any-return]
+        return await threads.live_seq(pool, thread_id)
 
     def peek(self, key: Key) -> Kept | None:
         """The kept page if it is young enough, whatever its seq (the caller compares it with one it read)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol
+
+from .live.cluster import RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,13 @@ redis.call('HSET', KEYS[1], 't', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(cap / rate * 1000) + 1000)
 return tostring(wait)
 """
+
+
+class Limiter(Protocol):
+    """hit(key, (capacity, refill per second), cost, need) → 0 when the request may go ahead, else the
+    seconds to wait."""
+
+    async def hit(self, key: str, rule: tuple[int, float], cost: float = 1.0, need: float | None = None) -> float: ...
 
 
 class Bucket:
@@ -72,7 +81,7 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    def __init__(self, redis: Any, enabled: bool = True, namespace: str = "parley",
+    def __init__(self, redis: RedisClient, enabled: bool = True, namespace: str = "parley",
                  clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.clock = clock  # wall time: every process shares the bucket, so they must share the clock

@@ -1,19 +1,23 @@
-"""What the lifespan opens and every handler reads: one typed object on app.state."""
+"""What the lifespan opens and every handler reads: one typed object on app.state, built once, complete."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
 from .auth import Cookies
 from .config import Settings
+from .feedpublisher import FeedPublisher
 from .live.broker import Broker
+from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
+from .outbox.mailer import Mailer
+from .pagecache import PageCache
+from .ratelimit import Limiter
 from .render import Renderer
 
 
@@ -22,15 +26,15 @@ class AppState:
     settings: Settings
     pool: asyncpg.Pool
     broker: Broker
+    channels: Channels
     hub: Hub
     presence: Presence
-    limiter: Any
+    limiter: Limiter
     cookies: Cookies
-    redis: Any | None = None
-    renderer: Renderer | None = None
-    feed_publisher: Any | None = None  # feedpublisher.Publisher: coalesces feed sends per thread
-    page_cache: Any | None = None  # pagecache.PageCache: guests' thread pages
+    renderer: Renderer
+    feed_publisher: FeedPublisher  # thread-list updates, coalesced per thread by this process
+    page_cache: PageCache  # guests' thread pages while their seq is unchanged
+    search_slots: asyncio.Semaphore  # api/search.py: searches of this process at once
+    mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     connections_per_ip: Counter[str] = field(default_factory=Counter)
-    search_slots: asyncio.Semaphore | None = None  # api/search.py: searches of this process at once
-    mailer: Any | None = None  # outbox.mailer.Mailer: the composer, the outbox sender, notification mail, inbound
     shutting_down: bool = False

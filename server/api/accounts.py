@@ -17,7 +17,7 @@ from ..effects import after_commit
 from ..errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
-from ..store import email as email_store
+from ..store import addresses as email_store
 from ..wire import iso
 from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
 

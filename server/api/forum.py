@@ -88,7 +88,6 @@ class Vote(msgspec.Struct):
 async def render_body(st: AppState, text: str, user_id: int) -> str:
     """The body's HTML, rendered off the event loop within the size and time budgets (server/render.py);
     bodies that wait for a render worker wait in their user's queue, served fairly between users."""
-    assert st.renderer is not None, "the lifespan starts the renderer"
     return await st.renderer.render(text, user_id)
 
 
@@ -157,8 +156,6 @@ async def get_thread(request: Request) -> Response:
         raise BadRequest("sort must be oldest, newest or top", code="bad_parameter", field="sort")
     user = await auth.current_user(request, st)
     after = query(request, "after") or None
-    if st.page_cache is None:
-        return json(await threads.page(st.pool, thread_id, user["id"] if user else None, lim, after, sort))
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None:
         return json(await _reader_page(st, cache, key, user["id"]))

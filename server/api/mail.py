@@ -22,7 +22,7 @@ from ..errors import BadRequest, Forbidden, Invalid, Unauthorized, UnsupportedMe
 from ..outbox.compose import Composer
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
-from ..store import email as store
+from ..store import addresses as store
 from ..wire import iso
 from .accounts import Email, NewPassword, Password, mail_limits, normalize, set_cookie
 from .common import NO_NUL, json, limit, parse, read_body, state, writing

@@ -15,23 +15,13 @@ from .common import PageSize, json, query, query_limit, state
 
 USERS = PageSize(10, 20)
 
-# Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
-# indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
-_SEARCH = """
-SELECT id, username, display_name FROM users
-WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
-   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
-ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
-"""
-
-
 async def search_users(request: Request) -> Response:
     st = state(request)
     q = query(request, "q", "") or ""
     if not 1 <= len(q) <= 32 or "\x00" in q:
         raise BadRequest("q must be 1–32 characters", code="bad_parameter", field="q")
     lim = query_limit(request, USERS)
-    rows = await st.pool.fetch(_SEARCH, q, lim)
+    rows = await users.by_prefix(st.pool, q, lim)
     return json({"users": [users.brief(r) for r in rows]})
 
 

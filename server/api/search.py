@@ -49,7 +49,6 @@ async def _in_a_slot(st: AppState, q: str, category: str | None, author: str | N
                      before: str | None, reader_id: int | None) -> dict[str, Any]:
     """The search, in one of the process's slots (429 when none frees up within SLOT_WAIT)."""
     sem = st.search_slots
-    assert sem is not None
     try:
         await asyncio.wait_for(sem.acquire(), SLOT_WAIT)
     except TimeoutError:

@@ -5,7 +5,7 @@ contract tests: MemoryBroker (one process, REDIS_URL unset), RedisBroker and
 RedisClusterBroker (cluster.py); both Redis ones subscribe through subscriber.py.
 Each process holds ONE subscriber connection (one per master on a cluster);
 the hub subscribes a thread's channel on its first local watcher and
-unsubscribes after its last.
+unsubscribes after its last. Channel names and formats: channels.py.
 
 Redis pub/sub is at-most-once: a message published while we are
 disconnected, or dropped because our output buffer overflowed, is gone. So
@@ -38,43 +38,11 @@ class Handler(Protocol):
 class Broker(ABC):
     """publish(channel, bytes) to every process; subscribe() returns once the subscription is in place.
 
-    Channels live under `namespace` (parley:<deployment id>, set by the app from the database), so
-    forums that share a Redis never hear each other: parley:<id>:thread:<thread id> and parley:<id>:presence.
+    A broker moves bytes between processes and knows nothing of what they mean: channel names and the
+    formats of their messages are live/channels.py's.
     """
 
     name = "broker"
-    namespace = "parley"
-
-    def thread_channel(self, thread_id: int) -> str:
-        return f"{self.namespace}:thread:{thread_id}"
-
-    def thread_of(self, channel: str) -> int | None:
-        """The thread id of one of our thread channels, else None."""
-        prefix = f"{self.namespace}:thread:"
-        if channel.startswith(prefix) and channel[len(prefix):].isdigit():
-            return int(channel[len(prefix):])
-        return None
-
-    def user_channel(self, user_id: int) -> str:
-        """user:{id}: what every socket of one user must hear (server/live/userchannel.py)."""
-        return f"{self.namespace}:user:{user_id}"
-
-    def user_of(self, channel: str) -> int | None:
-        prefix = f"{self.namespace}:user:"
-        if channel.startswith(prefix) and channel[len(prefix):].isdigit():
-            return int(channel[len(prefix):])
-        return None
-
-    def feed_channel(self, category_id: int | None) -> str:
-        """feed:all (None) or feed:category:{id}: soft thread-list updates (server/live/feeds.py)."""
-        return f"{self.namespace}:feed:all" if category_id is None else f"{self.namespace}:feed:category:{category_id}"
-
-    def is_feed(self, channel: str) -> bool:
-        return channel.startswith(f"{self.namespace}:feed:")
-
-    @property
-    def presence_channel(self) -> str:
-        return f"{self.namespace}:presence"
 
     @abstractmethod
     async def start(self, handler: Handler) -> None: ...

@@ -75,6 +75,10 @@ def parse_urls(urls: str) -> tuple[list[Addr], Endpoint, dict[str, Any]]:
     return seeds, endpoint(template), options
 
 
+# What the app gives presence and the rate limiter for ordinary commands: one Redis, or a cluster.
+RedisClient = aioredis.Redis | RedisCluster
+
+
 def cluster_client(urls: str) -> RedisCluster:
     """A RedisCluster for ordinary commands (presence's keys, the rate limiter), reached like the broker's
     nodes; non-transactional pipelines are split per node by redis-py."""

@@ -1,9 +1,9 @@
 """Live thread lists: the feed channels `feed:all` and `feed:category:{id}` (docs/live.md "Feeds").
 
 The API publishes, after COMMIT, one message per channel for each thread that was created or changed:
-b"<thread id> " + the feed frame, built once by the writer. Every process subscribes a feed channel
-while at least one local socket follows that feed (one broker subscription per channel, not per
-socket) and forwards the frame to those sockets, coalesced per thread: the first update of a thread
+the thread id and the feed frame, built once by the writer (channels.feed_message). Every process
+subscribes a feed channel while at least one local socket follows that feed (one broker subscription
+per channel, not per socket) and forwards the frame to those sockets, coalesced per thread: the first update of a thread
 goes out at once, later ones within INTERVAL are held and only the newest is sent when the interval
 ends. So a hot thread costs each socket at most about one frame a second, whatever its write rate.
 
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .broker import Broker
+from .channels import Channels, parse_feed
 from .conn import Conn, Frame
 
 log = logging.getLogger(__name__)
@@ -115,12 +116,11 @@ class Feeds:
         if room is None:
             return
         try:
-            space = message.index(b" ")
-            thread_id = int(message[:space])
+            thread_id, data = parse_feed(message)
         except ValueError:
             log.warning("bad feed message on %s", channel)
             return
-        frame = Frame(message[space + 1:])
+        frame = Frame(data)
         now = self._now()
         last = room.last.get(thread_id)
         if last is None or now - last >= self.interval:
@@ -151,17 +151,12 @@ class Feeds:
                 del room.last[tid]
 
 
-def message(thread_id: int, frame: bytes) -> bytes:
-    """What goes on a feed channel: the thread id (for coalescing without parsing) and the frame."""
-    return b"%d %s" % (thread_id, frame)
-
-
-def channels_for(broker: Broker, tree: Any, category_id: int) -> list[tuple[str, str]]:
+def channels_for(channels: Channels, tree: Any, category_id: int) -> list[tuple[str, str]]:
     """(channel, feed name) of every feed a thread in this category belongs to: all, its category and
     every ancestor (a category's feed includes its descendants)."""
-    out = [(broker.feed_channel(None), "all")]
+    out = [(channels.feed(None), "all")]
     node = tree.by_id.get(category_id)
     while node is not None:
-        out.append((broker.feed_channel(node["id"]), f"category:{node['slug']}"))
+        out.append((channels.feed(node["id"]), f"category:{node['slug']}"))
         node = tree.by_id.get(node["parent_id"]) if node["parent_id"] is not None else None
     return out

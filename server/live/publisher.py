@@ -30,7 +30,7 @@ class _Waiting:
 
     def __init__(self, left: int, future: asyncio.Future[None]) -> None:
         self.left, self.future = left, future
-        self.error: Exception | None = None
+        self.error: Exception | None = None  # the first error Redis answered for one of its publishes
 
 
 class Publisher:

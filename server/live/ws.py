@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import partial
 from typing import Annotated, Any
 
 import msgspec
@@ -19,10 +20,11 @@ from ..api.common import whole
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
 from ..ratelimit import Bucket
 from ..state import AppState
+from ..store import categories as store_categories
 from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
-from . import typing as typing_relay  # server/live/typing.py
+from .channels import typing_message
 from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
 from .hub import Hub
 
@@ -141,60 +143,18 @@ class Session:
             self.send(wire.error("too_many_subscriptions", f"At most {MAX_SUBSCRIPTIONS} threads per connection",
                                  thread=thread_id))
             return
-        try:
-            replay, target, reset, stream = await self.hub.join(conn, thread_id, since)
+        try:  # replay, `subscribed`, the thread's presence, then live events (live/replay.py)
+            await self.hub.subscribe(conn, thread_id, since, partial(self.state.presence.welcome, thread_id, conn))
         except ApiError as exc:
             self.send(wire.error(exc.code, exc.message, thread=thread_id))
-            return
-        except Exception as exc:
-            log.warning("subscribe to %d failed: %s", thread_id, exc)
-            self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
-            return
-        # Chunk by chunk (a quarter of the socket's output cap, plus at most one event), each sent only
-        # once the previous one has left: a long or heavy replay costs a bounded amount of memory and
-        # never trips the slow-client close by itself.
-        chunk_bytes = max(16384, conn.max_pending // 4)
-        try:
-            if stream and since is not None:
-                async for chunk in self.hub.replay_chunks(thread_id, since, target, chunk_bytes):
-                    if chunk is None:
-                        reset = True
-                        break
-                    for frame in chunk:
-                        conn.send(frame)
-                    if not await conn.drained(0):
-                        self.hub.abandon(conn, thread_id)
-                        return
-                    if self.hub.cut_off(conn, thread_id):  # it will be reset: the rest is not worth reading
-                        break
-            else:
-                sent = 0
-                for frame in replay:  # from the room's cache: up to RECENT_BYTES, paced the same way
-                    if sent and sent + len(frame.json) > chunk_bytes:
-                        if not await conn.drained(0):
-                            self.hub.abandon(conn, thread_id)
-                            return
-                        sent = 0
-                    conn.send(frame)
-                    sent += len(frame.json)
-        except Exception as exc:
-            self.hub.abandon(conn, thread_id)
-            log.warning("replay of %d failed: %s", thread_id, exc)
-            self.send(wire.error("unavailable", "Could not subscribe now; try again", thread=thread_id))
-            return
-        target, reset = self.hub.seam(conn, thread_id, target, reset)
-        self.send(wire.subscribed(thread_id, target, reset))
-        self.state.presence.add(thread_id, conn.user)
-        conn.send(await self.state.presence.frame(thread_id, conn))
-        self.hub.go_live(conn, thread_id, target)
 
     async def feed_channel(self, feed: str) -> str | None:
         """The broker channel of a feed name; None for a category that does not exist."""
         if feed == "all":
-            return self.state.broker.feed_channel(None)
+            return self.state.channels.feed(None)
         async with self.hub.acquire() as db:  # bounded wait: a busy pool answers `unavailable`, not a queue
-            cat_id = await db.fetchval("SELECT id FROM categories WHERE slug = $1", feed[len("category:"):])
-        return None if cat_id is None else self.state.broker.feed_channel(cat_id)
+            cat_id = await store_categories.id_of(db, feed[len("category:"):])
+        return None if cat_id is None else self.state.channels.feed(cat_id)
 
     async def unsubscribe_feed(self, feed: str) -> None:
         try:
@@ -242,9 +202,9 @@ class Session:
         # 40 tabs type no faster than one. Typing is a hint: extra ones are dropped quietly.
         if await self.state.limiter.hit(f"typing:{conn.user['id']}:{thread_id}", self.state.settings.limits.ws_typing):
             return
-        message = typing_relay.message(self.hub.origin, conn.id, wire.typing(thread_id, conn.user, parent))
+        message = typing_message(self.hub.origin, conn.id, wire.typing(thread_id, conn.user, parent))
         try:
-            await self.state.broker.publish(self.state.broker.thread_channel(thread_id), message)
+            await self.state.broker.publish(self.state.channels.thread(thread_id), message)
         except Exception as exc:
             log.warning("typing publish failed: %s", exc)
 
@@ -306,14 +266,8 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
         session.send(wire.hello(user, settings.ws_heartbeat_seconds))
         conn.send(await presence.frame("site", conn))
         if user is not None and session_key is not None:
-            # On the user's channel first, then check the session again: a sign-out that committed
-            # between the handshake and the subscription is not missed.
-            try:
-                await hub.add_user(conn)
-                async with hub.acquire() as db:
-                    live = await store_sessions.live_keys(db, [session_key], settings.session_idle_days)
-                if not live:
-                    hub.end_session(conn)
+            try:  # on the user's channel, then the session checked once more (live/users.py)
+                await hub.users.add(conn)
             except Exception as exc:  # the sweep in the hub's reconcile loop still covers this socket
                 log.warning("ws %d: user channel set-up failed: %s", conn.id, exc)
         while True:

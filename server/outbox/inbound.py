@@ -31,7 +31,7 @@ import socket
 from email import errors
 from email.message import EmailMessage
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -39,9 +39,11 @@ from mailparser_reply import EmailReplyParser
 
 from .. import metrics
 from ..errors import ApiError, NotFound, RateLimited, Unavailable
-from ..state import AppState
 from ..store import users
 from . import keys
+
+if TYPE_CHECKING:
+    from ..state import AppState
 
 log = logging.getLogger(__name__)
 

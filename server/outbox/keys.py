@@ -6,7 +6,7 @@ Both are signed with PARLEY_SECRET (HMAC-SHA256), so nothing is stored per mail:
   it names the user and the thread, and only the server can make one. Lower-case hex, because some mail
   servers fold the local part's case.
 - An unsubscribe token is `{user}.{list}.{sig}` where the signature also covers the user's
-  unsubscribe_epoch: using a token raises the epoch (store/email.py), so a link works until it is used.
+  unsubscribe_epoch: using a token raises the epoch (store/addresses.py), so a link works until it is used.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class Notifier:
         """Digests for whoever is due: the number queued, or None when another process holds the round."""
         mails: list[tuple[Mail, int]] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", store.DIGEST_LOCK):
+            if not await store.digest_round_lock(conn):
                 return None
             for period, seconds in store.PERIODS.items():
                 candidates = await store.digest_candidates(conn, period, DIGEST_BATCH)

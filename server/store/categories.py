@@ -107,6 +107,11 @@ async def create(conn: asyncpg.Connection, slug: str, name: str, parent: str | N
     return (await tree(conn)).category(row["id"])
 
 
+async def id_of(conn: asyncpg.Connection | asyncpg.Pool, slug: str) -> int | None:
+    """The category's id, None if there is none by that slug (one indexed read, no tree)."""
+    return await conn.fetchval("SELECT id FROM categories WHERE slug = $1", slug)  # type: ignore[no-any-return]
+
+
 async def by_slug(conn: asyncpg.Connection | asyncpg.Pool, slug: str) -> tuple[Tree, int]:
     t = await tree(conn)
     row = t.by_slug.get(slug)

@@ -152,6 +152,11 @@ DIGEST_LOCK = 0x7061726C6579 + 2  # beside housekeeping's
 PERIODS = {"daily": 86400, "weekly": 7 * 86400}
 
 
+async def digest_round_lock(conn: asyncpg.Connection) -> bool:
+    """Whether this transaction holds the digest round (a try-lock: another process has it, False)."""
+    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", DIGEST_LOCK))
+
+
 async def digest_candidates(conn: asyncpg.Connection, period: str, limit: int) -> list[asyncpg.Record]:
     """Users with a verified address and this digest period whose last digest (or sign-up) is a period ago,
     with when they last visited (a signed-in request touches their session every few minutes; a post)."""

@@ -139,6 +139,31 @@ async def get(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> dict[s
     return thread_dict(await get_row(conn, thread_id), await categories.tree(conn))
 
 
+async def rows(conn: asyncpg.Connection | asyncpg.Pool, thread_ids: list[int]) -> list[asyncpg.Record]:
+    """The threads' rows (thread_dict's input), deleted ones included (a feed announces their deletion)."""
+    return await conn.fetch(THREAD_SELECT + " WHERE t.id = any($1::bigint[])", thread_ids)  # type: ignore[no-any-return]
+
+
+# -- seqs, for the live path and the page cache: one indexed read, no page -----------------------------
+
+async def live_seq(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int) -> int | None:
+    """The thread's seq now; None if it is deleted or was never there."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT seq FROM threads WHERE id = $1 AND NOT deleted", thread_id)
+
+
+async def seqs(conn: asyncpg.Connection | asyncpg.Pool, thread_ids: list[int]) -> dict[int, int]:
+    """The seq of each of these threads that exists, deleted or not."""
+    found = await conn.fetch("SELECT id, seq FROM threads WHERE id = any($1::bigint[])", thread_ids)
+    return {r["id"]: r["seq"] for r in found}
+
+
+async def deleted_among(conn: asyncpg.Connection | asyncpg.Pool, thread_ids: list[int]) -> set[int]:
+    """Which of these threads are deleted."""
+    found = await conn.fetch("SELECT id FROM threads WHERE id = any($1::bigint[]) AND deleted", thread_ids)
+    return {r["id"] for r in found}
+
+
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
                  body: str, html: str, mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
     """A thread and its question, which is the thread's event 1. The author follows it; `mentioned` users

@@ -130,6 +130,14 @@ async def change_password(conn: asyncpg.Connection, user_id: int, epoch: int, pa
         " WHERE id = $1 AND credential_epoch = $2 RETURNING credential_epoch", user_id, epoch, password_hash)
 
 
+async def set_password(conn: asyncpg.Connection, user_id: int, password_hash: str) -> int | None:
+    """An operator sets the password (`parley user passwd`): whatever the epoch, it is raised, so every
+    session of the user ends. Answers the new epoch, or None when there is no such user."""
+    return await conn.fetchval(
+        "UPDATE users SET password_hash = $2, password_changed_at = now(), credential_epoch = credential_epoch + 1"
+        " WHERE id = $1 RETURNING credential_epoch", user_id, password_hash)
+
+
 async def rehash(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, old_hash: str, new_hash: str) -> None:
     """Store the same password hashed with today's parameters, unless the hash changed meanwhile (a password
     change between reading the user and here must not be undone). Not a change: the epoch stays."""
@@ -160,3 +168,18 @@ async def suspend(conn: asyncpg.Connection, user_id: int, until: datetime | None
 
 async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
     return [r["id"] for r in await conn.fetch("SELECT id FROM users WHERE is_moderator")]
+
+
+# Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
+# indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
+_BY_PREFIX = """
+SELECT id, username, display_name FROM users
+WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
+   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
+ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
+"""
+
+
+async def by_prefix(conn: asyncpg.Connection | asyncpg.Pool, prefix: str, limit: int) -> list[asyncpg.Record]:
+    """Users whose username or display name starts with `prefix` (any case), an exact username first."""
+    return list(await conn.fetch(_BY_PREFIX, prefix, limit))

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 import websockets
 
-from server.errors import NotFound
+from server.errors import NotFound, Unavailable
 from server.live import hub as hub_module
 from server.live.broker import MemoryBroker
 from server.live.conn import Conn
@@ -116,19 +116,19 @@ async def test_subscriber_connections_killed_mid_stream_lose_and_double_nothing(
 
 
 async def test_join_waits_for_a_pooled_connection_at_most_the_acquire_timeout(pg_url, monkeypatch):
-    """With every pooled connection taken, a join gives up after ACQUIRE_TIMEOUT with TimeoutError (which
-    ws.py answers as `unavailable`) instead of queueing forever, and leaves no half-made room."""
+    """With every pooled connection taken, a subscribe gives up after ACQUIRE_TIMEOUT with `unavailable`
+    (ws.py's error frame) instead of queueing forever, and leaves no half-made room."""
     monkeypatch.setattr(hub_module, "ACQUIRE_TIMEOUT", 0.3)
     pool = await asyncpg.create_pool(pg_url, min_size=1, max_size=1)
     try:
         hub = Hub(pool, MemoryBroker())
         conn = Conn(None, 1 << 20)
         async with pool.acquire():  # the only connection is busy
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(hub.join(conn, 1, None), 10)
-        assert not hub.rooms
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(hub.subscribe(conn, 1, None), 10)
+        assert not hub.rooms.by_thread
         with pytest.raises(NotFound):  # the pool is free again: the join reaches the database
-            await hub.join(conn, -1, None)
+            await hub.subscribe(conn, -1, None)
     finally:
         await pool.close()
 

@@ -1,38 +1,39 @@
-"""Hub ordering, gaps, the held buffer, batched backfill, back-off and drain, with in-memory sockets, a
-stand-in pool and an injectable clock (unit tests of logic: nothing sleeps; the behaviour end to end is
-covered against real servers in the other live tests)."""
+"""The hub's parts (rooms.py ordering and drain, backfill.py gaps, batches and back-off, replay.py subscribe
+and its seam) with in-memory sockets, a stand-in pool and an injectable clock (unit tests of logic: nothing
+sleeps; the behaviour end to end is covered against real servers in the other live tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import inspect
 import json
 from typing import Any
 
 import pytest
 
+from server.errors import NotFound, Unavailable
 from server.live import hub as hub_module
+from server.live import rooms as rooms_module
+from server.live.backfill import BACKFILL_ROOMS, BACKOFF_FIRST, BACKOFF_MAX
 from server.live.broker import MemoryBroker
+from server.live.channels import Channels
 from server.live.conn import Conn, Frame
-from server.live.hub import (
-    BACKFILL_ROOMS,
-    BACKOFF_FIRST,
-    BACKOFF_MAX,
-    CHUNK,
-    HELD_BYTES,
-    RECENT_BYTES,
-    Hub,
-    Room,
-)
+from server.live.hub import Hub
+from server.live.rooms import CHUNK, HELD_BYTES, PENDING_BYTES, RECENT_BYTES, Room
 from server.wire import event_frame
 
 
 class FakeConn(Conn):
-    __slots__ = ("writes",)
+    """A socket that keeps what it is sent and drains at once; `on_drain`, when set, runs at each wait for a
+    drain (a replay's pause between chunks: what the room does meanwhile)."""
+
+    __slots__ = ("writes", "on_drain")
 
     def __init__(self) -> None:
         super().__init__(None, 1 << 20)
         self.writes: list[Frame] = []
+        self.on_drain: Any = None
 
     def send(self, frame: Frame) -> None:
         self.writes.append(frame)
@@ -40,12 +41,27 @@ class FakeConn(Conn):
     def close(self, code: int, reason: str = "") -> None:
         self.alive = False
 
+    def pending_bytes(self) -> int:
+        return 0
+
+    async def drained(self, level: int, timeout: float = 30.0) -> bool:
+        if self.on_drain is not None:
+            await self.on_drain()
+        return self.alive
+
     def seqs(self) -> list[int]:
-        out = []
-        for w in self.writes:
-            for part in (w.parts or [w]):
-                out.append(json.loads(part.json)["seq"])
-        return out
+        """The seqs of the events it was sent, joined writes split."""
+        return [seq for kind, seq, _ in kinds(self) if kind == "event"]
+
+
+def kinds(c: FakeConn) -> list[tuple[str, int, bool]]:
+    """(type, seq, reset) of every frame a socket was sent, joined writes split."""
+    out = []
+    for w in c.writes:
+        for part in (w.parts or [w]):
+            msg = json.loads(part.json)
+            out.append((msg["type"], msg["seq"], bool(msg.get("reset"))))
+    return out
 
 
 class Backlog:
@@ -105,13 +121,9 @@ class Backlog:
         tid, after, limit, budget = args  # store.events.since
         return self._rows(tid, after, limit, budget)
 
-    async def fetchrow(self, sql: str, tid: int) -> dict | None:
+    async def fetchval(self, sql: str, tid: int) -> Any:  # store.threads.live_seq: nothing here is deleted
         self.queries.append(sql)
-        return {"seq": self.head(tid), "deleted": False} if tid in self.events else None
-
-    async def fetchval(self, sql: str, tid: int) -> Any:
-        self.queries.append(sql)
-        return False
+        return self.head(tid) if tid in self.events else None
 
 
 class Clock:
@@ -142,18 +154,36 @@ def frame(seq: int, tid: int = 7, size: int = 0) -> Frame:
 
 
 def ready_room(hub: Hub, seq: int, tid: int = 7) -> Room:
-    room = Room(tid, hub.tally)
+    room = hub.rooms.new(tid)
     room.seq = seq
     room.ready = asyncio.get_running_loop().create_future()
     room.ready.set_result(None)
-    hub.rooms[tid] = room
     return room
 
 
 async def settle(hub: Hub) -> None:
     """Run the backfiller until no room is behind (it never sleeps with the fake clock)."""
-    if hub._backfiller is not None:
-        await asyncio.wait_for(hub._backfiller, 10)
+    if hub.backfill.task is not None:
+        await asyncio.wait_for(hub.backfill.task, 10)
+
+
+PRESENCE = Frame(b'{"type":"presence","seq":0}')
+
+
+def greeting(then: Any = None) -> Any:
+    """A greet() for subscribe: runs `then` (what happens while the presence is read), returns a frame."""
+    async def greet() -> Frame:
+        if then is not None and inspect.isawaitable(result := then()):
+            await result
+        return PRESENCE
+    return greet
+
+
+def not_deleted(hub: Hub) -> None:
+    """Joins to existing rooms get their deleted-check answered at once (no read)."""
+    async def check(thread_id: int) -> bool:
+        return False
+    hub.subscriptions.deleted.check = check  # type: ignore[method-assign]
 
 
 async def test_large_room_behind_gets_queued_events_in_one_write_per_socket():
@@ -167,7 +197,7 @@ async def test_large_room_behind_gets_queued_events_in_one_write_per_socket():
     late = conns[-1]
     room.members[late] = 3  # already had up to 3
     for seq in (2, 3, 4):
-        hub.accept(room, seq, frame(seq))
+        hub.rooms.accept(room, seq, frame(seq))
     assert room.task is not None
     await asyncio.wait_for(room.task, 5)
     for c in conns[:-1]:
@@ -184,10 +214,10 @@ async def test_gap_is_filled_from_the_backlog_and_duplicates_dropped():
     room = ready_room(hub, 2)
     c = FakeConn()
     room.members[c] = 2
-    hub.accept(room, 5, frame(5))      # 3 and 4 are missing
-    hub.accept(room, 2, frame(2))      # old: dropped
+    hub.rooms.accept(room, 5, frame(5))      # 3 and 4 are missing
+    hub.rooms.accept(room, 2, frame(2))      # old: dropped
     await settle(hub)
-    hub.accept(room, 4, frame(4))      # arrives after the backfill: duplicate
+    hub.rooms.accept(room, 4, frame(4))      # arrives after the backfill: duplicate
     assert c.seqs() == [3, 4, 5]
     assert room.seq == 5 and not room.held and room.held_bytes == 0 and not room.behind
     assert backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT]  # the one read waited for the pool with a bound
@@ -209,7 +239,7 @@ async def test_reconnect_backfills_every_room_in_one_query_per_batch_then_held_f
     def live_frame_meanwhile() -> None:  # published after the read's snapshot: held, then delivered
         head = backlog.head(1)
         backlog.events[1][head + 1] = data(head + 1)
-        hub.accept(hub.rooms[1], head + 1, frame(head + 1, tid=1))
+        hub.rooms.accept(hub.rooms.by_thread[1], head + 1, frame(head + 1, tid=1))
         backlog.during_fetch = None
 
     backlog.during_fetch = live_frame_meanwhile
@@ -219,7 +249,7 @@ async def test_reconnect_backfills_every_room_in_one_query_per_batch_then_held_f
     assert len(batched) == 2 and len(backlog.queries) == 2  # ceil(n / BACKFILL_ROOMS), nothing per room
     for tid, c in conns.items():
         assert c.seqs() == list(range(2, backlog.head(tid) + 1)), tid
-    assert conns[1].seqs()[-1] == 5 and not hub.behind
+    assert conns[1].seqs()[-1] == 5 and not hub.backfill.behind
 
 
 async def test_held_buffer_is_bounded_in_bytes_and_overflow_reads_back_from_the_database():
@@ -235,7 +265,7 @@ async def test_held_buffer_is_bounded_in_bytes_and_overflow_reads_back_from_the_
     room.members[c] = 1
     peak = 0
     for seq in range(3, count + 2):  # 2 is lost: everything after it is held
-        hub.accept(room, seq, frame(seq, size=size))
+        hub.rooms.accept(room, seq, frame(seq, size=size))
         peak = max(peak, room.held_bytes)
         assert room.held_bytes == sum(len(f.json) for f in room.held.values())
     assert peak <= HELD_BYTES and room.dropped > 0
@@ -261,7 +291,7 @@ async def test_unfilled_gap_backs_off_exponentially_and_resets_once_filled():
             backlog.events[7][4] = data(4)
 
     clock.on_nap = on_nap
-    hub.accept(room, 4, frame(4))
+    hub.rooms.accept(room, 4, frame(4))
     await settle(hub)
     expected = [BACKOFF_FIRST * 2 ** i for i in range(6)]
     assert clock.naps == [min(d, BACKOFF_MAX) for d in expected] + [BACKOFF_MAX] * 3
@@ -285,24 +315,26 @@ async def test_pool_timeout_during_backfill_backs_off_and_delivers_once_the_pool
             backlog.down = None
 
     clock.on_nap = on_nap
-    hub.accept(room, 4, frame(4))
+    hub.rooms.accept(room, 4, frame(4))
     await settle(hub)
     assert clock.naps == [0.05, 0.1, 0.2]
     assert c.seqs() == [2, 3, 4] and not room.held
 
 
 async def test_join_with_pool_timeout_raises_and_leaves_no_half_made_room():
-    """A join whose pool acquire times out raises (ws.py answers `unavailable`) and leaves no room behind,
-    so the next subscribe tries again from scratch."""
+    """A subscribe whose pool acquire times out raises `unavailable` (ws.py's error frame), sends nothing and
+    leaves no room behind, so the next subscribe tries again from scratch."""
     backlog = Backlog({7: {1: data(1)}})
     backlog.down = TimeoutError()
     hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
-    with pytest.raises(TimeoutError):
-        await hub.join(FakeConn(), 7, None)
-    assert 7 not in hub.rooms
+    failed = FakeConn()
+    with pytest.raises(Unavailable):
+        await hub.subscribe(failed, 7, None)
+    assert 7 not in hub.rooms.by_thread and failed.writes == [] and not failed.rooms
     backlog.down = None
-    _, target, reset, _ = await hub.join(FakeConn(), 7, None)
-    assert target == 1 and not reset and backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT] * 2
+    joiner = FakeConn()
+    await hub.subscribe(joiner, 7, None)
+    assert kinds(joiner) == [("subscribed", 1, False)] and backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT] * 2
 
 
 async def test_replay_cache_is_bounded_in_bytes_per_room():
@@ -325,29 +357,26 @@ async def test_reordered_events_are_delivered_in_seq_order_once_with_one_read():
     c = FakeConn()
     room.members[c] = 1
     for seq in (4, 3, 2):
-        hub.accept(room, seq, frame(seq))
+        hub.rooms.accept(room, seq, frame(seq))
     await settle(hub)
     assert c.seqs() == [2, 3, 4] and len(backlog.queries) == 1 and not room.held
 
 
 async def test_socket_joining_while_its_room_backfills_gets_the_rest_after_its_replay():
-    """A socket that joins a room that is behind gets, after its replay up to the join's seq, exactly the
-    events the backfill delivered meanwhile: no gap and no duplicate at the seam."""
+    """A socket that joins a room that is behind gets its replay up to the join's seq, `subscribed` at it,
+    its greeting, then exactly the events the backfill delivered meanwhile: no gap and no duplicate at the
+    seam."""
     backlog = Backlog({7: {s: data(s) for s in range(1, 6)}})
     clock = Clock()
     hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     room = ready_room(hub, 2)
-    hub.accept(room, 5, frame(5))  # 3 and 4 missing: the room is behind
-
-    async def not_deleted(thread_id: int) -> bool:  # answers at once, so the join lands while it is behind
-        return False
-    hub._deleted.check = not_deleted  # type: ignore[method-assign]
+    hub.rooms.accept(room, 5, frame(5))  # 3 and 4 missing: the room is behind
+    not_deleted(hub)  # answers at once, so the join lands while the room is behind
     joiner = FakeConn()
-    replay, target, reset, _ = await hub.join(joiner, 7, 1)
-    assert target == 2 and not reset
-    await settle(hub)
-    hub.go_live(joiner, 7, target)
-    assert joiner.seqs() == [3, 4, 5] and room.members[joiner] == 5
+    await hub.subscribe(joiner, 7, 1, greeting(lambda: settle(hub)))  # the backfill runs while it is greeted
+    assert kinds(joiner) == [("event", 2, False), ("subscribed", 2, False), ("presence", 0, False),
+                             ("event", 3, False), ("event", 4, False), ("event", 5, False)]
+    assert room.members[joiner] == 5
 
 
 async def test_room_dropped_during_its_backfill_gets_nothing_delivered():
@@ -358,10 +387,10 @@ async def test_room_dropped_during_its_backfill_gets_nothing_delivered():
     room = ready_room(hub, 1)
     c = FakeConn()
     room.members[c] = 1
-    backlog.during_fetch = lambda: hub.rooms.pop(7) and hub.behind.pop(7)
-    hub.accept(room, 4, frame(4))
+    backlog.during_fetch = lambda: hub.rooms.by_thread.pop(7) and hub.backfill.behind.pop(7)
+    hub.rooms.accept(room, 4, frame(4))
     await settle(hub)
-    assert c.seqs() == [] and room.seq == 1 and not hub.behind
+    assert c.seqs() == [] and room.seq == 1 and not hub.backfill.behind
 
 
 async def test_joins_to_existing_rooms_ask_whether_the_thread_is_deleted_in_batches():
@@ -371,14 +400,13 @@ async def test_joins_to_existing_rooms_ask_whether_the_thread_is_deleted_in_batc
     for t in range(1, 11):
         ready_room(hub, 1, tid=t)
     joiners = [FakeConn() for _ in range(200)]
-    answers = await asyncio.gather(*(hub.join(c, 1 + i % 10, 1) for i, c in enumerate(joiners)))
-    assert all(target == 1 for _, target, _, _ in answers)
-    assert 1 <= hub._deleted.queries <= 2
+    await asyncio.gather(*(hub.subscribe(c, 1 + i % 10, 1) for i, c in enumerate(joiners)))
+    assert all(kinds(c) == [("subscribed", 1, False)] for c in joiners)
+    assert 1 <= hub.subscriptions.deleted.queries <= 2
 
 
 async def test_a_join_after_a_deletion_is_refused_even_while_a_check_is_running():
     """A join that starts while an earlier check is being read waits for a check of its own."""
-    from server.errors import NotFound
     backlog = Backlog({7: {1: data(1)}})
     hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
     ready_room(hub, 1)
@@ -394,70 +422,63 @@ async def test_a_join_after_a_deletion_is_refused_even_while_a_check_is_running(
             return [{"id": 7}] if was else []
         return await real_fetch(sql, *args)
     backlog.fetch = fetch  # type: ignore[method-assign]
-    first = asyncio.create_task(hub.join(FakeConn(), 7, 1))
+    early = FakeConn()
+    first = asyncio.create_task(hub.subscribe(early, 7, 1))
     await reading.wait()  # the first check is being read, with deleted = False
     deleted = True
+    late = FakeConn()
     with pytest.raises(NotFound):
-        await hub.join(FakeConn(), 7, 1)
-    assert (await first)[1] == 1
-
-
-def kinds(c: FakeConn) -> list[tuple[str, int, bool]]:
-    """(type, seq, reset) of every frame a socket was sent, joined writes split."""
-    out = []
-    for w in c.writes:
-        for part in (w.parts or [w]):
-            msg = json.loads(part.json)
-            out.append((msg["type"], msg["seq"], bool(msg.get("reset"))))
-    return out
-
-
-async def joined_socket(hub: Hub, since: int | None = None) -> tuple[FakeConn, int]:
-    """A socket that joined thread 7 (an existing room) and is still replaying: (conn, the join's seq)."""
-    async def not_deleted(thread_id: int) -> bool:
-        return False
-    hub._deleted.check = not_deleted  # type: ignore[method-assign]
-    joiner = FakeConn()
-    _, target, _, _ = await hub.join(joiner, 7, since)
-    return joiner, target
+        await hub.subscribe(late, 7, 1)
+    await first
+    assert kinds(early) == [("subscribed", 1, False)] and late.writes == [] and not late.rooms
 
 
 async def test_frames_held_for_a_replaying_socket_are_bounded_and_past_the_bound_it_is_reset():
     """While a socket replays, the live frames held for it stay under PENDING_BYTES; past it nothing more is
-    held for it, its `subscribed` carries reset at the room's seq (the client reloads over HTTP), and it
-    gets the live frames after that seq: never a stream with a hole."""
-    hub = Hub(Backlog({7: {1: data(1)}}), MemoryBroker())  # type: ignore[arg-type]
-    room = ready_room(hub, 1)
-    joiner, target = await joined_socket(hub)
+    held for it, the rest of its replay is not read, its `subscribed` carries reset at the room's seq (the
+    client reloads over HTTP), and it gets the live frames after that seq: never a stream with a hole."""
+    backlog = Backlog({7: {s: data(s, 200 * 1024) for s in (1, 2, 3)}})  # two reads of a 256 KiB chunk
+    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    room = ready_room(hub, 3)
+    not_deleted(hub)
+    joiner = FakeConn()
     size = 100 * 1024
-    count = hub_module.PENDING_BYTES // size * 2
-    for seq in range(2, 2 + count):  # a hot room while the replay streams
-        hub.accept(room, seq, frame(seq, size=size))
-        assert room.pending[joiner].bytes <= hub_module.PENDING_BYTES
-        assert room.pending[joiner].bytes == sum(len(f.json) for _, f in room.pending[joiner].frames)
-    assert hub.cut_off(joiner, 7)  # ws.py stops reading the replay
-    seq, reset = hub.seam(joiner, 7, target, False)
-    assert (seq, reset) == (room.seq, True) and seq == 1 + count
-    hub.accept(room, seq + 1, frame(seq + 1))  # between `subscribed` and go_live: held again
-    hub.go_live(joiner, 7, seq)
-    hub.accept(room, seq + 2, frame(seq + 2))
-    assert kinds(joiner) == [("event", seq + 1, False), ("event", seq + 2, False)]
-    assert room.members[joiner] == seq + 2
+    count = PENDING_BYTES // size * 2
+    head = 3 + count
+
+    async def hot_room() -> None:  # live frames while the first chunk drains
+        joiner.on_drain = None
+        for seq in range(4, head + 1):
+            hub.rooms.accept(room, seq, frame(seq, size=size))
+            assert room.pending[joiner].bytes <= PENDING_BYTES
+            assert room.pending[joiner].bytes == sum(len(f.json) for _, f in room.pending[joiner].frames)
+
+    joiner.on_drain = hot_room
+    # Between `subscribed` and going live (its presence read), the next frame is held again.
+    await hub.subscribe(joiner, 7, 0, greeting(lambda: hub.rooms.accept(room, head + 1, frame(head + 1))))
+    hub.rooms.accept(room, head + 2, frame(head + 2))
+    assert kinds(joiner) == [("event", 1, False), ("event", 2, False), ("subscribed", head, True),
+                             ("presence", 0, False), ("event", head + 1, False), ("event", head + 2, False)]
+    assert room.members[joiner] == head + 2 and len(backlog.queries) == 1  # event 3 was never read
 
 
 async def test_socket_cut_off_after_its_subscribed_is_reset_when_it_goes_live():
     """A socket whose held frames pass the bound after its `subscribed` went out (while its presence was
-    read) gets a second `subscribed` with reset at the room's seq from go_live, then the frames after it."""
+    read) gets a second `subscribed` with reset at the room's seq when it goes live, then the frames after it."""
     hub = Hub(Backlog({7: {1: data(1)}}), MemoryBroker())  # type: ignore[arg-type]
     room = ready_room(hub, 1)
-    joiner, target = await joined_socket(hub)
-    assert hub.seam(joiner, 7, target, False) == (1, False)  # nothing cut off yet: unchanged
-    big = hub_module.PENDING_BYTES // 2 + 1
-    for seq in (2, 3, 4):
-        hub.accept(room, seq, frame(seq, size=big))
-    hub.go_live(joiner, 7, target)
-    hub.accept(room, 5, frame(5))
-    assert kinds(joiner) == [("subscribed", 4, True), ("event", 5, False)]
+    not_deleted(hub)
+    joiner = FakeConn()
+    big = PENDING_BYTES // 2 + 1
+
+    def hot_room() -> None:
+        for seq in (2, 3, 4):
+            hub.rooms.accept(room, seq, frame(seq, size=big))
+
+    await hub.subscribe(joiner, 7, None, greeting(hot_room))
+    hub.rooms.accept(room, 5, frame(5))
+    assert kinds(joiner) == [("subscribed", 1, False), ("presence", 0, False), ("subscribed", 4, True),
+                             ("event", 5, False)]
 
 
 async def test_held_frames_of_all_rooms_stay_under_the_process_total_and_overflow_reads_back(monkeypatch):
@@ -471,7 +492,7 @@ async def test_held_frames_of_all_rooms_stay_under_the_process_total_and_overflo
     clock = Clock()
     hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
     total = 5 * per_room * (size + 200)  # room for about five rooms' held frames
-    monkeypatch.setattr(hub_module, "HELD_TOTAL", total)
+    monkeypatch.setattr(rooms_module, "HELD_TOTAL", total)
     conns = {}
     for tid in range(1, rooms_n + 1):
         room = ready_room(hub, 1, tid)
@@ -480,16 +501,16 @@ async def test_held_frames_of_all_rooms_stay_under_the_process_total_and_overflo
     peak = 0
     for seq in range(3, per_room + 3):  # 2 is lost in every room
         for tid in range(1, rooms_n + 1):
-            hub.accept(hub.rooms[tid], seq, frame(seq, tid=tid, size=size))
-            assert hub.tally.held == sum(r.held_bytes for r in hub.rooms.values())
-            peak = max(peak, hub.tally.held)
+            hub.rooms.accept(hub.rooms.by_thread[tid], seq, frame(seq, tid=tid, size=size))
+            assert hub.rooms.tally.held == sum(r.held_bytes for r in hub.rooms.by_thread.values())
+            peak = max(peak, hub.rooms.tally.held)
     assert peak <= total
-    assert any(r.dropped for r in hub.rooms.values())  # some rooms let theirs go...
-    assert all(r.held_bytes <= HELD_BYTES for r in hub.rooms.values())
+    assert any(r.dropped for r in hub.rooms.by_thread.values())  # some rooms let theirs go...
+    assert all(r.held_bytes <= HELD_BYTES for r in hub.rooms.by_thread.values())
     await settle(hub)
     for tid, c in conns.items():  # ...and read them back: nothing lost
         assert c.seqs() == list(range(2, per_room + 3)), tid
-    assert hub.tally.held == 0 and not hub.behind
+    assert hub.rooms.tally.held == 0 and not hub.backfill.behind
 
 
 async def test_pruned_gap_resets_every_socket_once_and_goes_on_from_the_head():
@@ -506,16 +527,23 @@ async def test_pruned_gap_resets_every_socket_once_and_goes_on_from_the_head():
     room7.members[c7] = 2
     room8.members[c8] = 2
     room7.remember(2, frame(2))
-    joiner, target = await joined_socket(hub, since=1)  # replaying 2 when the room skips the hole
-    hub.accept(room7, 7, frame(7))
-    hub.accept(room8, 7, frame(7, tid=8))
-    await settle(hub)
+    not_deleted(hub)
+    joiner = FakeConn()
+
+    async def skip_the_hole() -> None:  # while the joiner replays 1 and 2 (from the backlog: the cache has 2 only)
+        joiner.on_drain = None
+        hub.rooms.accept(room7, 7, frame(7))
+        hub.rooms.accept(room8, 7, frame(7, tid=8))
+        await settle(hub)
+
+    joiner.on_drain = skip_the_hole
+    await hub.subscribe(joiner, 7, 0)
     assert clock.naps == [] and len([q for q in backlog.queries if "unnest" in q]) == 1  # no back-off loop
     for c in (c7, c8):
         assert kinds(c) == [("subscribed", 6, True), ("event", 7, False)]
-    assert room7.seq == room8.seq == 7 and not hub.behind and not room7.held
+    assert room7.seq == room8.seq == 7 and not hub.backfill.behind and not room7.held
     assert [s for s, _ in room7.recent] == [7]  # no replay across the hole from memory
-    assert hub.cut_off(joiner, 7) and hub.seam(joiner, 7, target, False) == (7, True)
+    assert kinds(joiner) == [("event", 1, False), ("event", 2, False), ("subscribed", 7, True)]
 
 
 async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch() -> None:
@@ -528,9 +556,6 @@ async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch(
         def __init__(self) -> None:
             self.sent: list[bytes] = []
 
-        def user_channel(self, user_id: int) -> str:
-            return f"user:{user_id}"
-
         async def publish(self, channel: str, message: bytes) -> None:
             self.sent.append(message)
 
@@ -539,15 +564,15 @@ async def test_end_sessions_closes_one_session_or_every_session_before_an_epoch(
     def socket(session: str, epoch: int) -> FakeConn:
         c = FakeConn()
         c.user, c.session, c.epoch = {"id": 7, "username": "ada", "display_name": "Ada"}, session, epoch
-        hub.by_user.setdefault(7, set()).add(c)
+        hub.users.by_user.setdefault(7, set()).add(c)
         return c
 
     laptop, copied, phone, fresh = socket("a", 0), socket("a", 0), socket("b", 0), socket("c", 1)
     broker = Capture()
-    await userchannel.end_sessions(broker, 7, only="b")  # type: ignore[arg-type]
-    hub.on_user_message(7, broker.sent[-1])
+    await userchannel.end_sessions(broker, Channels(), 7, only="b")  # type: ignore[arg-type]
+    hub.users.on_message(7, broker.sent[-1])
     assert (laptop.alive, copied.alive, phone.alive, fresh.alive) == (True, True, False, True)
-    await userchannel.end_sessions(broker, 7, before=1)  # type: ignore[arg-type]
-    hub.on_user_message(7, broker.sent[-1])
+    await userchannel.end_sessions(broker, Channels(), 7, before=1)  # type: ignore[arg-type]
+    hub.users.on_message(7, broker.sent[-1])
     assert (laptop.alive, copied.alive, fresh.alive) == (False, False, True)
     assert (laptop.session, copied.session, fresh.session) == ("a", "a", "c")

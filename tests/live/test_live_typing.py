@@ -1,6 +1,6 @@
 """Typing names the response being commented on (issue 17): `parent` in the client's typing frame is
 relayed to the thread's other watchers on every process, never echoed, and a bad one is an error frame on
-a socket that stays open. The relay itself is server/live/typing.py."""
+a socket that stays open. The relay itself is server/live/typingrelay.py, its message format live/channels.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from server.live import typing as typing_relay
+from server.live import channels, typingrelay
 from server.live.conn import Frame
 from support.api import Api, new_thread
 
@@ -84,14 +84,16 @@ class FakeConn:
 
 
 def test_relay_skips_only_the_sending_socket_of_this_process() -> None:
-    """typing.relay gives the frame to every socket but the sender; a message from another process skips nobody."""
+    """typingrelay.relay gives the frame to every socket but the sender; a message from another process skips
+    nobody."""
     conns = [FakeConn(i) for i in (1, 2, 3)]
     frame = b'{"type":"typing","thread":5,"user":{"id":9},"parent":11}'
-    typing_relay.relay("proc-a", typing_relay.message("proc-a", 2, frame), conns)  # type: ignore[arg-type]
+    typingrelay.relay("proc-a", channels.typing_message("proc-a", 2, frame), conns)  # type: ignore[arg-type]
     assert [c.got for c in conns] == [[frame], [], [frame]]
-    typing_relay.relay("proc-a", typing_relay.message("proc-b", 2, frame), conns)  # type: ignore[arg-type]
+    typingrelay.relay("proc-a", channels.typing_message("proc-b", 2, frame), conns)  # type: ignore[arg-type]
     assert [len(c.got) for c in conns] == [2, 1, 2]
-    assert typing_relay.is_typing(typing_relay.message("p", 1, frame)) and not typing_relay.is_typing(b'{"type"')
+    assert channels.is_typing(channels.typing_message("p", 1, frame)) and not channels.is_typing(b'{"type"')
+    assert channels.typing_message("proc-a", 2, frame) == b"Tproc-a:2 " + frame  # the format other versions read
 
 
 async def test_typing_is_still_forbidden_for_guests_with_a_parent(

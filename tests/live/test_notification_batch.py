@@ -1,5 +1,6 @@
 """The large fan-out's batch (server/live/userchannel.py): built by the writer, applied by each process's
-Batches to its own sockets only; in-process, with a fake pool connection that counts its queries."""
+Batches (server/live/users.py) to its own sockets only; in-process, with a fake pool connection that counts
+its queries."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server import wire
-from server.live.userchannel import Batches, batch
+from server.live.userchannel import batch
+from server.live.users import Batches
 from server.store.notifications import published
 
 ACTOR = {"id": 1, "username": "bob", "display_name": "Bob"}

@@ -1,4 +1,4 @@
-"""Fast unit layer for server/live/presence.py: an injected clock, a fake hub, Redis at REDIS_URL.
+"""Fast unit layer for server/live/presence*.py: an injected clock, a fake hub, Redis at REDIS_URL.
 
 No `parley serve` here: Presence objects are driven directly (two of them on one
 Redis stand for two processes), under a namespace of their own.
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from server.live.channels import Channels
 from server.live.presence import TOP, Presence, decode_cursor, encode_cursor, name_key
 from support.clock import Clock
 
@@ -60,12 +61,12 @@ async def redis() -> Any:
 def pair(redis: Any, clock: Clock | None = None) -> tuple[Presence, Presence]:
     ns = f"ptest:{uuid.uuid4().hex[:8]}"
     clock = clock or Clock()
-    return tuple(Presence(FakeHub(), redis, 15.0, 30.0, ns, clock=clock, coalesce=0.01, flush=0.01)
+    return tuple(Presence(FakeHub(), redis, 15.0, 30.0, Channels(ns), clock=clock, coalesce=0.01, flush=0.01)
                  for _ in range(2))  # type: ignore[return-value]
 
 
 async def drop_namespace(redis: Any, p: Presence) -> None:
-    keys = [k async for k in redis.scan_iter(f"{p.ns}:*")]
+    keys = [k async for k in redis.scan_iter(f"{p.channels.namespace}:*")]
     if keys:
         await redis.delete(*keys)
 
@@ -151,7 +152,7 @@ async def test_coalescing_keeps_one_timer_per_scope() -> None:
     """Many changes within one interval leave a single pending recompute (one frame) for the scope."""
     clock = Clock()
     p = local(clock)
-    p.views["site"] = view = p._view("site")
+    view = p.views.view("site")
     view.ran_at, view.interval = clock.now, 1.0
     for i in range(1, 30):
         p.add("site", brief(i))
@@ -197,8 +198,8 @@ async def test_shared_view_is_bounded_and_newest_first(redis: Any) -> None:
         b.add("site", brief(301))
         await b.sync()
         for p in (a, b):  # both processes read the same order: b's batch after a's, then the newest
-            view = p._view("site")
-            await p._refresh("site", view)
+            view = p.views.view("site")
+            await p.views.refresh("site", view)
             assert view.count == 301 and len(view.top or []) == TOP
             assert [u["id"] for u in view.top or []][:4] == [301, 300, 298, 296]
         got = await all_pages(b, "site", 200)
@@ -214,7 +215,7 @@ async def test_a_pending_arrival_is_shown_first_before_it_is_read_back(redis: An
         for i in range(1, 61):
             a.add("site", brief(i))
         await a.sync()
-        await a._refresh("site", a._view("site"))
+        await a.views.refresh("site", a.views.view("site"))
         a.add("site", brief(99))  # not flushed yet
         users, count, _ = await a.snapshot("site")
         assert users[0]["id"] == 99 and count == 61 and len(users) == TOP
@@ -233,12 +234,12 @@ async def test_writes_are_idempotent_when_retried(redis: Any) -> None:
         await a.sync()
         await b.sync()
         for _ in range(2):
-            a.local["site"].rewrite = True
-            a._queue_flush("site", 0)
+            a.counts.scopes["site"].rewrite = True
+            a.shared.queue_flush("site", 0)  # type: ignore[union-attr]
             await a.sync()
         page = await b.page("site")
         assert page["count"] == 10 and page["guests"] == 1
-        assert await redis.hget(f"{a.ns}:pr:{{site}}:r", "1") == b"2"
+        assert await redis.hget(f"{a.channels.namespace}:pr:{{site}}:r", "1") == b"2"
     finally:
         await drop_namespace(redis, a)
 
@@ -256,15 +257,16 @@ async def test_reaping_a_dead_process_removes_only_what_nobody_else_holds(redis:
         await a.sync()
         await b.sync()
         assert (await b.page("site"))["count"] == 2
-        await redis.zadd(a.procs_key, {a.proc: 1.0})  # A "died": its lease ran out long ago
-        await b.beat()
+        assert a.shared is not None and b.shared is not None
+        await redis.zadd(a.shared.procs_key, {a.shared.proc: 1.0})  # A "died": its lease ran out long ago
+        await b.shared.beat()
         for t in list(b.tasks):
             if t.get_name() == "presence-reap":
                 await t
         page = await b.page("site")
         assert [u["id"] for u in page["users"]] == [2] and page["count"] == 1 and page["guests"] == 0
         assert (await b.page(7))["count"] == 0
-        assert await redis.zscore(a.procs_key, a.proc) is None
+        assert await redis.zscore(a.shared.procs_key, a.shared.proc) is None
         a.tasks.clear()
     finally:
         await drop_namespace(redis, a)
@@ -276,9 +278,10 @@ async def test_a_process_reaped_while_alive_writes_itself_back(redis: Any) -> No
     try:
         a.add("site", brief(1))
         await a.sync()
-        await b._reap(a.proc, {"site"})
+        assert a.shared is not None and b.shared is not None
+        await b.shared.reap(a.shared.proc, {"site"})
         assert (await b.page("site"))["count"] == 0
-        await a.beat()
+        await a.shared.beat()
         await a.sync()
         assert (await b.page("site"))["count"] == 1
     finally:
@@ -290,7 +293,7 @@ async def test_no_broadcast_reaches_a_socket_before_its_join_frame() -> None:
 
     p = local()
     conn = FakeConn()
-    p.hub.conns.append(conn)
+    p.watchers.conns.append(conn)  # type: ignore[attr-defined]
     p.add("site", brief(1))
     await asyncio.sleep(0.2)  # the recompute (coalesce 0.01 s) has run
     assert conn.frames == []
@@ -306,8 +309,8 @@ async def test_no_broadcast_reaches_a_socket_before_its_join_frame() -> None:
 def test_the_coalescing_interval_stretches_with_bytes_and_with_sends_up_to_its_cap() -> None:
     """1 s for a small room; longer past the byte budget (big frames) or the send budget (many sockets,
     small frames); never beyond MAX_COALESCE."""
-    from server.live.presence import COALESCE, FANOUT_BUDGET, FANOUT_SENDS, MAX_COALESCE, _interval
-    assert _interval(200, 100) == COALESCE
-    assert _interval(4096, 8192) == 4096 * 8192 / FANOUT_BUDGET > COALESCE
-    assert _interval(120, 3 * FANOUT_SENDS) == 3.0
-    assert _interval(120, 1000 * FANOUT_SENDS) == MAX_COALESCE
+    from server.live.presence_view import COALESCE, FANOUT_BUDGET, FANOUT_SENDS, MAX_COALESCE, interval
+    assert interval(200, 100) == COALESCE
+    assert interval(4096, 8192) == 4096 * 8192 / FANOUT_BUDGET > COALESCE
+    assert interval(120, 3 * FANOUT_SENDS) == 3.0
+    assert interval(120, 1000 * FANOUT_SENDS) == MAX_COALESCE

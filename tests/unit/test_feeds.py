@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from server.live.broker import MemoryBroker
-from server.live.feeds import Feeds, message
+from server.live.channels import Channels
+from server.live.channels import feed_message as message
+from server.live.feeds import Feeds
 from support.clock import Clock
 
 
@@ -48,7 +50,7 @@ def setup() -> tuple[Feeds, Clock, Timers, FakeConn, str]:
     broker = MemoryBroker()
     feeds = Feeds(broker, interval=1.0, clock=clock, later=timers)
     conn = FakeConn()
-    channel = broker.feed_channel(None)
+    channel = Channels().feed(None)
     asyncio.run(feeds.join(conn, channel))  # type: ignore[arg-type]
     return feeds, clock, timers, conn, channel
 

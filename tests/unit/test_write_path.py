@@ -14,6 +14,7 @@ import pytest
 
 from server import effects, metrics
 from server.live.broker import MemoryBroker
+from server.live.channels import Channels
 from server.store import Written, posts, users
 from server.store.events import Event
 from server.wire import decode, event_frame
@@ -129,6 +130,7 @@ class Hub:
 class St:
     def __init__(self, broker: MemoryBroker) -> None:
         self.broker, self.hub, self.feed_publisher, self.pool = broker, Hub(), None, None
+        self.channels = Channels()
 
 
 async def test_after_commit_never_fails_the_writer_and_tries_every_effect():
@@ -142,5 +144,5 @@ async def test_after_commit_never_fails_the_writer_and_tries_every_effect():
     await effects.after_commit(st, written)  # type: ignore[arg-type]
     assert metrics.EFFECT_FAILURES.labels("events")._value.get() == before + 1
     channels = [c for c, _ in broker.sent]
-    assert channels == [broker.thread_channel(2), broker.user_channel(42)]
+    assert channels == [st.channels.thread(2), st.channels.user(42)]
     assert st.hub.commits == [(1, 5), (2, 9)]  # every commit noted, published or not (the hub backfills)
