@@ -99,7 +99,6 @@ async def sign_up(request: Request) -> Response:
         # The user is not visible to anyone else before COMMIT, so nothing can change its epoch meanwhile.
         await sessions.create(conn, session_id, row["id"], row["credential_epoch"])
         if email is not None:
-            assert st.mailer is not None, "the lifespan starts the mailer"
             row = await email_store.set_address(conn, row["id"], email)
             written = await email_store.send_verification(conn, st.mailer.composer, row)
     await after_commit(st, written)

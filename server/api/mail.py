@@ -19,7 +19,6 @@ from .. import auth
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Forbidden, Invalid, Unauthorized, UnsupportedMediaType
-from ..outbox.compose import Composer
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as store
@@ -56,11 +55,6 @@ class PreferencesChange(msgspec.Struct):
     digest: Literal["off", "daily", "weekly"] | None = None
 
 
-def composer(st: AppState) -> Composer:
-    assert st.mailer is not None, "the lifespan starts the mailer"
-    return st.mailer.composer
-
-
 async def set_email(request: Request) -> Response:
     """PUT /api/me/email {email, password}: the address, unverified, and a verification mail to it. The same
     address again: a verified one stays verified (no mail), an unverified one gets a new mail. null removes it."""
@@ -75,7 +69,7 @@ async def set_email(request: Request) -> Response:
         row = await store.set_address(conn, user["id"], address)
         written: Written[None] = Written(None)
         if address is not None and not row["email_verified"]:
-            written = await store.send_verification(conn, composer(st), row)
+            written = await store.send_verification(conn, st.mailer.composer, row)
     await after_commit(st, written)
     return json({"user": users.full(row)})
 
@@ -110,7 +104,7 @@ async def _send_reset(st: AppState, address: str) -> None:
             user = await store.by_verified_address(conn, address)
             if user is None or users.suspended(user):
                 return
-            written = await store.send_reset(conn, composer(st), user)
+            written = await store.send_reset(conn, st.mailer.composer, user)
         await after_commit(st, written)
     except Exception as exc:  # nobody waits for this answer: log it (the person may ask again)
         log.warning("password reset mail not queued: %s", exc)
