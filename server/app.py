@@ -201,6 +201,12 @@ async def page(request: Request) -> Response:
     return FileResponse(WEB / "index.html", headers={"cache-control": "no-cache"})
 
 
+async def unsubscribe_page(request: Request) -> Response:
+    """GET of a mail's one-click unsubscribe URL: the page (its button sends the POST); it changes nothing, so
+    a link scanner that opens it unsubscribes nobody. Part of the API (the document lists it beside the POST)."""
+    return await page(request)
+
+
 def routes() -> list[Any]:
     return [
         Route("/api/users", accounts.sign_up, methods=["POST"]),
@@ -264,7 +270,7 @@ def routes() -> list[Any]:
         Route("/forgot-password", page, methods=["GET"]),
         Route("/reset-password", page, methods=["GET"]),
         Route("/verify-email", page, methods=["GET"]),
-        Route("/unsubscribe", page, methods=["GET"]),  # the page with a button; a GET changes nothing
+        Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
     ]
 
 

@@ -297,7 +297,11 @@ def _paths() -> dict[str, Schema]:
             "earlier session ends. A used, expired or unknown token is 422 field token",
             _ok("200", ref("UserAnswer"), "Signed in; a fresh session cookie"), ["401", "403", "429"],
             body="ResetConfirm", tag="email")},
-        "/unsubscribe": {"post": _unsubscribe()},
+        "/unsubscribe": {"post": _unsubscribe(), "get": {
+            "operationId": "unsubscribePage", "tags": ["email"], "security": NOBODY,
+            "summary": "The page of a mail's unsubscribe URL: a button that sends the POST; it changes nothing",
+            "parameters": [_param("token", "query", {"type": "string"}, "The token of the mail's link")],
+            "responses": {"200": {"description": "The page (HTML)", "content": {"text/html": {"schema": STR}}}}}},
         "/api/categories": {
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),
