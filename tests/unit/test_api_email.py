@@ -110,6 +110,8 @@ def test_a_verification_link_works_once_and_only_for_the_address_it_was_sent_to(
     token = parse_qs(urlsplit(link(mail, "/verify-email")).query)["token"][0]
     r = Api(server.url).post("/api/email/verify", json={"token": token})
     assert r.status_code == 200 and r.json()["user"]["email_verified"] is True, r.text
+    again = Api(server.url).post("/api/email/verify", json={"token": token})
+    assert again.status_code == 422 and again.json()["error"]["field"] == "token", again.text
     expired = planted(pg_url, api.user["id"], "verify", email, "-1 minute")
     api.put("/api/me/email", json={"email": address(), "password": PASSWORD})
     moved = planted(pg_url, api.user["id"], "verify", email)
