@@ -49,7 +49,8 @@ async def _child(variant: str, url: str, n: int) -> dict[str, Any]:
             done.set()
 
     if variant == "parley":
-        from server.live.subscriber import Subscriber, endpoint
+        from server.live.resp import endpoint
+        from server.live.subscriber import Subscriber
         ready = asyncio.Event()
         sub = Subscriber(endpoint(url), on_message, ready.set)
         for ch in [CHANNEL, *OTHERS]:

@@ -22,7 +22,8 @@ from abc import ABC, abstractmethod
 from typing import Protocol
 
 from .publisher import Publisher
-from .subscriber import Subscriber, endpoint
+from .resp import endpoint
+from .subscriber import Subscriber
 
 # A publish is a doorbell: a lost one costs a backfill, a slow one holds up the request that rings it. Without
 # a deadline redis-py's retries on a Redis that hangs (paused, half-open) add up to a minute.

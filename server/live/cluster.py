@@ -38,7 +38,8 @@ from redis.asyncio.connection import parse_url
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from .broker import PUBLISH_TIMEOUT, Broker, Handler
-from .subscriber import Endpoint, Subscriber, endpoint, request
+from .resp import Endpoint, endpoint, request
+from .subscriber import Subscriber
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 redis-py spends tens of µs of Python per command (connection pool, retry wrapper, packing, parsing):
 more than the rest of a reply's fan-out when one post notifies a thousand users. Here a publish is the
-RESP bytes (subscriber.command) written at once, and the replies come back in order on the same
+RESP bytes (resp.command) written at once, and the replies come back in order on the same
 connection, parsed by hiredis. So every publish in flight shares the one connection, in the order
 written, and a batch (publish_many) is one write and one wait.
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import hiredis
 
-from .subscriber import Endpoint, command, open_connection
+from .resp import Endpoint, command, open_connection
 
 log = logging.getLogger(__name__)
 

@@ -172,7 +172,7 @@ def test_endpoint_reads_acl_user_password_and_tls_options_from_the_url():
     """redis://, rediss:// and unix:// URLs give the subscriber the same login and TLS checks as redis-py."""
     import ssl
 
-    from server.live.subscriber import endpoint
+    from server.live.resp import endpoint
 
     plain = endpoint("redis://parley:p%40ss@10.0.0.5:6380/0")
     assert (plain.host, plain.port, plain.username, plain.password, plain.tls) == ("10.0.0.5", 6380, "parley",

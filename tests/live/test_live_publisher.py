@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from server.live.publisher import Publisher
-from server.live.subscriber import endpoint
+from server.live.resp import endpoint
 
 
 async def _listen(url: str, channel: str) -> tuple[Any, Any]:
