@@ -26,7 +26,7 @@ def outbox(pg_url: str, address: str) -> list[Any]:
                     address)
 
 
-def wait(check: Any, timeout: float = 40.0, what: str = "") -> Any:
+def wait(check: Any, timeout: float = 90.0, what: str = "") -> Any:
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = check()
