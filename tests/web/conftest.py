@@ -25,8 +25,11 @@ PASSWORD = "correct-horse-battery"
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test file. Not for the session: the sync Playwright API keeps an event loop running
+    in the main thread until it stops, so every later file on the same pytest-xdist worker that runs an
+    event loop (asyncio.run, an async test) would fail with "cannot be called from a running event loop"."""
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     with sync_api.sync_playwright() as pw:
