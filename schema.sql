@@ -24,12 +24,23 @@ CREATE TABLE IF NOT EXISTS users (
         CHECK (suspended_until BETWEEN '1999-12-31 00:01:00+00' AND '3000-01-01 23:59:00+00'),
     suspension_reason text,
     -- Raised by a password change and a suspension: sessions made at an older epoch are dead (0007).
-    credential_epoch bigint NOT NULL DEFAULT 0
+    credential_epoch bigint NOT NULL DEFAULT 0,
+    -- E-mail (0010): one address, verified or not; preferences; the last digest; the epoch every one-click
+    -- unsubscribe link is signed with (using one raises it).
+    email         text,
+    email_verified boolean NOT NULL DEFAULT false,
+    email_notifications text NOT NULL DEFAULT 'away'
+        CONSTRAINT users_email_notifications CHECK (email_notifications IN ('always', 'away', 'never')),
+    digest        text NOT NULL DEFAULT 'weekly' CONSTRAINT users_digest CHECK (digest IN ('off', 'daily', 'weekly')),
+    digest_at     timestamptz,
+    unsubscribe_epoch bigint NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_username_lower ON users (lower(username));
 -- @mention completion (GET /api/users?q=): prefix search on username and display name, any case.
 CREATE INDEX IF NOT EXISTS users_username_prefix ON users (lower(username) text_pattern_ops);
 CREATE INDEX IF NOT EXISTS users_display_name_prefix ON users (lower(display_name) text_pattern_ops);
+-- An address is unique among verified addresses, any case (0010).
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_verified ON users (lower(email)) WHERE email_verified;
 
 -- Server-side sessions: the cookie carries only a signed random id; deleting
 -- the row revokes the session everywhere at once.
@@ -285,8 +296,44 @@ CREATE TABLE IF NOT EXISTS notifications (
     post_id    bigint NOT NULL REFERENCES posts(id),
     created_at timestamptz NOT NULL DEFAULT now(),
     read       boolean NOT NULL DEFAULT false,
+    -- Looked at once for mail when due (0010): 'due', then 'mailed' or 'skipped'.
+    mail       text NOT NULL DEFAULT 'due' CONSTRAINT notifications_mail CHECK (mail IN ('due', 'mailed', 'skipped')),
     UNIQUE (post_id, user_id)
 );
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id DESC);
 CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE NOT read;
 CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id);
+CREATE INDEX IF NOT EXISTS notifications_mail_due ON notifications (created_at) WHERE mail = 'due';
+
+-- Single-use tokens of verification and reset mails, kept only as a SHA-256 (0010). A reset token works
+-- only at the credential epoch it was made at.
+CREATE TABLE IF NOT EXISTS email_tokens (
+    hash       bytea PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    purpose    text NOT NULL CHECK (purpose IN ('verify', 'reset')),
+    email      text NOT NULL,
+    epoch      bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL,
+    used_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS email_tokens_user ON email_tokens (user_id);
+CREATE INDEX IF NOT EXISTS email_tokens_expires ON email_tokens (expires_at);
+
+-- The outbox (0010): every mail whole, written in the transaction of its cause, sent by any process.
+-- next_try_at: when it is due, and the lease of a claim; sent_at: the SMTP server accepted it.
+CREATE TABLE IF NOT EXISTS mail_outbox (
+    id          bigserial PRIMARY KEY,
+    kind        text NOT NULL CHECK (kind IN ('verify', 'reset', 'notification', 'digest')),
+    user_id     bigint REFERENCES users(id) ON DELETE SET NULL,
+    recipient   text NOT NULL,
+    message     text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    next_try_at timestamptz NOT NULL DEFAULT now(),
+    tries       integer NOT NULL DEFAULT 0,
+    last_error  text,
+    sent_at     timestamptz,
+    failed_at   timestamptz
+);
+CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_try_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+CREATE INDEX IF NOT EXISTS mail_outbox_done ON mail_outbox (created_at) WHERE sent_at IS NOT NULL OR failed_at IS NOT NULL;

@@ -28,6 +28,7 @@ from .api import (
     accounts,
     following,
     forum,
+    mail,
     mentions,
     moderation,
     notifications,
@@ -45,6 +46,7 @@ from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
+from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
@@ -199,6 +201,12 @@ async def page(request: Request) -> Response:
     return FileResponse(WEB / "index.html", headers={"cache-control": "no-cache"})
 
 
+async def unsubscribe_page(request: Request) -> Response:
+    """GET of a mail's one-click unsubscribe URL: the page (its button sends the POST); it changes nothing, so
+    a link scanner that opens it unsubscribes nobody. Part of the API (the document lists it beside the POST)."""
+    return await page(request)
+
+
 def routes() -> list[Any]:
     return [
         Route("/api/users", accounts.sign_up, methods=["POST"]),
@@ -211,6 +219,13 @@ def routes() -> list[Any]:
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
+        Route("/api/me/email", mail.set_email, methods=["PUT"]),
+        Route("/api/me/preferences", mail.get_preferences, methods=["GET"]),
+        Route("/api/me/preferences", mail.set_preferences, methods=["PUT"]),
+        Route("/api/email/verify", mail.verify_email, methods=["POST"]),
+        Route("/api/password-reset", mail.request_reset, methods=["POST"]),
+        Route("/api/password-reset/confirm", mail.confirm_reset, methods=["POST"]),
+        Route("/unsubscribe", mail.unsubscribe, methods=["POST"]),
         Route("/api/categories", forum.list_categories, methods=["GET"]),
         Route("/api/categories", forum.create_category, methods=["POST"]),
         Route("/api/categories/{slug}/threads", forum.list_threads, methods=["GET"]),
@@ -252,6 +267,10 @@ def routes() -> list[Any]:
         Route("/settings", page, methods=["GET"]),
         Route("/review", page, methods=["GET"]),
         Route("/modlog", page, methods=["GET"]),
+        Route("/forgot-password", page, methods=["GET"]),
+        Route("/reset-password", page, methods=["GET"]),
+        Route("/verify-email", page, methods=["GET"]),
+        Route("/unsubscribe", unsubscribe_page, methods=["GET"]),
     ]
 
 
@@ -309,8 +328,10 @@ class Parley:
         self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
                               presence=presence, limiter=limiter, cookies=Cookies(settings), renderer=renderer,
                               feed_publisher=FeedPublisher(pool, broker, channels), page_cache=PageCache(),
-                              search_slots=asyncio.Semaphore(search.slots(settings)))
+                              search_slots=asyncio.Semaphore(search.slots(settings)),
+                              mailer=Mailer(pool, settings, presence.online))
         app.state.parley = self.state
+        await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
@@ -319,6 +340,7 @@ class Parley:
             pruner.cancel()
             warm.cancel()
             self.state.shutting_down = True
+            await self.state.mailer.stop()
             self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()

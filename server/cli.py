@@ -1,4 +1,4 @@
-"""`parley serve|migrate|demo|user add` (also `python -m server`).
+"""`parley serve|migrate|demo|user add|user passwd|mail list|mail show` (also `python -m server`).
 
 A bad setting, an unreachable database or a port in use ends with one line on
 stderr naming the problem and exit code 2, never a traceback.
@@ -179,9 +179,14 @@ def cmd_serve(args: argparse.Namespace, settings: config.Settings) -> None:
         raise Fatal(f"--port must be 1-65535, not {args.port}")
     log_cfg = setup_logging(settings)
     port_free(args.host, args.port)
+    if settings.smtp_listen is not None:
+        port_free(*settings.smtp_listen)
     demo = settings.embedded_db and settings.demo_on_empty
     server, url = prepare_database(settings, demo)
     os.environ["DATABASE_URL"] = url  # workers re-read the settings from the environment
+    if settings.public_url is None:  # links in mail: this server's own origin unless PARLEY_PUBLIC_URL says
+        host = {"0.0.0.0": "localhost", "::": "localhost", "": "localhost"}.get(args.host, args.host)
+        os.environ["PARLEY_PUBLIC_URL"] = f"http://{f'[{host}]' if ':' in host else host}:{args.port}"
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="parley-metrics-")
     log = logging.getLogger("parley")
@@ -272,9 +277,7 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
             args.display_name = Text(1, 64, refuse="name").check(args.display_name, "display name")
         except Invalid as exc:
             raise Fatal(exc.message) from None
-    password = sys.stdin.readline().rstrip("\r\n")
-    if not 8 <= len(password) <= 256:
-        raise Fatal("the password (one line on stdin) must be 8-256 characters")
+    password = read_password()
     server, url = prepare_database(settings, demo=False)
     try:
         async def run() -> None:
@@ -298,6 +301,54 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
             server.cleanup()
 
 
+def read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not 8 <= len(password) <= 256:
+        raise Fatal("the password (one line on stdin) must be 8-256 characters")
+    return password
+
+
+def cmd_user_passwd(args: argparse.Namespace, settings: config.Settings) -> None:
+    """`parley user passwd NAME`: an operator sets a password; every session of the user ends (the credential
+    epoch is raised, so every server process's session sweep closes their sockets within seconds)."""
+    password = read_password()
+    server, url = prepare_database(settings, demo=False)
+    try:
+        async def run() -> None:
+            import asyncpg
+
+            from .auth import hash_password
+            from .store import sessions, users
+            password_hash = await hash_password(password)
+            conn = await asyncpg.connect(url)
+            try:
+                async with conn.transaction():
+                    user = await users.by_username(conn, args.name)
+                    if user is None:
+                        raise Fatal(f"no user named {args.name!r}")
+                    await users.set_password(conn, user["id"], password_hash)
+                    await sessions.revoke_all(conn, user["id"])
+            finally:
+                await conn.close()
+        asyncio.run(run())
+        print(f"password of {args.name} changed; every session of theirs has ended")
+    finally:
+        if server is not None:
+            server.cleanup()
+
+
+def cmd_mail(args: argparse.Namespace, settings: config.Settings) -> None:
+    """`parley mail list` / `parley mail show ID`: the mail written to the data directory (no SMTP server set)."""
+    from .outbox import maildir
+    if args.mail_command == "list":
+        print(maildir.listing(settings))
+    else:
+        text = maildir.show(settings, args.id)
+        if text is None:
+            raise Fatal(f"no mail {args.id} in {maildir.mail_dir(settings)}")
+        print(text)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="parley", description="Parley: a real-time discussion service")
     sub = p.add_subparsers(dest="command", required=True)
@@ -315,6 +366,13 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--moderator", action="store_true")
     add.add_argument("--display-name")
+    pw = usub.add_parser("passwd", help="set a user's password (one line from stdin); every session of theirs ends")
+    pw.add_argument("name")
+    mail = sub.add_parser("mail", help="the mail written to the data directory when no SMTP server is set")
+    msub = mail.add_subparsers(dest="mail_command", required=True)
+    msub.add_parser("list", help="the mail written to the data directory, newest first")
+    show = msub.add_parser("show", help="one mail: its headers and its text")
+    show.add_argument("id", type=int)
     return p
 
 
@@ -326,8 +384,11 @@ def main(argv: list[str] | None = None) -> None:
         settings = config.load()
         if args.command == "serve" and args.workers < 1:
             raise Fatal("--workers must be at least 1")
-        {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo}.get(
-            args.command, cmd_user_add)(args, settings)
+        if args.command == "user":
+            {"add": cmd_user_add, "passwd": cmd_user_passwd}[args.user_command](args, settings)
+        else:
+            {"serve": cmd_serve, "migrate": cmd_migrate, "demo": cmd_demo, "mail": cmd_mail}[args.command](
+                args, settings)
     except config.ConfigError as exc:
         die(str(exc))
     except Fatal as exc:

@@ -49,6 +49,12 @@ class RateLimits:
     # on submit and on "Show more", a person a few times a minute. An address may be shared (an office, NAT).
     search_per_user: tuple[int, float] = (30, 30 / 60)
     search_per_ip: tuple[int, float] = (60, 60 / 60)
+    # Verification and reset mails (server/api/email.py): per address (the one mailed, any case) and per
+    # client address. A person asks for a few; a script mailing someone over and over gets 429.
+    mail_per_address: tuple[int, float] = (5, 5 / 3600)
+    mail_per_ip: tuple[int, float] = (20, 20 / 3600)
+    # Confirming a token (verify, reset): guessing one is hopeless (256 bits), but each try costs a hash.
+    token_per_ip: tuple[int, float] = (30, 30 / 300)
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,14 @@ class Settings:
     db_pool_size: int = 20
     body_timeout_seconds: float = 20.0  # end of a request's head → last byte of its body; then 408 (httpguard.py)
     limits: RateLimits = field(default_factory=RateLimits)
+    # E-mail (docs/operations.md "E-mail"). public_url: the base of every link in a mail (None: the server's
+    # own origin, which `parley serve` sets from --host/--port). smtp_url None: mail is written to mail/ in
+    # the data directory. smtp_listen: (host, port) of the reply-by-mail listener, or None.
+    public_url: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "Parley <parley@localhost>"
+    smtp_listen: tuple[str, int] | None = None
+    mail_delay_seconds: float = 120.0
     # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -115,6 +129,35 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     if parts.scheme not in schemes:
         raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}, not {raw!r}")
     return raw
+
+
+def _public_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"PARLEY_PUBLIC_URL must be a URL like https://forum.example, not {raw!r}")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def _mail_from(raw: str) -> str:
+    from email.errors import HeaderParseError
+    from email.headerregistry import HeaderRegistry
+
+    try:
+        header = HeaderRegistry()("from", raw)
+        addresses = header.addresses  # type: ignore[attr-defined]
+    except (HeaderParseError, IndexError, ValueError):
+        addresses = ()
+    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain or header.defects:
+        raise ConfigError(f"PARLEY_MAIL_FROM must be one address like 'Forum <forum@example.org>', not {raw!r}")
+    return str(header)
+
+
+def _listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"PARLEY_SMTP_LISTEN must be HOST:PORT, like 127.0.0.1:2525, not {raw!r}")
+    return host, int(port)
 
 
 def _origin(raw: str) -> str:
@@ -222,6 +265,21 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
+    if (raw := get("PARLEY_PUBLIC_URL")) is not None:
+        kw["public_url"] = _public_url(raw)
+    if (raw := get("PARLEY_SMTP_URL")) is not None:
+        url = _url("PARLEY_SMTP_URL", raw, ("smtp", "smtps"))
+        if not urlsplit(url).hostname:
+            raise ConfigError(f"PARLEY_SMTP_URL names no host: {raw!r}")
+        kw["smtp_url"] = url
+    if (raw := get("PARLEY_MAIL_FROM")) is not None:
+        kw["mail_from"] = _mail_from(raw)
+    elif "smtp_url" in kw:
+        raise ConfigError("PARLEY_MAIL_FROM is required when PARLEY_SMTP_URL is set (the sender of every mail)")
+    if (raw := get("PARLEY_SMTP_LISTEN")) is not None:
+        kw["smtp_listen"] = _listen(raw)
+    if (raw := get("PARLEY_MAIL_DELAY_SECONDS")) is not None:
+        kw["mail_delay_seconds"] = _number("PARLEY_MAIL_DELAY_SECONDS", raw, float, 0, 86400 * 7)
     if (raw := get("PARLEY_DEMO")) is not None:
         kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
     data_dir = kw.setdefault("data_dir", Path.cwd() / ".parley")

@@ -11,7 +11,9 @@ failure policy, and nothing else in the request path calls the broker:
 3. other frames for one user's sockets (e.g. moderators' flag counts);
 4. the end of sessions: their sockets close with 4001 on every process (the rows are gone first: every
    hub's session sweep closes them too when this is lost);
-5. thread-list updates on the feeds (soft: a client that reconnects reloads its list).
+5. thread-list updates on the feeds (soft: a client that reconnects reloads its list);
+6. mail queued: the rows are committed; this only wakes the process's outbox sender (outbox/sender.py), which
+   would otherwise find them at its next poll.
 
 Failure policy: every effect is either stored before COMMIT or soft, so a failed publish is logged and
 counted (`parley_effect_failures_total{effect}`), never an error for the writer, and the next effect is
@@ -51,6 +53,8 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
                                                             only=ended.only, before=ended.before))
     if written.feeds:
         await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
+    if written.mail_queued:
+        st.mailer.queued(written.mail_queued)
 
 
 async def _guarded(effect: str, work: Any) -> None:

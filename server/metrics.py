@@ -60,3 +60,10 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+MAIL_QUEUED = Counter("parley_mail_queued", "Mails written to the outbox (server/outbox/)", ["kind"])
+MAIL_SENT = Counter("parley_mail_sent", "Mails the SMTP server accepted (or written to the mail directory)")
+MAIL_RETRIES = Counter("parley_mail_retries", "Sends that failed for now (down, slow, 4xx): due again later")
+MAIL_FAILED = Counter("parley_mail_failed", "Mails given up: refused (5xx) or not accepted within 24 hours")
+MAIL_OLDEST_UNSENT = Gauge("parley_mail_oldest_unsent_seconds", "Age of the oldest mail not yet sent (0: none)",
+                           multiprocess_mode="livemax")
+INBOUND_MAIL = Counter("parley_inbound_mail", "Mails to the reply-by-mail listener, by outcome", ["outcome"])

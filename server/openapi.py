@@ -17,7 +17,19 @@ from typing import Any
 import msgspec
 
 from . import shapes
-from .api import accounts, common, following, forum, mentions, moderation, notifications, preview, profiles, search
+from .api import (
+    accounts,
+    common,
+    following,
+    forum,
+    mail,
+    mentions,
+    moderation,
+    notifications,
+    preview,
+    profiles,
+    search,
+)
 from .auth import COOKIE
 from .store.cursor import CURSOR
 
@@ -48,7 +60,8 @@ ARRAY = lambda items: {"type": "array", "items": items}  # noqa: E731
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
-            following.Following, following.ReadPosition]
+            following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
+            mail.ResetConfirm, mail.PreferencesChange]
 
 
 def _no_nul(schema: Any) -> None:
@@ -198,6 +211,24 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
     return operation
 
 
+def _unsubscribe() -> Schema:
+    """The one-click unsubscribe of a mail's List-Unsubscribe URL (RFC 8058): a form, no session, no Origin check."""
+    form = {"type": "object", "properties": {"List-Unsubscribe": {"const": "One-Click"}},
+            "required": ["List-Unsubscribe"]}
+    return {
+        "operationId": "unsubscribe", "tags": ["email"], "security": NOBODY,
+        "summary": "One-click unsubscribe (RFC 8058): the token of a mail's List-Unsubscribe URL, once; notification "
+                   "mail to never (or, from a digest, the digest off). A GET of the same URL is a page that changes "
+                   "nothing",
+        "parameters": [_param("token", "query", {"type": "string", "minLength": 1, "maxLength": 200},
+                              "The token of the mail's link", required=True)],
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form},
+                                                      "multipart/form-data": {"schema": form}}},
+        "responses": {**_ok("200", ref("Unsubscribed")), **{s: ERRORS[s] for s in ("400", "413", "415", "422", "429",
+                                                                                      "503")}},
+    }
+
+
 def _meta(op_id: str, summary: str, responses: Schema) -> Schema:
     return {"operationId": op_id, "summary": summary, "tags": ["meta"], "security": NOBODY, "responses": responses}
 
@@ -244,6 +275,33 @@ def _paths() -> dict[str, Schema]:
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",
             user_answer, ["429"], body="PasswordChange", security=SIGNED_IN, tag="accounts")},
+        "/api/me/email": {"put": op(
+            "setEmail", "Set my e-mail address (unverified; a verification mail goes to it), or remove it with null. "
+            "409 email_taken: another account has verified it; 403 wrong_password",
+            user_answer, ["409", "429"], body="EmailChange", security=SIGNED_IN, tag="email")},
+        "/api/me/preferences": {
+            "get": op("getPreferences", "My mail preferences", _ok("200", ref("PreferencesAnswer")), [],
+                      security=SIGNED_IN, tag="email"),
+            "put": op("setPreferences", "Change my mail preferences (any subset)", _ok("200", ref("PreferencesAnswer")),
+                      ["429"], body="PreferencesChange", security=SIGNED_IN, tag="email"),
+        },
+        "/api/email/verify": {"post": op(
+            "verifyEmail", "Verify an address with the token of its mail (no session needed); a used, expired or "
+            "unknown token is 422 field token", user_answer, ["403", "409", "429"], body="VerifyEmail", tag="email")},
+        "/api/password-reset": {"post": op(
+            "requestPasswordReset", "Mail a reset link to this address if it is an account's verified one; the answer "
+            "is the same either way", _ok("202", ref("Queued"), "Accepted (whether or not the address is known)"),
+            ["403", "429"], body="ResetRequest", tag="email")},
+        "/api/password-reset/confirm": {"post": op(
+            "confirmPasswordReset", "Set a new password with a reset token (once, within an hour) and sign in; every "
+            "earlier session ends. A used, expired or unknown token is 422 field token",
+            _ok("200", ref("UserAnswer"), "Signed in; a fresh session cookie"), ["401", "403", "429"],
+            body="ResetConfirm", tag="email")},
+        "/unsubscribe": {"post": _unsubscribe(), "get": {
+            "operationId": "unsubscribePage", "tags": ["email"], "security": NOBODY,
+            "summary": "The page of a mail's unsubscribe URL: a button that sends the POST; it changes nothing",
+            "parameters": [_param("token", "query", {"type": "string"}, "The token of the mail's link")],
+            "responses": {"200": {"description": "The page (HTML)", "content": {"text/html": {"schema": STR}}}}}},
         "/api/categories": {
             "get": op("listCategories", "The category tree", _ok("200", obj(categories=ARRAY(ref("Category")))),
                       []),

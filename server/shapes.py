@@ -31,14 +31,21 @@ class UserBrief(msgspec.Struct):
     display_name: str
 
 
-class User(msgspec.Struct):
-    """A full user: /api/me and the answers of sign-up and sign-in."""
+class Member(msgspec.Struct):
+    """A full user as others see it (a Profile's base): never the address."""
 
     id: Id
     username: str
     display_name: str
     is_moderator: bool
     created_at: Time
+
+
+class User(Member):
+    """A full user: /api/me and the answers of sign-up and sign-in; only ever the user's own view."""
+
+    email: str | None
+    email_verified: bool
 
 
 class UserAnswer(msgspec.Struct):
@@ -203,7 +210,7 @@ class Stats(msgspec.Struct):
     score: int
 
 
-class Profile(User):
+class Profile(Member):
     last_seen_at: Time | None
     suspended_until: Time | None
     stats: Stats
@@ -251,9 +258,31 @@ class Error(msgspec.Struct):
     error: ErrorBody
 
 
+class Preferences(msgspec.Struct):
+    email_notifications: Literal["always", "away", "never"]
+    digest: Literal["off", "daily", "weekly"]
+
+
+class PreferencesAnswer(msgspec.Struct):
+    preferences: Preferences
+
+
+class Unsubscribed(msgspec.Struct):
+    """The answer of a one-click unsubscribe: the preferences of the user it was for, as they are now."""
+
+    unsubscribed: bool
+    preferences: Preferences
+
+
+class Queued(msgspec.Struct):
+    """202: the request is taken (a password reset: whether the address is known is never told)."""
+
+    accepted: bool
+
+
 # Every shape the document lists under components/schemas, by the name it has there.
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
-    SearchResults,
+    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued,
 )

@@ -15,6 +15,7 @@ from .live.broker import Broker
 from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
+from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
@@ -34,5 +35,6 @@ class AppState:
     feed_publisher: FeedPublisher  # thread-list updates, coalesced per thread by this process
     page_cache: PageCache  # guests' thread pages while their seq is unchanged
     search_slots: asyncio.Semaphore  # api/search.py: searches of this process at once
+    mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

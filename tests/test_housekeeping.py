@@ -33,25 +33,34 @@ async def _fill(conn: asyncpg.Connection, expired: int, live: int) -> None:
         await conn.execute("INSERT INTO idempotency_keys (user_id, thread_id, key, created_at)"
                            " VALUES ($1, $4, $2, now() - $3::text::interval)", uid, f"k{i}",
                            "2 days" if old else "1 minute", tid)
+        # Mail: sent 40 days ago goes; sent an hour ago, and unsent however old, stay.
+        await conn.execute("INSERT INTO mail_outbox (kind, recipient, message, created_at, sent_at)"
+                           " VALUES ('digest', 'a@example.org', '', now() - $1::text::interval, now())", age)
+        # Tokens: used two days ago goes; made an hour ago and unused stays.
+        await conn.execute("INSERT INTO email_tokens (hash, user_id, purpose, email, epoch, expires_at, used_at)"
+                           " VALUES (decode(md5(random()::text), 'hex'), $1, 'reset', 'a@example.org', 0,"
+                           " now() + interval '1 hour', CASE WHEN $2 THEN now() - interval '2 days' END)", uid, old)
 
 
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
-    return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in ("sessions", "thread_events",
-                                                                          "idempotency_keys")}
+    return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
+
+
+TABLES = ("sessions", "thread_events", "idempotency_keys", "mail_outbox", "email_tokens")
 
 
 async def test_a_round_prunes_only_what_expired(fresh_db):
-    """Expired sessions, events past retention and day-old idempotency keys go; recent ones stay."""
+    """Expired sessions, events past retention, day-old idempotency keys, month-old sent mail and used tokens
+    go; recent ones stay."""
     pool = await db.create_pool(fresh_db, max_size=2)
     try:
         async with pool.acquire() as conn:
             await _fill(conn, expired=3, live=2)
         done = await housekeeping.run_round(pool, SETTINGS)
-        assert done == {"sessions": 3, "thread_events": 3, "idempotency_keys": 3}
+        assert done == dict.fromkeys(TABLES, 3)
         async with pool.acquire() as conn:
-            assert await _counts(conn) == {"sessions": 2, "thread_events": 2, "idempotency_keys": 2}
-        assert await housekeeping.run_round(pool, SETTINGS) == {"sessions": 0, "thread_events": 0,
-                                                                "idempotency_keys": 0}
+            assert await _counts(conn) == dict.fromkeys(TABLES, 2)
+        assert await housekeeping.run_round(pool, SETTINGS) == dict.fromkeys(TABLES, 0)
     finally:
         await pool.close()
 

@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import msgspec
+from email_validator import EmailNotValidError, validate_email
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,9 +14,10 @@ from starlette.responses import Response
 from .. import auth
 from ..db import transaction
 from ..effects import after_commit
-from ..errors import Conflict, Forbidden, RateLimited, Unauthorized
+from ..errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
+from ..store import addresses as email_store
 from ..wire import iso
 from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
 
@@ -29,12 +31,31 @@ Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
 # …and a new one is 8–256 characters.
 NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
 DisplayName = Annotated[str, Text(1, 64, refuse="name")]
+# An address as typed: normalize() then decides (email-validator).
+Email = Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL, description="An e-mail address")]
+
+
+def normalize(address: str) -> str:
+    """The address as stored: checked by email-validator (syntax only, no DNS), its domain lower-cased and
+    in ASCII (IDNA); 422 field email when it is not an address. Internationalized local parts are refused
+    (they need SMTPUTF8 all the way)."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).ascii_email or ""
+    except EmailNotValidError as exc:
+        raise Invalid(f"email is not a valid address: {exc}", field="email") from None
+
+
+async def mail_limits(st: AppState, request: Request, address: str) -> None:
+    """The buckets of verification and reset mails: per address mailed (any case) and per client address."""
+    await limit(st, f"mail:ip:{auth.client_key(request, st.settings)}", st.settings.limits.mail_per_ip)
+    await limit(st, f"mail:to:{address.lower()}", st.settings.limits.mail_per_address)
 
 
 class SignUp(msgspec.Struct):
     username: Username
     password: NewPassword
     display_name: DisplayName | None = None
+    email: Email | None = None
 
 
 class SignIn(msgspec.Struct):
@@ -60,19 +81,27 @@ async def sign_up(request: Request) -> Response:
     auth.check_origin(request, st.settings)
     body = await parse(request, SignUp)
     display = body.display_name if body.display_name is not None else body.username
+    email = normalize(body.email) if body.email is not None else None
     address = auth.client_key(request, st.settings)
     # Per address an hour and a day: a suspended member cannot come straight back as a stream of new accounts.
     await limit(st, f"signup:ip:{address}", st.settings.limits.signup_per_ip)
     await limit(st, f"signup:day:{address}", st.settings.limits.signup_per_ip_day)
+    if email is not None:
+        await mail_limits(st, request, email)
     if await users.moderator_copied(st.pool, display) is not None:  # a copy of a moderator's name (docs/security.md)
         raise Conflict("That name is a moderator's: choose another display name", code="display_name_taken",
                        field="display_name" if body.display_name is not None else "username")
     password_hash = await auth.hash_password(body.password)
     session_id = st.cookies.new_session_id()
+    written: Written[None] = Written(None)
     async with transaction(st.pool) as conn:
         row = await users.create(conn, body.username, display, password_hash)
         # The user is not visible to anyone else before COMMIT, so nothing can change its epoch meanwhile.
         await sessions.create(conn, session_id, row["id"], row["credential_epoch"])
+        if email is not None:
+            row = await email_store.set_address(conn, row["id"], email)
+            written = await email_store.send_verification(conn, st.mailer.composer, row)
+    await after_commit(st, written)
     response = json({"user": users.full(row)}, 201)
     set_cookie(request, response, session_id)
     return response

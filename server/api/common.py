@@ -368,6 +368,7 @@ BUCKETS = {
     "read": lambda lim: lim.read_per_user,
     "notifications_read": lambda lim: lim.notifications_read_per_user,
     "moderation": lambda lim: lim.moderation_per_user,
+    "preferences": lambda lim: lim.edit_per_user,
 }
 
 

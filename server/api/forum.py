@@ -44,7 +44,8 @@ SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category sl
 Title = Annotated[str, Text(1, 200, refuse="title")]
 THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
 PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
-Body = Annotated[str, Text(1, 20_000)]
+BODY = Text(1, 20_000)  # a post's body (also a reply by mail's, outbox/inbound.py)
+Body = Annotated[str, BODY]
 CategoryName = Annotated[str, Text(1, 100, refuse="name")]
 
 
@@ -195,12 +196,21 @@ async def create_post(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
+    post, created = await make_post(st, user, thread_id, text, body.parent_id, key)
+    return json({"post": post}, 201 if created else 200)
+
+
+async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_id: int | None = None,
+                    key: str | None = None) -> tuple[dict[str, Any], bool]:
+    """A response or comment by `user`, after every check of the caller's (session or reply key, suspension,
+    the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
+    The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
+    and whether it was made now (False: an idempotent replay of `key`)."""
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
-        written = await posts.create(conn, thread_id, user["id"], text, body.parent_id, html, key, mentioned)
+        written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
     await after_commit(st, written)
-    post, created = written.value
-    return json({"post": post}, 201 if created else 200)
+    return written.value  # type: ignore[no-any-return]
 
 
 async def edit_post(request: Request) -> Response:

@@ -121,6 +121,17 @@ class Presence:
         if self.shared is not None:
             await self.shared.sync()
 
+    async def online(self, user_ids: list[int]) -> set[int]:
+        """Which of these users have a socket open on any process (or closed within the grace period): this
+        process's own sockets (which Redis may not have heard of yet), then every process's, as the site
+        scope's reference counts in Redis. Notification mail asks (outbox/notify.py: `away` means no socket
+        open when the notification is due)."""
+        found = self.counts.present("site", user_ids)
+        rest = [u for u in user_ids if u not in found]
+        if self.shared is None or not rest:
+            return found
+        return found | await self.shared.present("site", rest)
+
     async def page(self, scope: Scope, limit: int = PAGE_DEFAULT, after: str | None = None) -> dict[str, Any]:
         """Everyone present, by display name: {users, count, guests, next} (`after` a decoded cursor member)."""
         limit = max(1, min(PAGE_MAX, limit))

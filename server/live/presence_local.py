@@ -83,6 +83,13 @@ class Counts:
     def get(self, scope: Scope) -> Local | None:
         return self.scopes.get(scope)
 
+    def present(self, scope: Scope, user_ids: list[int]) -> set[int]:
+        """Those of `user_ids` with a socket here in `scope`, or lingering in their grace period."""
+        loc = self.scopes.get(scope)
+        if loc is None:
+            return set()
+        return {u for u in user_ids if loc.users.get(u) or u in loc.linger}
+
     def _loc(self, scope: Scope) -> Local:
         loc = self.scopes.get(scope)
         if loc is None:

@@ -134,6 +134,12 @@ class Shared:
         members = [m.decode() if isinstance(m, bytes) else m for m in out[3::2]]
         return int(out[0]), int(out[1]), int(out[2]) == 1, members, [wire.decode(b) for b in out[4::2] if b]
 
+    async def present(self, scope: Scope, user_ids: list[int]) -> set[int]:
+        """Those of `user_ids` some process holds in `scope` (the scope's reference counts, :r): one HMGET."""
+        metrics.PRESENCE_REDIS_COMMANDS.inc()
+        values = await self.redis.hmget(self.keys(scope, self.proc)[1], [str(u) for u in user_ids])
+        return {u for u, v in zip(user_ids, values, strict=True) if v is not None and int(v) > 0}
+
     # -- writes ----------------------------------------------------------
 
     def queue_flush(self, scope: Scope, delay: float | None = None) -> None:

@@ -40,7 +40,9 @@ class Written(Generic[T]):
       category a moved thread left, whose feeds hear it as deleted;
     - user_frames: other frames for one user's sockets on every process, (user id, frame);
     - sessions_ended: sessions whose sockets close (the sessions rows are already gone or stale: a hub's
-      sweep closes them too if this is lost)."""
+      sweep closes them too if this is lost);
+    - mail_queued: mails written to the outbox in this transaction, by kind (the rows are the truth: this
+      only wakes the process's sender at once instead of at its next poll)."""
 
     value: T
     events: list[Event] = field(default_factory=list)
@@ -50,6 +52,7 @@ class Written(Generic[T]):
     moved_from: int | None = None
     user_frames: list[tuple[int, bytes]] = field(default_factory=list)
     sessions_ended: list[SessionsEnded] = field(default_factory=list)
+    mail_queued: list[str] = field(default_factory=list)
 
     def merge(self, other: Written[Any]) -> Written[T]:
         """This write's effects followed by another's, made in the same transaction."""
@@ -59,4 +62,5 @@ class Written(Generic[T]):
         self.feeds += [t for t in other.feeds if t not in self.feeds]
         self.user_frames += other.user_frames
         self.sessions_ended += other.sessions_ended
+        self.mail_queued += other.mail_queued
         return self

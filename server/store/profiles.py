@@ -32,7 +32,7 @@ async def profile(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> dic
     seen = await conn.fetchval("SELECT max(last_seen_at) FROM sessions WHERE user_id = $1", row["id"])
     candidates = [ts for ts in (seen, stats["last_post_at"]) if ts is not None]
     return {
-        **users.full(row),
+        **users.public(row),
         "last_seen_at": iso(max(candidates)) if candidates else None,
         "suspended_until": iso(row["suspended_until"]) if users.suspended(row) else None,
         "stats": {k: stats[k] for k in ("questions", "responses", "comments", "accepted", "score")},

@@ -29,6 +29,16 @@ PRUNERS: list[Pruner] = [
             SELECT thread_id, seq FROM thread_events
             WHERE created_at < now() - make_interval(days => $2) LIMIT $1)""",
            ("event_retention_days",)),
+    # Mail sent or given up a month ago (their text is already cleared once sent).
+    Pruner("mail_outbox", """
+        DELETE FROM mail_outbox WHERE id IN (
+            SELECT id FROM mail_outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)
+              AND created_at < now() - interval '30 days' LIMIT $1)"""),
+    # Verification and reset tokens used or expired a day ago.
+    Pruner("email_tokens", """
+        DELETE FROM email_tokens WHERE hash IN (
+            SELECT hash FROM email_tokens WHERE expires_at < now() - interval '1 day'
+               OR used_at < now() - interval '1 day' LIMIT $1)"""),
     # A retry comes within seconds, not days.
     Pruner("idempotency_keys", """
         DELETE FROM idempotency_keys WHERE (user_id, thread_id, key) IN (

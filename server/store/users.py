@@ -83,9 +83,15 @@ def brief_sql(alias: str) -> str:
     return f"CASE WHEN {alias}.id IS NULL THEN NULL ELSE jsonb_build_object({pairs}) END"
 
 
-def full(row: asyncpg.Record) -> dict[str, Any]:
+def public(row: asyncpg.Record) -> dict[str, Any]:
+    """A full user as others see it (a Profile's base): never the address."""
     return {"id": row["id"], "username": row["username"], "display_name": row["display_name"],
             "is_moderator": row["is_moderator"], "created_at": iso(row["created_at"])}
+
+
+def full(row: asyncpg.Record) -> dict[str, Any]:
+    """A full user, the user's own view (/api/me, sign-up, sign-in): with the address and whether it is verified."""
+    return {**public(row), "email": row["email"], "email_verified": row["email_verified"]}
 
 
 async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display_name: str,
@@ -122,6 +128,14 @@ async def change_password(conn: asyncpg.Connection, user_id: int, epoch: int, pa
     return await conn.fetchval(
         "UPDATE users SET password_hash = $3, password_changed_at = now(), credential_epoch = credential_epoch + 1"
         " WHERE id = $1 AND credential_epoch = $2 RETURNING credential_epoch", user_id, epoch, password_hash)
+
+
+async def set_password(conn: asyncpg.Connection, user_id: int, password_hash: str) -> int | None:
+    """An operator sets the password (`parley user passwd`): whatever the epoch, it is raised, so every
+    session of the user ends. Answers the new epoch, or None when there is no such user."""
+    return await conn.fetchval(
+        "UPDATE users SET password_hash = $2, password_changed_at = now(), credential_epoch = credential_epoch + 1"
+        " WHERE id = $1 RETURNING credential_epoch", user_id, password_hash)
 
 
 async def rehash(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, old_hash: str, new_hash: str) -> None:

@@ -48,7 +48,12 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_ALLOWED_ORIGINS", "forum.example"), ("PARLEY_TRUSTED_PROXIES", "10.0.0.300"),
     ("PARLEY_LOG_FORMAT", "xml"), ("PARLEY_WS_MAX_PENDING_BYTES", "10"), ("PARLEY_DB_POOL_SIZE", "1"),
     ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"), ("PARLEY_SEARCH_TIMEOUT_SECONDS", "0"),
-    ("PARLEY_SEARCH_TIMEOUT_SECONDS", "soon"),
+    ("PARLEY_SEARCH_TIMEOUT_SECONDS", "soon"), ("PARLEY_PUBLIC_URL", "forum.example"),
+    ("PARLEY_PUBLIC_URL", "ftp://forum.example"), ("PARLEY_SMTP_URL", "http://mail.example"),
+    ("PARLEY_SMTP_URL", "smtp://"), ("PARLEY_SMTP_URL", "smtp://mail.example:99999"), ("PARLEY_MAIL_FROM", "nobody"),
+    ("PARLEY_MAIL_FROM", "a@b.example, c@d.example"), ("PARLEY_SMTP_LISTEN", "2525"),
+    ("PARLEY_SMTP_LISTEN", "127.0.0.1:70000"), ("PARLEY_MAIL_DELAY_SECONDS", "-1"),
+    ("PARLEY_MAIL_DELAY_SECONDS", "later"),
 ])
 def test_a_bad_value_names_its_variable(tmp_path, name, value):
     """Every bad value raises ConfigError whose one-line message names the variable."""
@@ -66,3 +71,19 @@ def test_metrics_allow_is_validated(tmp_path):
     for bad in ("10.0.0.1/8", "localhost", "10.0.0.0/33", "1.2.3.4,nope"):
         with pytest.raises(config.ConfigError, match="^PARLEY_METRICS_ALLOW: "):
             load(tmp_path, PARLEY_METRICS_ALLOW=bad)
+
+
+def test_mail_settings(tmp_path):
+    """E-mail: nothing set writes mail to the data directory from Parley <parley@localhost> after 120 s; the
+    SMTP URL needs PARLEY_MAIL_FROM (a one-line error naming it); the listener and the public URL are read."""
+    s = load(tmp_path)
+    assert s.smtp_url is None and s.mail_from == "Parley <parley@localhost>" and s.smtp_listen is None
+    assert s.mail_delay_seconds == 120 and s.public_url is None
+    with pytest.raises(config.ConfigError, match="PARLEY_MAIL_FROM"):
+        load(tmp_path, PARLEY_SMTP_URL="smtp://mail.example:587")
+    s = load(tmp_path, PARLEY_SMTP_URL="smtps://u:p@mail.example:465", PARLEY_MAIL_FROM="Forum <forum@example.org>",
+             PARLEY_SMTP_LISTEN="[::1]:2525", PARLEY_PUBLIC_URL="https://forum.example/community/",
+             PARLEY_MAIL_DELAY_SECONDS="0")
+    assert s.smtp_url == "smtps://u:p@mail.example:465" and s.mail_from == "Forum <forum@example.org>"
+    assert s.smtp_listen == ("::1", 2525) and s.public_url == "https://forum.example/community"
+    assert s.mail_delay_seconds == 0

@@ -100,7 +100,10 @@ BUCKETS = {("sign-up", "address"): "signup_per_ip", ("sign-up, daily", "address"
            ("password changes", "user"): "password_change_per_user", ("read positions", "user"): "read_per_user",
            ("marking notifications read", "user"): "notifications_read_per_user",
            ("moderators' writes", "user"): "moderation_per_user",
-           ("searches", "client address"): "search_per_ip", ("searches", "user"): "search_per_user"}
+           ("searches", "client address"): "search_per_ip", ("searches", "user"): "search_per_user",
+           ("verification and reset mails", "address mailed"): "mail_per_address",
+           ("verification and reset mails", "client address"): "mail_per_ip",
+           ("confirming a token", "client address"): "token_per_ip"}
 
 
 def _name(cell: str) -> str:

@@ -44,7 +44,8 @@ def violations(page: Any, axe: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source: str, scheme: str) -> None:
-    """Home, category, thread, sign-in, sign-up, not found, profile, search, settings, review queue and log."""
+    """Home, category, thread, sign-in, sign-up, not found, profile, search, settings (with the address and mail
+    preferences), review queue and log, and the pages mail links lead to (forgot, reset, verify, unsubscribe)."""
     asker, user = site.client(display_name=unique("Asker "))
     helper, _ = site.client()
     tid = site.thread(asker, title="Is the kettle on?")["thread"]["id"]
@@ -52,7 +53,8 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     site.reply(asker, tid, "Thanks!", parent_id=resp["id"])
     site.mod.post(f"/api/posts/{resp['id']}/flags", json={"reason": "other", "note": "check this"})
     guest_views = ["/", f"/c/{site.category()}", f"/t/{tid}", "/signin", "/signup", "/no/such/page",
-                   f"/u/{user['username']}", "/search?q=kettle", "/modlog"]
+                   f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/forgot-password",
+                   "/reset-password?token=t", "/verify-email?token=t", "/unsubscribe?token=t", "/reset-password"]
     problems: dict[str, list[str]] = {}
     guest = readers(color_scheme=scheme)
     for path in guest_views:

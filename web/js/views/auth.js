@@ -34,13 +34,17 @@ export function renderAuth(main, { mode }, ctx) {
     signup ? '3–32 letters, digits, dots, dashes or underscores.' : null);
   const display = signup ? field('display_name', 'Display name', { type: 'text', autocomplete: 'nickname',
     maxlength: '64', 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
+  const email = signup ? field('email', 'E-mail address', { type: 'email', autocomplete: 'email', maxlength: '320',
+    'data-testid': 'auth-email' }, 'Optional. For a forgotten password and mail about replies; we send a link to confirm it.') : [];
   const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? '8' : null,
     autocomplete: signup ? 'new-password' : 'current-password', 'data-testid': 'auth-password' },
     signup ? 'At least 8 characters.' : null);
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'auth-submit' },
     signup ? 'Create account' : 'Sign in');
-  const form = h('form', { class: 'auth-form', novalidate: true }, username, display, password, msg, submit);
+  const forgot = signup ? null
+    : h('p', { class: 'auth-forgot' }, h('a', { href: '/forgot-password', 'data-testid': 'auth-forgot' }, 'Forgot password?'));
+  const form = h('form', { class: 'auth-form', novalidate: true }, username, display, email, password, forgot, msg, submit);
   const other = signup
     ? h('p', { class: 'auth-switch' }, 'Already a member? ', h('a', { href: `/signin${location.search}` }, 'Sign in'))
     : h('p', { class: 'auth-switch' }, 'New here? ', h('a', { href: `/signup${location.search}` }, 'Create an account'));
@@ -56,6 +60,7 @@ export function renderAuth(main, { mode }, ctx) {
     if (!body.username) { fieldError(inputs.username, 'Enter your username.'); inputs.username.focus(); return; }
     if (!body.password) { fieldError(inputs.password, 'Enter your password.'); inputs.password.focus(); return; }
     if (signup && inputs.display_name.value.trim()) body.display_name = inputs.display_name.value.trim();
+    if (signup && inputs.email.value.trim()) body.email = inputs.email.value.trim();
     submit.disabled = true;
     try {
       const d = signup ? await api('POST', '/api/users', body) : await api('POST', '/api/session', body);

@@ -1,5 +1,6 @@
-// Account settings: who you are, a password change (which ends every earlier
-// session, this one too; the answer brings this tab a new one: contract `PUT /api/me/password`), and signing out.
+// Account settings: who you are, your e-mail address and mail preferences, a password change (which ends every
+// earlier session, this one too; the answer brings this tab a new one: contract `PUT /api/me/password`), and
+// signing out.
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
@@ -67,12 +68,106 @@ export function renderSettings(main, params, ctx) {
   const password = h('section', { class: 'card settings-card', 'aria-labelledby': 'password-title' },
     h('h2', { id: 'password-title' }, 'Password'), form);
 
+  const mail = emailCard(ctx);
+  const prefs = preferencesCard(ctx);
+
   const session = h('section', { class: 'card settings-card', 'aria-labelledby': 'session-title' },
     h('h2', { id: 'session-title' }, 'Sessions'),
     h('p', null, 'Sign out of this browser. To sign out everywhere else too, change your password above.'),
     h('button', { type: 'button', class: 'btn', 'data-testid': 'settings-sign-out', onClick: () => ctx.signOut() }, 'Sign out'));
 
-  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, password, session));
+  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password, session));
   ctx.ready();
   return null;
+}
+
+/** The address: shown with whether it is confirmed; changing it needs the password and sends a link. */
+function emailCard(ctx) {
+  const me = ctx.me;
+  const status = h('dd', { 'data-testid': 'settings-email' });
+  const showStatus = (user) => {
+    status.replaceChildren(user.email ? h('span', { dir: 'auto' }, user.email) : 'none',
+      user.email ? h('span', { class: `badge ${user.email_verified ? 'badge-ok' : 'badge-warn'}`, 'data-testid': 'settings-email-status' },
+        user.email_verified ? 'confirmed' : 'not confirmed') : null);
+  };
+  showStatus(me);
+  const address = h('input', { id: 'email-address', name: 'email', type: 'email', autocomplete: 'email', maxlength: '320',
+    value: me.email || '', 'data-testid': 'email-address', 'aria-describedby': 'email-address-hint' });
+  const pw = h('input', { id: 'email-password', name: 'password', type: 'password', autocomplete: 'current-password',
+    required: true, 'data-testid': 'email-password' });
+  const msg = formMessage();
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'email-submit' }, 'Save address');
+  const form = h('form', { class: 'settings-form', novalidate: true, 'data-testid': 'email-form' },
+    h('label', { for: 'email-address' }, 'E-mail address'), address,
+    h('p', { class: 'hint', id: 'email-address-hint' }, 'We send a link to confirm it. Leave it empty to remove it.'),
+    h('label', { for: 'email-password' }, 'Current password'), pw, msg, h('div', { class: 'form-actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    fieldError(address, '');
+    fieldError(pw, '');
+    showFormMessage(msg, '');
+    if (!pw.value) { fieldError(pw, 'Enter your current password.'); pw.focus(); return; }
+    submit.disabled = true;
+    try {
+      const value = address.value.trim();
+      const d = await api('PUT', '/api/me/email', { email: value || null, password: pw.value });
+      ctx.me = d.user;
+      showStatus(d.user);
+      pw.value = '';
+      const text = !d.user.email ? 'Address removed.'
+        : d.user.email_verified ? 'Saved.' : `Saved. We sent a link to ${d.user.email}: open it to confirm the address.`;
+      showFormMessage(msg, text, 'info');
+      ctx.announce(text);
+    } catch (err) {
+      const target = err.field === 'email' ? address : err.field === 'password' || err.code === 'wrong_password' ? pw : null;
+      const text = err.code === 'wrong_password' ? 'That is not your current password.' : err.message;
+      if (target) { fieldError(target, text); target.focus(); } else showFormMessage(msg, text);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h('section', { class: 'card settings-card', 'aria-labelledby': 'email-title' },
+    h('h2', { id: 'email-title' }, 'E-mail'),
+    h('dl', { class: 'settings-facts' }, h('dt', null, 'Address'), status), form);
+}
+
+const NOTIFY = [['always', 'Always'], ['away', 'Only when I am away (no Parley tab open)'], ['never', 'Never']];
+const DIGEST = [['weekly', 'Weekly'], ['daily', 'Daily'], ['off', 'Off']];
+
+/** Mail preferences: notification mail and the digest, saved as they change. */
+function preferencesCard(ctx) {
+  const msg = formMessage();
+  const group = (name, legend, choices, hint) => h('fieldset', { 'data-testid': `prefs-${name}` },
+    h('legend', null, legend),
+    choices.map(([value, label]) => h('label', { class: 'choice' },
+      h('input', { type: 'radio', name, value, 'data-testid': `prefs-${name}-${value}` }), label)),
+    h('p', { class: 'hint' }, hint));
+  const form = h('form', { class: 'settings-form prefs-form', novalidate: true, 'data-testid': 'prefs-form' },
+    group('email_notifications', 'Mail me my notifications', NOTIFY,
+      'A notification is mailed a couple of minutes after it is made, unless you have read it by then.'),
+    group('digest', 'A digest of what was most active while I was away', DIGEST,
+      'Sent only when you have not visited for that long, and only when something is new.'),
+    msg);
+  const set = (prefs) => {
+    for (const input of form.querySelectorAll('input[type=radio]')) input.checked = prefs[input.name] === input.value;
+  };
+  let saving = Promise.resolve();
+  form.addEventListener('change', (e) => {
+    const input = e.target;
+    showFormMessage(msg, '');
+    saving = saving.then(async () => {
+      try {
+        const d = await api('PUT', '/api/me/preferences', { [input.name]: input.value });
+        set(d.preferences);
+        showFormMessage(msg, 'Saved.', 'info');
+      } catch (err) {
+        showFormMessage(msg, err.message);
+      }
+    });
+  });
+  api('GET', '/api/me/preferences').then((d) => set(d.preferences), (err) => showFormMessage(msg, err.message));
+  const needsAddress = ctx.me.email_verified ? null
+    : h('p', { class: 'hint' }, 'Mail goes only to a confirmed address: add one above.');
+  return h('section', { class: 'card settings-card', 'aria-labelledby': 'prefs-title' },
+    h('h2', { id: 'prefs-title' }, 'Mail preferences'), needsAddress, form);
 }
