@@ -315,11 +315,13 @@ class Renderer:
     and queues behind its own user's bodies rather than in front of everyone else's.
     """
 
-    def __init__(self, workers: int = 2, budget: float = 1.0, wait: float = 10.0,
+    def __init__(self, workers: int = 2, budget: float = 1.0, wait: float | None = None,
                  on_waiting: Callable[[int], None] | None = None) -> None:
         self.size = workers
         self.budget = budget
-        self.wait = wait
+        # A body may hold a worker for a whole budget, so a wait shorter than a few budgets would answer 503
+        # while the queue is still moving: by default wait three budgets, and never less than 10 s.
+        self.wait = wait if wait is not None else max(10.0, 3 * budget)
         # Never fork the server process itself (it runs an event loop and threads): workers come from a
         # fork server that has imported the renderer once, so replacing a killed worker is cheap.
         self.ctx = multiprocessing.get_context("forkserver")

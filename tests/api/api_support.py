@@ -18,6 +18,7 @@ from support.databases import make_moderator
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 USER_BRIEF = {"id", "username", "display_name"}
 USER_FULL = USER_BRIEF | {"is_moderator", "created_at"}
+USER_OWN = USER_FULL | {"email", "email_verified"}  # a full user seen by itself (contract revision 3)
 CATEGORY = {"id", "slug", "name", "parent", "path", "children"}
 THREAD = {"id", "title", "category", "author", "created_at", "response_count", "last_activity_at", "locked", "seq",
           "score", "accepted_id", "following", "unread"}
@@ -48,8 +49,11 @@ def check_user_brief(user: dict[str, Any]) -> None:
     assert isinstance(user["id"], int) and isinstance(user["username"], str) and isinstance(user["display_name"], str)
 
 
-def check_user_full(user: dict[str, Any]) -> None:
-    assert set(user) == USER_FULL, user
+def check_user_own(user: dict[str, Any]) -> None:
+    """The signed-in user's own view: the full user with its e-mail address and whether it is verified."""
+    assert set(user) == USER_OWN, user
+    assert user["email"] is None or isinstance(user["email"], str), user
+    assert isinstance(user["email_verified"], bool), user
     assert isinstance(user["is_moderator"], bool)
     assert TIME.match(user["created_at"]), user
 

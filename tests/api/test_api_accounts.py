@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from api_support import PASSWORD, check_error, check_user_full
+from api_support import PASSWORD, check_error, check_user_own
 from support.api import Api, new_thread, unique
 
 
@@ -22,7 +22,7 @@ def test_sign_up_answers_201_with_full_user_and_signs_in(server):
     r = api.post("/api/users", json={"username": name, "password": PASSWORD, "display_name": "  Ann Example "})
     assert r.status_code == 201, r.text
     user = r.json()["user"]
-    check_user_full(user)
+    check_user_own(user)
     assert user["username"] == name and user["display_name"] == "Ann Example" and user["is_moderator"] is False
     me = api.get("/api/me")
     assert me.status_code == 200 and me.json() == {"user": user}
@@ -92,7 +92,7 @@ def test_sign_in_with_right_password_any_case(server):
     api = httpx.Client(base_url=server.url)
     r = api.post("/api/session", json={"username": name.lower(), "password": PASSWORD})
     assert r.status_code == 200, r.text
-    check_user_full(r.json()["user"])
+    check_user_own(r.json()["user"])
     assert r.json()["user"]["username"] == name
     _set_cookie(r)
     assert api.get("/api/me").json()["user"]["username"] == name
@@ -171,7 +171,7 @@ def test_change_password_revokes_other_sessions(server):
                 422, "invalid", "new_password")
     r = a.put("/api/me/password", json={"old_password": PASSWORD, "new_password": "brand new password"})
     assert r.status_code == 200, r.text
-    check_user_full(r.json()["user"])
+    check_user_own(r.json()["user"])
     assert a.get("/api/me").status_code == 200
     check_error(b.get("/api/me"), 401)
     check_error(httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}), 401)
