@@ -22,7 +22,7 @@ import msgspec
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, limits
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 from ..render import first_refused, is_invisible, refused_in_name, refused_in_title
 from ..state import AppState
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
 T = TypeVar("T")
-ID_MAX = 2**63 - 1  # ids are bigint: every id 1–ID_MAX is well formed (unknown ones are 404)
+ID_MAX = limits.BIGINT
 Id = Annotated[int, msgspec.Meta(ge=1, le=ID_MAX)]
 _FIELD = re.compile(r"`\$\.([A-Za-z_]+)")
 _MISSING = re.compile(r"missing required field `([A-Za-z_]+)`")
