@@ -15,11 +15,13 @@ from .. import auth, limits
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized
+from ..fields import NO_NUL, Text, whole
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as email_store
 from ..wire import iso
-from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
+from .common import json, limit, no_content, state
+from .inputs import parse
 
 log = logging.getLogger(__name__)
 

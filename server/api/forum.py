@@ -13,27 +13,15 @@ from .. import auth, limits, pagecache
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
+from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
 from ..store import categories, events, following, posts, threads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
-from .common import (
-    NO_NUL,
-    Id,
-    PageSize,
-    Text,
-    json,
-    no_content,
-    path_id,
-    query,
-    query_int,
-    query_limit,
-    state,
-    whole,
-    writing,
-)
+from .common import json, no_content, state, writing
+from .inputs import PageSize, path_id, query, query_int, query_limit
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(limits.SLUG_PATTERN)

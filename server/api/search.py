@@ -19,7 +19,8 @@ from ..config import Settings
 from ..errors import BadRequest, RateLimited
 from ..state import AppState
 from ..store import search as store
-from .common import PageSize, json, limit, query, query_limit, state, unless_gone
+from .common import json, limit, state
+from .inputs import PageSize, query, query_limit, unless_gone
 
 Q_MAX = limits.SEARCH_Q_MAX
 RESULTS = PageSize(20, 50)

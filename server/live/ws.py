@@ -16,8 +16,8 @@ import msgspec
 from starlette.websockets import WebSocket
 
 from .. import auth, limits, metrics, wire
-from ..api.common import whole
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
+from ..fields import whole
 from ..ratelimit import Bucket
 from ..state import AppState
 from ..store import categories as store_categories
