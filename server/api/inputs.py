@@ -15,6 +15,7 @@ from typing import TypeVar
 import msgspec
 from starlette.requests import ClientDisconnect, Request
 
+from .. import limits
 from ..errors import BadRequest, Invalid, TooLarge, UnsupportedMediaType
 from ..fields import ID_MAX, field_rules
 
@@ -62,7 +63,7 @@ async def parse(request: Request, model: type[T]) -> T:
         raise Invalid("The body must be a JSON object")
     fields = getattr(model, "__struct_fields__", None)
     for key, value in list(raw.items()):
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        if isinstance(value, float) and value.is_integer() and abs(value) <= limits.BIGINT:
             raw[key] = int(value)  # JSON (and JSON Schema's "integer") does not tell 42.0 from 42
         # PostgreSQL text cannot hold NUL: refuse it here, or any string reaching a query would be a 500.
         # Keys the model does not have are ignored (as msgspec ignores them), NUL or not.

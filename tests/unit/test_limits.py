@@ -57,3 +57,11 @@ def test_the_openapi_document_publishes_the_same_limits(app: InProcessApp) -> No
     assert prop("SignUp", "password")["minLength"] == limits.PASSWORD_MIN
     assert prop("SignUp", "password")["maxLength"] == limits.PASSWORD_MAX
     assert str(limits.BIGINT) in text
+
+
+def test_the_bigint_bound_is_written_once() -> None:
+    """Only server/limits.py spells the bigint bound; every other module reads limits.BIGINT."""
+    server = WEB.parent / "server"
+    spelled = [str(p.relative_to(server)) for p in server.rglob("*.py")
+               if p.name != "limits.py" and re.search(r"2\s*\*\*\s*63|9223372036854775807", p.read_text())]
+    assert spelled == []
