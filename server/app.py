@@ -32,6 +32,7 @@ from .api import (
     mentions,
     moderation,
     notifications,
+    pages,
     preview,
     profiles,
     search,
@@ -215,6 +216,11 @@ async def unsubscribe_page(request: Request) -> Response:
     return await page(request)
 
 
+def is_page(endpoint: Any) -> bool:
+    """Whether a route's endpoint answers the page (HTML, robots, sitemaps) rather than an API operation."""
+    return endpoint is page or endpoint in pages.PAGES
+
+
 def routes() -> list[Any]:
     return [
         Route("/api/users", accounts.sign_up, methods=["POST"]),
@@ -267,9 +273,12 @@ def routes() -> list[Any]:
         Route("/static/js/limits.js", limits_js, methods=["GET"]),
         Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         Route("/", page, methods=["GET"]),
-        Route("/c/{rest:path}", page, methods=["GET"]),
-        Route("/t/{rest:path}", page, methods=["GET"]),
-        Route("/u/{rest:path}", page, methods=["GET"]),
+        Route("/c/{rest:path}", pages.category_page, methods=["GET"]),
+        Route("/t/{rest:path}", pages.thread_page, methods=["GET"]),
+        Route("/u/{rest:path}", pages.profile_page, methods=["GET"]),
+        Route("/robots.txt", pages.robots, methods=["GET"]),
+        Route("/sitemap.xml", pages.sitemap, methods=["GET"]),
+        Route("/sitemaps/{n}.xml", pages.sitemap_part, methods=["GET"]),
         Route("/signin", page, methods=["GET"]),
         Route("/signup", page, methods=["GET"]),
         Route("/search", page, methods=["GET"]),

@@ -46,13 +46,15 @@ def headers(thread_id: int, seq: int) -> dict[str, str]:
 
 class Kept:
     """One kept page: its seq, when it was read, the page as guests get it (bytes) and as data (never
-    mutated: a reader's page is made of copies), and the ids of its posts (what a reader's votes are read for).
+    mutated: a reader's page is made of copies), the ids of its posts (what a reader's votes are read for),
+    and other renderings of the same page (server/api/pages.py keeps its HTML here: gone with the page).
     """
 
-    __slots__ = ("seq", "at", "body", "page", "ids")
+    __slots__ = ("seq", "at", "body", "page", "ids", "views")
 
     def __init__(self, seq: int, page: dict[str, Any], body: bytes) -> None:
         self.seq, self.at, self.body, self.page = seq, time.monotonic(), body, page
+        self.views: dict[str, bytes] = {}  # the page made into other forms (the crawler page's HTML), kept with it
         self.ids = [page["question"]["id"]]
         for r in page["responses"]:
             self.ids.append(r["id"])

@@ -147,7 +147,7 @@ async def get_thread(request: Request) -> Response:
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None:
-        return json(await _reader_page(st, cache, key, user["id"]))
+        return json(await reader_page(st, cache, key, user["id"]))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
     seq = await cache.current_seq(st.pool, thread_id)
     if seq is not None:
@@ -160,7 +160,7 @@ async def get_thread(request: Request) -> Response:
     return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, kept.seq))
 
 
-async def _reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
+async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
     """A signed-in reader's page: the kept page and their part of it read with the thread's seq in one
     statement (server/pagecache.py). A kept page older than that seq is read again once; if the thread moves
     again meanwhile (a busy thread), the reader's page is read whole in one snapshot, as without a cache."""

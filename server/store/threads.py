@@ -382,3 +382,24 @@ async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> Written[No
         return Written(None)
     event, _ = await _thread_updated(conn, thread_id)
     return Written(None, [event], feeds=[thread_id])
+
+
+# -- the sitemap: every live thread, oldest first, a page of them at a time ---------------------------
+
+async def live_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return await conn.fetchval("SELECT count(*) FROM threads WHERE NOT deleted")  # type: ignore[no-any-return]
+
+
+async def sitemap_page(conn: asyncpg.Connection | asyncpg.Pool, after_id: int, limit: int) -> list[asyncpg.Record]:
+    """Live threads with ids above `after_id`, by id: (id, title, last_activity_at)."""
+    return await conn.fetch(  # type: ignore[no-any-return]
+        "SELECT id, title, last_activity_at FROM threads WHERE NOT deleted AND id > $1 ORDER BY id LIMIT $2",
+        after_id, limit)
+
+
+async def sitemap_starts(conn: asyncpg.Connection | asyncpg.Pool, per_page: int) -> list[int]:
+    """Where each page of the sitemap starts: the id before its first thread (0 for the first page)."""
+    rows = await conn.fetch(
+        """SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM threads WHERE NOT deleted) s
+           WHERE n % $1 = 0 ORDER BY id""", per_page)
+    return [0, *(r["id"] for r in rows)]

@@ -17,6 +17,22 @@ export class ApiError extends Error {
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+// The API answers the server embedded in a page it rendered (server/seo.py): the first GET of each path is
+// answered from them, so the first view renders without fetching what the page already holds (and in the
+// same task, so the server's HTML is replaced without a flash). forgetPreloaded() drops what is left.
+const preloaded = new Map();
+if (typeof document !== 'undefined') {
+  const el = document.getElementById('preload');
+  if (el) {
+    try {
+      for (const [path, data] of Object.entries(JSON.parse(el.textContent))) preloaded.set(path, data);
+    } catch { /* a damaged embed: the view fetches as usual */ }
+    el.remove();
+  }
+}
+
+export function forgetPreloaded() { preloaded.clear(); }
+
 const FALLBACK = {
   0: "Couldn't reach Parley. Check your connection and try again — your text is kept.",
   401: 'Please sign in first.',
@@ -40,6 +56,11 @@ function friendly(status, message, retryAfter) {
  * Resolves to the parsed JSON (null for 204); rejects with ApiError.
  */
 export async function api(method, path, body, headers = {}) {
+  if (method === 'GET' && preloaded.has(path)) {
+    const data = preloaded.get(path);
+    preloaded.delete(path);
+    return data;
+  }
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json', ...headers } };
   if (STATE_CHANGING.has(method)) init.headers['Content-Type'] = 'application/json';
   if (body !== undefined) init.body = JSON.stringify(body);

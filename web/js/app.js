@@ -1,7 +1,7 @@
 // Parley's single-page app: routing, the header (account, Active Now,
 // connection state) and the one websocket shared by every view.
 
-import { api } from './api.js';
+import { api, forgetPreloaded } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
 import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink, userLinkWithHandle } from './ui.js';
@@ -145,6 +145,7 @@ const ctx = {
 
 /** Render the current view again where the reader is (e.g. after signing out). */
 function rerender() {
+  forgetPreloaded(); // made for the reader the page was rendered for
   restoreScroll = window.scrollY;
   focusHeading = false;
   route();
@@ -168,6 +169,7 @@ function announce(text) {
 }
 
 function navigate(path, { replace = false } = {}) {
+  forgetPreloaded(); // only the page's first view is the server's
   if (replace) {
     history.replaceState(null, '', path);
   } else {
@@ -185,6 +187,7 @@ function route() {
   disposeView = null;
   hideToast();
   main.replaceChildren();
+  main.removeAttribute('data-server-rendered');
   const path = location.pathname;
   let handled = false;
   for (const [re, fn] of ROUTES) {
@@ -365,6 +368,7 @@ document.addEventListener('keydown', (e) => {
 });
 
 window.addEventListener('popstate', () => {
+  forgetPreloaded();
   restoreScroll = (history.state && history.state.scrollY) || 0;
   focusHeading = true;
   route();
