@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from . import auth, config, db, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
+    feeds,
     following,
     forum,
     mail,
@@ -87,7 +88,7 @@ def allowed_methods(request: Request) -> str:
 
 
 # Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
-NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics)(/|\Z)")
+NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics|feeds)(/|\Z)")
 
 
 def slash_redirect(request: Request) -> Response | None:
@@ -217,8 +218,8 @@ async def unsubscribe_page(request: Request) -> Response:
 
 
 def is_page(endpoint: Any) -> bool:
-    """Whether a route's endpoint answers the page (HTML, robots, sitemaps) rather than an API operation."""
-    return endpoint is page or endpoint in pages.PAGES
+    """Whether a route's endpoint answers the page (HTML, robots, sitemaps) or a feed rather than an API operation."""
+    return endpoint is page or endpoint in pages.PAGES or endpoint in feeds.FEEDS
 
 
 def routes() -> list[Any]:
@@ -277,6 +278,10 @@ def routes() -> list[Any]:
         Route("/t/{rest:path}", pages.thread_page, methods=["GET"]),
         Route("/u/{rest:path}", pages.profile_page, methods=["GET"]),
         Route("/robots.txt", pages.robots, methods=["GET"]),
+        Route("/feeds/latest.atom", feeds.latest, methods=["GET"]),
+        Route("/feeds/c/{slug}.atom", feeds.category, methods=["GET"]),
+        Route("/feeds/t/{id}.atom", feeds.thread, methods=["GET"]),
+        Route("/feeds/u/{username}.atom", feeds.user, methods=["GET"]),
         Route("/sitemap.xml", pages.sitemap, methods=["GET"]),
         Route("/sitemaps/{n}.xml", pages.sitemap_part, methods=["GET"]),
         Route("/signin", page, methods=["GET"]),

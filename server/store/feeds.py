@@ -1,0 +1,41 @@
+"""What the Atom feeds list (server/api/feeds.py): the newest threads with their questions, a thread's newest posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from ..wire import iso
+from . import categories, posts, threads, users
+
+NEWEST_THREADS = f"""
+SELECT t.id, t.title, t.category_id, t.created_at, q.edited_at, q.html, {users.brief_columns("u", "author_")}
+FROM threads t JOIN users u ON u.id = t.author_id JOIN posts q ON q.thread_id = t.id AND q.kind = 'question'
+WHERE NOT t.deleted {{where}}
+ORDER BY t.created_at DESC, t.id DESC LIMIT $1
+"""
+
+
+async def newest_threads(conn: asyncpg.Connection | asyncpg.Pool, limit: int,
+                         category_ids: list[int] | None) -> tuple[list[dict[str, Any]], categories.Tree]:
+    """The newest live threads (of these categories, when given), each with its question's html (empty when the
+    question was deleted) and its author, newest created first (index threads_newest / threads_category_newest)."""
+    if category_ids is None:
+        rows = await conn.fetch(NEWEST_THREADS.format(where=""), limit)
+    else:
+        rows = await conn.fetch(NEWEST_THREADS.format(where="AND t.category_id = any($2::bigint[])"), limit,
+                                category_ids)
+    tree = await categories.tree(conn)
+    return [{"id": r["id"], "title": r["title"], "category": tree.brief(r["category_id"]), "html": r["html"],
+             "created_at": iso(r["created_at"]), "updated_at": iso(r["edited_at"] or r["created_at"]),
+             "author": users.brief(r, "author_")} for r in rows], tree
+
+
+async def thread_posts(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int,
+                       limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A live thread and its newest non-deleted posts, newest first (index posts_thread, read backwards)."""
+    thread = await threads.get(conn, thread_id)  # NotFound when deleted or unknown
+    rows = await conn.fetch(posts.POST_SELECT + " WHERE p.thread_id = $1 AND NOT p.deleted ORDER BY p.id DESC LIMIT $2",
+                            thread_id, limit)
+    return thread, [posts.post_dict(r) for r in rows]
