@@ -337,3 +337,16 @@ CREATE TABLE IF NOT EXISTS mail_outbox (
 );
 CREATE INDEX IF NOT EXISTS mail_outbox_due ON mail_outbox (next_try_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 CREATE INDEX IF NOT EXISTS mail_outbox_done ON mail_outbox (created_at) WHERE sent_at IS NOT NULL OR failed_at IS NOT NULL;
+
+-- API keys (identity migration): only the token's SHA-256 (hex, as sessions.id) is kept; scopes read or
+-- read+write; last_used_at written at most once a minute per key.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id           bigserial PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         text NOT NULL,
+    scopes       text[] NOT NULL CONSTRAINT api_keys_scopes CHECK (scopes IN ('{read}', '{read,write}')),
+    token_hash   text NOT NULL UNIQUE,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    last_used_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys (user_id, id);

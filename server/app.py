@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from . import auth, config, db, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
+    apikeys,
     feeds,
     following,
     forum,
@@ -234,6 +235,9 @@ def routes() -> list[Any]:
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
+        Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
+        Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
+        Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
         Route("/api/me/email", mail.set_email, methods=["PUT"]),
         Route("/api/me/preferences", mail.get_preferences, methods=["GET"]),
         Route("/api/me/preferences", mail.set_preferences, methods=["PUT"]),

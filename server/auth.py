@@ -17,9 +17,12 @@ from starlette.requests import HTTPConnection
 
 from .config import Settings
 from .errors import Forbidden, Unauthorized
-from .store import sessions
+from .store import apikeys, sessions
 
 COOKIE = "parley_session"
+# Where a request authenticated by an API key keeps (key id, scopes) in its ASGI scope (session_of sets it).
+API_KEY = "parley.api_key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~30-60 ms here, so a sign-in
 # storm cannot starve a 2-core server, still far beyond GPU-friendly hashing. Old hashes with other
 # parameters keep verifying; check_needs_rehash() upgrades them at the next sign-in.
@@ -122,10 +125,22 @@ def scheme(conn: HTTPConnection, settings: Settings) -> str:
     return "https" if conn.url.scheme in ("https", "wss") else "http"
 
 
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """The token of an `Authorization: Bearer TOKEN` header ("" for a malformed one), None without one."""
+    value = conn.headers.get("authorization")
+    if value is None:
+        return None
+    scheme_, _, token = value.strip().partition(" ")
+    return token.strip() if scheme_.lower() == "bearer" else ""
+
+
 def origin_allowed(conn: HTTPConnection, settings: Settings) -> bool:
-    """No Origin header (curl, same-origin GET) is fine; a present one must be allowed."""
+    """No Origin header (curl, same-origin GET) is fine; a present one must be allowed. A request that carries an
+    API key needs no allowed Origin: it is authenticated by the key alone, never by the cookie a browser adds by
+    itself (session_of), so another site cannot make a browser send it (a cross-origin Authorization header
+    needs a CORS preflight, which this server never answers)."""
     origin = conn.headers.get("origin")
-    if origin is None:
+    if origin is None or bearer_token(conn) is not None:
         return True
     origin = origin.lower()
     if settings.allowed_origins:
@@ -159,7 +174,14 @@ async def session_of(conn: HTTPConnection, state: SessionState,
     """The live session of this request or socket, as (session id, user), or (None, None) for a guest.
 
     `acquire`: where to get a connection, when not straight from the pool (the live path's bounded
-    wait, Hub.acquire: in a reconnect storm a handshake must not queue behind the pool for ever)."""
+    wait, Hub.acquire: in a reconnect storm a handshake must not queue behind the pool for ever).
+
+    With an `Authorization: Bearer` header the API key alone decides, never the cookie: over HTTP an unknown or
+    deleted key is 401, and a `read` key is 403 on a method that changes state; a socket with a bad key is a
+    guest. The key's token stands for the session id (its hash is the socket's session key, store/apikeys.py)."""
+    token = bearer_token(conn)
+    if token is not None:
+        return await _key_session(conn, state, token, acquire)
     sid = state.cookies.load(conn.cookies.get(COOKIE))
     if sid is None:
         return None, None
@@ -169,6 +191,32 @@ async def session_of(conn: HTTPConnection, state: SessionState,
         async with acquire() as db:
             row = await sessions.user_for(db, sid, state.settings.session_idle_days)
     return (sid, row) if row is not None else (None, None)
+
+
+async def _key_session(conn: HTTPConnection, state: SessionState, token: str,
+                       acquire: Callable[[], AbstractAsyncContextManager[Any]] | None
+                       ) -> tuple[str, asyncpg.Record] | tuple[None, None]:
+    http = conn.scope["type"] == "http"
+    row = None
+    if token and len(token) <= 200:
+        if acquire is None:
+            row = await apikeys.user_for(state.pool, token)
+        else:
+            async with acquire() as db:
+                row = await apikeys.user_for(db, token)
+    if row is None:
+        if http:
+            raise Unauthorized("This API key is unknown or was deleted", code="bad_api_key")
+        return None, None
+    conn.scope[API_KEY] = (row["api_key_id"], list(row["api_key_scopes"]))
+    if http and conn.scope["method"] not in SAFE_METHODS and "write" not in row["api_key_scopes"]:
+        raise Forbidden("This API key may only read", code="read_only_key")
+    return token, row
+
+
+def by_api_key(conn: HTTPConnection) -> bool:
+    """Whether this request was authenticated by an API key (after session_of)."""
+    return API_KEY in conn.scope
 
 
 async def current_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Record | None:

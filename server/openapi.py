@@ -19,6 +19,7 @@ import msgspec
 from . import fields, shapes
 from .api import (
     accounts,
+    apikeys,
     following,
     forum,
     inputs,
@@ -61,7 +62,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
-            mail.ResetConfirm, mail.PreferencesChange]
+            mail.ResetConfirm, mail.PreferencesChange, apikeys.NewApiKey]
 
 
 def _no_nul(schema: Any) -> None:
@@ -184,8 +185,9 @@ IDEMPOTENCY_KEY = _param("Idempotency-Key", "header",
                          {"type": "string", "pattern": fields.whole(forum.IDEMPOTENCY_KEY)},
                          "Sending the same key again returns the first request's post (200), never a second one")
 
-SIGNED_IN: list[Schema] = [{"cookieAuth": []}]
-OPTIONAL: list[Schema] = [{}, {"cookieAuth": []}]
+SIGNED_IN: list[Schema] = [{"cookieAuth": []}, {"bearerAuth": []}]
+OPTIONAL: list[Schema] = [{}, {"cookieAuth": []}, {"bearerAuth": []}]
+SESSION: list[Schema] = [{"cookieAuth": []}]  # not with an API key (managing the keys)
 NOBODY: list[Schema] = [{}]
 
 
@@ -200,7 +202,7 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
         statuses |= {"400", "404"} if any(p is PATH_ID for p in params or ()) else {"404"}
     if body is not None:
         statuses |= {"400", "413", "415", "422"}
-    if security is SIGNED_IN:
+    if security is SIGNED_IN or security is SESSION:
         statuses |= {"401", "403"}
     operation: Schema = {"operationId": op_id, "summary": summary, "tags": [tag], "security": security,
                          "responses": {**ok, **{s: ERRORS[s] for s in sorted(statuses)}}}
@@ -271,6 +273,16 @@ def _paths() -> dict[str, Schema]:
                          [], security=SIGNED_IN, tag="accounts"),
         },
         "/api/me": {"get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts")},
+        "/api/me/api-keys": {
+            "get": op("listApiKeys", "My API keys, newest first (never their tokens)", _ok("200", ref("ApiKeys")), [],
+                      security=SESSION, tag="accounts"),
+            "post": op("createApiKey", "Make an API key; its token is in this answer only",
+                       _ok("201", ref("ApiKeyCreated"), "Created"), ["409", "429"], body="NewApiKey",
+                       security=SESSION, tag="accounts"),
+        },
+        "/api/me/api-keys/{id}": {"delete": op(
+            "deleteApiKey", "Delete an API key: it stops working at once and its sockets close (4001)",
+            _ok("204", None, "Deleted"), ["429"], params=[PATH_ID], security=SESSION, tag="accounts")},
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",
@@ -426,8 +438,13 @@ def _document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "schemas": {**_request_schemas(), **_response_schemas()},
-            "securitySchemes": {"cookieAuth": {"type": "apiKey", "in": "cookie", "name": COOKIE,
-                                               "description": "The session cookie set by sign-up and sign-in"}},
+            "securitySchemes": {
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": COOKIE,
+                               "description": "The session cookie set by sign-up and sign-in"},
+                "bearerAuth": {"type": "http", "scheme": "bearer",
+                               "description": "An API key's token (POST /api/me/api-keys): Authorization: Bearer "
+                                              "TOKEN; a read key may only read (403 read_only_key), a deleted one "
+                                              "is 401 bad_api_key; no Origin check"}},
         },
     }
 

@@ -283,8 +283,27 @@ class Queued(msgspec.Struct):
 
 
 # Every shape the document lists under components/schemas, by the name it has there.
+class ApiKey(msgspec.Struct):
+    id: int
+    name: str
+    scopes: list[Literal["read", "write"]]
+    created_at: Time
+    last_used_at: Time | None
+
+
+class ApiKeyCreated(msgspec.Struct):
+    """201: the new key and its token, shown only this once (only its hash is kept)."""
+
+    api_key: ApiKey
+    token: str
+
+
+class ApiKeys(msgspec.Struct):
+    api_keys: list[ApiKey]
+
+
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
-    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued,
+    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, ApiKey, ApiKeyCreated, ApiKeys,
 )

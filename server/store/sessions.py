@@ -80,7 +80,12 @@ async def revoke_all(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, keep
 
 async def live_keys(pool: asyncpg.Pool, keys: list[str], idle_days: float) -> set[str]:
     """Those of `keys` that are live sessions, by the same rule as user_for (not revoked, not idle too long,
-    at the user's current epoch, the user not suspended)."""
-    rows = await pool.fetch(f"SELECT x.id FROM sessions x JOIN users u ON u.id = x.user_id"
-                            f" WHERE x.id = any($1::text[]) AND {_LIVE}", keys, idle_days * 86400)
+    at the user's current epoch, the user not suspended), or API keys still working (a socket opened with a
+    key has the token's hash as its session key: store/apikeys.py)."""
+    rows = await pool.fetch(f"""
+        SELECT x.id FROM sessions x JOIN users u ON u.id = x.user_id WHERE x.id = any($1::text[]) AND {_LIVE}
+        UNION ALL
+        SELECT k.token_hash FROM api_keys k JOIN users u ON u.id = k.user_id
+        WHERE k.token_hash = any($1::text[]) AND (u.suspended_until IS NULL OR u.suspended_until <= now())
+        """, keys, idle_days * 86400)
     return {r["id"] for r in rows}

@@ -41,6 +41,7 @@ BODIES = {
     "/api/password-reset": {"email": "someone@example.com"},
     "/api/password-reset/confirm": {"token": "t" * 43, "new_password": "another password"},
     "/api/me/preferences": {"email_notifications": "never", "digest": "off"},
+    "/api/me/api-keys": {"name": "made by evil", "scopes": ["read", "write"]},
 }
 # The one route the contract exempts from the Origin rule: a mail's one-click unsubscribe (RFC 8058) is POSTed by
 # mail providers, its token is the credential. tests/mail/test_mail_flow.py posts it with a foreign Origin.

@@ -41,10 +41,10 @@ class Watcher:
 
     @classmethod
     async def open(cls, ws_url: str, cookie: str | None = None, origin: str | None = None,
-                   compress: bool = False) -> Watcher:
+                   compress: bool = False, headers: dict[str, str] | None = None) -> Watcher:
         """Connect and wait for `hello`; `compress` offers permessage-deflate (the server uses it only when
-        PARLEY_WS_COMPRESSION is on)."""
-        headers = {}
+        PARLEY_WS_COMPRESSION is on); `headers` are added to the handshake (an API key's Authorization)."""
+        headers = dict(headers or {})
         if cookie:
             headers["Cookie"] = f"parley_session={cookie}"
         if origin:

@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
 import { LIMITS } from '../limits.js';
+import { apiKeysCard } from './apikeys.js';
 
 export function renderSettings(main, params, ctx) {
   ctx.setTitle('Account settings');
@@ -77,7 +78,7 @@ export function renderSettings(main, params, ctx) {
     h('p', null, 'Sign out of this browser. To sign out everywhere else too, change your password above.'),
     h('button', { type: 'button', class: 'btn', 'data-testid': 'settings-sign-out', onClick: () => ctx.signOut() }, 'Sign out'));
 
-  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password, session));
+  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password, apiKeysCard(ctx), session));
   ctx.ready();
   return null;
 }

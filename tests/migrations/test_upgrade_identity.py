@@ -1,0 +1,78 @@
+"""Upgrade to the identity migration (API keys) on a database holding data: users and their sessions keep
+working, the api_keys table takes keys at once, its scopes are checked, and a user's keys go with the user."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from server import migrations
+from server.auth import hash_password
+from support.processes import ServerProcess
+
+PASSWORD = "correct horse battery"
+MINE = next(m.version for m in migrations.available() if m.name == "identity")
+
+
+async def _fill_before(url: str) -> dict[str, Any]:
+    """At the version before: two users, a category and a thread."""
+    conn = await asyncpg.connect(url)
+    try:
+        await migrations.migrate(conn, target=MINE - 1)
+        assert await migrations.current_version(conn) == MINE - 1
+        pw = await hash_password(PASSWORD)
+        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
+                                         " ($1, $2, $3) RETURNING id", name, name.title(), pw)
+               for name in ("ada", "bob")}
+        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
+        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, 'Old', 1)"
+                                  " RETURNING id", cat, ids["ada"])
+        await conn.execute("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
+                           " ($1, 'question', $2, 'q?', '<p>q?</p>', 1)", tid, ids["ada"])
+        return {"users": ids, "thread": tid}
+    finally:
+        await conn.close()
+
+
+async def _upgrade(url: str, ids: dict[str, int]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        applied = await migrations.migrate(conn)
+        assert MINE in [m.version for m in applied]
+        assert await conn.fetchval("SELECT count(*) FROM api_keys") == 0
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("INSERT INTO api_keys (user_id, name, scopes, token_hash) VALUES ($1, 'x', '{write}',"
+                               " 'h1')", ids["bob"])
+        await conn.execute("INSERT INTO api_keys (user_id, name, scopes, token_hash) VALUES ($1, 'x', '{read}', 'h2')",
+                           ids["bob"])
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute("INSERT INTO api_keys (user_id, name, scopes, token_hash) VALUES ($1, 'y', '{read}',"
+                               " 'h2')", ids["ada"])
+    finally:
+        await conn.close()
+
+
+def test_upgrade_adds_api_keys(empty_db: str, redis_url: str, tmp_path: Path) -> None:
+    """After the upgrade an old user signs in, makes a key and reads with it; the old thread is still there."""
+    before = asyncio.run(_fill_before(empty_db))
+    asyncio.run(_upgrade(empty_db, before["users"]))
+    proc = ServerProcess({"DATABASE_URL": empty_db, "REDIS_URL": redis_url, "PARLEY_RATE_LIMITS": "off",
+                          "PARLEY_DB_POOL_SIZE": "3", "PARLEY_RENDER_WORKERS": "1",
+                          "PARLEY_DATA_DIR": str(tmp_path / "data"), "PARLEY_SECRET": "test-secret-0123456789abcdef"})
+    proc.start()
+    try:
+        with httpx.Client(base_url=proc.url, timeout=30) as c:
+            assert c.post("/api/session", json={"username": "ada", "password": PASSWORD}).status_code == 200
+            r = c.post("/api/me/api-keys", json={"name": "reader", "scopes": ["read"]})
+            assert r.status_code == 201, r.text
+            token = r.json()["token"]
+        r = httpx.get(f"{proc.url}/api/threads/{before['thread']}", headers={"Authorization": f"Bearer {token}"},
+                      timeout=30)
+        assert r.status_code == 200 and r.json()["thread"]["title"] == "Old"
+    finally:
+        proc.stop()
