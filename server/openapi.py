@@ -273,6 +273,9 @@ def _paths() -> dict[str, Schema]:
                          [], security=SIGNED_IN, tag="accounts"),
         },
         "/api/me": {"get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts")},
+        "/api/me/export": {"get": op(
+            "exportMe", "Everything I wrote and set, as one JSON document (a download)", _ok("200", ref("Export")),
+            ["429"], security=SIGNED_IN, tag="accounts")},
         "/api/me/api-keys": {
             "get": op("listApiKeys", "My API keys, newest first (never their tokens)", _ok("200", ref("ApiKeys")), [],
                       security=SESSION, tag="accounts"),

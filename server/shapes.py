@@ -302,8 +302,23 @@ class ApiKeys(msgspec.Struct):
     api_keys: list[ApiKey]
 
 
+class Export(msgspec.Struct):
+    """GET /api/me/export: everything the user wrote and set (docs/api.md "Leaving" lists each part's fields)."""
+
+    exported_at: Time
+    user: User
+    preferences: Preferences
+    posts: list[dict[str, Any]]
+    votes: list[dict[str, Any]]
+    follows: list[dict[str, Any]]
+    read_positions: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+    flags: list[dict[str, Any]]
+    api_keys: list[ApiKey]
+
+
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
-    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, ApiKey, ApiKeyCreated, ApiKeys,
+    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, ApiKey, ApiKeyCreated, ApiKeys, Export,
 )

@@ -78,7 +78,14 @@ export function renderSettings(main, params, ctx) {
     h('p', null, 'Sign out of this browser. To sign out everywhere else too, change your password above.'),
     h('button', { type: 'button', class: 'btn', 'data-testid': 'settings-sign-out', onClick: () => ctx.signOut() }, 'Sign out'));
 
-  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password, apiKeysCard(ctx), session));
+  const data = h('section', { class: 'card settings-card', 'aria-labelledby': 'data-title' },
+    h('h2', { id: 'data-title' }, 'Your data'),
+    h('p', null, 'Everything you wrote and set here (posts with their history, votes, follows, notifications, '
+      + 'preferences) as one JSON file.'),
+    h('a', { class: 'btn', href: '/api/me/export', download: '', 'data-testid': 'settings-export' }, 'Download your data'));
+
+  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password,
+    apiKeysCard(ctx), data, session));
   ctx.ready();
   return null;
 }
