@@ -2,6 +2,7 @@
 
     python -m bench.reads                                   # 50 responses, concurrency 32, guests and signed in
     python -m bench.reads --responses 1000 --duration 5 --profile
+    python -m bench.reads --pages                           # also the server-rendered page /t/{id} (HTML)
 
 Closed loop: C keep-alive HTTP/1.1 connections (raw, cheap) in separate processes, each sending its
 next request when the answer came. Prints req/s, latency and the server's CPU per request, for a guest
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
     p.add_argument("--name", default="reads")
+    p.add_argument("--pages", action="store_true",
+                   help="also GET /t/{id}, the page crawlers read (HTML from the same kept page)")
     a = p.parse_args(argv)
     common.raise_nofile()
     env = Env(common.create_db())
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         reader_cookie = asyncio.run(fill())
         path = f"/api/threads/{tid}"
         rows = [measure(srv, None, path, a, "guest"), measure(srv, reader_cookie, path, a, "signed-in")]
+        if a.pages:
+            rows += [measure(srv, None, f"/t/{tid}", a, "guest page"),
+                     measure(srv, reader_cookie, f"/t/{tid}", a, "signed-in page")]
         print(common.table(rows, [("reader", "reader"), ("responses", "responses"), ("concurrency", "conns"),
                                   ("req_per_s", "req/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                                   ("us_cpu_per_request", "server µs CPU/req")]))

@@ -4,6 +4,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { confirmDialog, fieldError, formMessage, showFormMessage, timeEl } from '../ui.js';
+import { LIMITS } from '../limits.js';
 
 const SCOPES = [['read', 'Read only', ['read']], ['write', 'Read and write', ['read', 'write']]];
 
@@ -36,7 +37,7 @@ export function apiKeysCard(ctx) {
       ' · ', key.last_used_at ? ['last used ', timeEl(key.last_used_at)] : 'never used', ' ', del);
   }
 
-  const name = h('input', { id: 'api-key-name', name: 'name', required: true, maxlength: 64, autocomplete: 'off',
+  const name = h('input', { id: 'api-key-name', name: 'name', required: true, maxlength: LIMITS.display_name_max, autocomplete: 'off',
     'data-testid': 'api-key-name' });
   const scopes = h('fieldset', null, h('legend', null, 'What it may do'),
     SCOPES.map(([value, label], i) => h('label', { class: 'choice' },
