@@ -38,7 +38,9 @@ PRIVATE = {"cache-control": "no-cache", "vary": "Cookie"}
 
 
 def base_url(request: Request) -> str:
-    """PARLEY_PUBLIC_URL, else this server's own origin."""
+    """PARLEY_PUBLIC_URL, else this request's origin. `parley serve` always sets the former (its own origin by
+    default); the latter is only for an app built without it (the in-process tests), and such links are never
+    kept for other readers (_guest_thread)."""
     public = request.app.state.settings.public_url
     return (public or f"{request.url.scheme}://{request.url.netloc}").rstrip("/")
 
@@ -77,7 +79,9 @@ async def _guest_thread(request: Request, st: AppState, key: pagecache.Key) -> R
         kept = cache.put(key, await threads.page(st.pool, key[0], None, key[1], key[2], key[3]))
     html = kept.views.get("html")
     if html is None:
-        html = kept.views["html"] = _thread_html(request, kept.page)
+        html = _thread_html(request, kept.page)
+        if request.app.state.settings.public_url is not None:  # never keep links made from a request's Host
+            kept.views["html"] = html
     return Response(html, media_type=HTML, headers=PRIVATE)
 
 
