@@ -132,6 +132,8 @@ class ThreadView {
         break;
     }
     this.updateCounts();
+    // What arrives on screen while the page is visible is read (reading.js decides what is on screen).
+    if (live && this.reading) this.reading.schedule();
   }
 
   // ---- rendering ----------------------------------------------------------

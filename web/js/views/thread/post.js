@@ -101,7 +101,8 @@ export function fillPost(view, post) {
   }
 
   if (post.deleted) {
-    r.body.replaceChildren(h('em', { class: 'deleted-text' }, `This ${kind} was deleted.`));
+    // A one-line tombstone (walk.css): no author, time, votes or actions beside it.
+    r.body.replaceChildren(h('em', { class: 'deleted-text', 'data-testid': 'tombstone' }, `This ${kind} was deleted.`));
   } else {
     setPostHtml(r.body, post.html);
   }
