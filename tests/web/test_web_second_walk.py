@@ -109,3 +109,43 @@ def test_a_post_that_arrives_on_screen_is_marked_read(site: Site, readers: Any) 
     assert unread_of(me, tid) in (0, 1)
     wait_unread(me, tid, 0)
     assert me.errors == []
+
+
+def test_the_bell_groups_by_thread_and_kind_and_a_row_reads_its_group(site: Site, readers: Any) -> None:
+    """Four responses to one question and two to another make two bell rows ("4 new responses…", the newest
+    names), the title counts 2; opening a row lands on its first unread post and marks its four rows read."""
+    ada = signed_in(readers, "Ada Asker")
+    ids = []
+    for title in ("Cast iron: how to season?", "Sourdough: why flat?"):
+        r = ada.context.request.post("/api/threads", data={"category": site.category(), "title": title,
+                                                          "body": "Please help."})
+        assert r.status == 201, r.text()
+        ids.append(r.json()["thread"]["id"])
+    cast, sour = ids
+    page = ada.page
+    page.goto("/")
+    ada.wait_live()
+    first = None
+    for i in range(4):
+        c, _ = site.client(f"Helper {i}")
+        post = site.reply(c, cast, f"Oil and heat, take {i}.")
+        first = first or post["id"]
+    for i in range(2):
+        c, _ = site.client(f"Baker {i}")
+        site.reply(c, sour, f"Starter, take {i}.")
+    expect(page.locator('[data-testid="bell-count"]')).to_have_text("2")
+    expect(page).to_have_title("(2) Parley")
+    page.locator('[data-testid="bell"]').click()
+    rows = page.locator('[data-testid="notification"]')
+    expect(rows).to_have_count(2)
+    cast_row = rows.filter(has_text="Cast iron")
+    expect(cast_row).to_contain_text("4 new responses to your question")
+    expect(cast_row).to_contain_text("Helper 3, Helper 2 and 2 others")
+    expect(rows.filter(has_text="Sourdough")).to_contain_text("Baker 1 and Baker 0")
+    cast_row.locator("a").click()
+    expect(page).to_have_url(f"{site.base_url.rstrip('/')}/t/{cast}#post-{first}")
+    expect(page.locator('[data-testid="bell-count"]')).to_have_text("1")
+    d = ada.context.request.get("/api/notifications").json()
+    assert d["unread"] == 2
+    assert {n["thread"]["id"] for n in d["notifications"] if not n["read"]} == {sour}
+    assert ada.errors == []
