@@ -306,10 +306,11 @@ def test_user_add_moderator_reads_the_password_from_stdin(fresh_db, tmp_path, sp
     (["user", "add", "x"], "password one\n", "NAME"),
     (["user", "add", "fine_name"], "short\n", "password"),
     (["user", "add", "fine_name"], "", "password"),
+    (["user", "add", "fine_name"], "          \n", "blank"),
     (["user", "add", "fine_name", "--display-name", "Mod\u202eretare"], "password one\n", "U+202E"),
 ])
 def test_user_add_refusals_are_one_line_exit_2(fresh_db, tmp_path, args, stdin, words):
-    """A taken or bad name, or a short/missing password → exit 2 with one line, no traceback."""
+    """A taken or bad name, or a short, missing or blank password → exit 2 with one line, no traceback."""
     env = base_env(PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL=fresh_db)
     assert run(["user", "add", "dup_name"], env, stdin="password zero\n").returncode == 0
     r = run(args, env, stdin=stdin)

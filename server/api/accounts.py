@@ -19,7 +19,7 @@ from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as email_store
 from ..wire import iso
-from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
+from .common import NO_NUL, Shows, Text, json, limit, no_content, parse, state, whole
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ USERNAME = users.USERNAME
 Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME), description="3–32 of A-Z a-z 0-9 _ . -")]
 # Any password up to 4 KiB is checked (a longer one is never right and only costs hashing time)…
 Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
-# …and a new one is 8–256 characters.
-NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
+# …and a new one is 8–256 characters, kept as typed (never trimmed), and not blank once trimmed (Shows).
+NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL, extra_json_schema={
+    "allOf": [{"$ref": "#/components/schemas/Shows"}],
+    "description": "8–256 characters, not only spaces or invisible ones"}), Shows()]
 DisplayName = Annotated[str, Text(1, 64, refuse="name")]
 # An address as typed: normalize() then decides (email-validator).
 Email = Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL, description="An e-mail address")]
