@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -149,3 +150,65 @@ def test_the_bell_groups_by_thread_and_kind_and_a_row_reads_its_group(site: Site
     assert d["unread"] == 2
     assert {n["thread"]["id"] for n in d["notifications"] if not n["read"]} == {sour}
     assert ada.errors == []
+
+
+def test_sign_up_names_every_bad_field_at_once_in_the_words_of_its_label(site: Site, readers: Any) -> None:
+    """A bad username, e-mail and password show three messages at once, each under its field, in plain words
+    (no validator text); a display name of invisible characters refused by the server is put in its label's words."""
+    reader = readers()
+    page = reader.page
+    page.goto("/signup")
+    page.get_by_test_id("auth-username").fill("a b")
+    page.get_by_test_id("auth-email").fill("nope")
+    page.get_by_test_id("auth-password").fill("short")
+    page.get_by_test_id("auth-submit").click()
+    for field, words in (("username", "username"), ("email", "e-mail"), ("password", "password")):
+        err = page.locator(f"#{field}-error")
+        expect(err).to_be_visible()
+        expect(err).to_contain_text(words)
+        assert "Expected" not in err.inner_text() and "regex" not in err.inner_text()
+    expect(page.get_by_test_id("auth-username")).to_be_focused()
+    page.get_by_test_id("auth-username").fill(unique("ok"))
+    page.get_by_test_id("auth-email").fill("")
+    page.get_by_test_id("auth-password").fill("long enough password")
+    page.get_by_test_id("auth-display-name").fill("\u00ad\u00ad")
+    page.get_by_test_id("auth-submit").click()
+    err = page.locator("#display_name-error")
+    expect(err).to_be_visible()
+    expect(err).to_contain_text("display name")
+    assert "display_name" not in err.inner_text()
+    assert reader.errors == []
+
+
+def test_a_suspended_reader_is_told_why_and_until_when_in_local_time(site: Site, readers: Any) -> None:
+    """A suspension closes the reader's page session: the toast, still there after the page is drawn again,
+    says suspended, the reason, and the end in local time (never an ISO time)."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    reader = signed_in(readers, "Soon Suspended")
+    page = reader.open_thread(tid)
+    name = reader.user["username"]
+    r = site.mod.put(f"/api/users/{name}/suspension", json={"until": "2031-03-04T05:06:07Z", "reason": "Spam links"})
+    assert r.status_code == 200, r.text
+    expect(page.get_by_test_id("sign-in")).to_be_visible(timeout=20_000)
+    toast = page.get_by_test_id("toast")
+    expect(toast).to_contain_text("suspended until", timeout=20_000)
+    expect(toast).to_contain_text("Spam links")
+    expect(toast).to_contain_text("2031")
+    assert not re.search(r"\d{4}-\d\d-\d\dT", toast.inner_text())
+    page.wait_for_timeout(1500)
+    expect(toast).to_be_visible()
+
+
+def test_a_sign_out_elsewhere_leaves_a_readable_toast(site: Site, readers: Any) -> None:
+    """The session ended by another client: the signed-out page shows a toast that says so (not hidden by the
+    redraw)."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    reader = signed_in(readers, "Ended Elsewhere")
+    page = reader.open_thread(tid)
+    assert reader.context.request.delete("/api/session").status in (200, 204)
+    expect(page.get_by_test_id("reply-signin")).to_be_visible(timeout=20_000)
+    toast = page.get_by_test_id("toast")
+    expect(toast).to_be_visible()
+    expect(toast).to_contain_text("signed out")

@@ -18,6 +18,7 @@ import { renderModlog } from './views/modlog.js';
 import { renderForgot, renderReset, renderUnsubscribe, renderVerify } from './views/email.js';
 import { followPermalink } from './permalink.js';
 import { Bell } from './notifications.js';
+import { signedOutReason } from './signedout.js';
 import './mention.js';
 
 const main = document.getElementById('main');
@@ -27,6 +28,7 @@ const activeGuests = document.getElementById('active-now-guests');
 const connEl = document.getElementById('connection-status');
 const liveRegion = document.getElementById('live-region');
 const bell = new Bell(accountEl);
+const SIGNED_OUT_TOAST_MS = 12000; // long enough to read a reason and a date
 
 const ROUTES = [
   [/^\/$/, renderHome],
@@ -85,8 +87,8 @@ const ctx = {
     }
     if (channel) channel.postMessage({ type: 'signed-out' });
     await ctx.setMe(null);
-    toast('You are signed out.');
     rerender();
+    toast('You are signed out.');
   },
   /** A password change in flight in this tab (a promise), set by the settings view: a 4001 that arrives
    * meanwhile is judged once it is done, with the new cookie in place. */
@@ -111,14 +113,19 @@ const ctx = {
     }
   },
   /** The session ended elsewhere (another tab, a 4001 close, a 401): show the signed-out page, drafts kept. */
-  sessionEnded({ reconnect = true } = {}) {
+  sessionEnded({ reconnect = true, why = null } = {}) {
     if (!ctx.me) return;
+    const was = ctx.me;
     ctx.me = null;
     renderAccount();
     bell.setUser(null);
     if (reconnect) ctx.live.restart(); // come back as a guest
-    toast('You were signed out.');
-    rerender();
+    rerender(); // first: a redraw hides the toast
+    toast(why || 'You were signed out.', SIGNED_OUT_TOAST_MS);
+    if (!why) {
+      // Say why (a suspension until when, and its reason; or a session ended elsewhere): signedout.js.
+      signedOutReason(was).then((text) => { if (text && !ctx.me) toast(text, SIGNED_OUT_TOAST_MS); });
+    }
   },
   /** What the current history entry's view saved (see saveViewState). */
   viewState() { return (history.state && history.state.view) || {}; },
@@ -373,7 +380,9 @@ window.addEventListener('scroll', () => {
   scrollTimer = setTimeout(() => { if (restoreScroll === null) rememberScroll(); }, 200);
 }, { passive: true });
 if (channel) {
-  channel.onmessage = (e) => { if (e.data && e.data.type === 'signed-out') ctx.sessionEnded(); };
+  channel.onmessage = (e) => {
+    if (e.data && e.data.type === 'signed-out') ctx.sessionEnded({ why: 'You signed out in another tab.' });
+  };
 }
 setInterval(() => refreshRelativeTimes(), 60000);
 

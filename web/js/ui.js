@@ -187,13 +187,13 @@ export function openDialog(title, content, testid = 'dialog') {
 
 let toastTimer = null;
 /** A short message at the bottom of the screen (e.g. "Sign in to vote"). */
-export function toast(text) {
+export function toast(text, ms = 4000) {
   const el = document.getElementById('toast');
   if (!el) return;
   el.textContent = text;
   el.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  toastTimer = setTimeout(() => { el.hidden = true; }, ms);
 }
 
 export function hideToast() {
