@@ -212,3 +212,46 @@ def test_a_sign_out_elsewhere_leaves_a_readable_toast(site: Site, readers: Any) 
     toast = page.get_by_test_id("toast")
     expect(toast).to_be_visible()
     expect(toast).to_contain_text("signed out")
+
+
+def test_enter_posts_a_comment_and_shift_enter_makes_a_new_line(site: Site, readers: Any) -> None:
+    """In "Add a comment…", Shift+Enter adds a line and Enter posts the comment (both lines in it)."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    rid = site.reply(asker, tid, "A response to comment on")["id"]
+    me = signed_in(readers, "Commenter")
+    page = me.open_thread(tid)
+    box = page.locator(f'[data-post-id="{rid}"] [data-testid="comment-input"]')
+    box.click()
+    box.type("First line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "First line\nsecond line"
+    box.press("Enter")
+    comment = page.locator(f'[data-post-id="{rid}"] [data-testid="comment"]')
+    expect(comment).to_have_count(1)
+    expect(comment).to_contain_text("second line")
+    expect(box).to_have_value("")
+    assert "Enter" in (box.get_attribute("placeholder") or "")
+
+
+def test_a_paste_past_20000_characters_is_counted_and_refused_never_cut(site: Site, readers: Any) -> None:
+    """Pasting 20,500 characters keeps them all, the counter says 500 too many, and posting is refused with
+    nothing sent; near the limit the counter shows the count."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    me = signed_in(readers, "Paster")
+    page = me.open_thread(tid)
+    box = page.get_by_test_id("reply-input")
+    counter = page.locator("#reply-body-count")
+    box.focus()
+    page.evaluate("n => document.execCommand('insertText', false, 'a'.repeat(n))", 19_000)
+    expect(counter).to_have_text("19,000 of 20,000 characters")
+    page.evaluate("n => document.execCommand('insertText', false, 'b'.repeat(n))", 1_500)
+    assert len(box.input_value()) == 20_500
+    expect(counter).to_contain_text("500 too many")
+    page.get_by_test_id("reply-submit").click()
+    expect(counter).to_have_attribute("role", "alert")
+    page.wait_for_timeout(500)
+    assert me.context.request.get(f"/api/threads/{tid}").json()["responses"] == []
+    assert len(box.input_value()) == 20_500

@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { draftFields, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
 import { formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
+import { lengthGuard } from '../composing.js';
 import { checkAll, clearAll, RULES, showServerError } from '../validate.js';
 
 /** The ask form's fields and their rules, in the words of their labels. */
@@ -67,6 +68,7 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
   body.addEventListener('input', save);
   if (picker) picker.addEventListener('change', save);
   submitOnCtrlEnter(body, form);
+  lengthGuard(body, form);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearAll([picker, title, body]);
