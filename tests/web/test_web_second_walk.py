@@ -255,3 +255,22 @@ def test_a_paste_past_20000_characters_is_counted_and_refused_never_cut(site: Si
     page.wait_for_timeout(500)
     assert me.context.request.get(f"/api/threads/{tid}").json()["responses"] == []
     assert len(box.input_value()) == 20_500
+
+
+def test_the_moderation_log_is_in_the_footer_and_names_threads_by_title(site: Site, readers: Any) -> None:
+    """The footer links the public log; its entries show the thread's title (not "thread 5") linking to it,
+    and the member's name linking to the profile."""
+    asker, _ = site.client("Asker")
+    title = unique("Locked kettle question ")
+    tid = site.thread(asker, title=title)["thread"]["id"]
+    assert site.mod.patch(f"/api/threads/{tid}", json={"locked": True}).status_code == 200
+    reader = readers()
+    page = reader.page
+    page.goto("/")
+    page.get_by_test_id("footer-modlog").click()
+    expect(page.get_by_role("heading", name="Moderation log")).to_be_visible()
+    entry = page.locator('[data-testid="modlog-entry"][data-action="thread.locked"]').first
+    expect(entry).to_contain_text(title)
+    expect(entry.get_by_test_id("modlog-target")).to_have_attribute("href", f"/t/{tid}")
+    assert "thread " + str(tid) not in entry.inner_text()
+    assert reader.errors == []
