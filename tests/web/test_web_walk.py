@@ -604,7 +604,8 @@ def test_the_arrival_highlight_keeps_text_readable(site: Site, readers: Any, sch
 
 
 def test_active_now_shows_a_few_people_and_plus_n_more(site: Site, readers: Any) -> None:
-    """With many people online the header shows six and "+N more", which opens the full list."""
+    """With many people online the header shows one line of names (at most six) and "+N more" for the others
+    (on a phone too), which opens the full list."""
     from contextlib import ExitStack
 
     from websockets.sync.client import connect
@@ -620,7 +621,16 @@ def test_active_now_shows_a_few_people_and_plus_n_more(site: Site, readers: Any)
         page.goto("/")
         more = page.locator('[data-testid="active-more"]')
         expect(more).to_have_text(re.compile(r"^\+\d+ more$"))
-        expect(page.locator('[data-testid="active-now"] li[data-user-id]')).to_have_count(6)
+        phone = readers(viewport=(360, 740)).page
+        phone.goto("/")
+        for p, most in ((page, 6), (phone, 3)):
+            hidden = p.locator('[data-testid="active-more"]')
+            expect(hidden).to_have_text(re.compile(r"^\+\d+ more$"))
+            shown = p.locator('[data-testid="active-now"] li[data-user-id]').count()
+            assert shown <= most and shown + int(hidden.inner_text()[1:].split()[0]) >= 8  # nobody lost
+        bar = phone.locator(".active-bar").bounding_box()
+        line = phone.locator(".active-label").bounding_box()
+        assert bar and line and bar["height"] <= line["height"] + 24, (bar, line)  # one line, its padding
         more.click()
         everyone = page.locator('[data-testid="active-everyone"] li')
         expect(everyone.filter(has_text="Crowd 0")).to_have_count(1)

@@ -246,27 +246,47 @@ function renderAccount() {
 
 const ACTIVE_SHOWN = 6; // names in the header; the rest behind "+N more"
 
+let lastPresence = null;
+
+/** Active Now on one line at every width: as many names as fit (at most ACTIVE_SHOWN), then "+N more". */
 function renderActiveNow(msg) {
+  lastPresence = msg;
   const users = msg.users || [];
   const guests = msg.guests || 0;
   const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
   const shown = users.slice(0, ACTIVE_SHOWN);
-  activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
-    avatar(u, 'xs'), userLinkWithHandle(u, 'active-name'))));
-  const hidden = total - shown.length;
-  if (hidden > 0) {
-    activeList.append(h('li', { class: 'active-more' }, h('button', {
-      type: 'button', class: 'link-btn', 'data-testid': 'active-more', 'aria-haspopup': 'dialog',
-      onClick: () => showEveryone(total, guests),
-    }, `+${hidden} more`)));
-  }
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length) tail = 'Nobody yet';
   activeGuests.textContent = tail;
   activeGuests.dataset.guests = String(guests);
+  const items = shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
+    avatar(u, 'xs'), userLinkWithHandle(u, 'active-name')));
+  const moreButton = h('button', { type: 'button', class: 'link-btn', 'data-testid': 'active-more',
+    'aria-haspopup': 'dialog', onClick: () => showEveryone(total, guests) });
+  const moreItem = h('li', { class: 'active-more' }, moreButton);
+  const setMore = () => {
+    const hidden = total - items.length;
+    moreButton.textContent = `+${hidden} more`;
+    if (hidden > 0 && !moreItem.isConnected) activeList.append(moreItem);
+  };
+  activeList.replaceChildren(...items);
+  setMore();
+  // One line: drop names from the end (into "+N more") while the line overflows.
+  while (items.length && activeList.scrollWidth > activeList.clientWidth + 1) {
+    items.pop().remove();
+    setMore();
+  }
 }
+
+// A narrower window fits fewer names: lay the line out again (once per frame).
+let refitQueued = false;
+new ResizeObserver(() => {
+  if (refitQueued || !lastPresence) return;
+  refitQueued = true;
+  requestAnimationFrame(() => { refitQueued = false; renderActiveNow(lastPresence); });
+}).observe(activeList.parentElement);
 
 const EVERYONE_PAGE = 50; // names per GET /api/presence page in the "+N more" dialog
 
