@@ -274,3 +274,44 @@ def test_the_moderation_log_is_in_the_footer_and_names_threads_by_title(site: Si
     expect(entry.get_by_test_id("modlog-target")).to_have_attribute("href", f"/t/{tid}")
     assert "thread " + str(tid) not in entry.inner_text()
     assert reader.errors == []
+
+
+def test_search_filters_by_category_and_author_with_each_label_on_its_control(site: Site, readers: Any) -> None:
+    """The search page has Category and Author filters (kept in the URL) that narrow the results, and every
+    filter's label sits right above its control ("Order" included), on a phone too."""
+    word = unique("zebrafish")
+    ada, ada_user = site.client("Ada Filter")
+    bob, _ = site.client("Bob Filter")
+    other = site.category_path("Filters", "Aquaria")
+    in_main = site.thread(ada, title=f"About {word} in the main category")["thread"]["id"]
+    in_other = site.thread(bob, title=f"About {word} in aquaria", category=other)["thread"]["id"]
+    for viewport in ((1280, 900), (360, 740)):
+        reader = readers(viewport=viewport)
+        page = reader.page
+        page.goto(f"/search?q={word}")
+        results = page.get_by_test_id("search-result")
+        expect(results).to_have_count(2)
+        for control in ("search-category", "search-author", "search-sort"):
+            el = page.get_by_test_id(control)
+            label = page.locator(f'label[for="{el.get_attribute("id")}"]')
+            lb, cb = label.bounding_box(), el.bounding_box()
+            assert lb and cb and 0 <= cb["y"] - (lb["y"] + lb["height"]) <= 12, (control, lb, cb)
+            assert abs(lb["x"] - cb["x"]) <= 4, (control, lb, cb)
+        page.get_by_test_id("search-category").select_option(other)
+        expect(results).to_have_count(1)
+        expect(results.first).to_have_attribute("data-post-id", str(question_id(site, in_other)))
+        assert f"category={other}" in page.url
+        page.get_by_test_id("search-category").select_option("")
+        expect(results).to_have_count(2)
+        page.get_by_test_id("search-author").fill(ada_user["username"])
+        page.get_by_test_id("search-author").press("Enter")
+        expect(results).to_have_count(1)
+        expect(results.first).to_have_attribute("data-post-id", str(question_id(site, in_main)))
+        assert reader.errors == []
+
+
+def question_id(site: Site, tid: int) -> int:
+    """The id of a thread's question."""
+    import httpx
+
+    return httpx.get(f"{site.base_url.rstrip('/')}/api/threads/{tid}?limit=1").json()["question"]["id"]
