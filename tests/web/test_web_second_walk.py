@@ -315,3 +315,25 @@ def question_id(site: Site, tid: int) -> int:
     import httpx
 
     return httpx.get(f"{site.base_url.rstrip('/')}/api/threads/{tid}?limit=1").json()["question"]["id"]
+
+
+def test_a_view_that_fails_offline_says_so_and_loads_again_when_back(site: Site, readers: Any) -> None:
+    """Offline, opening a thread shows "can't be reached: you may be offline" with a Try again button (never
+    "your text is kept"); back online, the thread loads by itself."""
+    asker, _ = site.client("Asker")
+    title = unique("Offline thread ")
+    tid = site.thread(asker, title=title)["thread"]["id"]
+    reader = readers()
+    page = reader.page
+    page.goto("/?tab=new")
+    link = page.locator(f'[data-thread-id="{tid}"] a.thread-link')
+    expect(link).to_be_visible()
+    reader.context.set_offline(True)
+    link.click()
+    failed = page.get_by_test_id("load-failed")
+    expect(failed).to_be_visible()
+    expect(failed).to_contain_text("you may be offline")
+    assert "text is kept" not in failed.inner_text()
+    expect(failed.get_by_test_id("try-again")).to_be_visible()
+    reader.context.set_offline(False)
+    expect(page.get_by_test_id("thread-title")).to_have_text(title, timeout=30_000)

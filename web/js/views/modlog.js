@@ -3,7 +3,8 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { errorPanel, loading, timeEl, userLink } from '../ui.js';
+import { loading, timeEl, userLink } from '../ui.js';
+import { failedPanel } from '../failed.js';
 
 const ACTION = {
   'post.edited': 'edited',
@@ -104,7 +105,7 @@ export function renderModlog(main, params, ctx) {
     if (ctx.ready) ctx.ready();
   }).catch((e) => {
     if (!alive) return;
-    main.replaceChildren(errorPanel('Could not load the moderation log', e.message));
+    main.replaceChildren(failedPanel(ctx, 'Could not load the moderation log', e));
   });
   return () => { alive = false; };
 }

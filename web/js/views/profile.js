@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { formatDate, plural } from '../format.js';
 import { avatar, displayName, errorPanel, loading, timeEl, toast } from '../ui.js';
+import { failedPanel } from '../failed.js';
 
 const KIND = { question: 'Asked', response: 'Answered', comment: 'Commented on' };
 
@@ -104,10 +105,10 @@ export function renderProfile(main, { username }, ctx) {
     ctx.ready();
   }).catch((e) => {
     if (!alive) return;
-    ctx.setTitle('Not found');
-    main.replaceChildren(errorPanel(e.status === 404 ? 'No such user' : 'Could not load the profile',
-      e.status === 404 ? `There is nobody called ${username} here.` : e.message,
-      h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum')));
+    ctx.setTitle(e.status === 404 ? 'Not found' : 'Could not load the profile');
+    main.replaceChildren(e.status === 404 ? errorPanel('No such user', `There is nobody called ${username} here.`,
+      h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum'))
+      : failedPanel(ctx, 'Could not load the profile', e));
     ctx.ready();
   });
   return () => { alive = false; };

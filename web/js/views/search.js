@@ -2,9 +2,10 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { errorPanel, loading, timeEl, userLink } from '../ui.js';
+import { loading, timeEl, userLink } from '../ui.js';
 import { permalink } from './profile.js';
 import { field, searchFilters } from '../searchfilters.js';
+import { failedPanel } from '../failed.js';
 
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
 
@@ -95,7 +96,7 @@ export function renderSearch(main, params, ctx) {
     ctx.announce(`${d.results.length}${d.next ? '+' : ''} results`);
     ctx.ready();
   }).catch((e) => {
-    if (alive) { results.replaceChildren(errorPanel('Search failed', e.message)); ctx.ready(); }
+    if (alive) { results.replaceChildren(failedPanel(ctx, 'Search failed', e, { heading: 'h2' })); ctx.ready(); }
   });
   return () => { alive = false; };
 }

@@ -16,6 +16,7 @@ import { NewPill, renderWatching, Typing } from './thread/indicators.js';
 import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
+import { failedPanel } from '../failed.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const SORTS = { oldest: 'Oldest', newest: 'Newest', top: 'Top' };
@@ -74,8 +75,7 @@ class ThreadView {
       this.main.replaceChildren(e.status === 404
         ? errorPanel('Thread not found', 'This thread does not exist or was deleted.',
           h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum'))
-        : errorPanel('Could not load this thread', e.message,
-          h('button', { type: 'button', class: 'btn btn-primary', onClick: () => this.ctx.navigate(location.pathname, { replace: true }) }, 'Try again')));
+        : failedPanel(this.ctx, 'Could not load this thread', e));
       this.ctx.ready();
       return;
     }
