@@ -337,3 +337,50 @@ def test_a_view_that_fails_offline_says_so_and_loads_again_when_back(site: Site,
     expect(failed.get_by_test_id("try-again")).to_be_visible()
     reader.context.set_offline(False)
     expect(page.get_by_test_id("thread-title")).to_have_text(title, timeout=30_000)
+
+
+def test_sign_in_to_respond_lands_at_the_reply_box(site: Site, readers: Any) -> None:
+    """A guest's "Sign in to respond", then signing in, comes back to the thread with the reply box focused."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    _, user = site.client("Returning Member")
+    reader = readers()
+    page = reader.open_thread(tid)
+    page.get_by_test_id("reply-signin").click()
+    page.get_by_test_id("auth-username").fill(user["username"])
+    page.get_by_test_id("auth-password").fill("correct-horse-battery")
+    page.get_by_test_id("auth-submit").click()
+    expect(page.get_by_test_id("reply-input")).to_be_focused()
+    expect(page.get_by_test_id("reply-input")).to_be_in_viewport()
+    assert page.url.endswith(f"/t/{tid}#reply")
+
+
+def test_a_live_lock_keeps_a_half_written_reply_on_screen_with_a_note(site: Site, readers: Any) -> None:
+    """A moderator locks the thread while the reader writes: the text stays visible (read-only) with a note."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    me = signed_in(readers, "Half Writer")
+    page = me.open_thread(tid)
+    box = page.get_by_test_id("reply-input")
+    box.fill("My careful half-written answer")
+    assert site.mod.patch(f"/api/threads/{tid}", json={"locked": True}).status_code == 200
+    expect(page.get_by_test_id("locked-badge")).to_be_visible()
+    expect(box).to_be_visible()
+    expect(box).to_have_value("My careful half-written answer")
+    expect(page.get_by_test_id("locked-text-note")).to_be_visible()
+    assert box.evaluate("el => el.readOnly")
+    assert site.mod.patch(f"/api/threads/{tid}", json={"locked": False}).status_code == 200
+    expect(page.get_by_test_id("locked-text-note")).to_have_count(0)
+    assert not box.evaluate("el => el.readOnly")
+
+
+def test_touch_screens_are_not_told_about_the_slash_key(site: Site, browser: Any) -> None:
+    """On a phone (touch, no hover) the header search says "Search", not "Search ( / )"."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 800}, has_touch=True, is_mobile=True,
+                              base_url=site.base_url)
+    try:
+        page = ctx.new_page()
+        page.goto("/")
+        expect(page.get_by_test_id("site-search-input")).to_have_attribute("placeholder", "Search")
+    finally:
+        ctx.close()

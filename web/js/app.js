@@ -375,6 +375,15 @@ document.addEventListener('click', (e) => {
 // The header's search box: results without a page load; "/" focuses it from anywhere but a field.
 const searchForm = document.querySelector('.site-search');
 const searchInput = document.getElementById('site-search-q');
+// "/" is a keyboard's shortcut: a touch screen without a keyboard is not told about it.
+const touchOnly = window.matchMedia('(hover: none) and (pointer: coarse)');
+const sayShortcut = () => {
+  searchInput.placeholder = touchOnly.matches ? 'Search' : 'Search  ( / )';
+  searchInput.toggleAttribute('aria-keyshortcuts', !touchOnly.matches);
+  if (!touchOnly.matches) searchInput.setAttribute('aria-keyshortcuts', '/');
+};
+sayShortcut();
+touchOnly.addEventListener('change', sayShortcut);
 searchForm.addEventListener('submit', (e) => {
   e.preventDefault();
   const q = searchInput.value.trim();

@@ -71,3 +71,27 @@ export function enterPosts(ta, form) {
   ta.setAttribute('aria-keyshortcuts', 'Enter');
   if (!ta.getAttribute('title')) ta.setAttribute('title', 'Enter posts · Shift+Enter for a new line');
 }
+
+/**
+ * A thread locked while the reader writes: the boxes with text stay on screen, read-only, with a note saying
+ * why and that the text is kept (their drafts stay in sessionStorage); empty ones go as before. Unlocked: back
+ * to normal.
+ */
+export function keepTextWhenLocked(root, locked) {
+  for (const form of root.querySelectorAll('.reply-form, .comment-form')) {
+    const ta = form.querySelector('textarea');
+    if (!ta) continue;
+    const keep = locked && !!ta.value.trim();
+    form.classList.toggle('has-locked-text', keep);
+    ta.readOnly = keep;
+    for (const b of form.querySelectorAll('button[type="submit"]')) b.disabled = keep;
+    let note = form.querySelector('.locked-text-note');
+    if (keep && !note) {
+      note = h('p', { class: 'locked-text-note', role: 'status', 'data-testid': 'locked-text-note' },
+        'This thread was locked while you were writing, so it cannot be posted. Your text is kept here: copy it if you want it elsewhere.');
+      ta.insertAdjacentElement('beforebegin', note);
+    } else if (!keep && note) {
+      note.remove();
+    }
+  }
+}

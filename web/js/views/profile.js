@@ -65,7 +65,7 @@ export function renderProfile(main, { username }, ctx) {
       h('dt', null, label), h('dd', null, String(n)));
     const list = h('ol', { class: 'profile-posts', 'data-testid': 'profile-posts' }, (first.posts || []).map(postItem));
     const section = h('section', { class: 'card', 'aria-labelledby': 'profile-posts-title' },
-      h('h2', { id: 'profile-posts-title', class: 'card-title' }, 'Questions and responses'),
+      h('h2', { id: 'profile-posts-title', class: 'card-title' }, 'Questions, responses and comments'),
       first.posts && first.posts.length ? list : h('p', { class: 'empty' }, 'Nothing posted yet.'));
     let next = first.next;
     if (next) {

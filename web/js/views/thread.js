@@ -17,6 +17,7 @@ import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
 import { failedPanel } from '../failed.js';
+import { keepTextWhenLocked } from '../composing.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const SORTS = { oldest: 'Oldest', newest: 'Newest', top: 'Top' };
@@ -188,6 +189,7 @@ class ThreadView {
     this.titleEl.textContent = t.title;
     this.lockBadge.hidden = !t.locked;
     this.root.classList.toggle('is-locked', !!t.locked);
+    keepTextWhenLocked(this.root, !!t.locked); // a half-written reply stays on screen (composing.js)
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
   }

@@ -14,7 +14,7 @@ export function draftKey(threadId, suffix) { return `parley:draft:t:${threadId}:
 /** The response box (or, for a guest, the invitation to sign in). */
 export function buildReply(view) {
   if (!view.me) {
-    const next = encodeURIComponent(location.pathname);
+    const next = encodeURIComponent(`${location.pathname}#reply`); // back at the reply box (permalink.js)
     return h('section', { class: 'reply-box card reply-guest', 'aria-label': 'Respond' },
       h('p', null, 'Know the answer or have something to add?'),
       h('div', { class: 'welcome-actions' },
