@@ -111,6 +111,12 @@ def notifications(unread: int) -> bytes:
     return encode({"type": "notifications", "unread": unread})
 
 
+def my_vote(thread_id: int, post_id: int, score: int, value: int) -> bytes:
+    """{"type":"my_vote","thread":T,"post_id":P,"score":S,"my_vote":V}: to the voter's own sockets, so their
+    other tabs show the pressed arrow too (thread events carry `my_vote: 0` for everyone)."""
+    return encode({"type": "my_vote", "thread": thread_id, "post_id": post_id, "score": score, "my_vote": value})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 

@@ -384,3 +384,25 @@ def test_touch_screens_are_not_told_about_the_slash_key(site: Site, browser: Any
         expect(page.get_by_test_id("site-search-input")).to_have_attribute("placeholder", "Search")
     finally:
         ctx.close()
+
+
+def test_a_vote_in_one_tab_presses_the_arrow_in_the_other(site: Site, readers: Any) -> None:
+    """Up-voting in one tab shows the pressed up-arrow (and score) in the reader's other tab; withdrawing
+    releases it there too."""
+    asker, _ = site.client("Asker")
+    made = site.thread(asker)
+    tid, qid = made["thread"]["id"], made["question"]["id"]
+    me = signed_in(readers, "Two Tab Voter")
+    one = me.open_thread(tid)
+    two = me.context.new_page()
+    two.goto(f"/t/{tid}")
+    expect(two.get_by_test_id("connection-status")).to_have_attribute("data-state", "online")
+    up_two = two.locator(f'[data-post-id="{qid}"] [data-testid="vote-up"]').first
+    expect(up_two).to_have_attribute("aria-pressed", "false")
+    one.locator(f'[data-post-id="{qid}"] [data-testid="vote-up"]').first.click()
+    expect(up_two).to_have_attribute("aria-pressed", "true")
+    expect(two.locator(f'[data-post-id="{qid}"] [data-testid="score"]').first).to_have_text("1")
+    one.locator(f'[data-post-id="{qid}"] [data-testid="vote-up"]').first.click()
+    expect(up_two).to_have_attribute("aria-pressed", "false")
+    expect(two.locator(f'[data-post-id="{qid}"] [data-testid="score"]').first).to_have_text("0")
+    assert me.errors == []

@@ -13,6 +13,7 @@ import { breadcrumb, displayName, errorPanel, loading } from '../ui.js';
 import { buildReply } from './thread/composers.js';
 import { editedUnderEditor, openEditor } from './thread/editor.js';
 import { NewPill, renderWatching, Typing } from './thread/indicators.js';
+import { myVote } from './thread/actions.js';
 import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
@@ -91,6 +92,7 @@ class ThreadView {
       onPresence: (msg) => { this.presence = msg; renderWatching(this.watchingEl, msg); },
       onTyping: (user, parent) => this.onTyping(user, parent),
       onResume: () => this.sync.catchUp(),
+      onMyVote: (msg) => myVote(this, msg), // the pressed arrow follows a vote made in another tab
     });
   }
 
