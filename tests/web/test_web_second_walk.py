@@ -406,3 +406,21 @@ def test_a_vote_in_one_tab_presses_the_arrow_in_the_other(site: Site, readers: A
     expect(up_two).to_have_attribute("aria-pressed", "false")
     expect(two.locator(f'[data-post-id="{qid}"] [data-testid="score"]').first).to_have_text("0")
     assert me.errors == []
+
+
+def test_the_footers_api_link_opens_a_readable_page(site: Site, readers: Any) -> None:
+    """The footer's "API" opens a page (not raw JSON) listing the endpoints by subject, with the raw document linked."""
+    reader = readers()
+    page = reader.page
+    page.goto("/")
+    page.get_by_test_id("footer-api").click()
+    expect(page.get_by_role("heading", name="The Parley API", level=1)).to_be_visible()
+    ops = page.get_by_test_id("api-op")
+    expect(ops.filter(has_text="/api/threads/{id}/posts").first).to_be_visible()
+    assert ops.count() >= 20
+    ops.filter(has_text="/api/threads/{id}/posts").first.locator("summary").click()
+    expect(ops.filter(has_text="/api/threads/{id}/posts").first).to_contain_text("Answers")
+    expect(page.get_by_test_id("openapi-raw")).to_have_attribute("href", "/api/openapi.json")
+    page.goto("/developers")
+    expect(page.get_by_role("heading", name="The Parley API", level=1)).to_be_visible()
+    assert reader.errors == []

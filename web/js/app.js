@@ -15,6 +15,7 @@ import { renderSearch } from './views/search.js';
 import { renderSettings } from './views/settings.js';
 import { renderFlags } from './views/flags.js';
 import { renderModlog } from './views/modlog.js';
+import { renderDevelopers } from './views/developers.js';
 import { renderForgot, renderReset, renderUnsubscribe, renderVerify } from './views/email.js';
 import { followPermalink } from './permalink.js';
 import { Bell } from './notifications.js';
@@ -41,6 +42,7 @@ const ROUTES = [
   [/^\/settings\/?$/, renderSettings],
   [/^\/review\/?$/, renderFlags],
   [/^\/modlog\/?$/, renderModlog],
+  [/^\/developers\/?$/, renderDevelopers],
   [/^\/forgot-password\/?$/, (m, p, c) => formPage(renderForgot(m, {}, c))],
   [/^\/reset-password\/?$/, (m, p, c) => formPage(renderReset(m, {}, c))],
   [/^\/verify-email\/?$/, (m, p, c) => formPage(renderVerify(m, {}, c))],
