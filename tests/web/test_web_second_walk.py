@@ -424,3 +424,100 @@ def test_the_footers_api_link_opens_a_readable_page(site: Site, readers: Any) ->
     page.goto("/developers")
     expect(page.get_by_role("heading", name="The Parley API", level=1)).to_be_visible()
     assert reader.errors == []
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    'button, select, input, textarea, summary, a.btn, .list-tabs a, .site-nav a, .link-btn')]
+  .filter(e => e.offsetParent !== null && !e.closest('.skip-link, .sr-only')
+    && getComputedStyle(e).visibility !== 'hidden')
+  .map(e => { const r = e.getBoundingClientRect();
+    return [e.dataset.testid || e.className || e.tagName, (e.textContent || '').trim().slice(0, 20),
+            Math.round(r.width), Math.round(r.height)]; })
+  .filter(x => x[2] < 44 || x[3] < 44)"""
+
+
+def test_phone_tap_targets_are_at_least_44_px(site: Site, browser: Any) -> None:
+    """On a phone, every button, field, tab and action link of home and a thread (signed in) is ≥ 44×44 px."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    rid = site.reply(asker, tid, "A response")["id"]
+    site.reply(asker, tid, "A comment", parent_id=rid)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                              base_url=site.base_url)
+    try:
+        r = ctx.request.post("/api/users", data={"username": unique("tap"), "password": "correct-horse-battery"})
+        assert r.status == 201, r.text()
+        page = ctx.new_page()
+        for path in (f"/t/{tid}", "/"):
+            page.goto(path)
+            expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "online")
+            expect(page.locator("main h1").first).to_be_visible()
+            assert page.evaluate(SMALL_TARGETS) == [], path
+    finally:
+        ctx.close()
+
+
+def test_screenshots_of_the_reworked_views(site: Site, readers: Any, artifacts: Any) -> None:
+    """The views reworked for issue 34, in Chromium, saved to docs/screenshots/ (and test-artifacts/): a thread
+    with a tombstone, the grouped bell, sign-up errors, search with filters, the API page; phone and desktop,
+    light and dark. Each page is wider than nothing and scrolls no wider than its viewport."""
+    import shutil
+
+    from .conftest import ROOT
+
+    ada = signed_in(readers, "Ada Lindqvist")
+    r = ada.context.request.post("/api/threads", data={
+        "category": site.category(), "title": "Cast iron: is soap really forbidden?",
+        "body": "My grandmother never let soap near her pan. Is that still good advice?"})
+    assert r.status == 201, r.text()
+    tid = r.json()["thread"]["id"]
+    names = ["Brook Okafor", "Chen Wei", "Dmitri Sokolov", "Esme Hartley"]
+    posted = []
+    for i, name in enumerate(names):
+        c, _ = site.client(name)
+        posted.append((c, site.reply(c, tid, f"Take {i + 1}: dry it on the stove and oil it thinly.")))
+    c, gone = posted[1]
+    assert c.delete(f"/api/posts/{gone['id']}").status_code == 204
+    site.reply(posted[0][0], tid, "And never soak it overnight.", parent_id=posted[0][1]["id"])
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    shots = []
+
+    def shot(page: Any, name: str, full: bool = True) -> None:
+        page.mouse.move(0, 0)
+        page.evaluate("""() => document.getAnimations().forEach(a => {
+            if (a.effect && a.effect.getComputedTiming().endTime !== Infinity) a.finish(); })""")
+        path = artifacts / f"walk2-{name}.png"
+        page.screenshot(path=str(path), full_page=full)
+        assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"], name
+        shots.append(path)
+
+    cookies = ada.context.cookies()
+    for label, viewport, scheme in (("desktop-light", (1280, 900), "light"), ("phone-dark", (390, 844), "dark")):
+        me = readers(viewport=viewport, color_scheme=scheme)
+        me.context.add_cookies(cookies)
+        page = me.open_thread(tid)
+        expect(page.get_by_test_id("tombstone")).to_be_visible()
+        shot(page, f"thread-tombstone-{label}")
+        page.goto("/")
+        me.wait_live()
+        page.get_by_test_id("bell").click()
+        expect(page.get_by_test_id("notification").first).to_be_visible()
+        shot(page, f"bell-grouped-{label}", full=False)
+        page.goto("/search?q=oil")
+        expect(page.get_by_test_id("search-filters")).to_be_visible()
+        shot(page, f"search-filters-{label}")
+        page.goto("/developers")
+        expect(page.get_by_test_id("api-op").first).to_be_visible()
+        shot(page, f"api-page-{label}", full=False)
+        guest = readers(viewport=viewport, color_scheme=scheme)
+        guest.page.goto("/signup")
+        guest.page.get_by_test_id("auth-username").fill("a b")
+        guest.page.get_by_test_id("auth-email").fill("nope")
+        guest.page.get_by_test_id("auth-password").fill("short")
+        guest.page.get_by_test_id("auth-submit").click()
+        expect(guest.page.locator("#password-error")).to_be_visible()
+        shot(guest.page, f"signup-errors-{label}")
+        assert me.errors == [] and guest.errors == []
+    for path in shots:
+        shutil.copyfile(path, out / path.name.removeprefix("walk2-"))

@@ -39,7 +39,7 @@ export function checkAll(fields, msg) {
     fieldError(input, text);
     if (text) { bad += 1; first = first || input; }
   }
-  if (msg) showFormMessage(msg, bad > 1 ? `Please fix the ${bad} fields marked below.` : '');
+  if (msg) showFormMessage(msg, bad > 1 ? `Please fix the ${bad} fields marked in red.` : '');
   if (first) first.focus();
   return !first;
 }
