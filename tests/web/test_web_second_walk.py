@@ -521,3 +521,28 @@ def test_screenshots_of_the_reworked_views(site: Site, readers: Any, artifacts: 
         assert me.errors == [] and guest.errors == []
     for path in shots:
         shutil.copyfile(path, out / path.name.removeprefix("walk2-"))
+
+
+def test_an_authors_edit_within_five_minutes_is_not_marked_and_edit_times_are_relative(
+        site: Site, readers: Any, pg_url: str) -> None:
+    """The author's own quick fix (within 5 minutes of posting) shows no "edited" note; a moderator's edit and an
+    author's later edit do, as "Edited 10 minutes ago by …" like every other time on the page."""
+    from .test_web_page import posted_long_ago
+
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    helper, _ = site.client("Quick Fixer")
+    quick = site.reply(helper, tid, "Teh answer")["id"]
+    assert helper.patch(f"/api/posts/{quick}", json={"body": "The answer"}).status_code == 200
+    late = site.reply(helper, tid, "A slow thought")["id"]
+    posted_long_ago(pg_url, late)
+    assert helper.patch(f"/api/posts/{late}", json={"body": "A slow thought, revised"}).status_code == 200
+    modded = site.reply(helper, tid, "Rude words")["id"]
+    assert site.mod.patch(f"/api/posts/{modded}", json={"body": "Kind words"}).status_code == 200
+    page = readers().open_thread(tid)
+    expect(page.locator(f'[data-post-id="{late}"] [data-testid="edited-marker"]')).to_contain_text(
+        re.compile(r"^Edited (just now|\d+ minutes? ago) by Quick Fixer"))
+    marker = page.locator(f'[data-post-id="{modded}"] [data-testid="edited-marker"]')
+    expect(marker).to_contain_text("Edited just now by")
+    expect(page.locator(f'[data-post-id="{quick}"] [data-testid="post-body"]')).to_have_text("The answer")
+    expect(page.locator(f'[data-post-id="{quick}"] [data-testid="edited-marker"]')).to_have_count(0)
