@@ -546,3 +546,13 @@ def test_an_authors_edit_within_five_minutes_is_not_marked_and_edit_times_are_re
     expect(marker).to_contain_text("Edited just now by")
     expect(page.locator(f'[data-post-id="{quick}"] [data-testid="post-body"]')).to_have_text("The answer")
     expect(page.locator(f'[data-post-id="{quick}"] [data-testid="edited-marker"]')).to_have_count(0)
+
+
+def test_a_data_image_shows_as_its_alt_text_not_a_link_to_the_page(site: Site, readers: Any) -> None:
+    """`![a dot](data:…)` (its address dropped by the server) shows as the text "a dot", not a link to this page."""
+    asker, _ = site.client("Asker")
+    made = site.thread(asker, body="See ![a dot](data:image/png;base64,iVBORw0KGgo=) here.")
+    page = readers().open_thread(made["thread"]["id"])
+    body = page.locator('[data-testid="question"] [data-testid="post-body"]')
+    expect(body.get_by_test_id("image-link")).to_have_text("a dot")
+    expect(body.locator("a")).to_have_count(0)
