@@ -556,3 +556,25 @@ def test_a_data_image_shows_as_its_alt_text_not_a_link_to_the_page(site: Site, r
     body = page.locator('[data-testid="question"] [data-testid="post-body"]')
     expect(body.get_by_test_id("image-link")).to_have_text("a dot")
     expect(body.locator("a")).to_have_count(0)
+
+
+def test_the_thread_pages_right_column_shows_watchers_linked_threads_and_more(site: Site, readers: Any) -> None:
+    """Beside the thread (wide screens): who is watching now, the threads its posts link to (by title), and more
+    threads from its category."""
+    asker, _ = site.client("Asker")
+    cat = site.category_path("Aside", "Kettles")
+    other_title = unique("Descaling a kettle ")
+    other = site.thread(asker, title=other_title, category=cat)["thread"]["id"]
+    base = site.base_url.rstrip("/")
+    tid = site.thread(asker, title=unique("Whistling kettles "), category=cat,
+                      body=f"Related: [the descaling one]({base}/t/{other}).")["thread"]["id"]
+    me = signed_in(readers, "Aside Watcher")
+    page = me.open_thread(tid)
+    aside = page.get_by_test_id("thread-aside")
+    expect(aside.get_by_test_id("aside-linked")).to_contain_text(other_title)
+    expect(aside.get_by_test_id("aside-more")).to_contain_text(other_title)
+    expect(aside.get_by_test_id("aside-watching")).to_contain_text("Aside Watcher")
+    main_box = page.locator(".page-thread").bounding_box()
+    side_box = aside.bounding_box()
+    assert main_box and side_box and side_box["x"] >= main_box["x"] + main_box["width"], (main_box, side_box)
+    assert me.errors == []

@@ -14,6 +14,7 @@ import { buildReply } from './thread/composers.js';
 import { editedUnderEditor, openEditor } from './thread/editor.js';
 import { NewPill, renderWatching, Typing } from './thread/indicators.js';
 import { myVote } from './thread/actions.js';
+import { ThreadAside } from './thread/aside.js';
 import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
@@ -89,7 +90,11 @@ class ThreadView {
       since: () => this.sync.seq,
       onEvent: (ev) => this.sync.receive(ev),
       onSubscribed: (msg) => this.sync.subscribed(msg),
-      onPresence: (msg) => { this.presence = msg; renderWatching(this.watchingEl, msg); },
+      onPresence: (msg) => {
+        this.presence = msg;
+        renderWatching(this.watchingEl, msg);
+        if (this.aside) this.aside.presence(msg);
+      },
       onTyping: (user, parent) => this.onTyping(user, parent),
       onResume: () => this.sync.catchUp(),
       onMyVote: (msg) => myVote(this, msg), // the pressed arrow follows a vote made in another tab
@@ -172,7 +177,9 @@ class ThreadView {
       h('section', { class: 'responses', 'aria-labelledby': 'responses-title' },
         h('div', { class: 'section-head' }, this.headingEl, this.sortControl()), this.emptyEl, this.listEl, typingEl),
       buildReply(this));
-    this.main.replaceChildren(this.root);
+    if (!this.aside) this.aside = new ThreadAside(this); // the right-hand column (thread/aside.js)
+    this.main.replaceChildren(h('div', { class: 'thread-layout' }, this.root, this.aside.el));
+    this.aside.fill();
 
     this.pill.mount();
     this.renderThreadHead();
@@ -181,7 +188,7 @@ class ThreadView {
       const r = this.refs.get(id);
       return (r && r.kind === 'response' && r.typing) || null;
     });
-    if (this.presence) renderWatching(this.watchingEl, this.presence);
+    if (this.presence) { renderWatching(this.watchingEl, this.presence); this.aside.presence(this.presence); }
     if (this.reading) this.reading.mount();
   }
 
