@@ -198,6 +198,15 @@ def test_a_suspended_reader_is_told_why_and_until_when_in_local_time(site: Site,
     assert not re.search(r"\d{4}-\d\d-\d\dT", toast.inner_text())
     page.wait_for_timeout(1500)
     expect(toast).to_be_visible()
+    # Signing in again is refused with the end in local time too.
+    page.goto("/signin")
+    page.get_by_test_id("auth-username").fill(name)
+    page.get_by_test_id("auth-password").fill("correct-horse-battery")
+    page.get_by_test_id("auth-submit").click()
+    refusal = page.locator(".auth-form [data-testid='form-error']")
+    expect(refusal).to_contain_text("suspended until")
+    expect(refusal).to_contain_text("2031")
+    assert not re.search(r"\d{4}-\d\d-\d\dT", refusal.inner_text())
 
 
 def test_a_sign_out_elsewhere_leaves_a_readable_toast(site: Site, readers: Any) -> None:
