@@ -587,3 +587,19 @@ def test_the_thread_pages_right_column_shows_watchers_linked_threads_and_more(si
     side_box = aside.bounding_box()
     assert main_box and side_box and side_box["x"] >= main_box["x"] + main_box["width"], (main_box, side_box)
     assert me.errors == []
+
+
+def test_a_new_password_of_spaces_is_refused_in_words_in_settings(site: Site, readers: Any) -> None:
+    """Settings: a new password of spaces only is refused under its field in plain words; nothing changes."""
+    me = signed_in(readers, "Space Bar")
+    page = me.page
+    page.goto("/settings")
+    page.get_by_test_id("old-password").fill("correct-horse-battery")
+    page.get_by_test_id("new-password").fill(" " * 10)
+    page.get_by_test_id("new-password-again").fill(" " * 10)
+    page.get_by_test_id("password-submit").click()
+    err = page.locator("#new-password-error, [id$='-error']").filter(has_text="only spaces")
+    expect(err).to_be_visible()
+    expect(err).to_contain_text("new password")
+    assert me.context.request.post("/api/session", data={
+        "username": me.user["username"], "password": "correct-horse-battery"}).status == 200
