@@ -27,3 +27,11 @@ export function failedPanel(ctx, title, err, { heading = 'h1', retry = null } = 
   }
   return panel;
 }
+
+/** A "Show more" that failed: what happened, briefly, and that pressing it again tries again. */
+export function moreFailedLabel(err) {
+  const status = err && err.status;
+  const why = status === 0 ? "Parley can't be reached" : status === 503 ? 'Parley is briefly unavailable'
+    : status >= 500 ? `error ${status} on Parley's side` : ((err && err.message) || 'it failed');
+  return `Could not load more: ${why}. Try again`;
+}

@@ -6,7 +6,7 @@ import { currentTab, listTabs } from '../listtabs.js';
 import { followFeed } from '../livelist.js';
 import { loading, threadItem, threadList } from '../ui.js';
 import { askBox } from './ask.js';
-import { failedPanel } from '../failed.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 export function categoryTree(categories, currentSlug = null) {
   const node = (c) => h('li', null,
@@ -87,7 +87,7 @@ export async function addMore(container, list, next, loadPage, ctx, isAlive = ()
       return true;
     } catch (e) {
       btn.disabled = false;
-      btn.textContent = `Show more (${e.message})`;
+      btn.textContent = moreFailedLabel(e);
       return false;
     }
   };

@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { loading, timeEl, userLink } from '../ui.js';
-import { failedPanel } from '../failed.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 const ACTION = {
   'post.edited': 'edited',
@@ -94,7 +94,7 @@ export function renderModlog(main, params, ctx) {
           next = d.next;
           if (!next) more.remove();
         } catch (err) {
-          more.textContent = `Show more (${err.message})`;
+          more.textContent = moreFailedLabel(err);
         } finally {
           more.disabled = false;
         }

@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { formatDate, plural } from '../format.js';
 import { avatar, displayName, errorPanel, loading, timeEl, toast } from '../ui.js';
-import { failedPanel } from '../failed.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 const KIND = { question: 'Asked', response: 'Answered', comment: 'Commented on' };
 
@@ -78,7 +78,7 @@ export function renderProfile(main, { username }, ctx) {
           next = d.next;
           if (!next) more.remove();
         } catch (e) {
-          more.textContent = `Show more (${e.message})`;
+          more.textContent = moreFailedLabel(e);
         } finally {
           more.disabled = false;
         }

@@ -5,7 +5,7 @@ import { h } from '../dom.js';
 import { loading, timeEl, userLink } from '../ui.js';
 import { permalink } from './profile.js';
 import { field, searchFilters } from '../searchfilters.js';
-import { failedPanel } from '../failed.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
 
@@ -86,7 +86,7 @@ export function renderSearch(main, params, ctx) {
           next = page.next;
           if (!next) more.remove();
         } catch (e) {
-          more.textContent = `Show more (${e.message})`;
+          more.textContent = moreFailedLabel(e);
         } finally {
           more.disabled = false;
         }
