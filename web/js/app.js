@@ -21,6 +21,7 @@ import { followPermalink } from './permalink.js';
 import { Bell } from './notifications.js';
 import { signedOutReason } from './signedout.js';
 import './mention.js';
+import { LIMITS } from './limits.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -386,6 +387,7 @@ const sayShortcut = () => {
 };
 sayShortcut();
 touchOnly.addEventListener('change', sayShortcut);
+searchInput.maxLength = LIMITS.search_q_max;
 searchForm.addEventListener('submit', (e) => {
   e.preventDefault();
   const q = searchInput.value.trim();

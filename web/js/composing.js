@@ -3,8 +3,9 @@
 // new line), as on Stack Overflow.
 
 import { h } from './dom.js';
+import { LIMITS } from './limits.js';
 
-export const BODY_MAX = 20000; // CONTRACT "Limits": a post body is 1–20,000 characters after trimming
+const BODY_MAX = LIMITS.body_max; // a post body's most characters after trimming (server/limits.py)
 const SHOW_FROM = 0.9; // the counter appears at 90 % of the limit
 
 /** Characters as the server counts them: code points of the trimmed text. */

@@ -2,6 +2,7 @@
 // field beside "Order", kept in the URL (?category=&author=) as GET /api/search takes them.
 
 import { h } from './dom.js';
+import { LIMITS } from './limits.js';
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
 function flatten(categories, trail = []) {
@@ -34,7 +35,7 @@ export function searchFilters(ctx, qs) {
     category.replaceChildren(h('option', { value: '' }, 'All categories'), ...options);
     category.value = slug;
   }).catch(() => { /* the slug stays as given */ });
-  const who = h('input', { id: 'search-author', name: 'author', type: 'text', value: author, maxlength: '32',
+  const who = h('input', { id: 'search-author', name: 'author', type: 'text', value: author, maxlength: LIMITS.username_max,
     autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'username',
     'data-testid': 'search-author' });
   return {

@@ -20,10 +20,11 @@ export const RULES = {
   pattern: (re, text) => (v) => (v.trim() && !re.test(v.trim()) ? text : ''),
 };
 
-export const USERNAME_RULES = [RULES.required('a username'), RULES.length('your username', 3, 32),
+// The numbers come from the server (/static/js/limits.js, passed in as `L`): no limit is typed in the page.
+export const usernameRules = (L) => [RULES.required('a username'), RULES.length('your username', L.username_min, L.username_max),
   RULES.pattern(/^[A-Za-z0-9_.-]+$/, 'A username can hold only letters, digits, dots (.), dashes (-) and underscores (_), no spaces.')];
-export const NEW_PASSWORD_RULES = [(v) => (v ? '' : 'Choose a password.'), RULES.notBlank('your password'),
-  RULES.length('your password', 8, 256, false)];
+export const newPasswordRules = (L) => [(v) => (v ? '' : 'Choose a password.'), RULES.notBlank('your password'),
+  RULES.length('your password', L.password_min, L.password_max, false)];
 export const EMAIL_RULES = [RULES.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'That is not an e-mail address: it looks like name@example.org.')];
 
 /**

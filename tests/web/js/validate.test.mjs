@@ -2,7 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { EMAIL_RULES, humanize, NEW_PASSWORD_RULES, USERNAME_RULES } from '../../../web/js/validate.js';
+import { EMAIL_RULES, humanize, newPasswordRules, usernameRules } from '../../../web/js/validate.js';
+
+const L = { username_min: 3, username_max: 32, password_min: 8, password_max: 256 }; // as server/limits.py
+const USERNAME_RULES = usernameRules(L);
+const NEW_PASSWORD_RULES = newPasswordRules(L);
 
 const first = (rules, v) => rules.map((r) => r(v)).find(Boolean) || '';
 

@@ -7,15 +7,16 @@ import { h } from '../dom.js';
 import { formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
 import { lengthGuard } from '../composing.js';
 import { checkAll, clearAll, RULES, showServerError } from '../validate.js';
+import { LIMITS } from '../limits.js';
 
 /** The ask form's fields and their rules, in the words of their labels. */
 function askFields(picker, title, body) {
   return [
     [picker, [(v) => (v ? '' : 'Choose where your question belongs.')]],
     [title, [(v) => (v.trim() ? '' : 'Give your question a title.'), RULES.notBlank('the title'),
-      RULES.length('the title', 1, 200)]],
+      RULES.length('the title', 1, LIMITS.title_max)]],
     [body, [(v) => (v.trim() ? '' : 'Describe your question.'), RULES.notBlank('your question'),
-      RULES.length('your question', 1, 20000)]],
+      RULES.length('your question', 1, LIMITS.body_max)]],
   ];
 }
 
@@ -48,9 +49,9 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
       h('option', { value: '' }, 'Choose a category…'),
       flatten(categories || []).map((c) => h('option', { value: c.slug, selected: c.slug === saved.category }, c.label)));
   }
-  const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: '200', required: true,
+  const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: LIMITS.title_max, required: true,
     autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
-  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
+  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, maxlength: LIMITS.body_max, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
   const msg = formMessage();
   const tools = markdownTools(body, 'your question');

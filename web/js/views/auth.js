@@ -4,9 +4,10 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage } from '../ui.js';
 import { localizeSuspension } from '../signedout.js';
-import { checkAll, clearAll, EMAIL_RULES, NEW_PASSWORD_RULES, RULES, showServerError, USERNAME_RULES } from '../validate.js';
+import { checkAll, clearAll, EMAIL_RULES, newPasswordRules, RULES, showServerError, usernameRules } from '../validate.js';
+import { LIMITS } from '../limits.js';
 
-const DISPLAY_RULES = [RULES.length('your display name', 1, 64),
+const DISPLAY_RULES = [RULES.length('your display name', 1, LIMITS.display_name_max),
   (v) => (v.trim() && RULES.notBlank('your display name')(v.trim()) ? 'A display name must show something: leave it empty to use your username.' : '')];
 
 function safeNext() {
@@ -35,15 +36,15 @@ export function renderAuth(main, { mode }, ctx) {
     return [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint' }, hint) : null];
   };
   const username = field('username', 'Username', { type: 'text', autocomplete: 'username', required: true,
-    minlength: '3', maxlength: '32', autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'auth-username' },
-    signup ? '3–32 letters, digits, dots, dashes or underscores.' : null);
+    minlength: LIMITS.username_min, maxlength: LIMITS.username_max, autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'auth-username' },
+    signup ? `${LIMITS.username_min}–${LIMITS.username_max} letters, digits, dots, dashes or underscores.` : null);
   const display = signup ? field('display_name', 'Display name', { type: 'text', autocomplete: 'nickname',
-    maxlength: '64', 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
-  const email = signup ? field('email', 'E-mail address', { type: 'email', autocomplete: 'email', maxlength: '320',
+    maxlength: LIMITS.display_name_max, 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
+  const email = signup ? field('email', 'E-mail address', { type: 'email', autocomplete: 'email', maxlength: LIMITS.email_max,
     'data-testid': 'auth-email' }, 'Optional. For a forgotten password and mail about replies; we send a link to confirm it.') : [];
-  const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? '8' : null,
+  const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? LIMITS.password_min : null,
     autocomplete: signup ? 'new-password' : 'current-password', 'data-testid': 'auth-password' },
-    signup ? 'At least 8 characters.' : null);
+    signup ? `At least ${LIMITS.password_min} characters.` : null);
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'auth-submit' },
     signup ? 'Create account' : 'Sign in');
@@ -64,10 +65,10 @@ export function renderAuth(main, { mode }, ctx) {
     const body = { username: inputs.username.value.trim(), password: inputs.password.value };
     // Every field at once, in the words of its label (validate.js).
     const ok = checkAll(signup ? [
-      { input: inputs.username, rules: USERNAME_RULES },
+      { input: inputs.username, rules: usernameRules(LIMITS) },
       { input: inputs.display_name, rules: DISPLAY_RULES },
       { input: inputs.email, rules: EMAIL_RULES },
-      { input: inputs.password, rules: NEW_PASSWORD_RULES },
+      { input: inputs.password, rules: newPasswordRules(LIMITS) },
     ] : [
       { input: inputs.username, rules: [RULES.required('your username')] },
       { input: inputs.password, rules: [(v) => (v ? '' : 'Enter your password.')] },
@@ -91,10 +92,10 @@ export function renderAuth(main, { mode }, ctx) {
         inputs.username.focus();
       } else {
         showServerError(err, {
-          username: { input: inputs.username, label: 'your username', rules: signup ? USERNAME_RULES : [] },
+          username: { input: inputs.username, label: 'your username', rules: signup ? usernameRules(LIMITS) : [] },
           display_name: inputs.display_name && { input: inputs.display_name, label: 'your display name', rules: DISPLAY_RULES },
           email: inputs.email && { input: inputs.email, label: 'your e-mail address', rules: EMAIL_RULES },
-          password: { input: inputs.password, label: 'your password', rules: signup ? NEW_PASSWORD_RULES : [] },
+          password: { input: inputs.password, label: 'your password', rules: signup ? newPasswordRules(LIMITS) : [] },
         }, msg);
       }
     } finally {

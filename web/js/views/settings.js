@@ -5,7 +5,8 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
-import { checkAll, humanize, NEW_PASSWORD_RULES } from '../validate.js';
+import { checkAll, humanize, newPasswordRules } from '../validate.js';
+import { LIMITS } from '../limits.js';
 
 export function renderSettings(main, params, ctx) {
   ctx.setTitle('Account settings');
@@ -34,7 +35,7 @@ export function renderSettings(main, params, ctx) {
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'password-submit' }, 'Change password');
   const form = h('form', { class: 'settings-form', novalidate: true, 'data-testid': 'password-form' },
-    oldPw.els, newPw.els, h('p', { class: 'hint' }, 'At least 8 characters. Changing it signs you out everywhere else.'),
+    oldPw.els, newPw.els, h('p', { class: 'hint' }, `At least ${LIMITS.password_min} characters. Changing it signs you out everywhere else.`),
     again.els, msg, h('div', { class: 'form-actions' }, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -43,7 +44,7 @@ export function renderSettings(main, params, ctx) {
     // Every field at once, in the words of its label (validate.js).
     if (!checkAll([
       { input: oldPw.input, rules: [(v) => (v ? '' : 'Enter your current password.')] },
-      { input: newPw.input, rules: NEW_PASSWORD_RULES.map((r) => (v) => r(v).replace(/your password/i, 'Your new password')) },
+      { input: newPw.input, rules: newPasswordRules(LIMITS).map((r) => (v) => r(v).replace(/your password/i, 'Your new password')) },
       { input: again.input, rules: [(v) => (v === newPw.input.value ? '' : 'The two new passwords differ.')] },
     ], msg)) return;
     submit.disabled = true;
@@ -92,7 +93,7 @@ function emailCard(ctx) {
         user.email_verified ? 'confirmed' : 'not confirmed') : null);
   };
   showStatus(me);
-  const address = h('input', { id: 'email-address', name: 'email', type: 'email', autocomplete: 'email', maxlength: '320',
+  const address = h('input', { id: 'email-address', name: 'email', type: 'email', autocomplete: 'email', maxlength: LIMITS.email_max,
     value: me.email || '', 'data-testid': 'email-address', 'aria-describedby': 'email-address-hint' });
   const pw = h('input', { id: 'email-password', name: 'password', type: 'password', autocomplete: 'current-password',
     required: true, 'data-testid': 'email-password' });
