@@ -48,18 +48,21 @@ const ONE = {
   followed: 'responded in',
   tagged: 'asked a question tagged for you:',
 };
-const MANY = {
-  response: (n) => `${n} new responses to your question`,
-  comment: (n) => `${n} new comments in`,
-  mention: (n) => `${n} mentions of you in`,
-  accepted: (n) => `${n} accepted answers in`,
-  followed: (n) => `${n} new responses in`,
-  tagged: (n) => `${n} new questions tagged for you, the newest:`,
+// Several in a group: "3 new responses in" (the unread ones) or, all read, "12 responses in".
+const NOUN = {
+  response: ['response', 'responses', 'to your question'],
+  comment: ['comment', 'comments', 'in'],
+  mention: ['mention of you', 'mentions of you', 'in'],
+  accepted: ['accepted answer', 'accepted answers', 'in'],
+  followed: ['response', 'responses', 'in'],
+  tagged: ['question tagged for you', 'questions tagged for you', 'the newest:'],
 };
 
 /** The words before the thread title: "Ada answered your question" or "12 new responses in". */
 export function groupLead(group) {
   if (group.count === 1) return ONE[group.kind] || group.kind;
-  const many = MANY[group.kind];
-  return many ? many(group.count) : `${group.count} × ${group.kind} in`;
+  const fresh = group.unread > 0;
+  const n = fresh ? group.unread : group.count;
+  const [one, many, tail] = NOUN[group.kind] || [group.kind, group.kind, 'in'];
+  return `${n} ${fresh ? 'new ' : ''}${n === 1 ? one : many} ${tail}`;
 }

@@ -33,6 +33,9 @@ test('names and leads read as sentences', () => {
   assert.equal(actorNames(['Ada', 'Bob']), 'Ada and Bob');
   assert.equal(actorNames(['Ada', 'Bob', 'Cy']), 'Ada, Bob and Cy');
   assert.equal(actorNames(['Ada', 'Bob', 'Cy', 'Di']), 'Ada, Bob and 2 others');
-  assert.equal(groupLead({ kind: 'followed', count: 12 }), '12 new responses in');
+  assert.equal(groupLead({ kind: 'followed', count: 12, unread: 12 }), '12 new responses in');
+  assert.equal(groupLead({ kind: 'followed', count: 12, unread: 1 }), '1 new response in');
+  assert.equal(groupLead({ kind: 'followed', count: 12, unread: 0 }), '12 responses in');
+  assert.equal(groupLead({ kind: 'response', count: 4, unread: 4 }), '4 new responses to your question');
   assert.equal(groupLead({ kind: 'response', count: 1 }), 'answered your question');
 });
