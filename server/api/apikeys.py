@@ -21,7 +21,9 @@ from .common import json, no_content, state, writing
 TOKEN_PREFIX = "parley_"
 KeyName = Annotated[str, Text(1, limits.DISPLAY_NAME_MAX, refuse="name")]
 SCOPES = (["read"], ["read", "write"], ["write", "read"])  # what a key may do: read, or read and write
-Scopes = Annotated[list[Literal["read", "write"]], msgspec.Meta(extra_json_schema={"enum": list(SCOPES)})]
+# The same set as a schema a client generator reads: "read", and "write" only beside it, each once.
+Scopes = Annotated[list[Literal["read", "write"]], msgspec.Meta(
+    min_length=1, max_length=2, extra_json_schema={"uniqueItems": True, "contains": {"const": "read"}})]
 
 
 class NewApiKey(msgspec.Struct):
