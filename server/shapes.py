@@ -72,6 +72,11 @@ class CategoryBrief(msgspec.Struct):
     path: list[PathItem]
 
 
+class ThreadTitle(msgspec.Struct):
+    id: Id
+    title: str
+
+
 class Thread(msgspec.Struct):
     id: Id
     title: str
@@ -84,6 +89,8 @@ class Thread(msgspec.Struct):
     seq: Seq
     score: int
     accepted_id: Id | None
+    tags: list[str]
+    duplicate_of: ThreadTitle | None
     following: bool
     unread: Count | None
 
@@ -112,14 +119,9 @@ class Response(Post):
     comments_more: bool = False
 
 
-class ThreadTitle(msgspec.Struct):
-    id: Id
-    title: str
-
-
 class Notification(msgspec.Struct):
     id: Id
-    kind: Literal["response", "comment", "mention", "accepted", "followed"]
+    kind: Literal["response", "comment", "mention", "accepted", "followed", "tagged"]
     created_at: Time
     read: bool
     actor: UserBrief
@@ -184,7 +186,7 @@ class Flag(msgspec.Struct):
 
 ModlogAction = Literal["post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked",
                        "thread.moved", "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved",
-                       "flag.dismissed"]
+                       "flag.dismissed", "thread.duplicate"]
 
 
 class ModlogTarget(msgspec.Struct):
@@ -248,6 +250,24 @@ class SearchResults(msgspec.Struct):
     next: Cursor
 
 
+class TagCount(msgspec.Struct):
+    name: str
+    count: Count
+
+
+class TagList(msgspec.Struct):
+    tags: list[TagCount]
+
+
+class SimilarThreads(msgspec.Struct):
+    threads: list[Thread]
+
+
+class Bookmarks(msgspec.Struct):
+    posts: list[UserPost]
+    next: Cursor
+
+
 class ErrorBody(msgspec.Struct):
     code: Annotated[str, msgspec.Meta(pattern="^[a-z0-9_]+$")]
     message: str
@@ -284,5 +304,5 @@ class Queued(msgspec.Struct):
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
-    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued,
+    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
 )

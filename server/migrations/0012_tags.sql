@@ -39,17 +39,23 @@ CREATE INDEX thread_tags_activity ON thread_tags (tag_id, last_activity_at DESC,
 CREATE INDEX thread_tags_newest ON thread_tags (tag_id, created_at DESC, thread_id DESC);
 CREATE INDEX thread_tags_top ON thread_tags (tag_id, score DESC, thread_id DESC);
 
+-- Statement-level, from the transition tables: one UPDATE per tag per statement (a row-level trigger would
+-- update one tags row once per thread, and many updates of one row in one transaction grow quadratically).
 CREATE FUNCTION parley_tag_count() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        UPDATE tags SET count = count + 1 WHERE id = NEW.tag_id;
+        UPDATE tags g SET count = g.count + c.n FROM (SELECT tag_id, count(*) AS n FROM added GROUP BY tag_id) c
+        WHERE g.id = c.tag_id;
     ELSE
-        UPDATE tags SET count = count - 1 WHERE id = OLD.tag_id;
+        UPDATE tags g SET count = g.count - c.n FROM (SELECT tag_id, count(*) AS n FROM removed GROUP BY tag_id) c
+        WHERE g.id = c.tag_id;
     END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER thread_tags_count AFTER INSERT OR DELETE ON thread_tags
-    FOR EACH ROW EXECUTE FUNCTION parley_tag_count();
+CREATE TRIGGER thread_tags_added AFTER INSERT ON thread_tags REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION parley_tag_count();
+CREATE TRIGGER thread_tags_removed AFTER DELETE ON thread_tags REFERENCING OLD TABLE AS removed
+    FOR EACH STATEMENT EXECUTE FUNCTION parley_tag_count();
 
 CREATE FUNCTION parley_thread_tags_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -91,3 +97,5 @@ CREATE INDEX bookmarks_user ON bookmarks (user_id, created_at DESC, post_id DESC
 
 -- Similar questions (GET /api/threads/similar): trigram similarity of titles.
 CREATE INDEX threads_title_trgm ON threads USING gin (title gin_trgm_ops) WHERE NOT deleted;
+-- …and the question posts' stored vectors on their own, so matching a common word reads questions only.
+CREATE INDEX posts_question_search ON posts USING gin (search) WHERE kind = 'question';
