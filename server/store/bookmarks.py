@@ -16,12 +16,12 @@ async def set_bookmark(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, po
     if not on:
         await conn.execute("DELETE FROM bookmarks WHERE user_id = $1 AND post_id = $2", user_id, post_id)
         return False
-    inserted = await conn.fetchval(
-        "INSERT INTO bookmarks (user_id, post_id) SELECT $1, p.id FROM posts p JOIN threads t ON t.id = p.thread_id"
-        " WHERE p.id = $2 AND NOT p.deleted AND NOT t.deleted ON CONFLICT DO NOTHING RETURNING 1", user_id, post_id)
-    if inserted is None and not await conn.fetchval(
-            "SELECT 1 FROM bookmarks WHERE user_id = $1 AND post_id = $2", user_id, post_id):
+    live = await conn.fetchval("SELECT 1 FROM posts p JOIN threads t ON t.id = p.thread_id"
+                               " WHERE p.id = $1 AND NOT p.deleted AND NOT t.deleted", post_id)
+    if live is None:
         raise NotFound(f"No post {post_id}")
+    await conn.execute("INSERT INTO bookmarks (user_id, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       user_id, post_id)
     return True
 
 
