@@ -58,11 +58,14 @@ def _literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        assert all(v.isalpha() for v in value)
+        return "ARRAY[" + ",".join(f"'{v}'" for v in value) + "]::text[]"
     if isinstance(value, list):
         return "ARRAY[" + ",".join(str(int(v)) for v in value) + "]::bigint[]"
     if isinstance(value, datetime):
         return f"'{value.isoformat()}'::timestamptz"
-    assert isinstance(value, str) and value.isalpha()
+    assert isinstance(value, str) and (value.isalpha() or value == "")
     return f"'{value}'"
 
 
@@ -115,6 +118,11 @@ def _statements() -> list[tuple[str, list[Any]]]:
     out.append((profiles.user_posts_sql(False), [1, 21]))
     out.append((profiles.user_posts_sql(True), [1, 21, 50000]))
     out.append((similar.SIMILAR_SQL, ["kettles", "water"]))
+    # Operators: a tag with words, and operators alone (the questions of the tag's threads, newest first).
+    out.append((search.search_sql("newest", False, False, False, by_tag=True), ["kettles", 21, 2, ["rare"]]))
+    out.append((search.search_sql("newest", False, False, False, by_tag=True, words=False), ["", 21, 2, ["rare"]]))
+    out.append((search.search_sql("relevance", False, False, True, by_tag=True, words=False, unanswered=True),
+                ["", 21, "", 2, ["rare"], 0.0, 50000]))
     return out
 
 
@@ -123,7 +131,7 @@ def test_no_sequential_scan_of_threads_or_posts_at_100k_threads(fresh_db):
     """EXPLAIN of every list (sort × filter × category × cursor, and by tag), search, profile and similar-questions
     query shows index scans only."""
     plans = asyncio.run(_plans(fresh_db, _statements()))
-    assert len(plans) == 2 * (24 + 24 + 16 + 2 + 1)
+    assert len(plans) == 2 * (24 + 24 + 16 + 2 + 1 + 3)
     # The similar-questions statement is always planned for its values (store/similar.py: force_custom_plan).
     bad = [(sql, mode, scans) for sql, mode, scans in plans
            if not (sql == similar.SIMILAR_SQL and mode == "force_generic_plan")
