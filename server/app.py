@@ -233,6 +233,7 @@ def routes() -> list[Any]:
         Route("/api/threads", forum.list_threads, methods=["GET"]),
         Route("/api/threads", forum.create_thread, methods=["POST"]),
         Route("/api/threads/similar", tags.similar, methods=["GET"]),
+        Route("/api/threads/similar", tags.SimilarOtherMethods()),  # every other method: 405, not thread "similar"
         Route("/api/threads/{id}", forum.get_thread, methods=["GET"]),
         Route("/api/threads/{id}", forum.update_thread, methods=["PATCH"]),
         Route("/api/threads/{id}/accepted", forum.set_accepted, methods=["PUT"]),

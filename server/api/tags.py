@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .. import auth
 from ..errors import BadRequest
@@ -87,6 +88,15 @@ async def similar(request: Request) -> Response:
     await limit(st, f"search:ip:{auth.client_key(request, st.settings)}", limits.search_per_ip)
     found = await similar_store.similar(st.pool, title, body, timeout=st.settings.search_timeout_seconds)
     return json({"threads": found})
+
+
+class SimilarOtherMethods:
+    """Any other method at /api/threads/similar: 405 (without this route `/api/threads/{id}` would take a PATCH
+    or DELETE of it as one of thread "similar"). An ASGI app, so that its route takes every method."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await json({"error": {"code": "method_not_allowed", "message": "Method not allowed"}}, 405,
+                   {"Allow": "GET, HEAD"})(scope, receive, send)
 
 
 async def set_bookmark(request: Request) -> Response:
