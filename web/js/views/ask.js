@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { draftFields, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
+import { similarBox, tagField } from '../tags.js';
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
 function flatten(categories, trail = []) {
@@ -39,25 +40,30 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
     autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
   const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
+  const tags = tagField(saved.tags || '');
+  const similar = similarBox(title, body);
   const msg = formMessage();
   const tools = markdownTools(body, 'your question');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'ask-submit' }, 'Post question');
   const form = h('form', { class: 'ask-form', novalidate: true, 'data-testid': 'ask-form' },
     picker ? [h('label', { for: 'ask-category' }, 'Category'), picker] : null,
-    h('label', { for: 'ask-title' }, 'Title'), title,
+    h('label', { for: 'ask-title' }, 'Title'), title, similar,
     h('label', { for: 'ask-body' }, 'Your question'), tools.bar, body, tools.preview,
     h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.'),
+    tags.label, tags.input, tags.list, tags.hint,
     msg, h('div', { class: 'form-actions' }, submit));
   const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
     h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);
-  const save = () => slot.set({ title: title.value, body: body.value, ...(picker ? { category: picker.value } : {}) });
+  const save = () => slot.set({ title: title.value, body: body.value, tags: tags.input.value,
+    ...(picker ? { category: picker.value } : {}) });
   title.addEventListener('input', save);
+  tags.input.addEventListener('input', save);
   body.addEventListener('input', save);
   if (picker) picker.addEventListener('change', save);
   submitOnCtrlEnter(body, form);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    for (const el of [picker, title, body]) if (el) fieldError(el, '');
+    for (const el of [picker, title, body, tags.input]) if (el) fieldError(el, '');
     showFormMessage(msg, '');
     if (picker && !picker.value) { fieldError(picker, 'Choose where your question belongs.'); picker.focus(); return; }
     if (!title.value.trim()) { fieldError(title, 'Give your question a title.'); title.focus(); return; }
@@ -65,11 +71,13 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
     submit.disabled = true;
     try {
       const slug = category ? category.slug : picker.value;
-      const d = await api('POST', '/api/threads', { category: slug, title: title.value, body: body.value });
+      const d = await api('POST', '/api/threads', { category: slug, title: title.value, body: body.value,
+        tags: tags.value() });
       slot.clear();
       ctx.navigate(`/t/${d.thread.id}`);
     } catch (err) {
-      const target = err.field === 'title' ? title : err.field === 'body' ? body : err.field === 'category' ? picker : null;
+      const fields = { title, body, category: picker, tags: tags.input };
+      const target = fields[err.field] || null;
       if (target) { fieldError(target, err.message); target.focus(); } else showFormMessage(msg, err.message);
     } finally {
       submit.disabled = false;

@@ -3,7 +3,8 @@
 
 import { h, icon, setPostHtml } from '../../dom.js';
 import { formatDateTime } from '../../format.js';
-import { avatar, displayName, formMessage, timeEl, userHandle, userLink } from '../../ui.js';
+import { api } from '../../api.js';
+import { avatar, displayName, formMessage, timeEl, toast, userHandle, userLink } from '../../ui.js';
 import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
@@ -136,6 +137,9 @@ export function fillPost(view, post) {
       buttons.push(h('button', { type: 'button', class: 'link-btn link-danger', 'data-testid': 'delete',
         onClick: () => deletePost(view, post.id) }, 'Delete'));
     }
+    buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'bookmark',
+      onClick: () => api('PUT', `/api/posts/${post.id}/bookmark`, { bookmarked: true })
+        .then(() => toast('Bookmarked: your bookmarks are on your profile'), (e) => toast(e.message)) }, 'Bookmark'));
     if (!mine) {
       buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'flag', 'aria-haspopup': 'dialog',
         onClick: () => flagDialog(post) }, 'Flag'));
