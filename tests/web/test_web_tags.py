@@ -100,3 +100,33 @@ def test_a_duplicate_shows_its_banner_live_and_bookmarks_reach_the_profile(site:
     page.locator('[data-testid="duplicate-link"]').click()
     expect(page.locator('[data-testid="thread-title"]')).to_have_text("The original kettle question")
     assert reader.errors == []
+
+
+def test_search_page_filters_keep_label_and_control_together(site: Site, readers: Any) -> None:
+    """The search page has category, author, tag and order filters, each label above its control on a desktop and
+    on a phone; filtering by tag and author narrows the results and survives in the URL."""
+    w = word()
+    tag = unique("sf-")[:20]
+    alice, alice_user = site.client()
+    bob, _ = site.client()
+    for client, tags in ((alice, [tag]), (bob, [tag]), (alice, [])):
+        r = client.post("/api/threads", json={"category": site.category(), "title": f"About {w}", "body": "Body",
+                                              "tags": tags})
+        assert r.status_code == 201, r.text
+    for viewport in ((1280, 900), (390, 844)):
+        reader = readers(viewport=viewport)
+        page = reader.page
+        page.goto(f"/search?q={w}")
+        expect(page.locator('[data-testid="search-result"]')).to_have_count(3)
+        for testid in ("search-category", "search-author", "search-tag", "search-sort"):
+            control = page.locator(f'[data-testid="{testid}"]')
+            label = page.locator(f'label[for="{control.get_attribute("id")}"]')
+            lbox, cbox = label.bounding_box(), control.bounding_box()
+            assert lbox and cbox and 0 <= cbox["y"] - (lbox["y"] + lbox["height"]) < 16, (viewport, testid)
+            assert abs(lbox["x"] - cbox["x"]) < 4, (viewport, testid)
+        page.locator('[data-testid="search-tag"]').fill(tag)
+        page.locator('[data-testid="search-author"]').fill(alice_user["username"])
+        page.locator('[data-testid="search-form"] button[type="submit"]').click()
+        expect(page).to_have_url(re.compile(r"author=.*tag="))
+        expect(page.locator('[data-testid="search-result"]')).to_have_count(1)
+        assert reader.errors == []

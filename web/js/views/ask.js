@@ -8,7 +8,7 @@ import { fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../
 import { similarBox, tagField } from '../tags.js';
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
-function flatten(categories, trail = []) {
+export function flatten(categories, trail = []) {
   const out = [];
   for (const c of categories) {
     const path = [...trail, c.name];
