@@ -271,8 +271,8 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
     if not valid_username(args.name):
         raise Fatal("NAME must be 3-32 of A-Z a-z 0-9 _ . -")
     if args.display_name is not None:  # the rule of sign-up (api/accounts.py DisplayName)
-        from .api.common import Text
         from .errors import Invalid
+        from .fields import Text
         try:
             args.display_name = Text(1, 64, refuse="name").check(args.display_name, "display name")
         except Invalid as exc:
@@ -305,6 +305,10 @@ def read_password() -> str:
     password = sys.stdin.readline().rstrip("\r\n")
     if not 8 <= len(password) <= 256:
         raise Fatal("the password (one line on stdin) must be 8-256 characters")
+    from .render import is_invisible
+
+    if is_invisible(password.strip()):
+        raise Fatal("the password (one line on stdin) must not be blank: it holds only spaces or invisible characters")
     return password
 
 

@@ -20,7 +20,9 @@ from ..errors import BadRequest
 from ..store import bookmarks as bookmark_store
 from ..store import similar as similar_store
 from ..store import tags as tag_store
-from .common import PageSize, json, limit, query, query_limit, state, whole, writing
+from ..fields import whole
+from .common import json, limit, state, writing
+from .inputs import PageSize, query, query_limit
 
 TAG = re.compile(r"[A-Za-z0-9+#.-]{1,32}")  # before folding: ASCII only, so no look-alike folds into a name
 TAGS_MAX = 5

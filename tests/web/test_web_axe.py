@@ -44,16 +44,18 @@ def violations(page: Any, axe: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source: str, scheme: str) -> None:
-    """Home, category, thread, sign-in, sign-up, not found, profile, search, settings (with the address and mail
-    preferences), review queue and log, and the pages mail links lead to (forgot, reset, verify, unsubscribe);
-    a tagged duplicate with its banner, a tag's search, one's own profile with bookmarks, the ask form with
-    similar questions."""
+    """Home, category, thread (with a deleted response), sign-in, sign-up (and its errors), not found, profile,
+    search, the API page, settings (with the address and mail preferences), review queue and log, the bell open,
+    and the pages mail links lead to (forgot, reset, verify, unsubscribe); a tagged duplicate with its banner, a
+    tag's search, one's own profile with bookmarks, the ask form with similar questions."""
     asker, user = site.client(display_name=unique("Asker "))
     helper, _ = site.client()
     tid = site.thread(asker, title="Is the kettle on?")["thread"]["id"]
     resp = site.reply(helper, tid, "Yes, and **the tea** is `brewing`.")
     site.reply(asker, tid, "Thanks!", parent_id=resp["id"])
     site.mod.post(f"/api/posts/{resp['id']}/flags", json={"reason": "other", "note": "check this"})
+    gone = site.reply(helper, tid, "Soon a tombstone.")
+    assert helper.delete(f"/api/posts/{gone['id']}").status_code == 204
     tag = unique("axe-")[:20].lower()
     r = asker.post("/api/threads", json={"category": site.category(), "title": "Is the kettle on again?",
                                          "body": "Same question.", "tags": [tag, "c++"]})
@@ -61,7 +63,7 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     dup = r.json()["thread"]["id"]
     assert site.mod.put(f"/api/threads/{dup}/duplicate", json={"of": tid}).status_code == 200
     guest_views = ["/", f"/c/{site.category()}", f"/t/{tid}", "/signin", "/signup", "/no/such/page",
-                   f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/forgot-password",
+                   f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/developers", "/forgot-password",
                    "/reset-password?token=t", "/verify-email?token=t", "/unsubscribe?token=t", "/reset-password",
                    f"/t/{dup}", f"/search?q=tag:{tag}"]
     problems: dict[str, list[str]] = {}
@@ -91,4 +93,24 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
             expect(mod.page.locator('[data-testid="similar-item"]').first).to_be_visible(timeout=30_000)
         if found := violations(mod.page, axe_source):
             problems[f"moderator {path}"] = found
+    # The bell open with a grouped row, and the sign-up form showing every field's error (issue 34).
+    made = mod.context.request.post("/api/threads", data={"category": site.category(), "title": "Bell check",
+                                                          "body": "Anyone?"})
+    assert made.status == 201, made.text()
+    for i in range(2):
+        site.reply(helper, made.json()["thread"]["id"], f"Answer {i}")
+    mod.page.goto("/")
+    mod.wait_live()
+    expect(mod.page.get_by_test_id("bell-count")).to_have_text("1")
+    mod.page.get_by_test_id("bell").click()
+    expect(mod.page.get_by_test_id("notification")).to_have_count(1)
+    if found := violations(mod.page, axe_source):
+        problems["moderator bell"] = found
+    guest.page.goto("/signup")
+    guest.page.get_by_test_id("auth-username").fill("a b")
+    guest.page.get_by_test_id("auth-password").fill("short")
+    guest.page.get_by_test_id("auth-submit").click()
+    expect(guest.page.locator("#password-error")).to_be_visible()
+    if found := violations(guest.page, axe_source):
+        problems["guest sign-up errors"] = found
     assert problems == {}, problems

@@ -5,6 +5,8 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, toast } from '../ui.js';
+import { checkAll, humanize, newPasswordRules } from '../validate.js';
+import { LIMITS } from '../limits.js';
 
 function token() {
   return new URLSearchParams(location.search).get('token') || '';
@@ -29,7 +31,7 @@ function noToken(main, title) {
 export function renderForgot(main, params, ctx) {
   ctx.setTitle('Forgot password');
   const email = field('reset-email', 'E-mail address', { type: 'email', autocomplete: 'email', required: true,
-    maxlength: '320', 'aria-describedby': 'reset-email-hint' }, 'The verified address of your account.');
+    maxlength: LIMITS.email_max, 'aria-describedby': 'reset-email-hint' }, 'The verified address of your account.');
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'reset-request' },
     'Send me a link');
@@ -64,7 +66,7 @@ export function renderReset(main, params, ctx) {
   const t = token();
   if (!t) { noToken(main, 'Choose a new password'); return null; }
   const pw = field('reset-password', 'New password', { type: 'password', autocomplete: 'new-password', required: true,
-    minlength: '8', 'aria-describedby': 'reset-password-hint' }, 'At least 8 characters. Every other session of yours will be signed out.');
+    minlength: LIMITS.password_min, 'aria-describedby': 'reset-password-hint' }, `At least ${LIMITS.password_min} characters. Every other session of yours will be signed out.`);
   const again = field('reset-password-again', 'New password, again', { type: 'password', autocomplete: 'new-password', required: true });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'reset-submit' },
@@ -77,8 +79,10 @@ export function renderReset(main, params, ctx) {
     fieldError(pw.input, '');
     fieldError(again.input, '');
     showFormMessage(msg, '');
-    if (pw.input.value.length < 8) { fieldError(pw.input, 'Use at least 8 characters.'); pw.input.focus(); return; }
-    if (pw.input.value !== again.input.value) { fieldError(again.input, 'The two passwords differ.'); again.input.focus(); return; }
+    if (!checkAll([
+      { input: pw.input, rules: newPasswordRules(LIMITS).map((r) => (v) => r(v).replace(/your password/i, 'Your new password')) },
+      { input: again.input, rules: [(v) => (v === pw.input.value ? '' : 'The two passwords differ.')] },
+    ], msg)) return;
     submit.disabled = true;
     try {
       const d = await api('POST', '/api/password-reset/confirm', { token: t, new_password: pw.input.value });
@@ -86,7 +90,10 @@ export function renderReset(main, params, ctx) {
       toast('Your password is changed, and you are signed in.');
       ctx.navigate('/', { replace: true });
     } catch (err) {
-      if (err.field === 'new_password') { fieldError(pw.input, err.message); pw.input.focus(); } else showFormMessage(msg, err.message);
+      if (err.field === 'new_password') {
+        fieldError(pw.input, humanize(err.message, err.field, 'your new password'));
+        pw.input.focus();
+      } else showFormMessage(msg, err.message);
     } finally {
       submit.disabled = false;
     }

@@ -6,6 +6,8 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { confirmDialog, errorPanel, isolatedName, loading, openDialog, timeEl, toast, userLink } from '../ui.js';
 import { excerpt, permalink } from './profile.js';
+import { failedPanel } from '../failed.js';
+import { LIMITS } from '../limits.js';
 
 const REASON = { spam: 'Spam', rude: 'Rude or abusive', off_topic: 'Off topic', other: 'Other' };
 
@@ -23,7 +25,7 @@ function suspendForm(author, onDone) {
   const id = `suspend-${author.id}`;
   const days = h('select', { id: `${id}-days`, name: 'days' },
     [1, 3, 7, 30, 365].map((d) => h('option', { value: String(d) }, d === 1 ? '1 day' : `${d} days`)));
-  const reason = h('input', { id: `${id}-reason`, name: 'reason', maxlength: '500', autocomplete: 'off' });
+  const reason = h('input', { id: `${id}-reason`, name: 'reason', maxlength: LIMITS.note_max, autocomplete: 'off' });
   const msg = h('p', { class: 'form-msg', 'aria-live': 'polite' });
   const form = h('form', { class: 'stack', 'data-testid': 'suspend-form' },
     h('label', { for: days.id }, 'Suspend for'), days,
@@ -133,7 +135,7 @@ export function renderFlags(main, params, ctx) {
       h('p', null, h('a', { href: '/modlog' }, 'The public moderation log'))));
     if (ctx.ready) ctx.ready();
   }).catch((e) => {
-    if (alive) main.replaceChildren(errorPanel('Could not load the review queue', e.message));
+    if (alive) main.replaceChildren(failedPanel(ctx, 'Could not load the review queue', e));
   });
   load();
   return () => { alive = false; };
@@ -148,7 +150,7 @@ export function flagDialog(post) {
       h('input', { type: 'radio', name, id, value, checked: i === 0 ? true : null }),
       h('label', { for: id }, label));
   });
-  const note = h('textarea', { id: `${name}-note`, maxlength: '500', rows: '3' });
+  const note = h('textarea', { id: `${name}-note`, maxlength: LIMITS.note_max, rows: '3' });
   const msg = h('p', { class: 'form-msg', 'aria-live': 'polite', 'data-testid': 'flag-error' });
   const form = h('form', { class: 'stack', 'data-testid': 'flag-form' },
     h('fieldset', null, h('legend', null, 'Why should a moderator look at this?'), radios),

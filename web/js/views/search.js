@@ -2,9 +2,11 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { errorPanel, loading, timeEl, userLink } from '../ui.js';
+import { loading, timeEl, userLink } from '../ui.js';
 import { permalink } from './profile.js';
-import { flatten } from './ask.js';
+import { field, searchFilters } from '../searchfilters.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
+import { LIMITS } from '../limits.js';
 
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
 
@@ -33,63 +35,42 @@ function resultItem(r) {
       timeEl(p.created_at, 'relative')));
 }
 
-/** A label and its control kept together (one grid cell on a desktop, one row on a phone). */
-function field(label, control) {
-  return h('div', { class: 'search-field' }, h('label', { for: control.id }, label), control);
-}
-
 export function renderSearch(main, params, ctx) {
   let alive = true;
   const qs = new URLSearchParams(location.search);
   const q = (qs.get('q') || '').trim();
   const sort = qs.get('sort') === 'newest' ? 'newest' : 'relevance';
-  const category = (qs.get('category') || '').trim();
-  const author = (qs.get('author') || '').trim();
   const tag = (qs.get('tag') || '').trim().toLowerCase();
-  const shown = [q, tag && `tag:${tag}`].filter(Boolean).join(' ');
+  const shown = [q, tag && `tag:${tag}`].filter(Boolean).join(' '); // what is searched: the words and the tag
   ctx.setTitle(shown ? `Search: ${shown}` : 'Search');
-  const input = h('input', { id: 'search-q', name: 'q', type: 'search', maxlength: '200', value: q,
+  const input = h('input', { id: 'search-q', name: 'q', type: 'search', maxlength: LIMITS.search_q_max, value: q,
     'data-testid': 'search-input', autocomplete: 'off' });
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
     h('option', { value: 'relevance', selected: sort === 'relevance' }, 'Relevance'),
     h('option', { value: 'newest', selected: sort === 'newest' }, 'Newest'));
-  const cat = h('select', { id: 'search-category', name: 'category', 'data-testid': 'search-category' },
-    h('option', { value: '' }, 'Every category'),
-    category ? h('option', { value: category, selected: true }, category) : null);
-  api('GET', '/api/categories').then((d) => {
-    if (!alive) return;
-    cat.replaceChildren(h('option', { value: '' }, 'Every category'),
-      ...flatten(d.categories || []).map((c) => h('option', { value: c.slug, selected: c.slug === category }, c.label)));
-  }, () => {});
-  const who = h('input', { id: 'search-author', name: 'author', type: 'text', maxlength: '32', value: author,
-    autocomplete: 'off', spellcheck: 'false', 'data-testid': 'search-author' });
-  const tagInput = h('input', { id: 'search-tag', name: 'tag', type: 'text', maxlength: '32', value: tag,
-    autocomplete: 'off', spellcheck: 'false', 'data-testid': 'search-tag' });
+  const filters = searchFilters(ctx, qs); // category and author (searchfilters.js)
   const form = h('form', { class: 'search-form', role: 'search', 'aria-label': 'Search the forum', 'data-testid': 'search-form' },
-    field('Search questions and answers', input),
-    h('div', { class: 'search-filters' },
-      field('Category', cat), field('Author (username)', who), field('Tag', tagInput), field('Order', order)),
-    h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'),
+    h('div', { class: 'search-main' }, h('label', { for: 'search-q' }, 'Search questions and answers'),
+      h('div', { class: 'search-row' }, input, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'))),
     h('p', { class: 'hint' }, 'Words must all match; "a phrase", -word to exclude, or. Also tag:name, user:name, ',
-      'is:accepted, is:unanswered, in:title.'));
+      'is:accepted, is:unanswered, in:title.'),
+    h('div', { class: 'search-filters', 'data-testid': 'search-filters' }, filters.fields,
+      field('search-sort', 'Order', order)));
   const submit = (e) => {
     if (e) e.preventDefault();
-    const next = new URLSearchParams();
-    for (const [key, value] of [['q', input.value.trim()], ['category', cat.value], ['author', who.value.trim()],
-      ['tag', tagInput.value.trim()]]) if (value) next.set(key, value);
-    if (!next.get('q') && !next.get('tag')) return;
-    if (order.value === 'newest') next.set('sort', 'newest');
-    ctx.navigate(`/search?${next}`);
+    const v = input.value.trim();
+    if (v || filters.inputs.tag.value.trim()) {
+      ctx.navigate(`/search?q=${encodeURIComponent(v)}${order.value === 'newest' ? '&sort=newest' : ''}${filters.params()}`);
+    }
   };
   form.addEventListener('submit', submit);
   order.addEventListener('change', submit);
+  filters.inputs.category.addEventListener('change', submit);
   const results = h('section', { class: 'feed', 'aria-label': 'Results' });
   main.append(h('div', { class: 'page-search' }, h('h1', null, 'Search'), form, results));
   if (!shown) { ctx.ready(); return () => { alive = false; }; }
   results.append(loading('Searching…'));
-  const filters = `${category ? `&category=${encodeURIComponent(category)}` : ''}${
-    author ? `&author=${encodeURIComponent(author)}` : ''}`;
-  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(shown)}&sort=${sort}&limit=20${filters}${
+  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(shown)}&sort=${sort}${filters.apiParams()}&limit=20${
     before ? `&before=${encodeURIComponent(before)}` : ''}`);
   load(null).then((d) => {
     if (!alive) return;
@@ -111,7 +92,7 @@ export function renderSearch(main, params, ctx) {
           next = page.next;
           if (!next) more.remove();
         } catch (e) {
-          more.textContent = `Show more (${e.message})`;
+          more.textContent = moreFailedLabel(e);
         } finally {
           more.disabled = false;
         }
@@ -121,7 +102,7 @@ export function renderSearch(main, params, ctx) {
     ctx.announce(`${d.results.length}${d.next ? '+' : ''} results`);
     ctx.ready();
   }).catch((e) => {
-    if (alive) { results.replaceChildren(errorPanel('Search failed', e.message)); ctx.ready(); }
+    if (alive) { results.replaceChildren(failedPanel(ctx, 'Search failed', e, { heading: 'h2' })); ctx.ready(); }
   });
   return () => { alive = false; };
 }

@@ -6,7 +6,9 @@ import { api, ApiError } from '../../api.js';
 import { markdownTools } from '../../composer.js';
 import { findPost, mergePost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
+import { lengthGuard } from '../../composing.js';
 import { fieldError, isolatedName, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
+import { LIMITS } from '../../limits.js';
 
 export function openEditor(view, id, text = null, baseRevision = null) {
   const r = view.refs.get(id);
@@ -17,12 +19,12 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   const isQuestion = post.kind === 'question';
   const taId = `edit-${id}`;
   const ta = h('textarea', { id: taId, class: 'editor-input', rows: post.kind === 'comment' ? '2' : '7',
-    maxlength: '20000', 'data-testid': 'edit-input', dir: 'auto' });
+    maxlength: LIMITS.body_max, 'data-testid': 'edit-input', dir: 'auto' });
   ta.value = text ?? post.body;
   let titleInput = null;
   const me = view.me;
   if (isQuestion && me && (me.is_moderator || (post.author && post.author.id === me.id))) {
-    titleInput = h('input', { id: `edit-title-${id}`, name: 'title', type: 'text', maxlength: '200',
+    titleInput = h('input', { id: `edit-title-${id}`, name: 'title', type: 'text', maxlength: LIMITS.title_max,
       'data-testid': 'edit-title', dir: 'auto', value: view.state.thread.title });
   }
   const msg = formMessage();
@@ -39,6 +41,7 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeEditor(view, id); } });
   // No typing notice here: "is replying…" is for new responses and comments, not edits.
   submitOnCtrlEnter(ta, form);
+  lengthGuard(ta, form);
   form.addEventListener('submit', (e) => { e.preventDefault(); saveEdit(view, id); });
   r.body.hidden = true;
   r.actions.hidden = true;
