@@ -165,7 +165,7 @@ SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": 
               "Order of responses; with `top` the accepted response comes first")
 LIST_SORT = _param("sort", "query", {"enum": ["activity", "newest", "top"], "default": "activity"},
                    "Newest activity, newest threads, or the question's score")
-LIST_TAG = _param("tag", "query", {"type": "string", "pattern": f"^(?:{tags.TAG.pattern}){common.END}|^{common.END}"},
+LIST_TAG = _param("tag", "query", {"type": "string", "pattern": f"^(?:{tags.TAG.pattern}){fields.END}|^{fields.END}"},
                   "Only the threads carrying this tag (capitals folded; an unknown tag: none; empty: any)")
 LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "unread"]},
                      "unanswered: no non-deleted response; following / unread (signed in): threads I follow / "
@@ -342,7 +342,7 @@ def _paths() -> dict[str, Schema]:
         "/api/tags/{name}/following": {"put": op(
             "setTagFollowing", "Follow or unfollow a tag: a new question carrying it notifies me (kind tagged)",
             _ok("200", obj(following=BOOL)), ["400", "404", "429"], body="TagFollowing",
-            params=[_param("name", "path", {"type": "string", "pattern": common.whole(tags.TAG)}, "A tag name")],
+            params=[_param("name", "path", {"type": "string", "pattern": fields.whole(tags.TAG)}, "A tag name")],
             security=SIGNED_IN, tag="tags")},
         "/api/posts/{id}/bookmark": {"put": op(
             "setBookmark", "Bookmark a post or take the bookmark off", _ok("200", obj(bookmarked=BOOL)),

@@ -15,19 +15,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .. import auth
+from .. import auth, limits
 from ..errors import BadRequest
+from ..fields import whole
 from ..store import bookmarks as bookmark_store
 from ..store import similar as similar_store
 from ..store import tags as tag_store
-from ..fields import whole
 from .common import json, limit, state, writing
 from .inputs import PageSize, query, query_limit
 
-TAG = re.compile(r"[A-Za-z0-9+#.-]{1,32}")  # before folding: ASCII only, so no look-alike folds into a name
-TAGS_MAX = 5
-TagName = Annotated[str, msgspec.Meta(pattern=whole(TAG), description="1–32 of a-z 0-9 + # . - (capitals folded)")]
-Tags = Annotated[list[TagName], msgspec.Meta(max_length=TAGS_MAX, description="0–5 tag names")]
+# Before folding: ASCII only (A-Z too), so no look-alike folds into a name.
+TAG = re.compile(f"[A-Z{limits.TAG_CHARS}]{{1,{limits.TAG_MAX}}}")
+TAG_FOLDED = re.compile(f"[{limits.TAG_CHARS}]{{1,{limits.TAG_MAX}}}")
+TagName = Annotated[str, msgspec.Meta(pattern=whole(TAG),
+                                      description=f"1–{limits.TAG_MAX} of a-z 0-9 + # . - (capitals folded)")]
+Tags = Annotated[list[TagName], msgspec.Meta(max_length=limits.TAGS_MAX,
+                                             description=f"0–{limits.TAGS_MAX} tag names")]
 TAG_LIST = PageSize(tag_store.LIST_DEFAULT, tag_store.LIST_MAX)
 BOOKMARKS = PageSize(20, 100)
 TITLE_MAX, BODY_MAX = 200, 20_000  # the ask form's title and body (longer ones are cut, not refused)
@@ -49,7 +52,7 @@ def tag_param(request: Request, name: str = "tag") -> str | None:
     if raw is None or raw == "":
         return None
     if not TAG.fullmatch(raw):
-        raise BadRequest(f"{name} must be 1–32 of a-z 0-9 + # . -", code="bad_parameter", field=name)
+        raise BadRequest(f"{name} must be 1–{limits.TAG_MAX} of a-z 0-9 + # . -", code="bad_parameter", field=name)
     return raw.lower()
 
 
@@ -66,7 +69,7 @@ async def list_tags(request: Request) -> Response:
     lim = query_limit(request, TAG_LIST)
     q = query(request, "q")
     prefix = q.strip().lower() if q else None
-    if prefix and not re.fullmatch(r"[a-z0-9+#.-]{1,32}", prefix):
+    if prefix and not TAG_FOLDED.fullmatch(prefix):
         return json({"tags": []})  # no tag starts so
     return json({"tags": await tag_store.listing(st.pool, prefix, lim)})
 

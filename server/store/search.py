@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
+from .. import limits
 from ..errors import Invalid
 from . import categories, posts, threads
 
@@ -113,8 +114,8 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool, *, b
 # name:value outside double quotes, at a word's start; only these names are operators (any other `x:y` is words).
 _OPERATOR = re.compile(r'(?<![^\s])(tag|user|is|in):([^\s"]*)', re.I)
 _QUOTED = re.compile(r'"[^"]*"?')
-TAG_NAME = re.compile(r"[a-z0-9+#.-]{1,32}")
-MAX_TAGS = 5  # a thread has at most 5: more distinct tag: operators match nothing
+TAG_NAME = re.compile(f"[{limits.TAG_CHARS}]{{1,{limits.TAG_MAX}}}")
+MAX_TAGS = limits.TAGS_MAX  # a thread has at most 5: more distinct tag: operators match nothing
 
 
 class NoMatch(Exception):

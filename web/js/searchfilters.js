@@ -40,7 +40,7 @@ export function searchFilters(ctx, qs) {
     autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'username',
     'data-testid': 'search-author' });
   const tag = h('input', { id: 'search-tag', name: 'tag', type: 'text', value: (qs.get('tag') || '').trim(),
-    maxlength: 32, autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'tag',
+    maxlength: LIMITS.tag_max, autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'tag',
     'data-testid': 'search-tag' });
   const params = (withTag) => {
     const p = new URLSearchParams();
