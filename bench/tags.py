@@ -54,7 +54,7 @@ async def tag_forum(url: str, seed: int) -> dict[str, Any]:
             await conn.execute("VACUUM ANALYZE tags")
             await conn.execute("INSERT INTO parley_meta (key, value) VALUES ('bench_tags', $1)",
                                json.dumps({"tags": TAGS, "seed": seed, "s": round(time.perf_counter() - t0, 1)}))
-        rows = await conn.fetch("SELECT name, count FROM tags ORDER BY count DESC")
+        rows = await conn.fetch("SELECT name, count FROM tags WHERE count > 0 ORDER BY count DESC, name")
         return {"t0": rows[0]["count"], "median": rows[len(rows) // 2]["count"], "least": rows[-1]["count"],
                 "rare": rows[-1]["name"], "rows": await conn.fetchval("SELECT count(*) FROM thread_tags"),
                 "posts": await conn.fetchval("SELECT count(*) FROM posts"),
