@@ -87,6 +87,9 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
             expect(mod.page.locator('[data-testid="review-item"] h2').first).to_be_visible()
         if path == f"/u/{mod_user['username']}":
             expect(mod.page.locator('[data-testid="bookmarks"] li').first).to_be_visible()
+        if path == f"/t/{tid}":  # the moderator's "Mark duplicate" dialog open
+            mod.page.locator('[data-testid="question"] [data-testid="mark-duplicate"]').click()
+            expect(mod.page.locator('[data-testid="duplicate-dialog"]')).to_be_visible()
         if path.startswith("/c/"):  # the ask form open, with similar questions and tag completion showing
             mod.page.locator('[data-testid="ask-open"]').click()
             mod.page.locator('[data-testid="ask-title"]').fill("Is the kettle on?")

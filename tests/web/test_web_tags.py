@@ -130,3 +130,26 @@ def test_search_page_filters_keep_label_and_control_together(site: Site, readers
         expect(page).to_have_url(re.compile(r"author=.*tag="))
         expect(page.locator('[data-testid="search-result"]')).to_have_count(1)
         assert reader.errors == []
+
+
+def test_a_moderator_marks_a_duplicate_from_the_page(site: Site, readers: Any, pg_url: str) -> None:
+    """A moderator's "Mark duplicate" asks for the original (a link works), the banner appears, and "Not a
+    duplicate" lifts it."""
+    from support.databases import make_moderator
+    asker, _ = site.client()
+    original = site.thread(asker, title="Which kettle is quietest?")["thread"]
+    dup = site.thread(asker, title="Quiet kettle recommendations")["thread"]
+    mod = readers()
+    me = mod.sign_up(unique("Mod "))
+    make_moderator(pg_url, me["username"])
+    page = mod.open_thread(dup["id"])
+    page.locator('[data-testid="question"] [data-testid="mark-duplicate"]').click()
+    dialog = page.locator('[data-testid="duplicate-dialog"]')
+    expect(dialog).to_be_visible()
+    dialog.locator('[data-testid="duplicate-of"]').fill(f"{site.base_url}/t/{original['id']}")
+    dialog.locator('[data-testid="duplicate-submit"]').click()
+    expect(dialog).to_have_count(0)
+    expect(page.locator('[data-testid="duplicate-link"]')).to_have_text("Which kettle is quietest?", timeout=30_000)
+    page.locator('[data-testid="question"] [data-testid="not-duplicate"]').click()
+    expect(page.locator('[data-testid="duplicate-banner"]')).to_be_hidden(timeout=30_000)
+    assert mod.errors == []

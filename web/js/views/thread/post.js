@@ -3,7 +3,7 @@
 
 import { h, icon, setPostHtml } from '../../dom.js';
 import { api } from '../../api.js';
-import { avatar, displayName, formMessage, timeEl, toast, userHandle, userLink } from '../../ui.js';
+import { avatar, displayName, formMessage, openDialog, showFormMessage, timeEl, toast, userHandle, userLink } from '../../ui.js';
 import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
@@ -154,6 +154,12 @@ export function fillPost(view, post) {
         onClick: () => flagDialog(post) }, 'Flag'));
     }
     if (kind === 'question' && mod) {
+      const dup = view.state.thread.duplicate_of;
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': dup ? 'not-duplicate' : 'mark-duplicate',
+        'aria-haspopup': dup ? null : 'dialog', onClick: () => (dup ? setDuplicate(view, null) : duplicateDialog(view)) },
+      dup ? 'Not a duplicate' : 'Mark duplicate'));
+    }
+    if (kind === 'question' && mod) {
       const locked = view.state.thread.locked;
       buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'lock',
         onClick: () => setLocked(view, !locked) }, locked ? 'Unlock thread' : 'Lock thread'));
@@ -161,4 +167,35 @@ export function fillPost(view, post) {
   }
   r.actions.replaceChildren(...buttons);
   r.actions.hidden = !buttons.length || view.editors.has(post.id);
+}
+
+/** A moderator marks the thread a duplicate (or lifts it with null); the banner comes with the thread.updated event. */
+async function setDuplicate(view, of) {
+  try {
+    await api('PUT', `/api/threads/${view.id}/duplicate`, { of });
+    return true;
+  } catch (e) {
+    toast(e.message);
+    return false;
+  }
+}
+
+/** Ask for the original: its number or a link to it (/t/ID…). */
+function duplicateDialog(view) {
+  const input = h('input', { id: 'duplicate-of', type: 'text', inputmode: 'url', autocomplete: 'off', required: true,
+    'data-testid': 'duplicate-of' });
+  const msg = formMessage();
+  const form = h('form', { class: 'dialog-form', novalidate: true },
+    h('label', { for: 'duplicate-of' }, 'The original question (its number or link)'), input, msg,
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary',
+      'data-testid': 'duplicate-submit' }, 'Mark duplicate')));
+  const dlg = openDialog('Mark as a duplicate', form, 'duplicate-dialog');
+  input.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = input.value.trim();
+    const m = v.match(/\/t\/(\d+)/) || v.match(/^#?(\d+)$/);
+    if (!m) { showFormMessage(msg, 'Give the number of the original thread, or a link to it.'); return; }
+    if (await setDuplicate(view, Number(m[1]))) dlg.close();
+  });
 }
