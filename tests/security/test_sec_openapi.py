@@ -46,6 +46,8 @@ def api_routes() -> set[tuple[str, str]]:
         if (isinstance(route, Mount) or not isinstance(route, Route) or route.endpoint is app.page
                 or route.path.startswith("/static/")):  # /static/js/limits.js is the page's, not the API's
             continue
+        if route.path.startswith("/static/"):  # the page's files (a generated one, /static/js/limits.js, too)
+            continue
         for method in route.methods or ():
             if method != "HEAD":
                 out.add((route.path, method.lower()))
