@@ -39,6 +39,7 @@ from .api import (
     preview,
     profiles,
     search,
+    tags,
 )
 from .api.common import json
 from .auth import Cookies
@@ -252,9 +253,16 @@ def routes() -> list[Any]:
         Route("/api/categories/{slug}/threads", forum.list_threads, methods=["GET"]),
         Route("/api/threads", forum.list_threads, methods=["GET"]),
         Route("/api/threads", forum.create_thread, methods=["POST"]),
+        Route("/api/threads/similar", tags.similar, methods=["GET"]),
+        Route("/api/threads/similar", tags.SimilarOtherMethods()),  # every other method: 405, not thread "similar"
         Route("/api/threads/{id}", forum.get_thread, methods=["GET"]),
         Route("/api/threads/{id}", forum.update_thread, methods=["PATCH"]),
         Route("/api/threads/{id}/accepted", forum.set_accepted, methods=["PUT"]),
+        Route("/api/threads/{id}/duplicate", forum.set_duplicate, methods=["PUT"]),
+        Route("/api/tags", tags.list_tags, methods=["GET"]),
+        Route("/api/tags/{name}/following", tags.set_tag_following, methods=["PUT"]),
+        Route("/api/posts/{id}/bookmark", tags.set_bookmark, methods=["PUT"]),
+        Route("/api/me/bookmarks", tags.list_bookmarks, methods=["GET"]),
         Route("/api/threads/{id}/posts", forum.create_post, methods=["POST"]),
         Route("/api/threads/{id}/events", forum.thread_events, methods=["GET"]),
         Route("/api/threads/{id}/presence", forum.thread_presence, methods=["GET"]),

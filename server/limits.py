@@ -33,6 +33,11 @@ BODY_MAX = 20_000
 NOTE_MAX = 500  # a flag's reason, a moderator's note
 SEARCH_Q_MAX = 200
 
+# Tags (CONTRACT rev. 3 "Tags"): 0–5 names of 1–32 of these characters once lower-cased.
+TAG_MAX = 32
+TAGS_MAX = 5
+TAG_CHARS = "a-z0-9+#.-"
+
 
 def for_page() -> dict[str, int]:
     """The limits the page's forms enforce before sending (the server checks them again)."""
@@ -40,7 +45,7 @@ def for_page() -> dict[str, int]:
         "username_min": USERNAME_MIN, "username_max": USERNAME_MAX, "display_name_max": DISPLAY_NAME_MAX,
         "password_min": PASSWORD_MIN, "password_max": PASSWORD_MAX, "email_max": EMAIL_MAX,
         "title_max": TITLE_MAX, "body_max": BODY_MAX, "note_max": NOTE_MAX, "search_q_max": SEARCH_Q_MAX,
-        "category_name_max": CATEGORY_NAME_MAX, "slug_max": SLUG_MAX,
+        "category_name_max": CATEGORY_NAME_MAX, "slug_max": SLUG_MAX, "tag_max": TAG_MAX, "tags_max": TAGS_MAX,
     }
 
 

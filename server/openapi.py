@@ -30,6 +30,7 @@ from .api import (
     preview,
     profiles,
     search,
+    tags,
 )
 from .auth import COOKIE
 from .store.cursor import CURSOR
@@ -62,7 +63,8 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
-            mail.ResetConfirm, mail.PreferencesChange, apikeys.NewApiKey]
+            mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
+            apikeys.NewApiKey]
 
 
 def _no_nul(schema: Any) -> None:
@@ -165,6 +167,8 @@ SORT = _param("sort", "query", {"enum": ["oldest", "newest", "top"], "default": 
               "Order of responses; with `top` the accepted response comes first")
 LIST_SORT = _param("sort", "query", {"enum": ["activity", "newest", "top"], "default": "activity"},
                    "Newest activity, newest threads, or the question's score")
+LIST_TAG = _param("tag", "query", {"type": "string", "pattern": f"^(?:{tags.TAG.pattern}){fields.END}|^{fields.END}"},
+                  "Only the threads carrying this tag (capitals folded; an unknown tag: none; empty: any)")
 LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "unread"]},
                      "unanswered: no non-deleted response; following / unread (signed in): threads I follow / "
                      "with responses or comments by others after my read position")
@@ -327,15 +331,42 @@ def _paths() -> dict[str, Schema]:
         "/api/categories/{slug}/threads": {"get": op(
             "listCategoryThreads", "Threads of a category and its descendants, newest activity first",
             _ok("200", ref("ThreadList")), ["400", "401", "404"],
-            params=[PATH_SLUG, LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL)},
+            params=[PATH_SLUG, LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER, LIST_TAG], security=OPTIONAL)},
         "/api/threads": {
             "get": op("listThreads", "Threads of every category, newest activity first",
                       _ok("200", ref("ThreadList")), ["400", "401"],
-                      params=[LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER], security=OPTIONAL),
-            "post": op("createThread", "Start a thread",
+                      params=[LIMIT(forum.THREAD_LIST), BEFORE, LIST_SORT, LIST_FILTER, LIST_TAG], security=OPTIONAL),
+            "post": op("createThread", "Start a thread, with 0–5 tags (a tag never used before needs the create_tag "
+                       "privilege: else 403 code privilege); the followers of its tags are notified (kind tagged)",
                        _ok("201", obj(thread=ref("Thread"), question=ref("Post")), "Created"), ["404", "429"],
                        body="NewThread", security=SIGNED_IN),
         },
+        "/api/threads/similar": {"get": op(
+            "similarThreads", "At most 5 threads like the question being asked (its title and the start of its body), "
+            "those with an accepted answer first", _ok("200", ref("SimilarThreads")), ["400", "429"],
+            params=[_param("title", "query", {"type": "string", "minLength": 1}, "The title typed so far (its first "
+                           f"{tags.TITLE_MAX} characters count; blank: 400)", required=True),
+                    _param("body", "query", STR, "The body typed so far (its start counts)")])},
+        "/api/threads/{id}/duplicate": {"put": op(
+            "setDuplicate", "Mark a thread a duplicate of another, or lift it with null (moderator): it then takes no "
+            "new responses (409 thread_duplicate)", _ok("200", thread_answer), ["404", "429"], body="Duplicate",
+            params=by_id, security=SIGNED_IN, tag="moderation")},
+        "/api/tags": {"get": op(
+            "listTags", "Tags in use with their count of threads, most used first; q: those starting with it",
+            _ok("200", ref("TagList")), ["400"],
+            params=[_param("q", "query", STR, "A prefix (any case)"), LIMIT(tags.TAG_LIST)], tag="tags")},
+        "/api/tags/{name}/following": {"put": op(
+            "setTagFollowing", "Follow or unfollow a tag: a new question carrying it notifies me (kind tagged)",
+            _ok("200", obj(following=BOOL)), ["400", "404", "429"], body="TagFollowing",
+            params=[_param("name", "path", {"type": "string", "pattern": fields.whole(tags.TAG)}, "A tag name")],
+            security=SIGNED_IN, tag="tags")},
+        "/api/posts/{id}/bookmark": {"put": op(
+            "setBookmark", "Bookmark a post or take the bookmark off", _ok("200", obj(bookmarked=BOOL)),
+            ["404", "429"], body="BookmarkChange", params=by_id, security=SIGNED_IN, tag="tags")},
+        "/api/me/bookmarks": {"get": op(
+            "listBookmarks", "My bookmarked posts, newest bookmark first, each with its thread",
+            _ok("200", ref("Bookmarks")), ["400"], params=[LIMIT(tags.BOOKMARKS), BEFORE], security=SIGNED_IN,
+            tag="tags")},
         "/api/threads/{id}": {
             "get": op("getThread", "A thread page: the question and a page of responses with their comments",
                       {**_ok("200", ref("ThreadPage")),
@@ -345,7 +376,7 @@ def _paths() -> dict[str, Schema]:
                               _param("If-None-Match", "header", {"type": "string"},
                                      "The ETag of a guest's earlier answer (W/\"t{id}s{seq}\")")],
                       security=OPTIONAL),
-            "patch": op("updateThread", "Rename (author or moderator), lock or move (moderator)",
+            "patch": op("updateThread", "Rename or retag (author or moderator), lock or move (moderator)",
                         _ok("200", thread_answer), ["404", "429"], body="ThreadChange", params=by_id,
                         security=SIGNED_IN),
         },

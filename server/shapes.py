@@ -74,6 +74,11 @@ class CategoryBrief(msgspec.Struct):
     path: list[PathItem]
 
 
+class ThreadTitle(msgspec.Struct):
+    id: Id
+    title: str
+
+
 class Thread(msgspec.Struct):
     id: Id
     title: str
@@ -86,6 +91,8 @@ class Thread(msgspec.Struct):
     seq: Seq
     score: int
     accepted_id: Id | None
+    tags: list[str]
+    duplicate_of: ThreadTitle | None
     following: bool
     unread: Count | None
 
@@ -114,14 +121,9 @@ class Response(Post):
     comments_more: bool = False
 
 
-class ThreadTitle(msgspec.Struct):
-    id: Id
-    title: str
-
-
 class Notification(msgspec.Struct):
     id: Id
-    kind: Literal["response", "comment", "mention", "accepted", "followed"]
+    kind: Literal["response", "comment", "mention", "accepted", "followed", "tagged"]
     created_at: Time
     read: bool
     actor: UserBrief
@@ -186,7 +188,7 @@ class Flag(msgspec.Struct):
 
 ModlogAction = Literal["post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked",
                        "thread.moved", "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved",
-                       "flag.dismissed"]
+                       "flag.dismissed", "thread.duplicate"]
 
 
 class ModlogTarget(msgspec.Struct):
@@ -247,6 +249,24 @@ class SearchResult(msgspec.Struct):
 
 class SearchResults(msgspec.Struct):
     results: list[SearchResult]
+    next: Cursor
+
+
+class TagCount(msgspec.Struct):
+    name: str
+    count: Count
+
+
+class TagList(msgspec.Struct):
+    tags: list[TagCount]
+
+
+class SimilarThreads(msgspec.Struct):
+    threads: list[Thread]
+
+
+class Bookmarks(msgspec.Struct):
+    posts: list[UserPost]
     next: Cursor
 
 
@@ -320,5 +340,6 @@ class Export(msgspec.Struct):
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
-    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, ApiKey, ApiKeyCreated, ApiKeys, Export,
+    SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
+    ApiKey, ApiKeyCreated, ApiKeys, Export,
 )

@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, limits, pagecache
+from .. import auth, limits, pagecache, privileges
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
@@ -22,6 +22,7 @@ from ..wire import iso
 from . import mentions
 from .common import json, no_content, state, writing
 from .inputs import PageSize, path_id, query, query_int, query_limit
+from .tags import Tags, normal, tag_param
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
 SLUG = re.compile(limits.SLUG_PATTERN)
@@ -48,12 +49,18 @@ class NewThread(msgspec.Struct):
     category: SlugRef
     title: Title
     body: Body
+    tags: Tags = msgspec.field(default_factory=list)
 
 
 class ThreadChange(msgspec.Struct):
     title: Title | None = None
     locked: bool | None = None
     category: SlugRef | None = None
+    tags: Tags | None = None
+
+
+class Duplicate(msgspec.Struct):
+    of: Id | None
 
 
 class Accepted(msgspec.Struct):
@@ -105,8 +112,9 @@ async def list_threads(request: Request) -> Response:
     user = await auth.current_user(request, st)
     if user is None and filter_ in threads.READER_FILTERS:
         raise Unauthorized(f"Sign in to list the threads you {'follow' if filter_ == 'following' else 'have not read'}")
+    tag = tag_param(request)
     return json(await threads.listing(st.pool, lim, query(request, "before") or None, slug,
-                                      sort, filter_, user["id"] if user else None))
+                                      sort, filter_, user["id"] if user else None, tag))
 
 
 async def create_thread(request: Request) -> Response:
@@ -114,7 +122,8 @@ async def create_thread(request: Request) -> Response:
     title, text = body.title, body.body
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
-        written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned)
+        written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
+                                       normal(body.tags), privileges.can(user, "create_tag"))
     await after_commit(st, written)
     return json(written.value, 201)
 
@@ -123,7 +132,17 @@ async def update_thread(request: Request) -> Response:
     st, user, body, thread_id = await writing(request, ThreadChange, bucket="edit")
     title = body.title
     async with transaction(st.pool) as conn:
-        written = await threads.update(conn, thread_id, user, title, body.locked, body.category)
+        written = await threads.update(conn, thread_id, user, title, body.locked, body.category,
+                                       normal(body.tags) if body.tags is not None else None,
+                                       privileges.can(user, "create_tag"))
+    await after_commit(st, written)
+    return json({"thread": written.value})
+
+
+async def set_duplicate(request: Request) -> Response:
+    st, user, body, thread_id = await writing(request, Duplicate, moderator=True, bucket="moderation")
+    async with transaction(st.pool) as conn:
+        written = await threads.set_duplicate(conn, thread_id, user, body.of)
     await after_commit(st, written)
     return json({"thread": written.value})
 

@@ -48,6 +48,7 @@ KIND_TEXT = {
     "mention": "mentioned you",
     "accepted": "accepted your answer",
     "followed": "replied in a thread you follow",
+    "tagged": "asked a question with a tag you follow",
 }
 
 _env = jinja2.Environment(

@@ -17,7 +17,8 @@ from . import users
 from .cursor import cursor_decode, cursor_encode
 
 ACTIONS = ("post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked", "thread.moved",
-           "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved", "flag.dismissed")
+           "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved", "flag.dismissed",
+           "thread.duplicate")
 
 
 async def record(conn: asyncpg.Connection, action: str, moderator_id: int, *, thread_id: int | None = None,

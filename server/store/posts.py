@@ -113,10 +113,12 @@ FROM p, t, ev, a
 
 
 _OPEN = "NOT deleted AND NOT locked"  # a thread that takes new posts
+# A duplicate of a live thread takes no new responses (comments still: CONTRACT rev. 3 "Duplicates").
+NOT_DUPLICATE = ("NOT EXISTS (SELECT 1 FROM threads d WHERE d.id = threads.duplicate_of AND NOT d.deleted)")
 _CREATE_QUESTION = _create_sql(events.take_seq("last_activity_at = now()", returning="id, seq, title"),
                                "'mentions'")
 _CREATE_RESPONSE = _create_sql(
-    events.take_seq("last_activity_at = now(), response_count = response_count + 1", _OPEN,
+    events.take_seq("last_activity_at = now(), response_count = response_count + 1", f"{_OPEN} AND {NOT_DUPLICATE}",
                     returning="id, seq, title"), "$3")
 _CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title", "$3")
 _TAKE_FOR_COMMENT = events.take_seq("last_activity_at = now()", _OPEN, returning="seq, title")
@@ -124,12 +126,15 @@ _TAKE_FOR_COMMENT = events.take_seq("last_activity_at = now()", _OPEN, returning
 
 async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
     """Say why the thread took no write (a transaction around it rolls back)."""
-    thread = await conn.fetchrow("SELECT locked, deleted FROM threads WHERE id = $1", thread_id)
+    thread = await conn.fetchrow("SELECT locked, deleted, duplicate_of FROM threads WHERE id = $1", thread_id)
     if thread is None:
         raise NotFound(f"No thread {thread_id}")
     if thread["deleted"]:
         raise Conflict("This thread was deleted", code="thread_deleted")
-    raise Conflict("This thread is locked", code="thread_locked")
+    if thread["locked"]:
+        raise Conflict("This thread is locked", code="thread_locked")
+    raise Conflict(f"This question is a duplicate of thread {thread['duplicate_of']}: answer it there",
+                   code="thread_duplicate")
 
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,

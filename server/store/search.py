@@ -27,10 +27,12 @@ import asyncio
 import html
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import asyncpg
 
+from .. import limits
 from ..errors import Invalid
 from . import categories, posts, threads
 
@@ -45,19 +47,52 @@ SNIPPET_LEAD = 80  # …of them before the first match (a match nearer the start
 SNIPPET_TRIES = 3  # excerpts tried per post, around the first words that look like a match
 
 
-def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> str:
+@dataclass(frozen=True)
+class Filters:
+    """What a query's operators ask beside its words (`operators()`): `tags` (every one on the thread), `user` (the
+    post's author), `accepted` (threads with an accepted answer), `unanswered` (threads without a response),
+    `in_title` (the words in the title only: questions, weight A of their vector)."""
+
+    tags: tuple[str, ...] = ()
+    user: str | None = None
+    accepted: bool = False
+    unanswered: bool = False
+    in_title: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.user or self.accepted or self.unanswered or self.in_title)
+
+
+def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool, *, by_tag: bool = False,
+               accepted: bool = False, unanswered: bool = False, in_title: bool = False,
+               words: bool = True) -> str:
     """One page of matching post ids with their rank. $1 the query (tsquery), $2 limit, $3 the query's words
-    OR-ed (tsquery; relevance only), then category ids, author, cursor."""
-    where = ["p.search @@ $1::tsquery", "NOT p.deleted", "NOT t.deleted"]
+    OR-ed (tsquery; relevance only), then category ids, author, (by_tag) the first tag's id and every tag's name,
+    cursor. Without `words` (only operators: $1 and $3 unused but given) the questions of the matching threads,
+    newest first, whatever the sort."""
+    where = ["p.search @@ $1::tsquery" if words else "$1::text IS NOT NULL AND p.kind = 'question'",
+             "NOT p.deleted", "NOT t.deleted"]
     n = 3 if sort == "relevance" else 2
+    if not words and sort == "relevance":
+        where[0] += " AND $3::text IS NOT NULL"
     if by_category:
         n += 1
         where.append(f"t.category_id = any(${n}::bigint[])")
     if by_author:
         n += 1
         where.append(f"p.author_id = ${n}")
+    if by_tag:  # driven by the first tag's rows (thread_tags), every tag checked on the thread's own list
+        where.append(f"t.id IN (SELECT x.thread_id FROM thread_tags x WHERE x.tag_id = ${n + 1}::bigint)"
+                     f" AND t.tags @> ${n + 2}::text[]")
+        n += 2
+    if accepted:
+        where.append("t.accepted_id IS NOT NULL")
+    if unanswered:
+        where.append("t.response_count = 0")
+    if in_title and words:
+        where.append("p.kind = 'question'")  # and the query's words carry weight A: the title (see titled())
     source = "FROM posts p JOIN threads t ON t.id = p.thread_id"
-    if sort == "relevance":
+    if sort == "relevance" and words:
         # The newest RANKED matches (for a common word an ordered scan of posts_pkey finds them at
         # once, for a rare one the GIN index does), then ranked: title (A) above body (B).
         page = f" WHERE (c.rank, c.id) < (${n + 1}::float8, ${n + 2}::bigint)" if keyset else ""
@@ -67,8 +102,77 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool) -> s
     # Newest first: for a common word, walking posts_pkey backwards finds a page at once; for a rare
     # one, the GIN index then a sort. Only a plan made for this q can tell (see search()).
     if keyset:
-        where.append(f"p.id < ${n + 1}::bigint")
+        # Without words under `relevance` every rank is 0: its cursor (rank, id) pages by id alone.
+        where.append(f"p.id < ${n + 2 if sort == 'relevance' else n + 1}::bigint")
+        if sort == "relevance":
+            where.append(f"${n + 1}::float8 IS NOT NULL")
     return f"SELECT p.id, 0::float8 AS rank {source} WHERE {' AND '.join(where)} ORDER BY p.id DESC LIMIT $2"
+
+
+# --- Operators -----------------------------------------------------------------------------------------------
+
+# name:value outside double quotes, at a word's start; only these names are operators (any other `x:y` is words).
+_OPERATOR = re.compile(r'(?<![^\s])(tag|user|is|in):([^\s"]*)', re.I)
+_QUOTED = re.compile(r'"[^"]*"?')
+TAG_NAME = re.compile(f"[{limits.TAG_CHARS}]{{1,{limits.TAG_MAX}}}")
+MAX_TAGS = limits.TAGS_MAX  # a thread has at most 5: more distinct tag: operators match nothing
+
+
+class NoMatch(Exception):
+    """The operators cannot all hold for any post (a sixth tag, a malformed name): the answer is empty."""
+
+
+def operators(q: str) -> tuple[str, Filters]:
+    """The words of q without its operators, and what the operators ask. `tag:NAME` (any case; repeated: all of
+    them), `user:NAME`, `is:accepted`, `is:unanswered`, `in:title`; an operator with another value, or inside a
+    "phrase", is searched as words; one with no value (`tag:`) is dropped. Raises NoMatch when nothing can match.
+    One regex pass over at most Q_MAX characters: bounded whatever is repeated."""
+    out: list[str] = []
+    tags: list[str] = []
+    user: str | None = None
+    flags = {"accepted": False, "unanswered": False, "in_title": False}
+    pos = 0
+    quoted = [(m.start(), m.end()) for m in _QUOTED.finditer(q)]
+
+    def inside(i: int) -> bool:
+        return any(a <= i < b for a, b in quoted)
+
+    no_match = False
+    for m in _OPERATOR.finditer(q):
+        if inside(m.start()):
+            continue
+        name, value = m.group(1).lower(), m.group(2)
+        if name == "is" and value.lower() in ("accepted", "unanswered"):
+            flags[value.lower()] = True
+        elif name == "in" and value.lower() == "title":
+            flags["in_title"] = True
+        elif name == "tag" and value:
+            folded = value.lower() if value.isascii() else value
+            if not TAG_NAME.fullmatch(folded):
+                no_match = True
+            elif folded not in tags:
+                tags.append(folded)
+        elif name == "user" and value:
+            if user is not None and user.lower() != value.lower():
+                no_match = True
+            user = value
+        elif value:  # a known name with a value it does not take: words
+            continue
+        out.append(q[pos:m.start()])
+        pos = m.end()
+    out.append(q[pos:])
+    if no_match or len(tags) > MAX_TAGS:
+        raise NoMatch
+    return " ".join(part.strip() for part in out if part.strip()), Filters(tuple(tags), user, **flags)
+
+
+_LEXEME = re.compile(r"('(?:[^'\\]|''|\\.)*')(:[*A-Da-d]+)?", re.S)
+
+
+def titled(tsquery: str) -> str:
+    """The tsquery (text form) with every word restricted to weight A: a question's title (migration 0005_qa)."""
+    return _LEXEME.sub(lambda m: m.group(1) + ":" + ("*" if m.group(2) and "*" in m.group(2) else "") + "A",
+                       tsquery)
 
 
 # --- The query, as PostgreSQL parsed it -------------------------------------------------------------------
@@ -295,21 +399,32 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
         if tag != sort[0]:
             raise threads.unknown_cursor("before", "before is a cursor of another sort")
     try:
+        words_q, filters = operators(q)
+    except NoMatch:
+        return empty
+    if filters.user is not None:
+        if author is not None and author.lower() != filters.user.lower():
+            return empty
+        author = filters.user
+    try:
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             budget = Budget(timeout)  # from here: waiting for a connection is the slots' business (api/search.py)
             # Plan for this very q: how many posts a word matches decides between the GIN index and an
             # ordered scan, and a prepared statement's generic plan cannot know it.
             await conn.execute(f"SET LOCAL statement_timeout = {budget.left()};"
                                " SET LOCAL plan_cache_mode = force_custom_plan")
-            query = await conn.fetchval("SELECT websearch_to_tsquery('english', $1)::text", q)
+            query = await conn.fetchval("SELECT websearch_to_tsquery('english', $1)::text", words_q)
             parsed = terms(query)
             if parsed.total > MAX_TERMS:
                 raise too_many_terms(parsed.total)
-            if parsed.total == 0:  # only stop words or punctuation: nothing to look for
+            words = parsed.total > 0
+            if not words and not filters:  # only stop words or punctuation: nothing to look for
                 return empty
+            if filters.in_title and words:
+                query = titled(query)
             args: list[Any] = [query, limit + 1]
             if sort == "relevance":
-                args.append(or_query(parsed.words))
+                args.append(or_query(parsed.words) if words else "")
             tree = await categories.tree(conn)
             if category is not None:
                 cat = tree.by_slug.get(category)
@@ -321,10 +436,17 @@ async def search(pool: asyncpg.Pool, q: str, category: str | None, author: str |
                 if author_id is None:
                     return empty
                 args.append(author_id)
+            if filters.tags:
+                first_tag = await conn.fetchval("SELECT id FROM tags WHERE name = $1", filters.tags[0])
+                if first_tag is None:
+                    return empty
+                args += [first_tag, list(filters.tags)]
             if before is not None:
                 args += cursor_args
-            hits = await page(conn, search_sql(sort, category is not None, author is not None, before is not None),
-                              args, budget)
+            sql = search_sql(sort, category is not None, author is not None, before is not None,
+                             by_tag=bool(filters.tags), accepted=filters.accepted, unanswered=filters.unanswered,
+                             in_title=filters.in_title, words=words)
+            hits = await page(conn, sql, args, budget)
             more = len(hits) > limit
             hits = hits[:limit]
             ids = [h["id"] for h in hits]

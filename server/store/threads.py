@@ -10,13 +10,19 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso, time_in_range
 from . import Written, categories, events, following, modlog, notifications, posts, users
+from . import tags as tag_store
 from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
-THREAD_SELECT = f"""
+THREAD_COLUMNS = f"""
 SELECT t.id, t.title, t.category_id, t.created_at, t.response_count, t.last_activity_at, t.locked, t.seq,
-       t.deleted, t.score, t.accepted_id, {users.brief_columns("u", "author_")}
-FROM threads t JOIN users u ON u.id = t.author_id
+       t.deleted, t.score, t.accepted_id, t.tags, d.id AS duplicate_id, d.title AS duplicate_title,
+       {users.brief_columns("u", "author_")}
 """
+# The original of a duplicate is shown while it lives (a deleted original: no longer a duplicate).
+THREAD_JOINS = """JOIN users u ON u.id = t.author_id
+LEFT JOIN threads d ON d.id = t.duplicate_of AND NOT d.deleted
+"""
+THREAD_SELECT = THREAD_COLUMNS + "FROM threads t " + THREAD_JOINS
 
 
 def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
@@ -25,7 +31,9 @@ def thread_dict(row: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
         "author": users.brief(row, "author_"),
         "created_at": iso(row["created_at"]), "response_count": row["response_count"],
         "last_activity_at": iso(row["last_activity_at"]), "locked": row["locked"], "seq": row["seq"],
-        "score": row["score"], "accepted_id": row["accepted_id"],
+        "score": row["score"], "accepted_id": row["accepted_id"], "tags": list(row["tags"]),
+        "duplicate_of": ({"id": row["duplicate_id"], "title": row["duplicate_title"]}
+                         if row["duplicate_id"] is not None else None),
         # The reader's; in events and feeds (and for guests) always these (CONTRACT "Thread").
         "following": False, "unread": None,
     }
@@ -65,38 +73,47 @@ _UNREAD = """t.id IN (SELECT r.thread_id FROM thread_reads r WHERE r.user_id = $
       AND up.kind <> 'question' AND up.author_id <> ${u}))"""
 
 
-def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool) -> str:
-    """The SQL of one thread list. Parameters: $1 limit, then the category ids, then the cursor (value, id),
-    then (filters following and unread) the reader's id.
+def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool, by_tag: bool = False) -> str:
+    """The SQL of one thread list. Parameters: $1 limit, then the category ids, then the tag's id, then the
+    cursor (value, id), then (filters following and unread) the reader's id.
 
     Each variant is its own fixed statement rather than `$n IS NULL OR …`, so that a prepared
     statement's generic plan still uses the index for its sort (tests/api/test_api_lists.py EXPLAINs them).
+    A tag's list walks thread_tags in the sort's order (its copy of the thread's keys, migration 0012_tags).
     """
     column = LIST_SORTS[sort][0]
+    keys = "x" if by_tag else "t"  # where the sort's columns are read
+    ident = "x.thread_id" if by_tag else "t.id"
     where = ["NOT t.deleted"]
     n = 1
     if filter_ == "unanswered":
-        where.append("t.response_count = 0")
+        where.append(f"{keys}.response_count = 0")
     if by_category:
         n += 1
         where.append(f"t.category_id = any(${n}::bigint[])")
+    if by_tag:
+        n += 1
+        where.append(f"x.tag_id = ${n}::bigint")
     if keyset:
         cast = "bigint" if sort == "top" else "timestamptz"
-        where.append(f"(t.{column}, t.id) < (${n + 1}::{cast}, ${n + 2}::bigint)")
+        where.append(f"({keys}.{column}, {ident}) < (${n + 1}::{cast}, ${n + 2}::bigint)")
         n += 2
     if filter_ == "following":
         where.append(_FOLLOWING.replace("{u}", str(n + 1)))
     elif filter_ == "unread":
         where.append(_UNREAD.replace("{u}", str(n + 1)))
-    return (THREAD_SELECT + " WHERE " + " AND ".join(where)
-            + f" ORDER BY t.{column} DESC, t.id DESC LIMIT $1")
+    source = ("FROM thread_tags x JOIN threads t ON t.id = x.thread_id " if by_tag else "FROM threads t ")
+    return (THREAD_COLUMNS + source + THREAD_JOINS + " WHERE " + " AND ".join(where)
+            + f" ORDER BY {keys}.{column} DESC, {ident} DESC LIMIT $1")
 
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None,
                   category_slug: str | None = None, sort: str = "activity",
-                  filter_: str | None = None, user_id: int | None = None) -> dict[str, Any]:
+                  filter_: str | None = None, user_id: int | None = None,
+                  tag_name: str | None = None) -> dict[str, Any]:
     """Threads in `sort` order (newest activity, newest, top question score), keyset-paged by (value, id);
-    `following` and `unread` for the reader `user_id` (required by the filters following and unread)."""
+    `following` and `unread` for the reader `user_id` (required by the filters following and unread); with
+    `tag_name`, only the threads carrying that tag (an unknown tag: none)."""
     if category_slug is not None:
         tree, cat_id = await categories.by_slug(conn, category_slug)
         cat_ids: list[int] | None = tree.descendants(cat_id)
@@ -106,6 +123,12 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
     args: list[Any] = [limit + 1]
     if cat_ids is not None:
         args.append(cat_ids)
+    tag_id = None
+    if tag_name is not None:
+        tag_id = await conn.fetchval("SELECT id FROM tags WHERE name = $1", tag_name)
+        if tag_id is None and before is None:
+            return {"threads": [], "next": None}
+        args.append(tag_id or 0)
     if before is not None:
         if sort == "activity":  # the revision-1 cursor, unchanged
             value, tid = cursor_decode(before, "before", (int, int))
@@ -117,7 +140,8 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
     if filter_ in READER_FILTERS:
         assert user_id is not None, "the API refuses these filters to guests"
         args.append(user_id)
-    rows = await conn.fetch(list_query(sort, filter_, cat_ids is not None, before is not None), *args)
+    rows = await conn.fetch(list_query(sort, filter_, cat_ids is not None, before is not None, tag_name is not None),
+                            *args)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = None
@@ -165,9 +189,11 @@ async def deleted_among(conn: asyncpg.Connection | asyncpg.Pool, thread_ids: lis
 
 
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
-                 body: str, html: str, mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
+                 body: str, html: str, mentioned: list[int] | None = None, tags: list[str] | None = None,
+                 may_create_tags: bool = False) -> Written[dict[str, Any]]:
     """A thread and its question, which is the thread's event 1. The author follows it; `mentioned` users
-    (ids, links already in `html`) are notified."""
+    (ids, links already in `html`) are notified, and the followers of its `tags` (normalised names; a new name
+    needs `may_create_tags`) with kind `tagged`."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
         raise NotFound(f"No category {category_slug!r}", field="category")
@@ -176,13 +202,19 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 0) RETURNING id",
         cat_id, user_id, title)
     asked = await posts.create_question(conn, thread_id, user_id, body, html, mentioned)
+    if tags:
+        await tag_store.set_tags(conn, thread_id, tags, user_id, may_create_tags)
+        question = asked.value[0]
+        tagged = await tag_store.notify_followers(conn, question["author"], thread_id, title, question["id"], tags)
+        asked.notified = [*asked.notified, *tagged]
     thread = {**await get(conn, thread_id), "following": True, "unread": 0}
     return Written({"thread": thread, "question": asked.value[0]}).merge(asked)
 
 
 async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record, title: str | None,
-                 locked: bool | None, category: str | None) -> Written[dict[str, Any]]:
-    """Rename (author or moderator), lock or move (moderator): one thread.updated event."""
+                 locked: bool | None, category: str | None, tags: list[str] | None = None,
+                 may_create_tags: bool = False) -> Written[dict[str, Any]]:
+    """Rename or retag (author or moderator), lock or move (moderator): one thread.updated event."""
     row = await conn.fetchrow("SELECT author_id, title, locked, category_id, deleted FROM threads"
                               " WHERE id = $1 FOR UPDATE", thread_id)
     if row is None or row["deleted"]:
@@ -199,7 +231,8 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         if cat_id is None:
             raise NotFound(f"No category {category!r}", field="category")
     new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
-    if new == (row["title"], row["locked"], row["category_id"]):
+    retagged = tags is not None and await tag_store.set_tags(conn, thread_id, tags, user["id"], may_create_tags)
+    if new == (row["title"], row["locked"], row["category_id"]) and not retagged:
         return Written(await get(conn, thread_id))
     await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4 WHERE id = $1",
                        thread_id, *new)
@@ -360,6 +393,33 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
         author_id = await conn.fetchval("SELECT author_id FROM posts WHERE id = $1", post_id)
         notified = await notifications.notify_one(conn, users.brief_of(user), author_id, "accepted", thread_id, post_id)
     return Written(thread, [event], notified, recount, feeds=[thread_id])
+
+
+async def set_duplicate(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
+                        of: int | None) -> Written[dict[str, Any]]:
+    """Mark a thread a duplicate of another (moderator), or lift it with None: a thread.updated event and a
+    `thread.duplicate` entry in the public log. A thread cannot be its own duplicate nor of a duplicate (422
+    field `of`: the original must be a live thread that is no duplicate itself)."""
+    row = await conn.fetchrow("SELECT author_id, deleted, duplicate_of FROM threads WHERE id = $1 FOR UPDATE",
+                              thread_id)
+    if row is None or row["deleted"]:
+        raise NotFound(f"No thread {thread_id}")
+    if of is not None:
+        if of == thread_id:
+            raise Invalid("A thread cannot be a duplicate of itself", field="of")
+        original = await conn.fetchrow("SELECT deleted, duplicate_of FROM threads WHERE id = $1", of)
+        if original is None or original["deleted"]:
+            raise NotFound(f"No thread {of}", field="of")
+        if original["duplicate_of"] is not None:
+            raise Invalid(f"Thread {of} is itself a duplicate of thread {original['duplicate_of']}: name that one",
+                          field="of")
+    if of == row["duplicate_of"]:
+        return Written(await get(conn, thread_id))
+    await conn.execute("UPDATE threads SET duplicate_of = $2 WHERE id = $1", thread_id, of)
+    await modlog.record(conn, "thread.duplicate", user["id"], thread_id=thread_id, user_id=row["author_id"],
+                        reason=None if of is None else f"duplicate of thread {of}")
+    event, thread = await _thread_updated(conn, thread_id)
+    return Written(thread, [event], feeds=[thread_id])
 
 
 async def _thread_updated(conn: asyncpg.Connection, thread_id: int) -> tuple[events.Event, dict[str, Any]]:

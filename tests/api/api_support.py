@@ -21,7 +21,7 @@ USER_FULL = USER_BRIEF | {"is_moderator", "created_at"}
 USER_OWN = USER_FULL | {"email", "email_verified"}  # a full user seen by itself (contract revision 3)
 CATEGORY = {"id", "slug", "name", "parent", "path", "children"}
 THREAD = {"id", "title", "category", "author", "created_at", "response_count", "last_activity_at", "locked", "seq",
-          "score", "accepted_id", "following", "unread"}
+          "score", "accepted_id", "tags", "duplicate_of", "following", "unread"}
 POST = {"id", "thread_id", "parent_id", "kind", "author", "body", "html", "created_at", "edited_at", "edited_by",
         "revision", "score", "my_vote", "deleted"}
 PASSWORD = "correct horse battery"

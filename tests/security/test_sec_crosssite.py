@@ -42,6 +42,9 @@ BODIES = {
     "/api/password-reset/confirm": {"token": "t" * 43, "new_password": "another password"},
     "/api/me/preferences": {"email_notifications": "never", "digest": "off"},
     "/api/me/api-keys": {"name": "made by evil", "scopes": ["read", "write"]},
+    "/api/threads/{id}/duplicate": {"of": None},
+    "/api/tags/{name}/following": {"following": True},
+    "/api/posts/{id}/bookmark": {"bookmarked": True},
 }
 # The one route the contract exempts from the Origin rule: a mail's one-click unsubscribe (RFC 8058) is POSTed by
 # mail providers, its token is the credential. tests/mail/test_mail_flow.py posts it with a foreign Origin.
@@ -82,6 +85,7 @@ def test_foreign_origin_refused_on_every_state_changing_route(forum: dict[str, A
     assert page["thread"]["title"] == "Untouched" and page["question"]["revision"] == 1
     assert page["responses"] == [] and page["question"]["score"] == 0
     assert mod.get("/api/me").status_code == 200 and other.get("/api/me").status_code == 200
+    assert other.get("/api/me/bookmarks").json()["posts"] == [] and mod.get("/api/me/bookmarks").json()["posts"] == []
 
 
 def test_own_origin_is_allowed(forum: dict[str, Any]) -> None:

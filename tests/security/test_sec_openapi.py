@@ -29,13 +29,15 @@ SIGNED_IN_EXCLUDED = ["--exclude-operation-id", "signOut"]
 # it cannot": more than 16 search words, or too costly). Accepted for these three operations only; docs/api.md.
 # E-mail (CONTRACT "E-mail"): "a malformed one → 422 field email" by email-validator's rules (more than a pattern
 # can say: special-use domains, IDNA, lengths of parts); "a used, expired or unknown [token] → 422 field token".
+# Duplicates (docs/api.md "Duplicates"): a thread named as its own original, or an original that is itself a
+# duplicate → 422 field of; like setAccepted it depends on what the ids name.
 EMAIL_422 = ("signUp", "setEmail", "requestPasswordReset", "verifyEmail", "confirmPasswordReset", "unsubscribe")
 CONTRACT_422 = "".join(f"""
 [[operations]]
 include-operation-id = "{op_id}"
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
-""" for op_id in ("createPost", "setAccepted", "search", *EMAIL_422))
+""" for op_id in ("createPost", "setAccepted", "setDuplicate", "search", *EMAIL_422))
 
 
 def api_routes() -> set[tuple[str, str]]:
@@ -43,6 +45,8 @@ def api_routes() -> set[tuple[str, str]]:
     for route in app.routes():
         if isinstance(route, Mount) or not isinstance(route, Route) or app.is_page(route.endpoint) \
                 or route.path.startswith("/static/"):
+            continue
+        if route.path.startswith("/static/"):  # the page's files (a generated one, /static/js/limits.js, too)
             continue
         for method in route.methods or ():
             if method != "HEAD":

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from server.store import profiles, search, threads
+from server.store import profiles, search, similar, threads
 
 FILL = """
 INSERT INTO users (username, display_name, password_hash)
@@ -27,6 +27,11 @@ FROM generate_series(1, 100000) AS i;
 INSERT INTO posts (thread_id, kind, author_id, body, html, score)
 SELECT t.id, 'question', t.author_id, 'The body of question ' || t.id || ' on boiling water', '', t.score
 FROM threads t;
+INSERT INTO tags (name) VALUES ('common'), ('rare');
+INSERT INTO thread_tags (tag_id, thread_id, last_activity_at, created_at, score, response_count)
+SELECT (SELECT id FROM tags WHERE name = CASE WHEN t.id % 1000 = 0 THEN 'rare' ELSE 'common' END), t.id,
+       t.last_activity_at, t.created_at, t.score, t.response_count
+FROM threads t WHERE t.id % 3 = 0;
 ANALYZE;
 """
 
@@ -53,11 +58,14 @@ def _literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        assert all(v.isalpha() for v in value)
+        return "ARRAY[" + ",".join(f"'{v}'" for v in value) + "]::text[]"
     if isinstance(value, list):
         return "ARRAY[" + ",".join(str(int(v)) for v in value) + "]::bigint[]"
     if isinstance(value, datetime):
         return f"'{value.isoformat()}'::timestamptz"
-    assert isinstance(value, str) and value.isalpha()
+    assert isinstance(value, str) and (value.isalpha() or value == "")
     return f"'{value}'"
 
 
@@ -91,6 +99,12 @@ def _statements() -> list[tuple[str, list[Any]]]:
         if keyset:
             args += [5 if sort == "top" else now, 50000]
         out.append((threads.list_query(sort, filter_, by_cat, keyset), args))
+    for sort, filter_, by_cat, keyset in itertools.product(threads.LIST_SORTS, (None, "unanswered"),
+                                                           (False, True), (False, True)):
+        args = [21] + ([cats] if by_cat else []) + [2]  # the tag 'rare'
+        if keyset:
+            args += [5 if sort == "top" else now, 50000]
+        out.append((threads.list_query(sort, filter_, by_cat, keyset, by_tag=True), args))
     for sort, by_cat, by_author, keyset in itertools.product(search.SORTS, (False, True), (False, True),
                                                              (False, True)):
         args = ["kettles", 21] + (["kettles"] if sort == "relevance" else [])  # the query, then its words OR-ed
@@ -103,18 +117,32 @@ def _statements() -> list[tuple[str, list[Any]]]:
         out.append((search.search_sql(sort, by_cat, by_author, keyset), args))
     out.append((profiles.user_posts_sql(False), [1, 21]))
     out.append((profiles.user_posts_sql(True), [1, 21, 50000]))
+    out.append((similar.SIMILAR_SQL, ["kettles", "water"]))
+    # Operators: a tag with words, and operators alone (the questions of the tag's threads, newest first).
+    out.append((search.search_sql("newest", False, False, False, by_tag=True), ["kettles", 21, 2, ["rare"]]))
+    out.append((search.search_sql("newest", False, False, False, by_tag=True, words=False), ["", 21, 2, ["rare"]]))
+    out.append((search.search_sql("relevance", False, False, True, by_tag=True, words=False, unanswered=True),
+                ["", 21, "", 2, ["rare"], 0.0, 50000]))
     return out
 
 
 @pytest.mark.timeout(300)
 def test_no_sequential_scan_of_threads_or_posts_at_100k_threads(fresh_db):
-    """EXPLAIN of every list (sort × filter × category × cursor), search and profile query shows index scans only."""
+    """EXPLAIN of every list (sort × filter × category × cursor, and by tag), search, profile and similar-questions
+    query shows index scans only."""
     plans = asyncio.run(_plans(fresh_db, _statements()))
-    assert len(plans) == 2 * (24 + 16 + 2)
+    assert len(plans) == 2 * (24 + 24 + 16 + 2 + 1 + 3)
+    # The similar-questions statement is always planned for its values (store/similar.py: force_custom_plan).
     bad = [(sql, mode, scans) for sql, mode, scans in plans
-           if any(node == "Seq Scan" and rel in ("threads", "posts") for node, rel, _ in scans)]
+           if not (sql == similar.SIMILAR_SQL and mode == "force_generic_plan")
+           and any(node == "Seq Scan" and rel in ("threads", "posts") for node, rel, _ in scans)]
     assert not bad, "\n\n".join(f"{mode}: {sql}\n{scans}" for sql, mode, scans in bad)
     # And each list query really walks a threads index (not, say, a bitmap over the whole table then a sort).
     for sql, mode, scans in plans[:48]:
         assert any(rel == "threads" and node == "Index Scan" and index != "threads_pkey"
+                   for node, rel, index in scans), (mode, sql, scans)
+    # A tag's list walks its thread_tags index in the sort's order.
+    for sql, mode, scans in plans[48:96]:
+        assert any(rel == "thread_tags" and node in ("Index Scan", "Index Only Scan")
+                   and index.startswith("thread_tags_") and index != "thread_tags_pkey"
                    for node, rel, index in scans), (mode, sql, scans)

@@ -46,7 +46,8 @@ def violations(page: Any, axe: str) -> list[str]:
 def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source: str, scheme: str) -> None:
     """Home, category, thread (with a deleted response), sign-in, sign-up (and its errors), not found, profile,
     search, the API page, settings (with the address and mail preferences), review queue and log, the bell open,
-    and the pages mail links lead to (forgot, reset, verify, unsubscribe)."""
+    and the pages mail links lead to (forgot, reset, verify, unsubscribe); a tagged duplicate with its banner, a
+    tag's search, one's own profile with bookmarks, the ask form with similar questions."""
     asker, user = site.client(display_name=unique("Asker "))
     helper, _ = site.client()
     tid = site.thread(asker, title="Is the kettle on?")["thread"]["id"]
@@ -55,9 +56,16 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     site.mod.post(f"/api/posts/{resp['id']}/flags", json={"reason": "other", "note": "check this"})
     gone = site.reply(helper, tid, "Soon a tombstone.")
     assert helper.delete(f"/api/posts/{gone['id']}").status_code == 204
+    tag = unique("axe-")[:20].lower()
+    r = asker.post("/api/threads", json={"category": site.category(), "title": "Is the kettle on again?",
+                                         "body": "Same question.", "tags": [tag, "c++"]})
+    assert r.status_code == 201, r.text
+    dup = r.json()["thread"]["id"]
+    assert site.mod.put(f"/api/threads/{dup}/duplicate", json={"of": tid}).status_code == 200
     guest_views = ["/", f"/c/{site.category()}", f"/t/{tid}", "/signin", "/signup", "/no/such/page",
                    f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/developers", "/forgot-password",
-                   "/reset-password?token=t", "/verify-email?token=t", "/unsubscribe?token=t", "/reset-password"]
+                   "/reset-password?token=t", "/verify-email?token=t", "/unsubscribe?token=t", "/reset-password",
+                   f"/t/{dup}", f"/search?q=tag:{tag}"]
     problems: dict[str, list[str]] = {}
     guest = readers(color_scheme=scheme)
     for path in guest_views:
@@ -69,12 +77,24 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     mod = readers(color_scheme=scheme)
     mod_user = mod.sign_up(unique("Mod "))
     make_moderator(pg_url, mod_user["username"])
-    for path in ["/", f"/t/{tid}", "/settings", "/review", f"/u/{user['username']}"]:
+    mod.page.goto(f"/t/{resp['thread_id']}")
+    mod.page.locator('[data-testid="bookmark"]').first.click()
+    for path in ["/", f"/t/{tid}", "/settings", "/review", f"/u/{user['username']}", f"/t/{dup}",
+                 f"/u/{mod_user['username']}", f"/c/{site.category()}"]:
         mod.page.goto(path)
         mod.wait_live()
         expect(mod.page.locator("main h1").first).to_be_visible()
         if path == "/review":
             expect(mod.page.locator('[data-testid="review-item"] h2').first).to_be_visible()
+        if path == f"/u/{mod_user['username']}":
+            expect(mod.page.locator('[data-testid="bookmarks"] li').first).to_be_visible()
+        if path == f"/t/{tid}":  # the moderator's "Mark duplicate" dialog open
+            mod.page.locator('[data-testid="question"] [data-testid="mark-duplicate"]').click()
+            expect(mod.page.locator('[data-testid="duplicate-dialog"]')).to_be_visible()
+        if path.startswith("/c/"):  # the ask form open, with similar questions and tag completion showing
+            mod.page.locator('[data-testid="ask-open"]').click()
+            mod.page.locator('[data-testid="ask-title"]').fill("Is the kettle on?")
+            expect(mod.page.locator('[data-testid="similar-item"]').first).to_be_visible(timeout=30_000)
         if found := violations(mod.page, axe_source):
             problems[f"moderator {path}"] = found
     # The bell open with a grouped row, and the sign-up form showing every field's error (issue 34).

@@ -1,5 +1,6 @@
-// The search page's filters: category (its descendants included) and author (a username), each a labelled
-// field beside "Order", kept in the URL (?category=&author=) as GET /api/search takes them.
+// The search page's filters: category (its descendants included), author (a username) and tag, each a labelled
+// field beside "Order", kept in the URL (?category=&author=&tag=); the first two as GET /api/search takes them,
+// the tag as the query's `tag:` operator (views/search.js).
 
 import { h } from './dom.js';
 import { LIMITS } from './limits.js';
@@ -38,16 +39,23 @@ export function searchFilters(ctx, qs) {
   const who = h('input', { id: 'search-author', name: 'author', type: 'text', value: author, maxlength: LIMITS.username_max,
     autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'username',
     'data-testid': 'search-author' });
+  const tag = h('input', { id: 'search-tag', name: 'tag', type: 'text', value: (qs.get('tag') || '').trim(),
+    maxlength: LIMITS.tag_max, autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', placeholder: 'tag',
+    'data-testid': 'search-tag' });
+  const params = (withTag) => {
+    const p = new URLSearchParams();
+    if (category.value) p.set('category', category.value);
+    const name = who.value.trim().replace(/^@/, '');
+    if (name) p.set('author', name);
+    if (withTag && tag.value.trim()) p.set('tag', tag.value.trim().toLowerCase());
+    const s = p.toString();
+    return s ? `&${s}` : '';
+  };
   return {
-    fields: [field('search-category', 'Category', category), field('search-author', 'Author', who)],
-    inputs: { category, who },
-    params() {
-      const p = new URLSearchParams();
-      if (category.value) p.set('category', category.value);
-      const name = who.value.trim().replace(/^@/, '');
-      if (name) p.set('author', name);
-      const s = p.toString();
-      return s ? `&${s}` : '';
-    },
+    fields: [field('search-category', 'Category', category), field('search-author', 'Author', who),
+      field('search-tag', 'Tag', tag)],
+    inputs: { category, who, tag },
+    params: () => params(true), // the page's URL
+    apiParams: () => params(false), // GET /api/search (the tag goes into q)
   };
 }

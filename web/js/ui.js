@@ -1,5 +1,6 @@
 // Shared pieces of the page: avatars, breadcrumbs, thread lists, dialogs, form errors.
 
+import { tagChips } from './tags.js';
 import { h, icon } from './dom.js';
 import { formatDateTime, formatRelative, plural } from './format.js';
 
@@ -106,6 +107,8 @@ export function threadItem(t) {
     h('div', { class: 'thread-main' },
       h('a', { class: 'thread-link', href: `/t/${t.id}`, dir: 'auto' }, t.title),
       t.locked ? h('span', { class: 'badge badge-locked', title: 'Locked' }, icon('lock'), 'Locked') : null,
+      t.duplicate_of ? h('span', { class: 'badge badge-duplicate', 'data-testid': 'duplicate-badge' }, 'Duplicate') : null,
+      tagChips(t.tags),
       h('div', { class: 'thread-meta' },
         t.accepted_id ? h('span', { class: 'badge badge-answered', 'data-testid': 'answered' }, '✓ answered') : null,
         t.unread ? h('span', { class: 'badge badge-unread', 'data-testid': 'thread-unread' }, `${t.unread} new`) : null,

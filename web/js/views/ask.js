@@ -8,6 +8,7 @@ import { formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
 import { lengthGuard } from '../composing.js';
 import { checkAll, clearAll, RULES, showServerError } from '../validate.js';
 import { LIMITS } from '../limits.js';
+import { similarBox, tagField } from '../tags.js';
 
 /** The ask form's fields and their rules, in the words of their labels. */
 function askFields(picker, title, body) {
@@ -21,7 +22,7 @@ function askFields(picker, title, body) {
 }
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
-function flatten(categories, trail = []) {
+export function flatten(categories, trail = []) {
   const out = [];
   for (const c of categories) {
     const path = [...trail, c.name];
@@ -53,32 +54,38 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
     autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
   const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, maxlength: LIMITS.body_max, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
+  const tags = tagField(saved.tags || '');
+  const similar = similarBox(title, body);
   const msg = formMessage();
   const tools = markdownTools(body, 'your question');
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'ask-submit' }, 'Post question');
   const form = h('form', { class: 'ask-form', novalidate: true, 'data-testid': 'ask-form' },
     picker ? [h('label', { for: 'ask-category' }, 'Category'), picker] : null,
-    h('label', { for: 'ask-title' }, 'Title'), title,
+    h('label', { for: 'ask-title' }, 'Title'), title, similar,
     h('label', { for: 'ask-body' }, 'Your question'), tools.bar, body, tools.preview,
     h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.'),
+    tags.label, tags.input, tags.list, tags.hint,
     msg, h('div', { class: 'form-actions' }, submit));
   const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
     h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);
-  const save = () => slot.set({ title: title.value, body: body.value, ...(picker ? { category: picker.value } : {}) });
+  const save = () => slot.set({ title: title.value, body: body.value, tags: tags.input.value,
+    ...(picker ? { category: picker.value } : {}) });
   title.addEventListener('input', save);
+  tags.input.addEventListener('input', save);
   body.addEventListener('input', save);
   if (picker) picker.addEventListener('change', save);
   submitOnCtrlEnter(body, form);
   lengthGuard(body, form);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    clearAll([picker, title, body]);
+    clearAll([picker, title, body, tags.input]);
     showFormMessage(msg, '');
     if (!checkAll(askFields(picker, title, body).map(([input, rules]) => ({ input, rules })), msg)) return;
     submit.disabled = true;
     try {
       const slug = category ? category.slug : picker.value;
-      const d = await api('POST', '/api/threads', { category: slug, title: title.value, body: body.value });
+      const d = await api('POST', '/api/threads', { category: slug, title: title.value, body: body.value,
+        tags: tags.value() });
       slot.clear();
       ctx.navigate(`/t/${d.thread.id}`);
     } catch (err) {
@@ -87,6 +94,7 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
         category: picker && { input: picker, label: 'the category', rules: pickRules },
         title: { input: title, label: 'the title', rules: titleRules },
         body: { input: body, label: 'your question', rules: bodyRules },
+        tags: { input: tags.input, label: 'a tag', rules: [] },
       }, msg);
     } finally {
       submit.disabled = false;

@@ -57,7 +57,9 @@ export function renderProfile(main, { username }, ctx) {
   ctx.setTitle(username);
   main.append(loading());
   const base = `/api/users/${encodeURIComponent(username)}`;
-  Promise.all([api('GET', base), api('GET', `${base}/posts?limit=20`)]).then(([{ user }, first]) => {
+  const own = ctx.me && ctx.me.username.toLowerCase() === username.toLowerCase();
+  Promise.all([api('GET', base), api('GET', `${base}/posts?limit=20`),
+    own ? api('GET', '/api/me/bookmarks?limit=50') : null]).then(([{ user }, first, marks]) => {
     if (!alive) return;
     ctx.setTitle(displayName(user));
     const s = user.stats;
@@ -101,7 +103,11 @@ export function renderProfile(main, { username }, ctx) {
         stat(s.questions, 'Questions', 'questions'), stat(s.responses, 'Responses', 'responses'),
         stat(s.comments, 'Comments', 'comments'), stat(s.accepted, 'Accepted', 'accepted'),
         stat(s.score, 'Score', 'score')),
-      section));
+      section,
+      marks ? h('section', { class: 'card', 'aria-labelledby': 'profile-bookmarks-title', 'data-testid': 'bookmarks' },
+        h('h2', { id: 'profile-bookmarks-title', class: 'card-title' }, 'Bookmarks'),
+        marks.posts.length ? h('ol', { class: 'profile-posts' }, marks.posts.map(postItem))
+          : h('p', { class: 'empty' }, 'No bookmarks yet: “Bookmark” under a post keeps it here.')) : null));
     ctx.ready();
   }).catch((e) => {
     if (!alive) return;

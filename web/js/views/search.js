@@ -40,7 +40,9 @@ export function renderSearch(main, params, ctx) {
   const qs = new URLSearchParams(location.search);
   const q = (qs.get('q') || '').trim();
   const sort = qs.get('sort') === 'newest' ? 'newest' : 'relevance';
-  ctx.setTitle(q ? `Search: ${q}` : 'Search');
+  const tag = (qs.get('tag') || '').trim().toLowerCase();
+  const shown = [q, tag && `tag:${tag}`].filter(Boolean).join(' '); // what is searched: the words and the tag
+  ctx.setTitle(shown ? `Search: ${shown}` : 'Search');
   const input = h('input', { id: 'search-q', name: 'q', type: 'search', maxlength: LIMITS.search_q_max, value: q,
     'data-testid': 'search-input', autocomplete: 'off' });
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
@@ -50,27 +52,30 @@ export function renderSearch(main, params, ctx) {
   const form = h('form', { class: 'search-form', role: 'search', 'aria-label': 'Search the forum', 'data-testid': 'search-form' },
     h('div', { class: 'search-main' }, h('label', { for: 'search-q' }, 'Search questions and answers'),
       h('div', { class: 'search-row' }, input, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'))),
-    h('p', { class: 'hint' }, 'Words must all match; "a phrase", -word to exclude, or.'),
+    h('p', { class: 'hint' }, 'Words must all match; "a phrase", -word to exclude, or. Also tag:name, user:name, ',
+      'is:accepted, is:unanswered, in:title.'),
     h('div', { class: 'search-filters', 'data-testid': 'search-filters' }, filters.fields,
       field('search-sort', 'Order', order)));
   const submit = (e) => {
     if (e) e.preventDefault();
     const v = input.value.trim();
-    if (v) ctx.navigate(`/search?q=${encodeURIComponent(v)}${order.value === 'newest' ? '&sort=newest' : ''}${filters.params()}`);
+    if (v || filters.inputs.tag.value.trim()) {
+      ctx.navigate(`/search?q=${encodeURIComponent(v)}${order.value === 'newest' ? '&sort=newest' : ''}${filters.params()}`);
+    }
   };
   form.addEventListener('submit', submit);
   order.addEventListener('change', submit);
   filters.inputs.category.addEventListener('change', submit);
   const results = h('section', { class: 'feed', 'aria-label': 'Results' });
   main.append(h('div', { class: 'page-search' }, h('h1', null, 'Search'), form, results));
-  if (!q) { ctx.ready(); return () => { alive = false; }; }
+  if (!shown) { ctx.ready(); return () => { alive = false; }; }
   results.append(loading('Searching…'));
-  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(q)}&sort=${sort}${filters.params()}&limit=20${
+  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(shown)}&sort=${sort}${filters.apiParams()}&limit=20${
     before ? `&before=${encodeURIComponent(before)}` : ''}`);
   load(null).then((d) => {
     if (!alive) return;
     if (!d.results.length) {
-      results.replaceChildren(h('p', { class: 'empty', 'data-testid': 'search-empty' }, `Nothing found for “${q}”.`));
+      results.replaceChildren(h('p', { class: 'empty', 'data-testid': 'search-empty' }, `Nothing found for “${shown}”.`));
       ctx.ready();
       return;
     }

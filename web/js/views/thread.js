@@ -10,6 +10,7 @@
 import { findPost, insertPost } from '../apply.js';
 import { h, icon } from '../dom.js';
 import { breadcrumb, displayName, errorPanel, loading } from '../ui.js';
+import { tagChips } from '../tags.js';
 import { buildReply } from './thread/composers.js';
 import { editedUnderEditor, openEditor } from './thread/editor.js';
 import { NewPill, renderWatching, Typing } from './thread/indicators.js';
@@ -163,7 +164,9 @@ class ThreadView {
       h('span', { class: 'thread-bar-item' }, icon('eye', 'icon icon-sm'), this.watchingEl));
 
     const questionEl = question ? buildPost(this, question) : h('p', { class: 'empty' }, 'The question is missing.');
-    this.questionHead = h('header', { class: 'question-head' }, this.titleEl, this.lockBadge);
+    this.tagsSlot = h('div', { class: 'tags-slot' });
+    this.duplicateEl = h('p', { class: 'duplicate-banner', role: 'note', 'data-testid': 'duplicate-banner' });
+    this.questionHead = h('header', { class: 'question-head' }, this.titleEl, this.lockBadge, this.tagsSlot);
 
     const ordered = [...responses].sort(responseOrder(this.sort, thread.accepted_id));
     this.listEl = h('ol', { class: 'response-list', 'data-testid': 'responses' }, ordered.map((r) => buildPost(this, r)));
@@ -173,6 +176,7 @@ class ThreadView {
 
     this.root = h('div', { class: 'page-thread' },
       this.crumbSlot,
+      this.duplicateEl,
       h('div', { class: 'question-card card' }, this.questionHead, bar, questionEl),
       h('section', { class: 'responses', 'aria-labelledby': 'responses-title' },
         h('div', { class: 'section-head' }, this.headingEl, this.sortControl()), this.emptyEl, this.listEl, typingEl),
@@ -199,6 +203,13 @@ class ThreadView {
     this.lockBadge.hidden = !t.locked;
     this.root.classList.toggle('is-locked', !!t.locked);
     keepTextWhenLocked(this.root, !!t.locked); // a half-written reply stays on screen (composing.js)
+    this.tagsSlot.replaceChildren(...[tagChips(t.tags)].filter(Boolean));
+    // A duplicate: a banner leading to the original's answers; it takes no new responses (comments still).
+    this.duplicateEl.hidden = !t.duplicate_of;
+    this.root.classList.toggle('is-duplicate', !!t.duplicate_of);
+    this.duplicateEl.replaceChildren(...(t.duplicate_of ? ['This question has been asked before: see ',
+      h('a', { href: `/t/${t.duplicate_of.id}`, 'data-testid': 'duplicate-link', dir: 'auto' }, t.duplicate_of.title),
+      ' for its answers. It takes no new responses.'] : []));
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
   }

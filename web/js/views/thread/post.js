@@ -2,7 +2,8 @@
 // refilled in place when it changes (score, body, edited marker, actions).
 
 import { h, icon, setPostHtml } from '../../dom.js';
-import { avatar, displayName, formMessage, timeEl, userHandle, userLink } from '../../ui.js';
+import { api } from '../../api.js';
+import { avatar, displayName, formMessage, openDialog, showFormMessage, timeEl, toast, userHandle, userLink } from '../../ui.js';
 import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
@@ -145,9 +146,18 @@ export function fillPost(view, post) {
       buttons.push(h('button', { type: 'button', class: 'link-btn link-danger', 'data-testid': 'delete',
         onClick: () => deletePost(view, post.id) }, 'Delete'));
     }
+    buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'bookmark',
+      onClick: () => api('PUT', `/api/posts/${post.id}/bookmark`, { bookmarked: true })
+        .then(() => toast('Bookmarked: your bookmarks are on your profile'), (e) => toast(e.message)) }, 'Bookmark'));
     if (!mine) {
       buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'flag', 'aria-haspopup': 'dialog',
         onClick: () => flagDialog(post) }, 'Flag'));
+    }
+    if (kind === 'question' && mod) {
+      const dup = view.state.thread.duplicate_of;
+      buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': dup ? 'not-duplicate' : 'mark-duplicate',
+        'aria-haspopup': dup ? null : 'dialog', onClick: () => (dup ? setDuplicate(view, null) : duplicateDialog(view)) },
+      dup ? 'Not a duplicate' : 'Mark duplicate'));
     }
     if (kind === 'question' && mod) {
       const locked = view.state.thread.locked;
@@ -157,4 +167,35 @@ export function fillPost(view, post) {
   }
   r.actions.replaceChildren(...buttons);
   r.actions.hidden = !buttons.length || view.editors.has(post.id);
+}
+
+/** A moderator marks the thread a duplicate (or lifts it with null); the banner comes with the thread.updated event. */
+async function setDuplicate(view, of) {
+  try {
+    await api('PUT', `/api/threads/${view.id}/duplicate`, { of });
+    return true;
+  } catch (e) {
+    toast(e.message);
+    return false;
+  }
+}
+
+/** Ask for the original: its number or a link to it (/t/ID…). */
+function duplicateDialog(view) {
+  const input = h('input', { id: 'duplicate-of', type: 'text', inputmode: 'url', autocomplete: 'off', required: true,
+    'data-testid': 'duplicate-of' });
+  const msg = formMessage();
+  const form = h('form', { class: 'dialog-form', novalidate: true },
+    h('label', { for: 'duplicate-of' }, 'The original question (its number or link)'), input, msg,
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn btn-primary',
+      'data-testid': 'duplicate-submit' }, 'Mark duplicate')));
+  const dlg = openDialog('Mark as a duplicate', form, 'duplicate-dialog');
+  input.focus();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const v = input.value.trim();
+    const m = v.match(/\/t\/(\d+)/) || v.match(/^#?(\d+)$/);
+    if (!m) { showFormMessage(msg, 'Give the number of the original thread, or a link to it.'); return; }
+    if (await setDuplicate(view, Number(m[1]))) dlg.close();
+  });
 }

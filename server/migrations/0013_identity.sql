@@ -1,5 +1,5 @@
--- identity (issue 31; docs/api.md "API keys"). Numbered 0014 in the plan: pictures, tags and page take
--- 0011–0013 and land first; the runner wants 1..N without gaps, so on this branch it is the next number.
+-- identity (issue 31; docs/api.md "API keys"). Planned as 0014; 0013 is the next free number after uploads (0011)
+-- and tags (0012): the page branch took no migration. The lead renumbers if another lands first.
 -- API keys: a token is shown once; only its SHA-256 (hex, as sessions.id) is kept. A key authenticates as its
 -- user with its scopes until it is deleted; last_used_at is written at most once a minute per key.
 CREATE TABLE api_keys (
