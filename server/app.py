@@ -294,6 +294,7 @@ def routes() -> list[Any]:
         Route("/robots.txt", pages.robots, methods=["GET"]),
         Route("/feeds/latest.atom", feeds.latest, methods=["GET"]),
         Route("/feeds/c/{slug}.atom", feeds.category, methods=["GET"]),
+        Route("/feeds/tag/{name}.atom", feeds.tag, methods=["GET"]),
         Route("/feeds/t/{id}.atom", feeds.thread, methods=["GET"]),
         Route("/feeds/u/{username}.atom", feeds.user, methods=["GET"]),
         Route("/sitemap.xml", pages.sitemap, methods=["GET"]),

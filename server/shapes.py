@@ -334,6 +334,7 @@ class Export(msgspec.Struct):
     read_positions: list[dict[str, Any]]
     notifications: list[dict[str, Any]]
     flags: list[dict[str, Any]]
+    bookmarks: list[dict[str, Any]]
     api_keys: list[ApiKey]
 
 

@@ -76,6 +76,20 @@ async def category(request: Request) -> Response:
         page_url=f"{base}/c/{quote(slug, safe='')}", entries=_thread_entries(base, rows)))
 
 
+async def tag(request: Request) -> Response:
+    name = request.path_params["name"].lower()
+    if not 1 <= len(name) <= 32:
+        raise HTTPException(404)
+    rows = await feeds.newest_tagged(state(request).pool, ENTRIES, name)
+    if rows is None:
+        raise HTTPException(404)
+    base = base_url(request)
+    url = f"{base}/feeds/tag/{quote(name, safe='')}.atom"
+    return answer(request, atom.document(
+        feed_id=url, title=f"Parley: newest questions tagged {name}", self_url=url,
+        page_url=f"{base}/search?q={quote('tag:' + name, safe='')}", entries=_thread_entries(base, rows)))
+
+
 async def thread(request: Request) -> Response:
     head = request.path_params["id"]
     if not head.isascii() or not head.isdigit() or len(head) > 18:
@@ -109,4 +123,4 @@ async def user(request: Request) -> Response:
         entries=_post_entries(base, posts, {p["thread"]["id"]: p["thread"]["title"] for p in posts})))
 
 
-FEEDS = (latest, category, thread, user)
+FEEDS = (latest, category, tag, thread, user)

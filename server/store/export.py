@@ -37,6 +37,8 @@ async def export(pool: asyncpg.Pool, user_id: int) -> dict[str, Any]:
         flags = await conn.fetch("SELECT id, post_id, reason, note, status, created_at FROM flags"
                                  " WHERE flagger_id = $1 ORDER BY id", user_id)
         keys = await apikeys.listing(conn, user_id)
+        bookmarks = await conn.fetch("SELECT post_id, created_at FROM bookmarks WHERE user_id = $1"
+                                     " ORDER BY created_at DESC, post_id DESC", user_id)
     by_post: dict[int, list[dict[str, Any]]] = {}
     for r in revisions:
         by_post.setdefault(r["post_id"], []).append(
@@ -59,5 +61,6 @@ async def export(pool: asyncpg.Pool, user_id: int) -> dict[str, Any]:
                           for n in notifications],
         "flags": [{"id": f["id"], "post_id": f["post_id"], "reason": f["reason"], "note": f["note"],
                    "status": f["status"], "created_at": _time(f["created_at"])} for f in flags],
+        "bookmarks": [{"post_id": b["post_id"], "created_at": _time(b["created_at"])} for b in bookmarks],
         "api_keys": keys,
     }

@@ -27,9 +27,24 @@ async def newest_threads(conn: asyncpg.Connection | asyncpg.Pool, limit: int,
         rows = await conn.fetch(NEWEST_THREADS.format(where="AND t.category_id = any($2::bigint[])"), limit,
                                 category_ids)
     tree = await categories.tree(conn)
-    return [{"id": r["id"], "title": r["title"], "category": tree.brief(r["category_id"]), "html": r["html"],
-             "created_at": iso(r["created_at"]), "updated_at": iso(r["edited_at"] or r["created_at"]),
-             "author": users.brief(r, "author_")} for r in rows], tree
+    return [_thread(r, tree) for r in rows], tree
+
+
+async def newest_tagged(conn: asyncpg.Connection | asyncpg.Pool, limit: int,
+                        tag: str) -> list[dict[str, Any]] | None:
+    """The newest live threads carrying the tag (as newest_threads); None when no tag has that name."""
+    if await conn.fetchval("SELECT 1 FROM tags WHERE name = $1", tag) is None:
+        return None
+    rows = await conn.fetch(NEWEST_THREADS.format(where="""AND t.id IN (SELECT tt.thread_id FROM thread_tags tt
+        JOIN tags g ON g.id = tt.tag_id WHERE g.name = $2)"""), limit, tag)
+    tree = await categories.tree(conn)
+    return [_thread(r, tree) for r in rows]
+
+
+def _thread(r: asyncpg.Record, tree: categories.Tree) -> dict[str, Any]:
+    return {"id": r["id"], "title": r["title"], "category": tree.brief(r["category_id"]), "html": r["html"],
+            "created_at": iso(r["created_at"]), "updated_at": iso(r["edited_at"] or r["created_at"]),
+            "author": users.brief(r, "author_")}
 
 
 async def thread_posts(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int,

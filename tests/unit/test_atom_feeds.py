@@ -133,3 +133,17 @@ async def test_long_thread_feed_has_the_newest_50(server, forum, pg_url):
     root = valid_atom(r.content)
     contents = [e.findtext(f"{A}content") for e in root.findall(f"{A}entry")]
     assert contents == [f"<p>r{n}</p>" for n in range(10000, 9950, -1)]
+
+
+def test_tag_feed_lists_newest_threads_with_the_tag(server, forum):
+    """/feeds/tag/NAME.atom lists the threads carrying the tag, newest first (any case); an unknown tag is 404."""
+    import secrets
+    alice = Api(server.url).sign_up()
+    name = f"feed{secrets.token_hex(3)}"
+    for title, tags in (("Tagged one", [name]), ("Untagged", []), ("Tagged two", [name.upper(), "other"])):
+        r = alice.post("/api/threads", json={"category": forum["category"], "title": title, "body": "b", "tags": tags})
+        assert r.status_code == 201, r.text
+    root, _ = fetch(f"{server.url}/feeds/tag/{name}.atom")
+    assert titles(root) == ["Tagged two", "Tagged one"]
+    assert http.get(f"{server.url}/feeds/tag/{name.upper()}.atom").status_code == 200
+    assert http.get(f"{server.url}/feeds/tag/no-such-tag-here.atom").status_code == 404

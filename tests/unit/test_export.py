@@ -8,7 +8,8 @@ from support.api import Api, new_thread
 
 
 def test_export_holds_what_the_user_wrote_and_set(server, forum):
-    """Profile, posts with revisions, votes, follows, read positions, notifications, flags, preferences, keys."""
+    """Profile, posts with revisions, votes, follows, read positions, notifications, flags, bookmarks, preferences,
+    keys."""
     alice, bob = Api(server.url).sign_up(), Api(server.url).sign_up()
     t = new_thread(alice, forum["category"], title="Exported question", body="first words")
     tid, qid = t["thread"]["id"], t["question"]["id"]
@@ -18,6 +19,7 @@ def test_export_holds_what_the_user_wrote_and_set(server, forum):
     assert alice.post(f"/api/posts/{answer['id']}/flags", json={"reason": "other", "note": "my note"}
                       ).status_code == 201
     assert alice.put("/api/me/preferences", json={"digest": "off"}).status_code == 200
+    assert alice.put(f"/api/posts/{answer['id']}/bookmark", json={"bookmarked": True}).status_code == 200
     assert alice.post("/api/me/api-keys", json={"name": "exported key", "scopes": ["read"]}).status_code == 201
     r = alice.get("/api/me/export")
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
@@ -31,6 +33,7 @@ def test_export_holds_what_the_user_wrote_and_set(server, forum):
     assert {"thread_id": tid, "following": True} == {k: doc["follows"][0][k] for k in ("thread_id", "following")}
     assert [n["post_id"] for n in doc["notifications"]] == [answer["id"]]
     assert [(f["post_id"], f["note"]) for f in doc["flags"]] == [(answer["id"], "my note")]
+    assert [b["post_id"] for b in doc["bookmarks"]] == [answer["id"]]
     assert [k["name"] for k in doc["api_keys"]] == ["exported key"] and "token" not in r.text
     assert "bob's answer" not in r.text  # someone else's words are not theirs to take
 

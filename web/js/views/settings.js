@@ -81,7 +81,7 @@ export function renderSettings(main, params, ctx) {
 
   const data = h('section', { class: 'card settings-card', 'aria-labelledby': 'data-title' },
     h('h2', { id: 'data-title' }, 'Your data'),
-    h('p', null, 'Everything you wrote and set here (posts with their history, votes, follows, notifications, '
+    h('p', null, 'Everything you wrote and set here (posts with their history, votes, follows, bookmarks, notifications, '
       + 'preferences) as one JSON file.'),
     h('a', { class: 'btn', href: '/api/me/export', download: '', 'data-testid': 'settings-export' }, 'Download your data'));
 
