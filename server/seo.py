@@ -25,6 +25,8 @@ _BLOCKS = re.compile(r"</?(?:p|div|li|ul|ol|h[1-6]|blockquote|pre|br|hr|tr|td|th
 _TAGS = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _SLUG_DROP = re.compile(r"[^a-z0-9]+")
+_IMG = re.compile(r"<img\b([^>]*)>", re.I)
+_ATTR = re.compile(r'([a-zA-Z-]+)="([^"]*)"')
 
 
 class Template:
@@ -89,9 +91,22 @@ def _user(user: dict[str, Any]) -> str:
     return f'<a href="/u/{escape(user["username"])}">{escape(user["display_name"])}</a>'
 
 
+def images_as_links(html: str) -> str:
+    """An image from elsewhere as a link to it, as the page's script shows it (web/js/dom.js): the CSP loads no
+    remote image, and a reader's browser must not fetch one (no tracking pixels). Our own uploads (a path on this
+    site) stay images. The attribute values are the sanitizer's, already escaped."""
+    def link(m: re.Match[str]) -> str:
+        attrs = dict(_ATTR.findall(m.group(1)))
+        src = attrs.get("src", "")
+        if src.startswith("/") and not src.startswith("//"):
+            return m.group(0)
+        return f'<a class="image-link" href="{src}" rel="nofollow ugc noopener">{attrs.get("alt") or src}</a>'
+    return _IMG.sub(link, html)
+
+
 def _post(post: dict[str, Any], heading: str) -> str:
     body = ('<p class="ssr-deleted">This post was deleted.</p>' if post["deleted"]
-            else f'<div class="post-body">{post["html"]}</div>')
+            else f'<div class="post-body">{images_as_links(post["html"])}</div>')
     return (f'<article class="ssr-post" id="post-{post["id"]}" aria-label="{heading}">'
             f'<p class="ssr-meta">{_user(post["author"])} · {_time(post["created_at"])} · '
             f'score {post["score"]}</p>{body}</article>')

@@ -213,3 +213,11 @@ def test_sitemap_becomes_an_index_past_its_size(server, forum, monkeypatch):
         seen.extend(u.findtext(f"{SITEMAP}loc") for u in part)
     assert len(seen) == len(set(seen)) and set(seen) == whole and len(files) == -(-len(whole) // 2)
     assert http.get(f"{server.url}/sitemaps/{len(files) + 1}.xml").status_code == 404
+
+
+def test_remote_images_are_links_in_the_server_html(server, forum):
+    """An image from elsewhere is a link to it in the server's HTML (no remote load, as the script shows it)."""
+    alice = Api(server.url).sign_up()
+    t = new_thread(alice, forum["category"], body="Look: ![a loaf](https://example.com/loaf.jpg)")
+    main = http.get(f"{server.url}/t/{t['thread']['id']}").text.split("<main", 1)[1].split("</main>", 1)[0]
+    assert "<img" not in main and 'href="https://example.com/loaf.jpg"' in main and ">a loaf</a>" in main
