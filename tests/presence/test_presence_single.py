@@ -188,7 +188,7 @@ async def test_typing_reaches_others_never_the_sender(backend: dict[str, Any]) -
     await a.send({"type": "typing", "thread": tid})
     for ws in (b, guest):
         got = await ws.wait_for(lambda f: f["type"] == "typing")
-        brief = {k: alice.user[k] for k in ("id", "username", "display_name")}  # type: ignore[index]
+        brief = {k: alice.user[k] for k in ("id", "username", "display_name", "avatar_url")}  # type: ignore[index]
         assert got == {"type": "typing", "thread": tid, "user": brief}
     await a.send({"type": "ping", "id": "after-typing"})
     await a.wait_for(lambda f: f["type"] == "pong")
