@@ -19,6 +19,7 @@ import io
 import os
 import struct
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,9 @@ def process(source: str, out_dir: str) -> Processed:
         raise Refused("The file is not a PNG, JPEG, GIF or WebP image")
     check_whole(data, ext)
     try:
-        im = Image.open(io.BytesIO(data), formats=[PIL_FORMATS[ext]])
+        with warnings.catch_warnings():  # Pillow warns past MAX_IMAGE_PIXELS: that is a refusal here
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=[PIL_FORMATS[ext]])
         width, height = im.size
         if width * height > MAX_PIXELS:
             raise Refused(f"The image is over {MAX_PIXELS // 1_000_000} megapixels")
@@ -239,7 +242,7 @@ def process(source: str, out_dir: str) -> Processed:
             stored = _save_static(first, ext, icc)
     except Refused:
         raise
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Refused(f"The image is over {MAX_PIXELS // 1_000_000} megapixels") from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, MemoryError) as exc:
         raise Refused(f"The image cannot be read: {exc.__class__.__name__}") from None

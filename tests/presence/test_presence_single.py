@@ -53,7 +53,7 @@ async def test_hello_then_site_presence_listing_me(backend: dict[str, Any]) -> N
     kinds = [f["type"] for _, f in ws.frames]
     assert kinds[:2] == ["hello", "presence"]
     assert first["scope"] == "site" and alice.user["id"] in ids(first)  # type: ignore[index]
-    assert set(first["users"][0]) == {"id", "username", "display_name"}
+    assert set(first["users"][0]) == {"id", "username", "display_name", "avatar_url"}
     await ws.close()
 
 

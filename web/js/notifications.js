@@ -4,7 +4,7 @@
 
 import { api } from './api.js';
 import { h, icon } from './dom.js';
-import { displayName, timeEl } from './ui.js';
+import { avatar, displayName, timeEl } from './ui.js';
 
 const WHAT = {
   response: 'answered your question',
@@ -102,7 +102,7 @@ export class Bell {
     }, h('a', {
       href: `/t/${n.thread.id}#post-${n.post_id}`,
       onClick: () => { this.close(); if (!n.read) this.markRead({ ids: [n.id] }); },
-    }, h('strong', { dir: 'auto' }, displayName(n.actor)), ` ${WHAT[n.kind] || n.kind} `,
+    }, avatar(n.actor, 'xs'), ' ', h('strong', { dir: 'auto' }, displayName(n.actor)), ` ${WHAT[n.kind] || n.kind} `,
     h('em', { dir: 'auto' }, n.thread.title)),
     ' ', timeEl(n.created_at, 'relative'))))
       : h('p', { class: 'empty' }, 'Nothing yet.');
