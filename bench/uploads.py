@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import multiprocessing
+import threading
 import time
 from typing import Any
 
@@ -66,15 +68,31 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-async def probe(url: str, stop: asyncio.Event) -> list[float]:
-    out: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+def _probe_main(url: str, stop: Any, out: Any) -> None:
+    """GET /healthz every 10 ms until `stop` is set; the latencies (ms) into `out`. A process of its own: the
+    uploaders' client work (and psutil's sampling) in the bench's own loop must not show up as server stalls."""
+    got: list[float] = []
+    with httpx.Client(base_url=url, timeout=30) as c:
         while not stop.is_set():
             t = time.perf_counter()
-            await c.get("/healthz")
-            out.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(0.01)
-    return out
+            c.get("/healthz")
+            got.append((time.perf_counter() - t) * 1000)
+            time.sleep(0.01)
+    out.put(got)
+
+
+class Probe:
+    def __init__(self, url: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop, self.out = ctx.Event(), ctx.Queue()
+        self.proc = ctx.Process(target=_probe_main, args=(url, self.stop, self.out), daemon=True)
+        self.proc.start()
+
+    def finish(self) -> list[float]:
+        self.stop.set()
+        got: list[float] = self.out.get(timeout=60)
+        self.proc.join(10)
+        return got
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,11 +114,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             clients.append(c)
         # Warm the workers (their first decode imports Pillow's plugins) and take the idle baseline.
         (await clients[0].post("/api/uploads", files={"file": ("w.jpg", photo(10**6, 0.3, 80), "image/jpeg")}))
-        stop = asyncio.Event()
-        idle_task = asyncio.create_task(probe(url, stop))
+        idle_probe = Probe(url)
         await asyncio.sleep(args.idle_seconds)
-        stop.set()
-        idle = await idle_task
+        idle = idle_probe.finish()
         rss0, cpu0 = tree_rss(proc.pid), tree_cpu(proc.pid)
         peak = rss0
         statuses: dict[int, int] = {}
@@ -114,21 +130,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 latencies.append(time.perf_counter() - t0)
                 statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
 
-        async def sample(stop: asyncio.Event) -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, tree_rss(proc.pid))
-                await asyncio.sleep(0.05)
+        sampling = threading.Event()
 
-        stop = asyncio.Event()
-        busy_task = asyncio.create_task(probe(url, stop))
-        sampler = asyncio.create_task(sample(stop))
+        def sample() -> None:
+            nonlocal peak
+            while not sampling.is_set():
+                peak = max(peak, tree_rss(proc.pid))
+                time.sleep(0.05)
+
+        busy_probe = Probe(url)
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         t0 = time.perf_counter()
         await asyncio.gather(*(uploader(i) for i in range(args.uploaders)))
         elapsed = time.perf_counter() - t0
-        stop.set()
-        busy = await busy_task
-        await sampler
+        sampling.set()
+        busy = busy_probe.finish()
+        sampler.join()
         cpu = tree_cpu(proc.pid) - cpu0
         n = sum(statuses.values())
         for c in clients:

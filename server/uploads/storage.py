@@ -8,12 +8,19 @@ blocking, so the S3 backend runs each call in a thread (`asyncio.to_thread`), ne
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
+
+from ..errors import Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,10 +113,19 @@ class S3Storage:
     def _key(self, key: str) -> str:
         return self.prefix + key
 
+    async def _run(self, call: Callable[[], T]) -> T:
+        """A blocking boto3 call in a thread; the store unreachable or refusing → 503 (Unavailable)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            return await asyncio.to_thread(call)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("the S3 store failed: %s", exc)
+            raise Unavailable("The picture store is unavailable; try again shortly") from None
+
     async def put(self, key: str, source: Path) -> None:
         ctype = CONTENT_TYPES.get(key.rsplit(".", 1)[-1], "application/octet-stream")
-        await asyncio.to_thread(self.client.upload_file, str(source), self.bucket, self._key(key),
-                                ExtraArgs={"ContentType": ctype})
+        await self._run(lambda: self.client.upload_file(str(source), self.bucket, self._key(key),
+                                                        ExtraArgs={"ContentType": ctype}))
 
     async def get(self, key: str) -> Found | None:
         def fetch() -> Found | None:
@@ -119,10 +135,10 @@ class S3Storage:
                 return None
             data = answer["Body"].read()
             return Found(size=len(data), data=data)
-        return await asyncio.to_thread(fetch)
+        return await self._run(fetch)
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
+        await self._run(lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
 
     async def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
@@ -135,7 +151,7 @@ class S3Storage:
                 if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                     return False
                 raise
-        return await asyncio.to_thread(head)
+        return await self._run(head)
 
 
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}

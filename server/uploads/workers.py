@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Hashable
@@ -19,6 +21,7 @@ from ..errors import Unavailable
 from ..render import FairQueue
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _nice() -> None:
@@ -29,13 +32,16 @@ def _nice() -> None:
 
 
 class ImageWorkers:
-    def __init__(self, workers: int = 2, wait: float = 60.0) -> None:
+    def __init__(self, workers: int = 2, wait: float = 180.0) -> None:
         self.size = workers
         self.wait = wait
         self.free = workers
         self.queue = FairQueue()
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_nice)
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            self.size, mp_context=multiprocessing.get_context("forkserver"), initializer=_nice)
 
     async def run(self, key: Hashable, fn: Callable[..., T], *args: Any) -> T:
         """fn(*args) in a worker process, after the jobs that FairQueue puts before this user's."""
@@ -44,7 +50,16 @@ class ImageWorkers:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            return await asyncio.wrap_future(self.pool.submit(fn, *args))
+            pool = self.pool
+            try:
+                return await asyncio.wrap_future(pool.submit(fn, *args))
+            except concurrent.futures.process.BrokenProcessPool:
+                # A worker died (killed for its memory, a crash in a decoder): a new pool for the next job.
+                log.error("an image worker died; starting new ones")
+                if self.pool is pool:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = self._new_pool()
+                raise Unavailable("The image could not be processed; try again") from None
         finally:
             self.queue.finish(key, charged, loop.time() - started)
             self._release()

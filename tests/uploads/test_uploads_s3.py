@@ -87,3 +87,15 @@ def test_cleanup_deletes_objects_from_the_bucket(spawn: Any, s3_endpoint: str, t
     assert (asyncio.run(clean()) or 0) >= 1
     assert key not in bucket_keys(s3_endpoint)
     assert api.get(up["upload"]["url"]).status_code == 404
+
+
+def test_an_unreachable_store_is_503_and_nothing_is_kept(spawn: Any) -> None:
+    """With the S3 endpoint down, an upload is 503 (retry later), not a 500, and leaves no upload row."""
+    srv = spawn(PARLEY_UPLOAD_STORE="s3://forum/down", PARLEY_S3_ENDPOINT=f"http://127.0.0.1:{free_port()}", **KEYS)
+    api = Api(srv.url).sign_up()
+    r = api.post("/api/uploads", files={"file": ("a.png", pictures.png(8, 8, (1, 2, 3)), "image/png")})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "unavailable"
+    assert db_fetch(srv.env["DATABASE_URL"], "SELECT id FROM uploads WHERE owner_id = $1",
+                    api.user["id"]) == []  # type: ignore[index]
+    assert api.get("/uploads/" + "d" * 64 + ".png").status_code == 503

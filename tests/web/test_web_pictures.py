@@ -14,11 +14,11 @@ from playwright.sync_api import expect
 
 from .conftest import Site
 
-PASTE = """([b64, name, type]) => {
+PASTE = """([b64, name, type, box]) => {
     const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
     const data = new DataTransfer();
     data.items.add(new File([bytes], name, { type }));
-    const ta = document.querySelector('[data-testid="reply-input"]');
+    const ta = document.querySelector(`[data-testid="${box}"]`);
     ta.focus();
     ta.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
 }"""
@@ -30,8 +30,9 @@ def png(width: int, height: int, color: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
-def paste(page: Any, data: bytes, name: str = "screenshot.png", ctype: str = "image/png") -> None:
-    page.evaluate(PASTE, [base64.b64encode(data).decode(), name, ctype])
+def paste(page: Any, data: bytes, name: str = "screenshot.png", ctype: str = "image/png",
+          box: str = "reply-input") -> None:
+    page.evaluate(PASTE, [base64.b64encode(data).decode(), name, ctype, box])
 
 
 def test_pasted_image_is_uploaded_posted_and_shown_inline(site: Site, readers: Any) -> None:
@@ -137,3 +138,17 @@ def test_settings_sets_and_removes_the_picture(site: Site, readers: Any, tmp_pat
     page.locator('[data-testid="avatar-remove"]').click()
     expect(shown).to_have_count(0)
     assert r.context.request.get("/api/me").json()["user"]["avatar_url"] is None
+
+
+def test_an_image_pasted_into_a_comment_box_goes_in_as_markdown(site: Site, readers: Any) -> None:
+    """The comment boxes (no toolbar) take a pasted image too: its Markdown ends up in the comment's text."""
+    c, _ = site.client("Asker")
+    tid = site.thread(c, body="Question")["thread"]["id"]
+    helper, _ = site.client("Helper")
+    site.reply(helper, tid, "An answer")
+    r = readers()
+    r.sign_up("Commenter")
+    page = r.open_thread(tid)
+    paste(page, png(50, 30, (1, 200, 1)), "diagram.png", box="comment-input")
+    expect(page.locator('[data-testid="comment-input"]').first).to_have_value(
+        re.compile(r"!\[diagram\]\(/uploads/[0-9a-f]{64}\.png\)"), timeout=60_000)
