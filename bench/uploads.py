@@ -68,7 +68,7 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def _probe_main(url: str, stop: Any, out: Any) -> None:
+def _probe_main(url: str, stop: Any, ready: Any, out: Any) -> None:
     """GET /healthz every 10 ms until `stop` is set; the latencies (ms) into `out`. A process of its own: the
     uploaders' client work (and psutil's sampling) in the bench's own loop must not show up as server stalls."""
     got: list[float] = []
@@ -77,6 +77,7 @@ def _probe_main(url: str, stop: Any, out: Any) -> None:
             t = time.perf_counter()
             c.get("/healthz")
             got.append((time.perf_counter() - t) * 1000)
+            ready.set()
             time.sleep(0.01)
     out.put(got)
 
@@ -84,9 +85,11 @@ def _probe_main(url: str, stop: Any, out: Any) -> None:
 class Probe:
     def __init__(self, url: str) -> None:
         ctx = multiprocessing.get_context("spawn")
-        self.stop, self.out = ctx.Event(), ctx.Queue()
-        self.proc = ctx.Process(target=_probe_main, args=(url, self.stop, self.out), daemon=True)
+        self.stop, self.ready, self.out = ctx.Event(), ctx.Event(), ctx.Queue()
+        self.proc = ctx.Process(target=_probe_main, args=(url, self.stop, self.ready, self.out), daemon=True)
         self.proc.start()
+        if not self.ready.wait(60):  # probing before the measured part starts
+            raise RuntimeError("the /healthz probe did not start")
 
     def finish(self) -> list[float]:
         self.stop.set()
@@ -167,7 +170,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         env.close()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--uploaders", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="photos per uploader")
@@ -175,13 +178,14 @@ def main() -> None:
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality of the photos (size ~4 MB at 12 MP)")
     ap.add_argument("--workers", type=int, default=2, help="PARLEY_RENDER_WORKERS (image workers too)")
     ap.add_argument("--idle-seconds", type=float, default=5.0)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     common.ensure_services()
     result = asyncio.run(run(args))
     path = common.write_result("uploads", result)
     for k, v in result.items():
         print(f"{k:>22}: {v}")
     print(f"written to {path}")
+    return result
 
 
 if __name__ == "__main__":
