@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, config, db, housekeeping, metrics, openapi
+from . import auth, config, db, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     following,
@@ -154,6 +154,14 @@ async def server_error(request: Request, exc: Exception) -> Response:
     return json({"error": {"code": "internal", "message": "Something went wrong on our side"}}, 500)
 
 
+LIMITS_JS = limits.page_module()
+
+
+async def limits_js(request: Request) -> Response:
+    """/static/js/limits.js: the page's copy of server/limits.py, generated, so no limit is typed twice."""
+    return Response(LIMITS_JS, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
+
+
 async def healthz(request: Request) -> Response:
     return json({"status": "ok"})
 
@@ -262,6 +270,7 @@ def routes() -> list[Any]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/static/js/limits.js", limits_js, methods=["GET"]),
         Mount("/static", StaticFiles(directory=WEB, check_dir=False), name="static"),
         Route("/", page, methods=["GET"]),
         Route("/c/{rest:path}", page, methods=["GET"]),

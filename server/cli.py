@@ -271,8 +271,8 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
     if not valid_username(args.name):
         raise Fatal("NAME must be 3-32 of A-Z a-z 0-9 _ . -")
     if args.display_name is not None:  # the rule of sign-up (api/accounts.py DisplayName)
-        from .api.common import Text
         from .errors import Invalid
+        from .fields import Text
         try:
             args.display_name = Text(1, 64, refuse="name").check(args.display_name, "display name")
         except Invalid as exc:

@@ -1,6 +1,6 @@
 """Periodic pruning of what expires: one job per deployment, however many processes serve it.
 
-Every process runs the loop; each round takes `pg_try_advisory_xact_lock`, so only one
+Every process runs the loop; each round takes a try-lock of its database (`store/meta.try_round_lock`), so only one
 process does a round at a time and the others skip it (a try-lock: nobody ever waits). A
 round deletes at most BATCH rows per table (short transactions, no long row locks on a big
 backlog); when a table had more, the next round comes soon instead of in an hour.
@@ -21,7 +21,7 @@ from .uploads.storage import Storage
 
 log = logging.getLogger(__name__)
 
-LOCK = 0x7061726C6579 + 1  # beside the migration lock (server/migrations)
+LOCK = 0x70610001  # a round lock of this database (store/meta.try_round_lock); DIGEST_LOCK is beside it
 BATCH = 5000
 EVERY = 600.0  # seconds between rounds that found little to do
 SOON = 1.0  # seconds before the next round when a table had more than BATCH to prune

@@ -15,7 +15,7 @@ headers of any size. This subclass
   the body no longer holds it open). A websocket upgrade has no body: the
   live protocol takes the connection over.
 
-Used by `parley serve`; the size cap of the body itself is in api/common.py.
+Used by `parley serve`; the size cap of the body itself is in api/inputs.py.
 """
 
 from __future__ import annotations

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import re
 
+from . import limits
 from .errors import Invalid
 from .render import MAX_HTML
 
 # @ + a username (CONTRACT "Limits"), not glued to a word before it (ada@example.com is no mention)
 # nor running on into more name characters. A trailing dot or hyphen ("thanks @ada.") is punctuation
 # unless the name with it exists: both forms are candidates.
-_MENTION = re.compile(r"(?<![A-Za-z0-9_.@/&#-])@([A-Za-z0-9_.-]{3,32})(?![A-Za-z0-9_])")
+_MENTION = re.compile(rf"(?<![A-Za-z0-9_.@/&#-])@({limits.USERNAME_PATTERN})(?![A-Za-z0-9_])")
 _TAG = re.compile(r"(<[^>]*>)")
 _SKIP = {"code", "pre", "a"}
 MAX_CANDIDATES = 200  # names looked up per post; more @names than this are left as text

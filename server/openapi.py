@@ -16,12 +16,12 @@ from typing import Any
 
 import msgspec
 
-from . import shapes
+from . import fields, shapes
 from .api import (
     accounts,
-    common,
     following,
     forum,
+    inputs,
     mail,
     mentions,
     moderation,
@@ -35,7 +35,7 @@ from .auth import COOKIE
 from .store.cursor import CURSOR
 
 JSON = "application/json"
-BIGINT = common.ID_MAX
+BIGINT = fields.ID_MAX
 Schema = dict[str, Any]
 
 
@@ -69,7 +69,7 @@ def _no_nul(schema: Any) -> None:
     """parse() refuses NUL in every string of a body: say so on each string that has no pattern of its own."""
     if isinstance(schema, dict):
         if schema.get("type") == "string" and not {"pattern", "enum", "const", "format", "allOf"} & set(schema):
-            schema["pattern"] = common.NO_NUL
+            schema["pattern"] = fields.NO_NUL
         for value in schema.values():
             _no_nul(value)
     elif isinstance(schema, list):
@@ -77,17 +77,17 @@ def _no_nul(schema: Any) -> None:
             _no_nul(value)
 
 
-def _text_schema(rule: common.Text) -> Schema:
+def _text_schema(rule: fields.Text) -> Schema:
     """A Text rule as JSON Schema: the trimmed length (a pattern) and "shows something" (the Shows component)."""
     assert rule.low == 1, "trimmed_pattern() states a minimum of one character"
-    text: Schema = {"type": "string", "allOf": [{"pattern": common.trimmed_pattern(rule.high, True)}, ref("Shows")],
+    text: Schema = {"type": "string", "allOf": [{"pattern": fields.trimmed_pattern(rule.high, True)}, ref("Shows")],
             "description": f"{rule.low}–{rule.high} characters after trimming, not only invisible ones"}
     if rule.refuse:
-        text["allOf"].append({"pattern": common.refused_pattern(rule.refuse)})
-        text["description"] += f", without {common.REFUSED_WHAT[rule.refuse]}"
+        text["allOf"].append({"pattern": fields.refused_pattern(rule.refuse)})
+        text["description"] += f", without {fields.REFUSED_WHAT[rule.refuse]}"
     if not rule.blank_is_none:
         return text
-    blank = {"type": "string", "pattern": common.blank_pattern(),
+    blank = {"type": "string", "pattern": fields.blank_pattern(),
              "description": "blank: the same as absent"}
     return {"anyOf": [text, blank]}
 
@@ -98,14 +98,14 @@ def _request_schemas() -> dict[str, Schema]:
     _, components = msgspec.json.schema_components(REQUESTS, ref_template="#/components/schemas/{name}")
     for model in REQUESTS:
         props = components[model.__name__]["properties"]
-        for name, rule in common.text_rules(model):
+        for name, rule in fields.text_rules(model):
             target = props[name]
             if "anyOf" in target:  # `X | None`: replace the string branch
                 target["anyOf"] = [_text_schema(rule) if s.get("type") == "string" else s for s in target["anyOf"]]
             else:
                 props[name] = _text_schema(rule)
     _no_nul(components)
-    components["Shows"] = {"type": "string", "pattern": common.visible_pattern(),
+    components["Shows"] = {"type": "string", "pattern": fields.visible_pattern(),
                            "description": "Holds at least one character that shows (not only zero-width, "
                                           "blank or combining characters)"}
     return components
@@ -152,10 +152,10 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
-def LIMIT(size: common.PageSize) -> Schema:  # noqa: N802
+def LIMIT(size: inputs.PageSize) -> Schema:  # noqa: N802
     return _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": size.high, "default": size.default},
                   "Page size")
-CURSOR_SCHEMA = {"type": "string", "pattern": f"^(?:{CURSOR.pattern}){common.END}|^{common.END}"}
+CURSOR_SCHEMA = {"type": "string", "pattern": f"^(?:{CURSOR.pattern}){fields.END}|^{fields.END}"}
 BEFORE = _param("before", "query", CURSOR_SCHEMA, "The `next` cursor of the previous page (empty: the first page). "
                 "Not shaped like a cursor: 400; not one of this list and sort: 404 (both `bad_cursor`)")
 AFTER = _param("after", "query", CURSOR_SCHEMA, BEFORE["description"])
@@ -170,19 +170,19 @@ LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "un
                      "with responses or comments by others after my read position")
 PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
 SEARCH_PARAMS = [
-    _param("q", "query", {"type": "string", "pattern": common.trimmed_pattern(search.Q_MAX, True)},
+    _param("q", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.Q_MAX, True)},
            f'1–{search.Q_MAX} characters after trimming, in web-search syntax: words, "a phrase", -word, or',
            required=True),
-    _param("category", "query", {"type": "string", "pattern": common.trimmed_pattern(search.CATEGORY_MAX, False)},
+    _param("category", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.CATEGORY_MAX, False)},
            "A category slug; its descendants are included (blank: every category)"),
-    _param("author", "query", {"type": "string", "pattern": common.trimmed_pattern(search.AUTHOR_MAX, False)},
+    _param("author", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.AUTHOR_MAX, False)},
            "A username (blank: anyone)"),
     _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
 ]
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
 IDEMPOTENCY_KEY = _param("Idempotency-Key", "header",
-                         {"type": "string", "pattern": common.whole(forum.IDEMPOTENCY_KEY)},
+                         {"type": "string", "pattern": fields.whole(forum.IDEMPOTENCY_KEY)},
                          "Sending the same key again returns the first request's post (200), never a second one")
 
 SIGNED_IN: list[Schema] = [{"cookieAuth": []}]

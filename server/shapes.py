@@ -16,7 +16,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-BIGINT = 2**63 - 1
+from . import limits
+
+BIGINT = limits.BIGINT
 Id = Annotated[int, msgspec.Meta(ge=1, le=BIGINT)]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]

@@ -1,17 +1,21 @@
 """The wire contract in code: JSON encoding, times, and the websocket frames.
 
-Every frame the server sends is built here. Event frames are built once, by
-the writer, as bytes with a fixed key order (type, thread, seq, name, data),
-so every process can read the seq without parsing the JSON and forwards the
-same bytes to every socket (ARCHITECTURE rule 3).
+Every frame the server sends is built here, and declared here once as a msgspec Struct (`FRAMES`, below):
+tests/unit/test_frames.py decodes what each builder makes into its Struct, strictly, and encodes it back to
+the same bytes, as tests/unit/test_shapes.py does for the HTTP answers. The builders themselves encode
+dicts they are handed, ready-made by the store, so a frame costs no conversion. Event frames are built
+once, by the writer, as bytes with a fixed key order (type, thread, seq, name, data), so every process
+can read the seq without parsing the JSON and forwards the same bytes to every socket (ARCHITECTURE rule 3).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+
+from . import shapes
 
 _encoder = msgspec.json.Encoder()
 encode = _encoder.encode
@@ -74,8 +78,14 @@ def pong(ping_id: Any) -> bytes:
     return encode({"type": "pong", "id": ping_id})
 
 
-def error(code: str, message: str, **extra: Any) -> bytes:
-    return encode({"type": "error", "code": code, "message": message, **extra})
+def error(code: str, message: str, *, thread: int | None = None, feed: str | None = None) -> bytes:
+    """An error frame; it names the thread or the feed the refused frame was about, when it was about one."""
+    msg: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if thread is not None:
+        msg["thread"] = thread
+    if feed is not None:
+        msg["feed"] = feed
+    return encode(msg)
 
 
 def typing(thread_id: int, user: dict[str, Any], parent: int | None = None) -> bytes:
@@ -122,3 +132,101 @@ def feed_unsubscribed(feed: str) -> bytes:
 def feed(feed_name: str, thread: dict[str, Any]) -> bytes:
     """{"type":"feed","feed":FEED,"thread":Thread} (with "deleted": true when the thread was deleted)."""
     return encode({"type": "feed", "feed": feed_name, "thread": thread})
+
+
+# --- The frames, declared (CONTRACT "Live updates"). `type` is each Struct's tag; optional keys are left out
+# of a frame when they hold their default (omit_defaults), as the builders leave them out.
+class _Frame(msgspec.Struct, tag_field="type", omit_defaults=True, forbid_unknown_fields=True):
+    pass
+
+
+class Hello(_Frame, tag="hello"):
+    user: shapes.UserBrief | None
+    heartbeat: float
+
+
+class Subscribed(_Frame, tag="subscribed"):
+    thread: shapes.Id
+    seq: shapes.Seq
+    reset: bool = False
+
+
+class Unsubscribed(_Frame, tag="unsubscribed"):
+    thread: shapes.Id
+
+
+class FeedSubscribed(_Frame, tag="subscribed"):
+    feed: str
+
+
+class FeedUnsubscribed(_Frame, tag="unsubscribed"):
+    feed: str
+
+
+class Event(_Frame, tag="event"):
+    thread: shapes.Id
+    seq: shapes.Seq
+    name: Literal["post.created", "post.edited", "post.deleted", "vote.changed", "thread.updated"]
+    data: dict[str, Any]
+    created_at: shapes.Time | None = None  # only in GET /api/threads/{id}/events
+
+
+class Pong(_Frame, tag="pong"):
+    id: Any
+
+
+class Error(_Frame, tag="error"):
+    code: str
+    message: str
+    thread: shapes.Id | None = None
+    feed: str | None = None
+
+
+class Typing(_Frame, tag="typing"):
+    thread: shapes.Id
+    user: shapes.UserBrief
+    parent: shapes.Id | None = None
+
+
+class SitePresence(_Frame, tag="presence"):
+    scope: Literal["site"]
+    users: list[shapes.UserBrief]
+    count: shapes.Count
+    guests: shapes.Count
+
+
+class ThreadPresence(_Frame, tag="presence"):
+    scope: Literal["thread"]
+    thread: shapes.Id
+    users: list[shapes.UserBrief]
+    count: shapes.Count
+    guests: shapes.Count
+
+
+class Flags(_Frame, tag="flags"):
+    open: shapes.Count
+
+
+class NotificationFrame(_Frame, tag="notification"):
+    notification: shapes.Notification
+    unread: shapes.Count
+
+
+class Notifications(_Frame, tag="notifications"):
+    unread: shapes.Count
+
+
+class FeedThread(shapes.Thread, omit_defaults=True):
+    deleted: bool = False
+
+
+class Feed(_Frame, tag="feed"):
+    feed: str
+    thread: FeedThread
+
+
+# Each builder and the Struct its frames are.
+FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed_subscribed: FeedSubscribed,
+          feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
+          presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
+          notifications: Notifications, feed: Feed}

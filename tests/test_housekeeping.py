@@ -11,6 +11,8 @@ import asyncpg
 import httpx
 
 from server import config, db, housekeeping
+from server.store import meta
+from support.databases import create_database, drop_database
 
 SETTINGS = config.Settings(session_idle_days=30, event_retention_days=30)
 
@@ -87,7 +89,7 @@ async def test_only_one_process_does_a_round(fresh_db):
         async with pool.acquire() as conn:
             await _fill(conn, expired=2, live=0)
         async with other.transaction():
-            await other.execute("SELECT pg_advisory_xact_lock($1)", housekeeping.LOCK)
+            assert await meta.try_round_lock(other, housekeeping.LOCK)
             assert await housekeeping.run_round(pool, SETTINGS) is None
             async with pool.acquire() as conn:
                 assert (await _counts(conn))["sessions"] == 2
@@ -95,6 +97,23 @@ async def test_only_one_process_does_a_round(fresh_db):
     finally:
         await other.close()
         await pool.close()
+
+
+async def test_a_round_held_in_another_database_does_not_skip_this_ones(fresh_db, pg_admin_url):
+    """Two forums on one PostgreSQL server: while the other database's round is held, this one's still runs."""
+    elsewhere = create_database(pg_admin_url)
+    pool = await db.create_pool(fresh_db, max_size=2)
+    other = await asyncpg.connect(elsewhere)
+    try:
+        async with pool.acquire() as conn:
+            await _fill(conn, expired=2, live=0)
+        async with other.transaction():
+            assert await meta.try_round_lock(other, housekeeping.LOCK)
+            assert (await housekeeping.run_round(pool, SETTINGS))["sessions"] == 2  # type: ignore[index]
+    finally:
+        await other.close()
+        await pool.close()
+        drop_database(pg_admin_url, elsewhere)
 
 
 def test_a_running_server_prunes_by_itself_and_counts_it(fresh_db, spawn):

@@ -11,28 +11,32 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, limits
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized
+from ..fields import NO_NUL, Text, whole
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as email_store
 from ..wire import iso
-from .common import NO_NUL, Text, json, limit, no_content, parse, state, whole
+from .common import json, limit, no_content, state
+from .inputs import parse
 
 log = logging.getLogger(__name__)
 
 USERNAME = users.USERNAME
 # The contract's limits (CONTRACT "Limits"), declared here once: parse() enforces them, openapi.py publishes them.
-Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME), description="3–32 of A-Z a-z 0-9 _ . -")]
-# Any password up to 4 KiB is checked (a longer one is never right and only costs hashing time)…
-Password = Annotated[str, msgspec.Meta(max_length=4096, pattern=NO_NUL)]
-# …and a new one is 8–256 characters.
-NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=256, pattern=NO_NUL)]
-DisplayName = Annotated[str, Text(1, 64, refuse="name")]
+Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME),
+                                       description=f"{limits.USERNAME_MIN}–{limits.USERNAME_MAX} of A-Z a-z 0-9 _ . -")]
+# Any password up to PASSWORD_SIGN_IN_MAX is checked (a longer one is never right and only costs hashing time)…
+Password = Annotated[str, msgspec.Meta(max_length=limits.PASSWORD_SIGN_IN_MAX, pattern=NO_NUL)]
+# …and a new one is PASSWORD_MIN–PASSWORD_MAX characters.
+NewPassword = Annotated[str, msgspec.Meta(min_length=limits.PASSWORD_MIN, max_length=limits.PASSWORD_MAX,
+                                          pattern=NO_NUL)]
+DisplayName = Annotated[str, Text(1, limits.DISPLAY_NAME_MAX, refuse="name")]
 # An address as typed: normalize() then decides (email-validator).
-Email = Annotated[str, msgspec.Meta(max_length=320, pattern=NO_NUL, description="An e-mail address")]
+Email = Annotated[str, msgspec.Meta(max_length=limits.EMAIL_MAX, pattern=NO_NUL, description="An e-mail address")]
 
 
 def normalize(address: str) -> str:

@@ -8,6 +8,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import limits
 from ..store import following
 from .common import json, no_content, writing
 
@@ -17,7 +18,7 @@ class Following(msgspec.Struct):
 
 
 class ReadPosition(msgspec.Struct):
-    seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    seq: Annotated[int, msgspec.Meta(ge=0, le=limits.BIGINT)]
 
 
 async def set_following(request: Request) -> Response:

@@ -9,44 +9,33 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, pagecache, render
+from .. import auth, limits, pagecache, render
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
+from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
 from ..store import categories, events, following, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
-from .common import (
-    NO_NUL,
-    Id,
-    PageSize,
-    Text,
-    json,
-    no_content,
-    path_id,
-    query,
-    query_int,
-    query_limit,
-    state,
-    whole,
-    writing,
-)
+from .common import json, no_content, state, writing
+from .inputs import PageSize, path_id, query, query_int, query_limit
 
 # Patterns are always used with fullmatch(): "cooking\n" is not a slug.
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+SLUG = re.compile(limits.SLUG_PATTERN)
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 # The contract's limits, declared once: parse() enforces them, openapi.py publishes them.
-Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG), description="1–64 of a-z 0-9 and inner hyphens")]
+Slug = Annotated[str, msgspec.Meta(pattern=whole(SLUG),
+                                   description=f"1–{limits.SLUG_MAX} of a-z 0-9 and inner hyphens")]
 SlugRef = Annotated[str, msgspec.Meta(pattern=NO_NUL, description="A category slug (unknown: 404)")]
-Title = Annotated[str, Text(1, 200, refuse="title")]
+Title = Annotated[str, Text(1, limits.TITLE_MAX, refuse="title")]
 THREAD_LIST, THREAD_PAGE, EVENTS = PageSize(20, 100), PageSize(50, 200), PageSize(100, 1000)
 PRESENCE = PageSize(PAGE_DEFAULT, PAGE_MAX)
-BODY = Text(1, 20_000)  # a post's body (also a reply by mail's, outbox/inbound.py)
+BODY = Text(1, limits.BODY_MAX)  # a post's body (also a reply by mail's, outbox/inbound.py)
 Body = Annotated[str, BODY]
-CategoryName = Annotated[str, Text(1, 100, refuse="name")]
+CategoryName = Annotated[str, Text(1, limits.CATEGORY_NAME_MAX, refuse="name")]
 
 
 class NewCategory(msgspec.Struct):
@@ -255,7 +244,7 @@ async def vote(request: Request) -> Response:
 async def thread_events(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
-    since = query_int(request, "since", 0, 0, 2**63 - 1)
+    since = query_int(request, "since", 0, 0, limits.BIGINT)
     lim = query_limit(request, EVENTS)
     row = await threads.get_row(st.pool, thread_id)
     rows = await events.since(st.pool, thread_id, since, lim)

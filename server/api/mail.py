@@ -19,12 +19,14 @@ from .. import auth
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Forbidden, Invalid, Unauthorized, UnsupportedMediaType
+from ..fields import NO_NUL
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as store
 from ..wire import iso
 from .accounts import Email, NewPassword, Password, mail_limits, normalize, set_cookie
-from .common import NO_NUL, json, limit, parse, read_body, state, writing
+from .common import json, limit, state, writing
+from .inputs import parse, read_body
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from .. import mentions
 from ..errors import BadRequest
 from ..state import AppState
 from ..store import notifications, users
-from .common import PageSize, json, query, query_limit, state
+from .common import json, state
+from .inputs import PageSize, query, query_limit
 
 USERS = PageSize(10, 20)
 

@@ -10,14 +10,16 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, effects, wire
+from .. import auth, effects, limits, wire
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
+from ..fields import Instant, Text
 from ..state import AppState
 from ..store import SessionsEnded, Written, flags, modlog, profiles, sessions, users
-from .common import Instant, PageSize, Text, json, query, query_limit, state, writing
+from .common import json, state, writing
+from .inputs import PageSize, query, query_limit
 
-Note = Annotated[str, Text(1, 500, blank_is_none=True)]  # a blank note or reason is no note
+Note = Annotated[str, Text(1, limits.NOTE_MAX, blank_is_none=True)]  # a blank note or reason is no note
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, wire
+from .. import auth, limits, wire
 from ..effects import after_commit
 from ..store import Written
 from ..store import notifications as store
-from .common import PageSize, json, query, query_limit, state, writing
+from .common import json, state, writing
+from .inputs import PageSize, query, query_limit
 
 NOTIFICATIONS = PageSize(20, 100)
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=limits.BIGINT)]
 
 
 class MarkRead(msgspec.Struct):

@@ -8,7 +8,8 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import NotFound
 from ..store import profiles
-from .common import PageSize, json, path_id, query, query_limit, state
+from .common import json, state
+from .inputs import PageSize, path_id, query, query_limit
 
 USERNAME_MAX = 32
 USER_POSTS = PageSize(20, 100)

@@ -14,14 +14,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, limits
 from ..config import Settings
 from ..errors import BadRequest, RateLimited
 from ..state import AppState
 from ..store import search as store
-from .common import PageSize, json, limit, query, query_limit, state, unless_gone
+from .common import json, limit, state
+from .inputs import PageSize, query, query_limit, unless_gone
 
-Q_MAX = 200
+Q_MAX = limits.SEARCH_Q_MAX
 RESULTS = PageSize(20, 50)
 CATEGORY_MAX = 64
 AUTHOR_MAX = 32

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import msgspec
 from starlette.websockets import WebSocket
 
-from .. import auth, metrics, wire
-from ..api.common import whole
+from .. import auth, limits, metrics, wire
 from ..errors import WS_1008_POLICY_VIOLATION, WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError
+from ..fields import whole
 from ..ratelimit import Bucket
 from ..state import AppState
 from ..store import categories as store_categories
@@ -31,13 +31,13 @@ from .hub import Hub
 log = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTIONS = 100
-ThreadId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-PostId = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+ThreadId = Annotated[int, msgspec.Meta(ge=1, le=limits.BIGINT)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=limits.BIGINT)]
+PostId = Annotated[int, msgspec.Meta(ge=1, le=limits.BIGINT)]
 
 
 # A feed: "all" or "category:SLUG" (CONTRACT "Live events"; live/feeds.py), matched as a whole ("all\n" is not one).
-FEED = re.compile(r"all|category:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+FEED = re.compile(f"all|category:{limits.SLUG_PATTERN}")
 FeedName = Annotated[str, msgspec.Meta(pattern=whole(FEED))]
 
 

@@ -6,6 +6,7 @@ import base64
 import re
 from typing import Any
 
+from .. import limits
 from ..errors import BadRequest, NotFound
 from ..wire import decode, encode
 
@@ -34,7 +35,7 @@ def cursor_decode(raw: str, name: str, types: tuple[type, ...]) -> list[Any]:
         for value, typ in zip(key, types, strict=True):
             if not isinstance(value, typ) or isinstance(value, bool):
                 raise ValueError
-            if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            if isinstance(value, int) and not -limits.BIGINT - 1 <= value <= limits.BIGINT:
                 raise ValueError
         return key
     except Exception:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from .. import limits
 from ..errors import Conflict, Forbidden, NotFound
 from ..wire import iso
 from . import modlog, users
@@ -62,7 +63,7 @@ async def open_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, status: str, limit: int,
                   before: str | None) -> dict[str, Any]:
     """Flags of one status, newest first, keyset by id (index flags_status)."""
-    start = cursor_decode(before, "before", (int,))[0] if before else 2**63 - 1
+    start = cursor_decode(before, "before", (int,))[0] if before else limits.BIGINT
     rows = await conn.fetch(FLAG_SELECT + " WHERE f.status = $1 AND f.id < $2 ORDER BY f.id DESC LIMIT $3",
                             status, start, limit + 1)
     flags = [flag_dict(r) for r in rows[:limit]]

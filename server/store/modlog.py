@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from .. import limits
 from ..wire import iso
 from . import users
 from .cursor import cursor_decode, cursor_encode
@@ -34,7 +35,7 @@ def acts_on_other(user: asyncpg.Record, author_id: int) -> bool:
 
 async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None) -> dict[str, Any]:
     """Entries newest first, `limit` per page, keyset by id."""
-    start = cursor_decode(before, "before", (int,))[0] if before else 2**63 - 1
+    start = cursor_decode(before, "before", (int,))[0] if before else limits.BIGINT
     rows = await conn.fetch(
         """
         SELECT l.id, l.action, l.thread_id, l.post_id, l.reason, l.created_at,

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from ..outbox.compose import Mail
-from . import users
+from . import meta, users
 
 
 async def enqueue(conn: asyncpg.Connection | asyncpg.Pool, mail: Mail, user_id: int | None) -> int:
@@ -148,13 +148,13 @@ async def next_notification_due(pool: asyncpg.Pool, delay: float) -> float | Non
 
 # --- Digests: one round at a time per deployment (an advisory try-lock, as housekeeping).
 
-DIGEST_LOCK = 0x7061726C6579 + 2  # beside housekeeping's
+DIGEST_LOCK = 0x70610002  # a round lock of this database (meta.try_round_lock), beside housekeeping's
 PERIODS = {"daily": 86400, "weekly": 7 * 86400}
 
 
 async def digest_round_lock(conn: asyncpg.Connection) -> bool:
     """Whether this transaction holds the digest round (a try-lock: another process has it, False)."""
-    return bool(await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", DIGEST_LOCK))
+    return await meta.try_round_lock(conn, DIGEST_LOCK)
 
 
 async def digest_candidates(conn: asyncpg.Connection, period: str, limit: int) -> list[asyncpg.Record]:

@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from . import meta
+
 
 @dataclass(frozen=True)
 class Pruner:
@@ -51,7 +53,7 @@ async def prune(pool: asyncpg.Pool, lock: int, batch: int, settings: Any) -> dic
     """One round in one transaction under a try-lock: rows deleted per table (at most `batch` each), or None
     when another process holds the round (it never waits)."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", lock):
+        if not await meta.try_round_lock(conn, lock):
             return None
         done: dict[str, int] = {}
         for p in PRUNERS:

@@ -15,8 +15,10 @@ DAY_BYTES = 100 * 1024 * 1024
 KEEP_UNREFERENCED_HOURS = 24
 
 # Upload writers take this lock shared (their object and their row appear together), the cleanup takes it
-# alone while it deletes rows and then the objects no row names (no new row can name one meanwhile).
-LOCK = 0x7061726C6579 + 11
+# alone while it deletes rows and then the objects no row names (no new row can name one meanwhile). Keyed by
+# this database's oid like the housekeeping rounds (store/meta.py): advisory locks are server-wide.
+LOCK = 0x70610011
+_DB_KEY = "(SELECT (oid::bigint % 2147483647)::int FROM pg_database WHERE datname = current_database())"
 
 COLUMNS = ("id, owner_id, sha256, ext, content_type, size, width, height, thumb_sha256, thumb_width, "
            "thumb_height, avatar_sha256, created_at")
@@ -34,7 +36,7 @@ def upload_dict(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def lock_shared(conn: asyncpg.Connection) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", LOCK)
+    await conn.execute(f"SELECT pg_advisory_xact_lock_shared({_DB_KEY}, $1)", LOCK)
 
 
 async def mine(conn: asyncpg.Connection | asyncpg.Pool, owner_id: int, sha256: str) -> asyncpg.Record | None:
@@ -107,7 +109,7 @@ async def delete_unreferenced(conn: asyncpg.Connection, batch: int,
     """Inside the caller's transaction, under the cleanup lock (None: another process holds it): delete at
     most `batch` uploads older than `hours` that no post and no avatar refers to. Answers how many, and the
     store's keys that no upload names any more (the caller deletes those objects before COMMIT)."""
-    if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK):
+    if not await conn.fetchval(f"SELECT pg_try_advisory_xact_lock({_DB_KEY}, $1)", LOCK):
         return None
     gone = await conn.fetch(
         """

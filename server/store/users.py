@@ -9,13 +9,14 @@ from typing import Any
 
 import asyncpg
 
+from .. import limits
 from ..errors import Conflict
 from ..wire import iso
 
 BRIEF_COLUMNS = "id, username, display_name, avatar_url"
 
 # The one copy of the username rule (CONTRACT "Limits"); always used with fullmatch, so "ada\n" is no username.
-USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+USERNAME = re.compile(limits.USERNAME_PATTERN)
 
 
 def valid_username(name: str) -> bool:

@@ -226,13 +226,13 @@ def test_text_patterns_accept_exactly_what_the_validation_accepts() -> None:
     edge cases, and every character that is not printable is invisible (why the class scans printable ones)."""
     import itertools
 
-    from server.api import common
+    from server import fields
     from server.errors import Invalid
     from server.render import is_invisible
     not_printable = itertools.filterfalse(str.isprintable, map(chr, range(sys.maxunicode + 1)))
     assert all(map(is_invisible, not_printable))
-    rule = common.Text(1, 5)
-    length, shows = re.compile(common.trimmed_pattern(5, True)), re.compile(common.visible_pattern())
+    rule = fields.Text(1, 5)
+    length, shows = re.compile(fields.trimmed_pattern(5, True)), re.compile(fields.visible_pattern())
     samples = ["a", "  a  ", "abcde", "\tabcde\n", "abcdef", " ", "", "\u200b", "\u200bx", "\u3164", "\u2800a",
                "a\x00", "e\u0301", "\u0301", "日本", "😀", "\U000e0001", "\ue000", "a\nb", "ab\u3000", "\u00a0\u00a0"]
     for text in samples:
@@ -243,8 +243,8 @@ def test_text_patterns_accept_exactly_what_the_validation_accepts() -> None:
         assert ok == bool(length.search(text) and shows.search(text)), repr(text)
     # Names and titles (issue 25, finding 9): the published "without these characters" pattern is the rule.
     for refuse in ("name", "title"):
-        rule = common.Text(1, 5, refuse=refuse)
-        without = re.compile(common.refused_pattern(refuse))
+        rule = fields.Text(1, 5, refuse=refuse)
+        without = re.compile(fields.refused_pattern(refuse))
         for text in [*samples, "a\u202eb", "\u2066ab", "a\u200db", "a\u200fb", "a\u00adb", "\ufeffab", "a\u2028b",
                      "سارة", "a\u3164"]:
             try:
@@ -252,6 +252,6 @@ def test_text_patterns_accept_exactly_what_the_validation_accepts() -> None:
             except Invalid:
                 ok = False
             assert ok == bool(length.search(text) and shows.search(text) and without.search(text)), (refuse, repr(text))
-    blank = re.compile(common.blank_pattern())
+    blank = re.compile(fields.blank_pattern())
     assert [bool(blank.search(t)) for t in ("", " \t\n\u3000", " a ")] == [True, True, False]
-    assert re.search(common.whole(re.compile("[a-z]{3}")), "ada\n") is None  # `$` would have matched
+    assert re.search(fields.whole(re.compile("[a-z]{3}")), "ada\n") is None  # `$` would have matched

@@ -87,7 +87,9 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, wait: str = "/healthz", timeout: float = 30) -> ServerProcess:
+    # A bound on a failure, not a speed: on a loaded 2-core machine (CI beside other suites) a start, with its
+    # render workers forked and its broker and presence up, has taken over 30 s.
+    def start(self, wait: str = "/healthz", timeout: float = 90) -> ServerProcess:
         env = {**os.environ, **self.env}
         self.log = open(self.log_path, "ab")  # appended across restarts, closed by stop()
         self.proc = subprocess.Popen(

@@ -6,7 +6,25 @@ import asyncio
 import json
 from typing import Any
 
+import msgspec
 import websockets
+
+from server import wire
+
+
+def undeclared(frame: dict[str, Any]) -> str | None:
+    """Why `frame` is none of the frames server/wire.py declares, or None when it is one of them."""
+    kind = frame.get("type")
+    candidates = [s for b, ss in wire.FRAMES.items() for s in (ss if isinstance(ss, tuple) else (ss,))
+                  if s.__struct_config__.tag == kind]
+    errors = []
+    for struct in candidates:
+        try:
+            msgspec.convert(frame, struct, strict=True)
+            return None
+        except msgspec.ValidationError as exc:
+            errors.append(f"{struct.__name__}: {exc}")
+    return f"{json.dumps(frame)[:300]}: " + ("; ".join(errors) or "no frame of this type is declared")
 
 
 class Watcher:
@@ -15,6 +33,7 @@ class Watcher:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.frames: list[dict[str, Any]] = []
+        self.undeclared: list[str] = []  # frames off server/wire.py's declarations: wait_for fails on the first
         self.events: dict[int, list[dict[str, Any]]] = {}
         self.closed: int | None = None
         self.changed = asyncio.Event()
@@ -45,6 +64,8 @@ class Watcher:
         try:
             async for raw in self.ws:
                 frame = json.loads(raw)
+                if (why := undeclared(frame)) is not None:
+                    self.undeclared.append(why)
                 self.frames.append(frame)
                 if frame.get("type") == "event":
                     self.events.setdefault(frame["thread"], []).append(frame)
@@ -63,6 +84,7 @@ class Watcher:
         deadline = asyncio.get_running_loop().time() + timeout
         i = start
         while True:
+            assert not self.undeclared, f"the server sent a frame it does not declare: {self.undeclared[0]}"
             while i < len(self.frames):
                 if pred(self.frames[i]):
                     return self.frames[i]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server import config, httpguard
-from server.api.common import MAX_BODY
+from server.api.inputs import MAX_BODY
 from server.live.userchannel import BROADCAST_MIN
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -43,3 +43,21 @@ def test_no_module_is_named_like_the_standard_library():
     shadows = [str(p.relative_to(SERVER)) for p in SERVER.rglob("*.py")
                if p.stem != "__init__" and p.stem in sys.stdlib_module_names]
     assert shadows == []
+
+
+CHANNEL = re.compile(r"""f?["'](?:thread|user|users|feed|presence):(?! )""")  # a name, not a log line "presence: …"
+
+
+def test_channel_names_are_spelled_only_in_channels():
+    """Only live/channels.py spells a broker channel name ("thread:…", "user:…", "feed:…", "presence:…")."""
+    offenders = [str(p.relative_to(SERVER)) for p in SERVER.rglob("*.py")
+                 if p.name != "channels.py" and CHANNEL.search(p.read_text())]
+    assert offenders == []
+
+
+def test_live_does_not_import_the_http_handlers():
+    """live/ is below api/: no live module imports server.api (the field rules it shares are server/fields.py)."""
+    imports_api = re.compile(r"^\s*(?:from \.\.api\b|from server\.api\b|import server\.api\b)", re.M)
+    offenders = [str(p.relative_to(SERVER)) for p in (SERVER / "live").rglob("*.py")
+                 if imports_api.search(p.read_text())]
+    assert offenders == []

@@ -19,6 +19,7 @@ import { renderForgot, renderReset, renderUnsubscribe, renderVerify } from './vi
 import { followPermalink } from './permalink.js';
 import { Bell } from './notifications.js';
 import './mention.js';
+import { LIMITS } from './limits.js';
 
 const main = document.getElementById('main');
 const accountEl = document.getElementById('account');
@@ -348,6 +349,7 @@ document.addEventListener('click', (e) => {
 // The header's search box: results without a page load; "/" focuses it from anywhere but a field.
 const searchForm = document.querySelector('.site-search');
 const searchInput = document.getElementById('site-search-q');
+searchInput.maxLength = LIMITS.search_q_max;
 searchForm.addEventListener('submit', (e) => {
   e.preventDefault();
   const q = searchInput.value.trim();

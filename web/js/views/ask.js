@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { draftFields, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
+import { LIMITS } from '../limits.js';
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
 function flatten(categories, trail = []) {
@@ -35,9 +36,9 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
       h('option', { value: '' }, 'Choose a category…'),
       flatten(categories || []).map((c) => h('option', { value: c.slug, selected: c.slug === saved.category }, c.label)));
   }
-  const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: '200', required: true,
+  const title = h('input', { id: 'ask-title', name: 'title', type: 'text', maxlength: LIMITS.title_max, required: true,
     autocomplete: 'off', 'data-testid': 'ask-title', dir: 'auto', value: saved.title || '' });
-  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, 'data-testid': 'ask-body', dir: 'auto',
+  const body = h('textarea', { id: 'ask-body', name: 'body', rows: '6', required: true, maxlength: LIMITS.body_max, 'data-testid': 'ask-body', dir: 'auto',
     value: saved.body || '' });
   const msg = formMessage();
   const tools = markdownTools(body, 'your question');

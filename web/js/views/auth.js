@@ -3,6 +3,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage } from '../ui.js';
+import { LIMITS } from '../limits.js';
 
 function safeNext() {
   const next = new URLSearchParams(location.search).get('next') || '/';
@@ -30,15 +31,15 @@ export function renderAuth(main, { mode }, ctx) {
     return [h('label', { for: id }, label), input, hint ? h('p', { class: 'hint' }, hint) : null];
   };
   const username = field('username', 'Username', { type: 'text', autocomplete: 'username', required: true,
-    minlength: '3', maxlength: '32', autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'auth-username' },
-    signup ? '3–32 letters, digits, dots, dashes or underscores.' : null);
+    minlength: LIMITS.username_min, maxlength: LIMITS.username_max, autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'auth-username' },
+    signup ? `${LIMITS.username_min}–${LIMITS.username_max} letters, digits, dots, dashes or underscores.` : null);
   const display = signup ? field('display_name', 'Display name', { type: 'text', autocomplete: 'nickname',
-    maxlength: '64', 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
-  const email = signup ? field('email', 'E-mail address', { type: 'email', autocomplete: 'email', maxlength: '320',
+    maxlength: LIMITS.display_name_max, 'data-testid': 'auth-display-name' }, 'Shown next to your posts. Optional.') : [];
+  const email = signup ? field('email', 'E-mail address', { type: 'email', autocomplete: 'email', maxlength: LIMITS.email_max,
     'data-testid': 'auth-email' }, 'Optional. For a forgotten password and mail about replies; we send a link to confirm it.') : [];
-  const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? '8' : null,
+  const password = field('password', 'Password', { type: 'password', required: true, minlength: signup ? LIMITS.password_min : null,
     autocomplete: signup ? 'new-password' : 'current-password', 'data-testid': 'auth-password' },
-    signup ? 'At least 8 characters.' : null);
+    signup ? `At least ${LIMITS.password_min} characters.` : null);
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'auth-submit' },
     signup ? 'Create account' : 'Sign in');

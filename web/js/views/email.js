@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, toast } from '../ui.js';
+import { LIMITS } from '../limits.js';
 
 function token() {
   return new URLSearchParams(location.search).get('token') || '';
@@ -29,7 +30,7 @@ function noToken(main, title) {
 export function renderForgot(main, params, ctx) {
   ctx.setTitle('Forgot password');
   const email = field('reset-email', 'E-mail address', { type: 'email', autocomplete: 'email', required: true,
-    maxlength: '320', 'aria-describedby': 'reset-email-hint' }, 'The verified address of your account.');
+    maxlength: LIMITS.email_max, 'aria-describedby': 'reset-email-hint' }, 'The verified address of your account.');
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'reset-request' },
     'Send me a link');
@@ -64,7 +65,7 @@ export function renderReset(main, params, ctx) {
   const t = token();
   if (!t) { noToken(main, 'Choose a new password'); return null; }
   const pw = field('reset-password', 'New password', { type: 'password', autocomplete: 'new-password', required: true,
-    minlength: '8', 'aria-describedby': 'reset-password-hint' }, 'At least 8 characters. Every other session of yours will be signed out.');
+    minlength: LIMITS.password_min, 'aria-describedby': 'reset-password-hint' }, `At least ${LIMITS.password_min} characters. Every other session of yours will be signed out.`);
   const again = field('reset-password-again', 'New password, again', { type: 'password', autocomplete: 'new-password', required: true });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', 'data-testid': 'reset-submit' },

@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { confirmDialog, errorPanel, isolatedName, loading, openDialog, timeEl, toast, userLink } from '../ui.js';
 import { excerpt, permalink } from './profile.js';
+import { LIMITS } from '../limits.js';
 
 const REASON = { spam: 'Spam', rude: 'Rude or abusive', off_topic: 'Off topic', other: 'Other' };
 
@@ -23,7 +24,7 @@ function suspendForm(author, onDone) {
   const id = `suspend-${author.id}`;
   const days = h('select', { id: `${id}-days`, name: 'days' },
     [1, 3, 7, 30, 365].map((d) => h('option', { value: String(d) }, d === 1 ? '1 day' : `${d} days`)));
-  const reason = h('input', { id: `${id}-reason`, name: 'reason', maxlength: '500', autocomplete: 'off' });
+  const reason = h('input', { id: `${id}-reason`, name: 'reason', maxlength: LIMITS.note_max, autocomplete: 'off' });
   const msg = h('p', { class: 'form-msg', 'aria-live': 'polite' });
   const form = h('form', { class: 'stack', 'data-testid': 'suspend-form' },
     h('label', { for: days.id }, 'Suspend for'), days,
@@ -148,7 +149,7 @@ export function flagDialog(post) {
       h('input', { type: 'radio', name, id, value, checked: i === 0 ? true : null }),
       h('label', { for: id }, label));
   });
-  const note = h('textarea', { id: `${name}-note`, maxlength: '500', rows: '3' });
+  const note = h('textarea', { id: `${name}-note`, maxlength: LIMITS.note_max, rows: '3' });
   const msg = h('p', { class: 'form-msg', 'aria-live': 'polite', 'data-testid': 'flag-error' });
   const form = h('form', { class: 'stack', 'data-testid': 'flag-form' },
     h('fieldset', null, h('legend', null, 'Why should a moderator look at this?'), radios),

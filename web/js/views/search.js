@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { errorPanel, loading, timeEl, userLink } from '../ui.js';
 import { permalink } from './profile.js';
+import { LIMITS } from '../limits.js';
 
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
 
@@ -38,7 +39,7 @@ export function renderSearch(main, params, ctx) {
   const q = (qs.get('q') || '').trim();
   const sort = qs.get('sort') === 'newest' ? 'newest' : 'relevance';
   ctx.setTitle(q ? `Search: ${q}` : 'Search');
-  const input = h('input', { id: 'search-q', name: 'q', type: 'search', maxlength: '200', value: q,
+  const input = h('input', { id: 'search-q', name: 'q', type: 'search', maxlength: LIMITS.search_q_max, value: q,
     'data-testid': 'search-input', autocomplete: 'off' });
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
     h('option', { value: 'relevance', selected: sort === 'relevance' }, 'Relevance'),

@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { avatar, displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
+import { LIMITS } from '../limits.js';
 import { IMAGE_TYPES, uploadFile } from '../uploads.js';
 
 export function renderSettings(main, params, ctx) {
@@ -34,7 +35,7 @@ export function renderSettings(main, params, ctx) {
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'password-submit' }, 'Change password');
   const form = h('form', { class: 'settings-form', novalidate: true, 'data-testid': 'password-form' },
-    oldPw.els, newPw.els, h('p', { class: 'hint' }, 'At least 8 characters. Changing it signs you out everywhere else.'),
+    oldPw.els, newPw.els, h('p', { class: 'hint' }, `At least ${LIMITS.password_min} characters. Changing it signs you out everywhere else.`),
     again.els, msg, h('div', { class: 'form-actions' }, submit));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -137,7 +138,7 @@ function emailCard(ctx) {
         user.email_verified ? 'confirmed' : 'not confirmed') : null);
   };
   showStatus(me);
-  const address = h('input', { id: 'email-address', name: 'email', type: 'email', autocomplete: 'email', maxlength: '320',
+  const address = h('input', { id: 'email-address', name: 'email', type: 'email', autocomplete: 'email', maxlength: LIMITS.email_max,
     value: me.email || '', 'data-testid': 'email-address', 'aria-describedby': 'email-address-hint' });
   const pw = h('input', { id: 'email-password', name: 'password', type: 'password', autocomplete: 'current-password',
     required: true, 'data-testid': 'email-password' });

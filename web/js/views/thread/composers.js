@@ -6,6 +6,7 @@ import { markdownTools, wireComposer } from '../../composer.js';
 import { imageUploads } from '../../uploads.js';
 import { h, icon } from '../../dom.js';
 import { formMessage } from '../../ui.js';
+import { LIMITS } from '../../limits.js';
 
 const HINT = 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.';
 
@@ -21,7 +22,7 @@ export function buildReply(view) {
         h('a', { class: 'btn btn-primary', href: `/signin?next=${next}`, 'data-testid': 'reply-signin' }, 'Sign in to respond'),
         h('a', { class: 'btn', href: `/signup?next=${next}` }, 'Create an account')));
   }
-  const ta = h('textarea', { id: 'reply-body', name: 'body', rows: '5', maxlength: '20000', 'data-testid': 'reply-input',
+  const ta = h('textarea', { id: 'reply-body', name: 'body', rows: '5', maxlength: LIMITS.body_max, 'data-testid': 'reply-input',
     dir: 'auto', placeholder: 'Write a helpful response…' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'reply-submit' }, 'Post response');
@@ -39,7 +40,7 @@ export function buildReply(view) {
 export function buildCommentForm(view, responseId) {
   if (!view.me) return null;
   const id = `comment-${responseId}`;
-  const ta = h('textarea', { id, class: 'comment-input', rows: '1', maxlength: '20000', 'data-testid': 'comment-input',
+  const ta = h('textarea', { id, class: 'comment-input', rows: '1', maxlength: LIMITS.body_max, 'data-testid': 'comment-input',
     dir: 'auto', placeholder: 'Add a comment…', 'aria-label': 'Add a comment' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-sm', 'data-testid': 'comment-submit' }, 'Comment');

@@ -7,6 +7,7 @@ import { markdownTools } from '../../composer.js';
 import { findPost, mergePost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
 import { fieldError, isolatedName, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
+import { LIMITS } from '../../limits.js';
 
 export function openEditor(view, id, text = null, baseRevision = null) {
   const r = view.refs.get(id);
@@ -17,12 +18,12 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   const isQuestion = post.kind === 'question';
   const taId = `edit-${id}`;
   const ta = h('textarea', { id: taId, class: 'editor-input', rows: post.kind === 'comment' ? '2' : '7',
-    maxlength: '20000', 'data-testid': 'edit-input', dir: 'auto' });
+    maxlength: LIMITS.body_max, 'data-testid': 'edit-input', dir: 'auto' });
   ta.value = text ?? post.body;
   let titleInput = null;
   const me = view.me;
   if (isQuestion && me && (me.is_moderator || (post.author && post.author.id === me.id))) {
-    titleInput = h('input', { id: `edit-title-${id}`, name: 'title', type: 'text', maxlength: '200',
+    titleInput = h('input', { id: `edit-title-${id}`, name: 'title', type: 'text', maxlength: LIMITS.title_max,
       'data-testid': 'edit-title', dir: 'auto', value: view.state.thread.title });
   }
   const msg = formMessage();
