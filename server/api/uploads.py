@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 
-from .. import db
+from .. import db, metrics
 from ..errors import BadRequest, Invalid, NotFound, TooLarge, UnsupportedMediaType
 from ..shapes import Id
 from ..state import AppState
@@ -134,6 +134,7 @@ async def create_upload(request: Request) -> Response:
         try:
             done = await st.images.run(user["id"], images.process, str(tmp / "in"), str(tmp))
         except images.Refused as exc:
+            metrics.UPLOADS.labels("refused").inc()
             raise Invalid(str(exc), field="file") from None
         async with db.transaction(st.pool) as conn:
             await uploads.lock_shared(conn)
@@ -145,6 +146,7 @@ async def create_upload(request: Request) -> Response:
                 await st.storage.put(images.key(done.image.sha256, done.ext), Path(done.image.path))
                 if done.thumb.sha256 != done.image.sha256:
                     await st.storage.put(images.key(done.thumb.sha256, done.ext), Path(done.thumb.path))
+        metrics.UPLOADS.labels("created" if created else "again").inc()
         return json({"upload": uploads.upload_dict(row)}, 201 if created else 200)
     finally:
         await asyncio.to_thread(shutil.rmtree, tmp, True)
