@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
 
 from .. import db, metrics
 from ..errors import BadRequest, Invalid, NotFound, TooLarge, UnsupportedMediaType
@@ -173,7 +173,8 @@ async def serve_upload(request: Request) -> Response:
     ctype = CONTENT_TYPES[m.group(2)]
     if found.path is not None:
         return FileResponse(found.path, media_type=ctype, headers=headers)
-    return Response(found.data, media_type=ctype, headers=headers)
+    assert found.stream is not None
+    return StreamingResponse(found.stream, media_type=ctype, headers={**headers, "content-length": str(found.size)})
 
 
 async def set_avatar(request: Request) -> Response:
@@ -211,6 +212,7 @@ async def _make_crop(st: AppState, user_id: int, up: asyncpg.Record, tmp: Path) 
     if found.path is not None:
         await asyncio.to_thread(shutil.copyfile, found.path, source)
     else:
-        await asyncio.to_thread(source.write_bytes, found.data or b"")
+        data = await found.read()
+        await asyncio.to_thread(source.write_bytes, data)
     _, crop = await st.images.run(user_id, images.avatar, str(source), up["ext"], str(tmp))
     return crop

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -25,11 +25,21 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Found:
-    """An object to answer: its bytes in memory (S3), or a path to send from (a directory)."""
+    """An object to answer: a path to send from (a directory), or its bytes as they come (S3, in chunks)."""
 
     size: int
-    data: bytes | None = None
     path: Path | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+    async def read(self) -> bytes:
+        """The whole object (at most PARLEY_UPLOAD_MAX_BYTES: an avatar's source)."""
+        if self.path is not None:
+            return await asyncio.to_thread(self.path.read_bytes)
+        assert self.stream is not None
+        return b"".join([chunk async for chunk in self.stream])
+
+
+CHUNK = 256 * 1024
 
 
 class Storage(Protocol):
@@ -128,14 +138,23 @@ class S3Storage:
                                                         ExtraArgs={"ContentType": ctype}))
 
     async def get(self, key: str) -> Found | None:
-        def fetch() -> Found | None:
+        def fetch() -> Any:
             try:
-                answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))
             except self.client.exceptions.NoSuchKey:
                 return None
-            data = answer["Body"].read()
-            return Found(size=len(data), data=data)
-        return await self._run(fetch)
+        answer = await self._run(fetch)
+        if answer is None:
+            return None
+        body = answer["Body"]
+
+        async def chunks() -> AsyncIterator[bytes]:  # never the whole object in memory at once
+            try:
+                while chunk := await self._run(lambda: body.read(CHUNK)):
+                    yield chunk
+            finally:
+                body.close()
+        return Found(size=int(answer["ContentLength"]), stream=chunks())
 
     async def delete(self, key: str) -> None:
         await self._run(lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))

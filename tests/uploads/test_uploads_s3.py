@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import asyncpg
 import boto3
 import pytest
+from PIL import Image
 
 from server import housekeeping
 from server.uploads.storage import S3Storage
@@ -46,7 +48,8 @@ def bucket_keys(endpoint: str) -> set[str]:
 
 def test_two_hosts_share_uploads_through_an_s3_bucket(spawn: Any, s3_endpoint: str, tmp_path: Path) -> None:
     """An upload on one host lands in the bucket under the prefix (image and thumbnail), and another host with
-    its own data directory serves the same bytes, with ETag and 304; nothing is written to either directory."""
+    its own data directory serves the same bytes (streamed), with ETag and 304; an avatar made on one host is
+    served by the other; nothing is written to either directory."""
     env = {"PARLEY_UPLOAD_STORE": "s3://forum/site-a", "PARLEY_S3_ENDPOINT": s3_endpoint, **KEYS}
     one = spawn(**env, PARLEY_DATA_DIR=str(tmp_path / "one"))
     two = spawn(**env, PARLEY_DATA_DIR=str(tmp_path / "two"))
@@ -62,6 +65,11 @@ def test_two_hosts_share_uploads_through_an_s3_bucket(spawn: Any, s3_endpoint: s
     assert hashlib.sha256(got.content).hexdigest() == up["sha256"]
     assert other.get(up["url"], headers={"if-none-match": got.headers["etag"]}).status_code == 304
     assert other.get("/uploads/" + "c" * 64 + ".png").status_code == 404
+    r = api.put("/api/me/avatar", json={"upload_id": up["id"]})  # the crop is made from the bucket's copy
+    assert r.status_code == 200, r.text
+    crop = other.get(r.json()["user"]["avatar_url"])
+    assert crop.status_code == 200 and Image.open(io.BytesIO(crop.content)).size == (256, 256)
+    assert int(crop.headers["content-length"]) == len(crop.content)
     for host in ("one", "two"):
         assert not (tmp_path / host / "uploads").exists() or not any((tmp_path / host / "uploads").iterdir())
 
