@@ -305,6 +305,10 @@ def read_password() -> str:
     password = sys.stdin.readline().rstrip("\r\n")
     if not 8 <= len(password) <= 256:
         raise Fatal("the password (one line on stdin) must be 8-256 characters")
+    from .render import is_invisible
+
+    if is_invisible(password.strip()):
+        raise Fatal("the password (one line on stdin) must not be blank: it holds only spaces or invisible characters")
     return password
 
 

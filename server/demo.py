@@ -5,11 +5,13 @@ All text here is our own. Demo users share the password "parley-demo".
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 
 from .auth import hash_password
 from .render import render
-from .store import categories, posts, threads, users
+from .store import backdate, categories, posts, threads, users
 
 PASSWORD = "parley-demo"
 
@@ -31,6 +33,10 @@ USERS = [
     ("dmitri", "Dmitri Sokolov", False),
     ("esme", "Esme Hartley", True),
 ]
+
+# When each thread began (days ago) and the time between its posts: the demo reads like weeks of life, not
+# "1 minute ago" everywhere (server/store/backdate.py).
+SPREAD = [(9, timedelta(hours=5)), (5, timedelta(hours=3)), (2, timedelta(hours=2)), (0.3, timedelta(minutes=40))]
 
 # (category, author, title, question, [(author, response, [(author, comment)…])…])
 THREADS = [
@@ -80,9 +86,11 @@ async def load_demo(conn: asyncpg.Connection) -> str:
         for username, display, moderator in USERS:
             people[username] = await users.create(conn, username, display, password_hash, moderator)
         first_response = None
+        thread_ids = []
         for cat, author, title, question, responses in THREADS:
             written = await threads.create(conn, people[author]["id"], cat, title, question, render(question))
             thread_id = written.value["thread"]["id"]
+            thread_ids.append(thread_id)
             for r_author, text, comments in responses:
                 post, _ = (await posts.create(conn, thread_id, people[r_author]["id"], text, None, render(text))).value
                 first_response = first_response or post
@@ -96,4 +104,9 @@ async def load_demo(conn: asyncpg.Connection) -> str:
                   "metadata when sending, so its absence proves nothing.")
         await posts.edit(conn, first_response["id"], people[first_response["author"]["username"]], edited, None,
                          render(edited))
+        now = datetime.now(UTC)
+        for (days, step), thread_id in zip(SPREAD, thread_ids, strict=True):
+            await backdate.spread_thread(conn, thread_id, now - timedelta(days=days), step)
+        for i, person in enumerate(people.values()):
+            await backdate.joined(conn, person["id"], now - timedelta(days=40 - 4 * i))
     return f"loaded the demo forum: {len(USERS)} users (password {PASSWORD!r}), {len(THREADS)} threads"

@@ -156,6 +156,18 @@ class Time:
         return value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Shows:
+    """A field kept as sent (a password: never trimmed) that must show something: blank once trimmed, or only
+    invisible characters, is 422 naming the field (CONTRACT "Limits"). openapi.py's Shows component says the same
+    in JSON Schema (the field's Meta refers to it)."""
+
+    def check(self, value: str | None, field: str) -> str | None:
+        if value is not None and is_invisible(value.strip()):
+            raise Invalid(f"{field} must not be blank: it holds only spaces or invisible characters", field=field)
+        return value
+
+
 Instant = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={
     "pattern": TIME_PATTERN,
     "description": f"A time with a zone; its year (as written) {TIME_YEARS[0]}–{TIME_YEARS[1]}"}), Time()]
@@ -179,9 +191,9 @@ def text_rules(model: type) -> tuple[tuple[str, Text], ...]:
 
 
 @cache
-def field_rules(model: type) -> tuple[tuple[str, Text | Time], ...]:
-    """Every rule parse() applies after decoding: the Text and Time fields of a Struct."""
-    return _rules(model, (Text, Time))
+def field_rules(model: type) -> tuple[tuple[str, Text | Time | Shows], ...]:
+    """Every rule parse() applies after decoding: the Text, Time and Shows fields of a Struct."""
+    return _rules(model, (Text, Time, Shows))
 
 
 def trimmed(value: str, field: str, low: int, high: int) -> str:

@@ -121,6 +121,12 @@ def notifications(unread: int) -> bytes:
     return encode({"type": "notifications", "unread": unread})
 
 
+def my_vote(thread_id: int, post_id: int, score: int, value: int) -> bytes:
+    """{"type":"my_vote","thread":T,"post_id":P,"score":S,"my_vote":V}: to the voter's own sockets, so their
+    other tabs show the pressed arrow too (thread events carry `my_vote: 0` for everyone)."""
+    return encode({"type": "my_vote", "thread": thread_id, "post_id": post_id, "score": score, "my_vote": value})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 
@@ -216,6 +222,13 @@ class Notifications(_Frame, tag="notifications"):
     unread: shapes.Count
 
 
+class MyVote(_Frame, tag="my_vote"):
+    thread: shapes.Id
+    post_id: shapes.Id
+    score: int
+    my_vote: shapes.Vote
+
+
 class FeedThread(shapes.Thread, omit_defaults=True):
     deleted: bool = False
 
@@ -229,4 +242,4 @@ class Feed(_Frame, tag="feed"):
 FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed_subscribed: FeedSubscribed,
           feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
           presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
-          notifications: Notifications, feed: Feed}
+          notifications: Notifications, feed: Feed, my_vote: MyVote}

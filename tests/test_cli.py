@@ -128,8 +128,8 @@ def test_serve_without_database_url_runs_the_embedded_database(embedded_dir, tmp
         assert any(p["revision"] > 1 for p in page["responses"]) or any(
             p["revision"] > 1 for t in threads
             for p in httpx.get(f"{server.url}/api/threads/{t['id']}").json()["responses"])
-        # The demo is loaded in one transaction, so its threads share one last_activity_at: paging must
-        # still visit each exactly once (the cursor breaks ties by id).
+        # Paging one at a time visits each thread exactly once (the cursor breaks ties of last_activity_at by
+        # id; the demo's threads are spread over days, so a tie is rare there).
         seen, cursor = [], None
         while True:
             data = httpx.get(server.url + "/api/threads", params={"limit": 1, **({"before": cursor} if cursor else {})}
@@ -267,6 +267,12 @@ def test_demo_twice_loads_once(fresh_db, tmp_path):
                              " (SELECT count(*) FROM posts WHERE revision > 1) AS edited,"
                              " (SELECT count(*) FROM votes) AS v, (SELECT count(*) FROM categories) AS c")[0]
     assert counts["u"] >= 3 and counts["t"] >= 3 and counts["edited"] >= 1 and counts["v"] > 0 and counts["c"] >= 3
+    # Spread over days, not "1 minute ago" everywhere (issue 34): threads days apart, nothing in the future.
+    times = query(fresh_db, "SELECT extract(epoch FROM max(last_activity_at) - min(last_activity_at)) AS span,"
+                            " count(DISTINCT last_activity_at) AS distinct_times, count(*) AS n,"
+                            " (SELECT count(*) FROM posts WHERE created_at > now()"
+                            "  OR edited_at > now() OR edited_at < created_at) AS wrong FROM threads")[0]
+    assert times["span"] > 3 * 86400 and times["distinct_times"] == times["n"] and times["wrong"] == 0, times
     second = run(["demo"], env)
     assert second.returncode == 0, second.stderr
     assert "already" in second.stdout and "not loaded" in second.stdout
@@ -306,10 +312,11 @@ def test_user_add_moderator_reads_the_password_from_stdin(fresh_db, tmp_path, sp
     (["user", "add", "x"], "password one\n", "NAME"),
     (["user", "add", "fine_name"], "short\n", "password"),
     (["user", "add", "fine_name"], "", "password"),
+    (["user", "add", "fine_name"], "          \n", "blank"),
     (["user", "add", "fine_name", "--display-name", "Mod\u202eretare"], "password one\n", "U+202E"),
 ])
 def test_user_add_refusals_are_one_line_exit_2(fresh_db, tmp_path, args, stdin, words):
-    """A taken or bad name, or a short/missing password → exit 2 with one line, no traceback."""
+    """A taken or bad name, or a short, missing or blank password → exit 2 with one line, no traceback."""
     env = base_env(PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL=fresh_db)
     assert run(["user", "add", "dup_name"], env, stdin="password zero\n").returncode == 0
     r = run(args, env, stdin=stdin)

@@ -15,7 +15,7 @@ from .. import auth, limits
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import Conflict, Forbidden, Invalid, RateLimited, Unauthorized
-from ..fields import NO_NUL, Text, whole
+from ..fields import NO_NUL, Shows, Text, whole
 from ..state import AppState
 from ..store import SessionsEnded, Written, sessions, users
 from ..store import addresses as email_store
@@ -31,9 +31,13 @@ Username = Annotated[str, msgspec.Meta(pattern=whole(USERNAME),
                                        description=f"{limits.USERNAME_MIN}–{limits.USERNAME_MAX} of A-Z a-z 0-9 _ . -")]
 # Any password up to PASSWORD_SIGN_IN_MAX is checked (a longer one is never right and only costs hashing time)…
 Password = Annotated[str, msgspec.Meta(max_length=limits.PASSWORD_SIGN_IN_MAX, pattern=NO_NUL)]
-# …and a new one is PASSWORD_MIN–PASSWORD_MAX characters.
-NewPassword = Annotated[str, msgspec.Meta(min_length=limits.PASSWORD_MIN, max_length=limits.PASSWORD_MAX,
-                                          pattern=NO_NUL)]
+# …and a new one is PASSWORD_MIN–PASSWORD_MAX characters, kept as typed (never trimmed), and not blank once
+# trimmed or only invisible characters (Shows).
+NewPassword = Annotated[str, msgspec.Meta(
+    min_length=limits.PASSWORD_MIN, max_length=limits.PASSWORD_MAX, pattern=NO_NUL,
+    extra_json_schema={"allOf": [{"$ref": "#/components/schemas/Shows"}],
+                       "description": f"{limits.PASSWORD_MIN}–{limits.PASSWORD_MAX} characters, "
+                                      "not only spaces or invisible ones"}), Shows()]
 DisplayName = Annotated[str, Text(1, limits.DISPLAY_NAME_MAX, refuse="name")]
 # An address as typed: normalize() then decides (email-validator).
 Email = Annotated[str, msgspec.Meta(max_length=limits.EMAIL_MAX, pattern=NO_NUL, description="An e-mail address")]

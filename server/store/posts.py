@@ -9,6 +9,7 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
+from ..wire import my_vote as my_vote_frame
 from . import Written, events, modlog, notifications, users
 
 POST_SELECT = f"""
@@ -356,4 +357,6 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
     score = await conn.fetchval("UPDATE posts SET score = score + $2 WHERE id = $1 RETURNING score",
                                 post_id, value - old)
     event = await events.append(conn, row["thread_id"], "vote.changed", encode({"post_id": post_id, "score": score}))
-    return Written({"post_id": post_id, "score": score, "my_vote": value}, [event])
+    # The voter's other tabs hear their own vote (the event is the same for everyone: my_vote 0).
+    mine = (user_id, my_vote_frame(row["thread_id"], post_id, score, value))
+    return Written({"post_id": post_id, "score": score, "my_vote": value}, [event], user_frames=[mine])

@@ -140,7 +140,10 @@ def matcher(words: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 def _word_start(body: str, i: int, limit: int) -> int:
-    """i moved forward to the start of the next word (at most 40 characters, never past `limit`)."""
+    """i moved forward to the start of the next word (at most 40 characters, never past `limit`); a word that
+    starts at i is kept whole (cutting at its start is no cut)."""
+    if i <= 0 or body[i - 1].isspace():
+        return max(i, 0)
     for j in range(i, min(i + 40, limit)):
         if body[j].isspace():
             return j + 1

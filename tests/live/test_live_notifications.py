@@ -162,3 +162,32 @@ async def test_a_large_fan_out_is_one_batch_that_reaches_sockets_on_both_process
     listing = (await asyncio.to_thread(offline.get, "/api/notifications")).json()
     assert listing["unread"] == 2 and [n["post_id"] for n in listing["notifications"]] == post_ids[::-1]
     assert db_fetchval(pg_url, "SELECT count(*) FROM notifications WHERE post_id = $1", post_ids[1]) == crowd + 3
+
+
+async def test_a_vote_reaches_the_voters_other_sockets_as_my_vote(spawn, watchers):
+    """Ada votes on process A: each of her sockets (A and B) gets {"type":"my_vote"} with the post, score and
+    her vote, and withdrawing sends my_vote 0; Bob's socket gets no such frame."""
+    a, b = spawn(), spawn()
+    ada = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    bob = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    mod = await asyncio.to_thread(lambda: Api(a.url).sign_up())
+    from support.databases import make_moderator
+    make_moderator(a.env["DATABASE_URL"], mod.user["username"])
+    slug = unique("c")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
+    made = await asyncio.to_thread(new_thread, bob, slug)
+    tid, qid = made["thread"]["id"], made["question"]["id"]
+    tabs = [await on_channel(await watchers(url, ada.session_cookie)) for url in (a.ws_url, b.ws_url)]
+    other = await on_channel(await watchers(b.ws_url, bob.session_cookie))
+    r = await asyncio.to_thread(ada.put, f"/api/posts/{qid}/vote", json={"value": 1})
+    assert r.status_code == 200, r.text
+    for tab in tabs:
+        f = await tab.wait_for(lambda f: f["type"] == "my_vote", timeout=5)
+        assert f == {"type": "my_vote", "thread": tid, "post_id": qid, "score": 1, "my_vote": 1}
+    marks = [len(t.frames) for t in tabs]
+    r = await asyncio.to_thread(ada.put, f"/api/posts/{qid}/vote", json={"value": 0})
+    for tab, mark in zip(tabs, marks, strict=True):
+        f = await tab.wait_for(lambda f: f["type"] == "my_vote", start=mark, timeout=5)
+        assert f["my_vote"] == 0 and f["score"] == 0
+    await asyncio.sleep(0.3)
+    assert not [f for f in other.frames if f["type"] == "my_vote"]

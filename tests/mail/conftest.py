@@ -8,9 +8,19 @@ import pytest
 
 from mail_support import mail_env
 from support.api import Api, unique
+from support.databases import create_database, drop_database
 from support.ports import free_port
 from support.processes import ServerProcess
 from support.smtp import SmtpServer
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A database of this module's own, not the worker's shared one: another module's unsent mail and due
+    notifications would otherwise reach this module's SMTP server first (its own mail then queued behind them)."""
+    url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")

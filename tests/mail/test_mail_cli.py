@@ -77,6 +77,6 @@ def test_user_passwd_sets_the_password_and_ends_every_session(spawn: Any, tmp_pa
     assert Api(server.url).post("/api/session", json={"username": name,
                                                       "password": "brand new password"}).status_code == 200
     for args, stdin in ((["user", "passwd", "nobody-" + unique()], "brand new password\n"),
-                        (["user", "passwd", name], "short\n")):
+                        (["user", "passwd", name], "short\n"), (["user", "passwd", name], "\u3000" * 9 + "\n")):
         bad = parley(args, tmp_path / "data", stdin=stdin, DATABASE_URL=pg_url)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -60,6 +60,7 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         wire.notification: [wire.notification(n["notification"], 1) for n in written.notified],
         wire.notifications: [wire.notifications(0)],
         wire.feed: [wire.feed("all", thread), wire.feed("all", {**thread, "deleted": True})],
+        wire.my_vote: [wire.my_vote(tid, post["id"], 1, 1), wire.my_vote(tid, post["id"], -2, 0)],
     }
     for builder, frames in built.items():
         for frame in frames:

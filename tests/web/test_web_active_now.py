@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -39,13 +40,16 @@ def crowd(server: Any, forum: dict[str, Any]) -> Iterator[list[str]]:
 
 def test_plus_n_more_is_bounded_and_pages_the_full_list_by_keyboard(site: Site, readers: Any,
                                                                     crowd: list[str]) -> None:
-    """With 60 online the header shows 6 and "+54 more"; Enter opens 50, "Show more" the other 10, focus on the 51st."""
+    """With 60 online the header shows the names that fit on one line (at most 6) and "+N more" for the rest;
+    Enter opens 50, "Show more" the other 10, focus on the 51st."""
     page = readers().page
     page.goto("/")
     header = page.locator('[data-testid="active-now"]')
     more = page.locator('[data-testid="active-more"]')
-    expect(more).to_have_text(f"+{CROWD - 6} more")
-    expect(header.locator("li[data-user-id]")).to_have_count(6)
+    expect(more).to_have_text(re.compile(r"^\+\d+ more$"))
+    shown = header.locator("li[data-user-id]").count()
+    assert 1 <= shown <= 6
+    expect(more).to_have_text(f"+{CROWD - shown} more")
     expect(page.locator('[data-testid="active-now-guests"]')).to_have_text("and 1 guest")  # this page's own socket
 
     more.focus()
@@ -69,7 +73,7 @@ def test_plus_n_more_is_bounded_and_pages_the_full_list_by_keyboard(site: Site, 
 
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
-    expect(header.locator("li[data-user-id]")).to_have_count(6)
+    expect(header.locator("li[data-user-id]")).to_have_count(shown)
 
 
 
@@ -80,7 +84,7 @@ def test_plus_n_more_and_its_dialog_pass_axe(readers: Any, crowd: list[str], axe
     page = readers(color_scheme=scheme).page
     page.goto("/")
     more = page.locator('[data-testid="active-more"]')
-    expect(more).to_have_text(f"+{CROWD - 6} more")
+    expect(more).to_have_text(re.compile(r"^\+\d+ more$"))
     assert violations(page, axe_source) == []
     more.click()
     dialog = page.locator('[data-testid="active-dialog"]')

@@ -47,16 +47,19 @@ def violations(page: Any, axe: str) -> list[str]:
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source: str, scheme: str) -> None:
-    """Home, category, thread, sign-in, sign-up, not found, profile, search, settings (with the address and mail
-    preferences), review queue and log, and the pages mail links lead to (forgot, reset, verify, unsubscribe)."""
+    """Home, category, thread (with a deleted response), sign-in, sign-up (and its errors), not found, profile,
+    search, the API page, settings (with the address and mail preferences), review queue and log, the bell open,
+    and the pages mail links lead to (forgot, reset, verify, unsubscribe)."""
     asker, user = site.client(display_name=unique("Asker "))
     helper, _ = site.client()
     tid = site.thread(asker, title="Is the kettle on?")["thread"]["id"]
     resp = site.reply(helper, tid, "Yes, and **the tea** is `brewing`.")
     site.reply(asker, tid, "Thanks!", parent_id=resp["id"])
     site.mod.post(f"/api/posts/{resp['id']}/flags", json={"reason": "other", "note": "check this"})
+    gone = site.reply(helper, tid, "Soon a tombstone.")
+    assert helper.delete(f"/api/posts/{gone['id']}").status_code == 204
     guest_views = ["/", f"/c/{site.category()}", f"/t/{tid}", "/signin", "/signup", "/no/such/page",
-                   f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/forgot-password",
+                   f"/u/{user['username']}", "/search?q=kettle", "/modlog", "/developers", "/forgot-password",
                    "/reset-password?token=t", "/verify-email?token=t", "/unsubscribe?token=t", "/reset-password"]
     problems: dict[str, list[str]] = {}
     guest = readers(color_scheme=scheme)
@@ -76,6 +79,26 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
             expect(mod.page.locator('[data-testid="review-item"] h2').first).to_be_visible()
         if found := violations(mod.page, axe_source):
             problems[f"moderator {path}"] = found
+    # The bell open with a grouped row, and the sign-up form showing every field's error (issue 34).
+    made = mod.context.request.post("/api/threads", data={"category": site.category(), "title": "Bell check",
+                                                          "body": "Anyone?"})
+    assert made.status == 201, made.text()
+    for i in range(2):
+        site.reply(helper, made.json()["thread"]["id"], f"Answer {i}")
+    mod.page.goto("/")
+    mod.wait_live()
+    expect(mod.page.get_by_test_id("bell-count")).to_have_text("1")
+    mod.page.get_by_test_id("bell").click()
+    expect(mod.page.get_by_test_id("notification")).to_have_count(1)
+    if found := violations(mod.page, axe_source):
+        problems["moderator bell"] = found
+    guest.page.goto("/signup")
+    guest.page.get_by_test_id("auth-username").fill("a b")
+    guest.page.get_by_test_id("auth-password").fill("short")
+    guest.page.get_by_test_id("auth-submit").click()
+    expect(guest.page.locator("#password-error")).to_be_visible()
+    if found := violations(guest.page, axe_source):
+        problems["guest sign-up errors"] = found
     assert problems == {}, problems
 
 

@@ -12,10 +12,20 @@ import pytest
 from playwright.sync_api import expect
 
 from support.api import Api
+from support.databases import create_database, drop_database
 from support.processes import ServerProcess
 from support.smtp import SmtpServer, link
 
 from .conftest import PASSWORD, unique
+
+
+@pytest.fixture(scope="module")
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A database of this module's own, not the worker's shared one: another module's unsent mail and due
+    notifications would otherwise reach this module's SMTP server first (its own mail then queued behind them)."""
+    url = create_database(pg_admin_url)
+    yield url
+    drop_database(pg_admin_url, url)
 
 
 @pytest.fixture(scope="module")

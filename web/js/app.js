@@ -15,9 +15,11 @@ import { renderSearch } from './views/search.js';
 import { renderSettings } from './views/settings.js';
 import { renderFlags } from './views/flags.js';
 import { renderModlog } from './views/modlog.js';
+import { renderDevelopers } from './views/developers.js';
 import { renderForgot, renderReset, renderUnsubscribe, renderVerify } from './views/email.js';
 import { followPermalink } from './permalink.js';
 import { Bell } from './notifications.js';
+import { signedOutReason } from './signedout.js';
 import './mention.js';
 import { LIMITS } from './limits.js';
 
@@ -28,6 +30,7 @@ const activeGuests = document.getElementById('active-now-guests');
 const connEl = document.getElementById('connection-status');
 const liveRegion = document.getElementById('live-region');
 const bell = new Bell(accountEl);
+const SIGNED_OUT_TOAST_MS = 12000; // long enough to read a reason and a date
 
 const ROUTES = [
   [/^\/$/, renderHome],
@@ -40,6 +43,7 @@ const ROUTES = [
   [/^\/settings\/?$/, renderSettings],
   [/^\/review\/?$/, renderFlags],
   [/^\/modlog\/?$/, renderModlog],
+  [/^\/developers\/?$/, renderDevelopers],
   [/^\/forgot-password\/?$/, (m, p, c) => formPage(renderForgot(m, {}, c))],
   [/^\/reset-password\/?$/, (m, p, c) => formPage(renderReset(m, {}, c))],
   [/^\/verify-email\/?$/, (m, p, c) => formPage(renderVerify(m, {}, c))],
@@ -86,8 +90,8 @@ const ctx = {
     }
     if (channel) channel.postMessage({ type: 'signed-out' });
     await ctx.setMe(null);
-    toast('You are signed out.');
     rerender();
+    toast('You are signed out.');
   },
   /** A password change in flight in this tab (a promise), set by the settings view: a 4001 that arrives
    * meanwhile is judged once it is done, with the new cookie in place. */
@@ -112,14 +116,19 @@ const ctx = {
     }
   },
   /** The session ended elsewhere (another tab, a 4001 close, a 401): show the signed-out page, drafts kept. */
-  sessionEnded({ reconnect = true } = {}) {
+  sessionEnded({ reconnect = true, why = null } = {}) {
     if (!ctx.me) return;
+    const was = ctx.me;
     ctx.me = null;
     renderAccount();
     bell.setUser(null);
     if (reconnect) ctx.live.restart(); // come back as a guest
-    toast('You were signed out.');
-    rerender();
+    rerender(); // first: a redraw hides the toast
+    toast(why || 'You were signed out.', SIGNED_OUT_TOAST_MS);
+    if (!why) {
+      // Say why (a suspension until when, and its reason; or a session ended elsewhere): signedout.js.
+      signedOutReason(was).then((text) => { if (text && !ctx.me) toast(text, SIGNED_OUT_TOAST_MS); });
+    }
   },
   /** What the current history entry's view saved (see saveViewState). */
   viewState() { return (history.state && history.state.view) || {}; },
@@ -240,27 +249,47 @@ function renderAccount() {
 
 const ACTIVE_SHOWN = 6; // names in the header; the rest behind "+N more"
 
+let lastPresence = null;
+
+/** Active Now on one line at every width: as many names as fit (at most ACTIVE_SHOWN), then "+N more". */
 function renderActiveNow(msg) {
+  lastPresence = msg;
   const users = msg.users || [];
   const guests = msg.guests || 0;
   const total = Math.max(Number(msg.count) || 0, users.length); // a frame lists at most 50 (contract)
   const shown = users.slice(0, ACTIVE_SHOWN);
-  activeList.replaceChildren(...shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
-    avatar(u, 'xs'), userLinkWithHandle(u, 'active-name'))));
-  const hidden = total - shown.length;
-  if (hidden > 0) {
-    activeList.append(h('li', { class: 'active-more' }, h('button', {
-      type: 'button', class: 'link-btn', 'data-testid': 'active-more', 'aria-haspopup': 'dialog',
-      onClick: () => showEveryone(total, guests),
-    }, `+${hidden} more`)));
-  }
   let tail = '';
   if (users.length && guests) tail = `and ${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length && guests) tail = `${guests} ${guests === 1 ? 'guest' : 'guests'}`;
   else if (!users.length) tail = 'Nobody yet';
   activeGuests.textContent = tail;
   activeGuests.dataset.guests = String(guests);
+  const items = shown.map((u) => h('li', { dataset: { userId: u.id }, dir: 'auto' },
+    avatar(u, 'xs'), userLinkWithHandle(u, 'active-name')));
+  const moreButton = h('button', { type: 'button', class: 'link-btn', 'data-testid': 'active-more',
+    'aria-haspopup': 'dialog', onClick: () => showEveryone(total, guests) });
+  const moreItem = h('li', { class: 'active-more' }, moreButton);
+  const setMore = () => {
+    const hidden = total - items.length;
+    moreButton.textContent = `+${hidden} more`;
+    if (hidden > 0 && !moreItem.isConnected) activeList.append(moreItem);
+  };
+  activeList.replaceChildren(...items);
+  setMore();
+  // One line: drop names from the end (into "+N more") while the line overflows.
+  while (items.length && activeList.scrollWidth > activeList.clientWidth + 1) {
+    items.pop().remove();
+    setMore();
+  }
 }
+
+// A narrower window fits fewer names: lay the line out again (once per frame).
+let refitQueued = false;
+new ResizeObserver(() => {
+  if (refitQueued || !lastPresence) return;
+  refitQueued = true;
+  requestAnimationFrame(() => { refitQueued = false; renderActiveNow(lastPresence); });
+}).observe(activeList.parentElement);
 
 const EVERYONE_PAGE = 50; // names per GET /api/presence page in the "+N more" dialog
 
@@ -349,6 +378,15 @@ document.addEventListener('click', (e) => {
 // The header's search box: results without a page load; "/" focuses it from anywhere but a field.
 const searchForm = document.querySelector('.site-search');
 const searchInput = document.getElementById('site-search-q');
+// "/" is a keyboard's shortcut: a touch screen without a keyboard is not told about it.
+const touchOnly = window.matchMedia('(hover: none) and (pointer: coarse)');
+const sayShortcut = () => {
+  searchInput.placeholder = touchOnly.matches ? 'Search' : 'Search  ( / )';
+  searchInput.toggleAttribute('aria-keyshortcuts', !touchOnly.matches);
+  if (!touchOnly.matches) searchInput.setAttribute('aria-keyshortcuts', '/');
+};
+sayShortcut();
+touchOnly.addEventListener('change', sayShortcut);
 searchInput.maxLength = LIMITS.search_q_max;
 searchForm.addEventListener('submit', (e) => {
   e.preventDefault();
@@ -375,7 +413,9 @@ window.addEventListener('scroll', () => {
   scrollTimer = setTimeout(() => { if (restoreScroll === null) rememberScroll(); }, 200);
 }, { passive: true });
 if (channel) {
-  channel.onmessage = (e) => { if (e.data && e.data.type === 'signed-out') ctx.sessionEnded(); };
+  channel.onmessage = (e) => {
+    if (e.data && e.data.type === 'signed-out') ctx.sessionEnded({ why: 'You signed out in another tab.' });
+  };
 }
 setInterval(() => refreshRelativeTimes(), 60000);
 

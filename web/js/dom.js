@@ -100,7 +100,9 @@ function imageLink(img) {
   const alt = (img.getAttribute('alt') || '').trim();
   const label = alt || 'image';
   let url = null;
-  try { url = new URL(img.getAttribute('src') || '', location.href); } catch { url = null; }
+  // No address (the server drops data: and other unsafe ones): the alt text alone, never a link to this page.
+  const src = img.getAttribute('src');
+  try { url = src ? new URL(src, location.href) : null; } catch { url = null; }
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
     return h('span', { class: 'img-link', 'data-testid': 'image-link' }, icon('image', 'icon icon-sm'), label);
   }

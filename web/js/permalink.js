@@ -8,6 +8,7 @@ const WAIT_MS = 4000;
 
 /** Watch `main` for the post named by location.hash; returns a function that stops watching. */
 export function followPermalink(main) {
+  if (location.hash === '#reply') return followReplyBox(main);
   const m = location.hash.match(/^#post-(\d+)$/);
   if (!m) return () => {};
   const id = m[1];
@@ -36,5 +37,24 @@ export function followPermalink(main) {
       toast('That post no longer exists.');
     }
   }, WAIT_MS);
+  return () => { done = true; observer.disconnect(); clearTimeout(timer); };
+}
+
+/** /t/ID#reply (where "Sign in to respond" comes back to): once the reply box is there, put the reader in it. */
+function followReplyBox(main) {
+  let done = false;
+  const found = () => {
+    const ta = main.querySelector('#reply-body');
+    if (!ta) return false;
+    done = true;
+    observer.disconnect();
+    ta.scrollIntoView({ block: 'center' });
+    ta.focus({ preventScroll: true });
+    return true;
+  };
+  const observer = new MutationObserver(() => { if (!done) found(); });
+  observer.observe(main, { childList: true, subtree: true });
+  found();
+  const timer = setTimeout(() => { done = true; observer.disconnect(); }, WAIT_MS);
   return () => { done = true; observer.disconnect(); clearTimeout(timer); };
 }

@@ -105,7 +105,10 @@ export function breadcrumb(path, { currentIsLink = false, extra = null } = {}) {
 export function threadItem(t) {
   const count = t.response_count || 0;
   const cat = t.category || {};
-  return h('li', { class: 'thread-item', dataset: { threadId: t.id } },
+  // The reader's part (unread, following) and seq ride along for live rows (livelist.js).
+  const reader = { threadId: t.id, seq: t.seq ?? '', following: String(!!t.following) };
+  if (t.unread !== null && t.unread !== undefined) reader.unread = t.unread;
+  return h('li', { class: 'thread-item', dataset: reader },
     h('div', { class: ['thread-count', count === 0 && 'is-zero'], title: plural(count, 'response') },
       h('strong', null, String(count)), h('span', null, count === 1 ? 'response' : 'responses')),
     h('div', { class: 'thread-main' },
@@ -192,13 +195,13 @@ export function openDialog(title, content, testid = 'dialog') {
 
 let toastTimer = null;
 /** A short message at the bottom of the screen (e.g. "Sign in to vote"). */
-export function toast(text) {
+export function toast(text, ms = 4000) {
   const el = document.getElementById('toast');
   if (!el) return;
   el.textContent = text;
   el.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  toastTimer = setTimeout(() => { el.hidden = true; }, ms);
 }
 
 export function hideToast() {

@@ -4,8 +4,21 @@
 import { api } from '../api.js';
 import { draftFields, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
-import { fieldError, formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
+import { formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
+import { lengthGuard } from '../composing.js';
+import { checkAll, clearAll, RULES, showServerError } from '../validate.js';
 import { LIMITS } from '../limits.js';
+
+/** The ask form's fields and their rules, in the words of their labels. */
+function askFields(picker, title, body) {
+  return [
+    [picker, [(v) => (v ? '' : 'Choose where your question belongs.')]],
+    [title, [(v) => (v.trim() ? '' : 'Give your question a title.'), RULES.notBlank('the title'),
+      RULES.length('the title', 1, LIMITS.title_max)]],
+    [body, [(v) => (v.trim() ? '' : 'Describe your question.'), RULES.notBlank('your question'),
+      RULES.length('your question', 1, LIMITS.body_max)]],
+  ];
+}
 
 /** Every category, depth first, as [{slug, label}] ("Discussion › Questions"). */
 function flatten(categories, trail = []) {
@@ -56,13 +69,12 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
   body.addEventListener('input', save);
   if (picker) picker.addEventListener('change', save);
   submitOnCtrlEnter(body, form);
+  lengthGuard(body, form);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    for (const el of [picker, title, body]) if (el) fieldError(el, '');
+    clearAll([picker, title, body]);
     showFormMessage(msg, '');
-    if (picker && !picker.value) { fieldError(picker, 'Choose where your question belongs.'); picker.focus(); return; }
-    if (!title.value.trim()) { fieldError(title, 'Give your question a title.'); title.focus(); return; }
-    if (!body.value.trim()) { fieldError(body, 'Describe your question.'); body.focus(); return; }
+    if (!checkAll(askFields(picker, title, body).map(([input, rules]) => ({ input, rules })), msg)) return;
     submit.disabled = true;
     try {
       const slug = category ? category.slug : picker.value;
@@ -70,8 +82,12 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
       slot.clear();
       ctx.navigate(`/t/${d.thread.id}`);
     } catch (err) {
-      const target = err.field === 'title' ? title : err.field === 'body' ? body : err.field === 'category' ? picker : null;
-      if (target) { fieldError(target, err.message); target.focus(); } else showFormMessage(msg, err.message);
+      const [[, pickRules], [, titleRules], [, bodyRules]] = askFields(picker, title, body);
+      showServerError(err, {
+        category: picker && { input: picker, label: 'the category', rules: pickRules },
+        title: { input: title, label: 'the title', rules: titleRules },
+        body: { input: body, label: 'your question', rules: bodyRules },
+      }, msg);
     } finally {
       submit.disabled = false;
     }

@@ -3,7 +3,12 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage } from '../ui.js';
+import { localizeSuspension } from '../signedout.js';
+import { checkAll, clearAll, EMAIL_RULES, newPasswordRules, RULES, showServerError, usernameRules } from '../validate.js';
 import { LIMITS } from '../limits.js';
+
+const DISPLAY_RULES = [RULES.length('your display name', 1, LIMITS.display_name_max),
+  (v) => (v.trim() && RULES.notBlank('your display name')(v.trim()) ? 'A display name must show something: leave it empty to use your username.' : '')];
 
 function safeNext() {
   const next = new URLSearchParams(location.search).get('next') || '/';
@@ -55,11 +60,20 @@ export function renderAuth(main, { mode }, ctx) {
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    for (const i of Object.values(inputs)) fieldError(i, '');
+    clearAll(Object.values(inputs));
     showFormMessage(msg, '');
     const body = { username: inputs.username.value.trim(), password: inputs.password.value };
-    if (!body.username) { fieldError(inputs.username, 'Enter your username.'); inputs.username.focus(); return; }
-    if (!body.password) { fieldError(inputs.password, 'Enter your password.'); inputs.password.focus(); return; }
+    // Every field at once, in the words of its label (validate.js).
+    const ok = checkAll(signup ? [
+      { input: inputs.username, rules: usernameRules(LIMITS) },
+      { input: inputs.display_name, rules: DISPLAY_RULES },
+      { input: inputs.email, rules: EMAIL_RULES },
+      { input: inputs.password, rules: newPasswordRules(LIMITS) },
+    ] : [
+      { input: inputs.username, rules: [RULES.required('your username')] },
+      { input: inputs.password, rules: [(v) => (v ? '' : 'Enter your password.')] },
+    ], msg);
+    if (!ok) return;
     if (signup && inputs.display_name.value.trim()) body.display_name = inputs.display_name.value.trim();
     if (signup && inputs.email.value.trim()) body.email = inputs.email.value.trim();
     submit.disabled = true;
@@ -68,10 +82,22 @@ export function renderAuth(main, { mode }, ctx) {
       await ctx.setMe(d.user);
       ctx.navigate(safeNext(), { replace: true });
     } catch (err) {
-      let target = err.field && inputs[err.field];
-      if (!target && signup && err.status === 409) target = inputs.username;
-      const text = !signup && err.status === 401 ? 'That username and password don’t match.' : err.message;
-      if (target) { fieldError(target, text); target.focus(); } else showFormMessage(msg, text);
+      if (!signup && err.status === 401) {
+        fieldError(inputs.password, 'That username and password don’t match.');
+        inputs.password.focus();
+      } else if (err.code === 'suspended') {
+        showFormMessage(msg, localizeSuspension(err.message));
+      } else if (signup && err.status === 409 && !err.field) {
+        fieldError(inputs.username, err.message);
+        inputs.username.focus();
+      } else {
+        showServerError(err, {
+          username: { input: inputs.username, label: 'your username', rules: signup ? usernameRules(LIMITS) : [] },
+          display_name: inputs.display_name && { input: inputs.display_name, label: 'your display name', rules: DISPLAY_RULES },
+          email: inputs.email && { input: inputs.email, label: 'your e-mail address', rules: EMAIL_RULES },
+          password: { input: inputs.password, label: 'your password', rules: signup ? newPasswordRules(LIMITS) : [] },
+        }, msg);
+      }
     } finally {
       submit.disabled = false;
     }

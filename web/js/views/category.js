@@ -7,6 +7,7 @@ import { askBox } from './ask.js';
 import { addMore } from './home.js';
 import { currentTab, listTabs } from '../listtabs.js';
 import { followFeed } from '../livelist.js';
+import { failedPanel } from '../failed.js';
 
 function findCategory(list, slug) {
   for (const c of list) {
@@ -53,7 +54,7 @@ export function renderCategory(main, { slug }, ctx) {
         feed.replaceChildren(list);
         await addMore(feed, list, d.next, loadPage, ctx, () => alive);
       } catch (e) {
-        if (alive) feed.replaceChildren(errorPanel('Could not load threads', e.message));
+        if (alive) feed.replaceChildren(failedPanel(ctx, 'Could not load threads', e, { heading: 'h2' }));
       }
     };
     await load();
@@ -66,7 +67,7 @@ export function renderCategory(main, { slug }, ctx) {
   }).catch((e) => {
     if (!alive) return;
     ctx.setTitle('Could not load the forum');
-    main.replaceChildren(errorPanel('Could not load the forum', e.message));
+    main.replaceChildren(failedPanel(ctx, 'Could not load the forum', e));
     ctx.ready();
   });
   return () => { alive = false; if (stopFeed) stopFeed(); };

@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { fieldError, formMessage, showFormMessage, toast } from '../ui.js';
+import { checkAll, humanize, newPasswordRules } from '../validate.js';
 import { LIMITS } from '../limits.js';
 
 function token() {
@@ -78,8 +79,10 @@ export function renderReset(main, params, ctx) {
     fieldError(pw.input, '');
     fieldError(again.input, '');
     showFormMessage(msg, '');
-    if (pw.input.value.length < 8) { fieldError(pw.input, 'Use at least 8 characters.'); pw.input.focus(); return; }
-    if (pw.input.value !== again.input.value) { fieldError(again.input, 'The two passwords differ.'); again.input.focus(); return; }
+    if (!checkAll([
+      { input: pw.input, rules: newPasswordRules(LIMITS).map((r) => (v) => r(v).replace(/your password/i, 'Your new password')) },
+      { input: again.input, rules: [(v) => (v === pw.input.value ? '' : 'The two passwords differ.')] },
+    ], msg)) return;
     submit.disabled = true;
     try {
       const d = await api('POST', '/api/password-reset/confirm', { token: t, new_password: pw.input.value });
@@ -87,7 +90,10 @@ export function renderReset(main, params, ctx) {
       toast('Your password is changed, and you are signed in.');
       ctx.navigate('/', { replace: true });
     } catch (err) {
-      if (err.field === 'new_password') { fieldError(pw.input, err.message); pw.input.focus(); } else showFormMessage(msg, err.message);
+      if (err.field === 'new_password') {
+        fieldError(pw.input, humanize(err.message, err.field, 'your new password'));
+        pw.input.focus();
+      } else showFormMessage(msg, err.message);
     } finally {
       submit.disabled = false;
     }

@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { confirmDialog, errorPanel, isolatedName, loading, openDialog, timeEl, toast, userLink } from '../ui.js';
 import { excerpt, permalink } from './profile.js';
+import { failedPanel } from '../failed.js';
 import { LIMITS } from '../limits.js';
 
 const REASON = { spam: 'Spam', rude: 'Rude or abusive', off_topic: 'Off topic', other: 'Other' };
@@ -134,7 +135,7 @@ export function renderFlags(main, params, ctx) {
       h('p', null, h('a', { href: '/modlog' }, 'The public moderation log'))));
     if (ctx.ready) ctx.ready();
   }).catch((e) => {
-    if (alive) main.replaceChildren(errorPanel('Could not load the review queue', e.message));
+    if (alive) main.replaceChildren(failedPanel(ctx, 'Could not load the review queue', e));
   });
   load();
   return () => { alive = false; };

@@ -4,8 +4,9 @@ import { api } from '../api.js';
 import { h, icon } from '../dom.js';
 import { currentTab, listTabs } from '../listtabs.js';
 import { followFeed } from '../livelist.js';
-import { errorPanel, loading, threadItem, threadList } from '../ui.js';
+import { loading, threadItem, threadList } from '../ui.js';
 import { askBox } from './ask.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 export function categoryTree(categories, currentSlug = null) {
   const node = (c) => h('li', null,
@@ -56,7 +57,7 @@ export function renderHome(main, params, ctx) {
     await addMore(feed, list, d.next, loadPage, ctx, () => alive);
     if (alive && first) { first = false; ctx.ready(); }
   }).catch((e) => {
-    if (alive) { feed.replaceChildren(errorPanel('Could not load threads', e.message)); if (first) ctx.ready(); }
+    if (alive) { feed.replaceChildren(failedPanel(ctx, 'Could not load threads', e, { heading: 'h2' })); if (first) ctx.ready(); }
   });
   load();
   // Live: new threads and activity arrive without a reload (the Active tab reorders; others update in place).
@@ -86,7 +87,7 @@ export async function addMore(container, list, next, loadPage, ctx, isAlive = ()
       return true;
     } catch (e) {
       btn.disabled = false;
-      btn.textContent = `Show more (${e.message})`;
+      btn.textContent = moreFailedLabel(e);
       return false;
     }
   };

@@ -3,29 +3,59 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { errorPanel, loading, timeEl, userLink } from '../ui.js';
+import { loading, timeEl, userLink } from '../ui.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 const ACTION = {
-  'post.edited': 'edited a post',
-  'post.deleted': 'deleted a post',
-  'thread.renamed': 'renamed a thread',
-  'thread.locked': 'locked a thread',
-  'thread.unlocked': 'unlocked a thread',
-  'thread.moved': 'moved a thread',
-  'thread.accepted': 'accepted an answer',
+  'post.edited': 'edited',
+  'post.deleted': 'deleted',
+  'thread.renamed': 'renamed',
+  'thread.locked': 'locked',
+  'thread.unlocked': 'unlocked',
+  'thread.moved': 'moved',
+  'thread.accepted': 'accepted an answer in',
   'user.suspended': 'suspended',
   'user.unsuspended': 'lifted the suspension of',
-  'flag.resolved': 'resolved a flag',
-  'flag.dismissed': 'dismissed a flag',
+  'flag.resolved': 'resolved a flag on',
+  'flag.dismissed': 'dismissed a flag on',
 };
 
-/** Where an entry points: the post in its thread, the thread, or the member. */
+// Thread titles for the entries (the log names threads by id): read once per thread, a few at a time.
+const titles = new Map(); // thread id -> Promise<title|null> (null: the thread is gone)
+const TITLE_READS = 4;
+let reading = 0;
+const waiting = [];
+
+function titleOf(id) {
+  if (!titles.has(id)) {
+    titles.set(id, new Promise((resolve) => { waiting.push([id, resolve]); pump(); }));
+  }
+  return titles.get(id);
+}
+
+function pump() {
+  while (reading < TITLE_READS && waiting.length) {
+    const [id, resolve] = waiting.shift();
+    reading += 1;
+    api('GET', `/api/threads/${id}?limit=1`).then((d) => resolve(d.thread.title), (e) => {
+      if (e.status !== 404) titles.delete(id); // try again next time
+      resolve(null);
+    }).finally(() => { reading -= 1; pump(); });
+  }
+}
+
+/** Where an entry points: the post in its thread (by title), the thread, or the member. */
 function target(t) {
   const parts = [];
   if (t.thread_id) {
     const href = t.post_id ? `/t/${t.thread_id}#post-${t.post_id}` : `/t/${t.thread_id}`;
-    parts.push(h('a', { href, 'data-testid': 'modlog-target' }, t.post_id ? `post ${t.post_id} in thread ${t.thread_id}`
-      : `thread ${t.thread_id}`));
+    const name = h('span', { dir: 'auto', class: 'modlog-title' }, `thread ${t.thread_id}`);
+    const link = h('a', { href, 'data-testid': 'modlog-target' }, t.post_id ? ['a post in ', name] : name);
+    titleOf(t.thread_id).then((title) => {
+      if (title) name.textContent = title;
+      else name.textContent = 'a thread that was deleted';
+    });
+    parts.push(link);
   }
   if (t.username) {
     if (parts.length) parts.push(' by ');
@@ -64,7 +94,7 @@ export function renderModlog(main, params, ctx) {
           next = d.next;
           if (!next) more.remove();
         } catch (err) {
-          more.textContent = `Show more (${err.message})`;
+          more.textContent = moreFailedLabel(err);
         } finally {
           more.disabled = false;
         }
@@ -75,7 +105,7 @@ export function renderModlog(main, params, ctx) {
     if (ctx.ready) ctx.ready();
   }).catch((e) => {
     if (!alive) return;
-    main.replaceChildren(errorPanel('Could not load the moderation log', e.message));
+    main.replaceChildren(failedPanel(ctx, 'Could not load the moderation log', e));
   });
   return () => { alive = false; };
 }

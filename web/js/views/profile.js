@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { h } from '../dom.js';
 import { formatDate, plural } from '../format.js';
 import { avatar, displayName, errorPanel, loading, timeEl, toast } from '../ui.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 
 const KIND = { question: 'Asked', response: 'Answered', comment: 'Commented on' };
 
@@ -64,7 +65,7 @@ export function renderProfile(main, { username }, ctx) {
       h('dt', null, label), h('dd', null, String(n)));
     const list = h('ol', { class: 'profile-posts', 'data-testid': 'profile-posts' }, (first.posts || []).map(postItem));
     const section = h('section', { class: 'card', 'aria-labelledby': 'profile-posts-title' },
-      h('h2', { id: 'profile-posts-title', class: 'card-title' }, 'Questions and responses'),
+      h('h2', { id: 'profile-posts-title', class: 'card-title' }, 'Questions, responses and comments'),
       first.posts && first.posts.length ? list : h('p', { class: 'empty' }, 'Nothing posted yet.'));
     let next = first.next;
     if (next) {
@@ -77,7 +78,7 @@ export function renderProfile(main, { username }, ctx) {
           next = d.next;
           if (!next) more.remove();
         } catch (e) {
-          more.textContent = `Show more (${e.message})`;
+          more.textContent = moreFailedLabel(e);
         } finally {
           more.disabled = false;
         }
@@ -104,10 +105,10 @@ export function renderProfile(main, { username }, ctx) {
     ctx.ready();
   }).catch((e) => {
     if (!alive) return;
-    ctx.setTitle('Not found');
-    main.replaceChildren(errorPanel(e.status === 404 ? 'No such user' : 'Could not load the profile',
-      e.status === 404 ? `There is nobody called ${username} here.` : e.message,
-      h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum')));
+    ctx.setTitle(e.status === 404 ? 'Not found' : 'Could not load the profile');
+    main.replaceChildren(e.status === 404 ? errorPanel('No such user', `There is nobody called ${username} here.`,
+      h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum'))
+      : failedPanel(ctx, 'Could not load the profile', e));
     ctx.ready();
   });
   return () => { alive = false; };

@@ -2,8 +2,10 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { errorPanel, loading, timeEl, userLink } from '../ui.js';
+import { loading, timeEl, userLink } from '../ui.js';
 import { permalink } from './profile.js';
+import { field, searchFilters } from '../searchfilters.js';
+import { failedPanel, moreFailedLabel } from '../failed.js';
 import { LIMITS } from '../limits.js';
 
 const ENTITIES = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#x27;': "'" };
@@ -44,23 +46,26 @@ export function renderSearch(main, params, ctx) {
   const order = h('select', { id: 'search-sort', name: 'sort', 'data-testid': 'search-sort' },
     h('option', { value: 'relevance', selected: sort === 'relevance' }, 'Relevance'),
     h('option', { value: 'newest', selected: sort === 'newest' }, 'Newest'));
+  const filters = searchFilters(ctx, qs); // category and author (searchfilters.js)
   const form = h('form', { class: 'search-form', role: 'search', 'aria-label': 'Search the forum', 'data-testid': 'search-form' },
-    h('label', { for: 'search-q' }, 'Search questions and answers'), input,
-    h('label', { for: 'search-sort' }, 'Order'), order,
-    h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'),
-    h('p', { class: 'hint' }, 'Words must all match; "a phrase", -word to exclude, or.'));
+    h('div', { class: 'search-main' }, h('label', { for: 'search-q' }, 'Search questions and answers'),
+      h('div', { class: 'search-row' }, input, h('button', { type: 'submit', class: 'btn btn-primary' }, 'Search'))),
+    h('p', { class: 'hint' }, 'Words must all match; "a phrase", -word to exclude, or.'),
+    h('div', { class: 'search-filters', 'data-testid': 'search-filters' }, filters.fields,
+      field('search-sort', 'Order', order)));
   const submit = (e) => {
     if (e) e.preventDefault();
     const v = input.value.trim();
-    if (v) ctx.navigate(`/search?q=${encodeURIComponent(v)}${order.value === 'newest' ? '&sort=newest' : ''}`);
+    if (v) ctx.navigate(`/search?q=${encodeURIComponent(v)}${order.value === 'newest' ? '&sort=newest' : ''}${filters.params()}`);
   };
   form.addEventListener('submit', submit);
   order.addEventListener('change', submit);
+  filters.inputs.category.addEventListener('change', submit);
   const results = h('section', { class: 'feed', 'aria-label': 'Results' });
   main.append(h('div', { class: 'page-search' }, h('h1', null, 'Search'), form, results));
   if (!q) { ctx.ready(); return () => { alive = false; }; }
   results.append(loading('Searching…'));
-  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(q)}&sort=${sort}&limit=20${
+  const load = (before) => api('GET', `/api/search?q=${encodeURIComponent(q)}&sort=${sort}${filters.params()}&limit=20${
     before ? `&before=${encodeURIComponent(before)}` : ''}`);
   load(null).then((d) => {
     if (!alive) return;
@@ -82,7 +87,7 @@ export function renderSearch(main, params, ctx) {
           next = page.next;
           if (!next) more.remove();
         } catch (e) {
-          more.textContent = `Show more (${e.message})`;
+          more.textContent = moreFailedLabel(e);
         } finally {
           more.disabled = false;
         }
@@ -92,7 +97,7 @@ export function renderSearch(main, params, ctx) {
     ctx.announce(`${d.results.length}${d.next ? '+' : ''} results`);
     ctx.ready();
   }).catch((e) => {
-    if (alive) { results.replaceChildren(errorPanel('Search failed', e.message)); ctx.ready(); }
+    if (alive) { results.replaceChildren(failedPanel(ctx, 'Search failed', e, { heading: 'h2' })); ctx.ready(); }
   });
   return () => { alive = false; };
 }

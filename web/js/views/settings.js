@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h } from '../dom.js';
 import { avatar, displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
+import { checkAll, humanize, newPasswordRules } from '../validate.js';
 import { LIMITS } from '../limits.js';
 import { IMAGE_TYPES, uploadFile } from '../uploads.js';
 
@@ -41,13 +42,12 @@ export function renderSettings(main, params, ctx) {
     e.preventDefault();
     for (const f of [oldPw, newPw, again]) fieldError(f.input, '');
     showFormMessage(msg, '');
-    if (!oldPw.input.value) { fieldError(oldPw.input, 'Enter your current password.'); oldPw.input.focus(); return; }
-    if (newPw.input.value.length < 8) { fieldError(newPw.input, 'Use at least 8 characters.'); newPw.input.focus(); return; }
-    if (newPw.input.value !== again.input.value) {
-      fieldError(again.input, 'The two new passwords differ.');
-      again.input.focus();
-      return;
-    }
+    // Every field at once, in the words of its label (validate.js).
+    if (!checkAll([
+      { input: oldPw.input, rules: [(v) => (v ? '' : 'Enter your current password.')] },
+      { input: newPw.input, rules: newPasswordRules(LIMITS).map((r) => (v) => r(v).replace(/your password/i, 'Your new password')) },
+      { input: again.input, rules: [(v) => (v === newPw.input.value ? '' : 'The two new passwords differ.')] },
+    ], msg)) return;
     submit.disabled = true;
     try {
       // Every session made before ends, this tab's too: its socket closes (4001) and comes back with the
@@ -61,7 +61,8 @@ export function renderSettings(main, params, ctx) {
     } catch (err) {
       const wrong = err.status === 401 || err.status === 403 || err.field === 'old_password';
       const target = wrong ? oldPw.input : err.field === 'new_password' ? newPw.input : null;
-      const text = wrong && !err.field ? 'That is not your current password.' : err.message;
+      const text = wrong && !err.field ? 'That is not your current password.'
+        : humanize(err.message, err.field, err.field === 'new_password' ? 'your new password' : 'your current password');
       if (target) { fieldError(target, text); target.focus(); } else showFormMessage(msg, text);
     } finally {
       submit.disabled = false;

@@ -13,9 +13,13 @@ import { breadcrumb, displayName, errorPanel, loading } from '../ui.js';
 import { buildReply } from './thread/composers.js';
 import { editedUnderEditor, openEditor } from './thread/editor.js';
 import { NewPill, renderWatching, Typing } from './thread/indicators.js';
+import { myVote } from './thread/actions.js';
+import { ThreadAside } from './thread/aside.js';
 import { buildPost, fillPost } from './thread/post.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
+import { failedPanel } from '../failed.js';
+import { keepTextWhenLocked } from '../composing.js';
 
 const TYPING_SEND_EVERY_MS = 3000;
 const SORTS = { oldest: 'Oldest', newest: 'Newest', top: 'Top' };
@@ -74,8 +78,7 @@ class ThreadView {
       this.main.replaceChildren(e.status === 404
         ? errorPanel('Thread not found', 'This thread does not exist or was deleted.',
           h('a', { class: 'btn btn-primary', href: '/' }, 'Back to the forum'))
-        : errorPanel('Could not load this thread', e.message,
-          h('button', { type: 'button', class: 'btn btn-primary', onClick: () => this.ctx.navigate(location.pathname, { replace: true }) }, 'Try again')));
+        : failedPanel(this.ctx, 'Could not load this thread', e));
       this.ctx.ready();
       return;
     }
@@ -87,9 +90,14 @@ class ThreadView {
       since: () => this.sync.seq,
       onEvent: (ev) => this.sync.receive(ev),
       onSubscribed: (msg) => this.sync.subscribed(msg),
-      onPresence: (msg) => { this.presence = msg; renderWatching(this.watchingEl, msg); },
+      onPresence: (msg) => {
+        this.presence = msg;
+        renderWatching(this.watchingEl, msg);
+        if (this.aside) this.aside.presence(msg);
+      },
       onTyping: (user, parent) => this.onTyping(user, parent),
       onResume: () => this.sync.catchUp(),
+      onMyVote: (msg) => myVote(this, msg), // the pressed arrow follows a vote made in another tab
     });
   }
 
@@ -132,6 +140,8 @@ class ThreadView {
         break;
     }
     this.updateCounts();
+    // What arrives on screen while the page is visible is read (reading.js decides what is on screen).
+    if (live && this.reading) this.reading.schedule();
   }
 
   // ---- rendering ----------------------------------------------------------
@@ -167,7 +177,9 @@ class ThreadView {
       h('section', { class: 'responses', 'aria-labelledby': 'responses-title' },
         h('div', { class: 'section-head' }, this.headingEl, this.sortControl()), this.emptyEl, this.listEl, typingEl),
       buildReply(this));
-    this.main.replaceChildren(this.root);
+    if (!this.aside) this.aside = new ThreadAside(this); // the right-hand column (thread/aside.js)
+    this.main.replaceChildren(h('div', { class: 'thread-layout' }, this.root, this.aside.el));
+    this.aside.fill();
 
     this.pill.mount();
     this.renderThreadHead();
@@ -176,7 +188,7 @@ class ThreadView {
       const r = this.refs.get(id);
       return (r && r.kind === 'response' && r.typing) || null;
     });
-    if (this.presence) renderWatching(this.watchingEl, this.presence);
+    if (this.presence) { renderWatching(this.watchingEl, this.presence); this.aside.presence(this.presence); }
     if (this.reading) this.reading.mount();
   }
 
@@ -186,6 +198,7 @@ class ThreadView {
     this.titleEl.textContent = t.title;
     this.lockBadge.hidden = !t.locked;
     this.root.classList.toggle('is-locked', !!t.locked);
+    keepTextWhenLocked(this.root, !!t.locked); // a half-written reply stays on screen (composing.js)
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
   }

@@ -66,6 +66,17 @@ async function sendVotes(view, id, v) {
   }
 }
 
+/** The reader's own vote made elsewhere (a `my_vote` frame): the pressed arrow, unless a vote is in flight here. */
+export function myVote(view, msg) {
+  const v = view.votes.get(msg.post_id);
+  if (v && v.inflight) return;
+  const found = findPost(view.state, msg.post_id);
+  if (!found || (found.post.my_vote || 0) === msg.my_vote) return;
+  if (v) v.confirmed = msg.my_vote;
+  view.state = updatePost(view.state, msg.post_id, (p) => ({ ...p, my_vote: msg.my_vote }));
+  view.refreshPost(msg.post_id);
+}
+
 export async function deletePost(view, id) {
   const found = findPost(view.state, id);
   if (!found) return;

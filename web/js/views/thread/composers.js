@@ -6,6 +6,7 @@ import { markdownTools, wireComposer } from '../../composer.js';
 import { imageUploads } from '../../uploads.js';
 import { h, icon } from '../../dom.js';
 import { formMessage } from '../../ui.js';
+import { enterPosts, lengthGuard } from '../../composing.js';
 import { LIMITS } from '../../limits.js';
 
 const HINT = 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.';
@@ -15,7 +16,7 @@ export function draftKey(threadId, suffix) { return `parley:draft:t:${threadId}:
 /** The response box (or, for a guest, the invitation to sign in). */
 export function buildReply(view) {
   if (!view.me) {
-    const next = encodeURIComponent(location.pathname);
+    const next = encodeURIComponent(`${location.pathname}#reply`); // back at the reply box (permalink.js)
     return h('section', { class: 'reply-box card reply-guest', 'aria-label': 'Respond' },
       h('p', null, 'Know the answer or have something to add?'),
       h('div', { class: 'welcome-actions' },
@@ -32,6 +33,7 @@ export function buildReply(view) {
     tools.bar, ta, tools.preview, h('p', { class: 'hint' }, HINT),
     msg, h('div', { class: 'form-actions' }, submit));
   wire(view, form, ta, submit, msg, null, 'reply', tools.reset);
+  lengthGuard(ta, form);
   return h('section', { class: 'reply-box card', 'aria-label': 'Respond' }, form,
     h('p', { class: 'locked-note' }, icon('lock', 'icon icon-sm'), 'This thread is locked. New responses and comments are closed.'));
 }
@@ -41,13 +43,15 @@ export function buildCommentForm(view, responseId) {
   if (!view.me) return null;
   const id = `comment-${responseId}`;
   const ta = h('textarea', { id, class: 'comment-input', rows: '1', maxlength: LIMITS.body_max, 'data-testid': 'comment-input',
-    dir: 'auto', placeholder: 'Add a comment…', 'aria-label': 'Add a comment' });
+    dir: 'auto', placeholder: 'Add a comment… (Enter posts, Shift+Enter: new line)', 'aria-label': 'Add a comment' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-sm', 'data-testid': 'comment-submit' }, 'Comment');
   // Images may be pasted or dropped here too (no toolbar in a comment box: ../../uploads.js).
   const uploads = imageUploads(ta, (el) => { el.dispatchEvent(new Event('input', { bubbles: true })); el.focus(); });
   const form = h('form', { class: 'comment-form', novalidate: true, 'data-testid': 'comment-box' },
     h('div', { class: 'comment-row' }, ta, submit), uploads.list, msg);
+  lengthGuard(ta, form);
+  enterPosts(ta, form);
   wire(view, form, ta, submit, msg, responseId, `c:${responseId}`);
   return form;
 }

@@ -6,6 +6,7 @@ import { api, ApiError } from '../../api.js';
 import { markdownTools } from '../../composer.js';
 import { findPost, mergePost, updatePost } from '../../apply.js';
 import { h, setPostHtml } from '../../dom.js';
+import { lengthGuard } from '../../composing.js';
 import { fieldError, isolatedName, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
 import { LIMITS } from '../../limits.js';
 
@@ -40,6 +41,7 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeEditor(view, id); } });
   // No typing notice here: "is replying…" is for new responses and comments, not edits.
   submitOnCtrlEnter(ta, form);
+  lengthGuard(ta, form);
   form.addEventListener('submit', (e) => { e.preventDefault(); saveEdit(view, id); });
   r.body.hidden = true;
   r.actions.hidden = true;

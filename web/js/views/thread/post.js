@@ -2,12 +2,20 @@
 // refilled in place when it changes (score, body, edited marker, actions).
 
 import { h, icon, setPostHtml } from '../../dom.js';
-import { formatDateTime } from '../../format.js';
 import { avatar, displayName, formMessage, timeEl, userHandle, userLink } from '../../ui.js';
 import { deletePost, setAccepted, setLocked, showRevisions, vote } from './actions.js';
 import { flagDialog } from '../flags.js';
 import { buildCommentForm } from './composers.js';
 import { openEditor } from './editor.js';
+
+// Discourse's rule: the author's own edits within 5 minutes of posting (a typo fixed at once) are not marked.
+export const EDIT_GRACE_MS = 5 * 60 * 1000;
+
+/** Whether an edit falls in that grace window: by the author, within EDIT_GRACE_MS of posting. */
+export function inEditGrace(post) {
+  if (!post.edited_at || !post.edited_by || !post.author || post.edited_by.id !== post.author.id) return false;
+  return Date.parse(post.edited_at) - Date.parse(post.created_at) < EDIT_GRACE_MS;
+}
 
 /** Build the element of a question, response or comment (its comments too). */
 export function buildPost(view, post) {
@@ -101,17 +109,18 @@ export function fillPost(view, post) {
   }
 
   if (post.deleted) {
-    r.body.replaceChildren(h('em', { class: 'deleted-text' }, `This ${kind} was deleted.`));
+    // A one-line tombstone (walk.css): no author, time, votes or actions beside it.
+    r.body.replaceChildren(h('em', { class: 'deleted-text', 'data-testid': 'tombstone' }, `This ${kind} was deleted.`));
   } else {
     setPostHtml(r.body, post.html);
   }
 
-  if (post.edited_at && post.edited_by && !post.deleted) {
+  if (post.edited_at && post.edited_by && !post.deleted && !inEditGrace(post)) {
     r.edited.hidden = false;
     r.edited.replaceChildren(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'edited-marker',
       'aria-haspopup': 'dialog', onClick: () => showRevisions(view, post.id) },
-    'This post was edited by ', h('bdi', null, displayName(post.edited_by)), ' ', userHandle(post.edited_by),
-    ` at ${formatDateTime(post.edited_at)}`));
+    'Edited ', timeEl(post.edited_at, 'relative'), ' by ', h('bdi', null, displayName(post.edited_by)), ' ',
+    userHandle(post.edited_by)));
   } else {
     r.edited.hidden = true;
     r.edited.replaceChildren();
