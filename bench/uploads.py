@@ -158,8 +158,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "uploaders": args.uploaders, "rounds": args.rounds, "workers": args.workers,
             "photo_mb": round(sum(map(len, photos)) / len(photos) / 1e6, 2), "megapixels": args.megapixels,
             "statuses": statuses, "seconds": round(elapsed, 2), "uploads_per_s": round(n / elapsed, 2),
-            "cpu_s_per_upload": round(cpu / n, 3), "upload_p50_s": round(common.pct(latencies, 50) or 0, 2),
-            "upload_p99_s": round(common.pct(latencies, 99) or 0, 2),
+            "cpu_s_per_upload": round(cpu / n, 3),
+            "upload_p50_s": round(common.pct(sorted(latencies), 50) or 0, 2),  # pct() takes a sorted list
+            "upload_p99_s": round(common.pct(sorted(latencies), 99) or 0, 2),
             "rss_before_mb": round(rss0 / 2**20), "rss_peak_mb": round(peak / 2**20),
             "healthz_idle_ms": common.summary_ms(list(idle)),
             "healthz_busy_ms": common.summary_ms(list(busy)),
