@@ -46,7 +46,7 @@ def api_routes() -> set[tuple[str, str]]:
     for route in app.routes():
         if isinstance(route, Mount) or not isinstance(route, Route) or route.endpoint is app.page:
             continue
-        if route.path.startswith("/static/"):  # the page's files (/static/js/limits.js is generated), not the API
+        if route.path.startswith("/static/"):  # the page's files (a generated one, /static/js/limits.js, too)
             continue
         for method in route.methods or ():
             if method != "HEAD":
