@@ -158,12 +158,22 @@ def _webp_end(data: bytes) -> int:
 ENDS = {"png": _png_end, "jpg": _jpeg_end, "gif": _gif_end, "webp": _webp_end}
 
 
+def _camera_trailer(trailer: bytes) -> bool:
+    """What phones append to a JPEG: a Motion Photo's MP4 (Google, Samsung: an ISO box, `ftyp` at offset 4),
+    more JPEG images of a Multi-Picture file (depth maps, previews) or Samsung's SEFT block. Only the decoded
+    pixels are ever stored and served, so keeping such a photo costs nothing; anything else after the image
+    (HTML, a ZIP, a script) is still refused as a polyglot."""
+    return (trailer[4:8] == b"ftyp" or trailer.startswith(b"\xff\xd8\xff")
+            or (trailer.endswith(b"SEFT") and b"SEFH" in trailer))
+
+
 def check_whole(data: bytes, ext: str) -> None:
-    """Refused when the file ends before its image does, or goes on after it (a polyglot)."""
+    """Refused when the file ends before its image does, or goes on after it (a polyglot) with anything but
+    what cameras append to a JPEG."""
     end = ENDS[ext](data)
     if end > len(data):
         raise Refused("The image is truncated")
-    if end < len(data):
+    if end < len(data) and not (ext == "jpg" and _camera_trailer(data[end:])):
         raise Refused("The file holds more than one image: bytes follow the image's end")
 
 

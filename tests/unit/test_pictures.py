@@ -68,6 +68,20 @@ def test_refusals_say_why(tmp_path: Path, data: bytes, why: str) -> None:
         run(tmp_path, data)
 
 
+@pytest.mark.parametrize("trailer", [
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64,  # a Motion Photo's MP4
+    None,  # a second JPEG (a Multi-Picture file's depth map or preview): filled in below
+])
+def test_a_phone_photo_with_what_cameras_append_is_kept_without_it(tmp_path: Path, trailer: bytes | None) -> None:
+    """A JPEG followed by a Motion Photo's video or a Multi-Picture image is accepted; only its pixels are kept."""
+    photo = pictures.phone_jpeg(60, 20, orientation=1)
+    done = run(tmp_path, photo + (trailer if trailer is not None else pictures.phone_jpeg(8, 8, orientation=1)))
+    data = Path(done.image.path).read_bytes()
+    assert b"ftyp" not in data and data.count(b"\xff\xd8\xff") == 1
+    with pytest.raises(images.Refused, match="more than one image"):
+        run(tmp_path, photo + b"PK\x03\x04" + b"\x00" * 64)  # a ZIP after it is still a polyglot
+
+
 def test_reencoded_jpeg_keeps_no_metadata_and_is_upright(tmp_path: Path) -> None:
     """EXIF (GPS, model), XMP and the comment are gone; orientation 8 is applied; the sha256 is the file's."""
     done = run(tmp_path, pictures.phone_jpeg(60, 20, orientation=8))
