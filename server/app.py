@@ -40,6 +40,7 @@ from .api import (
     profiles,
     search,
     tags,
+    uploads,
 )
 from .api.common import json
 from .auth import Cookies
@@ -57,6 +58,8 @@ from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .state import AppState
 from .store import meta
+from .uploads.storage import open_storage
+from .uploads.workers import ImageWorkers
 
 log = logging.getLogger("parley")
 access_log = logging.getLogger("parley.access")
@@ -91,7 +94,7 @@ def allowed_methods(request: Request) -> str:
 
 
 # Paths that are never the page: an unknown one of these answers JSON, any other is a page URL.
-NOT_PAGES = re.compile(r"/(api|static|ws|healthz|readyz|metrics|feeds)(/|\Z)")
+NOT_PAGES = re.compile(r"/(api|static|uploads|ws|healthz|readyz|metrics|feeds)(/|\Z)")
 
 
 def slash_redirect(request: Request) -> Response | None:
@@ -242,6 +245,9 @@ def routes() -> list[Any]:
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
         Route("/api/me/email", mail.set_email, methods=["PUT"]),
+        Route("/api/me/avatar", uploads.set_avatar, methods=["PUT"]),
+        Route("/api/uploads", uploads.create_upload, methods=["POST"]),
+        Route("/uploads/{name}", uploads.serve_upload, methods=["GET"]),
         Route("/api/me/preferences", mail.get_preferences, methods=["GET"]),
         Route("/api/me/preferences", mail.set_preferences, methods=["PUT"]),
         Route("/api/email/verify", mail.verify_email, methods=["POST"]),
@@ -367,10 +373,14 @@ class Parley:
                               presence=presence, limiter=limiter, cookies=Cookies(settings), renderer=renderer,
                               feed_publisher=FeedPublisher(pool, broker, channels), page_cache=PageCache(),
                               search_slots=asyncio.Semaphore(search.slots(settings)),
+                              storage=open_storage(settings.upload_store, settings.data_dir, settings.s3_endpoint,
+                                                   settings.s3_access_key, settings.s3_secret_key,
+                                                   settings.s3_region),
+                              images=ImageWorkers(settings.render_workers),
                               mailer=Mailer(pool, settings, presence.online))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
-        pruner = asyncio.create_task(housekeeping.loop(pool, settings), name="housekeeping")
+        pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
             yield
@@ -385,6 +395,7 @@ class Parley:
             if redis is not None:
                 await redis.aclose()
             await renderer.close()
+            self.state.images.close()
             await pool.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,9 @@ class RateLimits:
     mail_per_ip: tuple[int, float] = (20, 20 / 3600)
     # Confirming a token (verify, reset): guessing one is hopeless (256 bits), but each try costs a hash.
     token_per_ip: tuple[int, float] = (30, 30 / 300)
+    # Uploads (each costs a worker up to a second of CPU): a person pastes a few screenshots in a row; the
+    # day's quota (store/uploads.py: 50 uploads, 100 MiB) is the other bound.
+    upload_per_user: tuple[int, float] = (10, 10 / 60)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,14 @@ class Settings:
     mail_from: str = "Parley <parley@localhost>"
     smtp_listen: tuple[str, int] | None = None
     mail_delay_seconds: float = 120.0
+    # Pictures (docs/operations.md "Pictures"): a directory (relative: in the data directory) or s3://BUCKET/PREFIX
+    # at s3_endpoint (None: AWS's) with the AWS_* credentials (None: boto3's own chain).
+    upload_store: str = "uploads"
+    upload_max_bytes: int = 8 * 1024 * 1024
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str | None = None
     # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -158,6 +170,22 @@ def _listen(raw: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ConfigError(f"PARLEY_SMTP_LISTEN must be HOST:PORT, like 127.0.0.1:2525, not {raw!r}")
     return host, int(port)
+
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _upload_store(raw: str) -> str:
+    """A directory, or s3://BUCKET/PREFIX (a bucket name as S3 allows it, an optional prefix)."""
+    raw = raw.strip()
+    if raw.startswith("s3://"):
+        bucket, _, prefix = raw[5:].partition("/")
+        if not _BUCKET.fullmatch(bucket) or any(c in prefix for c in "?#\\"):
+            raise ConfigError(f"PARLEY_UPLOAD_STORE must be a directory or s3://BUCKET/PREFIX, not {raw!r}")
+        return raw.rstrip("/")
+    if "://" in raw:
+        raise ConfigError(f"PARLEY_UPLOAD_STORE must be a directory or s3://BUCKET/PREFIX, not {raw!r}")
+    return raw
 
 
 def _origin(raw: str) -> str:
@@ -280,6 +308,18 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["smtp_listen"] = _listen(raw)
     if (raw := get("PARLEY_MAIL_DELAY_SECONDS")) is not None:
         kw["mail_delay_seconds"] = _number("PARLEY_MAIL_DELAY_SECONDS", raw, float, 0, 86400 * 7)
+    if (raw := get("PARLEY_UPLOAD_STORE")) is not None:
+        kw["upload_store"] = _upload_store(raw)
+    if (raw := get("PARLEY_UPLOAD_MAX_BYTES")) is not None:
+        kw["upload_max_bytes"] = int(_number("PARLEY_UPLOAD_MAX_BYTES", raw, int, 1024, 1 << 30))
+    if (raw := get("PARLEY_S3_ENDPOINT")) is not None:
+        kw["s3_endpoint"] = _url("PARLEY_S3_ENDPOINT", raw, ("http", "https"))
+    if str(kw.get("upload_store", "")).startswith("s3://"):
+        kw["s3_access_key"] = get("AWS_ACCESS_KEY_ID")
+        kw["s3_secret_key"] = get("AWS_SECRET_ACCESS_KEY")
+        kw["s3_region"] = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
+        if (kw["s3_access_key"] is None) != (kw["s3_secret_key"] is None):
+            raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither")
     if (raw := get("PARLEY_DEMO")) is not None:
         kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
     data_dir = kw.setdefault("data_dir", Path.cwd() / ".parley")

@@ -16,7 +16,8 @@ import random
 import asyncpg
 
 from . import config, metrics
-from .store import pruning
+from .store import pruning, uploads
+from .uploads.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,26 @@ async def run_round(pool: asyncpg.Pool, settings: config.Settings, batch: int = 
     return done
 
 
-async def loop(pool: asyncpg.Pool, settings: config.Settings) -> None:
+async def clean_uploads(pool: asyncpg.Pool, storage: Storage, batch: int = 500,
+                        hours: float = uploads.KEEP_UNREFERENCED_HOURS) -> int | None:
+    """Delete uploads that nothing has referred to for `hours` (CONTRACT "Pictures": 24 h) and the stored files
+    no upload names any more; how many uploads, or None when another process holds the cleanup. The files go
+    before COMMIT: if the store fails, the rows come back and the next round tries again."""
+    async with pool.acquire() as conn, conn.transaction():
+        done = await uploads.delete_unreferenced(conn, batch, hours)
+        if done is None:
+            return None
+        count, keys = done
+        for key in keys:
+            await storage.delete(key)
+    if count:
+        metrics.UPLOADS_DELETED.inc(count)
+        metrics.UPLOAD_FILES_DELETED.inc(len(keys))
+        log.info("housekeeping deleted %d unreferenced uploads (%d files)", count, len(keys))
+    return count
+
+
+async def loop(pool: asyncpg.Pool, settings: config.Settings, storage: Storage | None = None) -> None:
     """Run rounds forever (a lifespan task): soon after start, then about every EVERY seconds."""
     delay = 5.0 * random.random()
     while True:
@@ -48,6 +68,8 @@ async def loop(pool: asyncpg.Pool, settings: config.Settings) -> None:
         try:
             done = await run_round(pool, settings)
             if done and any(n >= BATCH for n in done.values()):
+                delay = SOON
+            if storage is not None and (await clean_uploads(pool, storage) or 0) >= 500:
                 delay = SOON
         except asyncio.CancelledError:
             raise

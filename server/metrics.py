@@ -48,6 +48,10 @@ PRESENCE_READS = Counter("parley_presence_reads", "Reads of a presence scope fro
 PRESENCE_FRAMES = Counter("parley_presence_frames", "Presence frames written to sockets")
 PRESENCE_FRAME_BYTES = Counter("parley_presence_frame_bytes", "Bytes of presence frames written to sockets")
 PRESENCE_CPU = Counter("parley_presence_cpu_seconds", "Thread CPU seconds spent in presence work")
+UPLOADS_DELETED = Counter("parley_uploads_deleted", "Uploads nothing referred to for 24 h, deleted by housekeeping")
+UPLOAD_FILES_DELETED = Counter("parley_upload_files_deleted", "Stored files deleted with them (no upload named them)")
+UPLOADS = Counter("parley_uploads", "Uploads by outcome: created, again (the same bytes), refused (422)",
+                  ["outcome"])
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])
 HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("parley_http_request_duration_seconds", "HTTP request latency", ["route"],

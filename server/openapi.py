@@ -31,6 +31,7 @@ from .api import (
     profiles,
     search,
     tags,
+    uploads,
 )
 from .auth import COOKIE
 from .store.cursor import CURSOR
@@ -64,7 +65,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            apikeys.NewApiKey]
+            uploads.AvatarChange, apikeys.NewApiKey]
 
 
 def _no_nul(schema: Any) -> None:
@@ -235,6 +236,38 @@ def _unsubscribe() -> Schema:
     }
 
 
+def _upload() -> Schema:
+    """POST /api/uploads: a multipart form (not JSON) with one image in the field `file`."""
+    form = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+    errors = {s: ERRORS[s] for s in ("400", "401", "403", "415", "422", "429", "503")}
+    errors["413"] = _error("The file is over PARLEY_UPLOAD_MAX_BYTES (default 8 MiB)")
+    errors["422"] = _error("Not a PNG, JPEG, GIF or WebP image, damaged, over 40 megapixels or with bytes after "
+                           "its end (field file)")
+    errors["429"] = _error("Rate limited, or past the day's quota (50 uploads, 100 MiB)", retry_after=True)
+    return {
+        "operationId": "createUpload", "tags": ["pictures"], "security": SIGNED_IN,
+        "summary": "Upload an image: verified by its bytes, re-encoded without metadata, kept once by its SHA-256",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": form}}},
+        "responses": {**_ok("201", ref("UploadAnswer"), "Created"),
+                      **_ok("200", ref("UploadAnswer"), "The same bytes again: the upload I already have"),
+                      **errors},
+    }
+
+
+def _serve_upload() -> Schema:
+    image = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "operationId": "getUpload", "tags": ["pictures"], "security": NOBODY,
+        "summary": "An uploaded image or thumbnail, with its true type, nosniff and a year's immutable caching",
+        "parameters": [_param("name", "path", {"type": "string"}, "SHA-256.EXT, as in an upload's url")],
+        "responses": {
+            "200": {"description": "The bytes", "content": {t: image for t in (
+                "image/png", "image/jpeg", "image/gif", "image/webp")}},
+            "304": {"description": "Not modified (If-None-Match)"},
+            "404": ERRORS["404"]},
+    }
+
+
 def _meta(op_id: str, summary: str, responses: Schema) -> Schema:
     return {"operationId": op_id, "summary": summary, "tags": ["meta"], "security": NOBODY, "responses": responses}
 
@@ -298,6 +331,11 @@ def _paths() -> dict[str, Schema]:
             "setEmail", "Set my e-mail address (unverified; a verification mail goes to it), or remove it with null. "
             "409 email_taken: another account has verified it; 403 wrong_password",
             user_answer, ["409", "429"], body="EmailChange", security=SIGNED_IN, tag="email")},
+        "/api/me/avatar": {"put": op(
+            "setAvatar", "Set my avatar to a square crop of one of my uploads (null: none; initials are shown)",
+            user_answer, ["404", "429"], body="AvatarChange", security=SIGNED_IN, tag="pictures")},
+        "/api/uploads": {"post": _upload()},
+        "/uploads/{name}": {"get": _serve_upload()},
         "/api/me/preferences": {
             "get": op("getPreferences", "My mail preferences", _ok("200", ref("PreferencesAnswer")), [],
                       security=SIGNED_IN, tag="email"),

@@ -54,7 +54,7 @@ TAGS = {
 }
 ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
+    "img": {"src", "alt", "title", "width", "height", "loading"},
     "ol": {"start"},
     "th": {"align"},
     "td": {"align"},
@@ -122,6 +122,52 @@ def sanitize(html: str) -> str:
         link_rel=LINK_REL,
         strip_comments=True,
     )
+
+
+# Pictures (CONTRACT "Pictures"): after sanitizing, an image of one of our uploads (a relative /uploads/ URL whose
+# file we hold) gets its width, height and loading="lazy" (no layout shift); any other image becomes a link to it,
+# so a reader's browser never loads a picture from elsewhere (no tracking pixels). The sanitizer's output has
+# every attribute as name="value" with `"` escaped, which is what these patterns read.
+UPLOAD_SRC = re.compile(r"/uploads/([0-9a-f]{64})\.(?:png|jpg|gif|webp)")
+_IMG_TAG = re.compile(r'<img((?:\s+[a-z-]+(?:="[^"]*")?)*)\s*/?>')
+_IMG_ATTR = re.compile(r'([a-z-]+)="([^"]*)"')
+_IMG_OR_LINK = re.compile(r'(?P<a></?a\b)|<img(?P<attrs>(?:\s+[a-z-]+(?:="[^"]*")?)*)\s*/?>')
+
+
+def upload_shas(html: str) -> list[str]:
+    """The SHA-256 of each of our uploads an image of `html` shows."""
+    if "<img" not in html:
+        return []
+    return sorted({m.group(1) for tag in _IMG_TAG.finditer(html)
+                   for name, value in _IMG_ATTR.findall(tag.group(1)) if name == "src"
+                   for m in [UPLOAD_SRC.fullmatch(html_lib.unescape(value))] if m})
+
+
+def place_images(html: str, sizes: dict[str, tuple[int, int]]) -> str:
+    """Our uploads' images with their size and lazy loading; every other image as a link (or its alt text)."""
+    if "<img" not in html:
+        return html
+
+    in_link = False  # an image inside a link ([![x](img)](url)) becomes text: links do not nest
+
+    def one(tag: re.Match[str]) -> str:
+        nonlocal in_link
+        if tag.group("a") is not None:
+            in_link = not tag.group("a").startswith("</")
+            return tag.group(0)
+        attrs = dict(_IMG_ATTR.findall(tag.group("attrs")))
+        src, alt, title = attrs.get("src", ""), attrs.get("alt", ""), attrs.get("title")
+        m = UPLOAD_SRC.fullmatch(html_lib.unescape(src))
+        if m and m.group(1) in sizes:
+            w, h = sizes[m.group(1)]
+            extra = f' title="{title}"' if title is not None else ""
+            return f'<img src="{src}" alt="{alt}"{extra} width="{w}" height="{h}" loading="lazy">'
+        text = html_lib.escape(html_lib.unescape(alt).strip() or "image", quote=False)
+        if not src or in_link:  # an address the sanitizer dropped (data:, javascript:), or inside a link
+            return text
+        return f'<a href="{src}" rel="{LINK_REL}" title="Image: {src}">{text}</a>'
+
+    return _IMG_OR_LINK.sub(one, html)
 
 
 def _too_large() -> Invalid:

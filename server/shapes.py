@@ -31,6 +31,7 @@ class UserBrief(msgspec.Struct):
     id: Id
     username: str
     display_name: str
+    avatar_url: str | None = None  # absent only in events stored before avatars (migration 0011)
 
 
 class Member(msgspec.Struct):
@@ -39,6 +40,7 @@ class Member(msgspec.Struct):
     id: Id
     username: str
     display_name: str
+    avatar_url: str | None
     is_moderator: bool
     created_at: Time
 
@@ -52,6 +54,23 @@ class User(Member):
 
 class UserAnswer(msgspec.Struct):
     user: User
+
+
+class Upload(msgspec.Struct):
+    """An uploaded image (CONTRACT "Pictures"): its stored bytes' size and SHA-256, its URLs."""
+
+    id: Id
+    url: str
+    thumbnail_url: str
+    content_type: Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+    size: Annotated[int, msgspec.Meta(ge=1)]
+    width: Annotated[int, msgspec.Meta(ge=1)]
+    height: Annotated[int, msgspec.Meta(ge=1)]
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class UploadAnswer(msgspec.Struct):
+    upload: Upload
 
 
 class PathItem(msgspec.Struct):
@@ -342,5 +361,5 @@ ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
     SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
-    ApiKey, ApiKeyCreated, ApiKeys, Export,
+    Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export,
 )

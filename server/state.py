@@ -19,6 +19,8 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
+from .uploads.storage import Storage
+from .uploads.workers import ImageWorkers
 
 
 @dataclass
@@ -35,6 +37,8 @@ class AppState:
     feed_publisher: FeedPublisher  # thread-list updates, coalesced per thread by this process
     page_cache: PageCache  # guests' thread pages while their seq is unchanged
     search_slots: asyncio.Semaphore  # api/search.py: searches of this process at once
+    storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
+    images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

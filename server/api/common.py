@@ -52,6 +52,7 @@ BUCKETS = {
     "notifications_read": lambda lim: lim.notifications_read_per_user,
     "moderation": lambda lim: lim.moderation_per_user,
     "preferences": lambda lim: lim.edit_per_user,
+    "upload": lambda lim: lim.upload_per_user,
 }
 
 

@@ -9,14 +9,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, limits, pagecache, privileges
+from .. import auth, limits, pagecache, privileges, render
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
 from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
-from ..store import categories, events, following, posts, threads
+from ..store import categories, events, following, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
@@ -83,8 +83,12 @@ class Vote(msgspec.Struct):
 
 async def render_body(st: AppState, text: str, user_id: int) -> str:
     """The body's HTML, rendered off the event loop within the size and time budgets (server/render.py);
-    bodies that wait for a render worker wait in their user's queue, served fairly between users."""
-    return await st.renderer.render(text, user_id)
+    bodies that wait for a render worker wait in their user's queue, served fairly between users. Images of our
+    uploads get their size, any other image becomes a link (render.place_images)."""
+    html = await st.renderer.render(text, user_id)
+    if "<img" in html:
+        html = render.place_images(html, await uploads.dimensions(st.pool, render.upload_shas(html)))
+    return html
 
 
 async def list_categories(request: Request) -> Response:

@@ -22,7 +22,9 @@ STATUSES = ("open", "resolved", "dismissed")
 FLAG_SELECT = """
 SELECT f.id, f.post_id, f.thread_id, f.reason, f.note, f.status, f.created_at,
        u.id AS flagger_id, u.username AS flagger_username, u.display_name AS flagger_display_name,
-       r.id AS resolver_id, r.username AS resolver_username, r.display_name AS resolver_display_name
+       u.avatar_url AS flagger_avatar_url,
+       r.id AS resolver_id, r.username AS resolver_username, r.display_name AS resolver_display_name,
+       r.avatar_url AS resolver_avatar_url
 FROM flags f JOIN users u ON u.id = f.flagger_id LEFT JOIN users r ON r.id = f.resolved_by
 """
 

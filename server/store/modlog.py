@@ -41,6 +41,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
         """
         SELECT l.id, l.action, l.thread_id, l.post_id, l.reason, l.created_at,
                m.id AS mod_id, m.username AS mod_username, m.display_name AS mod_display_name,
+               m.avatar_url AS mod_avatar_url,
                t.username AS target_username
         FROM modlog l JOIN users m ON m.id = l.moderator_id LEFT JOIN users t ON t.id = l.target_user_id
         WHERE l.id < $1 ORDER BY l.id DESC LIMIT $2

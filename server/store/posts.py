@@ -322,7 +322,7 @@ async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int,
     rows = await conn.fetch(
         """
         SELECT * FROM (
-            SELECT r.revision, r.body, r.html, r.edited_at, u.id, u.username, u.display_name,
+            SELECT r.revision, r.body, r.html, r.edited_at, u.id, u.username, u.display_name, u.avatar_url,
                    octet_length(r.body) + octet_length(r.html) AS size,
                    sum(octet_length(r.body) + octet_length(r.html)) OVER (ORDER BY r.revision) AS upto,
                    count(*) OVER () AS total

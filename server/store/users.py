@@ -13,7 +13,7 @@ from .. import limits
 from ..errors import Conflict
 from ..wire import iso
 
-BRIEF_COLUMNS = "id, username, display_name"
+BRIEF_COLUMNS = "id, username, display_name, avatar_url"
 
 # The one copy of the username rule (CONTRACT "Limits"); always used with fullmatch, so "ada\n" is no username.
 USERNAME = re.compile(limits.USERNAME_PATTERN)
@@ -58,7 +58,7 @@ async def moderator_copied(conn: asyncpg.Connection | asyncpg.Pool, name: str) -
 # The contract's User brief, declared once: its keys, each a column of users. brief() builds it from a row
 # in Python, brief_sql() in SQL (for a statement that stores an event's JSON itself, store/posts.py), and
 # brief_columns() selects what brief() reads. A key added here reaches every brief in both.
-BRIEF = ("id", "username", "display_name")
+BRIEF = ("id", "username", "display_name", "avatar_url")
 
 
 def brief(row: asyncpg.Record | dict[str, Any] | None, prefix: str = "") -> dict[str, Any] | None:
@@ -87,7 +87,7 @@ def brief_sql(alias: str) -> str:
 def public(row: asyncpg.Record) -> dict[str, Any]:
     """A full user as others see it (a Profile's base): never the address."""
     return {"id": row["id"], "username": row["username"], "display_name": row["display_name"],
-            "is_moderator": row["is_moderator"], "created_at": iso(row["created_at"])}
+            "avatar_url": row["avatar_url"], "is_moderator": row["is_moderator"], "created_at": iso(row["created_at"])}
 
 
 def full(row: asyncpg.Record) -> dict[str, Any]:
@@ -174,7 +174,7 @@ async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
 # Prefix search, any case, on username and display name: two index range scans (text_pattern_ops
 # indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
 _BY_PREFIX = """
-SELECT id, username, display_name FROM users
+SELECT id, username, display_name, avatar_url FROM users
 WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
    OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
 ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2

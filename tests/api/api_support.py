@@ -16,7 +16,7 @@ from support.api import Api, unique
 from support.databases import make_moderator
 
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-USER_BRIEF = {"id", "username", "display_name"}
+USER_BRIEF = {"id", "username", "display_name", "avatar_url"}  # avatar_url: contract revision 3, "Pictures"
 USER_FULL = USER_BRIEF | {"is_moderator", "created_at"}
 USER_OWN = USER_FULL | {"email", "email_verified"}  # a full user seen by itself (contract revision 3)
 CATEGORY = {"id", "slug", "name", "parent", "path", "children"}

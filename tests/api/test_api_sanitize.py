@@ -170,16 +170,18 @@ def test_bare_urls_become_marked_links(thread):
 
 
 def test_markdown_links_and_images_keep_safe_urls(thread):
-    """Safe Markdown links and images survive, links marked with rel; mailto is allowed."""
+    """Safe Markdown links survive, marked with rel; mailto is allowed; an image from elsewhere becomes a link to it
+    (CONTRACT "Pictures": never loaded by readers' browsers)."""
     post = posted(thread["author"], thread["id"],
                   '[docs](https://docs.example/a "The docs") ![cat](https://img.example/cat.png) '
                   "[mail](mailto:someone@example.com)")
     tags = parse(post["html"])
     links = [attrs for tag, attrs in tags if tag == "a"]
     assert links[0] == {"href": "https://docs.example/a", "title": "The docs", "rel": REL}
-    assert links[1]["href"] == "mailto:someone@example.com" and links[1]["rel"] == REL
-    imgs = [attrs for tag, attrs in tags if tag == "img"]
-    assert imgs == [{"src": "https://img.example/cat.png", "alt": "cat"}]
+    assert links[1] == {"href": "https://img.example/cat.png", "title": "Image: https://img.example/cat.png",
+                        "rel": REL}
+    assert links[2]["href"] == "mailto:someone@example.com" and links[2]["rel"] == REL
+    assert [attrs for tag, attrs in tags if tag == "img"] == []
 
 
 def test_raw_html_is_shown_as_text(thread):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import common, fanout
+from bench import common, fanout, uploads
 
 
 @pytest.fixture()
@@ -48,3 +48,12 @@ def test_fanout_small_slow_consumer_same_poster(bench_env: None) -> None:
     assert row["slow_sockets"] == 1
     assert row["lost"] == 0 and row["dups"] == 0 and row["gaps"] == 0 and row["out_of_order"] == 0
     assert row["received"] == 19 * result["posting"]["posted"]
+
+
+@pytest.mark.timeout(180)
+def test_uploads_small_every_upload_lands(bench_env: None) -> None:
+    """bench.uploads at a small size: every photo is stored (201) and the figures are there."""
+    result = uploads.main(["--uploaders", "2", "--rounds", "1", "--megapixels", "1", "--idle-seconds", "0.5"])
+    assert result["statuses"] == {201: 2}
+    assert result["cpu_s_per_upload"] > 0 and result["rss_peak_mb"] >= result["rss_before_mb"] > 0
+    assert result["healthz_idle_ms"]["n"] > 0 and result["healthz_busy_ms"]["n"] > 0

@@ -15,7 +15,7 @@ from support.api import Api, new_thread
 
 
 def brief(api: Api) -> dict[str, Any]:
-    return {k: api.user[k] for k in ("id", "username", "display_name")}  # type: ignore[index]
+    return {k: api.user[k] for k in ("id", "username", "display_name", "avatar_url")}  # type: ignore[index]
 
 
 async def test_comment_typing_reaches_other_processes_with_parent_never_the_sender(

@@ -136,7 +136,7 @@ async def test_paging_returns_everyone_exactly_once_by_name(crowd: dict[str, Any
             assert len(got) == counts[0] and all(c == counts[0] for c in counts)
             keys = [(u["display_name"].lower(), u["id"]) for u in users]
             assert keys == sorted(keys)
-            assert set(users[0]) == {"id", "username", "display_name"}
+            assert set(users[0]) == {"id", "username", "display_name", "avatar_url"}
 
 
 async def test_default_page_is_50_and_bad_parameters_are_400(crowd: dict[str, Any], online: dict[str, Any]) -> None:

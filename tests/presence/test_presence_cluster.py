@@ -118,7 +118,7 @@ async def test_typing_relayed_across_processes_never_echoed(pair: dict[str, Any]
     for ws in (other_tab, remote, remote_guest):
         got = await ws.wait_for(lambda f: f["type"] == "typing", timeout=5)
         assert got["thread"] == tid and got["user"]["id"] == alice.user["id"]  # type: ignore[index]
-        assert set(got["user"]) == {"id", "username", "display_name"}
+        assert set(got["user"]) == {"id", "username", "display_name", "avatar_url"}
     await remote.send({"type": "typing", "thread": tid})
     got = await sender.wait_for(lambda f: f["type"] == "typing", timeout=5)
     assert got["user"]["id"] == bob.user["id"]  # type: ignore[index]

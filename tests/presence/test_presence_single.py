@@ -53,7 +53,7 @@ async def test_hello_then_site_presence_listing_me(backend: dict[str, Any]) -> N
     kinds = [f["type"] for _, f in ws.frames]
     assert kinds[:2] == ["hello", "presence"]
     assert first["scope"] == "site" and alice.user["id"] in ids(first)  # type: ignore[index]
-    assert set(first["users"][0]) == {"id", "username", "display_name"}
+    assert set(first["users"][0]) == {"id", "username", "display_name", "avatar_url"}
     await ws.close()
 
 
@@ -188,7 +188,7 @@ async def test_typing_reaches_others_never_the_sender(backend: dict[str, Any]) -
     await a.send({"type": "typing", "thread": tid})
     for ws in (b, guest):
         got = await ws.wait_for(lambda f: f["type"] == "typing")
-        brief = {k: alice.user[k] for k in ("id", "username", "display_name")}  # type: ignore[index]
+        brief = {k: alice.user[k] for k in ("id", "username", "display_name", "avatar_url")}  # type: ignore[index]
         assert got == {"type": "typing", "thread": tid, "user": brief}
     await a.send({"type": "ping", "id": "after-typing"})
     await a.wait_for(lambda f: f["type"] == "pong")

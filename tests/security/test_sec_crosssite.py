@@ -45,6 +45,8 @@ BODIES = {
     "/api/threads/{id}/duplicate": {"of": None},
     "/api/tags/{name}/following": {"following": True},
     "/api/posts/{id}/bookmark": {"bookmarked": True},
+    "/api/me/avatar": {"upload_id": None},
+    "/api/uploads": {"file": "a multipart form, in truth; refused for its Origin before it is read"},
 }
 # The one route the contract exempts from the Origin rule: a mail's one-click unsubscribe (RFC 8058) is POSTed by
 # mail providers, its token is the credential. tests/mail/test_mail_flow.py posts it with a foreign Origin.

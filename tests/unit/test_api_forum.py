@@ -92,7 +92,7 @@ def test_create_thread_answers_thread_and_question(forum):
     check_post(question)
     assert thread["title"] == "Why is the sky blue?"
     assert thread["category"]["slug"] == forum["category"]
-    assert thread["author"] == {k: api.user[k] for k in ("id", "username", "display_name")}
+    assert thread["author"] == {k: api.user[k] for k in ("id", "username", "display_name", "avatar_url")}
     assert thread["response_count"] == 0 and thread["locked"] is False and thread["seq"] == 1
     assert thread["last_activity_at"] >= thread["created_at"]
     assert question["kind"] == "question" and question["parent_id"] is None
@@ -100,7 +100,7 @@ def test_create_thread_answers_thread_and_question(forum):
     assert "<strong>scattering</strong>" in question["html"]
     assert question["revision"] == 1 and question["edited_at"] is None and question["edited_by"] is None
     assert question["score"] == 0 and question["my_vote"] == 0 and question["deleted"] is False
-    assert question["author"] == {k: api.user[k] for k in ("id", "username", "display_name")}
+    assert question["author"] == {k: api.user[k] for k in ("id", "username", "display_name", "avatar_url")}
 
 
 def test_create_thread_in_an_unknown_category_is_404(forum):
@@ -401,7 +401,7 @@ def test_edit_makes_a_new_revision_and_keeps_the_old(forum):
     check_post(edited)
     assert edited["revision"] == 2 and edited["body"] == "second **version**"
     assert "<strong>version</strong>" in edited["html"]
-    assert edited["edited_by"] == {k: author.user[k] for k in ("id", "username", "display_name")}
+    assert edited["edited_by"] == {k: author.user[k] for k in ("id", "username", "display_name", "avatar_url")}
     assert edited["edited_at"] > edited["created_at"] and edited["created_at"] == post["created_at"]
     r = forum["mod"].patch(f"/api/posts/{post['id']}", json={"body": "third, by a moderator"})
     assert r.status_code == 200 and r.json()["post"]["revision"] == 3

@@ -42,7 +42,7 @@ def table(doc: str, first_header: str) -> list[list[str]]:
 
 def settings_read_by_config() -> set[str]:
     source = text(ROOT / "server" / "config.py")
-    return set(re.findall(r'get\("((?:PARLEY_|DATABASE_|REDIS_)[A-Z_]+)"\)', source)) - GONE
+    return set(re.findall(r'get\("((?:PARLEY_|DATABASE_|REDIS_)[A-Z0-9_]+)"\)', source)) - GONE
 
 
 def default_of(cell: str) -> object:
@@ -103,7 +103,7 @@ BUCKETS = {("sign-up", "address"): "signup_per_ip", ("sign-up, daily", "address"
            ("searches", "client address"): "search_per_ip", ("searches", "user"): "search_per_user",
            ("verification and reset mails", "address mailed"): "mail_per_address",
            ("verification and reset mails", "client address"): "mail_per_ip",
-           ("confirming a token", "client address"): "token_per_ip"}
+           ("confirming a token", "client address"): "token_per_ip", ("uploads", "user"): "upload_per_user"}
 
 
 def _name(cell: str) -> str:

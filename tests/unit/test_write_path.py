@@ -97,8 +97,8 @@ def test_user_brief_sql_and_python_agree_on_keys():
     """The brief's SQL builds the same keys, in order, as the Python brief."""
     sql = users.brief_sql("a")
     assert re.findall(r"'(\w+)', a\.\w+", sql) == list(users.BRIEF)
-    row = {"x_id": 7, "x_username": "ada", "x_display_name": "Ada"}
-    assert users.brief(row, "x_") == {"id": 7, "username": "ada", "display_name": "Ada"}
+    row = {"x_id": 7, "x_username": "ada", "x_display_name": "Ada", "x_avatar_url": None}
+    assert users.brief(row, "x_") == {"id": 7, "username": "ada", "display_name": "Ada", "avatar_url": None}
 
 
 class FailingBroker(MemoryBroker):

@@ -3,11 +3,14 @@ a member and a moderator: no violation of WCAG 2 A/AA rules (contrast included).
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect
 
 from support.databases import make_moderator
@@ -117,4 +120,36 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     expect(guest.page.locator("#password-error")).to_be_visible()
     if found := violations(guest.page, axe_source):
         problems["guest sign-up errors"] = found
+    assert problems == {}, problems
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pictures_pass_axe(site: Site, readers: Any, axe_source: str, scheme: str) -> None:
+    """A thread with an inline image and an avatar, the composer's upload row (a refused file, with its reason and
+    Remove), and the image enlarged in its dialog."""
+    asker, _ = site.client(display_name=unique("Pictured "))
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (40, 90, 160)).save(buf, "PNG")
+    up = asker.post("/api/uploads", files={"file": ("wiring.png", buf.getvalue(), "image/png")}).json()["upload"]
+    assert asker.put("/api/me/avatar", json={"upload_id": up["id"]}).status_code == 200
+    body = f"My wiring: ![the wiring]({up['url']})"
+    tid = site.thread(asker, title="Is this wired right?", body=body)["thread"]["id"]
+    member = readers(color_scheme=scheme)
+    member.sign_up(unique("Member "))
+    page = member.open_thread(tid)
+    expect(page.locator('[data-testid="post-image"] img')).to_be_visible()
+    page.evaluate("""(b64) => {
+        const data = new DataTransfer();
+        data.items.add(new File([atob(b64)], 'notes.png', { type: 'image/png' }));
+        document.querySelector('[data-testid="reply-input"]').dispatchEvent(
+            new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    }""", base64.b64encode(b"not an image").decode())
+    expect(page.locator('[data-testid="md-upload"]')).to_contain_text("not a PNG")
+    problems: dict[str, list[str]] = {}
+    if found := violations(page, axe_source):
+        problems["thread with an image and an upload row"] = found
+    page.locator('[data-testid="post-image"]').click()
+    expect(page.locator('[data-testid="image-dialog"] img')).to_be_visible()
+    if found := violations(page, axe_source):
+        problems["enlarged image"] = found
     assert problems == {}, problems

@@ -6,6 +6,7 @@
 import { api, ApiError, newIdempotencyKey } from './api.js';
 import { h, setPostHtml } from './dom.js';
 import { showFormMessage, submitOnCtrlEnter } from './ui.js';
+import { imageUploads } from './uploads.js';
 
 /** A draft slot: get() → string ('' if none), set(text) (empty removes it), clear(). */
 export function draft(key) {
@@ -118,6 +119,10 @@ export function markdownTools(ta, label) {
     title: key ? `${name} (Ctrl+${key.toUpperCase()})` : name, 'data-testid': `md-${name.toLowerCase()}`,
     onClick: () => act(ta),
   }, TOOL_TEXT[name]));
+  // Images: paste or drop one on the box, or pick one with this button (./uploads.js).
+  const uploads = imageUploads(ta, changed);
+  buttons.push(h('button', { type: 'button', class: 'md-btn', 'aria-label': 'Add an image (or paste or drop one)',
+    title: 'Add an image (or paste or drop one)', 'data-testid': 'md-image', onClick: uploads.pick }, 'Image'));
   ta.addEventListener('keydown', (e) => {
     if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
     const tool = TOOLS.find(([, key]) => key && key === e.key.toLowerCase());
@@ -153,5 +158,6 @@ export function markdownTools(ta, label) {
     show(true);
     preview.focus();
   });
-  return { bar: h('div', { class: 'md-bar' }, tools, toggle), preview, reset: () => { if (ta.hidden) show(false); } };
+  return { bar: h('div', { class: 'md-bar' }, tools, toggle, uploads.list), preview,
+    reset: () => { if (ta.hidden) show(false); } };
 }

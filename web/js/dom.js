@@ -50,7 +50,14 @@ export function setPostHtml(target, html) {
   const el = document.createElement('template');
   el.innerHTML = html || '';
   const frag = el.content;
-  for (const img of frag.querySelectorAll('img')) img.replaceWith(imageLink(img));
+  for (const img of frag.querySelectorAll('img')) {
+    if (OUR_IMAGE.test(img.getAttribute('src') || '')) inlineImage(img); else img.replaceWith(imageLink(img));
+  }
+  for (const a of frag.querySelectorAll('a[title^="Image: "]')) {  // an image from elsewhere, as the server links it
+    a.classList.add('img-link');
+    a.dataset.testid = 'image-link';
+    a.prepend(icon('image', 'icon icon-sm'), h('span', { class: 'sr-only' }, 'Image: '));
+  }
   for (const a of frag.querySelectorAll('a[href]')) {
     // Belt and braces: external links open safely even if rel was dropped.
     const rel = new Set((a.getAttribute('rel') || '').split(/\s+/).filter(Boolean));
@@ -58,6 +65,34 @@ export function setPostHtml(target, html) {
     a.setAttribute('rel', [...rel].join(' '));
   }
   target.replaceChildren(frag);
+}
+
+// One of our uploads (CONTRACT "Pictures"): the server gave it width, height and loading="lazy".
+const OUR_IMAGE = /^\/uploads\/[0-9a-f]{64}\.(png|jpg|gif|webp)$/;
+
+/** Our upload shown inline, put in a button that opens it large in a dialog (Escape or × closes it). */
+function inlineImage(img) {
+  const alt = (img.getAttribute('alt') || '').trim();
+  img.setAttribute('loading', 'lazy');
+  img.setAttribute('decoding', 'async');
+  const button = h('button', { type: 'button', class: 'post-image', 'data-testid': 'post-image',
+    'aria-label': alt ? `Enlarge image: ${alt}` : 'Enlarge image' });
+  img.replaceWith(button);
+  button.append(img);
+  button.addEventListener('click', () => enlarge(img.getAttribute('src'), alt));
+}
+
+function enlarge(src, alt) {
+  const close = h('button', { type: 'button', class: 'btn btn-quiet dialog-close', 'aria-label': 'Close' }, '×');
+  const dlg = h('dialog', { class: 'dialog dialog-image', 'aria-label': alt || 'Image', 'data-testid': 'image-dialog' },
+    h('div', { class: 'dialog-head' }, h('h2', { class: 'sr-only' }, alt || 'Image'), close),
+    h('img', { src, alt, class: 'enlarged' }));
+  close.addEventListener('click', () => dlg.close());
+  dlg.addEventListener('click', (e) => { if (e.target === dlg) dlg.close(); });
+  dlg.addEventListener('close', () => dlg.remove());
+  document.body.append(dlg);
+  dlg.showModal();
+  close.focus();
 }
 
 /** A post's image as a link with its alt text (plain text when the address is not http(s)). */

@@ -6,7 +6,7 @@
 import { api } from './api.js';
 import { h, icon } from './dom.js';
 import { actorNames, groupLead, groupNotifications, unreadGroups } from './bellgroups.js';
-import { isolatedName, isolatedNodes, timeEl } from './ui.js';
+import { avatar, isolatedName, isolatedNodes, timeEl } from './ui.js';
 
 const PAGE = 100; // notifications per request (the API's most)
 const PAGES = 5; // at most this many requests for one count: 500 notifications
@@ -129,7 +129,7 @@ export class Bell {
     }, h('a', {
       class: 'bell-link', href: `/t/${g.thread ? g.thread.id : 0}#post-${g.target.post_id}`,
       onClick: () => { this.close(); if (g.unreadIds.length) this.markRead({ ids: g.unreadIds }); },
-    }, ...text, ' ', timeEl(g.newest.created_at, 'relative'),
+    }, avatar(g.actors[0], 'xs'), ' ', ...text, ' ', timeEl(g.newest.created_at, 'relative'),
     g.unread ? h('span', { class: 'sr-only' }, ', unread') : null));
   }
 

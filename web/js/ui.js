@@ -60,10 +60,18 @@ function initials(user) {
   return [...letters].slice(0, 2).join('').toUpperCase();
 }
 
-/** A round avatar with initials; the colour comes from the user id (8 palette classes). */
+const AVATAR_URL = /^\/uploads\/[0-9a-f]{64}\.(png|jpg|webp)$/;
+
+/** A round avatar: the user's picture (CONTRACT "Pictures": avatar_url), else initials; the colour comes from
+ * the user id (8 palette classes). Decorative: the name is always shown beside it. */
 export function avatar(user, size = '') {
   const hue = user && Number.isFinite(user.id) ? Math.abs(user.id) % 8 : 0;
-  return h('span', { class: ['avatar', `av-${hue}`, size && `avatar-${size}`], 'aria-hidden': 'true' }, initials(user));
+  const cls = ['avatar', `av-${hue}`, size && `avatar-${size}`];
+  if (user && typeof user.avatar_url === 'string' && AVATAR_URL.test(user.avatar_url)) {
+    return h('img', { class: [...cls, 'avatar-img'], src: user.avatar_url, alt: '', loading: 'lazy',
+      'aria-hidden': 'true', width: '64', height: '64', 'data-testid': 'avatar-img' });
+  }
+  return h('span', { class: cls, 'aria-hidden': 'true' }, initials(user));
 }
 
 /** <time> with a machine-readable datetime and the full local time as a tooltip. */

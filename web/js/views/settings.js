@@ -4,10 +4,11 @@
 
 import { api } from '../api.js';
 import { h } from '../dom.js';
-import { displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
+import { avatar, displayName, fieldError, formMessage, showFormMessage } from '../ui.js';
 import { checkAll, humanize, newPasswordRules } from '../validate.js';
 import { LIMITS } from '../limits.js';
 import { apiKeysCard } from './apikeys.js';
+import { IMAGE_TYPES, uploadFile } from '../uploads.js';
 
 export function renderSettings(main, params, ctx) {
   ctx.setTitle('Account settings');
@@ -71,6 +72,7 @@ export function renderSettings(main, params, ctx) {
   const password = h('section', { class: 'card settings-card', 'aria-labelledby': 'password-title' },
     h('h2', { id: 'password-title' }, 'Password'), form);
 
+  const picture = pictureCard(ctx);
   const mail = emailCard(ctx);
   const prefs = preferencesCard(ctx);
 
@@ -85,10 +87,54 @@ export function renderSettings(main, params, ctx) {
       + 'preferences) as one JSON file.'),
     h('a', { class: 'btn', href: '/api/me/export', download: '', 'data-testid': 'settings-export' }, 'Download your data'));
 
-  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, mail, prefs, password,
+  main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, picture, mail, prefs, password,
     apiKeysCard(ctx), data, session));
   ctx.ready();
   return null;
+}
+
+/** The avatar (CONTRACT "Pictures"): an image of mine, cropped square by the server, or initials. */
+function pictureCard(ctx) {
+  const current = h('div', { class: 'settings-avatar', 'data-testid': 'settings-avatar' });
+  const show = (user) => current.replaceChildren(avatar(user, 'lg'));
+  show(ctx.me);
+  const msg = formMessage();
+  const input = h('input', { id: 'avatar-file', type: 'file', accept: IMAGE_TYPES.join(','), 'data-testid': 'avatar-file',
+    'aria-describedby': 'avatar-hint' });
+  const progress = h('progress', { max: '1', value: '0', hidden: true, 'aria-label': 'Uploading your picture' });
+  const remove = h('button', { type: 'button', class: 'btn', 'data-testid': 'avatar-remove' }, 'Remove picture');
+  remove.hidden = !ctx.me.avatar_url;
+  const set = async (uploadId, done) => {
+    const d = await api('PUT', '/api/me/avatar', { upload_id: uploadId });
+    ctx.me = d.user;
+    show(d.user);
+    remove.hidden = !d.user.avatar_url;
+    showFormMessage(msg, done, 'info');
+    ctx.announce(done);
+  };
+  input.addEventListener('change', async () => {
+    const file = input.files && input.files[0];
+    if (!file) return;
+    showFormMessage(msg, '');
+    progress.hidden = false;
+    try {
+      const up = await uploadFile(file, (f) => { progress.value = f; });
+      await set(up.id, 'Picture saved.');
+    } catch (err) {
+      showFormMessage(msg, err.message);
+    } finally {
+      progress.hidden = true;
+      input.value = '';
+    }
+  });
+  remove.addEventListener('click', async () => {
+    try { await set(null, 'Picture removed: your initials are shown.'); } catch (err) { showFormMessage(msg, err.message); }
+  });
+  return h('section', { class: 'card settings-card', 'aria-labelledby': 'picture-title' },
+    h('h2', { id: 'picture-title' }, 'Picture'), current,
+    h('label', { for: 'avatar-file' }, 'Choose a picture'), input,
+    h('p', { class: 'hint', id: 'avatar-hint' }, 'PNG, JPEG, GIF or WebP; shown as a square beside your name. '
+      + 'Without one, your initials are shown.'), progress, msg, h('div', { class: 'form-actions' }, remove));
 }
 
 /** The address: shown with whether it is confirmed; changing it needs the password and sends a link. */

@@ -3,6 +3,7 @@
 
 import { postReply } from '../../api.js';
 import { markdownTools, wireComposer } from '../../composer.js';
+import { imageUploads } from '../../uploads.js';
 import { h, icon } from '../../dom.js';
 import { formMessage } from '../../ui.js';
 import { enterPosts, lengthGuard } from '../../composing.js';
@@ -45,8 +46,10 @@ export function buildCommentForm(view, responseId) {
     dir: 'auto', placeholder: 'Add a comment… (Enter posts, Shift+Enter: new line)', 'aria-label': 'Add a comment' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-sm', 'data-testid': 'comment-submit' }, 'Comment');
+  // Images may be pasted or dropped here too (no toolbar in a comment box: ../../uploads.js).
+  const uploads = imageUploads(ta, (el) => { el.dispatchEvent(new Event('input', { bubbles: true })); el.focus(); });
   const form = h('form', { class: 'comment-form', novalidate: true, 'data-testid': 'comment-box' },
-    h('div', { class: 'comment-row' }, ta, submit), msg);
+    h('div', { class: 'comment-row' }, ta, submit), uploads.list, msg);
   lengthGuard(ta, form);
   enterPosts(ta, form);
   wire(view, form, ta, submit, msg, responseId, `c:${responseId}`);
