@@ -85,15 +85,21 @@ def snapshot(url: str, f: dict[str, Any], ada_cookie: str) -> dict[str, Any]:
     post_keys = ("id", "parent_id", "kind", "author", "body", "html", "created_at", "edited_at", "edited_by",
                  "revision", "score", "deleted")
 
+    def brief(u: dict[str, Any] | None) -> dict[str, Any] | None:  # a User brief as revision 1 had it
+        return None if u is None else {k: u[k] for k in ("id", "username", "display_name")}
+
     def post(p: dict[str, Any]) -> dict[str, Any]:
-        return {k: p[k] for k in post_keys}
-    thread_keys = ("id", "title", "author", "created_at", "response_count", "last_activity_at", "locked", "seq")
+        return {k: brief(p[k]) if k in ("author", "edited_by") else p[k] for k in post_keys}
+
+    def revision(r: dict[str, Any]) -> dict[str, Any]:
+        return {**r, "edited_by": brief(r["edited_by"])}
+    thread_keys = ("id", "title", "created_at", "response_count", "last_activity_at", "locked", "seq")
     return {
-        "thread": {k: page["thread"][k] for k in thread_keys},
+        "thread": {**{k: page["thread"][k] for k in thread_keys}, "author": brief(page["thread"]["author"])},
         "question": post(page["question"]),
         "responses": [(post(r), [post(c) for c in r["comments"]]) for r in page["responses"]],
         "list": [t["id"] for t in guest.get(f"/api/categories/{f['slug']}/threads").json()["threads"]],
-        "revisions": guest.get(f"/api/posts/{f['edited']}/revisions").json()["revisions"],
+        "revisions": [revision(r) for r in guest.get(f"/api/posts/{f['edited']}/revisions").json()["revisions"]],
         "events": [(e["seq"], e["name"]) for e in guest.get(f"/api/threads/{tid}/events?since=0").json()["events"]],
         "my_votes": sorted((r["id"], r["my_vote"]) for r in ada.get(f"/api/threads/{tid}").json()["responses"]),
     }
