@@ -274,6 +274,8 @@ def routes() -> list[Any]:
         Route("/api/threads/{id}/presence", forum.thread_presence, methods=["GET"]),
         Route("/api/users/{username}", profiles.profile, methods=["GET"]),
         Route("/api/users/{username}/posts", profiles.user_posts, methods=["GET"]),
+        Route("/api/users/{username}/reputation", profiles.reputation_ledger, methods=["GET"]),
+        Route("/api/privileges", profiles.privilege_table, methods=["GET"]),
         Route("/api/search", search.search, methods=["GET"]),
         Route("/api/posts/{id}", profiles.permalink, methods=["GET"]),
         Route("/api/posts/{id}", forum.edit_post, methods=["PATCH"]),

@@ -70,6 +70,7 @@ class Settings:
     secret: str = ""
     allowed_origins: tuple[str, ...] = ()
     rate_limits_enabled: bool = True
+    trust: str = "open"  # PARLEY_TRUST: the privilege preset (server/privileges.py PRESETS)
     event_retention_days: int = 30
     ws_compression: bool = False
     log_format: str = "text"
@@ -255,6 +256,10 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["allowed_origins"] = tuple(_origin(o) for o in raw.split(",") if o.strip())
     if (raw := get("PARLEY_RATE_LIMITS")) is not None:
         kw["rate_limits_enabled"] = _bool("PARLEY_RATE_LIMITS", raw)
+    if (raw := get("PARLEY_TRUST")) is not None:
+        if raw not in ("open", "standard"):
+            raise ConfigError(f"PARLEY_TRUST must be open or standard, not {raw!r}")
+        kw["trust"] = raw
     if (raw := get("PARLEY_EVENT_RETENTION_DAYS")) is not None:
         kw["event_retention_days"] = int(_number("PARLEY_EVENT_RETENTION_DAYS", raw, int, 1, 36500))
     if (raw := get("PARLEY_WS_COMPRESSION")) is not None:

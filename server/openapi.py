@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from . import fields, shapes
+from . import fields, privileges, shapes
 from .api import (
     accounts,
     apikeys,
@@ -209,8 +209,13 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
         statuses |= {"400", "413", "415", "422"}
     if security is SIGNED_IN or security is SESSION:
         statuses |= {"401", "403"}
+    responses = {s: ERRORS[s] for s in sorted(statuses)}
+    if op_id in privileges.GUARDED:  # the one guard's table: the handlers check the same (server/privileges.py)
+        _, when = privileges.GUARDED[op_id]
+        responses["403"] = _error(f"Not allowed; code `privilege` when the user lacks the privilege it needs: {when} "
+                                  "(thresholds: GET /api/privileges)")
     operation: Schema = {"operationId": op_id, "summary": summary, "tags": [tag], "security": security,
-                         "responses": {**ok, **{s: ERRORS[s] for s in sorted(statuses)}}}
+                         "responses": {**ok, **responses}}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
     if params:
@@ -424,6 +429,13 @@ def _paths() -> dict[str, Schema]:
         "/api/users/{username}": {"get": op(
             "profile", "A user's profile with stats", _ok("200", obj(user=ref("Profile"))), ["404"],
             params=[PATH_USERNAME], tag="profiles")},
+        "/api/users/{username}/reputation": {"get": op(
+            "reputationLedger", "A user's reputation ledger, newest first: each change that happened, its reason and "
+            "post", _ok("200", ref("ReputationLedger")), ["400", "404"],
+            params=[PATH_USERNAME, LIMIT(profiles.REPUTATION), BEFORE], tag="profiles")},
+        "/api/privileges": {"get": op(
+            "privileges", "Each privilege and the reputation it needs under this server's preset (null: moderators "
+            "only)", _ok("200", ref("Privileges")), [], tag="profiles")},
         "/api/users/{username}/posts": {"get": op(
             "userPosts", "A user's non-deleted posts, newest first, each with its thread",
             _ok("200", ref("UserPosts")), ["400", "404"], params=[PATH_USERNAME, LIMIT(profiles.USER_POSTS), BEFORE],

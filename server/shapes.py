@@ -25,6 +25,9 @@ Seq = Annotated[int, msgspec.Meta(ge=0)]
 Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 Cursor = str | None
 Vote = Literal[-1, 0, 1]
+Reputation = Annotated[int, msgspec.Meta(ge=1, description="Starts at 1, never below 1 (docs/moderation.md)")]
+ReputationReason = Literal["vote_up", "vote_down", "vote_undone", "vote_changed", "accepted", "accept_undone",
+                           "accepter", "accepter_undone", "post_deleted", "recount"]
 
 
 class UserBrief(msgspec.Struct):
@@ -237,6 +240,31 @@ class Profile(Member):
     last_seen_at: Time | None
     suspended_until: Time | None
     stats: Stats
+    reputation: Reputation
+    silenced: bool
+
+
+class ReputationEvent(msgspec.Struct):
+    """One row of a user's reputation ledger: the change that happened, why, and the post it came from."""
+
+    delta: int
+    reason: ReputationReason
+    post_id: Id | None
+    created_at: Time
+
+
+class ReputationLedger(msgspec.Struct):
+    events: list[ReputationEvent]
+    next: Cursor
+
+
+class Privilege(msgspec.Struct):
+    name: Literal["vote_up", "flag", "comment_anywhere", "vote_down", "create_tag", "edit_others"]
+    reputation: Annotated[int, msgspec.Meta(ge=1)] | None  # null: moderators only (edit_others under open)
+
+
+class Privileges(msgspec.Struct):
+    privileges: list[Privilege]
 
 
 class UserPost(Post):
@@ -361,5 +389,6 @@ ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
     SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
-    Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export,
+    Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export, ReputationEvent, ReputationLedger, Privilege,
+    Privileges,
 )

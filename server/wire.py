@@ -127,6 +127,12 @@ def my_vote(thread_id: int, post_id: int, score: int, value: int) -> bytes:
     return encode({"type": "my_vote", "thread": thread_id, "post_id": post_id, "score": score, "my_vote": value})
 
 
+def reputation_frame(reputation: int, event: dict[str, Any]) -> bytes:
+    """{"type":"reputation","reputation":R,"event":{delta,reason,post_id,created_at}}: to the user's own sockets
+    when their reputation changed (the new sum, and the ledger row that changed it)."""
+    return encode({"type": "reputation", "reputation": reputation, "event": event})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 
@@ -229,6 +235,11 @@ class MyVote(_Frame, tag="my_vote"):
     my_vote: shapes.Vote
 
 
+class Reputation(_Frame, tag="reputation"):
+    reputation: shapes.Reputation
+    event: shapes.ReputationEvent
+
+
 class FeedThread(shapes.Thread, omit_defaults=True):
     deleted: bool = False
 
@@ -242,4 +253,5 @@ class Feed(_Frame, tag="feed"):
 FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed_subscribed: FeedSubscribed,
           feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
           presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
-          notifications: Notifications, feed: Feed, my_vote: MyVote}
+          notifications: Notifications, feed: Feed, my_vote: MyVote,
+          reputation_frame: Reputation}

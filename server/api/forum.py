@@ -127,7 +127,7 @@ async def create_thread(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
-                                       normal(body.tags), privileges.can(user, "create_tag"))
+                                       normal(body.tags), privileges.can(user, "create_tag", st.settings.trust))
     await after_commit(st, written)
     return json(written.value, 201)
 
@@ -138,7 +138,7 @@ async def update_thread(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await threads.update(conn, thread_id, user, title, body.locked, body.category,
                                        normal(body.tags) if body.tags is not None else None,
-                                       privileges.can(user, "create_tag"))
+                                       privileges.can(user, "create_tag", st.settings.trust))
     await after_commit(st, written)
     return json({"thread": written.value})
 
@@ -208,6 +208,11 @@ async def create_post(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
+    if body.parent_id is not None and not privileges.can(user, "comment_anywhere", st.settings.trust):
+        # One may always comment on one's own posts and under the answers to one's own question.
+        owners = await posts.comment_owners(st.pool, body.parent_id)
+        if owners is not None and user["id"] not in owners:
+            privileges.require(user, "comment_anywhere", st.settings.trust, "comment here")
     post, created = await make_post(st, user, thread_id, text, body.parent_id, key)
     return json({"post": post}, 201 if created else 200)
 
@@ -230,7 +235,8 @@ async def edit_post(request: Request) -> Response:
     text = body.body
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
-        written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
+        written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned,
+                                   privileges.can(user, "edit_others", st.settings.trust))
     await after_commit(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])
@@ -254,6 +260,9 @@ async def revisions(request: Request) -> Response:
 
 async def vote(request: Request) -> Response:
     st, user, body, post_id = await writing(request, Vote, bucket="vote")
+    if body.value:
+        name = "vote_up" if body.value > 0 else "vote_down"
+        privileges.require(user, name, st.settings.trust, name.replace("_", " "))
     async with transaction(st.pool) as conn:
         written = await posts.vote(conn, post_id, user["id"], body.value)
     await after_commit(st, written)

@@ -10,7 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, effects, limits, wire
+from .. import auth, effects, limits, privileges, wire
 from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
 from ..fields import Instant, Text
@@ -54,6 +54,7 @@ async def tell_moderators(st: AppState) -> None:
 
 async def create_flag(request: Request) -> Response:
     st, user, body, post_id = await writing(request, NewFlag, bucket="flag")
+    privileges.require(user, "flag", st.settings.trust, "flag")
     note = body.note
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, privileges
 from ..errors import NotFound
-from ..store import profiles
+from ..store import profiles, reputation, users
 from .common import json, state
 from .inputs import PageSize, path_id, query, query_limit
 
 USERNAME_MAX = 32
 USER_POSTS = PageSize(20, 100)
+REPUTATION = PageSize(20, 100)
 
 
 def path_username(request: Request) -> str:
@@ -40,3 +41,19 @@ async def permalink(request: Request) -> Response:
     post_id = path_id(request)
     reader = await auth.current_user(request, st)
     return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None))
+
+
+async def reputation_ledger(request: Request) -> Response:
+    """GET /api/users/{username}/reputation: their reputation ledger, newest first (public, as the sum is)."""
+    st = state(request)
+    name = path_username(request)
+    lim = query_limit(request, REPUTATION)
+    row = await users.by_username(st.pool, name)
+    if row is None:
+        raise NotFound(f"No user {name!r}")
+    return json(await reputation.ledger(st.pool, row["id"], lim, query(request, "before") or None))
+
+
+async def privilege_table(request: Request) -> Response:
+    """GET /api/privileges: each privilege and the reputation it needs under this server's preset."""
+    return json({"privileges": privileges.table(state(request).settings.trust)})

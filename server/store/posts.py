@@ -10,7 +10,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
 from ..wire import my_vote as my_vote_frame
-from . import Written, events, modlog, notifications, users
+from . import Written, events, modlog, notifications, reputation, users
 
 POST_SELECT = f"""
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -227,6 +227,14 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
     return Written((post, True), [event], notified, feeds=[thread_id])
 
 
+async def comment_owners(conn: asyncpg.Connection | asyncpg.Pool, parent_id: int) -> set[int] | None:
+    """Who may always comment under `parent_id`: its author and its thread's asker (CONTRACT "Privileges");
+    None for a post nobody has (the write then says 404)."""
+    row = await conn.fetchrow("SELECT p.author_id, t.author_id AS asker FROM posts p JOIN threads t"
+                              " ON t.id = p.thread_id WHERE p.id = $1", parent_id)
+    return None if row is None else {row["author_id"], row["asker"]}
+
+
 def may_change(user: asyncpg.Record, author_id: int) -> bool:
     return user["is_moderator"] or user["id"] == author_id
 
@@ -243,15 +251,17 @@ async def _lock_thread_of(conn: asyncpg.Connection, thread_id: int, post_id: int
 
 async def edit(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record, body: str,
                revision: int | None, html: str,
-               mentioned: list[int] | None = None) -> Written[dict[str, Any]]:
+               mentioned: list[int] | None = None, edit_others: bool = False) -> Written[dict[str, Any]]:
     """A new revision of a post; a stale `revision` is a 409 (someone edited it meanwhile).
 
+    `edit_others`: the editor holds that privilege (server/privileges.py), so may edit anyone's post.
     Users the new body @mentions who were not notified of this post yet are notified now."""
     row = await conn.fetchrow("SELECT thread_id, author_id, revision, deleted FROM posts WHERE id = $1", post_id)
     if row is None:
         raise NotFound(f"No post {post_id}")
-    if not may_change(user, row["author_id"]):
-        raise Forbidden("Only the author or a moderator can edit this post")
+    if not may_change(user, row["author_id"]) and not edit_others:
+        raise Forbidden("Only the author, a moderator or a holder of edit_others can edit this post",
+                        code="privilege")
     await _lock_thread_of(conn, row["thread_id"], post_id, user)
     current = await conn.fetchrow("SELECT revision, deleted FROM posts WHERE id = $1", post_id)
     if current["deleted"]:
@@ -289,6 +299,7 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
     await _lock_thread_of(conn, row["thread_id"], post_id, user)
     if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
         return Written(None)  # already gone: deleting twice is not an error
+    touched = await reputation.locked_for_post(conn, post_id)  # before it goes: who earned by it
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
     await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
     recount = await notifications.withdraw_post(conn, post_id)
@@ -304,7 +315,8 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         await modlog.record(conn, "post.deleted", user["id"], thread_id=row["thread_id"], post_id=post_id,
                             user_id=row["author_id"])
     event = await events.append(conn, row["thread_id"], "post.deleted", encode({"id": post_id}))
-    return Written(None, [event], recount=recount, feeds=[row["thread_id"]])
+    frames = await reputation.recount(conn, {uid: "post_deleted" for uid in touched}, post_id, touched)
+    return Written(None, [event], recount=recount, feeds=[row["thread_id"]], user_frames=frames)
 
 
 # One answer of revisions holds about this many bytes of bodies and HTML (at least one revision);
@@ -341,7 +353,7 @@ async def revisions(conn: asyncpg.Connection | asyncpg.Pool, post_id: int,
 
 async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int) -> Written[dict[str, Any]]:
     """Set the user's vote (-1, 0 = none, 1); the score changes by the difference, exactly."""
-    row = await conn.fetchrow("SELECT thread_id, author_id, deleted FROM posts WHERE id = $1", post_id)
+    row = await conn.fetchrow("SELECT thread_id, author_id, kind, deleted FROM posts WHERE id = $1", post_id)
     if row is None:
         raise NotFound(f"No post {post_id}")
     if row["author_id"] == user_id:
@@ -356,15 +368,24 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
     if old == value:
         score = await conn.fetchval("SELECT score FROM posts WHERE id = $1", post_id)
         return Written({"post_id": post_id, "score": score, "my_vote": value})
+    # The author's reputation (store/reputation.py): their row is locked before the vote is stamped, so votes
+    # on their posts are applied in the order they were made.
+    earns = row["kind"] in reputation.EARNING_KINDS
+    author = row["author_id"]
+    current = (await reputation.lock(conn, [author])).get(author) if earns else None
     if value == 0:
         await conn.execute("DELETE FROM votes WHERE post_id = $1 AND user_id = $2", post_id, user_id)
     else:
-        await conn.execute(
-            "INSERT INTO votes (post_id, user_id, value) VALUES ($1, $2, $3)"
-            " ON CONFLICT (post_id, user_id) DO UPDATE SET value = EXCLUDED.value", post_id, user_id, value)
+        await reputation.stamp_vote(conn, post_id, user_id, value)
     score = await conn.fetchval("UPDATE posts SET score = score + $2 WHERE id = $1 RETURNING score",
                                 post_id, value - old)
+    frames: list[tuple[int, bytes]] = []
+    if current is not None and old == 0:
+        frames = await reputation.vote_added(conn, author, current, post_id, user_id, row["kind"], value)
+    elif current is not None:
+        frames = await reputation.recount(conn, {author: "vote_undone" if value == 0 else "vote_changed"}, post_id,
+                                          {author: current})
     event = await events.append(conn, row["thread_id"], "vote.changed", encode({"post_id": post_id, "score": score}))
     # The voter's other tabs hear their own vote (the event is the same for everyone: my_vote 0).
     mine = (user_id, my_vote_frame(row["thread_id"], post_id, score, value))
-    return Written({"post_id": post_id, "score": score, "my_vote": value}, [event], user_frames=[mine])
+    return Written({"post_id": post_id, "score": score, "my_vote": value}, [event], user_frames=[mine, *frames])

@@ -36,6 +36,8 @@ async def profile(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> dic
         "last_seen_at": iso(max(candidates)) if candidates else None,
         "suspended_until": iso(row["suspended_until"]) if users.suspended(row) else None,
         "stats": {k: stats[k] for k in ("questions", "responses", "comments", "accepted", "score")},
+        "reputation": row["reputation"],
+        "silenced": row["silenced_at"] is not None,
     }
 
 

@@ -9,7 +9,7 @@ import asyncpg
 
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import encode, iso, time_in_range
-from . import Written, categories, events, following, modlog, notifications, posts, users
+from . import Written, categories, events, following, modlog, notifications, posts, reputation, users
 from . import tags as tag_store
 from .cursor import cursor_decode, cursor_encode, unknown_cursor
 
@@ -378,7 +378,14 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
             raise Invalid("post_id must be a response of this thread that is not deleted", field="post_id")
     if post_id == row["accepted_id"]:
         return Written(await get(conn, thread_id))
-    await conn.execute("UPDATE threads SET accepted_id = $2 WHERE id = $1", thread_id, post_id)
+    # Reputation (store/reputation.py): the responders of the old and the new answer and the asker, locked
+    # before the acceptance is stamped, recounted after it.
+    responders = {r["id"]: r["author_id"] for r in await conn.fetch(
+        "SELECT id, author_id FROM posts WHERE id = any($1::bigint[])",
+        [i for i in (row["accepted_id"], post_id) if i is not None])}
+    touched = await reputation.lock(conn, {*responders.values(), row["author_id"]})
+    await conn.execute("UPDATE threads SET accepted_id = $2, accepted_at = clock_timestamp(), accepted_by = $3"
+                       " WHERE id = $1", thread_id, post_id, user["id"])
     if modlog.acts_on_other(user, row["author_id"]):
         await modlog.record(conn, "thread.accepted", user["id"], thread_id=thread_id, post_id=post_id,
                             user_id=row["author_id"])
@@ -392,7 +399,19 @@ async def set_accepted(conn: asyncpg.Connection, thread_id: int, user: asyncpg.R
     if post_id is not None:
         author_id = await conn.fetchval("SELECT author_id FROM posts WHERE id = $1", post_id)
         notified = await notifications.notify_one(conn, users.brief_of(user), author_id, "accepted", thread_id, post_id)
-    return Written(thread, [event], notified, recount, feeds=[thread_id])
+    frames = await reputation.recount(conn, _acceptance_reasons(touched, row["author_id"], responders),
+                                      post_id if post_id is not None else row["accepted_id"], touched)
+    return Written(thread, [event], notified, recount, feeds=[thread_id], user_frames=frames)
+
+
+def _acceptance_reasons(touched: dict[int, int], asker: int, responders: dict[int, int]) -> dict[int, str]:
+    """Why each user's reputation changes when an acceptance moves: the answers' authors (accepted) and the asker
+    (accepter)."""
+    reasons = {asker: "accepter"} if asker in touched else {}
+    for author in responders.values():
+        if author != asker:
+            reasons[author] = "accepted"
+    return reasons  # reputation.recount records a loss as accept_undone / accepter_undone
 
 
 async def set_duplicate(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,

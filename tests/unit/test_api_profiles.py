@@ -14,7 +14,8 @@ def _profile(url: str, name: str) -> dict:
 
 
 def test_profile_shape_and_stats_follow_deletes_and_accepts(server, forum):
-    """A Profile is a full user + last_seen_at, suspended_until, stats; stats count live posts only."""
+    """A Profile is a full user + last_seen_at, suspended_until, stats, reputation, silenced; stats and reputation
+    count live posts only."""
     alice, bob, carol = (Api(server.url).sign_up() for _ in range(3))
     tid = new_thread(alice, forum["category"])["thread"]["id"]
     kept, gone = posted(bob, tid, "kept"), posted(bob, tid, "gone")
@@ -23,14 +24,19 @@ def test_profile_shape_and_stats_follow_deletes_and_accepts(server, forum):
     assert alice.put(f"/api/posts/{gone['id']}/vote", json={"value": 1}).status_code == 200
     assert alice.put(f"/api/threads/{tid}/accepted", json={"post_id": kept["id"]}).status_code == 200
     user = _profile(server.url, bob.user["username"].upper())
-    assert set(user) == USER_FULL | {"last_seen_at", "suspended_until", "stats"}
+    assert set(user) == USER_FULL | {"last_seen_at", "suspended_until", "stats", "reputation", "silenced"}
+    assert user["reputation"] == 1 + 10 + 10 + 15 and user["silenced"] is False
+    assert _profile(server.url, alice.user["username"])["reputation"] == 1 + 2
     assert user["id"] == bob.user["id"] and user["suspended_until"] is None and TIME.match(user["last_seen_at"])
     assert user["stats"] == {"questions": 0, "responses": 2, "comments": 1, "accepted": 1, "score": 2}
     assert bob.delete(f"/api/posts/{gone['id']}").status_code == 204
     assert _profile(server.url, bob.user["username"])["stats"] == {
         "questions": 0, "responses": 1, "comments": 1, "accepted": 1, "score": 1}
+    assert _profile(server.url, bob.user["username"])["reputation"] == 1 + 10 + 15
     assert bob.delete(f"/api/posts/{kept['id']}").status_code == 204  # the accepted one: withdrawn
     assert _profile(server.url, bob.user["username"])["stats"]["accepted"] == 0
+    assert _profile(server.url, bob.user["username"])["reputation"] == 1
+    assert _profile(server.url, alice.user["username"])["reputation"] == 1
     assert _profile(server.url, alice.user["username"])["stats"]["questions"] == 1
     # A deleted thread takes its posts out of the counts.
     assert forum["mod"].delete(f"/api/posts/{http.get(f'{server.url}/api/threads/{tid}').json()['question']['id']}"

@@ -41,6 +41,10 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         written = await posts.create(conn, tid, answerer["id"], "A reply", None, "<p>A reply</p>")
         thread = await threads.get(conn, tid)
     post = written.value[0]
+    async with pool.acquire() as conn, conn.transaction():
+        voted = await posts.vote(conn, post["id"], asker["id"], 1)
+    gained = [frame for uid, frame in voted.user_frames if uid == answerer["id"]]
+    assert gained, "an up vote on a response earns its author reputation, told on their user channel"
     brief = users.brief(answerer)
     assert written.notified, "a reply to someone's question notifies them"
     built = {
@@ -61,6 +65,7 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         wire.notifications: [wire.notifications(0)],
         wire.feed: [wire.feed("all", thread), wire.feed("all", {**thread, "deleted": True})],
         wire.my_vote: [wire.my_vote(tid, post["id"], 1, 1), wire.my_vote(tid, post["id"], -2, 0)],
+        wire.reputation_frame: gained,
     }
     for builder, frames in built.items():
         for frame in frames:
