@@ -33,6 +33,13 @@ BODY_MAX = 20_000
 NOTE_MAX = 500  # a flag's reason, a moderator's note
 SEARCH_Q_MAX = 200
 
+# New accounts under PARLEY_TRUST=standard (CONTRACT rev. 3 "Trust and spam"; server/trust.py): what one post of
+# an account under privileges.NEW_ACCOUNT reputation may hold, counted on the rendered post, and its threads a day.
+NEW_ACCOUNT_LINKS = 2
+NEW_ACCOUNT_IMAGES = 1
+NEW_ACCOUNT_MENTIONS = 3
+NEW_ACCOUNT_THREADS_PER_DAY = 3
+
 # Tags (CONTRACT rev. 3 "Tags"): 0–5 names of 1–32 of these characters once lower-cased.
 TAG_MAX = 32
 TAGS_MAX = 5

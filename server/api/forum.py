@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, limits, pagecache, privileges, render
+from .. import auth, limits, pagecache, privileges, render, trust
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
@@ -124,7 +124,9 @@ async def list_threads(request: Request) -> Response:
 async def create_thread(request: Request) -> Response:
     st, user, body, _ = await writing(request, NewThread, bucket="thread")
     title, text = body.title, body.body
+    await trust.check_new_thread(st, user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
+    trust.check_post(user, st.settings.trust, html, mentioned)
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
                                        normal(body.tags), privileges.can(user, "create_tag", st.settings.trust))
@@ -224,6 +226,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
     and whether it was made now (False: an idempotent replay of `key`)."""
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
+    trust.check_post(user, st.settings.trust, html, mentioned)
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
     await after_commit(st, written)
@@ -234,6 +237,7 @@ async def edit_post(request: Request) -> Response:
     st, user, body, post_id = await writing(request, PostEdit, bucket="edit")
     text = body.body
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
+    trust.check_post(user, st.settings.trust, html, mentioned)  # the editor's limits (a moderator has none)
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned,
                                    privileges.can(user, "edit_others", st.settings.trust))

@@ -465,6 +465,13 @@ async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> Written[No
 
 # -- the sitemap: every live thread, oldest first, a page of them at a time ---------------------------
 
+async def opened_since(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, hours: float) -> list[datetime]:
+    """When the user opened each of their threads of the last `hours` (the new-account limit, server/trust.py)."""
+    rows = await conn.fetch("SELECT created_at FROM threads WHERE author_id = $1 AND created_at > now() - $2::interval"
+                            " ORDER BY created_at", user_id, timedelta(hours=hours))
+    return [r["created_at"] for r in rows]
+
+
 async def live_count(conn: asyncpg.Connection | asyncpg.Pool) -> int:
     return await conn.fetchval("SELECT count(*) FROM threads WHERE NOT deleted")  # type: ignore[no-any-return]
 

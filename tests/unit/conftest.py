@@ -49,3 +49,24 @@ async def tx(pg_url: str) -> AsyncIterator[Any]:
     finally:
         await transaction.rollback()
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def standard(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
+    """A second in-process app, with PARLEY_TRUST=standard, on the same database (docs/moderation.md)."""
+    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("std"), trust="standard",
+                                        db_pool_size=3)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def std_forum(standard: InProcessApp, pg_url: str) -> dict[str, Any]:
+    """A moderator and a category on the `standard` app: {"mod": Api, "category": slug}."""
+    from support.api import Api, unique
+    from support.databases import make_moderator
+    mod = Api(standard.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("std-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Standard"}).status_code == 201
+    return {"mod": mod, "category": slug}

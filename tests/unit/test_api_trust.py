@@ -3,7 +3,6 @@ each preset, and every privilege's 403 `privilege` under `standard` and none und
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -13,25 +12,7 @@ from api_support import check_error, posted
 from server import shapes
 from support import http
 from support.api import Api, new_thread, unique
-from support.databases import db_fetch, make_moderator
-from support.inprocess import InProcessApp, settings_for
-
-
-@pytest.fixture(scope="module")
-def standard(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
-    """An in-process app with PARLEY_TRUST=standard on the session's database."""
-    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("std"), trust="standard")).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def std_forum(standard: InProcessApp, pg_url: str) -> dict[str, Any]:
-    mod = Api(standard.url).sign_up()
-    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
-    slug = unique("std-")
-    assert mod.post("/api/categories", json={"slug": slug, "name": "Standard"}).status_code == 201
-    return {"mod": mod, "category": slug}
+from support.databases import db_fetch
 
 
 def set_reputation(pg_url: str, api: Api, value: int) -> None:
