@@ -568,5 +568,7 @@ CREATE OR REPLACE VIEW reputation_sources AS
     WHERE NOT t.deleted AND NOT p.deleted AND p.author_id <> t.author_id AND t.accepted_by = t.author_id;
 
 -- Auto-silence: a silenced account's posts are hidden from all but moderators and itself, and it may not post.
--- silenced_at is set by three distinct spam flaggers (or a moderator) and cleared by a moderator.
+-- silenced_at is set by three distinct spam flaggers (or a moderator) and cleared by a moderator, who also sets
+-- silence_lifted_at: only spam flags raised after it count towards the next auto-silence.
 ALTER TABLE users ADD COLUMN IF NOT EXISTS silenced_at timestamptz;
+ALTER TABLE users ADD COLUMN IF NOT EXISTS silence_lifted_at timestamptz;

@@ -13,7 +13,8 @@ failure policy, and nothing else in the request path calls the broker:
    hub's session sweep closes them too when this is lost);
 5. thread-list updates on the feeds (soft: a client that reconnects reloads its list);
 6. mail queued: the rows are committed; this only wakes the process's outbox sender (outbox/sender.py), which
-   would otherwise find them at its next poll.
+   would otherwise find them at its next poll;
+7. site frames, to every socket of every process (a silence: soft, the pages reread what they show).
 
 Failure policy: every effect is either stored before COMMIT or soft, so a failed publish is logged and
 counted (`parley_effect_failures_total{effect}`), never an error for the writer, and the next effect is
@@ -55,6 +56,8 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
         await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
     if written.mail_queued:
         st.mailer.queued(written.mail_queued)
+    for frame in written.site_frames:
+        await _guarded("site frames", userchannel.publish_site_frame(st.broker, st.channels, frame))
 
 
 async def _guarded(effect: str, work: Any) -> None:

@@ -62,7 +62,7 @@ ARRAY = lambda items: {"type": "array", "items": items}  # noqa: E731
 
 REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.NewCategory, forum.NewThread,
             forum.ThreadChange, forum.NewPost, forum.PostEdit, forum.Vote, forum.Accepted, moderation.NewFlag,
-            moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
+            moderation.FlagChange, moderation.Suspension, moderation.Silence, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
             uploads.AvatarChange, apikeys.NewApiKey]
@@ -494,6 +494,11 @@ def _paths() -> dict[str, Schema]:
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
             ["404", "429"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
+        "/api/users/{username}/silence": {"put": op(
+            "silenceUser", "Silence a member or lift it (moderator): their posts are hidden from everyone but "
+            "moderators and themselves, they may not post (403 silenced); a log entry user.silenced / "
+            "user.unsilenced; a moderator cannot be silenced (403)", _ok("200", obj(user=ref("Profile"))),
+            ["404", "429"], body="Silence", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
         "/api/render": {"post": op(

@@ -210,7 +210,7 @@ class Flag(msgspec.Struct):
 
 ModlogAction = Literal["post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked",
                        "thread.moved", "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved",
-                       "flag.dismissed", "thread.duplicate"]
+                       "flag.dismissed", "thread.duplicate", "user.silenced", "user.unsilenced"]
 
 
 class ModlogTarget(msgspec.Struct):
@@ -222,7 +222,7 @@ class ModlogTarget(msgspec.Struct):
 class ModlogEntry(msgspec.Struct):
     id: Id
     action: ModlogAction
-    moderator: UserBrief
+    moderator: UserBrief | None  # null: the system (an auto-silence)
     target: ModlogTarget
     reason: str | None
     created_at: Time

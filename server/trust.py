@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from . import limits, privileges
-from .errors import Invalid, RateLimited
+from .errors import Forbidden, Invalid, RateLimited
 from .state import AppState
 from .store import threads
 
@@ -69,3 +69,9 @@ async def check_new_thread(st: AppState, user: Any) -> None:
         free_at = opened[-limits.NEW_ACCOUNT_THREADS_PER_DAY] + timedelta(days=1)
         raise RateLimited((free_at - datetime.now(UTC)).total_seconds(),
                           f"New accounts may open at most {limits.NEW_ACCOUNT_THREADS_PER_DAY} threads a day")
+
+
+def check_not_silenced(user: Any) -> None:
+    """403 code `silenced`: a silenced account may not post (store/silence.py)."""
+    if user["silenced_at"] is not None:
+        raise Forbidden("Your account is silenced: a moderator will look at it", code="silenced")

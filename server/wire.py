@@ -133,6 +133,12 @@ def reputation_frame(reputation: int, event: dict[str, Any]) -> bytes:
     return encode({"type": "reputation", "reputation": reputation, "event": event})
 
 
+def silenced_frame(user: dict[str, Any] | None, silenced: bool) -> bytes:
+    """{"type":"silenced","user":U,"silenced":B}: to every socket (guests too) when an account is silenced or its
+    silence lifted: pages hide (or reread) that account's posts."""
+    return encode({"type": "silenced", "user": user, "silenced": silenced})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 
@@ -240,6 +246,11 @@ class Reputation(_Frame, tag="reputation"):
     event: shapes.ReputationEvent
 
 
+class Silenced(_Frame, tag="silenced"):
+    user: shapes.UserBrief
+    silenced: bool
+
+
 class FeedThread(shapes.Thread, omit_defaults=True):
     deleted: bool = False
 
@@ -254,4 +265,4 @@ FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed
           feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
           presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
           notifications: Notifications, feed: Feed, my_vote: MyVote,
-          reputation_frame: Reputation}
+          reputation_frame: Reputation, silenced_frame: Silenced}

@@ -124,6 +124,7 @@ async def list_threads(request: Request) -> Response:
 async def create_thread(request: Request) -> Response:
     st, user, body, _ = await writing(request, NewThread, bucket="thread")
     title, text = body.title, body.body
+    trust.check_not_silenced(user)
     await trust.check_new_thread(st, user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
@@ -171,6 +172,8 @@ async def get_thread(request: Request) -> Response:
     user = await auth.current_user(request, st)
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
+    if user is not None and posts.sees_hidden(user):  # a moderator or a silenced author: not the shared page
+        return json(await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user)))
     if user is not None:
         return json(await reader_page(st, cache, key, user["id"]))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
@@ -225,6 +228,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
     and whether it was made now (False: an idempotent replay of `key`)."""
+    trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
@@ -235,6 +239,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
 
 async def edit_post(request: Request) -> Response:
     st, user, body, post_id = await writing(request, PostEdit, bucket="edit")
+    trust.check_not_silenced(user)
     text = body.body
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)  # the editor's limits (a moderator has none)

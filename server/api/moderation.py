@@ -15,7 +15,7 @@ from ..db import transaction
 from ..errors import BadRequest, Forbidden, NotFound
 from ..fields import Instant, Text
 from ..state import AppState
-from ..store import SessionsEnded, Written, flags, modlog, profiles, sessions, users
+from ..store import SessionsEnded, Written, flags, modlog, profiles, sessions, silence, users
 from .common import json, state, writing
 from .inputs import PageSize, query, query_limit
 
@@ -34,6 +34,11 @@ class NewFlag(msgspec.Struct):
 
 class FlagChange(msgspec.Struct):
     status: Literal["resolved", "dismissed"]
+
+
+class Silence(msgspec.Struct):
+    silenced: bool
+    reason: Note | None = None
 
 
 class Suspension(msgspec.Struct):
@@ -58,6 +63,9 @@ async def create_flag(request: Request) -> Response:
     note = body.note
     async with transaction(st.pool) as conn:
         flag = await flags.create(conn, post_id, user, body.reason, note)
+        # A third spam flagger of a new account silences it (store/silence.py).
+        written = await silence.after_spam_flag(conn, post_id) if body.reason == "spam" else Written(None)
+    await effects.after_commit(st, written)
     await tell_moderators(st)
     return json({"flag": flag}, 201)
 
@@ -110,4 +118,18 @@ async def suspend(request: Request) -> Response:
                             user_id=target["id"], reason=reason)
     if until is not None:  # their sockets close with 4001 on every process (live/userchannel.py)
         await effects.after_commit(st, Written(None, sessions_ended=[SessionsEnded(target["id"], before=epoch)]))
+    return json({"user": await profiles.profile(st.pool, target["username"])})
+
+
+async def set_silence(request: Request) -> Response:
+    """PUT /api/users/{username}/silence: a moderator silences a member or lifts it (their posts come back)."""
+    st, moderator, body, _ = await writing(request, Silence, moderator=True, bucket="moderation")
+    async with transaction(st.pool) as conn:
+        target = await users.by_username(conn, request.path_params["username"])
+        if target is None:
+            raise NotFound(f"No user {request.path_params['username']!r}")
+        if target["is_moderator"] and body.silenced:
+            raise Forbidden("A moderator cannot be silenced")
+        written = await silence.set_silenced(conn, target["id"], moderator["id"], body.silenced, body.reason)
+    await effects.after_commit(st, written)
     return json({"user": await profiles.profile(st.pool, target["username"])})

@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from .. import auth, privileges
 from ..errors import NotFound
-from ..store import profiles, reputation, users
+from ..store import posts, profiles, reputation, users
 from .common import json, state
 from .inputs import PageSize, path_id, query, query_limit
 
@@ -33,14 +33,15 @@ async def user_posts(request: Request) -> Response:
     lim = query_limit(request, USER_POSTS)
     reader = await auth.current_user(request, st)
     return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
-                                          query(request, "before") or None))
+                                          query(request, "before") or None, posts.reader_of(reader)))
 
 
 async def permalink(request: Request) -> Response:
     st = state(request)
     post_id = path_id(request)
     reader = await auth.current_user(request, st)
-    return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None))
+    return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None,
+                                         posts.reader_of(reader)))
 
 
 async def reputation_ledger(request: Request) -> Response:

@@ -26,6 +26,8 @@ user:{id}
     control     b"!" + JSON (end_sessions_message): an action on the user's sockets. The one action:
                 {"action": "end_sessions", "only": session key | null, "before": epoch | null}.
 users
+    site        b"*" + <frame> (site_message): a frame for every socket of every process, guests too (a
+                silence, store/silence.py); older processes log it as a bad batch and drop it.
     batch       JSON {"n": the notification without id, kind, created_at (or null),
                       "groups": [[kind, created_at, [user id, notification id, user id, ...]], ...],
                       "recount": [user id, ...]} (batch_message): one post's notifications; each process
@@ -50,6 +52,7 @@ Scope = str | int  # a presence scope: "site" or a thread id
 
 TYPING = b"T"   # first byte of a typing message on a thread's channel (events begin with b"{")
 CONTROL = b"!"  # first byte of a control message on a user's channel (frames begin with b"{")
+SITE = b"*"  # first byte of a site frame on the users channel (batches begin with b"{")
 
 
 class Channels:
@@ -137,6 +140,15 @@ Groups = list[list[Any]]  # [[kind, created_at, [user id, notification id, ...]]
 
 def batch_message(shared: dict[str, Any] | None, groups: Groups, recount: list[int]) -> bytes:
     return encode({"n": shared, "groups": groups, "recount": recount})
+
+
+def site_message(frame: bytes) -> bytes:
+    return SITE + frame
+
+
+def parse_site(message: bytes) -> bytes | None:
+    """The frame of a site message, or None for a batch."""
+    return message[1:] if message[:1] == SITE else None
 
 
 def parse_batch(message: bytes) -> tuple[dict[str, Any] | None, Groups, list[int]]:

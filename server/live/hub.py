@@ -37,7 +37,7 @@ from .conn import Conn, Frame
 from .feeds import Feeds
 from .replay import Greet, Subscriptions
 from .rooms import Room, Rooms
-from .users import Users
+from .users import Users, UsersChannel
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Hub:
         self.users = Users(broker, self.channels, self.acquire, self._spawn, session_idle_days)
         self.feeds = Feeds(broker)  # live thread lists: feed:all, feed:category:{id}
         # Channels other parts own, routed by channel: the hub knows no presence.
-        self.listeners: dict[str, Listener] = {self.channels.users: self.users.batches}
+        self.listeners: dict[str, Listener] = {self.channels.users: UsersChannel(self.users.batches, self.conns)}
         self.origin = uuid.uuid4().hex[:12]  # this process, in typing messages
         self._reconcile: asyncio.Task[None] | None = None
         # The delivery path, bound once (on_message runs for every event this process receives).

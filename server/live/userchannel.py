@@ -34,7 +34,7 @@ from typing import Any
 
 from ..store import notifications as store
 from .broker import Broker
-from .channels import Channels, batch_message, end_sessions_message
+from .channels import Channels, batch_message, end_sessions_message, site_message
 
 # Recipients from which one post's notifications go out as one batch instead of one PUBLISH each.
 # Measured (bench/README "Coming back (issue 15)"): 20 @mentions cost the writer +40-55 % over a plain
@@ -96,3 +96,8 @@ def batch(notified: Sequence[dict[str, Any]], recount: set[int]) -> bytes | None
 
 async def publish_batch(broker: Broker, channels: Channels, message: bytes) -> None:
     await broker.publish(channels.users, message)
+
+
+async def publish_site_frame(broker: Broker, channels: Channels, frame: bytes) -> None:
+    """A frame for every socket of every process, guests too, on the process-wide `users` channel."""
+    await broker.publish(channels.users, site_message(frame))

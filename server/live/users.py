@@ -23,7 +23,7 @@ from ..errors import WS_4001_SESSION_ENDED
 from ..store import notifications as store_notifications
 from ..store import sessions as store_sessions
 from .broker import Broker
-from .channels import Channels, parse_batch, parse_control
+from .channels import Channels, parse_batch, parse_control, parse_site
 from .conn import Conn, Frame
 from .rooms import Spawn
 
@@ -173,3 +173,24 @@ class Batches:
             frame = Frame(wire.notifications(counts.get(uid, 0)))
             for conn in list(self.by_user.get(uid, ())):
                 conn.send(frame)
+
+
+class UsersChannel:
+    """The hub's listener on the `users` channel: a site frame goes to every socket of this process (guests
+    too), a batch to Batches."""
+
+    def __init__(self, batches: Batches, conns: set[Conn]) -> None:
+        self.batches = batches
+        self.conns = conns  # the hub's sockets, all of them
+
+    def on_message(self, message: bytes) -> None:
+        frame = parse_site(message)
+        if frame is None:
+            self.batches.on_message(message)
+            return
+        shared = Frame(frame)
+        for conn in list(self.conns):
+            conn.send(shared)
+
+    def on_reconnect(self) -> None:
+        self.batches.on_reconnect()

@@ -88,7 +88,9 @@ INSERT INTO reputation_events (user_id, delta, reason) SELECT id, reputation - 1
 WHERE reputation <> 1;
 
 -- Auto-silence: a silenced account's posts are hidden from all but moderators and itself, and it may not post.
--- silenced_at is set by three distinct spam flaggers (or a moderator) and cleared by a moderator.
+-- silenced_at is set by three distinct spam flaggers (or a moderator) and cleared by a moderator, who also sets
+-- silence_lifted_at: only spam flags raised after it count towards the next auto-silence.
 ALTER TABLE users ADD COLUMN silenced_at timestamptz;
+ALTER TABLE users ADD COLUMN silence_lifted_at timestamptz;
 -- The system (auto-silence) acts without a moderator: its log entries have none.
 ALTER TABLE modlog ALTER COLUMN moderator_id DROP NOT NULL;

@@ -42,7 +42,8 @@ class Written(Generic[T]):
     - sessions_ended: sessions whose sockets close (the sessions rows are already gone or stale: a hub's
       sweep closes them too if this is lost);
     - mail_queued: mails written to the outbox in this transaction, by kind (the rows are the truth: this
-      only wakes the process's sender at once instead of at its next poll)."""
+      only wakes the process's sender at once instead of at its next poll);
+    - site_frames: frames for every socket on every process, guests too (a silence: soft, the pages reread)."""
 
     value: T
     events: list[Event] = field(default_factory=list)
@@ -53,6 +54,7 @@ class Written(Generic[T]):
     user_frames: list[tuple[int, bytes]] = field(default_factory=list)
     sessions_ended: list[SessionsEnded] = field(default_factory=list)
     mail_queued: list[str] = field(default_factory=list)
+    site_frames: list[bytes] = field(default_factory=list)
 
     def merge(self, other: Written[Any]) -> Written[T]:
         """This write's effects followed by another's, made in the same transaction."""
@@ -63,4 +65,5 @@ class Written(Generic[T]):
         self.user_frames += other.user_frames
         self.sessions_ended += other.sessions_ended
         self.mail_queued += other.mail_queued
+        self.site_frames += other.site_frames
         return self

@@ -18,11 +18,12 @@ from .cursor import cursor_decode, cursor_encode
 
 ACTIONS = ("post.edited", "post.deleted", "thread.renamed", "thread.locked", "thread.unlocked", "thread.moved",
            "thread.accepted", "user.suspended", "user.unsuspended", "flag.resolved", "flag.dismissed",
-           "thread.duplicate")
+           "thread.duplicate", "user.silenced", "user.unsilenced")
 
 
-async def record(conn: asyncpg.Connection, action: str, moderator_id: int, *, thread_id: int | None = None,
+async def record(conn: asyncpg.Connection, action: str, moderator_id: int | None, *, thread_id: int | None = None,
                  post_id: int | None = None, user_id: int | None = None, reason: str | None = None) -> None:
+    """One entry; `moderator_id` None: the system acted (an auto-silence, store/silence.py)."""
     assert action in ACTIONS, f"unknown modlog action {action!r}"
     await conn.execute(
         "INSERT INTO modlog (action, moderator_id, thread_id, post_id, target_user_id, reason)"
@@ -43,7 +44,7 @@ async def listing(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: s
                m.id AS mod_id, m.username AS mod_username, m.display_name AS mod_display_name,
                m.avatar_url AS mod_avatar_url,
                t.username AS target_username
-        FROM modlog l JOIN users m ON m.id = l.moderator_id LEFT JOIN users t ON t.id = l.target_user_id
+        FROM modlog l LEFT JOIN users m ON m.id = l.moderator_id LEFT JOIN users t ON t.id = l.target_user_id
         WHERE l.id < $1 ORDER BY l.id DESC LIMIT $2
         """, start, limit + 1)
     entries = []

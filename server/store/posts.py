@@ -46,6 +46,28 @@ POST_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 POST_JSON = "jsonb_build_object(" + ", ".join(f"'{key}', {sql}" for key, sql, _ in POST_FIELDS) + ")"
 
 
+# Who may see a post (store/silence.py): everyone, unless its author is silenced; then only moderators and the
+# author. `visible(reader, moderator)` is SQL over the post `p`, with SQL for the reader's id (null: a guest) and
+# whether they moderate; `reader_of(user)` gives those two values for a users row or a guest.
+HIDDEN = "EXISTS (SELECT 1 FROM users s WHERE s.id = p.author_id AND s.silenced_at IS NOT NULL)"
+Reader = tuple[int | None, bool]
+PUBLIC: Reader = (None, False)
+
+
+def visible(reader: str, moderator: str) -> str:
+    return f"({moderator}::boolean OR (p.author_id = {reader}::bigint) IS TRUE OR NOT {HIDDEN})"
+
+
+def reader_of(user: Any) -> Reader:
+    return PUBLIC if user is None else (user["id"], bool(user["is_moderator"]))
+
+
+def sees_hidden(user: Any) -> bool:
+    """Whether this reader may see posts others may not (a moderator, a silenced author): their pages are read
+    for them, never from the shared page cache."""
+    return user is not None and (bool(user["is_moderator"]) or user["silenced_at"] is not None)
+
+
 def post_dict(row: asyncpg.Record, my_vote: int = 0) -> dict[str, Any]:
     """The contract's Post from a POST_SELECT row, with the reader's vote."""
     post = {key: make(row) for key, _, make in POST_FIELDS}

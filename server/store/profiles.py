@@ -42,21 +42,22 @@ async def profile(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> dic
 
 
 def user_posts_sql(keyset: bool) -> str:
-    """A page of a user's posts: $1 author, $2 limit, $3 the last id seen (posts_author index)."""
+    """A page of a user's posts: $1 author, $2 limit, $3 the reader's id, $4 a moderator, $5 the last id seen
+    (posts_author index); a silenced user's for moderators and themselves only."""
     return posts.POST_SELECT + f"""
-        WHERE p.author_id = $1 AND NOT p.deleted {"AND p.id < $3" if keyset else ""}
+        WHERE p.author_id = $1 AND NOT p.deleted {"AND p.id < $5" if keyset else ""} AND {posts.visible("$3", "$4")}
           AND EXISTS (SELECT 1 FROM threads t WHERE t.id = p.thread_id AND NOT t.deleted)
         ORDER BY p.id DESC LIMIT $2"""
 
 
 async def user_posts(conn: asyncpg.Connection | asyncpg.Pool, username: str, reader_id: int | None, limit: int,
-                     before: str | None) -> dict[str, Any]:
+                     before: str | None, viewer: posts.Reader = posts.PUBLIC) -> dict[str, Any]:
     """Their non-deleted posts (not in deleted threads), newest first, each with its thread's {id, title}."""
     row = await users.by_username(conn, username)
     if row is None:
         raise NotFound(f"No user {username!r}")
     before_id = threads.cursor_decode(before, "before", (int,))[0] if before is not None else None
-    rows = await conn.fetch(user_posts_sql(before_id is not None), row["id"], limit + 1,
+    rows = await conn.fetch(user_posts_sql(before_id is not None), row["id"], limit + 1, *viewer,
                             *([before_id] if before_id is not None else []))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -71,10 +72,15 @@ async def user_posts(conn: asyncpg.Connection | asyncpg.Pool, username: str, rea
     return {"posts": out, "next": threads.cursor_encode(rows[-1]["id"]) if more else None}
 
 
-async def permalink(pool: asyncpg.Pool, post_id: int, reader_id: int | None) -> dict[str, Any]:
-    """{post, thread, after}: `after` opens the thread page (oldest first) at the post's response."""
+async def permalink(pool: asyncpg.Pool, post_id: int, reader_id: int | None,
+                    viewer: posts.Reader = posts.PUBLIC) -> dict[str, Any]:
+    """{post, thread, after}: `after` opens the thread page (oldest first) at the post's response. A post the
+    reader may not see (posts.visible) is unknown to them (404)."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         row = await posts.get_row(conn, post_id)
+        if not await conn.fetchval(f"SELECT {posts.visible('$2', '$3')} FROM posts p WHERE p.id = $1", post_id,
+                                   *viewer):
+            raise NotFound(f"No post {post_id}")
         thread = threads.thread_dict(await threads.get_row(conn, row["thread_id"]), await categories.tree(conn))
         votes = await posts.my_votes(conn, reader_id, [post_id])
     response_id = {"response": row["id"], "comment": row["parent_id"]}.get(row["kind"])

@@ -84,7 +84,9 @@ def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool, 
     column = LIST_SORTS[sort][0]
     keys = "x" if by_tag else "t"  # where the sort's columns are read
     ident = "x.thread_id" if by_tag else "t.id"
-    where = ["NOT t.deleted"]
+    # A silenced asker's threads leave the lists (store/silence.py; their pages stay for moderators and them).
+    where = ["NOT t.deleted",
+             "NOT EXISTS (SELECT 1 FROM users s WHERE s.id = t.author_id AND s.silenced_at IS NOT NULL)"]
     n = 1
     if filter_ == "unanswered":
         where.append(f"{keys}.response_count = 0")
@@ -266,8 +268,9 @@ _SIZE = "octet_length(p.body) + octet_length(p.html)"
 
 
 async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: int, after: str | None,
-               sort: str) -> dict[str, Any]:
-    """The thread page: thread, question, a page of responses each with its comments.
+               sort: str, viewer: posts.Reader = posts.PUBLIC) -> dict[str, Any]:
+    """The thread page: thread, question, a page of responses each with its comments; only the posts `viewer`
+    may see (posts.visible: a silenced author's are for moderators and the author only).
 
     Read in one REPEATABLE READ snapshot, so `thread.seq` is exactly the last
     event reflected in the posts: subscribing with since=seq then misses nothing.
@@ -280,27 +283,29 @@ async def page(pool: asyncpg.Pool, thread_id: int, user_id: int | None, limit: i
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         trow = await get_row(conn, thread_id)
         tree = await categories.tree(conn)
-        question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'",
-                                       thread_id)
+        question = await conn.fetchrow(posts.POST_SELECT + " WHERE p.thread_id = $1 AND p.kind = 'question'"
+                                       f" AND {posts.visible('$2', '$3')}", thread_id, *viewer)
+        if question is None:
+            raise NotFound(f"No thread {thread_id}")
         # With `top` the accepted response comes first (on the first page), and the rest follow in
         # score order without it; a page that ends on it alone continues from the top of the rest.
         skip = trow["accepted_id"] if sort == "top" else None
         first: list[asyncpg.Record] = []
         if skip is not None and after is None:
-            first = list(await conn.fetch(f"SELECT p.id, p.score, {_SIZE} AS size FROM posts p WHERE p.id = $1",
-                                          skip))
+            first = list(await conn.fetch(f"SELECT p.id, p.score, {_SIZE} AS size FROM posts p WHERE p.id = $1"
+                                          f" AND {posts.visible('$2', '$3')}", skip, *viewer))
         sized = first + list(await conn.fetch(
             f"""
             SELECT p.id, p.score, {_SIZE} AS size FROM posts p
             WHERE p.thread_id = $1 AND p.kind = 'response' AND ($3::bigint IS NULL OR {keyset})
-              AND ($5::bigint IS NULL OR p.id <> $5)
+              AND ($5::bigint IS NULL OR p.id <> $5) AND {posts.visible('$6', '$7')}
             ORDER BY {order} LIMIT $2
             """,
-            thread_id, limit + 1 - len(first), cursor[0], cursor[1], skip))
+            thread_id, limit + 1 - len(first), cursor[0], cursor[1], skip, *viewer))
         comment_sizes = await conn.fetch(
             f"SELECT p.id, p.parent_id, {_SIZE} AS size FROM posts p"
-            " WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' ORDER BY p.id",
-            [r["id"] for r in sized[:limit]]) if sized else []
+            f" WHERE p.parent_id = any($1::bigint[]) AND p.kind = 'comment' AND {posts.visible('$2', '$3')}"
+            " ORDER BY p.id", [r["id"] for r in sized[:limit]], *viewer) if sized else []
         by_parent_size: dict[int, list[asyncpg.Record]] = {}
         for c in comment_sizes:
             by_parent_size.setdefault(c["parent_id"], []).append(c)
@@ -449,6 +454,13 @@ async def _thread_updated(conn: asyncpg.Connection, thread_id: int) -> tuple[eve
         thread.update(await get(conn, thread_id))
         return encode(thread)
     return await events.append(conn, thread_id, "thread.updated", data), thread
+
+
+async def touch(conn: asyncpg.Connection, thread_id: int) -> Written[None]:
+    """A thread.updated event of the thread as it is (its seq moves: page caches drop it, watchers reread): what
+    a change outside the thread's own rows makes it show differently (a silence, store/silence.py)."""
+    event, _ = await _thread_updated(conn, thread_id)
+    return Written(None, [event], feeds=[thread_id])
 
 
 async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> Written[None]:

@@ -115,8 +115,8 @@ def _statements() -> list[tuple[str, list[Any]]]:
         if keyset:
             args += [0.5, 50000] if sort == "relevance" else [50000]
         out.append((search.search_sql(sort, by_cat, by_author, keyset), args))
-    out.append((profiles.user_posts_sql(False), [1, 21]))
-    out.append((profiles.user_posts_sql(True), [1, 21, 50000]))
+    out.append((profiles.user_posts_sql(False), [1, 21, None, False]))
+    out.append((profiles.user_posts_sql(True), [1, 21, None, False, 50000]))
     out.append((similar.SIMILAR_SQL, ["kettles", "water"]))
     # Operators: a tag with words, and operators alone (the questions of the tag's threads, newest first).
     out.append((search.search_sql("newest", False, False, False, by_tag=True), ["kettles", 21, 2, ["rare"]]))

@@ -66,6 +66,7 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         wire.feed: [wire.feed("all", thread), wire.feed("all", {**thread, "deleted": True})],
         wire.my_vote: [wire.my_vote(tid, post["id"], 1, 1), wire.my_vote(tid, post["id"], -2, 0)],
         wire.reputation_frame: gained,
+        wire.silenced_frame: [wire.silenced_frame(brief, True), wire.silenced_frame(brief, False)],
     }
     for builder, frames in built.items():
         for frame in frames:

@@ -18,6 +18,8 @@ const ACTION = {
   'user.unsuspended': 'lifted the suspension of',
   'flag.resolved': 'resolved a flag on',
   'flag.dismissed': 'dismissed a flag on',
+  'user.silenced': 'silenced',
+  'user.unsilenced': 'lifted the silence of',
 };
 
 // Thread titles for the entries (the log names threads by id): read once per thread, a few at a time.
@@ -66,7 +68,8 @@ function target(t) {
 
 function entryItem(e) {
   return h('li', { class: 'modlog-entry', 'data-testid': 'modlog-entry', dataset: { action: e.action } },
-    h('p', null, userLink(e.moderator), ' ', ACTION[e.action] || e.action, ' ', target(e.target), ' · ',
+    h('p', null, e.moderator ? userLink(e.moderator) : 'Parley (three members flagged spam)', ' ',
+      ACTION[e.action] || e.action, ' ', target(e.target), ' · ',
       timeEl(e.created_at, 'relative')),
     e.reason ? h('p', { class: 'modlog-reason' }, 'Reason: ', e.reason) : null);
 }
