@@ -38,3 +38,34 @@ async def test_a_reputation_change_reaches_every_socket_of_the_user(spawn, watch
         assert f["reputation"] == 1 and f["event"] == {**f["event"], "delta": -5, "reason": "vote_undone"}
     await asyncio.sleep(0.3)
     assert not [f for f in voter.frames if f["type"] == "reputation"]
+
+
+async def test_a_silence_reaches_every_socket_on_every_process(spawn, watchers):
+    """The third spam flag, made on process A, silences Mallory: a guest's and a member's sockets on process B get
+    {"type":"silenced"} naming her, and the thread's watchers get a thread.updated event (its page changed); a
+    moderator's lifting it sends silenced false."""
+    a, b = spawn(), spawn()
+    mallory, mod = [await asyncio.to_thread(lambda: Api(a.url).sign_up()) for _ in range(2)]
+    make_moderator(a.env["DATABASE_URL"], mod.user["username"])
+    slug = unique("c")
+    assert (await asyncio.to_thread(mod.post, "/api/categories", json={"slug": slug, "name": "C"})).status_code == 201
+    made = await asyncio.to_thread(new_thread, mallory, slug)
+    tid, qid = made["thread"]["id"], made["question"]["id"]
+    guest = await on_channel(await watchers(b.ws_url))
+    await guest.send({"type": "subscribe", "thread": tid})
+    await guest.wait_for(lambda f: f["type"] == "subscribed", timeout=5)
+    flaggers = [await asyncio.to_thread(lambda: Api(a.url).sign_up()) for _ in range(3)]
+    member = await on_channel(await watchers(b.ws_url, flaggers[0].session_cookie))
+    for f in flaggers:
+        r = await asyncio.to_thread(f.post, f"/api/posts/{qid}/flags", json={"reason": "spam"})
+        assert r.status_code == 201, r.text
+    for sock in (guest, member):
+        f = await sock.wait_for(lambda f: f["type"] == "silenced", timeout=5)
+        assert f["user"]["id"] == mallory.user["id"] and f["silenced"] is True
+    ev = await guest.wait_for(lambda f: f["type"] == "event" and f["name"] == "thread.updated", timeout=5)
+    assert ev["thread"] == tid
+    mark = len(guest.frames)
+    r = await asyncio.to_thread(mod.put, f"/api/users/{mallory.user['username']}/silence", json={"silenced": False})
+    assert r.status_code == 200, r.text
+    f = await guest.wait_for(lambda f: f["type"] == "silenced", start=mark, timeout=5)
+    assert f["silenced"] is False
