@@ -572,3 +572,8 @@ CREATE OR REPLACE VIEW reputation_sources AS
 -- silence_lifted_at: only spam flags raised after it count towards the next auto-silence.
 ALTER TABLE users ADD COLUMN IF NOT EXISTS silenced_at timestamptz;
 ALTER TABLE users ADD COLUMN IF NOT EXISTS silence_lifted_at timestamptz;
+
+-- The spam check (server/spamcheck.py): a new account's post the checker calls spam waits, pending, for a moderator
+-- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
+ALTER TABLE posts ADD COLUMN IF NOT EXISTS pending boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS posts_pending ON posts (author_id) WHERE pending;

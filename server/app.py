@@ -56,6 +56,7 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
+from .spamcheck import SpamCheck
 from .state import AppState
 from .store import meta
 from .uploads.storage import open_storage
@@ -276,12 +277,14 @@ def routes() -> list[Any]:
         Route("/api/users/{username}/posts", profiles.user_posts, methods=["GET"]),
         Route("/api/users/{username}/reputation", profiles.reputation_ledger, methods=["GET"]),
         Route("/api/privileges", profiles.privilege_table, methods=["GET"]),
+        Route("/api/pending", profiles.pending_posts, methods=["GET"]),
         Route("/api/search", search.search, methods=["GET"]),
         Route("/api/posts/{id}", profiles.permalink, methods=["GET"]),
         Route("/api/posts/{id}", forum.edit_post, methods=["PATCH"]),
         Route("/api/posts/{id}", forum.delete_post, methods=["DELETE"]),
         Route("/api/posts/{id}/revisions", forum.revisions, methods=["GET"]),
         Route("/api/posts/{id}/vote", forum.vote, methods=["PUT"]),
+        Route("/api/posts/{id}/approval", forum.approve_post, methods=["PUT"]),
         Route("/api/posts/{id}/flags", moderation.create_flag, methods=["POST"]),
         Route("/api/flags", moderation.list_flags, methods=["GET"]),
         Route("/api/flags/{id}", moderation.update_flag, methods=["PUT"]),
@@ -380,7 +383,9 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online))
+                              mailer=Mailer(pool, settings, presence.online),
+                              spam_check=SpamCheck(settings.spam_check_url, settings.spam_check_timeout_seconds,
+                                                   settings.public_url or "") if settings.spam_check_url else None)
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
@@ -399,6 +404,8 @@ class Parley:
                 await redis.aclose()
             await renderer.close()
             self.state.images.close()
+            if self.state.spam_check is not None:
+                await self.state.spam_check.close()
             await pool.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

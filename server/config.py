@@ -71,6 +71,8 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     rate_limits_enabled: bool = True
     trust: str = "open"  # PARLEY_TRUST: the privilege preset (server/privileges.py PRESETS)
+    spam_check_url: str | None = None  # PARLEY_SPAM_CHECK_URL: an Akismet-compatible comment-check URL
+    spam_check_timeout_seconds: float = 2.0  # the checker's whole round trip; past it the post is published
     event_retention_days: int = 30
     ws_compression: bool = False
     log_format: str = "text"
@@ -260,6 +262,11 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         if raw not in ("open", "standard"):
             raise ConfigError(f"PARLEY_TRUST must be open or standard, not {raw!r}")
         kw["trust"] = raw
+    if (raw := get("PARLEY_SPAM_CHECK_URL")) is not None:
+        url = _url("PARLEY_SPAM_CHECK_URL", raw, ("http", "https"))
+        if not urlsplit(url).hostname:
+            raise ConfigError(f"PARLEY_SPAM_CHECK_URL needs a host, not {raw!r}")
+        kw["spam_check_url"] = url
     if (raw := get("PARLEY_EVENT_RETENTION_DAYS")) is not None:
         kw["event_retention_days"] = int(_number("PARLEY_EVENT_RETENTION_DAYS", raw, int, 1, 36500))
     if (raw := get("PARLEY_WS_COMPRESSION")) is not None:

@@ -36,6 +36,10 @@ PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")
 EFFECT_FAILURES = Counter("parley_effect_failures",
                           "After-commit effects that failed (stored first or soft; server/effects.py)", ["effect"])
+SPAM_CHECKS = Counter("parley_spam_checks", "Posts sent to the spam checker, by its verdict (server/spamcheck.py)",
+                      ["verdict"])
+SPAM_CHECK_FAILURES = Counter("parley_spam_check_failures",
+                              "Spam checks that failed open (the post was published), by why", ["reason"])
 RENDER_WAITING = Gauge("parley_render_waiting", "Bodies waiting for a render worker (server/render.py)",
                        multiprocess_mode="livesum")
 PRESENCE_USERS = Gauge("parley_presence_users", "Signed-in users in Active Now (site)", multiprocess_mode="max")

@@ -65,7 +65,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, moderation.Silence, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey]
+            uploads.AvatarChange, apikeys.NewApiKey, forum.Approval]
 
 
 def _no_nul(schema: Any) -> None:
@@ -472,6 +472,14 @@ def _paths() -> dict[str, Schema]:
         "/api/posts/{id}/vote": {"put": op(
             "vote", "Vote on someone else's post", _ok("200", vote_answer), ["404", "409", "429"], body="Vote",
             params=by_id, security=SIGNED_IN)},
+        "/api/pending": {"get": op(
+            "pendingPosts", "The posts the spam check holds, newest first, each with its thread (moderator)",
+            _ok("200", ref("UserPosts")), ["400"], params=[LIMIT(profiles.USER_POSTS), BEFORE], security=SIGNED_IN,
+            tag="moderation")},
+        "/api/posts/{id}/approval": {"put": op(
+            "approvePost", "Publish a post the spam check held (live, with its notifications then), or delete it "
+            "(moderator); a post that is not pending → 409 not_pending", _ok("200", post_answer), ["404", "409", "429"],
+            body="Approval", params=by_id, security=SIGNED_IN, tag="moderation")},
         "/api/posts/{id}/flags": {"post": op(
             "flagPost", "Flag someone else's post for the moderators (once per post)",
             _ok("201", obj(flag=ref("Flag")), "Flagged"), ["404", "409", "429"], body="NewFlag", params=by_id,

@@ -134,9 +134,11 @@ class Post(msgspec.Struct):
     score: int
     my_vote: Vote
     deleted: bool
+    # Present (true) only on a post held by the spam check, which only its author and moderators see.
+    pending: bool = False
 
 
-class Response(Post):
+class Response(Post, kw_only=True):
     """A response on a thread page, with its comments (`comments_more`: some were left out for size)."""
 
     comments: list[Post]
@@ -267,7 +269,7 @@ class Privileges(msgspec.Struct):
     privileges: list[Privilege]
 
 
-class UserPost(Post):
+class UserPost(Post, kw_only=True):
     thread: ThreadTitle
 
 

@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, limits, pagecache, privileges, render, trust
+from .. import auth, limits, pagecache, privileges, render, spamcheck, trust
 from ..db import transaction
 from ..effects import after_commit
 from ..errors import BadRequest, Unauthorized
@@ -172,7 +172,8 @@ async def get_thread(request: Request) -> Response:
     user = await auth.current_user(request, st)
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
-    if user is not None and posts.sees_hidden(user):  # a moderator or a silenced author: not the shared page
+    if user is not None and (posts.sees_hidden(user) or (  # a moderator, a silenced or held author: their own page
+            st.spam_check is not None and await posts.has_pending(st.pool, user["id"]))):
         return json(await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user)))
     if user is not None:
         return json(await reader_page(st, cache, key, user["id"]))
@@ -218,12 +219,13 @@ async def create_post(request: Request) -> Response:
         owners = await posts.comment_owners(st.pool, body.parent_id)
         if owners is not None and user["id"] not in owners:
             privileges.require(user, "comment_anywhere", st.settings.trust, "comment here")
-    post, created = await make_post(st, user, thread_id, text, body.parent_id, key)
+    client = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
+    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, client)
     return json({"post": post}, 201 if created else 200)
 
 
 async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_id: int | None = None,
-                    key: str | None = None) -> tuple[dict[str, Any], bool]:
+                    key: str | None = None, client: tuple[str, str] = ("", "")) -> tuple[dict[str, Any], bool]:
     """A response or comment by `user`, after every check of the caller's (session or reply key, suspension,
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
@@ -231,6 +233,11 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
+    if spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(  # type: ignore[union-attr]
+            user["username"], text, "response" if parent_id is None else "comment", *client):
+        async with st.pool.acquire() as conn:  # held for a moderator: nobody else sees or hears of it
+            pending = await posts.create_pending(conn, thread_id, user["id"], text, parent_id, html)
+        return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
     await after_commit(st, written)
@@ -319,3 +326,17 @@ def _presence_page(request: Request) -> tuple[int, str | None]:
         return lim, decode_cursor(raw)
     except ValueError:
         raise unknown_cursor("after") from None
+
+
+class Approval(msgspec.Struct):
+    approved: bool
+
+
+async def approve_post(request: Request) -> Response:
+    """PUT /api/posts/{id}/approval (moderator): publish a post the spam check held, live with its notifications,
+    or delete it."""
+    st, moderator, body, post_id = await writing(request, Approval, moderator=True, bucket="moderation")
+    async with transaction(st.pool) as conn:
+        written = await posts.approve(conn, post_id, moderator, body.approved)
+    await after_commit(st, written)
+    return json({"post": written.value})

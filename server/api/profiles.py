@@ -58,3 +58,12 @@ async def reputation_ledger(request: Request) -> Response:
 async def privilege_table(request: Request) -> Response:
     """GET /api/privileges: each privilege and the reputation it needs under this server's preset."""
     return json({"privileges": privileges.table(state(request).settings.trust)})
+
+
+async def pending_posts(request: Request) -> Response:
+    """GET /api/pending (moderator): the posts the spam check holds, newest first."""
+    st = state(request)
+    user = await auth.require_user(request, st)
+    auth.require_moderator(user)
+    lim = query_limit(request, USER_POSTS)
+    return json(await profiles.pending_posts(st.pool, lim, query(request, "before") or None))

@@ -94,3 +94,8 @@ ALTER TABLE users ADD COLUMN silenced_at timestamptz;
 ALTER TABLE users ADD COLUMN silence_lifted_at timestamptz;
 -- The system (auto-silence) acts without a moderator: its log entries have none.
 ALTER TABLE modlog ALTER COLUMN moderator_id DROP NOT NULL;
+
+-- The spam check (server/spamcheck.py): a new account's post the checker calls spam waits, pending, for a moderator
+-- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
+ALTER TABLE posts ADD COLUMN pending boolean NOT NULL DEFAULT false;
+CREATE INDEX posts_pending ON posts (author_id) WHERE pending;

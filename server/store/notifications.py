@@ -12,6 +12,7 @@ of a deleted thread.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,6 +75,19 @@ async def resolve_mentions(conn: asyncpg.Connection | asyncpg.Pool, names: list[
     return await conn.fetch(
         "SELECT u.id, u.username, lower(u.username) AS lname FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)"
         " JOIN users u ON lower(u.username) = n.name ORDER BY n.ord", names)
+
+
+_MENTION_LINK = re.compile(r'<a class="mention" href="/u/([^"/]+)"')
+
+
+async def mentioned_in(conn: asyncpg.Connection | asyncpg.Pool, html: str) -> list[int]:
+    """The ids of the users a rendered post mentions (its mention links), in order, once each."""
+    names = list(dict.fromkeys(m.lower() for m in _MENTION_LINK.findall(html)))
+    ids: list[int] = []
+    for r in await resolve_mentions(conn, names):
+        if r["id"] not in ids:
+            ids.append(r["id"])
+    return ids
 
 
 async def notify(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int, post_id: int, kind: str,

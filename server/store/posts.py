@@ -14,7 +14,7 @@ from . import Written, events, modlog, notifications, reputation, users
 
 POST_SELECT = f"""
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
-       p.revision, p.score, p.deleted, {users.brief_columns("a", "author_")},
+       p.revision, p.score, p.deleted, p.pending, {users.brief_columns("a", "author_")},
        {users.brief_columns("e", "editor_")}
 FROM posts p JOIN users a ON a.id = p.author_id LEFT JOIN users e ON e.id = p.edited_by
 """
@@ -46,10 +46,11 @@ POST_FIELDS: tuple[tuple[str, str, Callable[[Any], Any]], ...] = (
 POST_JSON = "jsonb_build_object(" + ", ".join(f"'{key}', {sql}" for key, sql, _ in POST_FIELDS) + ")"
 
 
-# Who may see a post (store/silence.py): everyone, unless its author is silenced; then only moderators and the
-# author. `visible(reader, moderator)` is SQL over the post `p`, with SQL for the reader's id (null: a guest) and
-# whether they moderate; `reader_of(user)` gives those two values for a users row or a guest.
-HIDDEN = "EXISTS (SELECT 1 FROM users s WHERE s.id = p.author_id AND s.silenced_at IS NOT NULL)"
+# Who may see a post: everyone, unless it is pending (held by the spam check) or its author is silenced
+# (store/silence.py); then only moderators and the author. `visible(reader, moderator)` is SQL over the post `p`,
+# with SQL for the reader's id (null: a guest) and whether they moderate; `reader_of(user)` gives those two
+# values for a users row or a guest.
+HIDDEN = "(p.pending OR EXISTS (SELECT 1 FROM users s WHERE s.id = p.author_id AND s.silenced_at IS NOT NULL))"
 Reader = tuple[int | None, bool]
 PUBLIC: Reader = (None, False)
 
@@ -68,10 +69,18 @@ def sees_hidden(user: Any) -> bool:
     return user is not None and (bool(user["is_moderator"]) or user["silenced_at"] is not None)
 
 
+async def has_pending(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> bool:
+    """Whether the user has posts held by the spam check (they see their pages read for them, not shared)."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM posts WHERE author_id = $1 AND pending"
+                                    " AND NOT deleted)", user_id))
+
+
 def post_dict(row: asyncpg.Record, my_vote: int = 0) -> dict[str, Any]:
     """The contract's Post from a POST_SELECT row, with the reader's vote."""
     post = {key: make(row) for key, _, make in POST_FIELDS}
     post["my_vote"] = my_vote
+    if row["pending"]:  # only its author and moderators read it (visible()); the key only when true
+        post["pending"] = True
     return post
 
 
@@ -411,3 +420,71 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
     # The voter's other tabs hear their own vote (the event is the same for everyone: my_vote 0).
     mine = (user_id, my_vote_frame(row["thread_id"], post_id, score, value))
     return Written({"post_id": post_id, "score": score, "my_vote": value}, [event], user_frames=[mine, *frames])
+
+
+
+# -- posts held by the spam check (server/spamcheck.py; docs/moderation.md "Spam check") ------------------
+
+async def create_pending(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
+                         html: str) -> Written[tuple[dict[str, Any], bool]]:
+    """A response or comment the checker called spam: stored with its revision 1 but pending, with no event, no
+    notification and no count; only its author and moderators see it until a moderator approves it (publish)."""
+    async with conn.transaction():
+        thread = await conn.fetchrow(f"SELECT seq FROM threads WHERE id = $1 AND {_OPEN}"
+                                     f"{'' if parent_id is not None else ' AND ' + NOT_DUPLICATE} FOR UPDATE",
+                                     thread_id)
+        if thread is None:
+            await _refuse_write(conn, thread_id)
+        kind = "response" if parent_id is None else "comment"
+        if parent_id is not None:
+            parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
+            if parent is None or parent["thread_id"] != thread_id:
+                raise NotFound(f"No post {parent_id} in this thread", field="parent_id")
+            if parent["kind"] != "response":
+                raise Invalid("Comments go under a response; comments do not nest", field="parent_id")
+            if parent["deleted"]:
+                raise Conflict("That response was deleted", code="post_deleted")
+        else:
+            parent_id = await conn.fetchval("SELECT id FROM posts WHERE thread_id = $1 AND kind = 'question'",
+                                            thread_id)
+        post_id = await conn.fetchval(
+            "INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq, pending)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, true) RETURNING id", thread_id, parent_id, kind, user_id, body, html,
+            thread["seq"])
+        await conn.execute("INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)"
+                           " SELECT id, 1, body, html, author_id, created_at FROM posts WHERE id = $1", post_id)
+        return Written((post_dict(await get_row(conn, post_id)), True))
+
+
+async def approve(conn: asyncpg.Connection, post_id: int, moderator: asyncpg.Record,
+                  approved: bool) -> Written[dict[str, Any]]:
+    """A moderator's verdict on a pending post: published now (its post.created event, its notifications, the
+    thread's counts, as if it had just been written) or deleted (no one else ever heard of it: no event)."""
+    row = await conn.fetchrow("SELECT thread_id, kind, author_id, pending, deleted FROM posts WHERE id = $1", post_id)
+    if row is None:
+        raise NotFound(f"No post {post_id}")
+    thread = await conn.fetchrow("SELECT deleted FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if thread["deleted"]:
+        raise NotFound(f"No post {post_id}")
+    if not row["pending"] or row["deleted"]:
+        raise Conflict("This post is not waiting for approval", code="not_pending")
+    thread_id = row["thread_id"]
+    if not approved:
+        # Still pending, so hidden as before (not even a deleted post's placeholder: nobody heard of it).
+        await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
+        await modlog.record(conn, "post.deleted", moderator["id"], thread_id=thread_id, post_id=post_id,
+                            user_id=row["author_id"], reason="spam (held by the spam check)")
+        return Written(post_dict(await get_row(conn, post_id)))
+    await conn.execute("UPDATE posts SET pending = false, created_at = now() WHERE id = $1", post_id)
+    await conn.execute("UPDATE post_revisions SET edited_at = now() WHERE post_id = $1 AND revision = 1", post_id)
+    counts = "response_count = response_count + 1, " if row["kind"] == "response" else ""
+    await conn.execute(f"UPDATE threads SET {counts}last_activity_at = now() WHERE id = $1", thread_id)
+    post = post_dict(await get_row(conn, post_id))
+    event = await events.append_post(conn, thread_id, "post.created", post)
+    await conn.execute("UPDATE posts SET seq = $2 WHERE id = $1", post_id, event.seq)
+    author = row["author_id"]
+    await conn.execute("INSERT INTO thread_follows (user_id, thread_id, following) VALUES ($1, $2, true)"
+                       " ON CONFLICT DO NOTHING", author, thread_id)
+    mentioned = await notifications.mentioned_in(conn, post["html"])
+    notified = await notifications.notify(conn, post["author"], thread_id, post_id, row["kind"], author, mentioned)
+    return Written(post, [event], notified, feeds=[thread_id])

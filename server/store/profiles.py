@@ -86,3 +86,18 @@ async def permalink(pool: asyncpg.Pool, post_id: int, reader_id: int | None,
     response_id = {"response": row["id"], "comment": row["parent_id"]}.get(row["kind"])
     return {"post": posts.post_dict(row, votes.get(post_id, 0)), "thread": thread,
             "after": threads.cursor_encode(response_id - 1) if response_id is not None else None}
+
+
+async def pending_posts(conn: asyncpg.Connection | asyncpg.Pool, limit: int, before: str | None) -> dict[str, Any]:
+    """The posts the spam check holds (the review queue's part of them), newest first, each with its thread."""
+    before_id = threads.cursor_decode(before, "before", (int,))[0] if before is not None else None
+    rows = await conn.fetch(posts.POST_SELECT + f"""
+        WHERE p.pending AND NOT p.deleted {"AND p.id < $2" if before_id is not None else ""}
+          AND EXISTS (SELECT 1 FROM threads t WHERE t.id = p.thread_id AND NOT t.deleted)
+        ORDER BY p.id DESC LIMIT $1""", limit + 1, *([before_id] if before_id is not None else []))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    titles = {r["id"]: r["title"] for r in await conn.fetch(
+        "SELECT id, title FROM threads WHERE id = any($1::bigint[])", list({r["thread_id"] for r in rows}))}
+    out = [{**posts.post_dict(r), "thread": {"id": r["thread_id"], "title": titles[r["thread_id"]]}} for r in rows]
+    return {"posts": out, "next": threads.cursor_encode(rows[-1]["id"]) if more else None}
