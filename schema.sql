@@ -577,3 +577,11 @@ ALTER TABLE users ADD COLUMN IF NOT EXISTS silence_lifted_at timestamptz;
 -- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS pending boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS posts_pending ON posts (author_id) WHERE pending;
+
+-- Ignoring: the ignorer gets the ignored member's posts collapsed and none of their notifications (nor mail).
+CREATE TABLE IF NOT EXISTS user_ignores (
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    ignored_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, ignored_id)
+);

@@ -291,6 +291,7 @@ def routes() -> list[Any]:
         Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
         Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/users/{username}/silence", moderation.set_silence, methods=["PUT"]),
+        Route("/api/users/{username}/ignored", forum.set_ignored, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
         Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),

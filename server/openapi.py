@@ -65,7 +65,8 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, moderation.Silence, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey, forum.Approval]
+            uploads.AvatarChange, apikeys.NewApiKey, forum.Approval,
+            forum.Ignored]
 
 
 def _no_nul(schema: Any) -> None:
@@ -502,6 +503,11 @@ def _paths() -> dict[str, Schema]:
             "suspendUser", "Suspend a member until a time, or lift it with null (moderator); their sessions end",
             _ok("200", obj(user=ref("Profile"))),
             ["404", "429"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
+        "/api/users/{username}/ignored": {"put": op(
+            "ignoreUser", "Ignore a member or stop: their posts come to me collapsed (ignored: true) and none of "
+            "their actions notifies or mails me; a moderator or oneself → 422 field username",
+            _ok("200", obj(ignored=BOOL)), ["404", "429"], body="Ignored", params=[PATH_USERNAME],
+            security=SIGNED_IN, tag="profiles")},
         "/api/users/{username}/silence": {"put": op(
             "silenceUser", "Silence a member or lift it (moderator): their posts are hidden from everyone but "
             "moderators and themselves, they may not post (403 silenced); a log entry user.silenced / "

@@ -136,6 +136,8 @@ class Post(msgspec.Struct):
     deleted: bool
     # Present (true) only on a post held by the spam check, which only its author and moderators see.
     pending: bool = False
+    # Present (true) only for a reader who ignores the post's author (shown collapsed).
+    ignored: bool = False
 
 
 class Response(Post, kw_only=True):

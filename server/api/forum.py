@@ -16,7 +16,7 @@ from ..errors import BadRequest, Unauthorized
 from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
-from ..store import categories, events, following, posts, threads, uploads
+from ..store import categories, events, following, ignores, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
@@ -174,9 +174,11 @@ async def get_thread(request: Request) -> Response:
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None and (posts.sees_hidden(user) or (  # a moderator, a silenced or held author: their own page
             st.spam_check is not None and await posts.has_pending(st.pool, user["id"]))):
-        return json(await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user)))
+        page = await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user))
+        return json(ignores.mark(page, await ignores.ignored_by(st.pool, user["id"])))
     if user is not None:
-        return json(await reader_page(st, cache, key, user["id"]))
+        page = await reader_page(st, cache, key, user["id"])
+        return json(ignores.mark(page, await ignores.ignored_by(st.pool, user["id"])))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
     seq = await cache.current_seq(st.pool, thread_id)
     if seq is not None:
@@ -340,3 +342,15 @@ async def approve_post(request: Request) -> Response:
         written = await posts.approve(conn, post_id, moderator, body.approved)
     await after_commit(st, written)
     return json({"post": written.value})
+
+
+class Ignored(msgspec.Struct):
+    ignored: bool
+
+
+async def set_ignored(request: Request) -> Response:
+    """PUT /api/users/{username}/ignored: ignore a member (their posts collapsed, no notifications) or stop."""
+    st, user, body, _ = await writing(request, Ignored, bucket="edit")
+    async with transaction(st.pool) as conn:
+        ignored = await ignores.set_ignored(conn, user, request.path_params["username"], body.ignored)
+    return json({"ignored": ignored})

@@ -99,3 +99,11 @@ ALTER TABLE modlog ALTER COLUMN moderator_id DROP NOT NULL;
 -- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
 ALTER TABLE posts ADD COLUMN pending boolean NOT NULL DEFAULT false;
 CREATE INDEX posts_pending ON posts (author_id) WHERE pending;
+
+-- Ignoring: the ignorer gets the ignored member's posts collapsed and none of their notifications (nor mail).
+CREATE TABLE user_ignores (
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    ignored_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, ignored_id)
+);

@@ -59,6 +59,7 @@ FROM (
 ) c
 WHERE c.user_id <> {actor} AND c.user_id <> {author}
   AND {post} IS NOT NULL  -- in a post's statement: none when the post was refused
+  AND NOT EXISTS (SELECT 1 FROM user_ignores i WHERE i.user_id = c.user_id AND i.ignored_id = {actor})
 ORDER BY c.user_id, c.rank
 ON CONFLICT (post_id, user_id) DO NOTHING
 RETURNING id, user_id, kind, created_at
@@ -165,8 +166,9 @@ def published(rows: list[Any], actor: dict[str, Any], thread: dict[str, Any], po
 async def notify_one(conn: asyncpg.Connection, actor: dict[str, Any], user_id: int, kind: str, thread_id: int,
                      post_id: int) -> list[dict[str, Any]]:
     """One notification (e.g. `accepted`), unless it is the actor's own or the user already has one for the post."""
-    if user_id == actor["id"]:
-        return []
+    if user_id == actor["id"] or await conn.fetchval(
+            "SELECT 1 FROM user_ignores WHERE user_id = $1 AND ignored_id = $2", user_id, actor["id"]):
+        return []  # nobody hears of their own action, nor of one by someone they ignore
     row = await conn.fetchrow(
         "INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (post_id, user_id) DO NOTHING RETURNING id, created_at", user_id, kind, actor["id"],

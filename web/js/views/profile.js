@@ -52,6 +52,44 @@ function moderation(user, ctx) {
   return h('p', { class: 'profile-actions' }, button);
 }
 
+/** A moderator's silence toggle (an auto-silenced member's posts are hidden until it is lifted). */
+function silenceControl(user, ctx) {
+  if (!ctx.me || !ctx.me.is_moderator || ctx.me.id === user.id || user.is_moderator) return null;
+  const button = h('button', { type: 'button', class: user.silenced ? 'btn' : 'btn btn-danger',
+    'data-testid': user.silenced ? 'profile-unsilence' : 'profile-silence' },
+  user.silenced ? 'Lift silence' : 'Silence');
+  button.addEventListener('click', async () => {
+    try {
+      await api('PUT', `/api/users/${encodeURIComponent(user.username)}/silence`, { silenced: !user.silenced });
+      ctx.navigate(`/u/${encodeURIComponent(user.username)}`, { replace: true });
+    } catch (e) {
+      toast(e.message);
+    }
+  });
+  return button;
+}
+
+/** Ignore or stop ignoring a member (never a moderator, never oneself): their posts collapse, no notifications. */
+function ignoreControl(user, ctx) {
+  if (!ctx.me || ctx.me.id === user.id || user.is_moderator) return null;
+  let ignored = false;
+  const button = h('button', { type: 'button', class: 'btn', 'aria-pressed': 'false', 'data-testid': 'profile-ignore' },
+    'Ignore');
+  button.addEventListener('click', async () => {
+    try {
+      const r = await api('PUT', `/api/users/${encodeURIComponent(user.username)}/ignored`, { ignored: !ignored });
+      ignored = r.ignored;
+      button.setAttribute('aria-pressed', String(ignored));
+      button.textContent = ignored ? 'Stop ignoring' : 'Ignore';
+      toast(ignored ? `You will no longer hear from ${displayName(user)}; their posts are collapsed.`
+        : `You will hear from ${displayName(user)} again.`);
+    } catch (e) {
+      toast(e.message);
+    }
+  });
+  return button;
+}
+
 export function renderProfile(main, { username }, ctx) {
   let alive = true;
   ctx.setTitle(username);
@@ -98,11 +136,14 @@ export function renderProfile(main, { username }, ctx) {
             user.last_seen_at ? [' · last seen ', timeEl(user.last_seen_at, 'relative')] : null),
           user.suspended_until ? h('p', { class: 'profile-suspended', 'data-testid': 'profile-suspended' },
             'Suspended until ', timeEl(user.suspended_until)) : null,
-          moderation(user, ctx))),
+          user.silenced ? h('p', { class: 'profile-suspended', 'data-testid': 'profile-silenced' },
+            'Silenced: their posts are hidden until a moderator looks at them.') : null,
+          moderation(user, ctx),
+          h('p', { class: 'profile-actions' }, silenceControl(user, ctx), ' ', ignoreControl(user, ctx)))),
       h('dl', { class: 'profile-stats', 'aria-label': 'Stats' },
         stat(s.questions, 'Questions', 'questions'), stat(s.responses, 'Responses', 'responses'),
         stat(s.comments, 'Comments', 'comments'), stat(s.accepted, 'Accepted', 'accepted'),
-        stat(s.score, 'Score', 'score')),
+        stat(s.score, 'Score', 'score'), stat(user.reputation, 'Reputation', 'reputation')),
       section,
       marks ? h('section', { class: 'card', 'aria-labelledby': 'profile-bookmarks-title', 'data-testid': 'bookmarks' },
         h('h2', { id: 'profile-bookmarks-title', class: 'card-title' }, 'Bookmarks'),

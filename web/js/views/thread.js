@@ -17,6 +17,7 @@ import { NewPill, renderWatching, Typing } from './thread/indicators.js';
 import { myVote } from './thread/actions.js';
 import { ThreadAside } from './thread/aside.js';
 import { buildPost, fillPost } from './thread/post.js';
+import { api } from '../api.js';
 import { ThreadSync } from './thread/sync.js';
 import { Reading } from '../reading.js';
 import { failedPanel } from '../failed.js';
@@ -86,6 +87,7 @@ class ThreadView {
     if (!this.alive) return;
     this.render();
     this.ctx.ready();
+    this.loadTrust();
     this.reading = new Reading(this.ctx, this); // follow control, "N new", read position (reading.js)
     this.ctx.live.subscribe(this.id, {
       since: () => this.sync.seq,
@@ -212,6 +214,24 @@ class ThreadView {
       ' for its answers. It takes no new responses.'] : []));
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
+  }
+
+  /** What the reader may not do yet (GET /api/privileges and their reputation): the vote buttons then say
+   * "You need 15 reputation to vote up" instead of failing. Moderators hold everything. */
+  async loadTrust() {
+    const me = this.me;
+    if (!me || me.is_moderator) return;
+    try {
+      const [table, profile] = await Promise.all([api('GET', '/api/privileges'),
+        api('GET', `/api/users/${encodeURIComponent(me.username)}`)]);
+      if (!this.alive) return;
+      this.trust = { reputation: profile.user.reputation,
+        needs: Object.fromEntries(table.privileges.map((p) => [p.name, p.reputation])) };
+      if (this.state.question) this.refreshPost(this.state.question.id);
+      for (const r of this.state.responses) this.refreshPost(r.id);
+    } catch {
+      // Unknown: the buttons stay as they are, and the server's answer explains a refusal.
+    }
   }
 
   /** Oldest / Newest / Top, kept in the URL (?sort=); reorders in place. */

@@ -80,10 +80,20 @@ export function fillPost(view, post) {
   r.up.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === 1));
   r.down.setAttribute('aria-pressed', String(!post.deleted && post.my_vote === -1));
   const noVote = mine || post.deleted;
-  r.up.disabled = !!noVote;
-  r.down.disabled = !!noVote;
-  r.up.title = mine ? "You can't vote on your own post" : me ? 'This is useful' : 'Sign in to vote';
-  r.down.title = mine ? "You can't vote on your own post" : me ? 'This is not useful' : 'Sign in to vote';
+  // Privileges (view.trust, thread.js loadTrust): below a threshold the button says what it takes.
+  const lacks = (name) => {
+    const t = view.trust;
+    if (!t || !(name in t.needs)) return null;
+    const need = t.needs[name];
+    return need === null || t.reputation >= need ? null : `You need ${need} reputation to ${name.replace('_', ' ')}`;
+  };
+  const lackUp = lacks('vote_up');
+  const lackDown = lacks('vote_down');
+  r.up.disabled = !!(noVote || lackUp);
+  r.down.disabled = !!(noVote || lackDown);
+  r.up.title = mine ? "You can't vote on your own post" : lackUp || (me ? 'This is useful' : 'Sign in to vote');
+  r.down.title = mine ? "You can't vote on your own post" : lackDown || (me ? 'This is not useful' : 'Sign in to vote');
+  r.root.classList.toggle('is-pending', !!post.pending);
 
   const q = view.state.question;
   const isOp = kind !== 'question' && q && post.author && q.author && post.author.id === q.author.id;
@@ -96,10 +106,12 @@ export function fillPost(view, post) {
   r.root.classList.toggle('is-accepted', accepted);
   const acceptedBadge = accepted ? h('span', { class: 'badge badge-accepted', 'data-testid': 'accepted-badge' },
     '✓ Accepted answer') : null;
-  const you = mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null;
+  const you = [mine ? h('span', { class: 'badge badge-you', 'data-testid': 'you-badge' }, 'You') : null,
+    post.pending ? h('span', { class: 'badge badge-pending', 'data-testid': 'pending-badge' },
+      mine ? 'Waiting for a moderator: only you and the moderators see it' : 'Held by the spam check') : null];
   if (kind === 'comment') {
     r.head.replaceChildren(...['– ', author, handle && ' ', handle,
-      isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, you,
+      isOp ? h('span', { class: 'badge badge-op' }, 'Author') : null, ...you,
       timeEl(post.created_at, 'relative')].filter(Boolean));
   } else {
     r.head.replaceChildren(avatar(post.author, kind === 'question' ? 'lg' : ''),
@@ -112,6 +124,15 @@ export function fillPost(view, post) {
   if (post.deleted) {
     // A one-line tombstone (walk.css): no author, time, votes or actions beside it.
     r.body.replaceChildren(h('em', { class: 'deleted-text', 'data-testid': 'tombstone' }, `This ${kind} was deleted.`));
+  } else if (post.ignored && !(view.shownIgnored && view.shownIgnored.has(post.id))) {
+    // By someone the reader ignores: collapsed, one click away.
+    r.body.replaceChildren(h('p', { class: 'ignored-text', 'data-testid': 'ignored' },
+      `A ${kind} by someone you ignore. `,
+      h('button', { type: 'button', class: 'link-btn', 'data-testid': 'show-ignored', onClick: () => {
+        view.shownIgnored = view.shownIgnored || new Set();
+        view.shownIgnored.add(post.id);
+        fillPost(view, post);
+      } }, 'Show it')));
   } else {
     setPostHtml(r.body, post.html);
   }
@@ -128,6 +149,20 @@ export function fillPost(view, post) {
   }
 
   const buttons = [];
+  if (post.pending && !post.deleted && mod) {
+    const judge = (approved) => async () => {
+      try {
+        await api('PUT', `/api/posts/${post.id}/approval`, { approved });
+        toast(approved ? 'Published.' : 'Deleted.');
+        location.reload();
+      } catch (e) {
+        toast(e.message);
+      }
+    };
+    buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'approve', onClick: judge(true) },
+      'Approve'), h('button', { type: 'button', class: 'link-btn', 'data-testid': 'refuse', onClick: judge(false) },
+      'Refuse'));
+  }
   if (!post.deleted) {
     buttons.push(h('a', { class: 'link-btn', href: `/t/${post.thread_id}#post-${post.id}`, 'data-testid': 'permalink',
       'aria-label': `Link to this ${kind}` }, 'Link'));
