@@ -2,6 +2,7 @@
 
     python -m bench.writes --rate 1000 --duration 10 --threads 8 --users 16      # open loop at 1000/s
     python -m bench.writes --rate 0 --concurrency 64 --duration 10               # closed loop: the ceiling
+    python -m bench.writes --rate 200 --trust standard --spam-check              # trust on, a loopback checker
 
 Posters run in separate processes (raw keep-alive HTTP/1.1), several users, several threads. Open loop:
 request i is sent at t0 + i/rate whatever happened before (latency includes queueing, as a user sees
@@ -80,6 +81,29 @@ async def _fill(db_url: str, threads: list[int], author: int, n: int) -> None:
     await common.db_fetch(db_url, "ANALYZE")
 
 
+def _checker() -> str:
+    """A loopback Akismet-compatible checker in a thread of this process that calls everything ham; its URL."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Ham(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real checker's
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-length", "5")
+            self.end_headers()
+            self.wfile.write(b"false")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Ham)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/1.1/comment-check"
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.writes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,13 +118,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--pool", type=int, default=0, help="PARLEY_DB_POOL_SIZE of the server (0: its default)")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
     p.add_argument("--name", default="writes")
+    p.add_argument("--trust", choices=["open", "standard"], default="open", help="PARLEY_TRUST of the server")
+    p.add_argument("--spam-check", action="store_true",
+                   help="PARLEY_SPAM_CHECK_URL: a loopback Akismet-compatible checker (in this process) that says ham")
+    p.add_argument("--established", action="store_true",
+                   help="the posters have 10 reputation (not new accounts: no new-account limits, no spam check)")
     a = p.parse_args(argv)
     common.raise_nofile()
     env = Env(common.create_db())
     try:
-        srv = env.add(parley_proc(env.db_url, **({"PARLEY_DB_POOL_SIZE": str(a.pool)} if a.pool else {})))
+        extra = {"PARLEY_TRUST": a.trust, **({"PARLEY_DB_POOL_SIZE": str(a.pool)} if a.pool else {})}
+        if a.spam_check:
+            extra["PARLEY_SPAM_CHECK_URL"] = _checker()
+        srv = env.add(parley_proc(env.db_url, **extra))
         forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
         cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
+        if a.established:
+            asyncio.run(common.db_fetch(env.db_url, "UPDATE users SET reputation = 10 WHERE NOT is_moderator"))
         if a.responses:
             asyncio.run(_fill(env.db_url, forum["threads"], forum["user"]["id"], a.responses))
         pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))

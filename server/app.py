@@ -386,7 +386,7 @@ class Parley:
                               images=ImageWorkers(settings.render_workers),
                               mailer=Mailer(pool, settings, presence.online),
                               spam_check=SpamCheck(settings.spam_check_url, settings.spam_check_timeout_seconds,
-                                                   settings.public_url or "") if settings.spam_check_url else None)
+                                                   settings.public_url or ""))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
@@ -405,8 +405,7 @@ class Parley:
                 await redis.aclose()
             await renderer.close()
             self.state.images.close()
-            if self.state.spam_check is not None:
-                await self.state.spam_check.close()
+            await self.state.spam_check.close()
             await pool.close()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

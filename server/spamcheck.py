@@ -22,21 +22,29 @@ log = logging.getLogger(__name__)
 
 
 class SpamCheck:
-    """One process's client of the checker (one connection pool), opened and closed by the lifespan."""
+    """One process's client of the checker (one connection pool), opened and closed by the lifespan; with no URL
+    (PARLEY_SPAM_CHECK_URL unset) it is off and asks nobody."""
 
-    def __init__(self, url: str, timeout: float, site: str) -> None:
+    def __init__(self, url: str | None, timeout: float, site: str) -> None:
         self.url = url
         self.site = site  # Akismet's `blog`: the forum's public URL
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) if url else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.client is not None
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self.client is not None:
+            await self.client.aclose()
 
     async def is_spam(self, author: str, text: str, kind: str, ip: str, user_agent: str) -> bool:
         """The checker's verdict; False (publish) when it has none."""
         form = {"blog": self.site, "user_ip": ip, "user_agent": user_agent,
                 "comment_type": "forum-post" if kind == "question" else "reply", "comment_author": author,
                 "comment_content": text}
+        if self.client is None or self.url is None:
+            return False
         try:
             r = await self.client.post(self.url, data=form)
         except httpx.TimeoutException:
@@ -58,6 +66,6 @@ def _failed(reason: str) -> bool:
     return False
 
 
-def needs_check(check: SpamCheck | None, user: Any) -> bool:
+def needs_check(check: SpamCheck, user: Any) -> bool:
     """Whether a post by `user` goes to the checker: one is configured, and the account is new (any preset)."""
-    return check is not None and not user["is_moderator"] and user["reputation"] < privileges.NEW_ACCOUNT
+    return check.enabled and not user["is_moderator"] and user["reputation"] < privileges.NEW_ACCOUNT

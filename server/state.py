@@ -41,6 +41,6 @@ class AppState:
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
-    spam_check: SpamCheck | None = None  # PARLEY_SPAM_CHECK_URL's client (server/spamcheck.py), or none
+    spam_check: SpamCheck  # PARLEY_SPAM_CHECK_URL's client (server/spamcheck.py); off when unset
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -173,7 +173,7 @@ async def get_thread(request: Request) -> Response:
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None and (posts.sees_hidden(user) or (  # a moderator, a silenced or held author: their own page
-            st.spam_check is not None and await posts.has_pending(st.pool, user["id"]))):
+            st.spam_check.enabled and await posts.has_pending(st.pool, user["id"]))):
         page = await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user))
         return json(ignores.mark(page, await ignores.ignored_by(st.pool, user["id"])))
     if user is not None:
@@ -235,7 +235,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
-    if spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(  # type: ignore[union-attr]
+    if spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(
             user["username"], text, "response" if parent_id is None else "comment", *client):
         async with st.pool.acquire() as conn:  # held for a moderator: nobody else sees or hears of it
             pending = await posts.create_pending(conn, thread_id, user["id"], text, parent_id, html)
