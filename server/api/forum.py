@@ -172,13 +172,8 @@ async def get_thread(request: Request) -> Response:
     user = await auth.current_user(request, st)
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
-    if user is not None and (posts.sees_hidden(user) or (  # a moderator, a silenced or held author: their own page
-            st.spam_check.enabled and await posts.has_pending(st.pool, user["id"]))):
-        page = await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user))
-        return json(ignores.mark(page, await ignores.ignored_by(st.pool, user["id"])))
     if user is not None:
-        page = await reader_page(st, cache, key, user["id"])
-        return json(ignores.mark(page, await ignores.ignored_by(st.pool, user["id"])))
+        return json(await member_page(st, user, key))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
     seq = await cache.current_seq(st.pool, thread_id)
     if seq is not None:
@@ -189,6 +184,18 @@ async def get_thread(request: Request) -> Response:
             return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
     kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
     return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, kept.seq))
+
+
+async def member_page(st: AppState, user: Any, key: pagecache.Key) -> dict[str, Any]:
+    """A signed-in member's thread page (the API's and the one the server renders): a moderator's, a silenced
+    member's or one with posts held by the spam check is read for them (they see what others do not); everyone
+    else's is the kept page made theirs. Posts of members they ignore are marked."""
+    thread_id, lim, after, sort = key
+    if posts.sees_hidden(user) or (st.spam_check.enabled and await posts.has_pending(st.pool, user["id"])):
+        page = await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user))
+    else:
+        page = await reader_page(st, st.page_cache, key, user["id"])
+    return ignores.mark(page, await ignores.ignored_by(st.pool, user["id"]))
 
 
 async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:

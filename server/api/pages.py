@@ -24,8 +24,9 @@ from .. import auth, pagecache, seo
 from ..errors import ApiError, NotFound
 from ..state import AppState
 from ..store import categories, profiles, threads
+from ..store import posts as post_store
 from .common import state
-from .forum import THREAD_LIST, reader_page
+from .forum import THREAD_LIST, member_page
 from .inputs import query
 
 WEB = Path(str(resources.files("server.web")))
@@ -61,7 +62,7 @@ async def thread_page(request: Request) -> Response:
     try:
         if user is None:
             return await _guest_thread(request, st, key)
-        page = await reader_page(st, st.page_cache, key, user["id"])
+        page = await member_page(st, user, key)
     except NotFound:
         raise _not_found() from None
     except ApiError as exc:  # a malformed `after` cursor: the page of a link that does not exist
@@ -105,7 +106,8 @@ async def profile_page(request: Request) -> Response:
     reader = await auth.current_user(request, st)
     try:
         user = await profiles.profile(st.pool, name)
-        posts = await profiles.user_posts(st.pool, name, reader["id"] if reader else None, PROFILE_POSTS, None)
+        posts = await profiles.user_posts(st.pool, name, reader["id"] if reader else None, PROFILE_POSTS, None,
+                                          post_store.reader_of(reader))
     except NotFound:
         raise _not_found() from None
     base = f"/api/users/{quote(name, safe='')}"
