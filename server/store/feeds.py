@@ -51,6 +51,6 @@ async def thread_posts(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int,
                        limit: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A live thread and its newest non-deleted posts, newest first (index posts_thread, read backwards)."""
     thread = await threads.get(conn, thread_id)  # NotFound when deleted or unknown
-    rows = await conn.fetch(posts.POST_SELECT + " WHERE p.thread_id = $1 AND NOT p.deleted ORDER BY p.id DESC LIMIT $2",
-                            thread_id, limit)
+    rows = await conn.fetch(posts.POST_SELECT + f" WHERE p.thread_id = $1 AND NOT p.deleted AND NOT {posts.HIDDEN}"
+                            " ORDER BY p.id DESC LIMIT $2", thread_id, limit)
     return thread, [posts.post_dict(r) for r in rows]

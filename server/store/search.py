@@ -71,7 +71,7 @@ def search_sql(sort: str, by_category: bool, by_author: bool, keyset: bool, *, b
     cursor. Without `words` (only operators: $1 and $3 unused but given) the questions of the matching threads,
     newest first, whatever the sort."""
     where = ["p.search @@ $1::tsquery" if words else "$1::text IS NOT NULL AND p.kind = 'question'",
-             "NOT p.deleted", "NOT t.deleted"]
+             "NOT p.deleted", "NOT t.deleted", f"NOT {posts.HIDDEN}"]  # held or silenced: found by nobody
     n = 3 if sort == "relevance" else 2
     if not words and sort == "relevance":
         where[0] += " AND $3::text IS NOT NULL"

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from . import categories, threads
+from . import categories, posts, threads
 
 MAX = 5
 BODY_START = 300  # characters of the body that count (the start says what it is about)
@@ -37,7 +37,7 @@ WITH words AS (
 ), fts AS (
     SELECT c.thread_id AS id, ts_rank(c.search, words.q)::float8 AS score FROM words, LATERAL (
         SELECT p.thread_id, p.search FROM posts p
-        WHERE p.kind = 'question' AND NOT p.deleted AND p.search @@ words.q
+        WHERE p.kind = 'question' AND NOT p.deleted AND NOT {posts.HIDDEN} AND p.search @@ words.q
         ORDER BY p.id DESC LIMIT {CANDIDATES}) c
 ), tri AS (
     SELECT t.id, {TITLE_WEIGHT} * similarity(t.title, $1)::float8 AS score FROM threads t

@@ -61,6 +61,8 @@ def test_three_spam_flaggers_silence_a_new_account_and_hide_its_posts(server, fo
         assert get(f"{base}/api/users/{s['name']}/posts").json()["posts"] == []
         listed = get(f"{base}/api/threads", params={"limit": 100}).json()["threads"]
         assert own_tid not in [t["id"] for t in listed]
+        found = get(f"{base}/api/search", params={"q": "Buy now"}).json()["results"]
+        assert s["reply"]["id"] not in [r["post"]["id"] for r in found]
     for reader in (s["api"], forum["mod"]):  # itself, a moderator
         page = reader.get(f"/api/threads/{s['tid']}").json()
         assert s["reply"]["id"] in [p["id"] for p in page["responses"]]

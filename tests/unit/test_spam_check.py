@@ -94,6 +94,8 @@ def test_a_post_called_spam_is_held_until_a_moderator_publishes_it(checked):
         assert _ids(page) == [] and page["thread"]["seq"] == seq  # no event either
         check_error(reader.get(f"/api/posts/{held['id']}"), 404)
     assert asker.get("/api/notifications").json()["unread"] == 0
+    assert held["id"] not in [r["post"]["id"] for r in guest.get("/api/search", params={"q": "Cheap pills"}).json()[
+        "results"]]
     check_error(newbie.put(f"/api/posts/{held['id']}/approval", json={"approved": True}), 403)
     check_error(newbie.get("/api/pending"), 403)
     assert held["id"] in [p["id"] for p in mod.get("/api/pending", params={"limit": 100}).json()["posts"]]
