@@ -18,8 +18,9 @@ from .test_web_axe import axe_source, violations  # noqa: F401  (axe_source: the
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_trust_views_work_and_pass_axe(site: Site, readers: Any, pg_url: str, axe_source: str,  # noqa: F811
                                        scheme: str) -> None:
-    """Reputation on a profile; Ignore collapses a member's post (one click shows it); a silenced member's profile
-    says so and offers the moderator "Lift silence"; a held post is marked for the moderator, who approves it."""
+    """Reputation on a profile; Ignore collapses a member's post (one click shows it); a silence takes the post off
+    the member's open page live; the silenced member's profile says so and offers the moderator "Lift silence"; a
+    held post is marked for the moderator, who approves it."""
     asker, asker_user = site.client(display_name=unique("Asker "))
     pest, pest_user = site.client(display_name=unique("Pest "))
     tid = site.thread(asker, title="Which kettle?")["thread"]["id"]
@@ -44,12 +45,14 @@ def test_trust_views_work_and_pass_axe(site: Site, readers: Any, pg_url: str, ax
         problems["member thread (ignored post collapsed)"] = found
     post.get_by_test_id("show-ignored").click()
     expect(post.get_by_test_id("post-body")).to_contain_text("Buy my kettles")
+    member.wait_live()
 
     mod = readers(color_scheme=scheme)
     mod_user = mod.sign_up(unique("Mod "))
     make_moderator(pg_url, mod_user["username"])
     assert mod.context.request.put(f"/api/users/{pest_user['username']}/silence",
                                    data={"silenced": True}).status == 200
+    expect(post).to_be_hidden()  # live, on the member's open page: the silenced member's post leaves it
     mod.page.goto(f"/u/{pest_user['username']}")
     expect(mod.page.get_by_test_id("profile-silenced")).to_be_visible()
     expect(mod.page.get_by_test_id("profile-unsilence")).to_be_visible()

@@ -434,6 +434,8 @@ async function boot() {
     onUserChannel: () => { if (ctx.me) bell.setUser(ctx.me); },
     onSessionEnded: () => ctx.sessionClosed(), // Live reconnects once it has settled
     onFlagCount: (n) => { openFlags = n; renderAccount(); },
+    // A silence: the open view (a thread) hides that member's posts, or rereads them when it is lifted.
+    onSilenced: (msg) => window.dispatchEvent(new CustomEvent('parley:silenced', { detail: msg })),
     onHello: (user) => {
       if (firstHello) { firstHello(user); firstHello = null; return; }
       if ((user && user.id) === (ctx.me && ctx.me.id)) return;

@@ -208,6 +208,9 @@ export class Live {
       case 'flags':
         if (this.handlers.onFlagCount) this.handlers.onFlagCount(msg.open);
         break;
+      case 'silenced': // an account silenced or its silence lifted (every socket hears it): pages hide or reread
+        if (this.handlers.onSilenced && msg.user) this.handlers.onSilenced(msg);
+        break;
       case 'my_vote': // this user's vote, from any of their tabs (the thread's events carry my_vote 0)
         if (sub && sub.onMyVote) sub.onMyVote(msg);
         break;

@@ -88,6 +88,8 @@ class ThreadView {
     this.render();
     this.ctx.ready();
     this.loadTrust();
+    this.onSilenced = (e) => this.silenced(e.detail);
+    window.addEventListener('parley:silenced', this.onSilenced);
     this.reading = new Reading(this.ctx, this); // follow control, "N new", read position (reading.js)
     this.ctx.live.subscribe(this.id, {
       since: () => this.sync.seq,
@@ -106,6 +108,7 @@ class ThreadView {
 
   dispose() {
     this.alive = false;
+    if (this.onSilenced) window.removeEventListener('parley:silenced', this.onSilenced);
     this.sync.stop();
     if (this.reading) this.reading.stop();
     this.ctx.live.unsubscribe(this.id);
@@ -214,6 +217,17 @@ class ThreadView {
       ' for its answers. It takes no new responses.'] : []));
     this.crumbSlot.replaceChildren(breadcrumb((t.category && t.category.path) || [], { currentIsLink: true }));
     if (this.state.question) fillPost(this, findPost(this.state, this.state.question.id).post);
+  }
+
+  /** A member was silenced (their posts leave this page, unless it is theirs or a moderator's) or the silence
+   * lifted (the thread is read again, their posts with it). */
+  silenced(msg) {
+    const me = this.me;
+    if (me && (me.is_moderator || me.id === msg.user.id)) return;
+    if (!msg.silenced) { this.sync.reload(); return; }
+    for (const refs of this.refs.values()) {
+      if (refs.root.dataset.authorId === String(msg.user.id)) refs.root.hidden = true;
+    }
   }
 
   /** What the reader may not do yet (GET /api/privileges and their reputation): the vote buttons then say

@@ -185,8 +185,9 @@ export function fillPost(view, post) {
       onClick: () => api('PUT', `/api/posts/${post.id}/bookmark`, { bookmarked: true })
         .then(() => toast('Bookmarked: your bookmarks are on your profile'), (e) => toast(e.message)) }, 'Bookmark'));
     if (!mine) {
+      const lackFlag = lacks('flag');
       buttons.push(h('button', { type: 'button', class: 'link-btn', 'data-testid': 'flag', 'aria-haspopup': 'dialog',
-        onClick: () => flagDialog(post) }, 'Flag'));
+        disabled: !!lackFlag, title: lackFlag || null, onClick: () => flagDialog(post) }, 'Flag'));
     }
     if (kind === 'question' && mod) {
       const dup = view.state.thread.duplicate_of;
