@@ -576,6 +576,8 @@ ALTER TABLE users ADD COLUMN IF NOT EXISTS silence_lifted_at timestamptz;
 -- The spam check (server/spamcheck.py): a new account's post the checker calls spam waits, pending, for a moderator
 -- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
 ALTER TABLE posts ADD COLUMN IF NOT EXISTS pending boolean NOT NULL DEFAULT false;
+-- A thread whose question is held: out of every list until it is published.
+ALTER TABLE threads ADD COLUMN IF NOT EXISTS held boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS posts_pending ON posts (author_id) WHERE pending;
 
 -- Ignoring: the ignorer gets the ignored member's posts collapsed and none of their notifications (nor mail).

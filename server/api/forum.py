@@ -128,9 +128,12 @@ async def create_thread(request: Request) -> Response:
     await trust.check_new_thread(st, user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
+    held = spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(
+        user["username"], f"{title}\n\n{text}", "question", request.client.host if request.client else "",
+        request.headers.get("user-agent", ""))
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
-                                       normal(body.tags), privileges.can(user, "create_tag", st.settings.trust))
+                                       normal(body.tags), privileges.can(user, "create_tag", st.settings.trust), held)
     await after_commit(st, written)
     return json(written.value, 201)
 

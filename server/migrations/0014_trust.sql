@@ -98,6 +98,8 @@ ALTER TABLE modlog ALTER COLUMN moderator_id DROP NOT NULL;
 -- The spam check (server/spamcheck.py): a new account's post the checker calls spam waits, pending, for a moderator
 -- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.
 ALTER TABLE posts ADD COLUMN pending boolean NOT NULL DEFAULT false;
+-- A thread whose question is held: out of every list until it is published.
+ALTER TABLE threads ADD COLUMN held boolean NOT NULL DEFAULT false;
 CREATE INDEX posts_pending ON posts (author_id) WHERE pending;
 
 -- Ignoring: the ignorer gets the ignored member's posts collapsed and none of their notifications (nor mail).

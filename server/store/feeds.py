@@ -12,7 +12,7 @@ from . import categories, posts, threads, users
 NEWEST_THREADS = f"""
 SELECT t.id, t.title, t.category_id, t.created_at, q.edited_at, q.html, {users.brief_columns("u", "author_")}
 FROM threads t JOIN users u ON u.id = t.author_id JOIN posts q ON q.thread_id = t.id AND q.kind = 'question'
-WHERE NOT t.deleted {{where}}
+WHERE NOT t.deleted AND NOT t.held {{where}}
 ORDER BY t.created_at DESC, t.id DESC LIMIT $1
 """
 

@@ -426,17 +426,20 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
 # -- posts held by the spam check (server/spamcheck.py; docs/moderation.md "Spam check") ------------------
 
 async def create_pending(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                         html: str) -> Written[tuple[dict[str, Any], bool]]:
-    """A response or comment the checker called spam: stored with its revision 1 but pending, with no event, no
-    notification and no count; only its author and moderators see it until a moderator approves it (publish)."""
+                         html: str, question: bool = False) -> Written[tuple[dict[str, Any], bool]]:
+    """A response, comment or (`question`: of a thread just inserted, threads.create) question the checker called
+    spam: stored with its revision 1 but pending, with no event, no notification and no count; only its author and
+    moderators see it until a moderator approves it (approve)."""
     async with conn.transaction():
         thread = await conn.fetchrow(f"SELECT seq FROM threads WHERE id = $1 AND {_OPEN}"
                                      f"{'' if parent_id is not None else ' AND ' + NOT_DUPLICATE} FOR UPDATE",
                                      thread_id)
         if thread is None:
             await _refuse_write(conn, thread_id)
-        kind = "response" if parent_id is None else "comment"
-        if parent_id is not None:
+        kind = "question" if question else "response" if parent_id is None else "comment"
+        if question:
+            pass
+        elif parent_id is not None:
             parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
             if parent is None or parent["thread_id"] != thread_id:
                 raise NotFound(f"No post {parent_id} in this thread", field="parent_id")
@@ -478,7 +481,7 @@ async def approve(conn: asyncpg.Connection, post_id: int, moderator: asyncpg.Rec
     await conn.execute("UPDATE posts SET pending = false, created_at = now() WHERE id = $1", post_id)
     await conn.execute("UPDATE post_revisions SET edited_at = now() WHERE post_id = $1 AND revision = 1", post_id)
     counts = "response_count = response_count + 1, " if row["kind"] == "response" else ""
-    await conn.execute(f"UPDATE threads SET {counts}last_activity_at = now() WHERE id = $1", thread_id)
+    await conn.execute(f"UPDATE threads SET {counts}last_activity_at = now(), held = false WHERE id = $1", thread_id)
     post = post_dict(await get_row(conn, post_id))
     event = await events.append_post(conn, thread_id, "post.created", post)
     await conn.execute("UPDATE posts SET seq = $2 WHERE id = $1", post_id, event.seq)
@@ -486,5 +489,6 @@ async def approve(conn: asyncpg.Connection, post_id: int, moderator: asyncpg.Rec
     await conn.execute("INSERT INTO thread_follows (user_id, thread_id, following) VALUES ($1, $2, true)"
                        " ON CONFLICT DO NOTHING", author, thread_id)
     mentioned = await notifications.mentioned_in(conn, post["html"])
-    notified = await notifications.notify(conn, post["author"], thread_id, post_id, row["kind"], author, mentioned)
+    kind = "mentions" if row["kind"] == "question" else row["kind"]  # a question notifies those it mentions
+    notified = await notifications.notify(conn, post["author"], thread_id, post_id, kind, author, mentioned)
     return Written(post, [event], notified, feeds=[thread_id])

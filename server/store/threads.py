@@ -85,7 +85,7 @@ def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool, 
     keys = "x" if by_tag else "t"  # where the sort's columns are read
     ident = "x.thread_id" if by_tag else "t.id"
     # A silenced asker's threads leave the lists (store/silence.py; their pages stay for moderators and them).
-    where = ["NOT t.deleted",
+    where = ["NOT t.deleted", "NOT t.held",  # a held question's thread (server/spamcheck.py) is in no list either
              "NOT EXISTS (SELECT 1 FROM users s WHERE s.id = t.author_id AND s.silenced_at IS NOT NULL)"]
     n = 1
     if filter_ == "unanswered":
@@ -192,10 +192,12 @@ async def deleted_among(conn: asyncpg.Connection | asyncpg.Pool, thread_ids: lis
 
 async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, title: str,
                  body: str, html: str, mentioned: list[int] | None = None, tags: list[str] | None = None,
-                 may_create_tags: bool = False) -> Written[dict[str, Any]]:
+                 may_create_tags: bool = False, held: bool = False) -> Written[dict[str, Any]]:
     """A thread and its question, which is the thread's event 1. The author follows it; `mentioned` users
     (ids, links already in `html`) are notified, and the followers of its `tags` (normalised names; a new name
-    needs `may_create_tags`) with kind `tagged`."""
+    needs `may_create_tags`) with kind `tagged`. `held`: the spam check called it spam; the question is pending,
+    with no event and no notification, and the thread is in no list until a moderator publishes it
+    (posts.approve)."""
     cat_id = await conn.fetchval("SELECT id FROM categories WHERE slug = $1", category_slug)
     if cat_id is None:
         raise NotFound(f"No category {category_slug!r}", field="category")
@@ -203,6 +205,13 @@ async def create(conn: asyncpg.Connection, user_id: int, category_slug: str, tit
     thread_id = await conn.fetchval(
         "INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, $3, 0) RETURNING id",
         cat_id, user_id, title)
+    if held:
+        await conn.execute("UPDATE threads SET held = true WHERE id = $1", thread_id)
+        asked = await posts.create_pending(conn, thread_id, user_id, body, None, html, question=True)
+        if tags:
+            await tag_store.set_tags(conn, thread_id, tags, user_id, may_create_tags)
+        thread = {**await get(conn, thread_id), "following": True, "unread": 0}
+        return Written({"thread": thread, "question": asked.value[0]})
     asked = await posts.create_question(conn, thread_id, user_id, body, html, mentioned)
     if tags:
         await tag_store.set_tags(conn, thread_id, tags, user_id, may_create_tags)

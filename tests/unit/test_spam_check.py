@@ -150,3 +150,29 @@ def test_established_members_are_not_checked(checked, pg_url):
         r = api.post(f"/api/threads/{tid}/posts", json={"body": "About SPAM filters"})
         assert r.status_code == 201 and "pending" not in r.json()["post"]
     assert len(Checker.seen) == asked
+
+
+def test_a_new_thread_called_spam_is_held_with_its_question(checked):
+    """A new account's thread the checker calls spam: 201 with its question pending; out of every list, 404 for a
+    guest, there for its author and moderators; approval publishes the question as the thread's event 1."""
+    app, mod = checked["app"], checked["mod"]
+    newbie = Api(app.url).sign_up()
+    r = newbie.post("/api/threads", json={"category": checked["category"], "title": "Cheap watches",
+                                          "body": "SPAM everywhere"})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    tid, qid = made["thread"]["id"], made["question"]["id"]
+    assert made["question"]["pending"] is True and made["thread"]["seq"] == 0
+    assert Checker.seen[-1]["comment_type"] == "forum-post"
+    guest = Api(app.url)
+    check_error(guest.get(f"/api/threads/{tid}"), 404)
+    assert tid not in [t["id"] for t in guest.get("/api/threads", params={"limit": 100}).json()["threads"]]
+    assert tid not in [t["id"] for t in newbie.get("/api/threads", params={"limit": 100}).json()["threads"]]
+    assert newbie.get(f"/api/threads/{tid}").json()["question"]["pending"] is True
+    assert mod.get(f"/api/threads/{tid}").status_code == 200
+    assert qid in [p["id"] for p in mod.get("/api/pending", params={"limit": 100}).json()["posts"]]
+    assert mod.put(f"/api/posts/{qid}/approval", json={"approved": True}).status_code == 200
+    page = guest.get(f"/api/threads/{tid}").json()
+    assert page["thread"]["seq"] == 1 and "pending" not in page["question"]
+    assert [e["name"] for e in guest.get(f"/api/threads/{tid}/events").json()["events"]] == ["post.created"]
+    assert tid in [t["id"] for t in guest.get("/api/threads", params={"limit": 100}).json()["threads"]]
