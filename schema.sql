@@ -572,6 +572,7 @@ CREATE OR REPLACE VIEW reputation_sources AS
 -- silence_lifted_at: only spam flags raised after it count towards the next auto-silence.
 ALTER TABLE users ADD COLUMN IF NOT EXISTS silenced_at timestamptz;
 ALTER TABLE users ADD COLUMN IF NOT EXISTS silence_lifted_at timestamptz;
+CREATE INDEX IF NOT EXISTS users_silenced ON users (id) WHERE silenced_at IS NOT NULL;
 
 -- The spam check (server/spamcheck.py): a new account's post the checker calls spam waits, pending, for a moderator
 -- (PUT /api/posts/{id}/approval); only its author and moderators see it, and it has no event until published.

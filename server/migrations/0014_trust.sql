@@ -92,6 +92,7 @@ WHERE reputation <> 1;
 -- silence_lifted_at: only spam flags raised after it count towards the next auto-silence.
 ALTER TABLE users ADD COLUMN silenced_at timestamptz;
 ALTER TABLE users ADD COLUMN silence_lifted_at timestamptz;
+CREATE INDEX users_silenced ON users (id) WHERE silenced_at IS NOT NULL;
 -- The system (auto-silence) acts without a moderator: its log entries have none.
 ALTER TABLE modlog ALTER COLUMN moderator_id DROP NOT NULL;
 

@@ -86,7 +86,8 @@ def list_query(sort: str, filter_: str | None, by_category: bool, keyset: bool, 
     ident = "x.thread_id" if by_tag else "t.id"
     # A silenced asker's threads leave the lists (store/silence.py; their pages stay for moderators and them).
     where = ["NOT t.deleted", "NOT t.held",  # a held question's thread (server/spamcheck.py) is in no list either
-             "NOT EXISTS (SELECT 1 FROM users s WHERE s.id = t.author_id AND s.silenced_at IS NOT NULL)"]
+             "NOT t.author_id = any(coalesce((SELECT array_agg(s.id) FROM users s WHERE s.silenced_at IS NOT NULL),"
+             " '{}'::bigint[]))"]
     n = 1
     if filter_ == "unanswered":
         where.append(f"{keys}.response_count = 0")
