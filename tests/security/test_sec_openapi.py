@@ -34,13 +34,16 @@ SIGNED_IN_EXCLUDED = ["--exclude-operation-id", "signOut"]
 # Pictures (CONTRACT "Pictures"): the file's bytes decide ("anything else, a damaged image, or one over 40
 # megapixels → 422 field file"); the document can only say "binary".
 PICTURES_422 = ("createUpload",)
+# Trust (CONTRACT "Trust and spam"): "Moderators cannot be ignored (422 field username)", nor can oneself: it
+# depends on who the name is. (The new-account limits' 422s on createThread/editPost are for PARLEY_TRUST=standard.)
+TRUST_422 = ("ignoreUser",)
 EMAIL_422 = ("signUp", "setEmail", "requestPasswordReset", "verifyEmail", "confirmPasswordReset", "unsubscribe")
 CONTRACT_422 = "".join(f"""
 [[operations]]
 include-operation-id = "{op_id}"
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
-""" for op_id in ("createPost", "setAccepted", "setDuplicate", "search", *EMAIL_422, *PICTURES_422))
+""" for op_id in ("createPost", "setAccepted", "setDuplicate", "search", *EMAIL_422, *PICTURES_422, *TRUST_422))
 
 
 def api_routes() -> set[tuple[str, str]]:
