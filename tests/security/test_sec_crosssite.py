@@ -46,6 +46,9 @@ BODIES = {
     "/api/tags/{name}/following": {"following": True},
     "/api/posts/{id}/bookmark": {"bookmarked": True},
     "/api/me/avatar": {"upload_id": None},
+    "/api/posts/{id}/approval": {"approved": False},
+    "/api/users/{username}/silence": {"silenced": True},
+    "/api/users/{username}/ignored": {"ignored": True},
     "/api/uploads": {"file": "a multipart form, in truth; refused for its Origin before it is read"},
 }
 # The one route the contract exempts from the Origin rule: a mail's one-click unsubscribe (RFC 8058) is POSTed by
