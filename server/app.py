@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, config, db, housekeeping, limits, metrics, openapi
+from . import auth, config, db, gcpolicy, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     apikeys,
@@ -382,6 +382,10 @@ class Parley:
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
+        # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
+        # the OpenAPI document is built, which is start-up's too.
+        gcpolicy.freeze(settings.gc_freeze)
+        warm.add_done_callback(lambda t: None if t.cancelled() else gcpolicy.freeze(settings.gc_freeze))
         try:
             yield
         finally:
@@ -397,6 +401,7 @@ class Parley:
             await renderer.close()
             self.state.images.close()
             await pool.close()
+            gcpolicy.unfreeze()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         kind = scope["type"]

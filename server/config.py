@@ -86,6 +86,7 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    gc_freeze: bool = True  # freeze start-up's objects out of garbage collection (server/gcpolicy.py)
     body_timeout_seconds: float = 20.0  # end of a request's head → last byte of its body; then 408 (httpguard.py)
     limits: RateLimits = field(default_factory=RateLimits)
     # E-mail (docs/operations.md "E-mail"). public_url: the base of every link in a mail (None: the server's
@@ -293,6 +294,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
+    if (raw := get("PARLEY_GC_FREEZE")) is not None:
+        kw["gc_freeze"] = _bool("PARLEY_GC_FREEZE", raw)
     if (raw := get("PARLEY_PUBLIC_URL")) is not None:
         kw["public_url"] = _public_url(raw)
     if (raw := get("PARLEY_SMTP_URL")) is not None:

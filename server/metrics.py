@@ -53,6 +53,8 @@ UPLOAD_FILES_DELETED = Counter("parley_upload_files_deleted", "Stored files dele
 UPLOADS = Counter("parley_uploads", "Uploads by outcome: created, again (the same bytes), refused (422)",
                   ["outcome"])
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])
+GC_PAUSE = Histogram("parley_gc_pause_seconds", "Garbage collections by generation: the event loop waits (gcpolicy.py)",
+                     ["generation"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
 HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("parley_http_request_duration_seconds", "HTTP request latency", ["route"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

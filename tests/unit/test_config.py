@@ -53,7 +53,7 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_SMTP_URL", "smtp://"), ("PARLEY_SMTP_URL", "smtp://mail.example:99999"), ("PARLEY_MAIL_FROM", "nobody"),
     ("PARLEY_MAIL_FROM", "a@b.example, c@d.example"), ("PARLEY_SMTP_LISTEN", "2525"),
     ("PARLEY_SMTP_LISTEN", "127.0.0.1:70000"), ("PARLEY_MAIL_DELAY_SECONDS", "-1"),
-    ("PARLEY_MAIL_DELAY_SECONDS", "later"),
+    ("PARLEY_MAIL_DELAY_SECONDS", "later"), ("PARLEY_GC_FREEZE", "sometimes"),
 ])
 def test_a_bad_value_names_its_variable(tmp_path, name, value):
     """Every bad value raises ConfigError whose one-line message names the variable."""
