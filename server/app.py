@@ -56,6 +56,8 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
+from .replicas import COOKIE as REPLICA_COOKIE
+from .replicas import Replicas
 from .state import AppState
 from .store import meta
 from .uploads.storage import open_storage
@@ -367,6 +369,9 @@ class Parley:
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
+        replicas = Replicas(pool, settings.database_replica_urls, settings.replica_max_lag_seconds,
+                            pool_size=settings.db_pool_size)
+        await replicas.start()
         await hub.start()
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
@@ -377,7 +382,7 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online))
+                              mailer=Mailer(pool, settings, presence.online), replicas=replicas)
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
@@ -400,6 +405,7 @@ class Parley:
                 await redis.aclose()
             await renderer.close()
             self.state.images.close()
+            await replicas.stop()
             await pool.close()
             gcpolicy.unfreeze()
 
@@ -416,12 +422,21 @@ class Parley:
             return
         start = time.perf_counter()
         status = 500
+        replicas = self.state.replicas if self.state is not None else None
+        wrote = replicas is not None and replicas.enabled and scope["method"] not in ("GET", "HEAD", "OPTIONS")
 
         async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                if wrote and 200 <= status < 300 and replicas is not None:
+                    # Read-your-writes (server/replicas.py): the WAL position after this write's commit.
+                    lsn = await replicas.commit_position()
+                    if lsn is not None:
+                        message["headers"].append((b"set-cookie", (
+                            f"{REPLICA_COOKIE}={lsn}; Max-Age={replicas.cookie_max_age}; Path=/; HttpOnly; "
+                            "SameSite=Lax").encode()))
             await send(message)
 
         try:
