@@ -75,6 +75,14 @@ async def writer_lag(port: int, cookie: str, thread_id: int, n: int) -> dict[str
                                                                summary_ms(lags).items() if k != "n"}}
 
 
+async def _responses(port: int, cookie: str, thread_id: int, n: int) -> None:
+    http = Http(port, cookie)
+    for i in range(n):
+        st, raw, _ = await http.request("POST", f"/api/threads/{thread_id}/posts", {"body": f"response {i}"})
+        assert st == 201, raw
+    http.close()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.replica", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +90,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--procs", type=int, default=2)
     p.add_argument("--writes", type=int, default=20)
+    p.add_argument("--warmup", type=float, default=3, help="seconds of the same reads before each measured run "
+                   "(pools open their connections, prepared statements are made)")
     p.add_argument("--name", default="replica")
     a = p.parse_args(argv)
     a.responses, a.profile = 20, False  # what bench.reads' measure() reports beside each row
@@ -99,14 +109,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             try:
                 if not forum:
                     forum = asyncio.run(common.setup_forum(srv.port, pair.primary.url, 1))
-                    http = Http(srv.port, forum["cookie"])
-                    for i in range(20):
-                        asyncio.run(http.request("POST", f"/api/threads/{forum['threads'][0]}/posts",
-                                                 {"body": f"response {i}"}))
-                    http.close()
+                    asyncio.run(_responses(srv.port, forum["cookie"], forum["threads"][0], 20))
                     time.sleep(1)  # the replica replays the set-up
                 for label, path in (("thread page", f"/api/threads/{forum['threads'][0]}"),
                                     ("thread list", f"/api/categories/{forum['category']}/threads")):
+                    measure(srv, None, path, argparse.Namespace(**{**vars(a), "duration": a.warmup}), label)
                     p0, r0 = tree_cpu(pair.primary.pgdata), tree_cpu(pair.replica.pgdata)
                     row = measure(srv, None, path, a, label)
                     p1, r1 = tree_cpu(pair.primary.pgdata), tree_cpu(pair.replica.pgdata)
