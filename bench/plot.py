@@ -231,8 +231,10 @@ def main(argv: list[str] | None = None) -> list[Path]:
         fanout = load(newest("fanout")[-3:])
     a.out.mkdir(parents=True, exist_ok=True)
     drawn = []
-    for name, fig in (("write-latency", lambda: write_latency(writes[-3:], a.out, plt)),
-                      ("write-timeline", lambda: write_timeline(writes[-2:], a.out, plt)),
+    ab = [r for r in writes if r.get("shapes")]  # before/after runs first: what the latency figures are for
+    probed = [r for r in writes if any(row.get("stalls") for row in r.get("rows") or [])]
+    for name, fig in (("write-latency", lambda: write_latency((ab or writes)[-2:], a.out, plt)),
+                      ("write-timeline", lambda: write_timeline(probed[-1:], a.out, plt)),
                       ("growth", lambda: growth(writes, idle, a.out, plt)),
                       ("peers", lambda: peers(fanout, idle, a.out, plt))):
         path = fig()
