@@ -131,3 +131,27 @@ async def test_a_replica_that_is_down_is_skipped_and_used_again_when_back(pair, 
     before = samples(srv.url, "parley_replica_reads_total")['target="replica"']
     assert title in titles(guest, slug)
     assert samples(srv.url, "parley_replica_reads_total")['target="replica"'] == before + 1
+
+
+async def test_every_replica_route_answers_from_the_replica(pair, site):
+    """Each route marked replica_read answers a guest from the hot standby (read-only: nothing in it writes)."""
+    srv, mod, slug = site["server"], site["mod"], site["slug"]
+    thread = new_thread(mod, slug, title="Standby reads work", body="a question about standby reads")["thread"]
+    post_id = mod.get(f"/api/threads/{thread['id']}").json()["question"]["id"]
+    name = mod.user["username"]  # type: ignore[index]
+    await caught_up(pair)
+    await poll(lambda: samples(srv.url, "parley_replica_healthy").get(f'replica="127.0.0.1:{pair.replica.port}"') == 1,
+               30, what="replica in use")
+    paths = [f"/api/threads/{thread['id']}", f"/t/{thread['id']}", "/api/threads", f"/api/categories/{slug}/threads",
+             "/api/categories", "/api/tags", "/api/threads/similar?title=standby+reads", "/api/search?q=standby",
+             f"/api/users/{name}", f"/api/users/{name}/posts", f"/api/posts/{post_id}",
+             f"/api/posts/{post_id}/revisions", f"/u/{name}", f"/c/{slug}", "/feeds/latest.atom",
+             f"/feeds/c/{slug}.atom", f"/feeds/t/{thread['id']}.atom", f"/feeds/u/{name}.atom", "/sitemap.xml"]
+    guest = httpx.Client(base_url=srv.url, timeout=30)
+    before = samples(srv.url, "parley_replica_reads_total")
+    for path in paths:
+        r = guest.get(path)
+        assert r.status_code == 200, (path, r.status_code, r.text[:200])
+    after = samples(srv.url, "parley_replica_reads_total")
+    assert after['target="replica"'] - before.get('target="replica"', 0) == len(paths)
+    assert after.get('target="primary"', 0) == before.get('target="primary"', 0)
