@@ -67,6 +67,7 @@ class Replicas:
         self.max_lag, self.pool_size, self.poll = max_lag, pool_size, poll
         self.task: asyncio.Task[None] | None = None
         self._turn = itertools.count()
+        self._primary_ok = True
         self._marks: deque[tuple[float, int]] = deque(maxlen=max(8, int(4 * max_lag / poll) + 8))
 
     @property
@@ -108,8 +109,11 @@ class Replicas:
         """One round: the primary's position, then each replica's (in parallel)."""
         try:
             self._marks.append((time.monotonic(), await replication.primary_lsn(self.primary)))
+            self._primary_ok = True
         except db.UNAVAILABLE as exc:
-            log.warning("replica health check: the primary's WAL position is unreadable: %s", exc)
+            if self._primary_ok:  # once per outage, not every poll
+                log.warning("replica health check: the primary's WAL position is unreadable: %s", exc)
+            self._primary_ok = False
         await asyncio.gather(*(self._check_one(r) for r in self.replicas))
 
     async def _check_one(self, r: Replica) -> None:
