@@ -27,6 +27,7 @@ from . import auth, config, db, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     apikeys,
+    drafts,
     feeds,
     following,
     forum,
@@ -244,6 +245,9 @@ def routes() -> list[Any]:
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
+        Route("/api/me/drafts", drafts.list_drafts, methods=["GET"]),
+        Route("/api/me/drafts/{key}", drafts.put_draft, methods=["PUT"]),
+        Route("/api/me/drafts/{key}", drafts.delete_draft, methods=["DELETE"]),
         Route("/api/me/email", mail.set_email, methods=["PUT"]),
         Route("/api/me/avatar", uploads.set_avatar, methods=["PUT"]),
         Route("/api/uploads", uploads.create_upload, methods=["POST"]),

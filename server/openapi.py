@@ -20,6 +20,7 @@ from . import fields, shapes
 from .api import (
     accounts,
     apikeys,
+    drafts,
     following,
     forum,
     inputs,
@@ -65,7 +66,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey]
+            uploads.AvatarChange, apikeys.NewApiKey, drafts.DraftChange]
 
 
 def _no_nul(schema: Any) -> None:
@@ -154,6 +155,9 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
+DRAFT_KEY = _param("key", "path", {"type": "string", "pattern": fields.whole(drafts.KEY)},
+                   "ask, thread:ID (a response), comment:ID (under a response) or edit:ID (a post's edit); "
+                   "another: 422")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
 def LIMIT(size: inputs.PageSize) -> Schema:  # noqa: N802
     return _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": size.high, "default": size.default},
@@ -323,6 +327,22 @@ def _paths() -> dict[str, Schema]:
         "/api/me/api-keys/{id}": {"delete": op(
             "deleteApiKey", "Delete an API key: it stops working at once and its sockets close (4001)",
             _ok("204", None, "Deleted"), ["429"], params=[PATH_ID], security=SESSION, tag="accounts")},
+        "/api/me/drafts": {"get": op(
+            "listDrafts", "My drafts, the most recently changed first", _ok("200", ref("Drafts")), [],
+            security=SIGNED_IN, tag="accounts")},
+        "/api/me/drafts/{key}": {
+            "put": op("putDraft", "Save a draft; with `revision`, only if it is the current one (0: only if there is "
+                      "none). Every socket of mine hears it as a `draft` frame",
+                      {**_ok("200", ref("DraftAnswer")),
+                       "409": {"description": "`revision` is not the current one (`draft_changed`; `draft` is the "
+                               "current one, null when there is none), or 200 drafts kept already "
+                               "(`too_many_drafts`)", "content": {JSON: {"schema": {"anyOf": [
+                                   ref("DraftConflict"), ref("Error")]}}}}},
+                      ["429"], body="DraftChange", params=[DRAFT_KEY], security=SIGNED_IN, tag="accounts"),
+            "delete": op("deleteDraft", "Discard a draft (none: 204 all the same); my sockets hear `body: null`",
+                         _ok("204", None, "Deleted"), ["429"], params=[DRAFT_KEY], security=SIGNED_IN,
+                         tag="accounts"),
+        },
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",
