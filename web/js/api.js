@@ -83,8 +83,10 @@ export async function api(method, path, body, headers = {}) {
       const n = parseInt(res.headers.get('Retry-After') || '', 10);
       retryAfter = Number.isFinite(n) ? n : null;
     }
-    throw new ApiError(res.status, err.code || `http_${res.status}`, friendly(res.status, err.message, retryAfter),
+    const error = new ApiError(res.status, err.code || `http_${res.status}`, friendly(res.status, err.message, retryAfter),
       err.field || null, retryAfter);
+    error.data = data; // the whole answer: a 409 of a draft carries the current one beside the error
+    throw error;
   }
   return data;
 }

@@ -205,6 +205,9 @@ export class Live {
       case 'error':
         console.warn('parley: server says', msg.code, msg.message);
         break;
+      case 'draft': // the person's draft changed in another tab or on another device (drafts.js)
+        if (this.handlers.onDraft) this.handlers.onDraft(msg.draft);
+        break;
       case 'flags':
         if (this.handlers.onFlagCount) this.handlers.onFlagCount(msg.open);
         break;

@@ -60,6 +60,7 @@ function wire(view, form, ta, submit, msg, parentId, suffix, reset = () => {}) {
   wireComposer({
     form, ta, submit, msg,
     draftKey: draftKey(view.id, suffix),
+    serverKey: parentId ? `comment:${parentId}` : `thread:${view.id}`,
     emptyText: parentId ? 'Write a comment first.' : 'Write a response first.',
     send: (text, key) => postReply(view.id, text, parentId, key),
     onInput: (text) => { if (text.trim()) view.typed(parentId); },
