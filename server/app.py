@@ -47,7 +47,7 @@ from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .feedpublisher import FeedPublisher
-from .live import ws
+from .live import sse, ws
 from .live.broker import Broker, MemoryBroker, RedisBroker
 from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
@@ -290,6 +290,7 @@ def routes() -> list[Any]:
         Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
         Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/stream", sse.stream, methods=["GET"]),
         Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -504,6 +504,19 @@ def _paths() -> dict[str, Schema]:
             ["404", "429"], body="Suspension", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
+        "/api/stream": {"get": op(
+            "stream", "Server-sent events: what /ws carries for a subscription to `thread` (its events, each with "
+            "`id` = seq, and its presence) plus my own frames and site presence, each message's `data` one frame "
+            "(docs/live.md \"Transports\"). Resumes after Last-Event-ID (or `since`) with no gap and no duplicate",
+            {"200": {"description": "The stream (text/event-stream), open until the client leaves",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+            ["400", "403", "404"],
+            params=[_param("thread", "query", ID, "The thread to follow (absent: my frames and site presence only)"),
+                    _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT},
+                           "Replay the thread's events after this seq first (needs `thread`)"),
+                    _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{0,19}$"},
+                           "Sent by EventSource when it reconnects: the same as `since`, which it overrides")],
+            security=NOBODY)},
         "/api/render": {"post": op(
             "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
             _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},
