@@ -365,6 +365,7 @@ const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting:
 
 function renderStatus(status) {
   connEl.dataset.state = status;
+  connEl.dataset.transport = ctx.live ? ctx.live.transport : 'ws'; // 'sse' where websockets are refused
   connEl.querySelector('.conn-text').textContent = STATUS_TEXT[status] || status;
   connEl.classList.toggle('is-visible', status !== 'online');
 }
