@@ -38,3 +38,46 @@ def test_websockets_refused_the_page_goes_live_over_sse(site: Site, readers: Any
     expect(page.locator('[data-testid="response"]', has_text="My answer, over HTTP")).to_have_count(1)
     expect(status).to_have_attribute("data-state", "online")
     assert not reader.errors
+
+
+def test_offline_is_a_state_a_queued_response_posts_once_when_back(site: Site, readers: Any) -> None:
+    """Offline: the header says so; a response sent then waits in the form with a message saying it will be
+    posted; back online it is posted by itself, exactly once, and the header is live again."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    reader = readers()
+    reader.sign_up("Ada Offline")
+    page = reader.open_thread(tid)
+    status = page.locator('[data-testid="connection-status"]')
+    reader.context.set_offline(True)
+    expect(status).to_have_attribute("data-state", "offline")
+    expect(status).to_have_text("Offline")
+    page.locator('[data-testid="reply-input"]').fill("Written on the train")
+    page.locator('[data-testid="reply-submit"]').click()
+    form = page.locator('[data-testid="reply-form"]')
+    expect(form).to_contain_text("will be posted once the connection is back")
+    assert page.locator('[data-testid="response"]', has_text="Written on the train").count() == 0
+    reader.context.set_offline(False)
+    expect(status).to_have_attribute("data-state", "online")
+    expect(page.locator('[data-testid="response"]', has_text="Written on the train")).to_have_count(1)
+    expect(page.locator('[data-testid="reply-input"]')).to_have_value("")
+    posts = asker.get(f"/api/threads/{tid}").json()["responses"]
+    assert [p["body"] for p in posts].count("Written on the train") == 1
+    assert not reader.errors
+
+
+def test_a_view_that_failed_offline_loads_by_itself_when_back(site: Site, readers: Any) -> None:
+    """Opening a thread while offline shows the failure panel; back online, the thread loads with no click."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker, title="Loaded when back")["thread"]["id"]
+    reader = readers()
+    page = reader.page
+    page.goto("/")
+    reader.wait_live()
+    reader.context.set_offline(True)
+    page.evaluate("(path) => { history.pushState(null, '', path); dispatchEvent(new PopStateEvent('popstate')); }",
+                  f"/t/{tid}")
+    expect(page.locator('[data-testid="load-failed"]')).to_contain_text("offline")
+    reader.context.set_offline(False)
+    expect(page.locator('[data-testid="thread-title"]')).to_have_text("Loaded when back")
+    expect(page.locator('[data-testid="load-failed"]')).to_have_count(0)

@@ -114,6 +114,7 @@ export async function postReply(threadId, body, parentId, key) {
       return await api('POST', `/api/threads/${threadId}/posts`, payload, { 'Idempotency-Key': key });
     } catch (e) {
       if (!(e instanceof ApiError) || !e.retryable || attempt >= delays.length) throw e;
+      if (e.status === 0 && typeof navigator !== 'undefined' && navigator.onLine === false) throw e; // queued by the caller
       await new Promise((r) => setTimeout(r, delays[attempt]));
     }
   }

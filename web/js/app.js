@@ -361,13 +361,18 @@ function showEveryone(total, guests) {
   load();
 }
 
-const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' };
+const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline' };
 
 function renderStatus(status) {
+  const was = connEl.dataset.state;
   connEl.dataset.state = status;
   connEl.dataset.transport = ctx.live ? ctx.live.transport : 'ws'; // 'sse' where websockets are refused
   connEl.querySelector('.conn-text').textContent = STATUS_TEXT[status] || status;
   connEl.classList.toggle('is-visible', status !== 'online');
+  // Back after a loss: what waited for the connection (queued posts, failed views) goes now (failed.js, composer.js).
+  if (status === 'online' && was && was !== 'online' && was !== 'connecting') {
+    window.dispatchEvent(new CustomEvent('parley:back'));
+  }
 }
 
 // Same-origin links to app pages are handled without a page load.

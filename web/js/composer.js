@@ -28,10 +28,10 @@ export function draftFields(key, serverKey = null) {
  * Wire a one-textarea composer.
  * opts: {form, ta, submit, msg, draftKey, serverKey (ask, thread:ID, comment:ID), emptyText,
  *        send(text, key) → Promise<post>, onInput(text)?, onPosted(post),
- *        onSignedOut()? (a 401: the session ended; the draft stays)}
+ *        onSignedOut()? (a 401: the session ended; the draft stays), queuedText? (said while it waits offline)}
  */
 export function wireComposer({ form, ta, submit, msg, draftKey, serverKey = null, emptyText, send, onInput, onPosted,
-  onSignedOut }) {
+  onSignedOut, queuedText = "You're offline: this is kept with its place in line and sent once the connection is back." }) {
   const slot = draftSlot(draftKey, serverKey);
   ta.value = slot.get();
   draftStatus(form, slot, () => ta.value);
@@ -44,6 +44,16 @@ export function wireComposer({ form, ta, submit, msg, draftKey, serverKey = null
   submitOnCtrlEnter(ta, form);
   let attempt = null; // {key, text}: a retry of the same text reuses its Idempotency-Key
   const label = submit.textContent;
+  // Offline (or Parley unreachable) when sent: the post waits here with its key, and goes once by itself when
+  // the browser or the live connection is back; the same key makes it one post even if the first try landed.
+  let queued = false;
+  const resend = () => {
+    if (!queued) return;
+    queued = false;
+    window.removeEventListener('online', resend);
+    window.removeEventListener('parley:back', resend);
+    if (form.isConnected && attempt && ta.value === attempt.text) form.requestSubmit();
+  };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const text = ta.value;
@@ -65,6 +75,13 @@ export function wireComposer({ form, ta, submit, msg, draftKey, serverKey = null
       onPosted(d.post);
     } catch (err) {
       slot.set(ta.value); // not sent: keep saving it
+      if (err instanceof ApiError && err.status === 0 && attempt) {
+        queued = true;
+        window.addEventListener('online', resend);
+        window.addEventListener('parley:back', resend);
+        showFormMessage(msg, queuedText, 'info');
+        return;
+      }
       if (!(err instanceof ApiError) || !err.retryable) attempt = null;
       if (err.status === 401 && onSignedOut) { onSignedOut(); return; }
       showFormMessage(msg, err.message);

@@ -6,6 +6,8 @@
 // Inspired by message_bus's client: dependency-free, backs off after failures,
 // and re-checks itself when a hidden tab (or a sleeping laptop) wakes up.
 
+import { fullJitter } from './backoff.js';
+
 const MAX_DELAY_MS = 30000;
 const SESSION_ENDED = 4001; // close code: the socket's session ended (sign-out, password change, suspension, expiry)
 const SSE_AFTER = 2; // websockets closed before their hello, in a row, before the page listens over SSE instead
@@ -37,6 +39,9 @@ export class Live {
       if (document.visibilityState === 'visible') this.wake();
     });
     window.addEventListener('online', () => this.wake());
+    // No network: say so, and stop trying until the browser says it is back (`online` wakes it up).
+    window.addEventListener('offline', () => { this.drop(false); clearTimeout(this.timer); this.timer = null;
+      this.setStatus('offline'); });
     window.addEventListener('pageshow', (e) => { if (e.persisted) this.wake(); });
   }
 
@@ -67,6 +72,7 @@ export class Live {
     clearTimeout(this.timer);
     this.timer = null;
     if (this.stopped) return;
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) { this.setStatus('offline'); return; }
     this.setStatus(this.everConnected ? 'reconnecting' : 'connecting');
     if (this.transport === 'sse') { this.connectSse(); return; }
     let ws;
@@ -169,12 +175,14 @@ export class Live {
 
   scheduleReconnect(code) {
     if (this.stopped || this.timer) return;
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) { this.setStatus('offline'); return; }
     this.setStatus('reconnecting');
-    // Full jitter spreads a crowd of clients out after a server restart.
-    let base = Math.min(MAX_DELAY_MS, 500 * 2 ** this.attempt);
-    if (code === 1008) base = Math.max(base, 5000); // policy violation: don't hammer
-    if ((code === 1012 || code === 1013) && this.attempt === 0) base = 1000; // restart / too slow: come back soon
-    const delay = base / 2 + Math.random() * (base / 2);
+    // Full jitter (./backoff.js) spreads a crowd of clients out after a server restart: uniform in
+    // [0, min(30 s, 500 ms · 2^attempt)), so even the first retries do not come back in one instant.
+    let delay = fullJitter(this.attempt, { cap: MAX_DELAY_MS });
+    if (code === 1008) delay = fullJitter(this.attempt, { cap: MAX_DELAY_MS, floor: 5000 }); // a rule broken: not soon
+    // Restarting (1012) or too slow (1013): the first retry within a second, spread over all of it.
+    if ((code === 1012 || code === 1013) && this.attempt === 0) delay = fullJitter(0, { base: 1000 });
     this.attempt += 1;
     this.timer = setTimeout(() => { this.timer = null; this.connect(); }, delay);
   }
