@@ -209,7 +209,7 @@ async def create_post(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
-    draft = f"comment:{body.parent_id}" if body.parent_id is not None else f"thread:{thread_id}"
+    draft = drafts.key("comment", body.parent_id) if body.parent_id is not None else drafts.key("thread", thread_id)
     post, created = await make_post(st, user, thread_id, text, body.parent_id, key, draft)
     return json({"post": post}, 201 if created else 200)
 
@@ -236,7 +236,7 @@ async def edit_post(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
-        written.merge(await drafts.discard(conn, user["id"], f"edit:{post_id}"))
+        written.merge(await drafts.discard(conn, user["id"], drafts.key("edit", post_id)))
     await after_commit(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])

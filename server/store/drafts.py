@@ -33,6 +33,11 @@ class DraftConflict(Conflict):
         return {**super().body(), "draft": self.current}
 
 
+def key(kind: str, id_: int) -> str:
+    """The key of a draft about a thread ("thread": its response), a response ("comment") or a post ("edit")."""
+    return f"{kind}:{id_}"
+
+
 def valid_key(key: str) -> bool:
     return KEY.fullmatch(key) is not None and int(key.partition(":")[2] or 1) <= limits.BIGINT
 
