@@ -35,6 +35,7 @@ from .api import (
     uploads,
 )
 from .auth import COOKIE
+from .live.ws import FEED
 from .store.cursor import CURSOR
 
 JSON = "application/json"
@@ -512,6 +513,8 @@ def _paths() -> dict[str, Schema]:
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
             ["400", "403", "404"],
             params=[_param("thread", "query", ID, "The thread to follow (absent: my frames and site presence only)"),
+                    _param("feed", "query", {"type": "string", "pattern": fields.whole(FEED)},
+                           "A thread list to follow too: all or category:SLUG (its `feed` frames)"),
                     _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT},
                            "Replay the thread's events after this seq first (needs `thread`)"),
                     _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{0,19}$"},

@@ -28,11 +28,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from .. import auth, limits, metrics, wire
-from ..errors import WS_1013_TRY_AGAIN_LATER, WS_4001_SESSION_ENDED, ApiError, BadRequest, Forbidden, Unavailable
+from ..errors import (
+    WS_1013_TRY_AGAIN_LATER,
+    WS_4001_SESSION_ENDED,
+    ApiError,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    Unavailable,
+)
 from ..state import AppState
+from ..store import categories as store_categories
 from ..store import sessions as store_sessions
 from ..store import users as store_users
 from .conn import Conn, Frame
+from .ws import FEED
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +130,26 @@ def _thread(request: Request) -> int | None:
     return thread_id
 
 
+def _feed(request: Request) -> str | None:
+    raw = request.query_params.get("feed")
+    if raw is None:
+        return None
+    if FEED.fullmatch(raw) is None:
+        raise BadRequest("feed must be all or category:SLUG", code="bad_parameter", field="feed")
+    return raw
+
+
+async def _feed_channel(st: AppState, feed: str) -> str:
+    """The broker channel of a feed name (ws.Session.feed_channel's rule); 404 for a category nobody has."""
+    if feed == "all":
+        return st.channels.feed(None)
+    async with st.hub.acquire() as db:
+        cat_id = await store_categories.id_of(db, feed[len("category:"):])
+    if cat_id is None:
+        raise NotFound(f"No category {feed[len('category:'):]!r}")
+    return st.channels.feed(cat_id)
+
+
 async def stream(request: Request) -> Response:
     """GET /api/stream: the checks, then the stream set up as a socket is (hello, site presence, the user
     channel, the thread's subscription with its replay) before the first byte is answered, so a thread
@@ -130,7 +160,7 @@ async def stream(request: Request) -> Response:
         raise Forbidden("This origin may not listen here", code="bad_origin")
     if st.shutting_down:
         raise Unavailable("The server is restarting; try again shortly")
-    thread_id, since = _thread(request), _since(request)
+    thread_id, since, feed = _thread(request), _since(request), _feed(request)
     if thread_id is None and since is not None:
         raise BadRequest("since needs a thread", code="bad_parameter", field="since")
     try:
@@ -155,6 +185,9 @@ async def stream(request: Request) -> Response:
                 await hub.users.add(conn)
             except Exception as exc:  # the hub's session sweep still covers this stream
                 log.warning("sse %d: user channel set-up failed: %s", conn.id, exc)
+        if feed is not None:  # a thread list's soft updates (a client that reconnects reloads its list)
+            await hub.feeds.join(conn, await _feed_channel(st, feed))
+            conn.send(Frame(wire.feed_subscribed(feed)))
         if thread_id is not None:
             await hub.subscribe(conn, thread_id, since, partial(presence.welcome, thread_id, conn))
     except BaseException:

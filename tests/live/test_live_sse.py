@@ -98,15 +98,29 @@ async def test_a_signed_in_stream_gets_the_users_frames_and_ends_with_the_sessio
         await sse.close()
 
 
+async def test_a_stream_can_follow_a_thread_list_too(server, forum):
+    """?feed=category:SLUG: `subscribed` for the feed, then a `feed` frame when a thread is asked there."""
+    sse = await SseWatcher.open(server.url, feed=f"category:{forum['category']}")
+    try:
+        await sse.wait_for(lambda f: f == {"type": "subscribed", "feed": f"category:{forum['category']}"})
+        tid = (await asyncio.to_thread(new_thread, forum["mod"], forum["category"], "Listed live"))["thread"]["id"]
+        frame = await sse.wait_for(lambda f: f["type"] == "feed" and f["thread"]["id"] == tid)
+        assert frame["thread"]["title"] == "Listed live" and sse.ids[sse.frames.index(frame)] is None
+    finally:
+        await sse.close()
+
+
 async def test_a_stream_refused_answers_the_contracts_error(server, forum):
-    """An unknown thread is 404, a bad `since` or a `since` without a thread 400, another site's Origin 403:
-    each the contract's JSON error, never a stream."""
+    """An unknown thread or category is 404, a bad `since`, feed or a `since` without a thread 400, another
+    site's Origin 403: each the contract's JSON error, never a stream."""
     cases = [({"thread": 9_000_000_000}, {}, 404, "not_found"),
              ({"thread": 1, "since": "-1"}, {}, 400, "bad_parameter"),
              ({"thread": "x"}, {}, 400, "bad_parameter"),
              ({"since": 3}, {}, 400, "bad_parameter"),
              ({"thread": 1}, {"Last-Event-ID": "abc"}, 400, "bad_parameter"),
-             ({}, {"Origin": "https://evil.example"}, 403, "bad_origin")]
+             ({}, {"Origin": "https://evil.example"}, 403, "bad_origin"),
+             ({"feed": "category:no-such-category-here"}, {}, 404, "not_found"),
+             ({"feed": "everything"}, {}, 400, "bad_parameter")]
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
         for params, headers, status, code in cases:
             r = await client.get("/api/stream", params=params, headers=headers)

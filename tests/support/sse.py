@@ -29,7 +29,7 @@ class SseWatcher:
         self.task = asyncio.create_task(self._read())
 
     @classmethod
-    async def open(cls, base_url: str, thread: int | None = None, *, since: int | None = None,
+    async def open(cls, base_url: str, thread: int | None = None, *, since: int | None = None, feed: str | None = None,
                    last_event_id: str | None = None, cookie: str | None = None,
                    headers: dict[str, str] | None = None) -> SseWatcher:
         """Open the stream and wait for its `hello` (a non-200 answer raises with its body)."""
@@ -38,6 +38,8 @@ class SseWatcher:
             params["thread"] = thread
         if since is not None:
             params["since"] = since
+        if feed is not None:
+            params["feed"] = feed
         hdrs = dict(headers or {})
         if cookie:
             hdrs["Cookie"] = f"parley_session={cookie}"

@@ -33,6 +33,7 @@ export class Live {
     this.transport = 'ws'; // or 'sse': set for the page's life once websockets fail SSE_AFTER times
     this.es = null; // the EventSource, in 'sse'
     this.esThread = null; // the thread its URL follows
+    this.esFeed = null; // and the feed
     this.noHello = 0; // websockets in a row that closed before their hello
     this.watchdog = setInterval(() => this.checkAlive(), 5000);
     document.addEventListener('visibilitychange', () => {
@@ -125,6 +126,9 @@ export class Live {
       const since = sub.since ? sub.since() : null;
       if (typeof since === 'number') params.set('since', String(since));
     }
+    const [feed] = [...this.feeds.keys()]; // a list page follows one feed
+    if (feed) params.set('feed', feed);
+    this.esFeed = feed || null;
     const query = params.toString();
     const es = new EventSource(`/api/stream${query ? `?${query}` : ''}`);
     this.es = es;
@@ -156,6 +160,7 @@ export class Live {
     const es = this.es;
     this.es = null;
     this.esThread = null;
+    this.esFeed = null;
     if (es) { es.onmessage = null; es.onerror = null; es.close(); }
   }
 
@@ -324,11 +329,13 @@ export class Live {
   /** Follow a thread list ("all" or "category:SLUG"): handlers.onFeed(thread), onReset() after a reconnect. */
   subscribeFeed(feed, handlers) {
     this.feeds.set(feed, { ...handlers, connected: this.ready });
+    if (this.transport === 'sse') { if (this.esFeed !== feed) this.connect(); return; }
     if (this.ready) this.send({ type: 'subscribe', feed });
   }
 
   unsubscribeFeed(feed) {
     if (!this.feeds.delete(feed)) return;
+    if (this.transport === 'sse') { if (this.esFeed === feed) this.connect(); return; }
     if (this.ready) this.send({ type: 'unsubscribe', feed });
   }
 
