@@ -29,6 +29,7 @@ from starlette.responses import Response, StreamingResponse
 
 from .. import auth, limits, metrics, wire
 from ..errors import (
+    WS_1012_SERVICE_RESTART,
     WS_1013_TRY_AGAIN_LATER,
     WS_4001_SESSION_ENDED,
     ApiError,
@@ -56,6 +57,17 @@ def message(frame: bytes) -> bytes:
     if frame.startswith(_EVENT):
         return b"id: %d\ndata: %s\n\n" % (wire.frame_seq(frame), frame)
     return b"data: %s\n\n" % frame
+
+
+_open: set[SseConn] = set()  # this process's open streams (stop_all)
+
+
+def stop_all() -> None:
+    """The server is stopping (uvicorn asked its connections to finish: httpguard.py): end every stream now,
+    as uvicorn closes every websocket with 1012, instead of holding the graceful shutdown to its timeout.
+    EventSource comes back by itself, with Last-Event-ID, to whatever serves next."""
+    for conn in list(_open):
+        conn.close(WS_1012_SERVICE_RESTART, "server restarting")
 
 
 class SseConn(Conn):
@@ -194,6 +206,7 @@ async def stream(request: Request) -> Response:
         _leave(st, conn)
         raise
     metrics.SSE_STREAMS.inc()
+    _open.add(conn)
     log.info("sse open %d thread=%s user=%s", conn.id, thread_id, user["username"] if user else "-")
     return StreamingResponse(_body(st, conn, thread_id), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -218,6 +231,7 @@ async def _body(st: AppState, conn: SseConn, thread_id: int | None) -> AsyncIter
         if conn.close_code == WS_4001_SESSION_ENDED:
             yield b'event: close\ndata: {"code":%d}\n\n' % WS_4001_SESSION_ENDED
     finally:
+        _open.discard(conn)
         _leave(st, conn)
         metrics.SSE_STREAMS.dec()
         log.info("sse close %d thread=%s code=%s", conn.id, thread_id, conn.close_code)

@@ -130,3 +130,16 @@ async def test_a_stream_refused_answers_the_contracts_error(server, forum):
     with pytest.raises(StreamRefused) as refused:
         await SseWatcher.open(server.url, 9_000_000_001)
     assert refused.value.status == 404
+
+
+async def test_a_stopping_server_ends_its_streams_at_once(spawn, forum):
+    """SIGTERM: the stream's response finishes cleanly, as HTTP says a response ends (the graceful shutdown does
+    not wait on it, nor cut it off at its timeout), and the process exits with 0."""
+    srv = spawn()
+    tid = (await asyncio.to_thread(new_thread, forum["mod"], forum["category"]))["thread"]["id"]
+    sse = await SseWatcher.open(srv.url, tid)
+    await sse.wait_for(lambda f: f["type"] == "subscribed")
+    code = await asyncio.to_thread(srv.stop)
+    await sse.wait_end()
+    assert sse.clean and code == 0, (sse.clean, code, srv.output()[-2000:])
+    await sse.close()

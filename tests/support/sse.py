@@ -25,6 +25,7 @@ class SseWatcher:
         self.undeclared: list[str] = []
         self.events: dict[int, list[dict[str, Any]]] = {}
         self.ended = False
+        self.clean = False  # the response finished as HTTP says (not cut off)
         self.changed = asyncio.Event()
         self.task = asyncio.create_task(self._read())
 
@@ -70,6 +71,7 @@ class SseWatcher:
                     name, _, value = line.partition(":")
                     value = value[1:] if value.startswith(" ") else value
                     fields[name] = fields[name] + "\n" + value if name == "data" and name in fields else value
+            self.clean = True
         except (httpx.HTTPError, asyncio.CancelledError):
             pass
         finally:
