@@ -511,7 +511,7 @@ def _paths() -> dict[str, Schema]:
             "(docs/live.md \"Transports\"). Resumes after Last-Event-ID (or `since`) with no gap and no duplicate",
             {"200": {"description": "The stream (text/event-stream), open until the client leaves",
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
-            ["400", "403", "404"],
+            ["400", "403", "404", "429"],
             params=[_param("thread", "query", ID, "The thread to follow (absent: my frames and site presence only)"),
                     _param("feed", "query", {"type": "string", "pattern": fields.whole(FEED)},
                            "A thread list to follow too: all or category:SLUG (its `feed` frames)"),

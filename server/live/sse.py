@@ -175,6 +175,11 @@ async def stream(request: Request) -> Response:
     thread_id, since, feed = _thread(request), _since(request), _feed(request)
     if thread_id is None and since is not None:
         raise BadRequest("since needs a thread", code="bad_parameter", field="since")
+    # One cap for an address's sockets and streams together (PARLEY_MAX_CONNECTIONS_PER_IP).
+    ip = auth.client_key(request, settings)
+    if st.connections_per_ip[ip] >= settings.max_connections_per_ip:
+        raise ApiError("Too many live connections from your address", code="too_many_connections", status=429,
+                       headers={"Retry-After": "10"})
     try:
         sid, row = await auth.session_of(request, st, st.hub.acquire)
     except ApiError:
@@ -187,6 +192,7 @@ async def stream(request: Request) -> Response:
     conn.session = store_sessions.key(sid) if sid is not None else None
     conn.epoch = row["credential_epoch"] if row is not None else 0
     hub, presence = st.hub, st.presence
+    st.connections_per_ip[ip] += 1
     hub.add(conn)
     presence.connect(conn)
     try:
@@ -203,16 +209,16 @@ async def stream(request: Request) -> Response:
         if thread_id is not None:
             await hub.subscribe(conn, thread_id, since, partial(presence.welcome, thread_id, conn))
     except BaseException:
-        _leave(st, conn)
+        _leave(st, conn, ip)
         raise
     metrics.SSE_STREAMS.inc()
     _open.add(conn)
     log.info("sse open %d thread=%s user=%s", conn.id, thread_id, user["username"] if user else "-")
-    return StreamingResponse(_body(st, conn, thread_id), media_type="text/event-stream",
+    return StreamingResponse(_body(st, conn, thread_id, ip), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _body(st: AppState, conn: SseConn, thread_id: int | None) -> AsyncIterator[bytes]:
+async def _body(st: AppState, conn: SseConn, thread_id: int | None, ip: str) -> AsyncIterator[bytes]:
     heartbeat = st.settings.ws_heartbeat_seconds
     try:
         yield b"retry: %d\n\n" % RETRY_MS
@@ -232,15 +238,19 @@ async def _body(st: AppState, conn: SseConn, thread_id: int | None) -> AsyncIter
             yield b'event: close\ndata: {"code":%d}\n\n' % WS_4001_SESSION_ENDED
     finally:
         _open.discard(conn)
-        _leave(st, conn)
+        _leave(st, conn, ip)
         metrics.SSE_STREAMS.dec()
         log.info("sse close %d thread=%s code=%s", conn.id, thread_id, conn.close_code)
 
 
-def _leave(st: AppState, conn: SseConn) -> None:
-    """What a socket's end does (ws._serve): out of every room, the user channel and presence."""
+def _leave(st: AppState, conn: SseConn, ip: str) -> None:
+    """What a socket's end does (ws._serve): out of every room, the user channel and presence; its address
+    holds one connection less."""
     if conn not in st.hub.conns:
         return
+    st.connections_per_ip[ip] -= 1
+    if st.connections_per_ip[ip] <= 0:
+        del st.connections_per_ip[ip]
     linger = conn.close_code != WS_4001_SESSION_ENDED
     for tid in list(conn.rooms):
         st.presence.remove(tid, conn.user, linger=linger)

@@ -143,3 +143,29 @@ async def test_a_stopping_server_ends_its_streams_at_once(spawn, forum):
     await sse.wait_end()
     assert sse.clean and code == 0, (sse.clean, code, srv.output()[-2000:])
     await sse.close()
+
+
+async def test_streams_and_sockets_share_the_per_address_cap(spawn, forum):
+    """With PARLEY_MAX_CONNECTIONS_PER_IP=2, two open streams fill it: a third is 429 `too_many_connections`
+    and a websocket is refused too; once one stream ends, a stream opens again."""
+    srv = spawn(PARLEY_MAX_CONNECTIONS_PER_IP="2")
+    first, second = await SseWatcher.open(srv.url), await SseWatcher.open(srv.url)
+    try:
+        async with httpx.AsyncClient(base_url=srv.url, timeout=20) as client:
+            r = await client.get("/api/stream")
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_connections", r.text
+        import websockets
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(srv.ws_url, open_timeout=20)
+        await first.close()
+        for _ in range(100):  # the server notices the hang-up when it next writes or reads: poll, not a timing
+            try:
+                third = await SseWatcher.open(srv.url)
+                break
+            except StreamRefused:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the cap was not freed after a stream ended")
+        await third.close()
+    finally:
+        await second.close()
