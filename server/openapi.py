@@ -333,13 +333,11 @@ def _paths() -> dict[str, Schema]:
             security=SIGNED_IN, tag="accounts")},
         "/api/me/drafts/{key}": {
             "put": op("putDraft", "Save a draft; with `revision`, only if it is the current one (0: only if there is "
-                      "none). Every socket of mine hears it as a `draft` frame",
-                      {**_ok("200", ref("DraftAnswer")),
-                       "409": {"description": "`revision` is not the current one (`draft_changed`; `draft` is the "
-                               "current one, null when there is none), or 200 drafts kept already "
-                               "(`too_many_drafts`)", "content": {JSON: {"schema": {"anyOf": [
-                                   ref("DraftConflict"), ref("Error")]}}}}},
-                      ["429"], body="DraftChange", params=[DRAFT_KEY], security=SIGNED_IN, tag="accounts"),
+                      "none), else 409 `draft_changed` whose body adds `draft`, the current one (DraftConflict; null "
+                      "when there is none); 409 `too_many_drafts` past 200 keys. Every socket of mine hears each "
+                      "change as a `draft` frame",
+                      _ok("200", ref("DraftAnswer")), ["409", "429"], body="DraftChange", params=[DRAFT_KEY],
+                      security=SIGNED_IN, tag="accounts"),
             "delete": op("deleteDraft", "Discard a draft (none: 204 all the same); my sockets hear `body: null`",
                          _ok("204", None, "Deleted"), ["429"], params=[DRAFT_KEY], security=SIGNED_IN,
                          tag="accounts"),
