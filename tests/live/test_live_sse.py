@@ -169,3 +169,41 @@ async def test_streams_and_sockets_share_the_per_address_cap(spawn, forum):
         await third.close()
     finally:
         await second.close()
+
+
+async def test_a_stream_cut_again_and_again_while_replies_flow_misses_nothing_and_repeats_nothing(server, forum):
+    """Replies keep coming while a stream is cut and reopened with its Last-Event-ID five times: the events it
+    received, all connections together, are every seq of the thread exactly once, in order."""
+    tid = (await asyncio.to_thread(new_thread, forum["mod"], forum["category"]))["thread"]["id"]
+    stop = asyncio.Event()
+
+    async def poster() -> int:
+        n = 0
+        while not stop.is_set():
+            await asyncio.to_thread(reply, forum["mod"], tid, f"flowing {n}")
+            n += 1
+        return n
+
+    posting = asyncio.create_task(poster())
+    got: list[int] = []
+    last: str | None = None
+    try:
+        for _ in range(5):
+            sse = await SseWatcher.open(server.url, tid, last_event_id=last, since=None if last else 1)
+            await sse.wait_for(lambda f: f["type"] == "event" and f["seq"] >= (int(last or 1) + 2), timeout=20)
+            await sse.close()
+            got += sse.seqs(tid)
+            ids = [i for f, i in zip(sse.frames, sse.ids, strict=True) if f["type"] == "event"]
+            last = ids[-1]
+    finally:
+        stop.set()
+        await posting
+    final = await SseWatcher.open(server.url, tid, last_event_id=last)
+    try:
+        seq = (await asyncio.to_thread(forum["mod"].get, f"/api/threads/{tid}")).json()["thread"]["seq"]
+        if seq > int(last or 0):
+            await final.wait_seq(tid, seq)
+        got += final.seqs(tid)
+    finally:
+        await final.close()
+    assert got == list(range(2, seq + 1)), got
