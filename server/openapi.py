@@ -339,7 +339,7 @@ def _paths() -> dict[str, Schema]:
                       _ok("200", ref("DraftAnswer")), ["409", "429"], body="DraftChange", params=[DRAFT_KEY],
                       security=SIGNED_IN, tag="accounts"),
             "delete": op("deleteDraft", "Discard a draft (none: 204 all the same); my sockets hear `body: null`",
-                         _ok("204", None, "Deleted"), ["429"], params=[DRAFT_KEY], security=SIGNED_IN,
+                         _ok("204", None, "Deleted"), ["422", "429"], params=[DRAFT_KEY], security=SIGNED_IN,
                          tag="accounts"),
         },
         "/api/me/password": {"put": op(
