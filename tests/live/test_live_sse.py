@@ -15,12 +15,6 @@ from support.api import Api, new_thread
 from support.sse import SseWatcher, StreamRefused
 
 
-@pytest.fixture(scope="module")
-def ws_compression() -> bool:
-    """A stream is plain HTTP: the live set's second, compressed run would only repeat these tests."""
-    return False
-
-
 def reply(api: Api, tid: int, body: str) -> dict[str, Any]:
     r = api.post(f"/api/threads/{tid}/posts", json={"body": body})
     assert r.status_code == 201, r.text
