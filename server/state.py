@@ -19,6 +19,7 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
+from .replicas import Replicas
 from .store.similar import Vocabulary
 from .uploads.storage import Storage
 from .uploads.workers import ImageWorkers
@@ -42,5 +43,6 @@ class AppState:
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
+    replicas: Replicas  # where reads that may be a little stale go (server/replicas.py); the primary if none
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False
