@@ -27,6 +27,7 @@ from . import auth, config, db, gcpolicy, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     apikeys,
+    drafts,
     feeds,
     following,
     forum,
@@ -46,7 +47,7 @@ from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .feedpublisher import FeedPublisher
-from .live import ws
+from .live import sse, ws
 from .live.broker import Broker, MemoryBroker, RedisBroker
 from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
@@ -247,6 +248,9 @@ def routes() -> list[Any]:
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
+        Route("/api/me/drafts", drafts.list_drafts, methods=["GET"]),
+        Route("/api/me/drafts/{key}", drafts.put_draft, methods=["PUT"]),
+        Route("/api/me/drafts/{key}", drafts.delete_draft, methods=["DELETE"]),
         Route("/api/me/email", mail.set_email, methods=["PUT"]),
         Route("/api/me/avatar", uploads.set_avatar, methods=["PUT"]),
         Route("/api/uploads", uploads.create_upload, methods=["POST"]),
@@ -289,6 +293,7 @@ def routes() -> list[Any]:
         Route("/api/modlog", moderation.list_modlog, methods=["GET"]),
         Route("/api/users/{username}/suspension", moderation.suspend, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/stream", sse.stream, methods=["GET"]),
         Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -46,6 +46,9 @@ class RateLimits:
     read_per_user: tuple[int, float] = (120, 2.0)
     notifications_read_per_user: tuple[int, float] = (60, 1.0)
     moderation_per_user: tuple[int, float] = (120, 2.0)  # categories, settling flags, suspensions
+    # Draft saves: the page saves at most one per DRAFT_SAVE_DELAY_MS pause per box (server/limits.py), so a
+    # fast typist in two boxes stays far below this; a script writing drafts in a loop does not.
+    draft_per_user: tuple[int, float] = (120, 2.0)
     # Searches (each may hold a database connection up to PARLEY_SEARCH_TIMEOUT_SECONDS): the page searches
     # on submit and on "Show more", a person a few times a minute. An address may be shared (an office, NAT).
     search_per_user: tuple[int, float] = (30, 30 / 60)

@@ -20,6 +20,8 @@ SOCKETS = Gauge("parley_ws_open_sockets", "Open websocket connections", multipro
 WS_BY_PATH = Gauge("parley_ws_sockets_by_path",
                    "Open websockets by write path: raw (one transport.write per frame) or asgi (portable)",
                    ["path"], multiprocess_mode="livesum")
+SSE_STREAMS = Gauge("parley_sse_open_streams", "Open server-sent-event streams (GET /api/stream)",
+                    multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("parley_ws_subscriptions", "Live thread subscriptions", multiprocess_mode="livesum")
 EVENTS_PUBLISHED = Counter("parley_events_published", "Events handed to the broker after commit")
 EVENTS_DELIVERED = Counter("parley_events_delivered", "Event frames written to sockets")

@@ -127,6 +127,12 @@ def my_vote(thread_id: int, post_id: int, score: int, value: int) -> bytes:
     return encode({"type": "my_vote", "thread": thread_id, "post_id": post_id, "score": score, "my_vote": value})
 
 
+def draft(item: dict[str, Any]) -> bytes:
+    """{"type":"draft","draft":Draft}: to every socket of the draft's writer ("body": null when it was deleted:
+    by DELETE, or by the post that sent it)."""
+    return encode({"type": "draft", "draft": item})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 
@@ -229,6 +235,14 @@ class MyVote(_Frame, tag="my_vote"):
     my_vote: shapes.Vote
 
 
+class DraftChange(shapes.Draft):
+    body: str | None  # type: ignore[assignment]  # null: deleted
+
+
+class DraftFrame(_Frame, tag="draft"):
+    draft: DraftChange
+
+
 class FeedThread(shapes.Thread, omit_defaults=True):
     deleted: bool = False
 
@@ -242,4 +256,4 @@ class Feed(_Frame, tag="feed"):
 FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed_subscribed: FeedSubscribed,
           feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
           presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
-          notifications: Notifications, feed: Feed, my_vote: MyVote}
+          notifications: Notifications, feed: Feed, my_vote: MyVote, draft: DraftFrame}

@@ -91,6 +91,7 @@ BUCKETS = {
     "moderation": lambda lim: lim.moderation_per_user,
     "preferences": lambda lim: lim.edit_per_user,
     "upload": lambda lim: lim.upload_per_user,
+    "draft": lambda lim: lim.draft_per_user,
 }
 
 

@@ -17,7 +17,7 @@ from ..errors import BadRequest, Unauthorized
 from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
-from ..store import categories, events, following, posts, threads, uploads
+from ..store import categories, drafts, events, following, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
@@ -131,6 +131,7 @@ async def create_thread(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
                                        normal(body.tags), privileges.can(user, "create_tag"))
+        written.merge(await drafts.discard(conn, user["id"], "ask"))  # the question is sent: its draft goes
     await after_commit(st, written)
     return json(written.value, 201)
 
@@ -213,19 +214,23 @@ async def create_post(request: Request) -> Response:
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise BadRequest("Idempotency-Key must be 1–200 visible ASCII characters", code="bad_idempotency_key")
-    post, created = await make_post(st, user, thread_id, text, body.parent_id, key)
+    draft = drafts.key("comment", body.parent_id) if body.parent_id is not None else drafts.key("thread", thread_id)
+    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, draft)
     return json({"post": post}, 201 if created else 200)
 
 
 async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_id: int | None = None,
-                    key: str | None = None) -> tuple[dict[str, Any], bool]:
+                    key: str | None = None, draft: str | None = None) -> tuple[dict[str, Any], bool]:
     """A response or comment by `user`, after every check of the caller's (session or reply key, suspension,
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
-    and whether it was made now (False: an idempotent replay of `key`)."""
+    and whether it was made now (False: an idempotent replay of `key`). `draft`: the key of the writer's draft
+    that this post sends, deleted once the post is stored (a second statement: if it fails, the draft stays)."""
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
+        if draft is not None:
+            written.merge(await drafts.discard(conn, user["id"], draft))
     await after_commit(st, written)
     return written.value  # type: ignore[no-any-return]
 
@@ -236,6 +241,7 @@ async def edit_post(request: Request) -> Response:
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned)
+        written.merge(await drafts.discard(conn, user["id"], drafts.key("edit", post_id)))
     await after_commit(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])

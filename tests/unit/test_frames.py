@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from server import wire
-from server.store import categories, posts, threads, users
+from server.store import categories, drafts, posts, threads, users
 
 
 @pytest.fixture()
@@ -41,6 +41,9 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         written = await posts.create(conn, tid, answerer["id"], "A reply", None, "<p>A reply</p>")
         thread = await threads.get(conn, tid)
     post = written.value[0]
+    async with pool.acquire() as conn, conn.transaction():
+        saved = await drafts.put(conn, asker["id"], f"thread:{tid}", "A draft", None)
+        gone = await drafts.discard(conn, asker["id"], f"thread:{tid}")
     brief = users.brief(answerer)
     assert written.notified, "a reply to someone's question notifies them"
     built = {
@@ -61,6 +64,7 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         wire.notifications: [wire.notifications(0)],
         wire.feed: [wire.feed("all", thread), wire.feed("all", {**thread, "deleted": True})],
         wire.my_vote: [wire.my_vote(tid, post["id"], 1, 1), wire.my_vote(tid, post["id"], -2, 0)],
+        wire.draft: [saved.user_frames[0][1], gone.user_frames[0][1]],
     }
     for builder, frames in built.items():
         for frame in frames:
