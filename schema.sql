@@ -588,3 +588,14 @@ CREATE TABLE IF NOT EXISTS user_ignores (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, ignored_id)
 );
+-- Drafts (drafts migration): what a person is writing, per user and key (ask, thread:ID, comment:ID, edit:ID);
+-- `revision` is the compare-and-set token; a successful post deletes its draft; old ones are pruned.
+CREATE TABLE IF NOT EXISTS drafts (
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key        text NOT NULL CONSTRAINT drafts_key CHECK (key ~ '^(ask|(thread|comment|edit):[1-9][0-9]{0,18})$'),
+    body       text NOT NULL,
+    revision   integer NOT NULL DEFAULT 1,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX IF NOT EXISTS drafts_updated ON drafts (updated_at);

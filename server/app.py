@@ -23,10 +23,11 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, config, db, housekeeping, limits, metrics, openapi
+from . import auth, config, db, gcpolicy, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     apikeys,
+    drafts,
     feeds,
     following,
     forum,
@@ -46,7 +47,7 @@ from .api.common import json
 from .auth import Cookies
 from .errors import ApiError, Unavailable
 from .feedpublisher import FeedPublisher
-from .live import ws
+from .live import sse, ws
 from .live.broker import Broker, MemoryBroker, RedisBroker
 from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
@@ -56,6 +57,8 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
+from .replicas import COOKIE as REPLICA_COOKIE
+from .replicas import Replicas
 from .spamcheck import SpamCheck
 from .state import AppState
 from .store import meta
@@ -246,6 +249,9 @@ def routes() -> list[Any]:
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
+        Route("/api/me/drafts", drafts.list_drafts, methods=["GET"]),
+        Route("/api/me/drafts/{key}", drafts.put_draft, methods=["PUT"]),
+        Route("/api/me/drafts/{key}", drafts.delete_draft, methods=["DELETE"]),
         Route("/api/me/email", mail.set_email, methods=["PUT"]),
         Route("/api/me/avatar", uploads.set_avatar, methods=["PUT"]),
         Route("/api/uploads", uploads.create_upload, methods=["POST"]),
@@ -294,6 +300,7 @@ def routes() -> list[Any]:
         Route("/api/users/{username}/silence", moderation.set_silence, methods=["PUT"]),
         Route("/api/users/{username}/ignored", forum.set_ignored, methods=["PUT"]),
         Route("/api/presence", forum.site_presence, methods=["GET"]),
+        Route("/api/stream", sse.stream, methods=["GET"]),
         Route("/api/render", preview.render_preview, methods=["POST"]),
         Route("/api/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -375,6 +382,9 @@ class Parley:
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
+        replicas = Replicas(pool, settings.database_replica_urls, settings.replica_max_lag_seconds,
+                            pool_size=settings.db_pool_size)
+        await replicas.start()
         await hub.start()
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
@@ -386,13 +396,17 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online),
+                              mailer=Mailer(pool, settings, presence.online), replicas=replicas,
                               spam_check=SpamCheck(settings.spam_check_url, settings.spam_check_timeout_seconds,
                                                    settings.public_url or ""))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
+        # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
+        # the OpenAPI document is built, which is start-up's too.
+        gcpolicy.freeze(settings.gc_freeze)
+        warm.add_done_callback(lambda t: None if t.cancelled() else gcpolicy.freeze(settings.gc_freeze))
         try:
             yield
         finally:
@@ -408,7 +422,9 @@ class Parley:
             await renderer.close()
             self.state.images.close()
             await self.state.spam_check.close()
+            await replicas.stop()
             await pool.close()
+            gcpolicy.unfreeze()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -423,12 +439,21 @@ class Parley:
             return
         start = time.perf_counter()
         status = 500
+        replicas = self.state.replicas if self.state is not None else None
+        wrote = replicas is not None and replicas.enabled and scope["method"] not in ("GET", "HEAD", "OPTIONS")
 
         async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                if wrote and 200 <= status < 300 and replicas is not None:
+                    # Read-your-writes (server/replicas.py): the WAL position after this write's commit.
+                    lsn = await replicas.commit_position()
+                    if lsn is not None:
+                        message["headers"].append((b"set-cookie", (
+                            f"{REPLICA_COOKIE}={lsn}; Max-Age={replicas.cookie_max_age}; Path=/; HttpOnly; "
+                            "SameSite=Lax").encode()))
             await send(message)
 
         try:

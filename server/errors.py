@@ -77,5 +77,6 @@ class Unavailable(ApiError):
 
 # The WebSocket close codes Parley sends itself (RFC 6455 §7.4.1); uvicorn sends 1012 on shutdown.
 WS_1008_POLICY_VIOLATION = 1008
+WS_1012_SERVICE_RESTART = 1012  # what uvicorn closes sockets with on shutdown; an SSE stream ends with it too
 WS_1013_TRY_AGAIN_LATER = 1013
 WS_4001_SESSION_ENDED = 4001  # our own: the session the socket was opened with ended (CONTRACT "Guarantees")

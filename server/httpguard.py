@@ -37,6 +37,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     _body_timer: asyncio.TimerHandle | None = None
     _body_timeout_seconds: float | None = None
 
+    def shutdown(self) -> None:
+        """uvicorn is stopping: a server-sent-events response would run until its graceful timeout, so every
+        stream ends first (live/sse.py), then the connection is asked to finish as usual."""
+        from .live import sse  # imported when needed: this module is loaded by the CLI before the app
+        sse.stop_all()
+        super().shutdown()
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timeout)

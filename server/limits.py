@@ -39,6 +39,14 @@ NEW_ACCOUNT_LINKS = 2
 NEW_ACCOUNT_IMAGES = 1
 NEW_ACCOUNT_MENTIONS = 3
 NEW_ACCOUNT_THREADS_PER_DAY = 3
+# Drafts (CONTRACT rev. 3 "Drafts and transports"): what a form holds, as the page encodes it (the ask form's
+# title, body and tags as one JSON text, whose escapes can double a body's length); the request's 64 KiB bounds
+# it too. A person keeps at most DRAFTS_MAX drafts; one untouched for DRAFT_KEEP_DAYS is pruned.
+DRAFT_MAX = 2 * BODY_MAX
+DRAFTS_MAX = 200
+DRAFT_KEEP_DAYS = 30
+# How long the page waits after the last keystroke before it saves a draft (ms): a save per pause, not per key.
+DRAFT_SAVE_DELAY_MS = 800
 
 # Tags (CONTRACT rev. 3 "Tags"): 0–5 names of 1–32 of these characters once lower-cased.
 TAG_MAX = 32
@@ -53,6 +61,7 @@ def for_page() -> dict[str, int]:
         "password_min": PASSWORD_MIN, "password_max": PASSWORD_MAX, "email_max": EMAIL_MAX,
         "title_max": TITLE_MAX, "body_max": BODY_MAX, "note_max": NOTE_MAX, "search_q_max": SEARCH_Q_MAX,
         "category_name_max": CATEGORY_NAME_MAX, "slug_max": SLUG_MAX, "tag_max": TAG_MAX, "tags_max": TAGS_MAX,
+        "draft_max": DRAFT_MAX, "draft_save_delay_ms": DRAFT_SAVE_DELAY_MS,
     }
 
 

@@ -20,6 +20,7 @@ from . import fields, privileges, shapes
 from .api import (
     accounts,
     apikeys,
+    drafts,
     following,
     forum,
     inputs,
@@ -34,6 +35,7 @@ from .api import (
     uploads,
 )
 from .auth import COOKIE
+from .live.ws import FEED
 from .store.cursor import CURSOR
 
 JSON = "application/json"
@@ -65,8 +67,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, moderation.Silence, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey, forum.Approval,
-            forum.Ignored]
+            uploads.AvatarChange, apikeys.NewApiKey, drafts.DraftChange, forum.Approval, forum.Ignored]
 
 
 def _no_nul(schema: Any) -> None:
@@ -155,6 +156,9 @@ def _param(name: str, where: str, schema: Schema, description: str, required: bo
 
 
 PATH_ID = _param("id", "path", ID, "The thread's or post's id")
+DRAFT_KEY = _param("key", "path", {"type": "string", "pattern": fields.whole(drafts.KEY)},
+                   "ask, thread:ID (a response), comment:ID (under a response) or edit:ID (a post's edit); "
+                   "another: 422")
 PATH_SLUG = _param("slug", "path", STR, "A category slug")
 def LIMIT(size: inputs.PageSize) -> Schema:  # noqa: N802
     return _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": size.high, "default": size.default},
@@ -329,6 +333,20 @@ def _paths() -> dict[str, Schema]:
         "/api/me/api-keys/{id}": {"delete": op(
             "deleteApiKey", "Delete an API key: it stops working at once and its sockets close (4001)",
             _ok("204", None, "Deleted"), ["429"], params=[PATH_ID], security=SESSION, tag="accounts")},
+        "/api/me/drafts": {"get": op(
+            "listDrafts", "My drafts, the most recently changed first", _ok("200", ref("Drafts")), [],
+            security=SIGNED_IN, tag="accounts")},
+        "/api/me/drafts/{key}": {
+            "put": op("putDraft", "Save a draft; with `revision`, only if it is the current one (0: only if there is "
+                      "none), else 409 `draft_changed` whose body adds `draft`, the current one (DraftConflict; null "
+                      "when there is none); 409 `too_many_drafts` past 200 keys. Every socket of mine hears each "
+                      "change as a `draft` frame",
+                      _ok("200", ref("DraftAnswer")), ["409", "429"], body="DraftChange", params=[DRAFT_KEY],
+                      security=SIGNED_IN, tag="accounts"),
+            "delete": op("deleteDraft", "Discard a draft (none: 204 all the same); my sockets hear `body: null`",
+                         _ok("204", None, "Deleted"), ["422", "429"], params=[DRAFT_KEY], security=SIGNED_IN,
+                         tag="accounts"),
+        },
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",
@@ -515,6 +533,21 @@ def _paths() -> dict[str, Schema]:
             ["404", "429"], body="Silence", params=[PATH_USERNAME], security=SIGNED_IN, tag="moderation")},
         "/api/presence": {"get": op("sitePresence", "Active Now, site-wide, by display name",
                                     _ok("200", ref("Presence")), ["400"], params=[LIMIT(forum.PRESENCE), AFTER])},
+        "/api/stream": {"get": op(
+            "stream", "Server-sent events: what /ws carries for a subscription to `thread` (its events, each with "
+            "`id` = seq, and its presence) plus my own frames and site presence, each message's `data` one frame "
+            "(docs/live.md \"Transports\"). Resumes after Last-Event-ID (or `since`) with no gap and no duplicate",
+            {"200": {"description": "The stream (text/event-stream), open until the client leaves",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+            ["400", "403", "404", "429"],
+            params=[_param("thread", "query", ID, "The thread to follow (absent: my frames and site presence only)"),
+                    _param("feed", "query", {"type": "string", "pattern": fields.whole(FEED)},
+                           "A thread list to follow too: all or category:SLUG (its `feed` frames)"),
+                    _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT},
+                           "Replay the thread's events after this seq first (needs `thread`)"),
+                    _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]{0,19}$"},
+                           "Sent by EventSource when it reconnects: the same as `since`, which it overrides")],
+            security=NOBODY)},
         "/api/render": {"post": op(
             "renderPreview", "Render Markdown exactly as a post would be (the composers' preview)",
             _ok("200", obj(html=STR)), ["429"], body="Preview", security=SIGNED_IN)},

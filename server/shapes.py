@@ -373,6 +373,31 @@ class ApiKeys(msgspec.Struct):
     api_keys: list[ApiKey]
 
 
+class Draft(msgspec.Struct):
+    """What a person is writing under one key (CONTRACT rev. 3 "Drafts and transports"); `revision` is the
+    compare-and-set token of PUT /api/me/drafts/{key}."""
+
+    key: str
+    body: str
+    revision: Annotated[int, msgspec.Meta(ge=1)]
+    updated_at: Time
+
+
+class DraftAnswer(msgspec.Struct):
+    draft: Draft
+
+
+class Drafts(msgspec.Struct):
+    drafts: list[Draft]
+
+
+class DraftConflict(msgspec.Struct):
+    """409 of a PUT whose revision is not the current one: the error and the current draft (null: none)."""
+
+    error: ErrorBody
+    draft: Draft | None
+
+
 class Export(msgspec.Struct):
     """GET /api/me/export: everything the user wrote and set (docs/api.md "Leaving" lists each part's fields)."""
 
@@ -393,6 +418,6 @@ ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
     SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
-    Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export, ReputationEvent, ReputationLedger, Privilege,
-    Privileges,
+    Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export, Draft, DraftAnswer, Drafts, DraftConflict,
+    ReputationEvent, ReputationLedger, Privilege, Privileges,
 )

@@ -19,6 +19,7 @@ from .outbox.mailer import Mailer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
+from .replicas import Replicas
 from .spamcheck import SpamCheck
 from .store.similar import Vocabulary
 from .uploads.storage import Storage
@@ -44,5 +45,6 @@ class AppState:
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     spam_check: SpamCheck  # PARLEY_SPAM_CHECK_URL's client (server/spamcheck.py); off when unset
+    replicas: Replicas  # where reads that may be a little stale go (server/replicas.py); the primary if none
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -139,6 +139,12 @@ def silenced_frame(user: dict[str, Any] | None, silenced: bool) -> bytes:
     return encode({"type": "silenced", "user": user, "silenced": silenced})
 
 
+def draft(item: dict[str, Any]) -> bytes:
+    """{"type":"draft","draft":Draft}: to every socket of the draft's writer ("body": null when it was deleted:
+    by DELETE, or by the post that sent it)."""
+    return encode({"type": "draft", "draft": item})
+
+
 def feed_subscribed(feed: str) -> bytes:
     return encode({"type": "subscribed", "feed": feed})
 
@@ -251,6 +257,14 @@ class Silenced(_Frame, tag="silenced"):
     silenced: bool
 
 
+class DraftChange(shapes.Draft):
+    body: str | None  # type: ignore[assignment]  # null: deleted
+
+
+class DraftFrame(_Frame, tag="draft"):
+    draft: DraftChange
+
+
 class FeedThread(shapes.Thread, omit_defaults=True):
     deleted: bool = False
 
@@ -264,5 +278,5 @@ class Feed(_Frame, tag="feed"):
 FRAMES = {hello: Hello, subscribed: Subscribed, unsubscribed: Unsubscribed, feed_subscribed: FeedSubscribed,
           feed_unsubscribed: FeedUnsubscribed, event_frame: Event, pong: Pong, error: Error, typing: Typing,
           presence: (SitePresence, ThreadPresence), flag_count: Flags, notification: NotificationFrame,
-          notifications: Notifications, feed: Feed, my_vote: MyVote,
+          notifications: Notifications, feed: Feed, my_vote: MyVote, draft: DraftFrame,
           reputation_frame: Reputation, silenced_frame: Silenced}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,11 +17,11 @@ from ..errors import BadRequest, Unauthorized
 from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
 from ..state import AppState
-from ..store import categories, events, following, ignores, posts, threads, uploads
+from ..store import categories, drafts, events, following, ignores, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
-from .common import json, no_content, state, writing
+from .common import json, no_content, read_pool, replica_read, state, writing
 from .inputs import PageSize, path_id, query, query_int, query_limit
 from .tags import Tags, normal, tag_param
 
@@ -91,8 +92,9 @@ async def render_body(st: AppState, text: str, user_id: int) -> str:
     return html
 
 
+@replica_read
 async def list_categories(request: Request) -> Response:
-    tree = await categories.tree(state(request).pool)
+    tree = await categories.tree(read_pool(request))
     return Response(b'{"categories":%s}' % tree.roots_json(), media_type="application/json")
 
 
@@ -103,6 +105,7 @@ async def create_category(request: Request) -> Response:
     return json({"category": category}, 201)
 
 
+@replica_read
 async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_limit(request, THREAD_LIST)
@@ -117,7 +120,7 @@ async def list_threads(request: Request) -> Response:
     if user is None and filter_ in threads.READER_FILTERS:
         raise Unauthorized(f"Sign in to list the threads you {'follow' if filter_ == 'following' else 'have not read'}")
     tag = tag_param(request)
-    return json(await threads.listing(st.pool, lim, query(request, "before") or None, slug,
+    return json(await threads.listing(read_pool(request), lim, query(request, "before") or None, slug,
                                       sort, filter_, user["id"] if user else None, tag))
 
 
@@ -134,6 +137,7 @@ async def create_thread(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
                                        normal(body.tags), privileges.can(user, "create_tag", st.settings.trust), held)
+        written.merge(await drafts.discard(conn, user["id"], "ask"))  # the question is sent: its draft goes
     await after_commit(st, written)
     return json(written.value, 201)
 
@@ -165,6 +169,7 @@ async def set_accepted(request: Request) -> Response:
     return json({"thread": written.value})
 
 
+@replica_read
 async def get_thread(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
@@ -176,20 +181,20 @@ async def get_thread(request: Request) -> Response:
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None:
-        return json(await member_page(st, user, key))
+        return json(await member_page(st, user, key, read_pool(request)))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
-    seq = await cache.current_seq(st.pool, thread_id)
+    seq = await cache.current_seq(read_pool(request), thread_id)
     if seq is not None:
         if request.headers.get("if-none-match") == pagecache.etag(thread_id, seq):
             return Response(status_code=304, headers=pagecache.headers(thread_id, seq))
         kept = cache.get(key, seq)
         if kept is not None:
             return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
-    kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
+    kept = cache.put(key, await threads.page(read_pool(request), thread_id, None, lim, after, sort))
     return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, kept.seq))
 
 
-async def member_page(st: AppState, user: Any, key: pagecache.Key) -> dict[str, Any]:
+async def member_page(st: AppState, user: Any, key: pagecache.Key, pool: asyncpg.Pool) -> dict[str, Any]:
     """A signed-in member's thread page (the API's and the one the server renders): a moderator's, a silenced
     member's or one with posts held by the spam check is read for them (they see what others do not); everyone
     else's is the kept page made theirs. Posts of members they ignore are marked."""
@@ -197,11 +202,12 @@ async def member_page(st: AppState, user: Any, key: pagecache.Key) -> dict[str, 
     if posts.sees_hidden(user) or (st.spam_check.enabled and await posts.has_pending(st.pool, user["id"])):
         page = await threads.page(st.pool, thread_id, user["id"], lim, after, sort, posts.reader_of(user))
     else:
-        page = await reader_page(st, st.page_cache, key, user["id"])
+        page = await reader_page(st, st.page_cache, key, user["id"], pool)
     return ignores.mark(page, await ignores.ignored_by(st.pool, user["id"]))
 
 
-async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
+async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int,
+                      pool: asyncpg.Pool) -> dict[str, Any]:
     """A signed-in reader's page: the kept page and their part of it read with the thread's seq in one
     statement (server/pagecache.py). A kept page older than that seq is read again once; if the thread moves
     again meanwhile (a busy thread), the reader's page is read whole in one snapshot, as without a cache."""
@@ -209,15 +215,15 @@ async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.K
     kept = cache.peek(key)
     for _ in range(2):
         if kept is None:
-            kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
-        mine = await following.reader_state(st.pool, user_id, thread_id, kept.ids)
+            kept = cache.put(key, await threads.page(pool, thread_id, None, lim, after, sort))
+        mine = await following.reader_state(pool, user_id, thread_id, kept.ids)
         if mine is None:
             break  # deleted meanwhile: the whole read below says so
         seq, reader, votes = mine
         if seq == kept.seq:
             return pagecache.personalize(kept.page, reader, votes)
         kept = None
-    return await threads.page(st.pool, thread_id, user_id, lim, after, sort)
+    return await threads.page(pool, thread_id, user_id, lim, after, sort)
 
 
 async def create_post(request: Request) -> Response:
@@ -232,16 +238,20 @@ async def create_post(request: Request) -> Response:
         if owners is not None and user["id"] not in owners:
             privileges.require(user, "comment_anywhere", st.settings.trust, "comment here")
     client = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
-    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, client)
+    draft = drafts.key("comment", body.parent_id) if body.parent_id is not None else drafts.key("thread", thread_id)
+    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, draft, client=client)
     return json({"post": post}, 201 if created else 200)
 
 
 async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_id: int | None = None,
-                    key: str | None = None, client: tuple[str, str] = ("", "")) -> tuple[dict[str, Any], bool]:
+                    key: str | None = None, draft: str | None = None,
+                    client: tuple[str, str] = ("", "")) -> tuple[dict[str, Any], bool]:
     """A response or comment by `user`, after every check of the caller's (session or reply key, suspension,
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
-    and whether it was made now (False: an idempotent replay of `key`)."""
+    and whether it was made now (False: an idempotent replay of `key`). `draft`: the key of the writer's draft
+    that this post sends, deleted once the post is stored (a second statement: if it fails, the draft stays).
+    `client`: the writer's address and user agent, for the spam check (server/spamcheck.py)."""
     trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     trust.check_post(user, st.settings.trust, html, mentioned)
@@ -252,6 +262,8 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
         return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
+        if draft is not None:
+            written.merge(await drafts.discard(conn, user["id"], draft))
     await after_commit(st, written)
     return written.value  # type: ignore[no-any-return]
 
@@ -265,6 +277,7 @@ async def edit_post(request: Request) -> Response:
     async with transaction(st.pool) as conn:
         written = await posts.edit(conn, post_id, user, text, body.revision, html, mentioned,
                                    privileges.can(user, "edit_others", st.settings.trust))
+        written.merge(await drafts.discard(conn, user["id"], drafts.key("edit", post_id)))
     await after_commit(st, written)
     post = written.value
     votes = await posts.my_votes(st.pool, user["id"], [post_id])
@@ -279,9 +292,10 @@ async def delete_post(request: Request) -> Response:
     return no_content()
 
 
+@replica_read
 async def revisions(request: Request) -> Response:
     after = query_int(request, "after", 0, 0, 2**31 - 1)
-    items, nxt = await posts.revisions(state(request).pool, path_id(request), after)
+    items, nxt = await posts.revisions(read_pool(request), path_id(request), after)
     # `next` appears only when the byte budget cut the answer short (the contract's shape otherwise).
     return json({"revisions": items, "next": nxt} if nxt is not None else {"revisions": items})
 

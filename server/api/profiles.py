@@ -8,7 +8,7 @@ from starlette.responses import Response
 from .. import auth, privileges
 from ..errors import NotFound
 from ..store import posts, profiles, reputation, users
-from .common import json, state
+from .common import json, read_pool, replica_read, state
 from .inputs import PageSize, path_id, query, query_limit
 
 USERNAME_MAX = 32
@@ -23,24 +23,27 @@ def path_username(request: Request) -> str:
     return name
 
 
+@replica_read
 async def profile(request: Request) -> Response:
-    return json({"user": await profiles.profile(state(request).pool, path_username(request))})
+    return json({"user": await profiles.profile(read_pool(request), path_username(request))})
 
 
+@replica_read
 async def user_posts(request: Request) -> Response:
     st = state(request)
     name = path_username(request)
     lim = query_limit(request, USER_POSTS)
     reader = await auth.current_user(request, st)
-    return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
+    return json(await profiles.user_posts(read_pool(request), name, reader["id"] if reader else None, lim,
                                           query(request, "before") or None, posts.reader_of(reader)))
 
 
+@replica_read
 async def permalink(request: Request) -> Response:
     st = state(request)
     post_id = path_id(request)
     reader = await auth.current_user(request, st)
-    return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None,
+    return json(await profiles.permalink(read_pool(request), post_id, reader["id"] if reader else None,
                                          posts.reader_of(reader)))
 
 

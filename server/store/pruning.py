@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from .. import limits
 from . import meta
 
 
@@ -41,6 +42,11 @@ PRUNERS: list[Pruner] = [
         DELETE FROM email_tokens WHERE hash IN (
             SELECT hash FROM email_tokens WHERE expires_at < now() - interval '1 day'
                OR used_at < now() - interval '1 day' LIMIT $1)"""),
+    # Drafts nobody touched for limits.DRAFT_KEEP_DAYS (a post that succeeds deletes its own at once).
+    Pruner("drafts", f"""
+        DELETE FROM drafts WHERE (user_id, key) IN (
+            SELECT user_id, key FROM drafts
+            WHERE updated_at < now() - interval '{limits.DRAFT_KEEP_DAYS} days' LIMIT $1)"""),
     # A retry comes within seconds, not days.
     Pruner("idempotency_keys", """
         DELETE FROM idempotency_keys WHERE (user_id, thread_id, key) IN (

@@ -103,7 +103,8 @@ BUCKETS = {("sign-up", "address"): "signup_per_ip", ("sign-up, daily", "address"
            ("searches", "client address"): "search_per_ip", ("searches", "user"): "search_per_user",
            ("verification and reset mails", "address mailed"): "mail_per_address",
            ("verification and reset mails", "client address"): "mail_per_ip",
-           ("confirming a token", "client address"): "token_per_ip", ("uploads", "user"): "upload_per_user"}
+           ("confirming a token", "client address"): "token_per_ip", ("uploads", "user"): "upload_per_user",
+           ("draft saves and deletes", "user"): "draft_per_user"}
 
 
 def _name(cell: str) -> str:

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from server import wire
-from server.store import categories, posts, threads, users
+from server.store import categories, drafts, posts, threads, users
 
 
 @pytest.fixture()
@@ -42,6 +42,8 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         thread = await threads.get(conn, tid)
     post = written.value[0]
     async with pool.acquire() as conn, conn.transaction():
+        saved = await drafts.put(conn, asker["id"], f"thread:{tid}", "A draft", None)
+        gone = await drafts.discard(conn, asker["id"], f"thread:{tid}")
         voted = await posts.vote(conn, post["id"], asker["id"], 1)
     gained = [frame for uid, frame in voted.user_frames if uid == answerer["id"]]
     assert gained, "an up vote on a response earns its author reputation, told on their user channel"
@@ -67,6 +69,7 @@ async def test_every_builder_makes_its_declared_frame(pool: asyncpg.Pool) -> Non
         wire.my_vote: [wire.my_vote(tid, post["id"], 1, 1), wire.my_vote(tid, post["id"], -2, 0)],
         wire.reputation_frame: gained,
         wire.silenced_frame: [wire.silenced_frame(brief, True), wire.silenced_frame(brief, False)],
+        wire.draft: [saved.user_frames[0][1], gone.user_frames[0][1]],
     }
     for builder, frames in built.items():
         for frame in frames:

@@ -83,8 +83,10 @@ export async function api(method, path, body, headers = {}) {
       const n = parseInt(res.headers.get('Retry-After') || '', 10);
       retryAfter = Number.isFinite(n) ? n : null;
     }
-    throw new ApiError(res.status, err.code || `http_${res.status}`, friendly(res.status, err.message, retryAfter),
+    const error = new ApiError(res.status, err.code || `http_${res.status}`, friendly(res.status, err.message, retryAfter),
       err.field || null, retryAfter);
+    error.data = data; // the whole answer: a 409 of a draft carries the current one beside the error
+    throw error;
   }
   return data;
 }
@@ -112,6 +114,7 @@ export async function postReply(threadId, body, parentId, key) {
       return await api('POST', `/api/threads/${threadId}/posts`, payload, { 'Idempotency-Key': key });
     } catch (e) {
       if (!(e instanceof ApiError) || !e.retryable || attempt >= delays.length) throw e;
+      if (e.status === 0 && typeof navigator !== 'undefined' && navigator.onLine === false) throw e; // queued by the caller
       await new Promise((r) => setTimeout(r, delays[attempt]));
     }
   }

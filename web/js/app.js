@@ -4,6 +4,7 @@
 import { api, forgetPreloaded } from './api.js';
 import { h } from './dom.js';
 import { Live } from './live.js';
+import { onDraftFrame, reloadDrafts, setDraftUser } from './drafts.js';
 import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink, userLinkWithHandle } from './ui.js';
 import { renderHome } from './views/home.js';
 import { renderCategory } from './views/category.js';
@@ -79,6 +80,7 @@ const ctx = {
     const changed = (user && user.id) !== (ctx.me && ctx.me.id);
     ctx.me = user;
     bell.setUser(user);
+    setDraftUser(user);
     renderAccount();
     if (changed) ctx.live.restart(); // the socket's identity (and presence) follows the cookie
   },
@@ -109,6 +111,7 @@ const ctx = {
       ctx.me = d.user; // someone else signed in in another tab meanwhile
       renderAccount();
       bell.setUser(d.user);
+      setDraftUser(d.user);
       rerender();
     } catch (e) {
       // 401: the session is gone. Anything else (offline): the socket's next hello tells (onHello).
@@ -122,6 +125,7 @@ const ctx = {
     ctx.me = null;
     renderAccount();
     bell.setUser(null);
+    setDraftUser(null);
     if (reconnect) ctx.live.restart(); // come back as a guest
     rerender(); // first: a redraw hides the toast
     toast(why || 'You were signed out.', SIGNED_OUT_TOAST_MS);
@@ -357,12 +361,18 @@ function showEveryone(total, guests) {
   load();
 }
 
-const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…' };
+const STATUS_TEXT = { online: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', offline: 'Offline' };
 
 function renderStatus(status) {
+  const was = connEl.dataset.state;
   connEl.dataset.state = status;
+  connEl.dataset.transport = ctx.live ? ctx.live.transport : 'ws'; // 'sse' where websockets are refused
   connEl.querySelector('.conn-text').textContent = STATUS_TEXT[status] || status;
   connEl.classList.toggle('is-visible', status !== 'online');
+  // Back after a loss: what waited for the connection (queued posts, failed views) goes now (failed.js, composer.js).
+  if (status === 'online' && was && was !== 'online' && was !== 'connecting') {
+    window.dispatchEvent(new CustomEvent('parley:back'));
+  }
 }
 
 // Same-origin links to app pages are handled without a page load.
@@ -431,7 +441,8 @@ async function boot() {
     onSitePresence: renderActiveNow,
     onNotification: (msg) => bell.onFrame(msg),
     // On the user channel (again, after a reconnect): read the count over HTTP, frames are not replayed.
-    onUserChannel: () => { if (ctx.me) bell.setUser(ctx.me); },
+    onUserChannel: () => { if (ctx.me) { bell.setUser(ctx.me); reloadDrafts(); } },
+    onDraft: onDraftFrame,
     onSessionEnded: () => ctx.sessionClosed(), // Live reconnects once it has settled
     onFlagCount: (n) => { openFlags = n; renderAccount(); },
     // A silence: the open view (a thread) hides that member's posts, or rereads them when it is lifted.
@@ -441,8 +452,8 @@ async function boot() {
       if ((user && user.id) === (ctx.me && ctx.me.id)) return;
       if (!user) { ctx.sessionEnded({ reconnect: false }); return; } // the cookie expired or was signed out elsewhere
       // Signed in elsewhere: ask who we are now (moderator flag and all), then show it.
-      api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); bell.setUser(d.user); rerender(); })
-        .catch(() => { ctx.me = null; renderAccount(); bell.setUser(null); rerender(); });
+      api('GET', '/api/me').then((d) => { ctx.me = d.user; renderAccount(); bell.setUser(d.user); setDraftUser(d.user); rerender(); })
+        .catch(() => { ctx.me = null; renderAccount(); bell.setUser(null); setDraftUser(null); rerender(); });
     },
   });
   renderStatus('connecting');
@@ -460,6 +471,7 @@ async function boot() {
   firstHello = null;
   renderAccount();
   bell.setUser(ctx.me);
+  setDraftUser(ctx.me); // the views' boxes fill in when the list arrives (drafts.js)
   route();
 }
 

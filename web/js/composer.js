@@ -1,4 +1,5 @@
-// Composers: drafts kept in sessionStorage (they survive reloads and sign-outs),
+// Composers: drafts kept on the server and in sessionStorage (./drafts.js: they follow the person to their
+// other tabs and devices, and survive reloads and sign-outs),
 // Ctrl+Enter to post, and a submit that keeps the text on any error and reuses
 // its Idempotency-Key on a retry of the same text. Used by the thread's reply
 // and comment boxes and by the category's "Ask a question" form.
@@ -7,37 +8,35 @@ import { api, ApiError, newIdempotencyKey } from './api.js';
 import { h, setPostHtml } from './dom.js';
 import { showFormMessage, submitOnCtrlEnter } from './ui.js';
 import { imageUploads } from './uploads.js';
+import { draftSlot } from './drafts.js';
 
-/** A draft slot: get() → string ('' if none), set(text) (empty removes it), clear(). */
-export function draft(key) {
+/** A draft of several fields stored as one JSON text: get() → object, set(obj), clear(), watch(fn(obj)). */
+export function draftFields(key, serverKey = null) {
+  const slot = draftSlot(key, serverKey);
+  const parse = (text) => { try { return JSON.parse(text || '{}') || {}; } catch { return {}; } };
   return {
-    key,
-    get() { try { return sessionStorage.getItem(key) || ''; } catch { return ''; } },
-    set(text) {
-      try { if (text) sessionStorage.setItem(key, text); else sessionStorage.removeItem(key); } catch { /* full */ }
-    },
-    clear() { try { sessionStorage.removeItem(key); } catch { /* unavailable */ } },
-  };
-}
-
-/** A draft of several fields stored as JSON: get() → object, set(obj), clear(). */
-export function draftFields(key) {
-  const slot = draft(key);
-  return {
-    get() { try { return JSON.parse(slot.get() || '{}') || {}; } catch { return {}; } },
+    get() { return parse(slot.get()); },
     set(fields) { slot.set(Object.values(fields).some(Boolean) ? JSON.stringify(fields) : ''); },
     clear: slot.clear,
+    hold: slot.hold,
+    onStatus: slot.onStatus,
+    watch: (fn) => slot.watch((text) => fn(parse(text))),
   };
 }
 
 /**
  * Wire a one-textarea composer.
- * opts: {form, ta, submit, msg, draftKey, emptyText, send(text, key) → Promise<post>,
- *        onInput(text)?, onPosted(post), onSignedOut()? (a 401: the session ended; the draft stays)}
+ * opts: {form, ta, submit, msg, draftKey, serverKey (ask, thread:ID, comment:ID), emptyText,
+ *        send(text, key) → Promise<post>, onInput(text)?, onPosted(post),
+ *        onSignedOut()? (a 401: the session ended; the draft stays), queuedText? (said while it waits offline)}
  */
-export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send, onInput, onPosted, onSignedOut }) {
-  const slot = draft(draftKey);
+export function wireComposer({ form, ta, submit, msg, draftKey, serverKey = null, emptyText, send, onInput, onPosted,
+  onSignedOut, queuedText = "You're offline: this is kept with its place in line and sent once the connection is back." }) {
+  const slot = draftSlot(draftKey, serverKey);
   ta.value = slot.get();
+  draftStatus(form, slot, () => ta.value);
+  // Typed in another tab or on another device (or sent there: empty), and nothing unsaved here.
+  slot.watch((text) => { if (ta.value !== text) ta.value = text; });
   ta.addEventListener('input', () => {
     slot.set(ta.value);
     if (onInput) onInput(ta.value);
@@ -45,6 +44,16 @@ export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send,
   submitOnCtrlEnter(ta, form);
   let attempt = null; // {key, text}: a retry of the same text reuses its Idempotency-Key
   const label = submit.textContent;
+  // Offline (or Parley unreachable) when sent: the post waits here with its key, and goes once by itself when
+  // the browser or the live connection is back; the same key makes it one post even if the first try landed.
+  let queued = false;
+  const resend = () => {
+    if (!queued) return;
+    queued = false;
+    window.removeEventListener('online', resend);
+    window.removeEventListener('parley:back', resend);
+    if (form.isConnected && attempt && ta.value === attempt.text) form.requestSubmit();
+  };
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const text = ta.value;
@@ -57,6 +66,7 @@ export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send,
     showFormMessage(msg, '');
     submit.disabled = true;
     submit.textContent = 'Posting…';
+    slot.hold();
     try {
       const d = await send(text, attempt.key);
       attempt = null;
@@ -64,6 +74,14 @@ export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send,
       slot.clear();
       onPosted(d.post);
     } catch (err) {
+      slot.set(ta.value); // not sent: keep saving it
+      if (err instanceof ApiError && err.status === 0 && attempt) {
+        queued = true;
+        window.addEventListener('online', resend);
+        window.addEventListener('parley:back', resend);
+        showFormMessage(msg, queuedText, 'info');
+        return;
+      }
       if (!(err instanceof ApiError) || !err.retryable) attempt = null;
       if (err.status === 401 && onSignedOut) { onSignedOut(); return; }
       showFormMessage(msg, err.message);
@@ -73,6 +91,20 @@ export function wireComposer({ form, ta, submit, msg, draftKey, emptyText, send,
       submit.textContent = label;
     }
   });
+}
+
+const DRAFT_TEXT = {
+  saving: 'Saving draft…',
+  saved: 'Draft saved',
+  unsaved: "Draft not saved yet: it is kept in this tab and saved once Parley can be reached.",
+};
+
+/** A quiet line in the form saying whether the draft is on the server (not a live region: it changes as one types). */
+export function draftStatus(form, slot, text) {
+  const el = h('p', { class: 'draft-status hint', 'data-testid': 'draft-status' });
+  form.append(el);
+  slot.onStatus((state) => { el.textContent = state === 'saved' && !text() ? '' : (DRAFT_TEXT[state] || ''); });
+  return el;
 }
 
 const TOOLS = [

@@ -1,6 +1,8 @@
 // A view that could not load: what happened in plain words (offline, Parley down, a fault on our side) and a
-// "Try again" button; when the connection comes back by itself, it tries again on its own.
+// "Try again" button; it also tries again on its own: when the browser or the live connection is back, and
+// after a growing, jittered wait while Parley cannot be reached or fails on its side.
 
+import { fullJitter } from './backoff.js';
 import { h } from './dom.js';
 
 /** The words for a failed load (never "your text is kept": a list has no text of yours). */
@@ -22,10 +24,32 @@ export function failedPanel(ctx, title, err, { heading = 'h1', retry = null } = 
   const panel = h('section', { class: 'panel panel-empty', 'data-testid': 'load-failed', role: 'alert' },
     h(heading, null, title), h('p', null, failureText(err)), button);
   button.addEventListener('click', () => { button.disabled = true; button.textContent = 'Trying…'; again(); });
-  if (err && err.status === 0) {
-    window.addEventListener('online', () => { if (panel.isConnected) again(); }, { once: true });
-  }
+  if (err && (err.status === 0 || err.status >= 500)) retryByItself(panel, again);
   return panel;
+}
+
+let autoRetries = 0; // in a row, across the panels of one outage: their waits grow (./backoff.js)
+
+/** Unreachable or failing on Parley's side: try again when the browser is back online, when the live
+ * connection is back (`parley:back`, app.js), or after a jittered wait that grows while it keeps failing. */
+function retryByItself(panel, again) {
+  let done = false;
+  const go = () => {
+    if (done) return;
+    done = true;
+    window.removeEventListener('online', onBack);
+    window.removeEventListener('parley:back', onBack);
+    clearTimeout(timer);
+    if (panel.isConnected) again();
+  };
+  const onBack = () => { autoRetries = 0; go(); };
+  window.addEventListener('online', onBack);
+  window.addEventListener('parley:back', onBack);
+  const timer = setTimeout(() => {
+    if (typeof navigator !== 'undefined' && navigator.onLine === false) return; // `online` will come
+    autoRetries += 1;
+    go();
+  }, fullJitter(autoRetries, { base: 2000, cap: 60000, floor: 1000 }));
 }
 
 /** A "Show more" that failed: what happened, briefly, and that pressing it again tries again. */

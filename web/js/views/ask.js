@@ -2,7 +2,7 @@
 // page (with a category picker). The draft is kept per place (../composer.js).
 
 import { api } from '../api.js';
-import { draftFields, markdownTools } from '../composer.js';
+import { draftFields, draftStatus, markdownTools } from '../composer.js';
 import { h } from '../dom.js';
 import { formMessage, showFormMessage, submitOnCtrlEnter } from '../ui.js';
 import { lengthGuard } from '../composing.js';
@@ -42,7 +42,8 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
       h('a', { class: 'btn btn-primary', href: `/signin?next=${encodeURIComponent(location.pathname)}`,
         'data-testid': 'ask-signin' }, 'Sign in to ask a question'));
   }
-  const slot = draftFields(`parley:draft:ask:${category ? category.slug : '*'}`);
+  // One question draft per person on the server (key `ask`, its category inside), kept per place in this tab.
+  const slot = draftFields(`parley:draft:ask:${category ? category.slug : '*'}`, 'ask');
   const saved = slot.get();
   let picker = null;
   if (!category) {
@@ -66,10 +67,19 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
     h('p', { class: 'hint' }, 'Markdown works: **bold**, _italic_, `code`, [links](https://example.com). Ctrl+B, I, E, K format; Ctrl+Enter posts.'),
     tags.label, tags.input, tags.list, tags.hint,
     msg, h('div', { class: 'form-actions' }, submit));
+  draftStatus(form, slot, () => body.value || title.value);
   const details = h('details', { class: 'ask card', open: saved.title || saved.body ? true : null },
     h('summary', { class: 'btn btn-primary', 'data-testid': 'ask-open' }, 'Ask a question'), form);
   const save = () => slot.set({ title: title.value, body: body.value, tags: tags.input.value,
-    ...(picker ? { category: picker.value } : {}) });
+    category: picker ? picker.value : category.slug });
+  // Written in another tab or on another device (or posted there: all empty).
+  slot.watch((fields) => {
+    title.value = fields.title || '';
+    body.value = fields.body || '';
+    tags.input.value = fields.tags || '';
+    if (picker && fields.category !== undefined) picker.value = fields.category;
+    if (fields.title || fields.body) details.open = true;
+  });
   title.addEventListener('input', save);
   tags.input.addEventListener('input', save);
   body.addEventListener('input', save);
@@ -82,6 +92,7 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
     showFormMessage(msg, '');
     if (!checkAll(askFields(picker, title, body).map(([input, rules]) => ({ input, rules })), msg)) return;
     submit.disabled = true;
+    slot.hold();
     try {
       const slug = category ? category.slug : picker.value;
       const d = await api('POST', '/api/threads', { category: slug, title: title.value, body: body.value,
@@ -89,6 +100,7 @@ export function askBox(ctx, { category = null, categories = null } = {}) {
       slot.clear();
       ctx.navigate(`/t/${d.thread.id}`);
     } catch (err) {
+      save(); // not sent: keep saving it
       const [[, pickRules], [, titleRules], [, bodyRules]] = askFields(picker, title, body);
       showServerError(err, {
         category: picker && { input: picker, label: 'the category', rules: pickRules },

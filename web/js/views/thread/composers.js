@@ -60,7 +60,10 @@ function wire(view, form, ta, submit, msg, parentId, suffix, reset = () => {}) {
   wireComposer({
     form, ta, submit, msg,
     draftKey: draftKey(view.id, suffix),
+    serverKey: parentId ? `comment:${parentId}` : `thread:${view.id}`,
     emptyText: parentId ? 'Write a comment first.' : 'Write a response first.',
+    queuedText: `You're offline: your ${parentId ? 'comment' : 'response'} is kept here and will be posted once `
+      + 'the connection is back.',
     send: (text, key) => postReply(view.id, text, parentId, key),
     onInput: (text) => { if (text.trim()) view.typed(parentId); },
     onPosted: (post) => { reset(); view.posted(post); },

@@ -9,6 +9,7 @@ import { h, setPostHtml } from '../../dom.js';
 import { lengthGuard } from '../../composing.js';
 import { fieldError, isolatedName, formMessage, showFormMessage, submitOnCtrlEnter } from '../../ui.js';
 import { LIMITS } from '../../limits.js';
+import { draftSlot } from '../../drafts.js';
 
 export function openEditor(view, id, text = null, baseRevision = null) {
   const r = view.refs.get(id);
@@ -20,7 +21,11 @@ export function openEditor(view, id, text = null, baseRevision = null) {
   const taId = `edit-${id}`;
   const ta = h('textarea', { id: taId, class: 'editor-input', rows: post.kind === 'comment' ? '2' : '7',
     maxlength: LIMITS.body_max, 'data-testid': 'edit-input', dir: 'auto' });
-  ta.value = text ?? post.body;
+  // An edit left unsaved here or on another device comes back (drafts.js: key edit:ID).
+  const draft = draftSlot(`parley:draft:edit:${id}`, view.me ? `edit:${id}` : null);
+  const restored = text === null && draft.get() && draft.get() !== post.body ? draft.get() : null;
+  ta.value = text ?? restored ?? post.body;
+  ta.addEventListener('input', () => draft.set(ta.value === post.body ? '' : ta.value));
   let titleInput = null;
   const me = view.me;
   if (isQuestion && me && (me.is_moderator || (post.author && post.author.id === me.id))) {
@@ -35,10 +40,12 @@ export function openEditor(view, id, text = null, baseRevision = null) {
     titleInput ? [h('label', { for: titleInput.id }, 'Title'), titleInput] : null,
     h('label', { for: taId, class: titleInput ? '' : 'sr-only' }, 'Edit post'), tools.bar, ta, tools.preview, msg,
     h('div', { class: 'form-actions' }, cancel, save));
-  const ed = { form, ta, titleInput, msg, save, baseRevision: baseRevision ?? post.revision };
+  const ed = { form, ta, titleInput, msg, save, draft, baseRevision: baseRevision ?? post.revision };
+  if (restored) showFormMessage(msg, 'Your unsaved edit is back. Save it, or Cancel to throw it away.', 'info');
   view.editors.set(id, ed);
-  cancel.addEventListener('click', () => closeEditor(view, id));
-  form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeEditor(view, id); } });
+  const cancelled = () => { draft.discard(); closeEditor(view, id); };
+  cancel.addEventListener('click', cancelled);
+  form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); cancelled(); } });
   // No typing notice here: "is replying…" is for new responses and comments, not edits.
   submitOnCtrlEnter(ta, form);
   lengthGuard(ta, form);
@@ -82,6 +89,7 @@ async function saveEdit(view, id) {
   if (ed.titleInput) fieldError(ed.titleInput, '');
   showFormMessage(ed.msg, '');
   ed.save.disabled = true;
+  ed.draft.hold();
   try {
     if (ed.titleInput && ed.titleInput.value.trim() !== view.state.thread.title) {
       if (!ed.titleInput.value.trim()) throw new ApiError(422, 'invalid', 'The title cannot be empty.', 'title');
@@ -94,9 +102,11 @@ async function saveEdit(view, id) {
       const d = await api('PATCH', `/api/posts/${id}`, { body: text, revision: ed.baseRevision });
       view.state = updatePost(view.state, id, (p) => ((d.post.revision || 0) >= (p.revision || 0) ? mergePost(p, d.post) : p));
     }
+    ed.draft.clear(); // the edit that succeeded deleted its draft on the server
     closeEditor(view, id);
     view.ctx.announce('Your changes were saved.');
   } catch (e) {
+    ed.draft.set(text === (findPost(view.state, id) || { post: {} }).post.body ? '' : text); // not saved: keep it
     if (e.status === 409 && !/lock/i.test(e.code)) {
       await staleEdit(view, id, ed);
     } else if (e.field === 'title' && ed.titleInput) {
