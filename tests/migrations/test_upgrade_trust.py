@@ -1,4 +1,4 @@
-"""Upgrade to the trust migration (0014) on a database holding data: existing users start with the reputation
+"""Upgrade to the trust migration (0015_trust) on a database holding data: existing users start with the reputation
 their existing votes and acceptances give them (one `recount` row each), computed by the migration; the live
 rule then goes on from there."""
 
@@ -16,8 +16,9 @@ MINE = next(m.version for m in migrations.available() if m.name == "trust")
 
 
 async def _fill_before(conn: asyncpg.Connection) -> dict[str, Any]:
-    """At 0013: an asker, two answerers, three voters, a moderator; votes of every kind; two acceptances, one of
-    them made by a moderator (its log entry says so); a deleted response with votes; a comment with a vote."""
+    """At the version before: an asker, two answerers, three voters, a moderator; votes of every kind; two
+    acceptances, one made by a moderator (its log entry says so); a deleted response with votes; a comment with a
+    vote."""
     await migrations.migrate(conn, target=MINE - 1)
     ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash, is_moderator)"
                                      " VALUES ($1, $1, 'x', $2) RETURNING id", name, name == "mod")
