@@ -239,6 +239,7 @@ def routes() -> list[Any]:
         Route("/api/session", accounts.sign_in, methods=["POST"]),
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),
+        Route("/api/me", leaving.delete_me, methods=["DELETE"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
         Route("/api/me/export", leaving.export, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),

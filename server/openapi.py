@@ -23,6 +23,7 @@ from .api import (
     following,
     forum,
     inputs,
+    leaving,
     mail,
     mentions,
     moderation,
@@ -65,7 +66,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey]
+            uploads.AvatarChange, apikeys.NewApiKey, leaving.AccountDeletion]
 
 
 def _no_nul(schema: Any) -> None:
@@ -309,7 +310,13 @@ def _paths() -> dict[str, Schema]:
             "delete": op("signOut", "Sign out: the session is revoked server-side", _ok("204", None, "Signed out"),
                          [], security=SIGNED_IN, tag="accounts"),
         },
-        "/api/me": {"get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts")},
+        "/api/me": {
+            "get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts"),
+            "delete": op("deleteMe", "Delete my account: every session ends (sockets close with 4001), the username is "
+                         "freed, my posts stay under deleted-user-N (their text too unless erase_posts). "
+                         "403 wrong_password", _ok("204", None, "Deleted"), ["429"], body="AccountDeletion",
+                         security=SESSION, tag="accounts"),
+        },
         "/api/me/export": {"get": op(
             "exportMe", "Everything I wrote and set, as one JSON document (a download)", _ok("200", ref("Export")),
             ["429"], security=SIGNED_IN, tag="accounts")},

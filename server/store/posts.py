@@ -289,6 +289,22 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
     await _lock_thread_of(conn, row["thread_id"], post_id, user)
     if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
         return Written(None)  # already gone: deleting twice is not an error
+    return await _delete(conn, post_id, row, user)
+
+
+async def erase(conn: asyncpg.Connection, post_id: int, author: asyncpg.Record) -> Written[None]:
+    """Its author's account is deleted with erase_posts (CONTRACT "Leaving"): the post's text goes as a deletion
+    takes it, but a question leaves its thread in place (the thread and others' posts stay). The thread is locked
+    first, as every write to it is; a post already deleted is left alone."""
+    row = await conn.fetchrow("SELECT thread_id, author_id, kind, deleted FROM posts WHERE id = $1", post_id)
+    await conn.execute("SELECT 1 FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
+        return Written(None)
+    return await _delete(conn, post_id, row, author, keep_thread=True)
+
+
+async def _delete(conn: asyncpg.Connection, post_id: int, row: asyncpg.Record, user: asyncpg.Record,
+                  keep_thread: bool = False) -> Written[None]:
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
     await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
     recount = await notifications.withdraw_post(conn, post_id)
@@ -297,7 +313,7 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         # see the closing note of 2026-12-06); a count must never leave the contract's range meanwhile.
         await conn.execute("UPDATE threads SET response_count = greatest(response_count - 1, 0) WHERE id = $1",
                            row["thread_id"])
-    elif row["kind"] == "question":
+    elif row["kind"] == "question" and not keep_thread:
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
         recount |= await notifications.withdraw_thread(conn, row["thread_id"])
     if modlog.acts_on_other(user, row["author_id"]):
