@@ -41,6 +41,7 @@ from .api import (
     search,
     tags,
     uploads,
+    webhooks,
 )
 from .api.common import json
 from .auth import Cookies
@@ -53,6 +54,7 @@ from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
 from .outbox.mailer import Mailer
+from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
@@ -242,6 +244,10 @@ def routes() -> list[Any]:
         Route("/api/me", leaving.delete_me, methods=["DELETE"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
         Route("/api/me/export", leaving.export, methods=["GET"]),
+        Route("/api/webhooks", webhooks.create_webhook, methods=["POST"]),
+        Route("/api/webhooks", webhooks.list_webhooks, methods=["GET"]),
+        Route("/api/webhooks/{id}", webhooks.delete_webhook, methods=["DELETE"]),
+        Route("/api/webhooks/{id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
@@ -378,9 +384,10 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online))
+                              mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
+        self.state.webhooks.start()
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         try:
@@ -390,6 +397,7 @@ class Parley:
             warm.cancel()
             self.state.shutting_down = True
             await self.state.mailer.stop()
+            await self.state.webhooks.stop()
             self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()

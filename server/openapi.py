@@ -33,6 +33,7 @@ from .api import (
     search,
     tags,
     uploads,
+    webhooks,
 )
 from .auth import COOKIE
 from .store.cursor import CURSOR
@@ -66,7 +67,7 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey, leaving.AccountDeletion]
+            uploads.AvatarChange, apikeys.NewApiKey, leaving.AccountDeletion, webhooks.NewWebhook]
 
 
 def _no_nul(schema: Any) -> None:
@@ -330,6 +331,22 @@ def _paths() -> dict[str, Schema]:
         "/api/me/api-keys/{id}": {"delete": op(
             "deleteApiKey", "Delete an API key: it stops working at once and its sockets close (4001)",
             _ok("204", None, "Deleted"), ["429"], params=[PATH_ID], security=SESSION, tag="accounts")},
+        "/api/webhooks": {
+            "post": op("createWebhook", "Make a webhook (moderators): signed deliveries of the events named; its "
+                       "secret is in this answer only. A URL on a loopback, private or link-local address is 422 "
+                       "field url",
+                       _ok("201", ref("WebhookCreated"), "Created"), ["409", "429"], body="NewWebhook",
+                       security=SIGNED_IN, tag="webhooks"),
+            "get": op("listWebhooks", "The webhooks (moderators), newest first, never their secrets",
+                      _ok("200", ref("Webhooks")), [], security=SIGNED_IN, tag="webhooks"),
+        },
+        "/api/webhooks/{id}": {"delete": op(
+            "deleteWebhook", "Delete a webhook and its delivery log (moderators)", _ok("204", None, "Deleted"),
+            ["429"], params=[PATH_ID], security=SIGNED_IN, tag="webhooks")},
+        "/api/webhooks/{id}/deliveries": {"get": op(
+            "listWebhookDeliveries", "A webhook's deliveries, newest first (moderators)",
+            _ok("200", ref("WebhookDeliveries")), [], params=[PATH_ID, LIMIT(webhooks.DELIVERIES), BEFORE],
+            security=SIGNED_IN, tag="webhooks")},
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",

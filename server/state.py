@@ -16,6 +16,7 @@ from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
 from .outbox.mailer import Mailer
+from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
@@ -40,5 +41,6 @@ class AppState:
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
+    webhooks: Deliverer  # the webhook outbox's deliverer (outbox/webhooks.py)
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -102,8 +102,9 @@ p AS (
 ), rd AS (
     INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
     ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
-), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")})
-SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")},
+), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")}
+), wh AS ({events.queue_webhooks("t", "t.id", "t.seq", "'post.created'")})
+SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")}, (SELECT count(*) FROM wh) AS webhooks,
        coalesce((SELECT array_agg(n.id ORDER BY n.user_id) FROM n), '{{}}') AS n_id,
        coalesce((SELECT array_agg(n.user_id ORDER BY n.user_id) FROM n), '{{}}') AS n_user,
        coalesce((SELECT array_agg(n.kind ORDER BY n.user_id) FROM n), '{{}}') AS n_kind,
@@ -223,7 +224,8 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
     notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
                                       users.brief_of(row, "author_"), {"id": thread_id, "title": row["title"]},
                                       row["id"])
-    event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data))
+    event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data),
+                         row["webhooks"])
     return Written((post, True), [event], notified, feeds=[thread_id])
 
 

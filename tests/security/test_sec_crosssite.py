@@ -43,6 +43,7 @@ BODIES = {
     "/api/password-reset/confirm": {"token": "t" * 43, "new_password": "another password"},
     "/api/me/preferences": {"email_notifications": "never", "digest": "off"},
     "/api/me/api-keys": {"name": "made by evil", "scopes": ["read", "write"]},
+    "/api/webhooks": {"url": "https://evil.example/hook", "events": ["post.created"]},
     "/api/threads/{id}/duplicate": {"of": None},
     "/api/tags/{name}/following": {"following": True},
     "/api/posts/{id}/bookmark": {"bookmarked": True},
