@@ -220,6 +220,13 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
     return operation
 
 
+def _redirect(op_id: str, summary: str, status: str, params: list[Schema], errors: list[str]) -> Schema:
+    """A browser redirect of the single sign-on dance: the answer is a Location, errors are the usual body."""
+    return {"operationId": op_id, "summary": summary, "tags": ["sso"], "security": NOBODY, "parameters": params,
+            "responses": {status: {"description": "Redirect", "headers": {"Location": {"schema": STR}}},
+                          **{s: ERRORS[s] for s in sorted({*errors, "400", "503"})}}}
+
+
 def _unsubscribe() -> Schema:
     """The one-click unsubscribe of a mail's List-Unsubscribe URL (RFC 8058): a form, no session, no Origin check."""
     form = {"type": "object", "properties": {"List-Unsubscribe": {"const": "One-Click"}},
@@ -347,6 +354,17 @@ def _paths() -> dict[str, Schema]:
             "listWebhookDeliveries", "A webhook's deliveries, newest first (moderators)",
             _ok("200", ref("WebhookDeliveries")), [], params=[PATH_ID, LIMIT(webhooks.DELIVERIES), BEFORE],
             security=SIGNED_IN, tag="webhooks")},
+        "/auth/oidc/config": {"get": op(
+            "ssoConfig", "Single sign-on: the provider's name for a 'Sign in with …' button (null: not set up)",
+            _ok("200", ref("SsoConfig")), [], tag="sso")},
+        "/auth/oidc/login": {"get": _redirect(
+            "ssoLogin", "Single sign-on: a redirect to the provider (authorization code, PKCE S256, state, nonce)",
+            "302", [_param("next", "query", STR, "A path on this site to go to afterwards")], ["403", "404"])},
+        "/auth/oidc/callback": {"get": _redirect(
+            "ssoCallback", "Single sign-on: the provider sends the person back here; signed in, 303 to `next`. A "
+            "wrong state or nonce, an expired or foreign ID token: 403 oidc_failed, nothing made",
+            "303", [_param("code", "query", STR, "The provider's code"),
+                    _param("state", "query", STR, "The state of the login")], ["403", "404", "409", "429"])},
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",

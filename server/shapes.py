@@ -396,10 +396,19 @@ class WebhookDeliveries(msgspec.Struct):
     next: str | None
 
 
+class SsoConfig(msgspec.Struct):
+    """GET /auth/oidc/config: the provider's name for the page's button, and whether passwords are off (name and
+    login_url null: no single sign-on here)."""
+
+    name: str | None
+    login_url: str | None
+    sso_only: bool
+
+
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
     SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
     Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export, Webhook, WebhookCreated, Webhooks, WebhookDelivery,
-    WebhookDeliveries,
+    WebhookDeliveries, SsoConfig,
 )

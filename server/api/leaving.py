@@ -45,7 +45,9 @@ async def delete_me(request: Request) -> Response:
         raise Forbidden("An account is deleted while signed in, not with an API key", code="session_required")
     body = await parse(request, AccountDeletion)
     await limit(st, f"password:{user['id']}", st.settings.limits.password_change_per_user)
-    if not await auth.verify_password(user["password_hash"] or None, body.password):
+    # An account made by single sign-on has no password: it confirms with an empty one (its session is the proof).
+    passwordless = user["password_hash"] == "" and body.password == ""
+    if not passwordless and not await auth.verify_password(user["password_hash"] or None, body.password):
         # 403, as a password change's: the body is well formed; proving who you are failed (docs/api.md).
         raise Forbidden("The password is wrong", code="wrong_password", field="password")
     async with transaction(st.pool) as conn:
