@@ -108,25 +108,26 @@ async def claim(pool: asyncpg.Pool, limit: int, lease: float) -> list[asyncpg.Re
 
 async def delivered_and_next(pool: asyncpg.Pool, delivery_id: int, status: int, lease: float
                              ) -> asyncpg.Record | None:
-    """Mark a delivery delivered and claim the next of its (webhook, thread) if it is due now, in one round trip
-    (the statement after a success is the one that keeps a busy thread's events flowing)."""
-    async with pool.acquire() as conn, conn.transaction():
-        done = await conn.fetchrow(
-            f"UPDATE webhook_deliveries SET delivered_at = now(), last_status = $2, last_error = NULL"
-            f" WHERE id = $1 AND {PENDING} RETURNING webhook_id, thread_id", delivery_id, status)
-        if done is None:
-            return None
-        return await conn.fetchrow(
-            f"""
-            WITH c AS (
-                UPDATE webhook_deliveries SET next_try_at = now() + make_interval(secs => $3), tries = tries + 1
-                WHERE id = (SELECT id FROM webhook_deliveries WHERE webhook_id = $1 AND thread_id = $2 AND {PENDING}
-                            ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-                  AND next_try_at <= now()
-                RETURNING *
-            )
-            SELECT {_CLAIMED} FROM c d JOIN webhooks w ON w.id = d.webhook_id
-            """, done["webhook_id"], done["thread_id"], lease)
+    """Mark a delivery delivered and claim the next of its (webhook, thread) if it is due now, in ONE statement
+    (the one after each success, which keeps a busy thread's events flowing). Every part of a statement sees the
+    snapshot from before it, so the next row is looked for after the delivered one's seq, not by "pending"."""
+    return await pool.fetchrow(
+        f"""
+        WITH done AS (
+            UPDATE webhook_deliveries SET delivered_at = now(), last_status = $2, last_error = NULL
+            WHERE id = $1 AND {PENDING} RETURNING webhook_id, thread_id, seq
+        ), nxt AS (
+            SELECT n.id FROM webhook_deliveries n JOIN done ON n.webhook_id = done.webhook_id
+                                                    AND n.thread_id = done.thread_id AND n.seq > done.seq
+            WHERE n.{PENDING.replace(" AND ", " AND n.")}
+            ORDER BY n.seq LIMIT 1 FOR UPDATE OF n SKIP LOCKED
+        ), c AS (
+            UPDATE webhook_deliveries SET next_try_at = now() + make_interval(secs => $3), tries = tries + 1
+            WHERE id = (SELECT id FROM nxt) AND next_try_at <= now()
+            RETURNING *
+        )
+        SELECT {_CLAIMED} FROM c d JOIN webhooks w ON w.id = d.webhook_id
+        """, delivery_id, status, lease)
 
 
 async def retry_later(pool: asyncpg.Pool, delivery_id: int, delay: float, status: int | None, error: str) -> None:
