@@ -72,6 +72,7 @@ class Deliverer:
         self.woken = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
         self.session: aiohttp.ClientSession | None = None
+        self.timeout = TIMEOUT
 
     def queued(self, count: int) -> None:
         """Deliveries were written to the outbox with committed events: look now rather than at the next poll."""
@@ -79,14 +80,17 @@ class Deliverer:
             metrics.WEBHOOKS_QUEUED.inc(count)
             self.woken.set()
 
-    def start(self) -> None:
-        if self.settings.webhook_workers == 0:
-            return
+    def open(self) -> None:
+        """The HTTP client: every connection through the guarded resolver, no environment proxy."""
         connector = aiohttp.TCPConnector(resolver=targets.GuardedResolver(self.settings.webhook_allow_private),
                                          use_dns_cache=False, limit=100, limit_per_host=20)
         self.session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                             timeout=aiohttp.ClientTimeout(total=TIMEOUT),
                                              headers={"User-Agent": USER_AGENT})
+
+    def start(self) -> None:
+        if self.settings.webhook_workers == 0:
+            return
+        self.open()
         self.tasks = [asyncio.create_task(self._loop(i), name=f"webhook-deliverer-{i}")
                       for i in range(self.settings.webhook_workers)]
         self.tasks.append(asyncio.create_task(self._gauge(), name="webhook-gauge"))
@@ -185,13 +189,14 @@ class Deliverer:
         if ip is not None and not self.settings.webhook_allow_private and not targets.allowed_address(str(ip)):
             return None, f"{host} is a loopback, private or link-local address: refused"
         try:
-            async with self.session.post(url, data=body, headers=headers, allow_redirects=False) as response:
+            async with self.session.post(url, data=body, headers=headers, allow_redirects=False,
+                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 await response.content.read(4096)  # a little of the answer, never all of an endless one
                 if 200 <= response.status < 300:
                     return response.status, None
                 return response.status, f"answered {response.status}"
         except TimeoutError:
-            return None, f"no answer within {TIMEOUT:g} s"
+            return None, f"no answer within {self.timeout:g} s"
         except (aiohttp.ClientError, OSError) as exc:
             return None, str(exc) or type(exc).__name__
 

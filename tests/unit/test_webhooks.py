@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,7 +17,7 @@ from standardwebhooks import Webhook
 
 from api_support import check_error
 from server.outbox import targets
-from server.outbox.webhooks import sign
+from server.outbox.webhooks import Deliverer, sign
 from support.api import Api, new_thread
 from support.inprocess import InProcessApp, settings_for
 from support.webhooks import Behaviour, Receiver, payloads
@@ -234,3 +235,33 @@ def test_order_per_thread_under_concurrent_writers(forum: dict[str, Any], receiv
     got = payloads(receiver.wait_for("/busy", 80, timeout=60))
     for tid in tids:
         assert [p["seq"] for p in got if p["thread"] == tid] == list(range(2, 42))
+
+
+async def _send_once(allow_private: bool, url: str, timeout: float = 10.0) -> tuple[int | None, str | None]:
+    """One send by a deliverer of its own (no tasks, no database: the row is given)."""
+    settings = settings_for("postgresql://unused", Path("."), webhook_allow_private=allow_private, webhook_workers=0)
+    deliverer = Deliverer(None, settings)  # type: ignore[arg-type]
+    deliverer.timeout = timeout
+    deliverer.open()
+    row = {"id": 1, "name": "post.deleted", "thread_id": 1, "seq": 2, "data": '{"id": 3}', "url": url,
+           "secret": "whsec_" + base64.b64encode(b"s" * 32).decode()}
+    try:
+        return await deliverer._send(row)  # type: ignore[arg-type]
+    finally:
+        await deliverer.stop()
+
+
+async def test_a_receiver_that_hangs_is_a_failed_try(receiver: Receiver) -> None:
+    """A receiver that never answers is given up after the deliverer's timeout: no status, 'no answer within'."""
+    receiver.behaviours["/hang"] = Behaviour(hang=True)
+    status, error = await _send_once(True, f"{receiver.url}/hang", timeout=0.5)
+    assert status is None and error == "no answer within 0.5 s"
+    assert len(receiver.at("/hang")) == 1
+
+
+async def test_a_literal_private_address_is_refused_at_send_time(receiver: Receiver) -> None:
+    """With private addresses not allowed, a URL spelling 127.0.0.1 is refused before any connection (a webhook
+    made while the setting was on, say)."""
+    status, error = await _send_once(False, f"{receiver.url}/literal")
+    assert status is None and error is not None and "refused" in error
+    assert receiver.at("/literal") == []
