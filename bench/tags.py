@@ -93,10 +93,13 @@ async def plans(url: str, rare: str) -> dict[str, str]:
         tag_id = await conn.fetchval("SELECT id FROM tags WHERE name = 't0'")
         rare_id = await conn.fetchval("SELECT id FROM tags WHERE name = $1", rare)
         title = await conn.fetchval("SELECT title FROM threads ORDER BY id LIMIT 1 OFFSET 777")
+        vocabulary = similar.Vocabulary()
+        await vocabulary.refresh(conn)
+        words = vocabulary.telling(await conn.fetchval(similar.WORDS_SQL, title, ""))
         async with conn.transaction():
-            await conn.execute(f"SET LOCAL pg_trgm.similarity_threshold = {similar.TRIGRAM_THRESHOLD}")
-            out[f"similar ({title!r})"] = "\n".join(r[0] for r in await conn.fetch(
-                "EXPLAIN (ANALYZE, COSTS OFF) " + similar.SIMILAR_SQL, title, ""))
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            out[f"similar ({title!r}, words {words})"] = "\n".join(r[0] for r in await conn.fetch(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + similar.SIMILAR_SQL, title, words))
         for name, tid in (("t0", tag_id), (rare, rare_id)):
             out[f"list tag={name} sort=activity"] = "\n".join(r[0] for r in await conn.fetch(
                 "EXPLAIN (ANALYZE, COSTS OFF) " + threads.list_query("activity", None, False, False, True), 21, tid))

@@ -61,6 +61,7 @@ from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .state import AppState
 from .store import meta
+from .store.similar import Vocabulary
 from .uploads.storage import open_storage
 from .uploads.workers import ImageWorkers
 
@@ -384,6 +385,7 @@ class Parley:
                               presence=presence, limiter=limiter, cookies=Cookies(settings), renderer=renderer,
                               feed_publisher=FeedPublisher(pool, broker, channels), page_cache=PageCache(),
                               search_slots=asyncio.Semaphore(search.slots(settings)),
+                              vocabulary=Vocabulary(),
                               storage=open_storage(settings.upload_store, settings.data_dir, settings.s3_endpoint,
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),

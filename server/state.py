@@ -20,6 +20,7 @@ from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
+from .store.similar import Vocabulary
 from .uploads.storage import Storage
 from .uploads.workers import ImageWorkers
 
@@ -38,6 +39,7 @@ class AppState:
     feed_publisher: FeedPublisher  # thread-list updates, coalesced per thread by this process
     page_cache: PageCache  # guests' thread pages while their seq is unchanged
     search_slots: asyncio.Semaphore  # api/search.py: searches of this process at once
+    vocabulary: Vocabulary  # how common the forum's common words are (similar questions leave them out)
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener

@@ -91,7 +91,8 @@ async def similar(request: Request) -> Response:
         raise BadRequest("title is required", code="bad_parameter", field="title")
     limits = st.settings.limits
     await limit(st, f"search:ip:{auth.client_key(request, st.settings)}", limits.search_per_ip)
-    found = await similar_store.similar(st.pool, title, body, timeout=st.settings.search_timeout_seconds)
+    found = await similar_store.similar(st.pool, title, body, timeout=st.settings.search_timeout_seconds,
+                                       vocabulary=st.vocabulary)
     return json({"threads": found})
 
 

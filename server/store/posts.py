@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
 from ..wire import my_vote as my_vote_frame
 from . import Written, events, modlog, notifications, users
+
+log = logging.getLogger("parley.store")
 
 POST_SELECT = f"""
 SELECT p.id, p.thread_id, p.parent_id, p.kind, p.body, p.html, p.created_at, p.edited_at,
@@ -312,9 +315,15 @@ async def _delete(conn: asyncpg.Connection, post_id: int, row: asyncpg.Record, u
     recount = await notifications.withdraw_post(conn, post_id)
     if row["kind"] == "response":
         # Floored at 0: a stateful schemathesis run once listed a thread with -1 responses (cause not found yet,
-        # see the closing note of 2026-12-06); a count must never leave the contract's range meanwhile.
-        await conn.execute("UPDATE threads SET response_count = greatest(response_count - 1, 0) WHERE id = $1",
-                           row["thread_id"])
+        # see the closing notes of 2026-12-06); a count must never leave the contract's range meanwhile, and the
+        # floor being reached is logged with its ids so that the next occurrence names its thread and post.
+        before = await conn.fetchval(
+            "UPDATE threads t SET response_count = greatest(t.response_count - 1, 0)"
+            " FROM (SELECT response_count FROM threads WHERE id = $1) o WHERE t.id = $1 RETURNING o.response_count",
+            row["thread_id"])
+        if before is not None and before <= 0:
+            log.warning("response count already %s before deleting response %s of thread %s (kept at 0)",
+                        before, post_id, row["thread_id"])
     elif row["kind"] == "question" and not keep_thread:
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
         recount |= await notifications.withdraw_thread(conn, row["thread_id"])

@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 
 from server import app, openapi
 from support.api import Api, new_thread, unique
-from support.databases import make_moderator
+from support.databases import db_fetch, make_moderator
 
 SCHEMATHESIS = [sys.executable, "-m", "schemathesis.cli"]
 PHASES = "examples,coverage,fuzzing,stateful"
@@ -169,6 +169,16 @@ def test_schemathesis_all_checks_as_guest_member_and_moderator(spawn: Any, pg_ur
     assert member.get("/api/me").status_code == 200
     assert mod.get("/api/me").status_code == 200
     assert "bug: unhandled error" not in srv.output()
+    print(*(line for line in srv.output().splitlines() if "response count already" in line), sep="\n")
+    # Whatever sequence the runs made, every kept count agrees with a recount of what is there.
+    drift = db_fetch(pg_url, """
+        SELECT t.id, t.response_count, (SELECT count(*) FROM posts p WHERE p.thread_id = t.id
+                                          AND p.kind = 'response' AND NOT p.deleted) AS actual,
+               (SELECT string_agg(e.seq || ':' || e.name || coalesce(':' || (e.data->>'id'), ''), ' ' ORDER BY e.seq)
+                  FROM thread_events e WHERE e.thread_id = t.id) AS history
+        FROM threads t WHERE NOT t.deleted""")
+    drift = [dict(r) for r in drift if r["response_count"] != r["actual"]]
+    assert not drift, drift
 
 
 GENERATOR = "openapi-python-client"
