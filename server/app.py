@@ -54,6 +54,7 @@ from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
+from .oidc import Provider
 from .outbox.mailer import Mailer
 from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
@@ -390,7 +391,8 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings))
+                              mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings),
+                              oidc=Provider(settings) if settings.oidc_issuer is not None else None)
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         self.state.webhooks.start()

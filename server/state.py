@@ -15,6 +15,7 @@ from .live.broker import Broker
 from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
+from .oidc import Provider
 from .outbox.mailer import Mailer
 from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
@@ -44,5 +45,6 @@ class AppState:
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     webhooks: Deliverer  # the webhook outbox's deliverer (outbox/webhooks.py)
+    oidc: Provider | None  # the single sign-on provider (server/oidc.py), None when it is not set up
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -37,13 +37,9 @@ LOGIN_MAX_AGE = 600  # seconds from the login redirect to the callback
 
 
 def provider(request: Request) -> Provider:
-    st = state(request)
-    found: Provider | None = getattr(request.app.state, "oidc", None)
+    found = state(request).oidc
     if found is None:
-        if st.settings.oidc_issuer is None:
-            raise NotFound("Single sign-on is not set up here")
-        found = Provider(st.settings)
-        request.app.state.oidc = found
+        raise NotFound("Single sign-on is not set up here")
     return found
 
 
