@@ -392,7 +392,7 @@ class Parley:
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
                               mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings),
-                              oidc=Provider(settings) if settings.oidc_issuer is not None else None)
+                              oidc=Provider(settings))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         self.state.webhooks.start()

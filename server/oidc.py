@@ -53,8 +53,8 @@ class Login:
 
 class Provider:
     def __init__(self, settings: Settings) -> None:
-        assert settings.oidc_issuer is not None
-        self.issuer = settings.oidc_issuer
+        self.enabled = settings.oidc_issuer is not None  # every process has one; it is used only when set up
+        self.issuer = settings.oidc_issuer or ""
         self.client_id = settings.oidc_client_id or ""
         self.client_secret = settings.oidc_client_secret or ""
         self.metadata: dict[str, Any] | None = None

@@ -45,6 +45,6 @@ class AppState:
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     webhooks: Deliverer  # the webhook outbox's deliverer (outbox/webhooks.py)
-    oidc: Provider | None  # the single sign-on provider (server/oidc.py), None when it is not set up
+    oidc: Provider  # the single sign-on provider (server/oidc.py); .enabled when PARLEY_OIDC_ISSUER is set
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

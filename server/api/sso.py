@@ -38,7 +38,7 @@ LOGIN_MAX_AGE = 600  # seconds from the login redirect to the callback
 
 def provider(request: Request) -> Provider:
     found = state(request).oidc
-    if found is None:
+    if not found.enabled:
         raise NotFound("Single sign-on is not set up here")
     return found
 
