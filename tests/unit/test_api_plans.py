@@ -117,7 +117,7 @@ def _statements() -> list[tuple[str, list[Any]]]:
         out.append((search.search_sql(sort, by_cat, by_author, keyset), args))
     out.append((profiles.user_posts_sql(False), [1, 21]))
     out.append((profiles.user_posts_sql(True), [1, 21, 50000]))
-    out.append((similar.SIMILAR_SQL, ["kettles", "water"]))
+    out.append((similar.SIMILAR_SQL, ["kettles", ["kettles", "water"]]))  # the title, then its telling words
     # Operators: a tag with words, and operators alone (the questions of the tag's threads, newest first).
     out.append((search.search_sql("newest", False, False, False, by_tag=True), ["kettles", 21, 2, ["rare"]]))
     out.append((search.search_sql("newest", False, False, False, by_tag=True, words=False), ["", 21, 2, ["rare"]]))
