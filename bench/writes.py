@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import os
 import time
 from array import array
 from typing import Any
@@ -26,6 +27,7 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
             duration: float, start_at: float) -> None:
     async def run() -> dict[str, Any]:
         lat = array("f")
+        sent = array("d")
         codes: dict[str, int] = {}
         pool: asyncio.Queue[Http] = asyncio.Queue()
         for i in range(concurrency):
@@ -42,6 +44,7 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
                 codes[type(exc).__name__] = codes.get(type(exc).__name__, 0) + 1
                 http.close()
             lat.append((time.perf_counter() - t) * 1000)
+            sent.append(time.time() - (time.perf_counter() - t))
             pool.put_nowait(http)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         t0 = time.perf_counter()
@@ -60,7 +63,7 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
                     await one(i)
                     i += concurrency
             await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        return {"lat": lat.tobytes(), "codes": codes, "elapsed": time.perf_counter() - t0}
+        return {"lat": lat.tobytes(), "sent": sent.tobytes(), "codes": codes, "elapsed": time.perf_counter() - t0}
     conn.send(asyncio.run(run()))
 
 
@@ -80,6 +83,52 @@ async def _fill(db_url: str, threads: list[int], author: int, n: int) -> None:
     await common.db_fetch(db_url, "ANALYZE")
 
 
+def latency_shape(parts: list[dict[str, Any]], t0: float) -> dict[str, Any]:
+    """For bench/plot.py: the latency at each 0.1 percentile (0..100), and per 100 ms of send time the worst
+    latency of the requests sent then (a stall shows as a spike)."""
+    lat, sent = array("f"), array("d")
+    for part in parts:
+        lat.frombytes(part["lat"])
+        sent.frombytes(part["sent"])
+    ordered = sorted(lat)
+    quantiles = [round(ordered[min(len(ordered) - 1, int(len(ordered) * q / 1000))], 3)
+                 for q in range(1001)] if ordered else []
+    worst: dict[int, float] = {}
+    for ms, at in zip(lat, sent):
+        k = int((at - t0) * 10)
+        worst[k] = max(worst.get(k, 0.0), ms)
+    return {"latency_quantiles_ms": quantiles,
+            "latency_timeline": [[k / 10, round(v, 2)] for k, v in sorted(worst.items())]}
+
+
+def stall_summary(path: Any, t0: float, t1: float) -> dict[str, Any]:
+    """What bench/stallprobe saw between t0 and t1: gen-2 collections and event-loop stalls > 20 ms."""
+    import json
+    recs = []
+    try:
+        recs = [json.loads(line) for line in open(path) if line.strip()]
+    except OSError:
+        pass
+    recs = [r for r in recs if t0 <= r["at"] <= t1]
+    gen2 = [r for r in recs if r.get("gc") == 2]
+    lags = [r for r in recs if "lag" in r]
+    busy = [r for r in lags if r["cpu_ms"] >= 0.5 * r["lag"]]  # the process itself was busy, not descheduled
+    return {"seconds": round(t1 - t0, 1), "gen2_collections": len(gen2),
+            "gen2_cpu_ms_max": max((r["cpu_ms"] for r in gen2), default=0),
+            "gen2_cpu_ms_sum": round(sum(r["cpu_ms"] for r in gen2), 1),
+            "gen2_wall_ms_max": max((r["ms"] for r in gen2), default=0),
+            "young_over_2ms_cpu": sum(1 for r in recs if r.get("gc") in (0, 1)),
+            "loop_stalls_over_20ms": len(lags), "busy_stalls": len(busy),
+            "busy_stall_ms_max": max((r["lag"] for r in busy), default=0),
+            "busy_stalls_mostly_gc": sum(1 for r in busy if r["gc_ms"] >= 0.5 * r["cpu_ms"]),
+            "busy_stall_cpu_ms_in_gc": round(sum(r["gc_ms"] for r in busy), 1),
+            "busy_stall_cpu_ms": round(sum(r["cpu_ms"] for r in busy), 1),
+            "gen2_objects_max": max((r.get("objects", 0) for r in recs if r.get("gc") == 2), default=0),
+            "frozen": max((r.get("frozen", 0) for r in recs if r.get("gc") == 2), default=0),
+            "gen2_at": [[round(r["at"] - t0, 2), r["cpu_ms"]] for r in gen2],
+            "stalls_at": [[round(r["at"] - t0, 2), r["lag"], r["cpu_ms"], r["gc_ms"]] for r in lags]}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m bench.writes", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,12 +142,56 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="responses already in each thread before the run (inserted by SQL: the growth curve)")
     p.add_argument("--pool", type=int, default=0, help="PARLEY_DB_POOL_SIZE of the server (0: its default)")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument("--stall-probe", action="store_true",
+                   help="load bench/stallprobe into the server: its gen-2 collections and event-loop stalls")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an extra environment variable for the server (repeatable)")
+    p.add_argument("--ab", metavar="NAME=VALUE",
+                   help="before/after in one run: each round runs a server with NAME=VALUE (before), then one "
+                        "without it (after), each on its own database; e.g. --ab PARLEY_GC_FREEZE=off")
+    p.add_argument("--rounds", type=int, default=1, help="with --ab: before/after pairs, alternating")
     p.add_argument("--name", default="writes")
     a = p.parse_args(argv)
     common.raise_nofile()
+    base = dict(kv.split("=", 1) for kv in a.env)
+    if a.pool:
+        base["PARLEY_DB_POOL_SIZE"] = str(a.pool)
+    variants: list[tuple[str, dict[str, str]]] = [("", base)]
+    if a.ab:
+        k, _, v = a.ab.partition("=")
+        variants = [(f"before ({a.ab})", {**base, k: v}), ("after", base)] * a.rounds
+    rows, shapes, profiles = [], [], []
+    for label, extra in variants:
+        row, shape, prof = _run_one(a, extra, label)
+        rows.append(row)
+        shapes.append(shape)
+        profiles.append(prof)
+    cols = [("variant", "variant"), ("offered_per_s", "offered/s"), ("concurrency", "conns"),
+            ("responses", "responses before"), ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"),
+            ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
+            ("us_cpu_per_reply", "server µs CPU/reply"), ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply"),
+            ("gen2", "gen-2 collections (CPU ms max)"), ("loadavg", "load 1 min")]
+    if len(rows) > 1:
+        print(common.table(rows, cols))
+    result: dict[str, Any] = {"args": vars(a), "rows": rows, **shapes[0], "profile": profiles[0]}
+    if len(rows) > 1:
+        result["shapes"] = shapes
+    print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
+    return result
+
+
+def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str) -> tuple[dict[str, Any], dict[str, Any],
+                                                                                 dict[str, Any] | None]:
+    """One server on a fresh database under the posters: its row, latency shape and profile."""
     env = Env(common.create_db())
     try:
-        srv = env.add(parley_proc(env.db_url, **({"PARLEY_DB_POOL_SIZE": str(a.pool)} if a.pool else {})))
+        extra = dict(extra)
+        probe_path = None
+        if a.stall_probe:
+            probe_path = common.RESULTS / f"stalls-{a.name}-{time.strftime('%Y%m%d-%H%M%S')}-{len(label)}.jsonl"
+            extra["PARLEY_STALL_PROBE"] = str(probe_path)
+            extra["PYTHONPATH"] = str(common.ROOT / "bench" / "stallprobe")
+        srv = env.add(parley_proc(env.db_url, **extra))
         forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
         cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
         if a.responses:
@@ -116,6 +209,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             pipes.append(r)
             procs.append(pr)
         time.sleep(max(0.0, start_at - time.time()))
+        run_from = time.time()
         prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
         cpu0, pg0 = srv.cpu(), common.postgres_cpu()
         parts = [r.recv() for r in pipes]
@@ -123,28 +217,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for pr in procs:
             pr.join(5)
         lat, codes, elapsed = common.merge_parts(parts)
+        shape = latency_shape(parts, run_from)
         ok = codes.get("201", 0)
         stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
         published = asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
-        row = {"offered_per_s": a.rate or None, "concurrency": a.concurrency, "responses": a.responses,
-               "committed": ok,
+        row = {"variant": label or None, "offered_per_s": a.rate or None, "concurrency": a.concurrency,
+               "responses": a.responses, "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
                "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed,
-               "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None}
-        print(common.table([row], [("offered_per_s", "offered/s"), ("concurrency", "conns"),
+               "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None, "loadavg": round(os.getloadavg()[0], 1)}
+        print(common.table([row], [("variant", "variant"), ("offered_per_s", "offered/s"), ("concurrency", "conns"),
                                    ("responses", "responses before"),
                                    ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                                    ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
                                    ("us_cpu_per_reply", "server µs CPU/reply"),
-                                   ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply")]))
+                                   ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply"), ("loadavg", "load 1 min")]))
         print(f"status codes: {codes}")
-        result = {"args": vars(a), "rows": [row], "profile": prof.finish() if prof else None}
-        if result["profile"]:
+        if probe_path is not None:
+            row["stalls"] = stall_summary(probe_path, run_from, time.time())
+            row["gen2"] = f"{row['stalls']['gen2_collections']} ({row['stalls']['gen2_cpu_ms_max']:.0f})"
+            print("stall probe:", {k: v for k, v in row["stalls"].items() if not k.endswith("_at")})
+            print("gen-2 collections (s into the run, CPU ms):", row["stalls"]["gen2_at"])
+            print("busy loop stalls (s, late ms, CPU ms, of which gc):",
+                  [r for r in row["stalls"]["stalls_at"] if r[2] >= 0.5 * r[1]])
+        profile = prof.finish() if prof else None
+        if profile:
             from .fanout import print_profile
-            print_profile(result["profile"])
-        print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
-        return result
+            print_profile(profile)
+        return row, shape, profile
     finally:
         env.close()
 

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import auth, config, db, housekeeping, limits, metrics, openapi
+from . import auth, config, db, gcpolicy, housekeeping, limits, metrics, openapi
 from .api import (
     accounts,
     apikeys,
@@ -60,6 +60,8 @@ from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
+from .replicas import COOKIE as REPLICA_COOKIE
+from .replicas import Replicas
 from .state import AppState
 from .store import meta
 from .store.similar import Vocabulary
@@ -380,6 +382,9 @@ class Parley:
         renderer = Renderer(settings.render_workers, settings.render_budget_seconds,
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
+        replicas = Replicas(pool, settings.database_replica_urls, settings.replica_max_lag_seconds,
+                            pool_size=settings.db_pool_size)
+        await replicas.start()
         await hub.start()
         await presence.start()
         self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
@@ -392,12 +397,16 @@ class Parley:
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
                               mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings),
-                              oidc=Provider(settings))
+                              oidc=Provider(settings), replicas=replicas)
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
         self.state.webhooks.start()
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
+        # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
+        # the OpenAPI document is built, which is start-up's too.
+        gcpolicy.freeze(settings.gc_freeze)
+        warm.add_done_callback(lambda t: None if t.cancelled() else gcpolicy.freeze(settings.gc_freeze))
         try:
             yield
         finally:
@@ -413,7 +422,9 @@ class Parley:
                 await redis.aclose()
             await renderer.close()
             self.state.images.close()
+            await replicas.stop()
             await pool.close()
+            gcpolicy.unfreeze()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -428,12 +439,21 @@ class Parley:
             return
         start = time.perf_counter()
         status = 500
+        replicas = self.state.replicas if self.state is not None else None
+        wrote = replicas is not None and replicas.enabled and scope["method"] not in ("GET", "HEAD", "OPTIONS")
 
         async def send_with_headers(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+                if wrote and 200 <= status < 300 and replicas is not None:
+                    # Read-your-writes (server/replicas.py): the WAL position after this write's commit.
+                    lsn = await replicas.commit_position()
+                    if lsn is not None:
+                        message["headers"].append((b"set-cookie", (
+                            f"{REPLICA_COOKIE}={lsn}; Max-Age={replicas.cookie_max_age}; Path=/; HttpOnly; "
+                            "SameSite=Lax").encode()))
             await send(message)
 
         try:

@@ -86,6 +86,10 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    # Read replicas (server/replicas.py, docs/operations.md "Read replicas and failover").
+    database_replica_urls: tuple[str, ...] = ()
+    replica_max_lag_seconds: float = 5.0
+    gc_freeze: bool = True  # freeze start-up's objects out of garbage collection (server/gcpolicy.py)
     body_timeout_seconds: float = 20.0  # end of a request's head → last byte of its body; then 408 (httpguard.py)
     limits: RateLimits = field(default_factory=RateLimits)
     # E-mail (docs/operations.md "E-mail"). public_url: the base of every link in a mail (None: the server's
@@ -150,6 +154,25 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
         raise ConfigError(f"{name} is not a valid URL: {exc}") from None
     if parts.scheme not in schemes:
         raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}, not {raw!r}")
+    return raw
+
+
+def _pg_url(name: str, raw: str) -> str:
+    """A PostgreSQL URL; its host part may list several host:port (libpq's multi-host form, which asyncpg
+    tries in order: with ?target_session_attrs=read-write it connects to whichever is the primary)."""
+    raw = raw.strip()
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"{name} must start with postgresql:// or postgres://, not {raw!r}")
+    hosts = parts.netloc.rpartition("@")[2]
+    for host in hosts.split(","):
+        try:
+            urlsplit(f"//{host}").port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError as exc:
+            raise ConfigError(f"{name} is not a valid URL: {exc}") from None
     return raw
 
 
@@ -268,7 +291,7 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
 
     kw: dict[str, object] = {}
     if (raw := get("DATABASE_URL")) is not None:
-        kw["database_url"] = _url("DATABASE_URL", raw, ("postgresql", "postgres"))
+        kw["database_url"] = _pg_url("DATABASE_URL", raw)
     if (raw := get("PARLEY_REDIS_CLUSTER")) is not None:
         kw["redis_cluster"] = _bool("PARLEY_REDIS_CLUSTER", raw)
     if (raw := get("REDIS_URL")) is not None:
@@ -332,6 +355,14 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
+    if (raw := get("PARLEY_DATABASE_REPLICA_URLS")) is not None:
+        # Comma-separated, one host each (a multi-host URL split at its commas names no scheme: refused).
+        kw["database_replica_urls"] = tuple(_pg_url("PARLEY_DATABASE_REPLICA_URLS", u)
+                                            for u in raw.split(",") if u.strip())
+    if (raw := get("PARLEY_REPLICA_MAX_LAG_SECONDS")) is not None:
+        kw["replica_max_lag_seconds"] = _number("PARLEY_REPLICA_MAX_LAG_SECONDS", raw, float, 0.1, 3600)
+    if (raw := get("PARLEY_GC_FREEZE")) is not None:
+        kw["gc_freeze"] = _bool("PARLEY_GC_FREEZE", raw)
     if (raw := get("PARLEY_PUBLIC_URL")) is not None:
         kw["public_url"] = _public_url(raw)
     if (raw := get("PARLEY_SMTP_URL")) is not None:

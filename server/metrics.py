@@ -53,6 +53,17 @@ UPLOAD_FILES_DELETED = Counter("parley_upload_files_deleted", "Stored files dele
 UPLOADS = Counter("parley_uploads", "Uploads by outcome: created, again (the same bytes), refused (422)",
                   ["outcome"])
 PRUNED_ROWS = Counter("parley_pruned_rows", "Rows deleted by housekeeping", ["table"])
+GC_PAUSE = Histogram("parley_gc_pause_seconds", "Garbage collections by generation: the event loop waits (gcpolicy.py)",
+                     ["generation"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+REPLICA_READS = Counter("parley_replica_reads", "Requests whose reads could use a replica, by where they went",
+                        ["target"])
+REPLICA_SKIPPED = Counter("parley_replica_skipped",
+                          "Such requests the primary served: every replica lagging, down or promoted, or none had "
+                          "replayed the reader's own last write (behind_writer)", ["reason"])
+REPLICA_LAG = Gauge("parley_replica_lag_seconds", "Seconds a replica is behind the primary (-1: not answering)",
+                    ["replica"], multiprocess_mode="max")
+REPLICA_HEALTHY = Gauge("parley_replica_healthy", "1 while a replica is in use, 0 while it is skipped", ["replica"],
+                        multiprocess_mode="min")
 HTTP_REQUESTS = Counter("parley_http_requests", "HTTP requests", ["route", "method", "status"])
 HTTP_LATENCY = Histogram("parley_http_request_duration_seconds", "HTTP request latency", ["route"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

@@ -21,6 +21,7 @@ from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
+from .replicas import Replicas
 from .store.similar import Vocabulary
 from .uploads.storage import Storage
 from .uploads.workers import ImageWorkers
@@ -46,5 +47,6 @@ class AppState:
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
     webhooks: Deliverer  # the webhook outbox's deliverer (outbox/webhooks.py)
     oidc: Provider  # the single sign-on provider (server/oidc.py); .enabled when PARLEY_OIDC_ISSUER is set
+    replicas: Replicas  # where reads that may be a little stale go (server/replicas.py); the primary if none
     connections_per_ip: Counter[str] = field(default_factory=Counter)
     shutting_down: bool = False

@@ -5,13 +5,16 @@ Reading the request is api/inputs.py; the field rules are server/fields.py.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, NamedTuple, TypeVar
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth
+from .. import auth, db, replicas
 from ..state import AppState
 from .inputs import parse, path_id
 
@@ -20,6 +23,41 @@ T = TypeVar("T")
 
 def state(request: Request) -> AppState:
     return request.app.state.parley  # type: ignore[no-any-return]
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+# A replica that raises these is gone (not a slow statement: a search's own timeout is not the replica's fault).
+REPLICA_GONE = tuple(e for e in db.UNAVAILABLE
+                     if e not in (TimeoutError, asyncpg.exceptions.QueryCanceledError))
+
+
+def replica_read(handler: Handler) -> Handler:
+    """Mark a read route whose reads may go to a replica (server/replicas.py): the handler reads through
+    read_pool(request). If the replica fails under it, the replica is skipped and the handler runs again on the
+    primary (read routes only: running one twice changes nothing)."""
+    @functools.wraps(handler)
+    async def run(request: Request) -> Response:
+        st = state(request)
+        if not st.replicas.enabled:
+            return await handler(request)
+        pool = st.replicas.pick(replicas.parse_cookie(request.cookies.get(replicas.COOKIE)))
+        request.state.read_pool = pool
+        try:
+            return await handler(request)
+        except REPLICA_GONE as exc:
+            if not st.replicas.is_replica(pool):
+                raise
+            st.replicas.mark_down(pool, exc)
+            request.state.read_pool = st.pool
+            return await handler(request)
+    return run
+
+
+def read_pool(request: Request) -> asyncpg.Pool:
+    """The pool this request reads from: a replica on a replica_read route when one may serve it, else the
+    primary's."""
+    pool = getattr(request.state, "read_pool", None)
+    return pool if pool is not None else state(request).pool
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

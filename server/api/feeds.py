@@ -17,7 +17,7 @@ from starlette.responses import Response
 from .. import atom, seo
 from ..errors import NotFound
 from ..store import categories, feeds, profiles
-from .common import state
+from .common import read_pool, replica_read
 from .pages import base_url
 from .profiles import USERNAME_MAX
 
@@ -53,34 +53,36 @@ def _post_entries(base: str, posts: list[dict[str, Any]], titles: dict[int, str]
     return out
 
 
+@replica_read
 async def latest(request: Request) -> Response:
     base = base_url(request)
-    rows, _ = await feeds.newest_threads(state(request).pool, ENTRIES, None)
+    rows, _ = await feeds.newest_threads(read_pool(request), ENTRIES, None)
     return answer(request, atom.document(
         feed_id=f"{base}/feeds/latest.atom", title="Parley: newest questions", self_url=f"{base}/feeds/latest.atom",
         page_url=f"{base}/", entries=_thread_entries(base, rows)))
 
 
+@replica_read
 async def category(request: Request) -> Response:
-    st = state(request)
     slug = request.path_params["slug"]
     try:
-        tree, cat_id = await categories.by_slug(st.pool, slug)
+        tree, cat_id = await categories.by_slug(read_pool(request), slug)
     except NotFound:
         raise HTTPException(404) from None
     base = base_url(request)
-    rows, _ = await feeds.newest_threads(st.pool, ENTRIES, tree.descendants(cat_id))
+    rows, _ = await feeds.newest_threads(read_pool(request), ENTRIES, tree.descendants(cat_id))
     url = f"{base}/feeds/c/{quote(slug, safe='')}.atom"
     return answer(request, atom.document(
         feed_id=url, title=f"Parley: newest questions in {tree.by_id[cat_id]['name']}", self_url=url,
         page_url=f"{base}/c/{quote(slug, safe='')}", entries=_thread_entries(base, rows)))
 
 
+@replica_read
 async def tag(request: Request) -> Response:
     name = request.path_params["name"].lower()
     if not 1 <= len(name) <= 32:
         raise HTTPException(404)
-    rows = await feeds.newest_tagged(state(request).pool, ENTRIES, name)
+    rows = await feeds.newest_tagged(read_pool(request), ENTRIES, name)
     if rows is None:
         raise HTTPException(404)
     base = base_url(request)
@@ -90,12 +92,13 @@ async def tag(request: Request) -> Response:
         page_url=f"{base}/search?q={quote('tag:' + name, safe='')}", entries=_thread_entries(base, rows)))
 
 
+@replica_read
 async def thread(request: Request) -> Response:
     head = request.path_params["id"]
     if not head.isascii() or not head.isdigit() or len(head) > 18:
         raise HTTPException(404)
     try:
-        t, posts = await feeds.thread_posts(state(request).pool, int(head), ENTRIES)
+        t, posts = await feeds.thread_posts(read_pool(request), int(head), ENTRIES)
     except NotFound:
         raise HTTPException(404) from None
     base = base_url(request)
@@ -105,13 +108,14 @@ async def thread(request: Request) -> Response:
         entries=_post_entries(base, posts, {t["id"]: t["title"]})))
 
 
+@replica_read
 async def user(request: Request) -> Response:
     name = request.path_params["username"]
     if not 1 <= len(name) <= USERNAME_MAX or "\x00" in name:
         raise HTTPException(404)
     try:
-        found = await profiles.user_posts(state(request).pool, name, None, ENTRIES, None)
-        who = await profiles.profile(state(request).pool, name)
+        found = await profiles.user_posts(read_pool(request), name, None, ENTRIES, None)
+        who = await profiles.profile(read_pool(request), name)
     except NotFound:
         raise HTTPException(404) from None
     base = base_url(request)

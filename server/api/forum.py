@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+import asyncpg
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +21,7 @@ from ..store import categories, events, following, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
 from ..wire import iso
 from . import mentions
-from .common import json, no_content, state, writing
+from .common import json, no_content, read_pool, replica_read, state, writing
 from .inputs import PageSize, path_id, query, query_int, query_limit
 from .tags import Tags, normal, tag_param
 
@@ -91,8 +92,9 @@ async def render_body(st: AppState, text: str, user_id: int) -> str:
     return html
 
 
+@replica_read
 async def list_categories(request: Request) -> Response:
-    tree = await categories.tree(state(request).pool)
+    tree = await categories.tree(read_pool(request))
     return Response(b'{"categories":%s}' % tree.roots_json(), media_type="application/json")
 
 
@@ -103,6 +105,7 @@ async def create_category(request: Request) -> Response:
     return json({"category": category}, 201)
 
 
+@replica_read
 async def list_threads(request: Request) -> Response:
     st = state(request)
     lim = query_limit(request, THREAD_LIST)
@@ -117,7 +120,7 @@ async def list_threads(request: Request) -> Response:
     if user is None and filter_ in threads.READER_FILTERS:
         raise Unauthorized(f"Sign in to list the threads you {'follow' if filter_ == 'following' else 'have not read'}")
     tag = tag_param(request)
-    return json(await threads.listing(st.pool, lim, query(request, "before") or None, slug,
+    return json(await threads.listing(read_pool(request), lim, query(request, "before") or None, slug,
                                       sort, filter_, user["id"] if user else None, tag))
 
 
@@ -159,6 +162,7 @@ async def set_accepted(request: Request) -> Response:
     return json({"thread": written.value})
 
 
+@replica_read
 async def get_thread(request: Request) -> Response:
     st = state(request)
     thread_id = path_id(request)
@@ -170,20 +174,21 @@ async def get_thread(request: Request) -> Response:
     after = query(request, "after") or None
     cache, key = st.page_cache, (thread_id, lim, after, sort)
     if user is not None:
-        return json(await reader_page(st, cache, key, user["id"]))
+        return json(await reader_page(st, cache, key, user["id"], read_pool(request)))
     # A guest: the kept page while the thread's seq has not moved (server/pagecache.py).
-    seq = await cache.current_seq(st.pool, thread_id)
+    seq = await cache.current_seq(read_pool(request), thread_id)
     if seq is not None:
         if request.headers.get("if-none-match") == pagecache.etag(thread_id, seq):
             return Response(status_code=304, headers=pagecache.headers(thread_id, seq))
         kept = cache.get(key, seq)
         if kept is not None:
             return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, seq))
-    kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
+    kept = cache.put(key, await threads.page(read_pool(request), thread_id, None, lim, after, sort))
     return Response(kept.body, media_type="application/json", headers=pagecache.headers(thread_id, kept.seq))
 
 
-async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int) -> dict[str, Any]:
+async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.Key, user_id: int,
+                      pool: asyncpg.Pool) -> dict[str, Any]:
     """A signed-in reader's page: the kept page and their part of it read with the thread's seq in one
     statement (server/pagecache.py). A kept page older than that seq is read again once; if the thread moves
     again meanwhile (a busy thread), the reader's page is read whole in one snapshot, as without a cache."""
@@ -191,15 +196,15 @@ async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.K
     kept = cache.peek(key)
     for _ in range(2):
         if kept is None:
-            kept = cache.put(key, await threads.page(st.pool, thread_id, None, lim, after, sort))
-        mine = await following.reader_state(st.pool, user_id, thread_id, kept.ids)
+            kept = cache.put(key, await threads.page(pool, thread_id, None, lim, after, sort))
+        mine = await following.reader_state(pool, user_id, thread_id, kept.ids)
         if mine is None:
             break  # deleted meanwhile: the whole read below says so
         seq, reader, votes = mine
         if seq == kept.seq:
             return pagecache.personalize(kept.page, reader, votes)
         kept = None
-    return await threads.page(st.pool, thread_id, user_id, lim, after, sort)
+    return await threads.page(pool, thread_id, user_id, lim, after, sort)
 
 
 async def create_post(request: Request) -> Response:
@@ -245,9 +250,10 @@ async def delete_post(request: Request) -> Response:
     return no_content()
 
 
+@replica_read
 async def revisions(request: Request) -> Response:
     after = query_int(request, "after", 0, 0, 2**31 - 1)
-    items, nxt = await posts.revisions(state(request).pool, path_id(request), after)
+    items, nxt = await posts.revisions(read_pool(request), path_id(request), after)
     # `next` appears only when the byte budget cut the answer short (the contract's shape otherwise).
     return json({"revisions": items, "next": nxt} if nxt is not None else {"revisions": items})
 

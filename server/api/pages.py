@@ -24,7 +24,7 @@ from .. import auth, pagecache, seo
 from ..errors import ApiError, NotFound
 from ..state import AppState
 from ..store import categories, profiles, threads
-from .common import state
+from .common import read_pool, replica_read, state
 from .forum import THREAD_LIST, reader_page
 from .inputs import query
 
@@ -49,6 +49,7 @@ def _not_found() -> HTTPException:
     return HTTPException(404)  # app.http_error answers the page, which shows "not found" by itself
 
 
+@replica_read
 async def thread_page(request: Request) -> Response:
     st = state(request)
     head = request.path_params["rest"].split("/", 1)[0]
@@ -61,7 +62,7 @@ async def thread_page(request: Request) -> Response:
     try:
         if user is None:
             return await _guest_thread(request, st, key)
-        page = await reader_page(st, st.page_cache, key, user["id"])
+        page = await reader_page(st, st.page_cache, key, user["id"], read_pool(request))
     except NotFound:
         raise _not_found() from None
     except ApiError as exc:  # a malformed `after` cursor: the page of a link that does not exist
@@ -71,12 +72,12 @@ async def thread_page(request: Request) -> Response:
 
 async def _guest_thread(request: Request, st: AppState, key: pagecache.Key) -> Response:
     cache = st.page_cache
-    seq = await cache.current_seq(st.pool, key[0])
+    seq = await cache.current_seq(read_pool(request), key[0])
     if seq is None:
         raise NotFound("gone")
     kept = cache.get(key, seq)
     if kept is None:
-        kept = cache.put(key, await threads.page(st.pool, key[0], None, key[1], key[2], key[3]))
+        kept = cache.put(key, await threads.page(read_pool(request), key[0], None, key[1], key[2], key[3]))
     html = kept.views.get("html")
     if html is None:
         html = _thread_html(request, kept.page)
@@ -97,6 +98,7 @@ def _thread_html(request: Request, page: dict[str, Any]) -> bytes:
                            main=seo.thread_main(page, more), preload=preload)
 
 
+@replica_read
 async def profile_page(request: Request) -> Response:
     st = state(request)
     name = request.path_params["rest"].rstrip("/")
@@ -104,8 +106,9 @@ async def profile_page(request: Request) -> Response:
         raise _not_found()
     reader = await auth.current_user(request, st)
     try:
-        user = await profiles.profile(st.pool, name)
-        posts = await profiles.user_posts(st.pool, name, reader["id"] if reader else None, PROFILE_POSTS, None)
+        user = await profiles.profile(read_pool(request), name)
+        posts = await profiles.user_posts(read_pool(request), name, reader["id"] if reader else None, PROFILE_POSTS,
+                                          None)
     except NotFound:
         raise _not_found() from None
     base = f"/api/users/{quote(name, safe='')}"
@@ -117,17 +120,18 @@ async def profile_page(request: Request) -> Response:
     return Response(html, media_type=HTML, headers=PRIVATE)
 
 
+@replica_read
 async def category_page(request: Request) -> Response:
     st = state(request)
     slug = request.path_params["rest"].rstrip("/")
     if not 1 <= len(slug) <= 64 or "/" in slug:
         raise _not_found()
     try:
-        tree, cat_id = await categories.by_slug(st.pool, slug)
+        tree, cat_id = await categories.by_slug(read_pool(request), slug)
     except NotFound:
         raise _not_found() from None
     reader = await auth.current_user(request, st)
-    listing = await threads.listing(st.pool, THREAD_LIST.default, None, slug, "activity", None,
+    listing = await threads.listing(read_pool(request), THREAD_LIST.default, None, slug, "activity", None,
                                     reader["id"] if reader else None)
     category = tree.category(cat_id)
     preload: dict[str, Any] = {"/api/categories": {"categories": msgspec.Raw(tree.roots_json())}}
@@ -164,11 +168,11 @@ XML = "application/xml; charset=utf-8"
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
 
+@replica_read
 async def sitemap(request: Request) -> Response:
     """Every live thread; past SITEMAP_URLS of them, an index of /sitemaps/N.xml files of that many each."""
-    st = state(request)
     base = base_url(request)
-    count = await threads.live_count(st.pool)
+    count = await threads.live_count(read_pool(request))
     if count <= SITEMAP_URLS:
         return await _urlset(request, 0)
     pages = -(-count // SITEMAP_URLS)
@@ -177,11 +181,12 @@ async def sitemap(request: Request) -> Response:
     return Response(body, media_type=XML)
 
 
+@replica_read
 async def sitemap_part(request: Request) -> Response:
     head = request.path_params["n"]
     if not head.isascii() or not head.isdigit() or not 1 <= len(head) <= 6 or int(head) < 1:
         raise _not_found()
-    starts = await threads.sitemap_starts(state(request).pool, SITEMAP_URLS)
+    starts = await threads.sitemap_starts(read_pool(request), SITEMAP_URLS)
     n = int(head)
     if n > len(starts):
         raise _not_found()
@@ -190,7 +195,7 @@ async def sitemap_part(request: Request) -> Response:
 
 async def _urlset(request: Request, after_id: int) -> Response:
     base = escape(base_url(request))
-    rows = await threads.sitemap_page(state(request).pool, after_id, SITEMAP_URLS)
+    rows = await threads.sitemap_page(read_pool(request), after_id, SITEMAP_URLS)
     if not rows and after_id:
         raise _not_found()  # past the last page (its threads were deleted since the index was read)
     urls = "".join(

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from .. import auth
 from ..errors import NotFound
 from ..store import profiles
-from .common import json, state
+from .common import json, read_pool, replica_read, state
 from .inputs import PageSize, path_id, query, query_limit
 
 USERNAME_MAX = 32
@@ -22,21 +22,24 @@ def path_username(request: Request) -> str:
     return name
 
 
+@replica_read
 async def profile(request: Request) -> Response:
-    return json({"user": await profiles.profile(state(request).pool, path_username(request))})
+    return json({"user": await profiles.profile(read_pool(request), path_username(request))})
 
 
+@replica_read
 async def user_posts(request: Request) -> Response:
     st = state(request)
     name = path_username(request)
     lim = query_limit(request, USER_POSTS)
     reader = await auth.current_user(request, st)
-    return json(await profiles.user_posts(st.pool, name, reader["id"] if reader else None, lim,
+    return json(await profiles.user_posts(read_pool(request), name, reader["id"] if reader else None, lim,
                                           query(request, "before") or None))
 
 
+@replica_read
 async def permalink(request: Request) -> Response:
     st = state(request)
     post_id = path_id(request)
     reader = await auth.current_user(request, st)
-    return json(await profiles.permalink(st.pool, post_id, reader["id"] if reader else None))
+    return json(await profiles.permalink(read_pool(request), post_id, reader["id"] if reader else None))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +20,7 @@ from ..config import Settings
 from ..errors import BadRequest, RateLimited
 from ..state import AppState
 from ..store import search as store
-from .common import json, limit, state
+from .common import json, limit, read_pool, replica_read, state
 from .inputs import PageSize, query, query_limit, unless_gone
 
 Q_MAX = limits.SEARCH_Q_MAX
@@ -46,8 +47,8 @@ def _text(request: Request, name: str, high: int, required: bool = False) -> str
     return value
 
 
-async def _in_a_slot(st: AppState, q: str, category: str | None, author: str | None, sort: str, lim: int,
-                     before: str | None, reader_id: int | None) -> dict[str, Any]:
+async def _in_a_slot(st: AppState, pool: asyncpg.Pool, q: str, category: str | None, author: str | None, sort: str,
+                     lim: int, before: str | None, reader_id: int | None) -> dict[str, Any]:
     """The search, in one of the process's slots (429 when none frees up within SLOT_WAIT)."""
     sem = st.search_slots
     try:
@@ -55,12 +56,13 @@ async def _in_a_slot(st: AppState, q: str, category: str | None, author: str | N
     except TimeoutError:
         raise RateLimited(1, "Too many searches are running at once; try again in 1 s") from None
     try:
-        return await store.search(st.pool, q, category, author, sort, lim, before, reader_id,
+        return await store.search(pool, q, category, author, sort, lim, before, reader_id,
                                   timeout=st.settings.search_timeout_seconds)
     finally:
         sem.release()
 
 
+@replica_read
 async def search(request: Request) -> Response:
     st = state(request)
     q = _text(request, "q", Q_MAX, required=True)
@@ -76,5 +78,5 @@ async def search(request: Request) -> Response:
     await limit(st, f"search:ip:{auth.client_key(request, st.settings)}", limits.search_per_ip)
     if reader is not None:
         await limit(st, f"search:{reader['id']}", limits.search_per_user)
-    return json(await unless_gone(request, _in_a_slot(st, q or "", category, author, sort, lim, before,
-                                                      reader["id"] if reader else None)))
+    return json(await unless_gone(request, _in_a_slot(st, read_pool(request), q or "", category, author, sort, lim,
+                                                      before, reader["id"] if reader else None)))

@@ -21,7 +21,7 @@ from ..fields import whole
 from ..store import bookmarks as bookmark_store
 from ..store import similar as similar_store
 from ..store import tags as tag_store
-from .common import json, limit, state, writing
+from .common import json, limit, read_pool, replica_read, state, writing
 from .inputs import PageSize, query, query_limit
 
 # Before folding: ASCII only (A-Z too), so no look-alike folds into a name.
@@ -64,14 +64,14 @@ class BookmarkChange(msgspec.Struct):
     bookmarked: bool
 
 
+@replica_read
 async def list_tags(request: Request) -> Response:
-    st = state(request)
     lim = query_limit(request, TAG_LIST)
     q = query(request, "q")
     prefix = q.strip().lower() if q else None
     if prefix and not TAG_FOLDED.fullmatch(prefix):
         return json({"tags": []})  # no tag starts so
-    return json({"tags": await tag_store.listing(st.pool, prefix, lim)})
+    return json({"tags": await tag_store.listing(read_pool(request), prefix, lim)})
 
 
 async def set_tag_following(request: Request) -> Response:
@@ -81,6 +81,7 @@ async def set_tag_following(request: Request) -> Response:
     return json({"following": await tag_store.set_following(st.pool, user["id"], name, body.following)})
 
 
+@replica_read
 async def similar(request: Request) -> Response:
     st = state(request)
     title = (query(request, "title") or "").strip()[:TITLE_MAX]
@@ -91,7 +92,7 @@ async def similar(request: Request) -> Response:
         raise BadRequest("title is required", code="bad_parameter", field="title")
     limits = st.settings.limits
     await limit(st, f"search:ip:{auth.client_key(request, st.settings)}", limits.search_per_ip)
-    found = await similar_store.similar(st.pool, title, body, timeout=st.settings.search_timeout_seconds,
+    found = await similar_store.similar(read_pool(request), title, body, timeout=st.settings.search_timeout_seconds,
                                        vocabulary=st.vocabulary)
     return json({"threads": found})
 

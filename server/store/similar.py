@@ -7,9 +7,9 @@ From PostgreSQL alone, two ways of being alike, added up:
   matches only; the posts_question_search index holds questions alone).
   A common word says little about which question this is, and its posting list is long (at 1M posts one such
   word matched 96 % of the questions, and reading them was the whole cost): words are taken rarest first while
-  the questions they are expected in stay within WORD_MATCHES each and MATCHES together, by the lexeme
+  the posts they are expected in stay within WORD_MATCHES each and MATCHES together, by the lexeme
   frequencies PostgreSQL's own statistics keep for the column (pg_stats.most_common_elems, renewed by ANALYZE,
-  read here at most every VOCABULARY_SECONDS) times the questions the index holds. A small forum keeps every word.
+  read here at most every VOCABULARY_SECONDS) times the posts there are. A small forum keeps every word.
 * trigrams: among those candidates, the titles most like the one typed (pg_trgm's similarity(), weighted by
   TITLE_WEIGHT). It ranks, it does not search: searching all titles for likeness read ~20,000 of them at 1M
   posts (the GIN trigram index narrows little for titles of common trigrams), and on the paraphrase set the
@@ -37,8 +37,8 @@ CANDIDATES = 500  # full-text matches ranked (the newest)
 TRIGRAM_CANDIDATES = 50  # of the full-text candidates, those whose titles are most alike get the title's weight
 TITLE_WEIGHT = 2.0  # a title's trigram similarity (0–1) against ts_rank (mostly 0–0.6)
 
-WORD_MATCHES = 1000  # a word expected in more questions than this is left out
-MATCHES = 2000  # the words searched for together: expected in at most this many questions
+WORD_MATCHES = 4000  # a word expected in more posts than this is left out
+MATCHES = 8000  # the words searched for together: expected in at most this many posts
 VOCABULARY_SECONDS = 600.0
 
 WORDS_SQL = f"""
@@ -50,7 +50,7 @@ SELECT coalesce(array_agg(lexeme ORDER BY first), '{{}}') FROM (
 # of null vectors); a word that is not listed is rarer than the least listed.
 VOCABULARY_SQL = """
 SELECT s.most_common_elems::text::text[] AS words, s.most_common_elem_freqs AS freqs,
-       (SELECT c.reltuples FROM pg_class c WHERE c.oid = 'posts_question_search'::regclass) AS questions
+       (SELECT c.reltuples FROM pg_class c WHERE c.oid = 'posts'::regclass) AS posts
 FROM pg_stats s WHERE s.schemaname = current_schema() AND s.tablename = 'posts' AND s.attname = 'search'
 """
 
@@ -83,7 +83,7 @@ class Vocabulary:
     def __init__(self) -> None:
         self.freqs: dict[str, float] = {}
         self.rare = 0.0  # the share of posts a word that is not listed is taken to be in
-        self.questions = 0.0  # how many questions the index holds (its reltuples, kept by VACUUM and ANALYZE)
+        self.posts = 0.0  # how many posts there are (reltuples, kept by VACUUM and ANALYZE)
         self.read_at: float | None = None
 
     async def refresh(self, conn: asyncpg.Connection) -> None:
@@ -93,21 +93,25 @@ class Vocabulary:
         self.read_at = now
         row = await conn.fetchrow(VOCABULARY_SQL)
         if row is None or not row["words"] or not row["freqs"]:
-            self.freqs, self.rare, self.questions = {}, 0.0, 0.0
+            self.freqs, self.rare, self.posts = {}, 0.0, 0.0
             return
         self.freqs = dict(zip(row["words"], row["freqs"], strict=False))
         # PostgreSQL's own guess for an element its statistics do not list (ts_selfuncs.c): at most half the least
         # listed frequency, and at most DEFAULT_TS_MATCH_SEL.
         self.rare = min(0.005, float(row["freqs"][-3]) / 2)
-        self.questions = max(float(row["questions"] or 0), 0.0)
+        self.posts = max(float(row["posts"] or 0), 0.0)
 
     def telling(self, words: list[str]) -> list[str]:
-        """The words worth searching for, rarest first: none expected in more than WORD_MATCHES questions, and
-        together in at most MATCHES (a small forum keeps them all: every posting list is short there)."""
+        """The words worth searching for, rarest first: none expected in more than WORD_MATCHES posts, and
+        together in at most MATCHES (a small forum keeps them all: every posting list is short there).
+
+        Counted in posts, not questions: the statistics are the column's, over every post, and a word's share
+        among questions can be far above its share among all posts (title words are only in questions), so
+        only the posts' count bounds what the question index holds for it."""
         chosen: list[str] = []
         total = 0.0
         for freq, word in sorted((self.freqs.get(w, self.rare), w) for w in words):
-            matches = freq * self.questions
+            matches = freq * self.posts
             if matches > WORD_MATCHES or total + matches > MATCHES:
                 break
             chosen.append(word)

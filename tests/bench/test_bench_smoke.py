@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import common, fanout, uploads
+from bench import common, fanout, uploads, writes
 
 
 @pytest.fixture()
@@ -57,3 +57,17 @@ def test_uploads_small_every_upload_lands(bench_env: None) -> None:
     assert result["statuses"] == {201: 2}
     assert result["cpu_s_per_upload"] > 0 and result["rss_peak_mb"] >= result["rss_before_mb"] > 0
     assert result["healthz_idle_ms"]["n"] > 0 and result["healthz_busy_ms"]["n"] > 0
+
+
+@pytest.mark.timeout(240)
+def test_writes_before_and_after_with_the_stall_probe(bench_env: None) -> None:
+    """bench.writes --ab --stall-probe at a small rate: both variants commit every reply and the probe reports."""
+    result = writes.main(["--rate", "20", "--duration", "1", "--users", "2", "--threads", "2", "--stall-probe",
+                          "--ab", "PARLEY_GC_FREEZE=off", "--name", "smoke-writes"])
+    rows = result["rows"]
+    assert [r["variant"] for r in rows] == ["before (PARLEY_GC_FREEZE=off)", "after"]
+    for row in rows:
+        assert row["committed"] == row["stored"] == 20, row
+        assert row["stalls"]["gen2_collections"] >= 0 and "stalls_at" in row["stalls"]
+    assert len(result["shapes"]) == 2 and len(result["shapes"][0]["latency_quantiles_ms"]) == 1001
+

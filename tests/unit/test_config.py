@@ -53,7 +53,11 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_SMTP_URL", "smtp://"), ("PARLEY_SMTP_URL", "smtp://mail.example:99999"), ("PARLEY_MAIL_FROM", "nobody"),
     ("PARLEY_MAIL_FROM", "a@b.example, c@d.example"), ("PARLEY_SMTP_LISTEN", "2525"),
     ("PARLEY_SMTP_LISTEN", "127.0.0.1:70000"), ("PARLEY_MAIL_DELAY_SECONDS", "-1"),
-    ("PARLEY_MAIL_DELAY_SECONDS", "later"), ("PARLEY_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
+    ("PARLEY_MAIL_DELAY_SECONDS", "later"), ("PARLEY_GC_FREEZE", "sometimes"),
+    ("PARLEY_DATABASE_REPLICA_URLS", "mysql://replica"), ("PARLEY_DATABASE_REPLICA_URLS", "postgresql://r:70000/db"),
+    ("PARLEY_DATABASE_REPLICA_URLS", "postgresql://r1:5432,r2:5432/db"), ("PARLEY_REPLICA_MAX_LAG_SECONDS", "0"),
+    ("PARLEY_REPLICA_MAX_LAG_SECONDS", "soon"), ("DATABASE_URL", "postgresql://a:5432,b:x/db"),
+    ("PARLEY_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
     ("PARLEY_WEBHOOK_WORKERS", "100"), ("PARLEY_OIDC_ISSUER", "http://id.example.org"),
     ("PARLEY_OIDC_CLIENT_SECRET", "s3cret"), ("PARLEY_SSO_ONLY", "on"),
 ])
@@ -103,3 +107,15 @@ def test_mail_settings(tmp_path):
     assert s.smtp_url == "smtps://u:p@mail.example:465" and s.mail_from == "Forum <forum@example.org>"
     assert s.smtp_listen == ("::1", 2525) and s.public_url == "https://forum.example/community"
     assert s.mail_delay_seconds == 0
+
+
+def test_replica_urls_and_a_multi_host_database_url(tmp_path):
+    """Replica URLs are comma-separated, one host each; DATABASE_URL may name several hosts (failover)."""
+    s = config.load({"PARLEY_DATA_DIR": str(tmp_path), "PARLEY_SECRET": "x" * 20,
+                     "DATABASE_URL": "postgresql://p@a:5432,b:5433/db?target_session_attrs=read-write",
+                     "PARLEY_DATABASE_REPLICA_URLS": "postgresql://r@r1:5432/db, postgresql://r@r2/db",
+                     "PARLEY_REPLICA_MAX_LAG_SECONDS": "2.5"})
+    assert s.database_url == "postgresql://p@a:5432,b:5433/db?target_session_attrs=read-write"
+    assert s.database_replica_urls == ("postgresql://r@r1:5432/db", "postgresql://r@r2/db")
+    assert s.replica_max_lag_seconds == 2.5
+    assert config.load({"PARLEY_DATA_DIR": str(tmp_path)}).database_replica_urls == ()

@@ -87,32 +87,33 @@ def test_accepted_first_and_duplicates_left_out(server, forum):
 
 
 def test_common_words_are_left_out_rarest_kept_first():
-    """With statistics, words expected in more than WORD_MATCHES questions are not searched for, the rest are taken
+    """With statistics, words expected in more than WORD_MATCHES posts are not searched for, the rest are taken
     rarest first within MATCHES together; without statistics (a small forum) every word is searched for."""
     vocabulary = similar.Vocabulary()
     assert sorted(vocabulary.telling(["egg", "boil", "answer"])) == ["answer", "boil", "egg"]
     vocabulary.freqs = {"answer": 0.9, "boil": 0.004, "egg": 0.0095, "yolk": 0.006}
-    vocabulary.rare, vocabulary.questions = 0.001, 100_000.0
-    # answer: 90,000 questions (left out); unlisted "grey" 100, boil 400, yolk 600, egg 950: 1,100 + 950 > 2,000
+    vocabulary.rare, vocabulary.posts = 0.001, 400_000.0
+    # answer: 360,000 posts (left out); unlisted "grey" 400, boil 1,600, yolk 2,400, egg 3,800: 4,400 + 3,800 > 8,000
     assert vocabulary.telling(["answer", "egg", "boil", "yolk", "grey"]) == ["grey", "boil", "yolk"]
     assert vocabulary.telling(["answer"]) == []
-    vocabulary.questions = 40.0  # the same shares in a small forum: every posting list is short
+    vocabulary.posts = 400.0  # the same shares in a small forum: every posting list is short
     assert vocabulary.telling(["answer", "egg"]) == ["egg", "answer"]
 
 
 async def test_statistics_name_a_forums_common_word(tx):
-    """After ANALYZE, the vocabulary read from pg_stats knows a word that is in most questions as common, and a
-    question found by its rare word is still answered although the common word is left out."""
+    """After ANALYZE, the vocabulary read from pg_stats knows a word in 5,000 questions as common (whatever else
+    the database holds) and leaves it out, keeping a rare word."""
     user = await tx.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES ('voc', 'V', 'x')"
                              " RETURNING id")
     cat = await tx.fetchval("INSERT INTO categories (slug, name) VALUES ('voc', 'V') RETURNING id")
     await tx.execute("""
         WITH t AS (INSERT INTO threads (category_id, author_id, title, seq)
-                   SELECT $1, $2, 'Ubiquitousword question ' || i, 1 FROM generate_series(1, 3000) i RETURNING id)
+                   SELECT $1, $2, 'Ubiquitousword question ' || i, 1 FROM generate_series(1, 5000) i RETURNING id)
         INSERT INTO posts (thread_id, kind, author_id, body, html, seq)
         SELECT id, 'question', $2, 'ubiquitousword again', '', 1 FROM t""", cat, user)
     await tx.execute("ANALYZE posts")
     vocabulary = similar.Vocabulary()
     await vocabulary.refresh(tx)
-    assert vocabulary.questions >= 3000 and vocabulary.freqs.get("ubiquitousword", 0) * vocabulary.questions > 1000
+    expected = vocabulary.freqs.get("ubiquitousword", 0) * vocabulary.posts
+    assert vocabulary.posts >= 5000 and expected > similar.WORD_MATCHES, expected
     assert vocabulary.telling(["ubiquitousword", "zyzzyvaword"]) == ["zyzzyvaword"]
