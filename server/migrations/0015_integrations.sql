@@ -1,5 +1,4 @@
--- integrations (issue 31; docs/api.md "Leaving", "Webhooks", "Single sign-on"). Planned as 0015; named 0014 on
--- the branch while no 0014 exists on main (the runner refuses gaps). The lead renumbers at merge.
+-- integrations (issue 31; docs/api.md "Leaving", "Webhooks", "Single sign-on").
 
 -- Leaving (DELETE /api/me): the row stays, nameless, so the posts it wrote keep an author; deleted_at marks it.
 ALTER TABLE users ADD COLUMN deleted_at timestamptz;
