@@ -599,3 +599,51 @@ CREATE TABLE IF NOT EXISTS drafts (
     PRIMARY KEY (user_id, key)
 );
 CREATE INDEX IF NOT EXISTS drafts_updated ON drafts (updated_at);
+
+-- Leaving, webhooks and single sign-on (integrations migration).
+-- Leaving (DELETE /api/me): the row stays, nameless, so the posts it wrote keep an author; deleted_at marks it.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS deleted_at timestamptz;
+
+-- Webhooks (moderators). The secret is kept as given (base64 of the key's bytes): signing needs it.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id          bigserial PRIMARY KEY,
+    url         text NOT NULL,
+    events      text[] NOT NULL,
+    secret      text NOT NULL,
+    created_by  bigint REFERENCES users(id) ON DELETE SET NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- The webhook outbox: one row per (webhook, thread event), written in the transaction of the event
+-- (store/events.py). The payload is read from thread_events when it is sent. A row is due once every earlier
+-- row of its (webhook, thread) is delivered or failed: that is the order per thread.
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id           bigserial PRIMARY KEY,
+    webhook_id   bigint NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    thread_id    bigint NOT NULL,
+    seq          bigint NOT NULL,
+    name         text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    next_try_at  timestamptz NOT NULL DEFAULT now(),
+    tries        integer NOT NULL DEFAULT 0,
+    delivered_at timestamptz,
+    failed_at    timestamptz,
+    last_status  integer,
+    last_error   text,
+    UNIQUE (webhook_id, thread_id, seq)
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_pending ON webhook_deliveries (webhook_id, thread_id, seq)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (next_try_at)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_log ON webhook_deliveries (webhook_id, id DESC);
+
+-- Single sign-on: which provider account is which user (issuer + subject, as OpenID Connect names one).
+CREATE TABLE IF NOT EXISTS oidc_identities (
+    issuer     text NOT NULL,
+    subject    text NOT NULL,
+    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX IF NOT EXISTS oidc_identities_user ON oidc_identities (user_id);

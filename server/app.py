@@ -40,8 +40,10 @@ from .api import (
     preview,
     profiles,
     search,
+    sso,
     tags,
     uploads,
+    webhooks,
 )
 from .api.common import json
 from .auth import Cookies
@@ -53,7 +55,9 @@ from .live.channels import Channels
 from .live.cluster import RedisClient, RedisClusterBroker, cluster_client
 from .live.hub import Hub
 from .live.presence import Presence
+from .oidc import Provider
 from .outbox.mailer import Mailer
+from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
@@ -244,8 +248,13 @@ def routes() -> list[Any]:
         Route("/api/session", accounts.sign_in, methods=["POST"]),
         Route("/api/session", accounts.sign_out, methods=["DELETE"]),
         Route("/api/me", accounts.me, methods=["GET"]),
+        Route("/api/me", leaving.delete_me, methods=["DELETE"]),
         Route("/api/me/password", accounts.change_password, methods=["PUT"]),
         Route("/api/me/export", leaving.export, methods=["GET"]),
+        Route("/api/webhooks", webhooks.create_webhook, methods=["POST"]),
+        Route("/api/webhooks", webhooks.list_webhooks, methods=["GET"]),
+        Route("/api/webhooks/{id}", webhooks.delete_webhook, methods=["DELETE"]),
+        Route("/api/webhooks/{id}/deliveries", webhooks.list_deliveries, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.list_keys, methods=["GET"]),
         Route("/api/me/api-keys", apikeys.create_key, methods=["POST"]),
         Route("/api/me/api-keys/{id}", apikeys.delete_key, methods=["DELETE"]),
@@ -313,6 +322,9 @@ def routes() -> list[Any]:
         Route("/t/{rest:path}", pages.thread_page, methods=["GET"]),
         Route("/u/{rest:path}", pages.profile_page, methods=["GET"]),
         Route("/robots.txt", pages.robots, methods=["GET"]),
+        Route("/auth/oidc/config", sso.config, methods=["GET"]),
+        Route("/auth/oidc/login", sso.login, methods=["GET"]),
+        Route("/auth/oidc/callback", sso.callback, methods=["GET"]),
         Route("/feeds/latest.atom", feeds.latest, methods=["GET"]),
         Route("/feeds/c/{slug}.atom", feeds.category, methods=["GET"]),
         Route("/feeds/tag/{name}.atom", feeds.tag, methods=["GET"]),
@@ -396,11 +408,13 @@ class Parley:
                                                    settings.s3_access_key, settings.s3_secret_key,
                                                    settings.s3_region),
                               images=ImageWorkers(settings.render_workers),
-                              mailer=Mailer(pool, settings, presence.online), replicas=replicas,
+                              mailer=Mailer(pool, settings, presence.online), webhooks=Deliverer(pool, settings),
+                              oidc=Provider(settings), replicas=replicas,
                               spam_check=SpamCheck(settings.spam_check_url, settings.spam_check_timeout_seconds,
                                                    settings.public_url or ""))
         app.state.parley = self.state
         await self.state.mailer.start(self.state)
+        self.state.webhooks.start()
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
@@ -414,6 +428,7 @@ class Parley:
             warm.cancel()
             self.state.shutting_down = True
             await self.state.mailer.stop()
+            await self.state.webhooks.stop()
             self.state.feed_publisher.close()
             await presence.stop()
             await hub.stop()

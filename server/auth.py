@@ -231,6 +231,12 @@ async def require_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Rec
     return user
 
 
+def refuse_passwords(settings: Settings) -> None:
+    """PARLEY_SSO_ONLY: password sign-up, sign-in and reset are off (people sign in through the provider)."""
+    if settings.sso_only:
+        raise Forbidden("This site signs people in through its single sign-on provider only", code="sso_only")
+
+
 def require_moderator(user: asyncpg.Record) -> None:
     if not user["is_moderator"]:
         raise Forbidden("Only a moderator can do this")

@@ -114,6 +114,16 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str | None = None
+    # Webhooks (docs/operations.md "Webhooks"): private, loopback and link-local targets allowed (tests, a LAN);
+    # how many delivery tasks this process runs (0: it delivers none; any other process does).
+    webhook_allow_private: bool = False
+    webhook_workers: int = 4
+    # Single sign-on (docs/operations.md "Single sign-on"): OpenID Connect, all three or none; sso_only turns
+    # password sign-up, sign-in and reset off.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    sso_only: bool = False
     # Who may read /metrics (by auth.client_ip): loopback unless PARLEY_METRICS_ALLOW says otherwise.
     metrics_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
         ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -215,6 +225,35 @@ def _upload_store(raw: str) -> str:
     if "://" in raw:
         raise ConfigError(f"PARLEY_UPLOAD_STORE must be a directory or s3://BUCKET/PREFIX, not {raw!r}")
     return raw
+
+
+def _oidc(issuer: str | None, client_id: str | None, client_secret: str | None,
+          sso_only: str | None) -> dict[str, object]:
+    """PARLEY_OIDC_ISSUER, _CLIENT_ID and _CLIENT_SECRET (all or none) and PARLEY_SSO_ONLY. The issuer is https,
+    or http on a loopback address only (a provider in the same host, as in tests)."""
+    names = ("PARLEY_OIDC_ISSUER", "PARLEY_OIDC_CLIENT_ID", "PARLEY_OIDC_CLIENT_SECRET")
+    kw: dict[str, object] = {}
+    given = [n for n, v in zip(names, (issuer, client_id, client_secret), strict=True) if v is not None]
+    if given and len(given) < 3:
+        missing = next(n for n in names if n not in given)
+        raise ConfigError(f"{missing} is required with {given[0]} (single sign-on needs all three)")
+    if issuer is not None:
+        parts = urlsplit(issuer.strip())
+        loopback = False
+        try:
+            loopback = parts.hostname == "localhost" or ipaddress.ip_address(parts.hostname or "").is_loopback
+        except ValueError:
+            pass
+        if parts.query or parts.fragment or not parts.hostname or not (
+                parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise ConfigError(f"PARLEY_OIDC_ISSUER must be an https URL (http only on a loopback address), "
+                              f"not {issuer!r}")
+        kw.update(oidc_issuer=issuer.strip().rstrip("/"), oidc_client_id=client_id, oidc_client_secret=client_secret)
+    if sso_only is not None:
+        kw["sso_only"] = _bool("PARLEY_SSO_ONLY", sso_only)
+        if kw["sso_only"] and issuer is None:
+            raise ConfigError("PARLEY_SSO_ONLY=on needs PARLEY_OIDC_ISSUER (else nobody could sign in)")
+    return kw
 
 
 def _origin(raw: str) -> str:
@@ -366,6 +405,12 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["s3_region"] = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
         if (kw["s3_access_key"] is None) != (kw["s3_secret_key"] is None):
             raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither")
+    if (raw := get("PARLEY_WEBHOOK_ALLOW_PRIVATE")) is not None:
+        kw["webhook_allow_private"] = _bool("PARLEY_WEBHOOK_ALLOW_PRIVATE", raw)
+    if (raw := get("PARLEY_WEBHOOK_WORKERS")) is not None:
+        kw["webhook_workers"] = int(_number("PARLEY_WEBHOOK_WORKERS", raw, int, 0, 64))
+    kw.update(_oidc(get("PARLEY_OIDC_ISSUER"), get("PARLEY_OIDC_CLIENT_ID"), get("PARLEY_OIDC_CLIENT_SECRET"),
+                    get("PARLEY_SSO_ONLY")))
     if (raw := get("PARLEY_DEMO")) is not None:
         kw["demo_on_empty"] = _bool("PARLEY_DEMO", raw)
     data_dir = kw.setdefault("data_dir", Path.cwd() / ".parley")

@@ -14,7 +14,9 @@ failure policy, and nothing else in the request path calls the broker:
 5. thread-list updates on the feeds (soft: a client that reconnects reloads its list);
 6. mail queued: the rows are committed; this only wakes the process's outbox sender (outbox/sender.py), which
    would otherwise find them at its next poll;
-7. site frames, to every socket of every process (a silence: soft, the pages reread what they show).
+7. webhook deliveries queued with the events (store/events.py writes them in the event's statement): this only
+   wakes the process's deliverer (outbox/webhooks.py), as for mail;
+8. site frames, to every socket of every process (a silence: soft, the pages reread what they show).
 
 Failure policy: every effect is either stored before COMMIT or soft, so a failed publish is logged and
 counted (`parley_effect_failures_total{effect}`), never an error for the writer, and the next effect is
@@ -56,6 +58,8 @@ async def after_commit(st: AppState, written: Written[Any]) -> None:
         await _guarded("feeds", st.feed_publisher.publish(written.feeds, written.moved_from))
     if written.mail_queued:
         st.mailer.queued(written.mail_queued)
+    if hooks := sum(event.webhooks for event in written.events):
+        st.webhooks.queued(hooks)
     for frame in written.site_frames:
         await _guarded("site frames", userchannel.publish_site_frame(st.broker, st.channels, frame))
 

@@ -81,6 +81,12 @@ def render() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+WEBHOOKS_QUEUED = Counter("parley_webhook_queued", "Webhook deliveries written to the outbox with their events")
+WEBHOOKS_DELIVERED = Counter("parley_webhook_delivered", "Webhook deliveries answered 2xx")
+WEBHOOKS_RETRIES = Counter("parley_webhook_retries", "Webhook sends that failed for now (not 2xx, down, slow)")
+WEBHOOKS_FAILED = Counter("parley_webhook_failed", "Webhook deliveries given up after 24 hours")
+WEBHOOKS_OLDEST_PENDING = Gauge("parley_webhook_oldest_pending_seconds",
+                                "Age of the oldest webhook delivery not yet delivered (0: none)")
 MAIL_QUEUED = Counter("parley_mail_queued", "Mails written to the outbox (server/outbox/)", ["kind"])
 MAIL_SENT = Counter("parley_mail_sent", "Mails the SMTP server accepted (or written to the mail directory)")
 MAIL_RETRIES = Counter("parley_mail_retries", "Sends that failed for now (down, slow, 4xx): due again later")

@@ -24,6 +24,7 @@ from .api import (
     following,
     forum,
     inputs,
+    leaving,
     mail,
     mentions,
     moderation,
@@ -33,6 +34,7 @@ from .api import (
     search,
     tags,
     uploads,
+    webhooks,
 )
 from .auth import COOKIE
 from .live.ws import FEED
@@ -67,7 +69,8 @@ REQUESTS = [accounts.SignUp, accounts.SignIn, accounts.PasswordChange, forum.New
             moderation.FlagChange, moderation.Suspension, moderation.Silence, preview.Preview, notifications.MarkRead,
             following.Following, following.ReadPosition, mail.EmailChange, mail.VerifyEmail, mail.ResetRequest,
             mail.ResetConfirm, mail.PreferencesChange, forum.Duplicate, tags.TagFollowing, tags.BookmarkChange,
-            uploads.AvatarChange, apikeys.NewApiKey, drafts.DraftChange, forum.Approval, forum.Ignored]
+            uploads.AvatarChange, apikeys.NewApiKey, drafts.DraftChange, leaving.AccountDeletion,
+            webhooks.NewWebhook, forum.Approval, forum.Ignored]
 
 
 def _no_nul(schema: Any) -> None:
@@ -228,6 +231,13 @@ def op(op_id: str, summary: str, ok: Schema, errors: list[str], *, body: str | N
     return operation
 
 
+def _redirect(op_id: str, summary: str, status: str, params: list[Schema], errors: list[str]) -> Schema:
+    """A browser redirect of the single sign-on dance: the answer is a Location, errors are the usual body."""
+    return {"operationId": op_id, "summary": summary, "tags": ["sso"], "security": NOBODY, "parameters": params,
+            "responses": {status: {"description": "Redirect", "headers": {"Location": {"schema": STR}}},
+                          **{s: ERRORS[s] for s in sorted({*errors, "400", "503"})}}}
+
+
 def _unsubscribe() -> Schema:
     """The one-click unsubscribe of a mail's List-Unsubscribe URL (RFC 8058): a form, no session, no Origin check."""
     form = {"type": "object", "properties": {"List-Unsubscribe": {"const": "One-Click"}},
@@ -319,7 +329,13 @@ def _paths() -> dict[str, Schema]:
             "delete": op("signOut", "Sign out: the session is revoked server-side", _ok("204", None, "Signed out"),
                          [], security=SIGNED_IN, tag="accounts"),
         },
-        "/api/me": {"get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts")},
+        "/api/me": {
+            "get": op("me", "Who am I", user_answer, ["401"], security=SIGNED_IN, tag="accounts"),
+            "delete": op("deleteMe", "Delete my account: every session ends (sockets close with 4001), the username is "
+                         "freed, my posts stay under deleted-user-N (their text too unless erase_posts). "
+                         "403 wrong_password", _ok("204", None, "Deleted"), ["429"], body="AccountDeletion",
+                         security=SESSION, tag="accounts"),
+        },
         "/api/me/export": {"get": op(
             "exportMe", "Everything I wrote and set, as one JSON document (a download)", _ok("200", ref("Export")),
             ["429"], security=SIGNED_IN, tag="accounts")},
@@ -347,6 +363,33 @@ def _paths() -> dict[str, Schema]:
                          _ok("204", None, "Deleted"), ["422", "429"], params=[DRAFT_KEY], security=SIGNED_IN,
                          tag="accounts"),
         },
+        "/api/webhooks": {
+            "post": op("createWebhook", "Make a webhook (moderators): signed deliveries of the events named; its "
+                       "secret is in this answer only. A URL on a loopback, private or link-local address is 422 "
+                       "field url",
+                       _ok("201", ref("WebhookCreated"), "Created"), ["409", "429"], body="NewWebhook",
+                       security=SIGNED_IN, tag="webhooks"),
+            "get": op("listWebhooks", "The webhooks (moderators), newest first, never their secrets",
+                      _ok("200", ref("Webhooks")), [], security=SIGNED_IN, tag="webhooks"),
+        },
+        "/api/webhooks/{id}": {"delete": op(
+            "deleteWebhook", "Delete a webhook and its delivery log (moderators)", _ok("204", None, "Deleted"),
+            ["429"], params=[PATH_ID], security=SIGNED_IN, tag="webhooks")},
+        "/api/webhooks/{id}/deliveries": {"get": op(
+            "listWebhookDeliveries", "A webhook's deliveries, newest first (moderators)",
+            _ok("200", ref("WebhookDeliveries")), [], params=[PATH_ID, LIMIT(webhooks.DELIVERIES), BEFORE],
+            security=SIGNED_IN, tag="webhooks")},
+        "/auth/oidc/config": {"get": op(
+            "ssoConfig", "Single sign-on: the provider's name for a 'Sign in with …' button (null: not set up)",
+            _ok("200", ref("SsoConfig")), [], tag="sso")},
+        "/auth/oidc/login": {"get": _redirect(
+            "ssoLogin", "Single sign-on: a redirect to the provider (authorization code, PKCE S256, state, nonce)",
+            "302", [_param("next", "query", STR, "A path on this site to go to afterwards")], ["403", "404"])},
+        "/auth/oidc/callback": {"get": _redirect(
+            "ssoCallback", "Single sign-on: the provider sends the person back here; signed in, 303 to `next`. A "
+            "wrong state or nonce, an expired or foreign ID token: 403 oidc_failed, nothing made",
+            "303", [_param("code", "query", STR, "The provider's code"),
+                    _param("state", "query", STR, "The state of the login")], ["403", "404", "409", "429"])},
         "/api/me/password": {"put": op(
             "changePassword", "Change password: every earlier session ends, this one too (their sockets close with "
             "4001); the answer sets a new session cookie",

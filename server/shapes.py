@@ -414,10 +414,59 @@ class Export(msgspec.Struct):
     api_keys: list[ApiKey]
 
 
+class Webhook(msgspec.Struct):
+    id: int
+    url: str
+    events: list[str]
+    created_at: Time
+
+
+class WebhookCreated(msgspec.Struct):
+    """201: the webhook and its signing secret (`whsec_` + base64), shown only this once."""
+
+    webhook: Webhook
+    secret: str
+
+
+class Webhooks(msgspec.Struct):
+    webhooks: list[Webhook]
+
+
+class WebhookDelivery(msgspec.Struct):
+    """One delivery of the log: `id` is its webhook-id header; status pending, delivered or failed."""
+
+    id: str
+    type: str
+    thread: int
+    seq: int
+    status: Literal["pending", "delivered", "failed"]
+    tries: int
+    last_status: int | None
+    last_error: str | None
+    created_at: Time
+    delivered_at: Time | None
+    next_try_at: Time | None
+
+
+class WebhookDeliveries(msgspec.Struct):
+    deliveries: list[WebhookDelivery]
+    next: str | None
+
+
+class SsoConfig(msgspec.Struct):
+    """GET /auth/oidc/config: the provider's name for the page's button, and whether passwords are off (name and
+    login_url null: no single sign-on here)."""
+
+    name: str | None
+    login_url: str | None
+    sso_only: bool
+
+
 ANSWERS: tuple[type[msgspec.Struct], ...] = (
     Error, UserBrief, User, UserAnswer, Category, CategoryBrief, Thread, Notification, Unread, Post, Response,
     ThreadList, ThreadPage, Revision, Event, Presence, Flag, ModlogEntry, Profile, UserPost, UserPosts, Permalink,
     SearchResults, Preferences, PreferencesAnswer, Unsubscribed, Queued, TagList, SimilarThreads, Bookmarks,
     Upload, UploadAnswer, ApiKey, ApiKeyCreated, ApiKeys, Export, Draft, DraftAnswer, Drafts, DraftConflict,
+    Webhook, WebhookCreated, Webhooks, WebhookDelivery, WebhookDeliveries, SsoConfig,
     ReputationEvent, ReputationLedger, Privilege, Privileges,
 )

@@ -15,7 +15,9 @@ from .live.broker import Broker
 from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
+from .oidc import Provider
 from .outbox.mailer import Mailer
+from .outbox.webhooks import Deliverer
 from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
@@ -44,6 +46,8 @@ class AppState:
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)
     images: ImageWorkers  # image decoding and encoding, in worker processes, fair per user
     mailer: Mailer  # the composer, the outbox sender, notification mail and digests, the reply listener
+    webhooks: Deliverer  # the webhook outbox's deliverer (outbox/webhooks.py)
+    oidc: Provider  # the single sign-on provider (server/oidc.py); .enabled when PARLEY_OIDC_ISSUER is set
     spam_check: SpamCheck  # PARLEY_SPAM_CHECK_URL's client (server/spamcheck.py); off when unset
     replicas: Replicas  # where reads that may be a little stale go (server/replicas.py); the primary if none
     connections_per_ip: Counter[str] = field(default_factory=Counter)

@@ -25,6 +25,8 @@ async def _fill(conn: asyncpg.Connection, expired: int, live: int) -> None:
                               " RETURNING id")
     tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title) VALUES ($1, $2, 't') RETURNING id",
                               cid, uid)
+    hook = await conn.fetchval("INSERT INTO webhooks (url, events, secret) VALUES ('https://h.example', '{x}', 's')"
+                               " RETURNING id")
     for i in range(expired + live):
         old = i < expired
         age = "40 days" if old else "1 hour"
@@ -38,6 +40,9 @@ async def _fill(conn: asyncpg.Connection, expired: int, live: int) -> None:
         # Mail: sent 40 days ago goes; sent an hour ago, and unsent however old, stay.
         await conn.execute("INSERT INTO mail_outbox (kind, recipient, message, created_at, sent_at)"
                            " VALUES ('digest', 'a@example.org', '', now() - $1::text::interval, now())", age)
+        # Webhook deliveries: delivered 40 days ago goes; delivered an hour ago stays.
+        await conn.execute("INSERT INTO webhook_deliveries (webhook_id, thread_id, seq, name, created_at, delivered_at)"
+                           " VALUES ($1, $2, $3, 'x', now() - $4::text::interval, now())", hook, tid, i + 1, age)
         # Tokens: used two days ago goes; made an hour ago and unused stays.
         await conn.execute("INSERT INTO email_tokens (hash, user_id, purpose, email, epoch, expires_at, used_at)"
                            " VALUES (decode(md5(random()::text), 'hex'), $1, 'reset', 'a@example.org', 0,"
@@ -48,12 +53,12 @@ async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
     return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
 
 
-TABLES = ("sessions", "thread_events", "idempotency_keys", "mail_outbox", "email_tokens")
+TABLES = ("sessions", "thread_events", "idempotency_keys", "mail_outbox", "email_tokens", "webhook_deliveries")
 
 
 async def test_a_round_prunes_only_what_expired(fresh_db):
-    """Expired sessions, events past retention, day-old idempotency keys, month-old sent mail and used tokens
-    go; recent ones stay."""
+    """Expired sessions, events past retention, day-old idempotency keys, month-old sent mail, used tokens and
+    month-old webhook deliveries go; recent ones stay."""
     pool = await db.create_pool(fresh_db, max_size=2)
     try:
         async with pool.acquire() as conn:

@@ -87,6 +87,7 @@ def set_cookie(request: Request, response: Response, session_id: str) -> None:
 async def sign_up(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
+    auth.refuse_passwords(st.settings)
     body = await parse(request, SignUp)
     display = body.display_name if body.display_name is not None else body.username
     email = normalize(body.email) if body.email is not None else None
@@ -153,6 +154,7 @@ class Guessing:
 async def sign_in(request: Request) -> Response:
     st = state(request)
     auth.check_origin(request, st.settings)
+    auth.refuse_passwords(st.settings)
     body = await parse(request, SignIn)
     address = auth.client_key(request, st.settings)
     await limit(st, f"signin:ip:{address}", st.settings.limits.signin_per_ip)

@@ -92,6 +92,7 @@ async def request_reset(request: Request) -> Response:
     happen after the answer is sent, so its timing tells nothing either."""
     st = state(request)
     auth.check_origin(request, st.settings)
+    auth.refuse_passwords(st.settings)
     body = await parse(request, ResetRequest)
     address = normalize(body.email)
     await mail_limits(st, request, address)
@@ -117,6 +118,7 @@ async def confirm_reset(request: Request) -> Response:
     session of the user ends (their sockets close with 4001), as with a password change."""
     st = state(request)
     auth.check_origin(request, st.settings)
+    auth.refuse_passwords(st.settings)
     body = await parse(request, ResetConfirm)
     await limit(st, f"token:ip:{auth.client_key(request, st.settings)}", st.settings.limits.token_per_ip)
     new_hash = await auth.hash_password(body.new_password)  # before the transaction: it takes ~50 ms

@@ -9,6 +9,11 @@ transaction of the change (ARCHITECTURE rule 1), in one of two ways:
   (a new post: store/posts.py embeds them as CTEs, so the reply path costs one round trip).
 
 No other module writes `threads.seq` or `thread_events` (tests/unit/test_write_path.py greps for it).
+
+Each stored event is also queued for the webhooks subscribed to it, in the same statement (the webhook outbox,
+webhook_deliveries: one small row per webhook, the payload read from thread_events when it is sent; outbox/
+webhooks.py). With no webhook that wants it, that part inserts nothing. Event 1 of a thread (its question's
+post.created) is `thread.created` to webhooks (CONTRACT "Webhooks").
 The frame each returns is published by the API only after COMMIT (server/effects.py).
 
 A post's text is stored once (migration 0008): the post.created/post.edited event of a post keeps its
@@ -35,6 +40,21 @@ class Event:
     thread_id: int
     seq: int
     frame: bytes
+    webhooks: int = 0  # webhook deliveries queued with it (effects.after_commit wakes the deliverer)
+
+
+def webhook_name(seq: str, name: str) -> str:
+    """SQL of the name webhooks know an event by: a thread's event 1 is thread.created."""
+    return f"CASE WHEN {seq} = 1 AND {name} = 'post.created' THEN 'thread.created' ELSE {name} END"
+
+
+def queue_webhooks(source: str, thread_id: str, seq: str, name: str) -> str:
+    """SQL (an INSERT … RETURNING 1, for a CTE) queueing one delivery per webhook subscribed to the event of each
+    row of `source`; `thread_id`, `seq` and `name` are SQL over it."""
+    hook = webhook_name(seq, name)
+    return (f"INSERT INTO webhook_deliveries (webhook_id, thread_id, seq, name)"
+            f" SELECT w.id, {thread_id}, {seq}, {hook} FROM {source} JOIN webhooks w ON {hook} = any(w.events)"
+            f" RETURNING 1")
 
 
 def take_seq(also: str = "", where: str = "", returning: str = "id, seq") -> str:
@@ -73,9 +93,11 @@ def insert(source: str, thread_seq: str, name: str, data: str,
 
 
 _TAKE = take_seq(returning="seq")
-_STORE = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, $3, $4::text::jsonb)"
-_STORE_POST = ("INSERT INTO thread_events (thread_id, seq, name, data, post_id, revision)"
-               " VALUES ($1, $2, $3, $4::text::jsonb, $5, $6)")
+_HOOKS = f"h AS ({queue_webhooks('e', 'e.thread_id', 'e.seq', 'e.name')}) SELECT count(*) FROM h"
+_STORE = ("WITH e AS (INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, $3, $4::text::jsonb)"
+          f" RETURNING thread_id, seq, name), {_HOOKS}")
+_STORE_POST = ("WITH e AS (INSERT INTO thread_events (thread_id, seq, name, data, post_id, revision)"
+               f" VALUES ($1, $2, $3, $4::text::jsonb, $5, $6) RETURNING thread_id, seq, name), {_HOOKS}")
 
 
 async def append(conn: asyncpg.Connection, thread_id: int, name: str,
@@ -87,8 +109,8 @@ async def append(conn: asyncpg.Connection, thread_id: int, name: str,
     seq = await conn.fetchval(_TAKE, thread_id)
     assert seq is not None, "append to a missing thread"
     body = data if isinstance(data, bytes) else await data(seq)
-    await conn.execute(_STORE, thread_id, seq, name, body.decode())
-    return Event(thread_id, seq, event_frame(thread_id, seq, name, body))
+    hooks = await conn.fetchval(_STORE, thread_id, seq, name, body.decode())
+    return Event(thread_id, seq, event_frame(thread_id, seq, name, body), hooks)
 
 
 async def append_post(conn: asyncpg.Connection, thread_id: int, name: str, post: dict[str, Any]) -> Event:
@@ -97,10 +119,10 @@ async def append_post(conn: asyncpg.Connection, thread_id: int, name: str, post:
     names the revision; the frame carries the whole Post, as every read gives it."""
     seq = await conn.fetchval(_TAKE, thread_id)
     assert seq is not None, "append to a missing thread"
-    await conn.execute(_STORE_POST, thread_id, seq, name,
-                       encode({k: v for k, v in post.items() if k not in TEXT_FIELDS}).decode(),
-                       post["id"], post["revision"])
-    return Event(thread_id, seq, event_frame(thread_id, seq, name, encode(post)))
+    hooks = await conn.fetchval(_STORE_POST, thread_id, seq, name,
+                                encode({k: v for k, v in post.items() if k not in TEXT_FIELDS}).decode(),
+                                post["id"], post["revision"])
+    return Event(thread_id, seq, event_frame(thread_id, seq, name, encode(post)), hooks)
 
 
 # The most event data one read brings into memory: an HTTP page of events, one replay chunk, one backfill
@@ -110,9 +132,9 @@ READ_BUDGET = 1 << 20
 # An event's data as JSON text, a post's text put back from its revision (in SQL; `e` is thread_events,
 # `r` its LEFT JOINed post_revisions row). jsonb orders keys itself, so the text is what the event
 # would show had it kept body and html.
-_DATA = """(CASE WHEN e.post_id IS NULL THEN e.data
+DATA = _DATA = """(CASE WHEN e.post_id IS NULL THEN e.data
               ELSE e.data || jsonb_build_object('body', r.body, 'html', r.html) END)::text"""
-_TEXT = "LEFT JOIN post_revisions r ON r.post_id = e.post_id AND r.revision = e.revision"
+TEXT = _TEXT = "LEFT JOIN post_revisions r ON r.post_id = e.post_id AND r.revision = e.revision"
 
 
 async def since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, after: int,

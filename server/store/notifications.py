@@ -75,7 +75,7 @@ async def resolve_mentions(conn: asyncpg.Connection | asyncpg.Pool, names: list[
         return []
     return await conn.fetch(
         "SELECT u.id, u.username, lower(u.username) AS lname FROM unnest($1::text[]) WITH ORDINALITY AS n(name, ord)"
-        " JOIN users u ON lower(u.username) = n.name ORDER BY n.ord", names)
+        " JOIN users u ON lower(u.username) = n.name AND u.deleted_at IS NULL ORDER BY n.ord", names)
 
 
 _MENTION_LINK = re.compile(r'<a class="mention" href="/u/([^"/]+)"')

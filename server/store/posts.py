@@ -139,8 +139,9 @@ p AS (
 ), rd AS (
     INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
     ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
-), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")})
-SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")},
+), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")}
+), wh AS ({events.queue_webhooks("t", "t.id", "t.seq", "'post.created'")})
+SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")}, (SELECT count(*) FROM wh) AS webhooks,
        coalesce((SELECT array_agg(n.id ORDER BY n.user_id) FROM n), '{{}}') AS n_id,
        coalesce((SELECT array_agg(n.user_id ORDER BY n.user_id) FROM n), '{{}}') AS n_user,
        coalesce((SELECT array_agg(n.kind ORDER BY n.user_id) FROM n), '{{}}') AS n_kind,
@@ -260,7 +261,8 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
     notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
                                       users.brief_of(row, "author_"), {"id": thread_id, "title": row["title"]},
                                       row["id"])
-    event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data))
+    event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data),
+                         row["webhooks"])
     return Written((post, True), [event], notified, feeds=[thread_id])
 
 
@@ -336,6 +338,22 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
     await _lock_thread_of(conn, row["thread_id"], post_id, user)
     if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
         return Written(None)  # already gone: deleting twice is not an error
+    return await _delete(conn, post_id, row, user)
+
+
+async def erase(conn: asyncpg.Connection, post_id: int, author: asyncpg.Record) -> Written[None]:
+    """Its author's account is deleted with erase_posts (CONTRACT "Leaving"): the post's text goes as a deletion
+    takes it, but a question leaves its thread in place (the thread and others' posts stay). The thread is locked
+    first, as every write to it is; a post already deleted is left alone."""
+    row = await conn.fetchrow("SELECT thread_id, author_id, kind, deleted FROM posts WHERE id = $1", post_id)
+    await conn.execute("SELECT 1 FROM threads WHERE id = $1 FOR UPDATE", row["thread_id"])
+    if await conn.fetchval("SELECT deleted FROM posts WHERE id = $1", post_id):
+        return Written(None)
+    return await _delete(conn, post_id, row, author, keep_thread=True)
+
+
+async def _delete(conn: asyncpg.Connection, post_id: int, row: asyncpg.Record, user: asyncpg.Record,
+                  keep_thread: bool = False) -> Written[None]:
     touched = await reputation.locked_for_post(conn, post_id)  # before it goes: who earned by it
     await conn.execute("UPDATE posts SET deleted = true WHERE id = $1", post_id)
     await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
@@ -351,7 +369,7 @@ async def delete(conn: asyncpg.Connection, post_id: int, user: asyncpg.Record) -
         if before is not None and before <= 0:
             log.warning("response count already %s before deleting response %s of thread %s (kept at 0)",
                         before, post_id, row["thread_id"])
-    elif row["kind"] == "question":
+    elif row["kind"] == "question" and not keep_thread:
         await conn.execute("UPDATE threads SET deleted = true WHERE id = $1", row["thread_id"])
         recount |= await notifications.withdraw_thread(conn, row["thread_id"])
     if modlog.acts_on_other(user, row["author_id"]):

@@ -37,6 +37,11 @@ PRUNERS: list[Pruner] = [
         DELETE FROM mail_outbox WHERE id IN (
             SELECT id FROM mail_outbox WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL)
               AND created_at < now() - interval '30 days' LIMIT $1)"""),
+    # Webhook deliveries delivered or given up a month ago (the log shows the last month).
+    Pruner("webhook_deliveries", """
+        DELETE FROM webhook_deliveries WHERE id IN (
+            SELECT id FROM webhook_deliveries WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL)
+              AND created_at < now() - interval '30 days' LIMIT $1)"""),
     # Verification and reset tokens used or expired a day ago.
     Pruner("email_tokens", """
         DELETE FROM email_tokens WHERE hash IN (

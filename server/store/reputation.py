@@ -1,7 +1,7 @@
 """Reputation (CONTRACT rev. 3 "Trust and spam"; docs/moderation.md "Reputation"): a ledger and its sum.
 
 users.reputation is a maintained sum: 1 + the user's rows in reputation_events, never below 1. The rule lives
-once, in SQL (migration 0015_trust): the view reputation_sources lists a user's live sources (votes on their live
+once, in SQL (migration 0016_trust): the view reputation_sources lists a user's live sources (votes on their live
 questions and responses, the acceptance of their live response, their own acceptance of an answer) and the
 aggregate parley_reputation() replays them oldest first (+10 / +5 / -2, +15, +2; what votes earn capped at 200
 per UTC day; a loss clipped at 1). So the sum is always what a recount from scratch gives:

@@ -15,6 +15,9 @@ from ..wire import iso
 
 BRIEF_COLUMNS = "id, username, display_name, avatar_url"
 
+# The names deleted accounts take (store/leaving.py): nobody else may take one.
+DELETED_NAME = re.compile(r"deleted-user-[0-9]+", re.IGNORECASE)
+
 # The one copy of the username rule (CONTRACT "Limits"); always used with fullmatch, so "ada\n" is no username.
 USERNAME = re.compile(limits.USERNAME_PATTERN)
 
@@ -97,6 +100,8 @@ def full(row: asyncpg.Record) -> dict[str, Any]:
 
 async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display_name: str,
                  password_hash: str, is_moderator: bool = False) -> asyncpg.Record:
+    if DELETED_NAME.fullmatch(username):  # the names deleted accounts take (store/leaving.py)
+        raise Conflict("That username is taken", code="username_taken", field="username")
     try:
         return await conn.fetchrow(
             "INSERT INTO users (username, display_name, password_hash, is_moderator)"
@@ -107,10 +112,12 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, username: str, display
 
 
 async def by_username(conn: asyncpg.Connection | asyncpg.Pool, username: str) -> asyncpg.Record | None:
-    """The user with this name in canonical form; None for any string that is not a valid username."""
+    """The user with this name in canonical form; None for any string that is not a valid username, and for a
+    deleted account (its profile answers 404, it cannot sign in)."""
     if not valid_username(username):
         return None
-    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = $1", canonical(username))
+    return await conn.fetchrow("SELECT * FROM users WHERE lower(username) = $1 AND deleted_at IS NULL",
+                               canonical(username))
 
 
 async def by_id(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> asyncpg.Record | None:
@@ -175,8 +182,9 @@ async def moderator_ids(conn: asyncpg.Connection | asyncpg.Pool) -> list[int]:
 # indexes of 0005), bounded by the prefix and the prefix followed by the last code point.
 _BY_PREFIX = """
 SELECT id, username, display_name, avatar_url FROM users
-WHERE (lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
-   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111)))
+WHERE ((lower(username) ~>=~ lower($1) AND lower(username) ~<~ (lower($1) || chr(1114111)))
+   OR (lower(display_name) ~>=~ lower($1) AND lower(display_name) ~<~ (lower($1) || chr(1114111))))
+  AND deleted_at IS NULL
 ORDER BY lower(username) = lower($1) DESC, lower(username) LIMIT $2
 """
 

@@ -1,4 +1,4 @@
-"""Upgrade to the trust migration (0015_trust) on a database holding data: existing users start with the reputation
+"""Upgrade to the trust migration (0016_trust) on a database holding data: existing users start with the reputation
 their existing votes and acceptances give them (one `recount` row each), computed by the migration; the live
 rule then goes on from there."""
 

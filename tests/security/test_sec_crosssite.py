@@ -21,6 +21,7 @@ FOREIGN = ["https://evil.example", "null", "http://127.0.0.1.evil.example", "htt
 BODIES = {
     "/api/users": {"username": "someone_new", "password": "correct horse battery"},
     "/api/session": {"username": "someone", "password": "correct horse battery"},
+    "/api/me": {"password": "correct horse battery", "erase_posts": True},
     "/api/me/password": {"old_password": "correct horse battery", "new_password": "another password"},
     "/api/categories": {"slug": "evil", "name": "Evil"},
     "/api/threads": {"category": "x", "title": "t", "body": "b"},
@@ -42,6 +43,7 @@ BODIES = {
     "/api/password-reset/confirm": {"token": "t" * 43, "new_password": "another password"},
     "/api/me/preferences": {"email_notifications": "never", "digest": "off"},
     "/api/me/api-keys": {"name": "made by evil", "scopes": ["read", "write"]},
+    "/api/webhooks": {"url": "https://evil.example/hook", "events": ["post.created"]},
     "/api/threads/{id}/duplicate": {"of": None},
     "/api/tags/{name}/following": {"following": True},
     "/api/posts/{id}/bookmark": {"bookmarked": True},
@@ -52,6 +54,9 @@ BODIES = {
     "/api/me/drafts/{key}": {"body": "a draft"},  # {key} as written: the Origin is refused before the key is read
     "/api/uploads": {"file": "a multipart form, in truth; refused for its Origin before it is read"},
 }
+# DELETEs that take a body (the others need none): DELETE /api/me {password} is refused for its Origin before
+# the password is looked at.
+DELETE_WITH_BODY = {"/api/me"}
 # The one route the contract exempts from the Origin rule: a mail's one-click unsubscribe (RFC 8058) is POSTed by
 # mail providers, its token is the credential. tests/mail/test_mail_flow.py posts it with a foreign Origin.
 EXEMPT = {"/unsubscribe"}
@@ -69,7 +74,7 @@ def state_changing() -> list[tuple[str, str]]:
 
 def test_every_state_changing_route_is_covered() -> None:
     """The cross-site test knows a body for every POST/PUT/PATCH route (so a new route cannot slip by)."""
-    assert {p for m, p in state_changing() if m != "DELETE"} == set(BODIES)
+    assert {p for m, p in state_changing() if m != "DELETE"} == set(BODIES) - DELETE_WITH_BODY
 
 
 @pytest.mark.parametrize("origin", FOREIGN)

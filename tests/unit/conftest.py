@@ -20,8 +20,9 @@ from support.inprocess import InProcessApp, settings_for
 
 @pytest.fixture(scope="session")
 def app(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
-    """One in-process app for the whole layer (rate limits off, memory broker), on the session's database."""
-    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("data"))).start()
+    """One in-process app for the whole layer (rate limits off, memory broker), on the session's database. Webhooks
+    may point at loopback (the tests' receivers); tests/unit/test_webhooks.py starts a strict app beside it."""
+    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("data"), webhook_allow_private=True)).start()
     yield running
     running.stop()
 

@@ -57,6 +57,9 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_DATABASE_REPLICA_URLS", "mysql://replica"), ("PARLEY_DATABASE_REPLICA_URLS", "postgresql://r:70000/db"),
     ("PARLEY_DATABASE_REPLICA_URLS", "postgresql://r1:5432,r2:5432/db"), ("PARLEY_REPLICA_MAX_LAG_SECONDS", "0"),
     ("PARLEY_REPLICA_MAX_LAG_SECONDS", "soon"), ("DATABASE_URL", "postgresql://a:5432,b:x/db"),
+    ("PARLEY_WEBHOOK_ALLOW_PRIVATE", "sometimes"),
+    ("PARLEY_WEBHOOK_WORKERS", "100"), ("PARLEY_OIDC_ISSUER", "http://id.example.org"),
+    ("PARLEY_OIDC_CLIENT_SECRET", "s3cret"), ("PARLEY_SSO_ONLY", "on"),
     ("PARLEY_MAIL_DELAY_SECONDS", "later"), ("PARLEY_TRUST", "strict"), ("PARLEY_TRUST", "Standard"),
 ])
 def test_a_bad_value_names_its_variable(tmp_path, name, value):
@@ -65,6 +68,20 @@ def test_a_bad_value_names_its_variable(tmp_path, name, value):
         load(tmp_path, **{name: value})
     message = str(err.value)
     assert name in message and "\n" not in message
+
+
+def test_single_sign_on_settings(tmp_path):
+    """The issuer is https, or http on loopback; the three go together (the missing one is named); SSO-only reads."""
+    oidc = {"PARLEY_OIDC_ISSUER": "https://id.example.org/", "PARLEY_OIDC_CLIENT_ID": "parley",
+            "PARLEY_OIDC_CLIENT_SECRET": "s3cret", "PARLEY_SSO_ONLY": "on"}
+    s = load(tmp_path, **oidc)
+    assert (s.oidc_issuer, s.oidc_client_id, s.sso_only) == ("https://id.example.org", "parley", True)
+    assert load(tmp_path, **{**oidc, "PARLEY_OIDC_ISSUER": "http://127.0.0.1:9000"}).oidc_issuer == \
+        "http://127.0.0.1:9000"
+    with pytest.raises(config.ConfigError, match="^PARLEY_OIDC_CLIENT_SECRET is required"):
+        load(tmp_path, PARLEY_OIDC_ISSUER="https://id.example.org", PARLEY_OIDC_CLIENT_ID="parley")
+    with pytest.raises(config.ConfigError, match="^PARLEY_OIDC_ISSUER must be an https URL"):
+        load(tmp_path, **{**oidc, "PARLEY_OIDC_ISSUER": "http://10.0.0.1"})
 
 
 def test_metrics_allow_is_validated(tmp_path):

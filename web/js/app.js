@@ -382,7 +382,7 @@ document.addEventListener('click', (e) => {
   if (!a || a.target || a.hasAttribute('download')) return;
   const url = new URL(a.href, location.href);
   if (url.origin !== location.origin) return;
-  if (/^\/(api|static|ws|healthz|readyz|metrics)(\/|$)/.test(url.pathname)) return;
+  if (/^\/(api|static|ws|healthz|readyz|metrics|auth|feeds)(\/|$)/.test(url.pathname)) return; // not the page's
   if (url.pathname === location.pathname && url.search === location.search && url.hash) return;
   e.preventDefault();
   navigate(url.pathname + url.search + url.hash); // the hash too: a permalink (#post-ID) names the post

@@ -54,9 +54,21 @@ export function renderAuth(main, { mode }, ctx) {
   const other = signup
     ? h('p', { class: 'auth-switch' }, 'Already a member? ', h('a', { href: `/signin${location.search}` }, 'Sign in'))
     : h('p', { class: 'auth-switch' }, 'New here? ', h('a', { href: `/signup${location.search}` }, 'Create an account'));
-  main.append(h('section', { class: 'panel auth' }, h('h1', null, signup ? 'Join Parley' : 'Welcome back'), form, other));
+  const sso = h('div', { class: 'auth-sso', hidden: true, 'data-testid': 'auth-sso-box' });
+  main.append(h('section', { class: 'panel auth' }, h('h1', null, signup ? 'Join Parley' : 'Welcome back'), sso, form, other));
   const inputs = Object.fromEntries([...form.querySelectorAll('input')].map((i) => [i.name, i]));
   inputs.username.focus();
+  // Single sign-on (contract "Single sign-on"): a "Sign in with …" button when the site has a provider; with
+  // PARLEY_SSO_ONLY the password form goes (the server refuses it: 403 sso_only).
+  api('GET', '/auth/oidc/config').then((c) => {
+    if (!c.login_url) return;
+    const href = `${c.login_url}?next=${encodeURIComponent(safeNext())}`;
+    sso.replaceChildren(h('a', { class: 'btn btn-block', href, 'data-testid': 'auth-sso' }, `Sign in with ${c.name}`),
+      c.sso_only ? h('p', { class: 'hint' }, `This site signs everyone in through ${c.name}.`)
+        : h('p', { class: 'auth-or' }, 'or with a password'));
+    sso.hidden = false;
+    if (c.sso_only) { form.hidden = true; other.hidden = true; }
+  }, () => { /* offline: the password form is there */ });
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();

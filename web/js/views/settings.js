@@ -8,6 +8,8 @@ import { avatar, displayName, fieldError, formMessage, showFormMessage } from '.
 import { checkAll, humanize, newPasswordRules } from '../validate.js';
 import { LIMITS } from '../limits.js';
 import { apiKeysCard } from './apikeys.js';
+import { leavingCard } from './leaving.js';
+import { webhooksCard } from './webhooks.js';
 import { IMAGE_TYPES, uploadFile } from '../uploads.js';
 
 export function renderSettings(main, params, ctx) {
@@ -88,7 +90,7 @@ export function renderSettings(main, params, ctx) {
     h('a', { class: 'btn', href: '/api/me/export', download: '', 'data-testid': 'settings-export' }, 'Download your data'));
 
   main.append(h('div', { class: 'page-settings' }, h('h1', null, 'Account settings'), profile, picture, mail, prefs, password,
-    apiKeysCard(ctx), data, session));
+    apiKeysCard(ctx), me.is_moderator ? webhooksCard(ctx) : null, data, session, leavingCard(ctx)));
   ctx.ready();
   return null;
 }

@@ -1,4 +1,4 @@
--- trust and spam (issue 29; docs/moderation.md "Trust"; planned as 0014, which drafts took first): reputation as a ledger, auto-silence.
+-- trust and spam (issue 29; docs/moderation.md "Trust"; planned as 0014; drafts and integrations took 0014 and 0015 first): reputation as a ledger, auto-silence.
 --
 -- Reputation. users.reputation is the maintained sum (1 + the user's ledger deltas, never below 1);
 -- reputation_events is the append-only ledger, one row per change that happened (a loss clipped at 1 is
