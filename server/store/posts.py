@@ -359,9 +359,10 @@ async def _delete(conn: asyncpg.Connection, post_id: int, row: asyncpg.Record, u
     await events.scrub_post(conn, row["thread_id"], post_id)  # its text leaves the backlog too
     recount = await notifications.withdraw_post(conn, post_id)
     if row["kind"] == "response":
-        # Floored at 0: a stateful schemathesis run once listed a thread with -1 responses (cause not found yet,
-        # see the closing notes of 2026-12-06); a count must never leave the contract's range meanwhile, and the
-        # floor being reached is logged with its ids so that the next occurrence names its thread and post.
+        # Floored at 0, and logged with its ids when the floor is met: a count must never leave the contract's
+        # range. It was met once, by rows written by hand: a test had inserted 10,000 responses with SQL without
+        # counting them, and the schemathesis run in the same database deleted one (-1 in a list). Only rows
+        # written outside this module can do that; the log names them.
         before = await conn.fetchval(
             "UPDATE threads t SET response_count = greatest(t.response_count - 1, 0)"
             " FROM (SELECT response_count FROM threads WHERE id = $1) o WHERE t.id = $1 RETURNING o.response_count",
