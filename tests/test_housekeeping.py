@@ -43,6 +43,9 @@ async def _fill(conn: asyncpg.Connection, expired: int, live: int) -> None:
         # Webhook deliveries: delivered 40 days ago goes; delivered an hour ago stays.
         await conn.execute("INSERT INTO webhook_deliveries (webhook_id, thread_id, seq, name, created_at, delivered_at)"
                            " VALUES ($1, $2, $3, 'x', now() - $4::text::interval, now())", hook, tid, i + 1, age)
+        # Drafts: untouched for 40 days goes; changed an hour ago stays.
+        await conn.execute("INSERT INTO drafts (user_id, key, body, updated_at)"
+                           " VALUES ($1, $2, 'unsent', now() - $3::text::interval)", uid, f"thread:{i + 1}", age)
         # Tokens: used two days ago goes; made an hour ago and unused stays.
         await conn.execute("INSERT INTO email_tokens (hash, user_id, purpose, email, epoch, expires_at, used_at)"
                            " VALUES (decode(md5(random()::text), 'hex'), $1, 'reset', 'a@example.org', 0,"
@@ -53,12 +56,13 @@ async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
     return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in TABLES}
 
 
-TABLES = ("sessions", "thread_events", "idempotency_keys", "mail_outbox", "email_tokens", "webhook_deliveries")
+TABLES = ("sessions", "thread_events", "idempotency_keys", "mail_outbox", "email_tokens", "webhook_deliveries",
+          "drafts")
 
 
 async def test_a_round_prunes_only_what_expired(fresh_db):
-    """Expired sessions, events past retention, day-old idempotency keys, month-old sent mail, used tokens and
-    month-old webhook deliveries go; recent ones stay."""
+    """Expired sessions, events past retention, day-old idempotency keys, month-old sent mail, used tokens,
+    month-old webhook deliveries and drafts go; recent ones stay."""
     pool = await db.create_pool(fresh_db, max_size=2)
     try:
         async with pool.acquire() as conn:
