@@ -4,8 +4,9 @@ in) and a token endpoint that checks the client's secret, the redirect URI, the 
 is used once, and answers an RS256 ID token signed with joserfc.
 
 Knobs for the bad cases: `tamper` (claims laid over the next ID tokens: another aud, iss, nonce, an exp in the
-past), `foreign_key` (sign with a key the JWKS does not hold), `seen_authorize` (the query of each authorization
-request, to check PKCE and nonce were asked for)."""
+past), `foreign_key` (sign with a key the JWKS does not hold), `token_delay` (seconds the token endpoint waits before
+it answers: a slow provider), `seen_authorize` (the query of each authorization request, to check PKCE and nonce were
+asked for)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ class Provider:
     person: dict[str, Any] = field(default_factory=lambda: {"sub": "someone"})
     tamper: dict[str, Any] = field(default_factory=dict)
     foreign_key: bool = False
+    token_delay: float = 0.0
     seen_authorize: list[dict[str, str]] = field(default_factory=list)
     token_requests: int = 0
+    token_answers: int = 0  # token requests past their delay (answered)
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1"})
@@ -72,6 +75,11 @@ class Provider:
 
     async def _token(self, request: web.Request) -> web.Response:
         self.token_requests += 1
+        waited = 0.0
+        while waited < self.token_delay:  # a slow provider (setting token_delay to 0 lets it answer at once)
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        self.token_answers += 1
         form = dict(await request.post())
         basic = request.headers.get("Authorization", "")
         client = (form.get("client_id"), form.get("client_secret"))

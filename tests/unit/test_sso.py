@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from api_support import check_error
+from server import oidc
 from support.api import Api, unique
 from support.databases import db_fetchval
 from support.inprocess import InProcessApp, settings_for
@@ -40,7 +41,7 @@ def sso(pg_url: str, tmp_path_factory: pytest.TempPathFactory, provider: Provide
 
 @pytest.fixture(autouse=True)
 def _fresh(provider: Provider) -> None:
-    provider.tamper, provider.foreign_key = {}, False
+    provider.tamper, provider.foreign_key, provider.token_delay = {}, False, 0.0
 
 
 def dance(app: InProcessApp, provider: Provider, person: dict[str, Any], next_path: str = "/settings",
@@ -113,6 +114,23 @@ def test_a_bad_id_token_is_403_and_makes_nothing(sso: InProcessApp, provider: Pr
     sub, name = unique("sub"), unique("bad")
     c, r = dance(sso, provider, {"sub": sub, "preferred_username": name})
     check_error(r, 403, "oidc_failed")
+    assert _identities(pg_url, sub) == 0
+    assert db_fetchval(pg_url, "SELECT count(*) FROM users WHERE username LIKE $1 || '%'", name) == 0
+    check_error(c.get("/api/me"), 401)
+
+
+def test_a_provider_slower_than_the_timeout_is_403_and_makes_nothing(
+        sso: InProcessApp, provider: Provider, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token endpoint that has not answered by the server's timeout to the provider → 403 oidc_failed (given up
+    while the provider still held the request), no account, no identity, no session."""
+    monkeypatch.setattr(oidc, "TIMEOUT", 0.5)
+    provider.token_delay = 60.0
+    answered = provider.token_answers
+    sub, name = unique("sub"), unique("slow")
+    c, r = dance(sso, provider, {"sub": sub, "preferred_username": name})
+    check_error(r, 403, "oidc_failed")
+    assert provider.token_answers == answered  # the server gave up: the provider had not answered yet
+    provider.token_delay = 0.0
     assert _identities(pg_url, sub) == 0
     assert db_fetchval(pg_url, "SELECT count(*) FROM users WHERE username LIKE $1 || '%'", name) == 0
     check_error(c.get("/api/me"), 401)
