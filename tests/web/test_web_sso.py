@@ -39,7 +39,8 @@ def _server(pg_url: str, redis_url: str, tmp: Path, provider: Provider, **more: 
 def test_sign_in_with_the_provider(browser: Any, pg_url: str, redis_url: str, tmp_path: Path, provider: Provider,
                                    forum: dict[str, Any], axe_source: str, sso_only: bool) -> None:  # noqa: F811
     """/signin?next=/settings shows "Sign in with 127.0.0.1"; clicking it goes to the provider and back, signed in
-    as the account made from preferred_username, on /settings. With SSO only, the password form is hidden."""
+    as the account made from preferred_username, on /settings. With SSO only, the password form is hidden. The
+    account deletes itself from the settings page with an empty password (it never had one)."""
     proc = _server(pg_url, redis_url, tmp_path, provider, PARLEY_SSO_ONLY="on" if sso_only else "off")
     try:
         name = unique("sso")
@@ -54,6 +55,13 @@ def test_sign_in_with_the_provider(browser: Any, pg_url: str, redis_url: str, tm
         button.click()
         page.wait_for_url(f"{proc.url}/settings")
         expect(page.get_by_test_id("settings-username")).to_have_text(name)
+        # An account the provider made has no password: the delete card says so and takes an empty one.
+        expect(page.locator("#delete-password-hint")).to_have_text(
+            "Signed up with 127.0.0.1 and never set a password? Leave it empty.")
+        page.get_by_test_id("delete-submit").click()
+        page.get_by_test_id("confirm-ok").click()
+        page.wait_for_url(f"{proc.url}/")
+        assert reader.page.request.get(f"{proc.url}/api/users/{name}").status == 404
         assert reader.errors == []
         reader.close()
     finally:

@@ -8,13 +8,22 @@ import { confirmDialog, fieldError, formMessage, showFormMessage } from '../ui.j
 
 export function leavingCard(ctx) {
   const pw = h('input', { id: 'delete-password', name: 'password', type: 'password', autocomplete: 'current-password',
-    required: true, 'data-testid': 'delete-password' });
+    'aria-describedby': 'delete-password-hint', 'data-testid': 'delete-password' });
+  // An account made by signing in with a provider has no password: it confirms with an empty one (the server
+  // checks; a password account is refused with wrong_password). Said only where single sign-on is set up.
+  const pwHint = h('p', { class: 'hint', id: 'delete-password-hint', hidden: true });
+  api('GET', '/auth/oidc/config').then((c) => {
+    if (c && c.name) {
+      pwHint.textContent = `Signed up with ${c.name} and never set a password? Leave it empty.`;
+      pwHint.hidden = false;
+    }
+  }).catch(() => {});
   const erase = h('input', { id: 'delete-erase', name: 'erase_posts', type: 'checkbox', 'data-testid': 'delete-erase',
     'aria-describedby': 'delete-erase-hint' });
   const msg = formMessage();
   const submit = h('button', { type: 'submit', class: 'btn btn-danger', 'data-testid': 'delete-submit' }, 'Delete my account');
   const form = h('form', { class: 'settings-form', novalidate: true, 'data-testid': 'delete-form' },
-    h('label', { for: 'delete-password' }, 'Current password'), pw,
+    h('label', { for: 'delete-password' }, 'Current password'), pw, pwHint,
     h('label', { class: 'choice', for: 'delete-erase' }, erase, 'Also erase the text of everything I posted'),
     h('p', { class: 'hint', id: 'delete-erase-hint' }, 'Without this, your posts stay, under the name deleted-user. '
       + 'With it, they stay as deleted posts; threads you started stay for the answers in them.'),
@@ -23,7 +32,6 @@ export function leavingCard(ctx) {
     e.preventDefault();
     fieldError(pw, '');
     showFormMessage(msg, '');
-    if (!pw.value) { fieldError(pw, 'Enter your current password.'); pw.focus(); return; }
     const detail = erase.checked ? 'Your account goes, and the text of every post of yours is erased. This cannot be undone.'
       : 'Your account goes; your posts stay under the name deleted-user. This cannot be undone.';
     if (!await confirmDialog('Delete your account?', detail)) return;
@@ -36,7 +44,8 @@ export function leavingCard(ctx) {
       window.location.assign('/');
     } catch (err) {
       ctx.credentialChange = null;
-      const text = err.code === 'wrong_password' ? 'That is not your current password.' : err.message;
+      const text = err.code !== 'wrong_password' ? err.message
+        : (pw.value ? 'That is not your current password.' : 'Enter your current password.');
       if (err.code === 'wrong_password') { fieldError(pw, text); pw.focus(); } else showFormMessage(msg, text);
       submit.disabled = false;
     }
