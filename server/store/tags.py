@@ -57,14 +57,15 @@ async def set_tags(conn: asyncpg.Connection, thread_id: int, names: list[str], u
 
 async def notify_followers(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int, title: str,
                            post_id: int, names: list[str]) -> list[dict[str, Any]]:
-    """A new question's `tagged` notifications: every follower of one of its tags but the asker, once (a user
-    already notified of the question, by a mention, keeps that one)."""
+    """A new question's `tagged` notifications: every follower of one of its tags but the asker and those who
+    ignore the asker, once (a user already notified of the question, by a mention, keeps that one)."""
     if not names:
         return []
     rows = await conn.fetch(
         "INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id)"
         " SELECT DISTINCT f.user_id, 'tagged', $1::bigint, $2::bigint, $3::bigint FROM tag_follows f"
         " JOIN tags g ON g.id = f.tag_id WHERE g.name = any($4::text[]) AND f.user_id <> $1"
+        " AND NOT EXISTS (SELECT 1 FROM user_ignores i WHERE i.user_id = f.user_id AND i.ignored_id = $1)"
         " ON CONFLICT (post_id, user_id) DO NOTHING RETURNING id, user_id, kind, created_at",
         actor["id"], thread_id, post_id, names)
     return notifications.published(list(rows), actor, {"id": thread_id, "title": title}, post_id) if rows else []

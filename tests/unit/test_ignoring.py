@@ -32,6 +32,24 @@ def test_an_ignored_members_posts_are_collapsed_and_notify_nothing(server, forum
     assert all("ignored" not in r for r in ada.get(f"/api/threads/{tid}").json()["responses"])
 
 
+def test_an_ignored_members_tagged_question_notifies_nothing(server, forum):
+    """Ada follows a tag and ignores Bob: Bob's question with that tag notifies her not, Cy's does (kind tagged)."""
+    import uuid
+    ada, bob, cy = Api(server.url).sign_up(), Api(server.url).sign_up(), Api(server.url).sign_up()
+    tag = "ign" + uuid.uuid4().hex[:8]
+    first = cy.post("/api/threads", json={"category": forum["category"], "title": "Makes the tag", "body": "b",
+                                          "tags": [tag]})
+    assert first.status_code == 201, first.text
+    assert ada.put(f"/api/tags/{tag}/following", json={"following": True}).status_code == 200
+    assert ada.put(f"/api/users/{bob.user['username']}/ignored", json={"ignored": True}).status_code == 200
+    for asker in (bob, cy):
+        r = asker.post("/api/threads", json={"category": forum["category"], "title": "Tagged", "body": "b",
+                                             "tags": [tag]})
+        assert r.status_code == 201, r.text
+    notes = ada.get("/api/notifications").json()["notifications"]
+    assert [(n["kind"], n["actor"]["username"]) for n in notes] == [("tagged", cy.user["username"])]
+
+
 def test_moderators_oneself_and_nobody_cannot_be_ignored(server, forum):
     """A moderator or oneself → 422 field username; an unknown name → 404; a guest → 401."""
     ada = Api(server.url).sign_up()
