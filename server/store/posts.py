@@ -11,7 +11,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
 from ..wire import my_vote as my_vote_frame
-from . import Written, events, modlog, notifications, reputation, users
+from . import Written, events, modlog, notifications, reputation, tags, users
 
 log = logging.getLogger("parley.store")
 
@@ -522,4 +522,8 @@ async def approve(conn: asyncpg.Connection, post_id: int, moderator: asyncpg.Rec
     mentioned = await notifications.mentioned_in(conn, post["html"])
     kind = "mentions" if row["kind"] == "question" else row["kind"]  # a question notifies those it mentions
     notified = await notifications.notify(conn, post["author"], thread_id, post_id, kind, author, mentioned)
+    if row["kind"] == "question":  # its tags' followers hear of it now, as they would have when it was asked
+        held = await conn.fetchrow("SELECT title, tags FROM threads WHERE id = $1", thread_id)
+        notified = [*notified, *await tags.notify_followers(conn, post["author"], thread_id, held["title"], post_id,
+                                                            list(held["tags"]))]
     return Written(post, [event], notified, feeds=[thread_id])

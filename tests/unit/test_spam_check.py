@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -157,11 +158,16 @@ def test_established_members_are_not_checked(checked, pg_url):
 
 def test_a_new_thread_called_spam_is_held_with_its_question(checked):
     """A new account's thread the checker calls spam: 201 with its question pending; out of every list, 404 for a
-    guest, there for its author and moderators; approval publishes the question as the thread's event 1."""
+    guest, there for its author and moderators, no tag follower hears of it; approval publishes the question as the
+    thread's event 1 and notifies its tag's followers then."""
     app, mod = checked["app"], checked["mod"]
-    newbie = Api(app.url).sign_up()
+    newbie, follower = Api(app.url).sign_up(), Api(app.url).sign_up()
+    tag = "held" + uuid.uuid4().hex[:8]
+    assert mod.post("/api/threads", json={"category": checked["category"], "title": "Makes the tag", "body": "b",
+                                          "tags": [tag]}).status_code == 201
+    assert follower.put(f"/api/tags/{tag}/following", json={"following": True}).status_code == 200
     r = newbie.post("/api/threads", json={"category": checked["category"], "title": "Cheap watches",
-                                          "body": "SPAM everywhere"})
+                                          "body": "SPAM everywhere", "tags": [tag]})
     assert r.status_code == 201, r.text
     made = r.json()
     tid, qid = made["thread"]["id"], made["question"]["id"]
@@ -174,7 +180,10 @@ def test_a_new_thread_called_spam_is_held_with_its_question(checked):
     assert newbie.get(f"/api/threads/{tid}").json()["question"]["pending"] is True
     assert mod.get(f"/api/threads/{tid}").status_code == 200
     assert qid in [p["id"] for p in mod.get("/api/pending", params={"limit": 100}).json()["posts"]]
+    assert follower.get("/api/notifications").json()["notifications"] == []  # nobody hears of a held question
     assert mod.put(f"/api/posts/{qid}/approval", json={"approved": True}).status_code == 200
+    heard = follower.get("/api/notifications").json()["notifications"]
+    assert [(n["kind"], n["post_id"]) for n in heard] == [("tagged", qid)]  # its tag's followers, once approved
     page = guest.get(f"/api/threads/{tid}").json()
     assert page["thread"]["seq"] == 1 and "pending" not in page["question"]
     assert [e["name"] for e in guest.get(f"/api/threads/{tid}/events").json()["events"]] == ["post.created"]
