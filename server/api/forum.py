@@ -258,7 +258,8 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     if spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(
             user["username"], text, "response" if parent_id is None else "comment", *client):
         async with st.pool.acquire() as conn:  # held for a moderator: nobody else sees or hears of it
-            pending = await posts.create_pending(conn, thread_id, user["id"], text, parent_id, html)
+            pending = await posts.create_pending(conn, thread_id, user["id"], text, parent_id, html,
+                                                 idempotency_key=key)
         return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)

@@ -457,11 +457,17 @@ async def vote(conn: asyncpg.Connection, post_id: int, user_id: int, value: int)
 # -- posts held by the spam check (server/spamcheck.py; docs/moderation.md "Spam check") ------------------
 
 async def create_pending(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
-                         html: str, question: bool = False) -> Written[tuple[dict[str, Any], bool]]:
+                         html: str, question: bool = False,
+                         idempotency_key: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response, comment or (`question`: of a thread just inserted, threads.create) question the checker called
     spam: stored with its revision 1 but pending, with no event, no notification and no count; only its author and
-    moderators see it until a moderator approves it (approve)."""
+    moderators see it until a moderator approves it (approve). An `idempotency_key` is claimed as create() claims
+    it, so a retry answers this same held post (value (post, False)) instead of holding a second one."""
     async with conn.transaction():
+        if idempotency_key is not None:
+            replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
+            if replay is not None:
+                return Written((replay, False))
         thread = await conn.fetchrow(f"SELECT seq FROM threads WHERE id = $1 AND {_OPEN}"
                                      f"{'' if parent_id is not None else ' AND ' + NOT_DUPLICATE} FOR UPDATE",
                                      thread_id)
@@ -487,6 +493,9 @@ async def create_pending(conn: asyncpg.Connection, thread_id: int, user_id: int,
             thread["seq"])
         await conn.execute("INSERT INTO post_revisions (post_id, revision, body, html, editor_id, edited_at)"
                            " SELECT id, 1, body, html, author_id, created_at FROM posts WHERE id = $1", post_id)
+        if idempotency_key is not None:
+            await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
+                               " AND key = $3", user_id, thread_id, idempotency_key, post_id)
         return Written((post_dict(await get_row(conn, post_id)), True))
 
 

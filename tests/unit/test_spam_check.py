@@ -116,6 +116,21 @@ def test_a_post_called_spam_is_held_until_a_moderator_publishes_it(checked):
     check_error(mod.put(f"/api/posts/{held['id']}/approval", json={"approved": True}), 409, "not_pending")
 
 
+def test_a_retried_held_post_is_held_once(checked):
+    """The same Idempotency-Key sent twice for a post the checker calls spam: 201 held, then 200 with the same held
+    post; one post waits for a moderator, not two."""
+    app, mod = checked["app"], checked["mod"]
+    asker, newbie = Api(app.url).sign_up(), Api(app.url).sign_up()
+    tid = new_thread(asker, checked["category"])["thread"]["id"]
+    key = {"Idempotency-Key": "held-" + uuid.uuid4().hex}
+    first = newbie.post(f"/api/threads/{tid}/posts", json={"body": "Held SPAM once"}, headers=key)
+    again = newbie.post(f"/api/threads/{tid}/posts", json={"body": "Held SPAM once"}, headers=key)
+    assert (first.status_code, again.status_code) == (201, 200), (first.text, again.text)
+    assert first.json()["post"]["pending"] is True and again.json()["post"]["id"] == first.json()["post"]["id"]
+    waiting = [p for p in mod.get("/api/pending", params={"limit": 100}).json()["posts"] if p["thread_id"] == tid]
+    assert [p["id"] for p in waiting] == [first.json()["post"]["id"]]
+
+
 def test_a_refused_post_is_deleted_and_never_seen(checked):
     """approved false deletes the held post: its author sees it deleted, nobody else ever saw it."""
     app, mod = checked["app"], checked["mod"]
