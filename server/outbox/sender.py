@@ -28,6 +28,7 @@ import asyncpg
 from .. import metrics
 from ..config import Settings
 from ..store import outbox as store
+from .loops import claim_loop, gauge_loop, stop_all
 from .transport import Permanent, Temporary, Transport, transport_for
 
 log = logging.getLogger(__name__)
@@ -64,37 +65,21 @@ class Sender:
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self._loop(i), name=f"mail-sender-{i}") for i in range(TASKS)]
-        self.tasks.append(asyncio.create_task(self._gauge(), name="mail-gauge"))
+        self.tasks.append(asyncio.create_task(
+            gauge_loop(metrics.MAIL_OLDEST_UNSENT, lambda: store.oldest_unsent_age(self.pool), POLL * 2),
+            name="mail-gauge"))
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await stop_all(self.tasks)
         self.tasks = []
 
     async def _loop(self, index: int) -> None:
         transport = self.new_transport()
-        await asyncio.sleep(random.random() * 0.5 * index)
-        try:
-            while True:
-                try:
-                    if await self.round(transport) == 0:
-                        await transport.close()  # idle: no connection held open between bursts
-                        await self._sleep()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # the database away, most likely: the rows wait, we retry
-                    log.warning("mail sender: %s", exc)
-                    await asyncio.sleep(POLL)
+        try:  # idle: no connection held open between bursts
+            await claim_loop("mail sender", lambda: self.round(transport), self.woken, POLL, stagger=0.5 * index,
+                             idle=transport.close)
         finally:
             await transport.close()
-
-    async def _sleep(self) -> None:
-        self.woken.clear()
-        try:
-            await asyncio.wait_for(self.woken.wait(), POLL * random.uniform(0.8, 1.2))
-        except TimeoutError:
-            pass
 
     async def round(self, transport: Transport) -> int:
         """Claim one batch and send it; the number of mails claimed."""
@@ -147,13 +132,3 @@ class Sender:
                 log.warning("mail %d was accepted but not yet marked sent: %s", mail_id, exc)
                 await asyncio.sleep(min(0.5 * 2 ** attempt, LEASE / 8))
         raise RuntimeError(f"mail {mail_id} accepted but could not be marked sent")
-
-    async def _gauge(self) -> None:
-        while True:
-            try:
-                metrics.MAIL_OLDEST_UNSENT.set(await store.oldest_unsent_age(self.pool))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                pass
-            await asyncio.sleep(POLL * 2)

@@ -32,6 +32,7 @@ from ..config import Settings
 from ..store import webhooks as store
 from ..wire import encode
 from . import targets
+from .loops import claim_loop, gauge_loop, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -93,35 +94,19 @@ class Deliverer:
         self.open()
         self.tasks = [asyncio.create_task(self._loop(i), name=f"webhook-deliverer-{i}")
                       for i in range(self.settings.webhook_workers)]
-        self.tasks.append(asyncio.create_task(self._gauge(), name="webhook-gauge"))
+        self.tasks.append(asyncio.create_task(
+            gauge_loop(metrics.WEBHOOKS_OLDEST_PENDING, lambda: store.oldest_pending_age(self.pool), POLL * 5),
+            name="webhook-gauge"))
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await stop_all(self.tasks)
         self.tasks = []
         if self.session is not None:
             await self.session.close()
             self.session = None
 
     async def _loop(self, index: int) -> None:
-        await asyncio.sleep(random.random() * 0.2 * index)
-        while True:
-            try:
-                if await self.round() == 0:
-                    await self._sleep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database away, most likely: the rows wait, we retry
-                log.warning("webhook deliverer: %s", exc)
-                await asyncio.sleep(POLL)
-
-    async def _sleep(self) -> None:
-        self.woken.clear()
-        try:
-            await asyncio.wait_for(self.woken.wait(), POLL * random.uniform(0.8, 1.2))
-        except TimeoutError:
-            pass
+        await claim_loop("webhook deliverer", self.round, self.woken, POLL, stagger=0.2 * index)
 
     async def round(self) -> int:
         """Claim one batch of heads and send each group; the number of deliveries sent or tried."""
@@ -199,16 +184,6 @@ class Deliverer:
             return None, f"no answer within {self.timeout:g} s"
         except (aiohttp.ClientError, OSError) as exc:
             return None, str(exc) or type(exc).__name__
-
-    async def _gauge(self) -> None:
-        while True:
-            try:
-                metrics.WEBHOOKS_OLDEST_PENDING.set(await store.oldest_pending_age(self.pool))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                pass
-            await asyncio.sleep(POLL * 5)
 
 
 def new_secret() -> str:
