@@ -479,7 +479,6 @@ CREATE TABLE IF NOT EXISTS bookmarks (
 CREATE INDEX IF NOT EXISTS bookmarks_user ON bookmarks (user_id, created_at DESC, post_id DESC);
 
 -- Similar questions (GET /api/threads/similar): trigram similarity of titles.
-CREATE INDEX IF NOT EXISTS threads_title_trgm ON threads USING gin (title gin_trgm_ops) WHERE NOT deleted;
 -- …and the question posts' stored vectors on their own, so matching a common word reads questions only.
 CREATE INDEX IF NOT EXISTS posts_question_search ON posts USING gin (search) WHERE kind = 'question';
 -- API keys (identity migration): only the token's SHA-256 (hex, as sessions.id) is kept; scopes read or
