@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import asyncpg
+
 from . import limits, privileges
 from .errors import Forbidden, Invalid, RateLimited
 from .state import AppState
@@ -59,12 +61,17 @@ def check_post(user: Any, preset: str, html: str, mentioned: list[int]) -> None:
                           f"in a post; this one has {got}", field="body")
 
 
-async def check_new_thread(st: AppState, user: Any) -> None:
+async def check_new_thread(st: AppState, user: Any, conn: asyncpg.Connection | None = None) -> None:
     """429 (Retry-After: when the oldest of them is a day old) when a new account already opened its threads of
-    the last 24 hours. A rate limit: off with PARLEY_RATE_LIMITS=off."""
+    the last 24 hours. A rate limit: off with PARLEY_RATE_LIMITS=off. Called twice by a new thread: before any work
+    (on the pool, to refuse cheaply) and again with `conn` inside the transaction that writes it, under the
+    author's lock (store/threads.opened_since), which is the check that holds when requests race."""
     if not st.settings.rate_limits_enabled or not privileges.is_new(user, st.settings.trust):
         return
-    opened = await threads.opened_since(st.pool, user["id"], 24)
+    if conn is None:
+        opened = await threads.opened_since(st.pool, user["id"], 24)
+    else:
+        opened = await threads.opened_since(conn, user["id"], 24, lock=True)
     if len(opened) >= limits.NEW_ACCOUNT_THREADS_PER_DAY:
         free_at = opened[-limits.NEW_ACCOUNT_THREADS_PER_DAY] + timedelta(days=1)
         raise RateLimited((free_at - datetime.now(UTC)).total_seconds(),

@@ -135,6 +135,7 @@ async def create_thread(request: Request) -> Response:
         user["username"], f"{title}\n\n{text}", "question", request.client.host if request.client else "",
         request.headers.get("user-agent", ""))
     async with transaction(st.pool) as conn:
+        await trust.check_new_thread(st, user, conn)
         written = await threads.create(conn, user["id"], body.category, title, text, html, mentioned,
                                        normal(body.tags), privileges.can(user, "create_tag", st.settings.trust), held)
         written.merge(await drafts.discard(conn, user["id"], "ask"))  # the question is sent: its draft goes

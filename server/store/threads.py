@@ -487,8 +487,15 @@ async def withdraw_deleted(conn: asyncpg.Connection, post_id: int) -> Written[No
 
 # -- the sitemap: every live thread, oldest first, a page of them at a time ---------------------------
 
-async def opened_since(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, hours: float) -> list[datetime]:
-    """When the user opened each of their threads of the last `hours` (the new-account limit, server/trust.py)."""
+async def opened_since(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, hours: float,
+                       lock: bool = False) -> list[datetime]:
+    """When the user opened each of their threads of the last `hours` (the new-account limit, server/trust.py).
+    `lock` (inside the transaction that opens the next one): first take the author's new-thread lock, held to the
+    commit, so two requests at once count each other's thread instead of both passing on the same count. An
+    advisory lock, not the users row: the lock order elsewhere is threads → users (store/silence.py)."""
+    if lock:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('parley:new-thread:' || $1::bigint, 0))",
+                           user_id)
     rows = await conn.fetch("SELECT created_at FROM threads WHERE author_id = $1 AND created_at > now() - $2::interval"
                             " ORDER BY created_at", user_id, timedelta(hours=hours))
     return [r["created_at"] for r in rows]

@@ -89,3 +89,17 @@ def test_a_new_account_opens_three_threads_a_day(limited, std_forum, pg_url):
                                          "body": "b"}).status_code == 201
 
 
+
+
+def test_threads_a_day_holds_when_requests_race(limited, std_forum):
+    """Six new threads sent at once by a new account: exactly three are opened, the others 429."""
+    from concurrent.futures import ThreadPoolExecutor
+    me = Api(limited.url).sign_up()
+
+    def open_one(i: int) -> int:
+        return me.post("/api/threads", json={"category": std_forum["category"], "title": f"Race {i}",
+                                             "body": "b"}).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(open_one, range(6)))
+    assert codes == [201, 201, 201, 429, 429, 429]
