@@ -246,6 +246,7 @@ class Profile(Member):
     stats: Stats
     reputation: Reputation
     silenced: bool
+    ignored: bool = False  # present for a signed-in reader looking at someone else: whether they ignore them
 
 
 class ReputationEvent(msgspec.Struct):

@@ -23,8 +23,8 @@ from starlette.responses import Response
 from .. import auth, pagecache, seo
 from ..errors import ApiError, NotFound
 from ..state import AppState
-from ..store import categories, profiles, threads
-from ..store import posts as post_store
+from ..store import categories, threads
+from . import profiles as profile_api
 from .common import read_pool, replica_read, state
 from .forum import THREAD_LIST, member_page
 from .inputs import query
@@ -107,9 +107,8 @@ async def profile_page(request: Request) -> Response:
         raise _not_found()
     reader = await auth.current_user(request, st)
     try:
-        user = await profiles.profile(read_pool(request), name)
-        posts = await profiles.user_posts(read_pool(request), name, reader["id"] if reader else None, PROFILE_POSTS,
-                                          None, post_store.reader_of(reader))
+        user = await profile_api.profile_for(st, read_pool(request), name, reader)
+        posts = await profile_api.posts_for(st, read_pool(request), name, reader, PROFILE_POSTS, None)
     except NotFound:
         raise _not_found() from None
     base = f"/api/users/{quote(name, safe='')}"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import auth, privileges
 from ..errors import NotFound
-from ..store import posts, profiles, reputation, users
+from ..state import AppState
+from ..store import ignores, posts, profiles, reputation, users
 from .common import json, read_pool, replica_read, state
 from .inputs import PageSize, path_id, query, query_limit
 
@@ -23,9 +27,31 @@ def path_username(request: Request) -> str:
     return name
 
 
+async def profile_for(st: AppState, pool: asyncpg.Pool, name: str, reader: Any) -> dict[str, Any]:
+    """The Profile as `reader` sees it (the API's and the one the server-rendered page embeds): someone else's,
+    seen by a member, says whether they ignore them (read from the primary, where the reader wrote it)."""
+    user = await profiles.profile(pool, name)
+    if reader is not None and reader["id"] != user["id"]:
+        user["ignored"] = user["id"] in await ignores.ignored_by(st.pool, reader["id"])
+    return user
+
+
+async def posts_for(st: AppState, pool: asyncpg.Pool, name: str, reader: Any, limit: int,
+                    before: str | None) -> dict[str, Any]:
+    """A page of the user's posts as `reader` sees them: marked `ignored` when the reader ignores them."""
+    page = await profiles.user_posts(pool, name, reader["id"] if reader else None, limit, before,
+                                     posts.reader_of(reader))
+    if reader is not None and page["posts"]:
+        ignored = await ignores.ignored_by(st.pool, reader["id"])
+        page["posts"] = [ignores.mark_post(p, ignored) for p in page["posts"]]
+    return page
+
+
 @replica_read
 async def profile(request: Request) -> Response:
-    return json({"user": await profiles.profile(read_pool(request), path_username(request))})
+    st = state(request)
+    reader = await auth.current_user(request, st)
+    return json({"user": await profile_for(st, read_pool(request), path_username(request), reader)})
 
 
 @replica_read
@@ -34,8 +60,7 @@ async def user_posts(request: Request) -> Response:
     name = path_username(request)
     lim = query_limit(request, USER_POSTS)
     reader = await auth.current_user(request, st)
-    return json(await profiles.user_posts(read_pool(request), name, reader["id"] if reader else None, lim,
-                                          query(request, "before") or None, posts.reader_of(reader)))
+    return json(await posts_for(st, read_pool(request), name, reader, lim, query(request, "before") or None))
 
 
 @replica_read
@@ -43,8 +68,11 @@ async def permalink(request: Request) -> Response:
     st = state(request)
     post_id = path_id(request)
     reader = await auth.current_user(request, st)
-    return json(await profiles.permalink(read_pool(request), post_id, reader["id"] if reader else None,
-                                         posts.reader_of(reader)))
+    found = await profiles.permalink(read_pool(request), post_id, reader["id"] if reader else None,
+                                     posts.reader_of(reader))
+    if reader is not None:
+        found["post"] = ignores.mark_post(found["post"], await ignores.ignored_by(st.pool, reader["id"]))
+    return json(found)
 
 
 async def reputation_ledger(request: Request) -> Response:

@@ -19,6 +19,7 @@ from .. import auth, limits
 from ..config import Settings
 from ..errors import BadRequest, RateLimited
 from ..state import AppState
+from ..store import ignores
 from ..store import search as store
 from .common import json, limit, read_pool, replica_read, state
 from .inputs import PageSize, query, query_limit, unless_gone
@@ -78,5 +79,9 @@ async def search(request: Request) -> Response:
     await limit(st, f"search:ip:{auth.client_key(request, st.settings)}", limits.search_per_ip)
     if reader is not None:
         await limit(st, f"search:{reader['id']}", limits.search_per_user)
-    return json(await unless_gone(request, _in_a_slot(st, read_pool(request), q or "", category, author, sort, lim,
-                                                      before, reader["id"] if reader else None)))
+    found = await unless_gone(request, _in_a_slot(st, read_pool(request), q or "", category, author, sort, lim,
+                                                  before, reader["id"] if reader else None))
+    if reader is not None and found["results"]:
+        ignored = await ignores.ignored_by(st.pool, reader["id"])
+        found["results"] = [{**r, "post": ignores.mark_post(r["post"], ignored)} for r in found["results"]]
+    return json(found)

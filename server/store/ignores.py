@@ -35,13 +35,16 @@ async def ignored_by(conn: asyncpg.Connection | asyncpg.Pool, user_id: int) -> s
                                                       user_id)}
 
 
+def mark_post(post: dict[str, Any], ignored: set[int]) -> dict[str, Any]:
+    """The post marked `"ignored": true` (a copy) when its author is one of `ignored`, else the post itself."""
+    return {**post, "ignored": True} if post["author"]["id"] in ignored else post
+
+
 def mark(page: dict[str, Any], ignored: set[int]) -> dict[str, Any]:
     """A thread page with the posts of ignored members marked `"ignored": true` (copied: a kept page is shared)."""
     if not ignored:
         return page
 
-    def post(p: dict[str, Any]) -> dict[str, Any]:
-        return {**p, "ignored": True} if p["author"]["id"] in ignored else p
-
-    responses = [{**post(r), "comments": [post(c) for c in r["comments"]]} for r in page["responses"]]
-    return {**page, "question": post(page["question"]), "responses": responses}
+    responses = [{**mark_post(r, ignored), "comments": [mark_post(c, ignored) for c in r["comments"]]}
+                 for r in page["responses"]]
+    return {**page, "question": mark_post(page["question"], ignored), "responses": responses}

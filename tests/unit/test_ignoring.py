@@ -58,3 +58,29 @@ def test_moderators_oneself_and_nobody_cannot_be_ignored(server, forum):
     check_error(ada.put(f"/api/users/{ada.user['username']}/ignored", json={"ignored": True}), 422, field="username")
     check_error(ada.put("/api/users/nobody-at-all-here/ignored", json={"ignored": True}), 404)
     check_error(Api(server.url).put(f"/api/users/{ada.user['username']}/ignored", json={"ignored": True}), 401)
+
+
+def test_ignored_posts_are_marked_in_permalinks_profiles_and_search(server, forum):
+    """Ada ignores Bob: his post's permalink, his profile's posts and a search finding it carry ignored: true for
+    her, and for Cy nothing is marked."""
+    import uuid
+    ada, bob, cy = Api(server.url).sign_up(), Api(server.url).sign_up(), Api(server.url).sign_up()
+    assert ada.put(f"/api/users/{bob.user['username']}/ignored", json={"ignored": True}).status_code == 200
+    word = "zq" + uuid.uuid4().hex[:10]
+    tid = new_thread(cy, forum["category"])["thread"]["id"]
+    answer = posted(bob, tid, f"An answer with {word}")
+    own = posted(cy, tid, f"Cy's answer with {word}")
+    assert ada.get(f"/api/posts/{answer['id']}").json()["post"]["ignored"] is True
+    assert "ignored" not in ada.get(f"/api/posts/{own['id']}").json()["post"]
+    assert [p.get("ignored") for p in ada.get(f"/api/users/{bob.user['username']}/posts").json()["posts"]] == [True]
+    found = {r["post"]["id"]: r["post"].get("ignored", False)
+             for r in ada.get("/api/search", params={"q": word}).json()["results"]}
+    assert found == {answer["id"]: True, own["id"]: False}
+    assert "ignored" not in cy.get(f"/api/posts/{answer['id']}").json()["post"]
+    assert all("ignored" not in r["post"] for r in cy.get("/api/search", params={"q": word}).json()["results"])
+    assert all("ignored" not in p for p in cy.get(f"/api/users/{bob.user['username']}/posts").json()["posts"])
+    profile = f"/api/users/{bob.user['username']}"
+    assert ada.get(profile).json()["user"]["ignored"] is True
+    assert cy.get(profile).json()["user"]["ignored"] is False
+    assert "ignored" not in bob.get(profile).json()["user"] and "ignored" not in Api(server.url).get(profile).json()[
+        "user"]

@@ -37,6 +37,9 @@ def test_trust_views_work_and_pass_axe(site: Site, readers: Any, pg_url: str, ax
     expect(member.page.get_by_test_id("profile-ignore")).to_have_attribute("aria-pressed", "true")
     if found := violations(member.page, axe_source):
         problems["member profile"] = found
+    member.page.reload()  # the server tells the page it is ignoring them: the button says so after a reload
+    expect(member.page.get_by_test_id("profile-ignore")).to_have_attribute("aria-pressed", "true")
+    expect(member.page.get_by_test_id("profile-ignore")).to_have_text("Stop ignoring")
     member.page.goto(f"/t/{tid}")
     post = member.page.locator(f'[data-post-id="{noisy["id"]}"]')
     expect(post.get_by_test_id("ignored")).to_be_visible()
@@ -46,6 +49,8 @@ def test_trust_views_work_and_pass_axe(site: Site, readers: Any, pg_url: str, ax
     post.get_by_test_id("show-ignored").click()
     expect(post.get_by_test_id("post-body")).to_contain_text("Buy my kettles")
     member.wait_live()
+    more = site.reply(pest, tid, "More kettles, live")  # a live post by them arrives collapsed too
+    expect(member.page.locator(f'[data-post-id="{more["id"]}"]').get_by_test_id("ignored")).to_be_visible()
 
     mod = readers(color_scheme=scheme)
     mod_user = mod.sign_up(unique("Mod "))

@@ -72,9 +72,9 @@ function silenceControl(user, ctx) {
 /** Ignore or stop ignoring a member (never a moderator, never oneself): their posts collapse, no notifications. */
 function ignoreControl(user, ctx) {
   if (!ctx.me || ctx.me.id === user.id || user.is_moderator) return null;
-  let ignored = false;
-  const button = h('button', { type: 'button', class: 'btn', 'aria-pressed': 'false', 'data-testid': 'profile-ignore' },
-    'Ignore');
+  let ignored = Boolean(user.ignored); // the server says whether I ignore them already
+  const button = h('button', { type: 'button', class: 'btn', 'aria-pressed': String(ignored),
+    'data-testid': 'profile-ignore' }, ignored ? 'Stop ignoring' : 'Ignore');
   button.addEventListener('click', async () => {
     try {
       const r = await api('PUT', `/api/users/${encodeURIComponent(user.username)}/ignored`, { ignored: !ignored });

@@ -61,6 +61,15 @@ export function buildPost(view, post) {
 }
 
 /** (Re)fill the parts of a post that change: head, body, votes, edited marker, actions. */
+/** Whether the reader ignores the post's author. The server marks the posts of a page it sends (`ignored`);
+ * live frames are the same for every reader, so the view remembers whom the page showed as ignored and a live
+ * post or edit by them stays collapsed too. */
+function isIgnored(view, post) {
+  const id = post.author && post.author.id;
+  if (post.ignored && id != null) (view.ignoredAuthors ||= new Set()).add(id);
+  return Boolean(post.ignored || (id != null && view.ignoredAuthors && view.ignoredAuthors.has(id)));
+}
+
 export function fillPost(view, post) {
   const r = view.refs.get(post.id);
   if (!r) return;
@@ -124,7 +133,7 @@ export function fillPost(view, post) {
   if (post.deleted) {
     // A one-line tombstone (walk.css): no author, time, votes or actions beside it.
     r.body.replaceChildren(h('em', { class: 'deleted-text', 'data-testid': 'tombstone' }, `This ${kind} was deleted.`));
-  } else if (post.ignored && !(view.shownIgnored && view.shownIgnored.has(post.id))) {
+  } else if (isIgnored(view, post) && !(view.shownIgnored && view.shownIgnored.has(post.id))) {
     // By someone the reader ignores: collapsed, one click away.
     r.body.replaceChildren(h('p', { class: 'ignored-text', 'data-testid': 'ignored' },
       `A ${kind} by someone you ignore. `,
