@@ -28,13 +28,14 @@ async def id_of(conn: asyncpg.Connection | asyncpg.Pool, name: str) -> int | Non
 
 
 async def set_tags(conn: asyncpg.Connection, thread_id: int, names: list[str], user_id: int,
-                   may_create: bool) -> bool:
+                   may_create: bool) -> list[str] | None:
     """Give the thread exactly these tags (normalised names, in order). A name never used before is created only
-    when `may_create` (else 403 code `privilege`). Answers whether the tags changed. Inside the caller's
+    when `may_create` (else 403 code `privilege`). Answers None when the tags did not change, else the names the
+    thread did not carry before (empty when tags were only removed or reordered). Inside the caller's
     transaction, with the thread's row locked by it."""
-    current = await conn.fetchval("SELECT tags FROM threads WHERE id = $1", thread_id)
-    if list(current) == names:
-        return False
+    current = list(await conn.fetchval("SELECT tags FROM threads WHERE id = $1", thread_id))
+    if current == names:
+        return None
     known = await ids_of(conn, names)
     missing = [n for n in names if n not in known]
     if missing:
@@ -52,13 +53,14 @@ async def set_tags(conn: asyncpg.Connection, thread_id: int, names: list[str], u
         " SELECT x, t.id, t.last_activity_at, t.created_at, t.score, t.response_count"
         " FROM threads t, unnest($2::bigint[]) AS x WHERE t.id = $1 AND NOT t.deleted"
         " ON CONFLICT (thread_id, tag_id) DO NOTHING", thread_id, wanted)
-    return True
+    return [n for n in names if n not in current]
 
 
 async def notify_followers(conn: asyncpg.Connection, actor: dict[str, Any], thread_id: int, title: str,
                            post_id: int, names: list[str]) -> list[dict[str, Any]]:
-    """A new question's `tagged` notifications: every follower of one of its tags but the asker and those who
-    ignore the asker, once (a user already notified of the question, by a mention, keeps that one)."""
+    """A question's `tagged` notifications, when it is asked with `names` or retagged with them: every follower of
+    one of those tags but the asker and those who ignore the asker, once per question (a user already notified of
+    it, by a mention or an earlier tag, keeps that one). `actor` is the asker, whoever tagged it."""
     if not names:
         return []
     rows = await conn.fetch(

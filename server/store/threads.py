@@ -227,7 +227,7 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
                  locked: bool | None, category: str | None, tags: list[str] | None = None,
                  may_create_tags: bool = False) -> Written[dict[str, Any]]:
     """Rename or retag (author or moderator), lock or move (moderator): one thread.updated event."""
-    row = await conn.fetchrow("SELECT author_id, title, locked, category_id, deleted FROM threads"
+    row = await conn.fetchrow("SELECT author_id, title, locked, category_id, deleted, held FROM threads"
                               " WHERE id = $1 FOR UPDATE", thread_id)
     if row is None or row["deleted"]:
         raise NotFound(f"No thread {thread_id}")
@@ -243,8 +243,8 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
         if cat_id is None:
             raise NotFound(f"No category {category!r}", field="category")
     new = (title if title is not None else row["title"], locked if locked is not None else row["locked"], cat_id)
-    retagged = tags is not None and await tag_store.set_tags(conn, thread_id, tags, user["id"], may_create_tags)
-    if new == (row["title"], row["locked"], row["category_id"]) and not retagged:
+    added = await tag_store.set_tags(conn, thread_id, tags, user["id"], may_create_tags) if tags is not None else None
+    if new == (row["title"], row["locked"], row["category_id"]) and added is None:
         return Written(await get(conn, thread_id))
     await conn.execute("UPDATE threads SET title = $2, locked = $3, category_id = $4 WHERE id = $1",
                        thread_id, *new)
@@ -257,7 +257,20 @@ async def update(conn: asyncpg.Connection, thread_id: int, user: asyncpg.Record,
                 await modlog.record(conn, action, user["id"], thread_id=thread_id, user_id=row["author_id"])
     event, thread = await _thread_updated(conn, thread_id)
     moved_from = row["category_id"] if new[2] != row["category_id"] else None
-    return Written(thread, [event], feeds=[thread_id], moved_from=moved_from)
+    notified = await _notify_retagged(conn, thread_id, new[0], added) if added and not row["held"] else []
+    return Written(thread, [event], notified, feeds=[thread_id], moved_from=moved_from)
+
+
+async def _notify_retagged(conn: asyncpg.Connection, thread_id: int, title: str,
+                           added: list[str]) -> list[dict[str, Any]]:
+    """Followers of a tag the thread has just been given hear of its question as if it had been asked with it."""
+    question = await conn.fetchrow("SELECT p.id, " + users.brief_columns("u", "author_") + " FROM posts p"
+                                   " JOIN users u ON u.id = p.author_id"
+                                   " WHERE p.thread_id = $1 AND p.kind = 'question' AND NOT p.deleted", thread_id)
+    if question is None:
+        return []
+    asker = users.brief_of(question, "author_")
+    return await tag_store.notify_followers(conn, asker, thread_id, title, question["id"], added)
 
 
 SORTS = {

@@ -140,3 +140,33 @@ def test_following_a_tag_notifies_new_questions_with_kind_tagged(server, forum):
     check_error(fan.put(f"/api/tags/{unique('nope-')}/following", json={"following": True}), 404)
     check_error(fan.put("/api/tags/bad%20name/following", json={"following": True}), 400, field="name")
     check_error(http.put(f"{server.url}/api/tags/{a}/following", json={"following": True}), 401)
+
+
+def test_retagging_with_a_followed_tag_notifies_its_followers_once(server, forum):
+    """A thread given a followed tag later notifies that tag's followers (kind tagged, the asker as actor) once:
+    removing and giving the tag back, or giving a second followed tag, notifies nobody again; the asker's own
+    follow, and a follower who ignores the asker, hear nothing."""
+    asker, fan, other, sulky = (Api(server.url).sign_up() for _ in range(4))
+    followed, second = unique("rt-"), unique("rs-")
+    _asked(other, forum["category"], [followed, second], "Seeding the tags")
+    for api in (fan, asker, sulky):
+        assert api.put(f"/api/tags/{followed}/following", json={"following": True}).status_code == 200
+    assert fan.put(f"/api/tags/{second}/following", json={"following": True}).status_code == 200
+    assert sulky.put(f"/api/users/{asker.user['username']}/ignored", json={"ignored": True}).status_code == 200
+    thread = _asked(asker, forum["category"], [unique("plain-")], "Untagged at first")
+
+    def tagged(api: Api) -> list[dict[str, Any]]:
+        return [n for n in api.get("/api/notifications").json()["notifications"] if n["kind"] == "tagged"]
+
+    assert tagged(fan) == []
+    r = other.patch(f"/api/threads/{thread['id']}", json={"tags": [followed]})  # not the author: refused
+    check_error(r, 403)
+    assert asker.patch(f"/api/threads/{thread['id']}", json={"tags": [followed]}).status_code == 200
+    heard = tagged(fan)
+    assert len(heard) == 1 and heard[0]["thread"]["id"] == thread["id"]
+    assert heard[0]["actor"]["id"] == asker.user["id"] and heard[0]["post_id"] == _question_id(server.url,
+                                                                                                thread["id"])
+    assert tagged(asker) == [] and tagged(sulky) == []
+    for tags in ([], [followed], [followed, second]):
+        assert asker.patch(f"/api/threads/{thread['id']}", json={"tags": tags}).status_code == 200
+    assert len(tagged(fan)) == 1
