@@ -10,30 +10,19 @@ import asyncpg
 import pytest
 
 from server import migrations
+from support import olddata
 
 MINE = next(m.version for m in migrations.available() if m.name == "drafts")
 
 
 async def _fill_before(url: str) -> dict[str, Any]:
     """At the version before: ada asks, bob answers, ada holds an API key, cy has written nothing."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn, target=MINE - 1)
-        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
-                                         " ($1, $2, 'x') RETURNING id", name, name.title())
-               for name in ("ada", "bob", "cy")}
-        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
-        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq, response_count)"
-                                  " VALUES ($1, $2, 'How do I boil an egg', 2, 1) RETURNING id", cat, ids["ada"])
-        q = await conn.fetchval("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, 'question', $2, 'q?', '<p>q?</p>', 1) RETURNING id", tid, ids["ada"])
-        await conn.execute("INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq) VALUES"
-                           " ($1, $2, 'response', $3, 'an answer', '<p>an answer</p>', 2)", tid, q, ids["bob"])
+    async with olddata.at_version(url, MINE - 1) as conn:
+        ids = await olddata.add_users(conn, "ada", "bob", "cy")
+        tid, _, _ = await olddata.asked_and_answered(conn, ids["ada"], ids["bob"], "How do I boil an egg")
         await conn.execute("INSERT INTO api_keys (user_id, name, scopes, token_hash) VALUES ($1, 'k', '{read}', 'h')",
                            ids["ada"])
         return {"users": ids, "thread": tid}
-    finally:
-        await conn.close()
 
 
 async def _upgrade(url: str, before: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 
 from server import migrations
 from server.auth import hash_password
+from support import olddata
 from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
@@ -21,28 +22,13 @@ MINE = next(m.version for m in migrations.available() if m.name == "email")
 
 async def _fill_before(url: str) -> dict[str, Any]:
     """At the version before: ada asks, bob answers (ada has an unread notification), an old session."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn, target=MINE - 1)
-        assert await migrations.current_version(conn) == MINE - 1
-        pw = await hash_password(PASSWORD)
-        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
-                                         " ($1, $2, $3) RETURNING id", name, name.title(), pw)
-               for name in ("ada", "bob")}
-        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
-        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq, response_count)"
-                                  " VALUES ($1, $2, 'Old question', 2, 1) RETURNING id", cat, ids["ada"])
-        q = await conn.fetchval("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, 'question', $2, 'q?', '<p>q?</p>', 1) RETURNING id", tid, ids["ada"])
-        r = await conn.fetchval("INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, $2, 'response', $3, 'an answer', '<p>an answer</p>', 2) RETURNING id",
-                                tid, q, ids["bob"])
+    async with olddata.at_version(url, MINE - 1) as conn:
+        ids = await olddata.add_users(conn, "ada", "bob", password_hash=await hash_password(PASSWORD))
+        tid, _, r = await olddata.asked_and_answered(conn, ids["ada"], ids["bob"])
         await conn.execute("INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id, created_at)"
                            " VALUES ($1, 'response', $2, $3, $4, now() - interval '1 day')",
                            ids["ada"], ids["bob"], tid, r)
         return {"users": ids, "thread": tid}
-    finally:
-        await conn.close()
 
 
 async def _upgrade(url: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 
 from server import migrations
 from server.auth import hash_password
+from support import olddata
 from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
@@ -21,22 +22,11 @@ MINE = next(m.version for m in migrations.available() if m.name == "identity")
 
 async def _fill_before(url: str) -> dict[str, Any]:
     """At the version before: two users, a category and a thread."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn, target=MINE - 1)
-        assert await migrations.current_version(conn) == MINE - 1
-        pw = await hash_password(PASSWORD)
-        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
-                                         " ($1, $2, $3) RETURNING id", name, name.title(), pw)
-               for name in ("ada", "bob")}
-        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
-        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq) VALUES ($1, $2, 'Old', 1)"
-                                  " RETURNING id", cat, ids["ada"])
-        await conn.execute("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
-                           " ($1, 'question', $2, 'q?', '<p>q?</p>', 1)", tid, ids["ada"])
+    async with olddata.at_version(url, MINE - 1) as conn:
+        ids = await olddata.add_users(conn, "ada", "bob", password_hash=await hash_password(PASSWORD))
+        tid = await olddata.add_thread(conn, await olddata.add_category(conn), ids["ada"], "Old")
+        await olddata.add_post(conn, tid, "question", ids["ada"], "q?", 1)
         return {"users": ids, "thread": tid}
-    finally:
-        await conn.close()
 
 
 async def _upgrade(url: str, ids: dict[str, int]) -> None:

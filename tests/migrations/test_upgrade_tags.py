@@ -9,31 +9,19 @@ from typing import Any
 import asyncpg
 
 from server import migrations
+from support import olddata
 
 MINE = next(m.version for m in migrations.available() if m.name == "tags")
 
 
 async def _fill_before(url: str) -> dict[str, Any]:
     """At the version before: ada asks, bob answers (ada has a `response` notification)."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn, target=MINE - 1)
-        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
-                                         " ($1, $2, 'x') RETURNING id", name, name.title())
-               for name in ("ada", "bob")}
-        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
-        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq, response_count)"
-                                  " VALUES ($1, $2, 'How do I boil an egg', 2, 1) RETURNING id", cat, ids["ada"])
-        q = await conn.fetchval("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, 'question', $2, 'q?', '<p>q?</p>', 1) RETURNING id", tid, ids["ada"])
-        r = await conn.fetchval("INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, $2, 'response', $3, 'an answer', '<p>an answer</p>', 2) RETURNING id",
-                                tid, q, ids["bob"])
+    async with olddata.at_version(url, MINE - 1) as conn:
+        ids = await olddata.add_users(conn, "ada", "bob")
+        tid, q, r = await olddata.asked_and_answered(conn, ids["ada"], ids["bob"], "How do I boil an egg")
         await conn.execute("INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id)"
                            " VALUES ($1, 'response', $2, $3, $4)", ids["ada"], ids["bob"], tid, r)
         return {"users": ids, "thread": tid, "question": q}
-    finally:
-        await conn.close()
 
 
 async def _upgrade(url: str, before: dict[str, Any]) -> dict[str, Any]:

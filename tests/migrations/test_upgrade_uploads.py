@@ -14,6 +14,7 @@ from PIL import Image
 
 from server import migrations
 from server.auth import hash_password
+from support import olddata
 from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
@@ -23,26 +24,11 @@ SHA = "ab" * 32
 
 async def _fill_before(url: str) -> dict[str, Any]:
     """At the version before: ada asks a question whose text names an /uploads/ URL, and bob answers."""
-    conn = await asyncpg.connect(url)
-    try:
-        await migrations.migrate(conn, target=MINE - 1)
-        assert await migrations.current_version(conn) == MINE - 1
-        pw = await hash_password(PASSWORD)
-        ids = {name: await conn.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"
-                                         " ($1, $2, $3) RETURNING id", name, name.title(), pw)
-               for name in ("ada", "bob")}
-        cat = await conn.fetchval("INSERT INTO categories (slug, name) VALUES ('old', 'Old') RETURNING id")
-        tid = await conn.fetchval("INSERT INTO threads (category_id, author_id, title, seq, response_count)"
-                                  " VALUES ($1, $2, 'Old question', 2, 1) RETURNING id", cat, ids["ada"])
-        q = await conn.fetchval("INSERT INTO posts (thread_id, kind, author_id, body, html, seq) VALUES"
-                                " ($1, 'question', $2, $3, '<p>q</p>', 1) RETURNING id",
-                                tid, ids["ada"], f"see ![x](/uploads/{SHA}.png)")
-        await conn.fetchval("INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq) VALUES"
-                            " ($1, $2, 'response', $3, 'an answer', '<p>an answer</p>', 2) RETURNING id",
-                            tid, q, ids["bob"])
+    async with olddata.at_version(url, MINE - 1) as conn:
+        ids = await olddata.add_users(conn, "ada", "bob", password_hash=await hash_password(PASSWORD))
+        tid, q, _ = await olddata.asked_and_answered(conn, ids["ada"], ids["bob"],
+                                                     question=f"see ![x](/uploads/{SHA}.png)", question_html="<p>q</p>")
         return {"users": ids, "thread": tid, "question": q}
-    finally:
-        await conn.close()
 
 
 async def _upgrade(url: str, before: dict[str, Any]) -> dict[str, Any]:
