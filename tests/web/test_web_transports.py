@@ -66,6 +66,32 @@ def test_offline_is_a_state_a_queued_response_posts_once_when_back(site: Site, r
     assert not reader.errors
 
 
+def test_a_vote_cast_offline_is_kept_and_sent_once_back(site: Site, readers: Any) -> None:
+    """Offline: an up vote stays shown with a message that it waits; back online it reaches the server (score 1,
+    my_vote 1) with no click, and the message goes."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    answer = site.reply(asker, tid, "Vote on me offline")
+    reader = readers()
+    reader.sign_up("Vic Offline")
+    page = reader.open_thread(tid)
+    post = page.locator(f'[data-post-id="{answer["id"]}"]')
+    reader.context.set_offline(True)
+    expect(page.locator('[data-testid="connection-status"]')).to_have_attribute("data-state", "offline")
+    post.get_by_test_id("vote-up").click()
+    expect(post).to_contain_text("your vote is kept and sent once the connection is back")
+    expect(post.get_by_test_id("vote-up")).to_have_attribute("aria-pressed", "true")
+    assert asker.get(f"/api/threads/{tid}").json()["responses"][0]["score"] == 0
+    reader.context.set_offline(False)
+    expect(post).not_to_contain_text("your vote is kept")
+    for _ in range(100):
+        if asker.get(f"/api/threads/{tid}").json()["responses"][0]["score"] == 1:
+            break
+        page.wait_for_timeout(100)
+    assert asker.get(f"/api/threads/{tid}").json()["responses"][0]["score"] == 1
+    assert not reader.errors
+
+
 def test_a_view_that_failed_offline_loads_by_itself_when_back(site: Site, readers: Any) -> None:
     """Opening a thread while offline shows the failure panel; back online, the thread loads with no click."""
     asker, _ = site.client("Asker")

@@ -1,7 +1,7 @@
 // What a reader does to a post besides writing: vote, delete, lock the
 // thread (moderators), and look at a post's edit history.
 
-import { api } from '../../api.js';
+import { api, ApiError } from '../../api.js';
 import { findPost, markDeleted, updatePost } from '../../apply.js';
 import { wordDiff } from '../../diff.js';
 import { h, setPostHtml } from '../../dom.js';
@@ -49,6 +49,16 @@ async function sendVotes(view, id, v) {
       try {
         d = await api('PUT', `/api/posts/${id}/vote`, { value });
       } catch (e) {
+        if (e instanceof ApiError && e.status === 0) {
+          // Offline or Parley unreachable: the vote stays shown and goes once the connection is back (a PUT of
+          // the value: sent twice it is still one vote). Clicks meanwhile only change what goes.
+          if (v.want === null) v.want = value;
+          const r = view.refs.get(id);
+          if (r) showFormMessage(r.msg, "You're offline: your vote is kept and sent once the connection is back.", 'info');
+          await connectionBack();
+          if (r) showFormMessage(r.msg, '');
+          continue;
+        }
         v.want = null;
         showVote(view, id, v.confirmed);
         const r = view.refs.get(id);
@@ -64,6 +74,19 @@ async function sendVotes(view, id, v) {
   } finally {
     v.inflight = false;
   }
+}
+
+/** Resolves when the browser is online again or the live connection is back (app.js: parley:back). */
+function connectionBack() {
+  return new Promise((resolve) => {
+    const done = () => {
+      window.removeEventListener('online', done);
+      window.removeEventListener('parley:back', done);
+      resolve();
+    };
+    window.addEventListener('online', done);
+    window.addEventListener('parley:back', done);
+  });
 }
 
 /** The reader's own vote made elsewhere (a `my_vote` frame): the pressed arrow, unless a vote is in flight here. */
