@@ -290,9 +290,12 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
         run_from = time.time()
         prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
         backends = common.BackendCpu(env.db_url).start()
+        assert srv.ps is not None
+        sys0 = srv.ps.cpu_times().system
         cpu0, pg0 = srv.cpu(), common.postgres_cpu()
         parts = [r.recv() for r in pipes]
         cpu, pg = srv.cpu() - cpu0, common.postgres_cpu() - pg0
+        sys_cpu = srv.ps.cpu_times().system - sys0
         pg_db = backends.stop()
         for pr in procs:
             pr.join(5)
@@ -307,6 +310,7 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
                "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed,
+               "server_system_share": round(sys_cpu / cpu, 3) if cpu else None,
                "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None,
                "us_pg_db_cpu_per_reply": pg_db / ok * 1e6 if ok else None,
                "loadavg": round(os.getloadavg()[0], 1), "loadavg_all": os.getloadavg()}
