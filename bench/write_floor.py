@@ -30,7 +30,6 @@ import argparse
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import msgspec

@@ -305,7 +305,8 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
         stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
         published = (asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
                      if target == "parley" else None)
-        row = {"variant": label or None, "target": target, "offered_per_s": a.rate or None, "concurrency": a.concurrency,
+        row = {"variant": label or None, "target": target, "offered_per_s": a.rate or None,
+               "concurrency": a.concurrency,
                "responses": a.responses, "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,

@@ -477,9 +477,8 @@ async def create_pending(conn: asyncpg.Connection, thread_id: int, user_id: int,
     async with conn.transaction():
         if idempotency_key is not None:
             replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
-            if replay is not None:  # the draft goes as it did with the first request (a no-op, mostly)
-                replayed: Written[tuple[dict[str, Any], bool]] = Written((replay, False))
-                return replayed.merge(await drafts.discard(conn, user_id, draft)) if draft is not None else replayed
+            if replay is not None:
+                return Written((replay, False))
         thread = await conn.fetchrow(f"SELECT seq FROM threads WHERE id = $1 AND {_OPEN}"
                                      f"{'' if parent_id is not None else ' AND ' + NOT_DUPLICATE} FOR UPDATE",
                                      thread_id)
