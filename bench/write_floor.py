@@ -48,8 +48,9 @@ _INSERT_EVENT = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES (
 
 
 class Floor:
-    def __init__(self, database: str, redis_url: str, author: int, pool_size: int) -> None:
+    def __init__(self, database: str, redis_url: str, author: int, pool_size: int, reset: bool = True) -> None:
         self.database, self.redis_url, self.author, self.pool_size = database, redis_url, author, pool_size
+        self.reset = reset
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.seq: dict[int, int] = {}
@@ -92,7 +93,10 @@ class Floor:
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.pool = await asyncpg.create_pool(self.database, min_size=1, max_size=self.pool_size)
+        # asyncpg's pool resets a connection on release (one more round trip: SELECT pg_advisory_unlock_all()…);
+        # Parley skips it (server/db.py), and so does the floor with --no-reset.
+        extra: dict[str, object] = {} if self.reset else {"reset": _no_reset}
+        self.pool = await asyncpg.create_pool(self.database, min_size=1, max_size=self.pool_size, **extra)
         self.redis = aioredis.Redis.from_url(self.redis_url)
         await self.redis.ping()
         _md.render("warm *the* renderer")  # markdown-it builds its rules on first use, as Parley's start-up does
@@ -104,6 +108,10 @@ class Floor:
         finally:
             await self.redis.aclose()
             await self.pool.close()
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Keep nothing to reset: no round trip on release."""
 
 
 async def healthz(request: Request) -> Response:
@@ -124,8 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--redis", required=True)
     p.add_argument("--author", type=int, required=True, help="the users.id every reply is by")
     p.add_argument("--pool", type=int, default=20, help="asyncpg pool size (Parley's default: 20)")
+    p.add_argument("--no-reset", action="store_true",
+                   help="no reset round trip when a connection goes back to the pool (as Parley)")
     a = p.parse_args(argv)
-    floor = Floor(a.database, a.redis, a.author, a.pool)
+    floor = Floor(a.database, a.redis, a.author, a.pool, reset=not a.no_reset)
     # parley serve's uvicorn settings (server/cli.py cmd_serve), less what only websockets use.
     uvicorn.run(app(floor), host=a.host, port=a.port, access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=30, backlog=4096, http="httptools", log_level="warning")

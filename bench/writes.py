@@ -184,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--target", choices=("parley", "floor", "both"), default="parley",
                    help="the server under load: parley, the write floor (bench/write_floor.py), or both alternately")
     p.add_argument("--pin", action="store_true", help="the server on CPU 0, the posters on CPU 1")
+    p.add_argument("--floor-no-reset", action="store_true",
+                   help="the floor skips asyncpg's reset round trip on release, as Parley does")
     p.add_argument("--name", default="writes")
     p.add_argument("--trust", choices=["open", "standard"], default="open", help="PARLEY_TRUST of the server")
     p.add_argument("--spam-check", action="store_true",
@@ -271,7 +273,8 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
         if target == "floor":
             srv.stop()
             env.procs.remove(srv)
-            srv = env.add(common.floor_proc(env.db_url, users[0][1]["id"], cpus=server_cpus, pool=a.pool or 20))
+            srv = env.add(common.floor_proc(env.db_url, users[0][1]["id"], cpus=server_cpus, pool=a.pool or 20,
+                                              reset=not a.floor_no_reset))
             pub0 = 0.0
         else:
             pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
