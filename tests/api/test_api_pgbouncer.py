@@ -100,12 +100,13 @@ def test_a_server_with_no_statement_cache_works_through_pgbouncer_in_transaction
     tid = new_thread(mod, slug)["thread"]["id"]
     cookie = mod.session_cookie
 
-    async def replies() -> list[int]:
-        async with httpx.AsyncClient(base_url=srv.url, cookies={"parley_session": cookie}) as client:
+    async def replies() -> list[tuple[int, str]]:
+        async with httpx.AsyncClient(base_url=srv.url, cookies={"parley_session": cookie}, timeout=60) as client:
             answers = await asyncio.gather(*(client.post(f"/api/threads/{tid}/posts", json={"body": f"reply {i}"})
                                              for i in range(40)))
-        return [r.status_code for r in answers]
-    assert asyncio.run(replies()) == [201] * 40
+        return [(r.status_code, r.text) for r in answers]
+    answered = asyncio.run(replies())
+    assert [code for code, _ in answered] == [201] * 40, [text for code, text in answered if code != 201][:3]
     page = mod.get(f"/api/threads/{tid}")
     assert page.status_code == 200, page.text
     assert page.json()["thread"]["response_count"] == 40
