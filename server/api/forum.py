@@ -262,7 +262,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
                                                  idempotency_key=key)
         return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
-        # The draft goes in the post's own statement (no second round trip; a replay deletes nothing).
+        # The draft goes in the post's own statement (no second round trip; an idempotent replay deletes it apart).
         written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned, draft)
     await after_commit(st, written)
     return written.value  # type: ignore[no-any-return]

@@ -91,7 +91,7 @@ async def discard(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, key: st
 
 def discarded(user_id: int, key: str, revision: int | None) -> Written[bool]:
     """What discarding the draft `key` that was at `revision` caused (None: there was none). A new reply
-    deletes its draft in its own statement (store/posts.py, DRAFT_SQL) and answers this the same way."""
+    deletes its draft in its own statement (store/posts.py, _create_sql: `dr`) and answers this the same way."""
     if revision is None:
         return Written(False)
     gone = {"key": key, "body": None, "revision": revision + 1, "updated_at": iso(datetime.now(UTC))}
