@@ -73,6 +73,48 @@ def postgres_cpu() -> float:
     return total
 
 
+class BackendCpu:
+    """CPU seconds of the PostgreSQL backends serving one database (pg_stat_activity), from start() to
+    stop(): that database's own share of the server's work, whatever else the shared server runs. A backend
+    that opened meanwhile counts from its start; the WAL writer and checkpointer are not in it."""
+
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+        self.before: dict[int, float] = {}
+
+    def _pids(self) -> list[int]:
+        for attempt in range(10):  # a shared server at max_connections (other benches) frees one soon
+            try:
+                rows = asyncio.run(db_fetch(self.db_url, "SELECT pid FROM pg_stat_activity WHERE datname = "
+                                            "current_database() AND pid <> pg_backend_pid()"))
+                return [r["pid"] for r in rows]
+            except Exception:
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
+        return []
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            return t.user + t.system
+        except psutil.Error:
+            return None
+
+    def start(self) -> BackendCpu:
+        self.before = {pid: c for pid in self._pids() if (c := self._cpu(pid)) is not None}
+        return self
+
+    def stop(self) -> float:
+        total = 0.0
+        for pid in self._pids():
+            c = self._cpu(pid)
+            if c is not None:
+                total += c - self.before.get(pid, 0.0)
+        return total
+
+
 def pin(pid: int, cpus: set[int] | None) -> None:
     if cpus:
         try:
@@ -221,6 +263,15 @@ def reference_proc(port: int | None = None, cpus: set[int] | None = None) -> Pro
     port = port or free_port()
     return Proc("reference", [sys.executable, "-m", "bench.reference_server", "--port", str(port),
                               "--redis", redis_url()], {}, port, cpus, ready=None)
+
+
+def floor_proc(db_url: str, author: int, port: int | None = None, cpus: set[int] | None = None,
+               pool: int = 20, reset: bool = True) -> Proc:
+    """bench/write_floor.py: the write path's floor on the same database and Redis as parley_proc's."""
+    port = port or free_port()
+    return Proc("floor", [sys.executable, "-m", "bench.write_floor", "--port", str(port), "--database", db_url,
+                          "--redis", redis_url(), "--author", str(author), "--pool", str(pool),
+                          *([] if reset else ["--no-reset"])], {}, port, cpus)
 
 
 # -- a small keep-alive HTTP/1.1 client (cheap enough to generate 1000s of requests/s) --------------

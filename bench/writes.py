@@ -3,6 +3,13 @@
     python -m bench.writes --rate 1000 --duration 10 --threads 8 --users 16      # open loop at 1000/s
     python -m bench.writes --rate 0 --concurrency 64 --duration 10               # closed loop: the ceiling
     python -m bench.writes --rate 200 --trust standard --spam-check              # trust on, a loopback checker
+    python -m bench.writes --rate 500 --target both --pin --rounds 3              # Parley against its floor
+
+`--target both` runs Parley and the write floor (bench/write_floor.py: Starlette + markdown-it + nh3 + one
+asyncpg transaction + one PUBLISH, nothing else) alternately under the same posters, each on its own database;
+`--pin` puts the server on CPU 0 and the posters on CPU 1. PostgreSQL's CPU is read twice: the backends of the
+run's own database (its share of the work, exactly) and every postgres process on the machine (noisy when other
+work shares the server).
 
 Posters run in separate processes (raw keep-alive HTTP/1.1), several users, several threads. Open loop:
 request i is sent at t0 + i/rate whatever happened before (latency includes queueing, as a user sees
@@ -25,7 +32,9 @@ from .common import Env, Http, parley_proc, summary_ms
 
 
 def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: float, concurrency: int,
-            duration: float, start_at: float) -> None:
+            duration: float, start_at: float, cpus: set[int] | None = None) -> None:
+    common.pin(0, cpus)
+
     async def run() -> dict[str, Any]:
         lat = array("f")
         sent = array("d")
@@ -171,7 +180,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ab", metavar="NAME=VALUE",
                    help="before/after in one run: each round runs a server with NAME=VALUE (before), then one "
                         "without it (after), each on its own database; e.g. --ab PARLEY_GC_FREEZE=off")
-    p.add_argument("--rounds", type=int, default=1, help="with --ab: before/after pairs, alternating")
+    p.add_argument("--rounds", type=int, default=1, help="with --ab or --target both: pairs, alternating")
+    p.add_argument("--target", choices=("parley", "floor", "both"), default="parley",
+                   help="the server under load: parley, the write floor (bench/write_floor.py), or both alternately")
+    p.add_argument("--pin", action="store_true", help="the server on CPU 0, the posters on CPU 1")
+    p.add_argument("--floor-no-reset", action="store_true",
+                   help="the floor skips asyncpg's reset round trip on release, as Parley does")
     p.add_argument("--name", default="writes")
     p.add_argument("--trust", choices=["open", "standard"], default="open", help="PARLEY_TRUST of the server")
     p.add_argument("--spam-check", action="store_true",
@@ -183,33 +197,60 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     base = dict(kv.split("=", 1) for kv in a.env)
     if a.pool:
         base["PARLEY_DB_POOL_SIZE"] = str(a.pool)
-    variants: list[tuple[str, dict[str, str]]] = [("", base)]
+    variants: list[tuple[str, dict[str, str], str]] = [("", base, a.target)]
     if a.ab:
         k, _, v = a.ab.partition("=")
-        variants = [(f"before ({a.ab})", {**base, k: v}), ("after", base)] * a.rounds
+        variants = [(f"before ({a.ab})", {**base, k: v}, "parley"), ("after", base, "parley")] * a.rounds
+    elif a.target == "both":
+        variants = [("parley", base, "parley"), ("floor", base, "floor")] * a.rounds
+    elif a.rounds > 1:
+        variants = variants * a.rounds
     rows, shapes, profiles = [], [], []
-    for label, extra in variants:
-        row, shape, prof = _run_one(a, extra, label)
+    for label, extra, target in variants:
+        row, shape, prof = _run_one(a, extra, label, target)
         rows.append(row)
         shapes.append(shape)
         profiles.append(prof)
     cols = [("variant", "variant"), ("offered_per_s", "offered/s"), ("concurrency", "conns"),
             ("responses", "responses before"), ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"),
             ("p99_ms", "p99 ms"), ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
-            ("us_cpu_per_reply", "server µs CPU/reply"), ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply"),
+            ("us_cpu_per_reply", "server µs CPU/reply"), ("us_pg_db_cpu_per_reply", "PG backends µs CPU/reply"),
+            ("us_pg_cpu_per_reply", "all PostgreSQL µs CPU/reply"),
             ("gen2", "gen-2 collections (CPU ms max)"), ("loadavg", "load 1 min")]
+    result: dict[str, Any] = {"args": vars(a), "rows": rows, **shapes[0], "profile": profiles[0],
+                              "profiles": profiles}
     if len(rows) > 1:
         print(common.table(rows, cols))
-    result: dict[str, Any] = {"args": vars(a), "rows": rows, **shapes[0], "profile": profiles[0]}
+    if a.target == "both" and not a.ab:
+        result["floor_ratios"] = floor_ratios(rows)
+        for r in result["floor_ratios"]:
+            print("round {round}: parley ÷ floor: server CPU {cpu:.2f}×, PG backends CPU {pg:.2f}×, "
+                  "p50 {p50:.2f}×, p99 {p99:.2f}×, committed/s {rate:.2f}×".format(**r))
     if len(rows) > 1:
         result["shapes"] = shapes
     print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
     return result
 
 
-def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str) -> tuple[dict[str, Any], dict[str, Any],
-                                                                                 dict[str, Any] | None]:
-    """One server on a fresh database under the posters: its row, latency shape and profile."""
+def floor_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parley ÷ floor for each (parley, floor) pair of rows of one run."""
+    out = []
+    for i in range(0, len(rows) - 1, 2):
+        p, f = rows[i], rows[i + 1]
+
+        def q(k: str) -> float:
+            return (p[k] / f[k]) if p.get(k) and f.get(k) else float("nan")
+        out.append({"round": i // 2 + 1, "cpu": q("us_cpu_per_reply"), "pg": q("us_pg_db_cpu_per_reply"),
+                    "p50": q("p50_ms"), "p99": q("p99_ms"), "max": q("max_ms"), "rate": q("committed_per_s")})
+    return out
+
+
+def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: str = "parley"
+             ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]:
+    """One server on a fresh database under the posters: its row, latency shape and profile. For the floor, a
+    parley server (not pinned) sets up the forum and the users first and is stopped before the floor starts."""
+    server_cpus = {0} if a.pin else None
+    load_cpus = {1} if a.pin else None
     env = Env(common.create_db())
     try:
         extra = dict(extra)
@@ -221,14 +262,22 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str) -> tuple[
             probe_path = common.RESULTS / f"stalls-{a.name}-{time.strftime('%Y%m%d-%H%M%S')}-{len(label)}.jsonl"
             extra["PARLEY_STALL_PROBE"] = str(probe_path)
             extra["PYTHONPATH"] = str(common.ROOT / "bench" / "stallprobe")
-        srv = env.add(parley_proc(env.db_url, **extra))
+        srv = env.add(parley_proc(env.db_url, cpus=server_cpus if target == "parley" else None, **extra))
         forum = asyncio.run(common.setup_forum(srv.port, env.db_url, a.threads))
-        cookies = [asyncio.run(common.make_user(srv.port))[0] for _ in range(a.users)]
+        users = [asyncio.run(common.make_user(srv.port)) for _ in range(a.users)]
+        cookies = [c for c, _ in users]
         if a.established:
             asyncio.run(common.db_fetch(env.db_url, "UPDATE users SET reputation = 10 WHERE NOT is_moderator"))
         if a.responses:
             asyncio.run(_fill(env.db_url, forum["threads"], forum["user"]["id"], a.responses))
-        pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
+        if target == "floor":
+            srv.stop()
+            env.procs.remove(srv)
+            srv = env.add(common.floor_proc(env.db_url, users[0][1]["id"], cpus=server_cpus, pool=a.pool or 20,
+                                              reset=not a.floor_no_reset))
+            pub0 = 0.0
+        else:
+            pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
         ctx = mp.get_context("fork")
         start_at = time.time() + 1
         pipes, procs = [], []
@@ -236,35 +285,47 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str) -> tuple[
             r, w = ctx.Pipe(False)
             pr = ctx.Process(target=_poster, args=(w, srv.port, cookies[k::a.procs] or cookies, forum["threads"],
                                                    a.rate / a.procs, max(1, a.concurrency // a.procs), a.duration,
-                                                   start_at), daemon=True)
+                                                   start_at, load_cpus), daemon=True)
             pr.start()
             pipes.append(r)
             procs.append(pr)
         time.sleep(max(0.0, start_at - time.time()))
         run_from = time.time()
         prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
+        backends = common.BackendCpu(env.db_url).start()
+        assert srv.ps is not None
+        sys0 = srv.ps.cpu_times().system
         cpu0, pg0 = srv.cpu(), common.postgres_cpu()
         parts = [r.recv() for r in pipes]
         cpu, pg = srv.cpu() - cpu0, common.postgres_cpu() - pg0
+        sys_cpu = srv.ps.cpu_times().system - sys0
+        pg_db = backends.stop()
         for pr in procs:
             pr.join(5)
         lat, codes, elapsed = common.merge_parts(parts)
         shape = latency_shape(parts, run_from)
         ok = codes.get("201", 0)
         stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
-        published = asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
-        row = {"variant": label or None, "offered_per_s": a.rate or None, "concurrency": a.concurrency,
+        published = (asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
+                     if target == "parley" else None)
+        row = {"variant": label or None, "target": target, "offered_per_s": a.rate or None,
+               "concurrency": a.concurrency,
                "responses": a.responses, "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
                "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
                "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed,
-               "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None, "loadavg": round(os.getloadavg()[0], 1)}
+               "server_system_share": round(sys_cpu / cpu, 3) if cpu else None,
+               "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None,
+               "us_pg_db_cpu_per_reply": pg_db / ok * 1e6 if ok else None,
+               "loadavg": round(os.getloadavg()[0], 1), "loadavg_all": os.getloadavg()}
         print(common.table([row], [("variant", "variant"), ("offered_per_s", "offered/s"), ("concurrency", "conns"),
                                    ("responses", "responses before"),
                                    ("committed_per_s", "committed/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"),
                                    ("max_ms", "max ms"), ("stored", "stored"), ("published", "published"),
                                    ("us_cpu_per_reply", "server µs CPU/reply"),
-                                   ("us_pg_cpu_per_reply", "PostgreSQL µs CPU/reply"), ("loadavg", "load 1 min")]))
+                                   ("us_pg_db_cpu_per_reply", "PG backends µs CPU/reply"),
+                                   ("us_pg_cpu_per_reply", "all PostgreSQL µs CPU/reply"),
+                                   ("loadavg", "load 1 min")]))
         print(f"status codes: {codes}")
         if probe_path is not None:
             row["stalls"] = stall_summary(probe_path, run_from, time.time())

@@ -371,7 +371,8 @@ class Parley:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         settings = self.settings
         assert settings.database_url is not None, "DATABASE_URL is resolved by the CLI before the app starts"
-        pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
+        pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size,
+                                    statement_cache=settings.db_statement_cache)
         # Everything this forum puts in Redis lives under its own namespace (live/channels.py).
         channels = Channels(f"parley:{await meta.deployment(pool)}")
         # Presence's keys and the rate limiter's buckets: a client of our own, not the broker's.
@@ -395,7 +396,7 @@ class Parley:
                             on_waiting=metrics.RENDER_WAITING.set)
         await renderer.start()
         replicas = Replicas(pool, settings.database_replica_urls, settings.replica_max_lag_seconds,
-                            pool_size=settings.db_pool_size)
+                            pool_size=settings.db_pool_size, statement_cache=settings.db_statement_cache)
         await replicas.start()
         await hub.start()
         await presence.start()

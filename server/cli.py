@@ -111,18 +111,18 @@ def start_embedded(settings: config.Settings) -> tuple[Any, str]:
 
 # -- database set-up --------------------------------------------------------
 
-async def _connect(url: str) -> Any:
+async def _connect(url: str, statement_cache: int = 100) -> Any:
     import asyncpg
     try:
-        return await asyncpg.connect(url, timeout=10)
+        return await asyncpg.connect(url, timeout=10, statement_cache_size=statement_cache)
     except Exception as exc:
         raise Fatal(f"DATABASE_URL: cannot connect ({exc.__class__.__name__}: {exc})") from None
 
 
-async def _migrate(url: str, demo: bool | None) -> str:
+async def _migrate(url: str, demo: bool | None, statement_cache: int = 100) -> str:
     from . import migrations
     from .demo import load_demo
-    conn = await _connect(url)
+    conn = await _connect(url, statement_cache)
     try:
         try:
             applied = await migrations.migrate(conn)
@@ -145,7 +145,7 @@ def prepare_database(settings: config.Settings, demo: bool) -> tuple[Any, str]:
     if url is None:
         server, url = start_embedded(settings)
     try:
-        msg = asyncio.run(_migrate(url, demo))
+        msg = asyncio.run(_migrate(url, demo, settings.db_statement_cache))
     except BaseException:
         if server is not None:
             server.cleanup()
@@ -223,7 +223,7 @@ def check_migrations(settings: config.Settings) -> int:
 
     async def run() -> list[migrations.Migration]:
         assert url is not None
-        conn = await _connect(url)
+        conn = await _connect(url, settings.db_statement_cache)
         try:
             return await migrations.pending(conn)
         except migrations.NewerDatabase as exc:
@@ -254,7 +254,7 @@ def cmd_demo(args: argparse.Namespace, settings: config.Settings) -> None:
 
         async def run() -> str:
             import asyncpg
-            conn = await asyncpg.connect(url)
+            conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:
                 return await load_demo(conn)
             finally:
@@ -286,7 +286,7 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
             from .auth import hash_password
             from .errors import Conflict
             from .store import users
-            conn = await asyncpg.connect(url)
+            conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:
                 await users.create(conn, args.name, args.display_name or args.name, await hash_password(password),
                                    args.moderator)
@@ -324,7 +324,7 @@ def cmd_user_passwd(args: argparse.Namespace, settings: config.Settings) -> None
             from .auth import hash_password
             from .store import sessions, users
             password_hash = await hash_password(password)
-            conn = await asyncpg.connect(url)
+            conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:
                 async with conn.transaction():
                     user = await users.by_username(conn, args.name)

@@ -92,6 +92,9 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    # Prepared statements asyncpg keeps per connection (its default, 100); 0 for PgBouncer in transaction
+    # mode before 1.21 (docs/operations.md "PgBouncer in transaction mode"): unnamed statements only.
+    db_statement_cache: int = 100
     # Read replicas (server/replicas.py, docs/operations.md "Read replicas and failover").
     database_replica_urls: tuple[str, ...] = ()
     replica_max_lag_seconds: float = 5.0
@@ -370,6 +373,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
+    if (raw := get("PARLEY_DB_STATEMENT_CACHE")) is not None:
+        kw["db_statement_cache"] = int(_number("PARLEY_DB_STATEMENT_CACHE", raw, int, 0, 10000))
     if (raw := get("PARLEY_DATABASE_REPLICA_URLS")) is not None:
         # Comma-separated, one host each (a multi-host URL split at its commas names no scheme: refused).
         kw["database_replica_urls"] = tuple(_pg_url("PARLEY_DATABASE_REPLICA_URLS", u)

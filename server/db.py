@@ -41,8 +41,12 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     transaction-scoped or released explicitly), so skip asyncpg's reset round trip on every release."""
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20) -> asyncpg.Pool:
-    """Open the pool; connections are checked on acquire so a restarted server is survived."""
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20,
+                      statement_cache: int = 100) -> asyncpg.Pool:
+    """Open the pool; connections are checked on acquire so a restarted server is survived.
+
+    `statement_cache`: PARLEY_DB_STATEMENT_CACHE, the named prepared statements kept per connection; 0 makes
+    asyncpg use unnamed statements only, which PgBouncer in transaction mode needs (docs/operations.md)."""
     return await asyncpg.create_pool(
         url,
         reset=_no_reset,
@@ -51,6 +55,7 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 20) -> asy
         max_inactive_connection_lifetime=300.0,
         command_timeout=30,
         timeout=10,
+        statement_cache_size=statement_cache,
         server_settings={"application_name": "parley"},
     )
 

@@ -61,10 +61,11 @@ class Replicas:
     """The primary pool and the replicas' pools, and which one a read goes to."""
 
     def __init__(self, primary: asyncpg.Pool, urls: tuple[str, ...], max_lag: float, pool_size: int = 10,
-                 poll: float = POLL) -> None:
+                 poll: float = POLL, statement_cache: int = 100) -> None:
         self.primary = primary
         self.replicas = [Replica(u) for u in urls]
         self.max_lag, self.pool_size, self.poll = max_lag, pool_size, poll
+        self.statement_cache = statement_cache
         self.task: asyncio.Task[None] | None = None
         self._turn = itertools.count()
         self._primary_ok = True
@@ -119,7 +120,8 @@ class Replicas:
     async def _check_one(self, r: Replica) -> None:
         try:
             if r.pool is None:
-                r.pool = await db.create_pool(r.url, min_size=0, max_size=self.pool_size)
+                r.pool = await db.create_pool(r.url, min_size=0, max_size=self.pool_size,
+                                              statement_cache=self.statement_cache)
             async with r.pool.acquire(timeout=self.poll * 4) as conn:
                 standby, replayed = await asyncio.wait_for(replication.replica_position(conn), self.poll * 4)
         except (*db.UNAVAILABLE, asyncpg.PostgresError) as exc:

@@ -251,7 +251,7 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
     and whether it was made now (False: an idempotent replay of `key`). `draft`: the key of the writer's draft
-    that this post sends, deleted once the post is stored (a second statement: if it fails, the draft stays).
+    that this post sends, deleted with the post (the same statement: a post that fails keeps it).
     `client`: the writer's address and user agent, for the spam check (server/spamcheck.py)."""
     trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
@@ -263,9 +263,8 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
                                                  idempotency_key=key)
         return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
-        written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned)
-        if draft is not None:
-            written.merge(await drafts.discard(conn, user["id"], draft))
+        # The draft goes in the post's own statement (no second round trip; an idempotent replay deletes it apart).
+        written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned, draft)
     await after_commit(st, written)
     return written.value  # type: ignore[no-any-return]
 

@@ -86,7 +86,13 @@ async def discard(conn: asyncpg.Connection | asyncpg.Pool, user_id: int, key: st
     """Delete the draft (DELETE, or the post that sent it): whether there was one. Its deletion reaches the
     user's sockets as the draft with `"body": null` and the next revision."""
     row = await conn.fetchrow("DELETE FROM drafts WHERE user_id = $1 AND key = $2 RETURNING revision", user_id, key)
-    if row is None:
+    return discarded(user_id, key, row["revision"] if row is not None else None)
+
+
+def discarded(user_id: int, key: str, revision: int | None) -> Written[bool]:
+    """What discarding the draft `key` that was at `revision` caused (None: there was none). A new reply
+    deletes its draft in its own statement (store/posts.py, _create_sql: `dr`) and answers this the same way."""
+    if revision is None:
         return Written(False)
-    gone = {"key": key, "body": None, "revision": row["revision"] + 1, "updated_at": iso(datetime.now(UTC))}
+    gone = {"key": key, "body": None, "revision": revision + 1, "updated_at": iso(datetime.now(UTC))}
     return Written(True, user_frames=[(user_id, wire.draft(gone))])

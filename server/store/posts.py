@@ -11,7 +11,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
 from ..wire import my_vote as my_vote_frame
-from . import Written, events, modlog, notifications, reputation, tags, users
+from . import Written, drafts, events, modlog, notifications, reputation, tags, users
 
 log = logging.getLogger("parley.store")
 
@@ -105,14 +105,16 @@ async def my_votes(conn: asyncpg.Connection | asyncpg.Pool, user_id: int | None,
     return {r["post_id"]: r["value"] for r in rows}
 
 
-def _create_sql(thread: str, notify_kind: str) -> str:
+def _create_sql(thread: str, notify_kind: str, draft: str) -> str:
     """Everything a new post writes, as ONE statement (docs/architecture.md, "one reply").
 
     `thread` is the CTE `t` (id, seq, title) that took the thread's next seq (events.take_seq): for a
     response or a question the UPDATE itself, whose row lock orders the thread's writers and whose WHERE
     refuses a locked or deleted thread (no row: nothing is written); for a comment the values its caller
     took the same way. `notify_kind` is what notifications.notify_sql() calls the post ($3, or 'mentions'
-    for a question, which notifies only those it mentions).
+    for a question, which notifies only those it mentions). `draft` is the parameter holding the key of the
+    writer's draft that this post sends (NULL: none): it is deleted by the same statement, which saves the
+    reply a round trip (issue 33), and its old revision returned as draft_revision (null: there was none).
     $1 thread, $2 parent, $3 kind, $4 author, $5 body, $6 html, $7 mentioned user ids. Every CTE sees
     the snapshot from before the statement, so the poster's new follow row cannot make them a
     recipient (they are excluded anyway) and no notification of this post exists yet."""
@@ -140,8 +142,12 @@ p AS (
     INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
     ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
 ), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")}
-), wh AS ({events.queue_webhooks("t", "t.id", "t.seq", "'post.created'")})
+), wh AS ({events.queue_webhooks("t", "t.id", "t.seq", "'post.created'")}
+), dr AS (
+    DELETE FROM drafts WHERE user_id = $4 AND key = {draft}::text AND EXISTS (SELECT 1 FROM t) RETURNING revision
+)
 SELECT p.id, t.seq, t.title, ev.data, {users.brief_columns("a", "author_")}, (SELECT count(*) FROM wh) AS webhooks,
+       (SELECT revision FROM dr) AS draft_revision,
        coalesce((SELECT array_agg(n.id ORDER BY n.user_id) FROM n), '{{}}') AS n_id,
        coalesce((SELECT array_agg(n.user_id ORDER BY n.user_id) FROM n), '{{}}') AS n_user,
        coalesce((SELECT array_agg(n.kind ORDER BY n.user_id) FROM n), '{{}}') AS n_kind,
@@ -154,11 +160,11 @@ _OPEN = "NOT deleted AND NOT locked"  # a thread that takes new posts
 # A duplicate of a live thread takes no new responses (comments still: CONTRACT rev. 3 "Duplicates").
 NOT_DUPLICATE = ("NOT EXISTS (SELECT 1 FROM threads d WHERE d.id = threads.duplicate_of AND NOT d.deleted)")
 _CREATE_QUESTION = _create_sql(events.take_seq("last_activity_at = now()", returning="id, seq, title"),
-                               "'mentions'")
+                               "'mentions'", "$8")
 _CREATE_RESPONSE = _create_sql(
     events.take_seq("last_activity_at = now(), response_count = response_count + 1", f"{_OPEN} AND {NOT_DUPLICATE}",
-                    returning="id, seq, title"), "$3")
-_CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title", "$3")
+                    returning="id, seq, title"), "$3", "$8")
+_CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title", "$3", "$10")
 _TAKE_FOR_COMMENT = events.take_seq("last_activity_at = now()", _OPEN, returning="seq, title")
 
 
@@ -177,22 +183,24 @@ async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
                  html: str, idempotency_key: str | None = None,
-                 mentioned: list[int] | None = None) -> Written[tuple[dict[str, Any], bool]]:
+                 mentioned: list[int] | None = None, draft: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created).
 
     `mentioned`: the ids of the users the body @mentions (links already in `html`), notified here.
+    `draft`: the key of the writer's draft this post sends, deleted with the post (and by an idempotent replay).
     A response without an idempotency key is one statement, so `conn` needs no transaction around it
     (the API gives it none: no BEGIN/COMMIT round trips); every other case opens its own transaction
     (a savepoint if the caller already has one)."""
     if idempotency_key is None and parent_id is None:
-        return await _write(conn, thread_id, "response", user_id, body, None, html, mentioned)
+        return await _write(conn, thread_id, "response", user_id, body, None, html, mentioned, draft)
     async with conn.transaction():
         if idempotency_key is not None:
             replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
-            if replay is not None:
-                return Written((replay, False))
+            if replay is not None:  # the draft goes as it did with the first request (a no-op, mostly)
+                replayed: Written[tuple[dict[str, Any], bool]] = Written((replay, False))
+                return replayed.merge(await drafts.discard(conn, user_id, draft)) if draft is not None else replayed
         kind = "response" if parent_id is None else "comment"
-        written = await _write(conn, thread_id, kind, user_id, body, parent_id, html, mentioned)
+        written = await _write(conn, thread_id, kind, user_id, body, parent_id, html, mentioned, draft)
         if idempotency_key is not None:
             await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
                                " AND key = $3", user_id, thread_id, idempotency_key, written.value[0]["id"])
@@ -234,11 +242,11 @@ async def _claim_key(conn: asyncpg.Connection, thread_id: int, user_id: int, key
 
 async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: int, body: str,
                  parent_id: int | None, html: str,
-                 mentioned: list[int] | None) -> Written[tuple[dict[str, Any], bool]]:
+                 mentioned: list[int] | None, draft: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """The one path of every new post: question, response or comment."""
     if kind != "comment":
         statement = _CREATE_QUESTION if kind == "question" else _CREATE_RESPONSE
-        row = await conn.fetchrow(statement, thread_id, None, kind, user_id, body, html, mentioned or [])
+        row = await conn.fetchrow(statement, thread_id, None, kind, user_id, body, html, mentioned or [], draft)
         if row is None:
             await _refuse_write(conn, thread_id)
     else:
@@ -255,7 +263,7 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
         if parent["deleted"]:
             raise Conflict("That response was deleted", code="post_deleted")
         row = await conn.fetchrow(_CREATE_COMMENT, thread_id, parent_id, "comment", user_id, body, html,
-                                  mentioned or [], taken["seq"], taken["title"])
+                                  mentioned or [], taken["seq"], taken["title"], draft)
     data = row["data"].encode()
     post = decode(data)
     notified = notifications.Notified(row["n_id"], row["n_user"], row["n_kind"], row["n_created"],
@@ -263,7 +271,10 @@ async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: i
                                       row["id"])
     event = events.Event(thread_id, row["seq"], event_frame(thread_id, row["seq"], "post.created", data),
                          row["webhooks"])
-    return Written((post, True), [event], notified, feeds=[thread_id])
+    written = Written((post, True), [event], notified, feeds=[thread_id])
+    if draft is not None:
+        written.merge(drafts.discarded(user_id, draft, row["draft_revision"]))
+    return written
 
 
 async def comment_owners(conn: asyncpg.Connection | asyncpg.Pool, parent_id: int) -> set[int] | None:

@@ -71,3 +71,17 @@ def test_writes_before_and_after_with_the_stall_probe(bench_env: None) -> None:
         assert row["stalls"]["gen2_collections"] >= 0 and "stalls_at" in row["stalls"]
     assert len(result["shapes"]) == 2 and len(result["shapes"][0]["latency_quantiles_ms"]) == 1001
 
+
+@pytest.mark.timeout(240)
+def test_writes_against_the_floor(bench_env: None) -> None:
+    """bench.writes --target both: Parley and the write floor each store every reply, with the ratios computed."""
+    result = writes.main(["--rate", "20", "--duration", "1", "--users", "2", "--threads", "2", "--target", "both",
+                          "--floor-no-reset", "--name", "smoke-floor"])
+    rows = result["rows"]
+    assert [r["target"] for r in rows] == ["parley", "floor"]
+    for row in rows:
+        assert row["committed"] == row["stored"] == 20, row
+        assert row["us_pg_db_cpu_per_reply"] is not None
+    assert rows[0]["published"] == 20
+    assert len(result["floor_ratios"]) == 1
+

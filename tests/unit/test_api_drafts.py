@@ -154,6 +154,21 @@ def test_the_post_that_succeeds_deletes_its_draft(forum: dict[str, Any]) -> None
     assert set(listed(ada)) == {f"thread:{tid + 100000}"}
 
 
+def test_a_reply_its_thread_refuses_keeps_its_draft(forum: dict[str, Any]) -> None:
+    """A response to a locked thread (409) deletes no draft: the draft goes in the post's own statement only when
+    the post is made, and a response is one autocommitted statement."""
+    ada = Api(forum["url"]).sign_up()
+    tid = new_thread(forum["mod"], forum["category"])["thread"]["id"]
+    put(ada, f"thread:{tid}", "draft text")
+    assert forum["mod"].patch(f"/api/threads/{tid}", json={"locked": True}).status_code == 200
+    r = ada.post(f"/api/threads/{tid}/posts", json={"body": "An answer"})
+    check_error(r, 409, "thread_locked")
+    assert listed(ada)[f"thread:{tid}"]["revision"] == 1
+    assert forum["mod"].patch(f"/api/threads/{tid}", json={"locked": False}).status_code == 200
+    posted(ada, tid, "An answer")
+    assert f"thread:{tid}" not in listed(ada)
+
+
 async def test_housekeeping_prunes_drafts_untouched_for_keep_days(tx: Any) -> None:
     """The drafts pruner deletes a draft last changed DRAFT_KEEP_DAYS ago and keeps a recent one."""
     uid = await tx.fetchval("INSERT INTO users (username, display_name, password_hash) VALUES"

@@ -47,6 +47,7 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_EVENT_RETENTION_DAYS", "0"), ("PARLEY_EVENT_RETENTION_DAYS", "ten"), ("PARLEY_SECRET", "short"),
     ("PARLEY_ALLOWED_ORIGINS", "forum.example"), ("PARLEY_TRUSTED_PROXIES", "10.0.0.300"),
     ("PARLEY_LOG_FORMAT", "xml"), ("PARLEY_WS_MAX_PENDING_BYTES", "10"), ("PARLEY_DB_POOL_SIZE", "1"),
+    ("PARLEY_DB_STATEMENT_CACHE", "-1"), ("PARLEY_DB_STATEMENT_CACHE", "none"),
     ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"), ("PARLEY_SEARCH_TIMEOUT_SECONDS", "0"),
     ("PARLEY_SEARCH_TIMEOUT_SECONDS", "soon"), ("PARLEY_PUBLIC_URL", "forum.example"),
     ("PARLEY_PUBLIC_URL", "ftp://forum.example"), ("PARLEY_SMTP_URL", "http://mail.example"),
