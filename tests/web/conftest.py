@@ -45,6 +45,12 @@ def _expect_timeout() -> None:
     sync_api.expect.set_options(timeout=15_000)
 
 
+# The page keeps one live connection per browser in a shared worker (web/js/liveclient.js). A test that
+# reaches into the page's own WebSocket (wraps window.WebSocket, or Playwright's route_web_socket, which mocks
+# it in the page and cannot reach a worker) removes SharedWorker first: the page then holds the socket itself,
+# as the leading tab of the BroadcastChannel fallback, and runs the same Live (web/js/live.js) in the page.
+NO_SHARED_WORKER = "delete window.SharedWorker;"
+
 def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(3)}"
 

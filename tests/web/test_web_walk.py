@@ -9,10 +9,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import Site, unique
+from .conftest import NO_SHARED_WORKER, Site, unique
 
-# Records every websocket the page opens, so a test can play the server's 4001 close.
-CAPTURE_SOCKETS = """(() => {
+# Records every websocket the page opens, so a test can play the server's 4001 close (in the page: no
+# shared worker, conftest.NO_SHARED_WORKER).
+CAPTURE_SOCKETS = NO_SHARED_WORKER + """(() => {
   const Real = window.WebSocket;
   window.__sockets = [];
   window.WebSocket = function (url, protocols) {
@@ -25,8 +26,8 @@ CAPTURE_SOCKETS = """(() => {
 })();"""
 
 
-# Records the close code of every websocket the page opens.
-RECORD_CLOSES = """(() => {
+# Records the close code of every websocket the page opens (in the page: conftest.NO_SHARED_WORKER).
+RECORD_CLOSES = NO_SHARED_WORKER + """(() => {
   const Real = window.WebSocket;
   window.__closes = [];
   window.WebSocket = function (url, protocols) {
