@@ -58,21 +58,22 @@ export class LiveClient {
         Promise.resolve(settled).catch(() => {}).then(() => this.post({ op: 'settled' }));
         break;
       }
-      case 'sse': this.goLocal(); break;
+      case 'sse': this.goLocal('sse'); break;
       default: break;
     }
   }
 
-  /** Websockets are refused on this network: follow our thread over a stream of our own. */
-  goLocal() {
+  /** A connection of the tab's own: over a stream where websockets are refused (the hub says `sse`), or a
+   * socket where no connection can be shared. */
+  goLocal(transport = 'sse') {
     this.post({ op: 'bye' });
     this.post = () => {};
     const live = new Live(this.handlers);
-    live.transport = 'sse';
+    live.transport = transport;
     for (const [thread, h] of this.subs) live.subs.set(thread, h);
     for (const [feed, f] of this.feeds) live.feeds.set(feed, { ...f, connected: false });
     this.local = live;
-    this.transport = 'sse';
+    this.transport = transport;
     live.start();
   }
 
@@ -131,9 +132,18 @@ function tabLock(tab) {
 /** The tabs' shared connection through the shared worker. */
 function viaWorker(client, held) {
   const worker = new SharedWorker('/static/js/sharedlive.js', { type: 'module', name: 'parley-live' });
-  worker.port.onmessage = (e) => client.receive(e.data);
+  let heard = false;
+  worker.port.onmessage = (e) => { heard = true; client.receive(e.data); };
   worker.port.start();
   client.post = (m) => { held.then(() => worker.port.postMessage(m)); }; // in order: one resolved promise
+  // A browser whose shared workers cannot be modules fails to load the script: share through a leader.
+  worker.onerror = () => {
+    if (heard) return;
+    worker.port.close();
+    if (typeof BroadcastChannel === 'function' && navigator.locks) viaLeader(client, held);
+    else client.goLocal('ws');
+    client.join();
+  };
 }
 
 /** No shared worker: the tab holding the lock runs the hub; the others reach it over a BroadcastChannel
