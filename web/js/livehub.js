@@ -14,7 +14,8 @@ import { Live } from './live.js';
 const SETTLE_MS = 10000; // a tab that never answers session-ended (frozen) does not hold the socket back
 
 export class Hub {
-  constructor() {
+  /** @param {typeof Live} LiveImpl the connection (a stand-in in tests/web/js/livehub.test.mjs) */
+  constructor(LiveImpl = Live) {
     this.ports = new Map(); // tab id -> {post, subs: Map(thread -> seq delivered, or null), feeds: Set, fresh: Set}
     this.user = undefined; // the last hello's user (undefined: no hello yet)
     this.onUserChannel = false;
@@ -23,7 +24,7 @@ export class Hub {
     this.sse = false;
     this.offlineNow = false;
     this.settling = null; // {waiting: Set(tab), done()} while the tabs check a session that ended
-    this.live = new Live({
+    this.live = new LiveImpl({
       onStatus: (status) => this.all({ op: 'status', status, transport: 'ws' }),
       onHello: (user) => {
         this.user = user;
