@@ -27,13 +27,14 @@ def sockets(site: Site) -> int:
 
 
 def settle_sockets(site: Site, want: int, page: Any) -> int:
-    """Wait (up to 10 s of the page's clock) for the count to reach `want`; the count then, whatever it is."""
+    """Wait (up to 10 s of the page's clock) for the count to reach `want`; the last count read."""
+    n = sockets(site)
     for _ in range(50):
-        n = sockets(site)
         if n == want:
             break
         page.wait_for_timeout(200)
-    return sockets(site)
+        n = sockets(site)
+    return n
 
 
 def tabs_of(reader: Any, mode: str) -> Any:
@@ -85,14 +86,15 @@ def test_two_tabs_on_two_threads_share_one_socket_and_hear_only_their_own(site: 
     other = readers()
     other.sign_up("Watcher Of One")
     watcher = other.open_thread(one)
+    expect(a.locator('[data-testid="watching-count"]')).to_have_text("2 watching")  # both subscribed
     a.locator('[data-testid="reply-input"]').press_sequentially("Typing here", delay=40)
     expect(watcher.locator('[data-testid="typing-indicator"]')).to_contain_text(f"Two Tabs {mode}")
     other.close()
 
     a.close()  # the leader, in the fallback: b takes over
-    assert settle_sockets(site, 1, b) == 1
     site.reply(asker, two, "After the first tab closed")
     expect(response(b, "After the first tab closed")).to_have_count(1)
+    assert settle_sockets(site, 1, b) == 1
     present = httpx.get(site.base_url.rstrip("/") + "/api/presence").json()["users"]
     assert user["id"] in [u["id"] for u in present]
     assert not reader.errors
