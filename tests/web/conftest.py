@@ -45,6 +45,13 @@ def _expect_timeout() -> None:
     sync_api.expect.set_options(timeout=15_000)
 
 
+# The page keeps one live connection per browser in a shared worker (web/js/liveclient.js). A test that
+# reaches into the page's own WebSocket (wraps window.WebSocket, or Playwright's route_web_socket, which mocks
+# it in the page and cannot reach a worker) removes SharedWorker first: the page then holds the socket itself,
+# as the leading tab of the BroadcastChannel fallback, and runs the same Live (web/js/live.js) in the page.
+NO_SHARED_WORKER = "delete window.SharedWorker;"
+SHARED_WORKER = "/static/js/sharedlive.js"
+
 def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(3)}"
 
@@ -126,6 +133,13 @@ class Reader:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
         self.user: dict | None = None
+        # Requests in flight, for network_idle(): Playwright's "networkidle" never comes to a page that starts
+        # the shared worker (web/js/sharedlive.js): the worker's script request is reported to the page but its
+        # end only to the worker.
+        self.inflight: set[Any] = set()
+        self.page.on("request", lambda r: self.inflight.add(r) if not r.url.endswith(SHARED_WORKER) else None)
+        self.page.on("requestfinished", lambda r: self.inflight.discard(r))
+        self.page.on("requestfailed", lambda r: self.inflight.discard(r))
 
     def _dialog(self, d: Any) -> None:
         self.dialogs.append(d.message)
@@ -148,6 +162,16 @@ class Reader:
     def wait_live(self) -> None:
         status = self.page.locator('[data-testid="connection-status"]')
         sync_api.expect(status).to_have_attribute("data-state", "online")
+
+    def network_idle(self) -> None:
+        """Playwright's wait_for_load_state("networkidle") (no request for 500 ms), the shared worker's aside."""
+        quiet = 0
+        for _ in range(300):  # a bound on a failure (30 s), not a speed
+            quiet = quiet + 1 if not self.inflight else 0
+            if quiet > 5:
+                return
+            self.page.wait_for_timeout(100)
+        raise AssertionError(f"requests still in flight: {[r.url for r in self.inflight]}")
 
     def close(self) -> None:
         self.context.close()

@@ -339,7 +339,7 @@ def test_phone_width_360px_has_no_horizontal_scroll(site: Site, readers: Any) ->
 
     def no_sideways_scroll(path: str) -> None:
         page.goto(path)
-        page.wait_for_load_state("networkidle")
+        reader.network_idle()
         page.wait_for_timeout(300)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width}px wide"

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from .conftest import Site
+from .conftest import NO_SHARED_WORKER, Site
 
 
 def test_websockets_refused_the_page_goes_live_over_sse(site: Site, readers: Any) -> None:
@@ -23,6 +23,7 @@ def test_websockets_refused_the_page_goes_live_over_sse(site: Site, readers: Any
         sockets.append(ws.url)
         ws.close(code=1011)
 
+    reader.context.add_init_script(NO_SHARED_WORKER)  # route_web_socket reaches the page's sockets only
     reader.context.route_web_socket("**/ws", refuse)
     streams: list[str] = []
     reader.page.on("request", lambda r: streams.append(r.url) if "/api/stream" in r.url else None)

@@ -9,10 +9,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import Site, unique
+from .conftest import NO_SHARED_WORKER, Site, unique
 
-# Records every websocket the page opens, so a test can play the server's 4001 close.
-CAPTURE_SOCKETS = """(() => {
+# Records every websocket the page opens, so a test can play the server's 4001 close (in the page: no
+# shared worker, conftest.NO_SHARED_WORKER).
+CAPTURE_SOCKETS = NO_SHARED_WORKER + """(() => {
   const Real = window.WebSocket;
   window.__sockets = [];
   window.WebSocket = function (url, protocols) {
@@ -25,8 +26,8 @@ CAPTURE_SOCKETS = """(() => {
 })();"""
 
 
-# Records the close code of every websocket the page opens.
-RECORD_CLOSES = """(() => {
+# Records the close code of every websocket the page opens (in the page: conftest.NO_SHARED_WORKER).
+RECORD_CLOSES = NO_SHARED_WORKER + """(() => {
   const Real = window.WebSocket;
   window.__closes = [];
   window.WebSocket = function (url, protocols) {
@@ -255,6 +256,7 @@ def test_right_to_left_text_is_laid_out_right_to_left(site: Site, readers: Any) 
 def test_editing_sends_no_typing_notice(site: Site, readers: Any) -> None:
     """Editing a post (or the title) sends no typing frame; writing a response does, and the others see it."""
     author = readers()
+    author.context.add_init_script(NO_SHARED_WORKER)  # page.on("websocket") sees the page's own sockets only
     frames: list[str] = []
     author.page.on("websocket", lambda ws: ws.on("framesent", lambda f: frames.append(f if isinstance(f, str) else "")))
     author.sign_up("Editor Ed")
@@ -542,7 +544,7 @@ def test_account_settings_change_the_password_and_pass_basic_accessibility(
     for path in ["/", f"/t/{tid}", f"/c/{site.category()}", "/nope", "/signin"]:
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
-        page.wait_for_load_state("networkidle")
+        reader.network_idle()
         assert page.evaluate(A11Y) == [], path
 
 
@@ -652,14 +654,15 @@ def test_guest_views_pass_the_basic_accessibility_check(site: Site, readers: Any
     """A guest's home, thread, category, sign-up, settings and not-found views: title, one h1, labels, contrast."""
     c, _ = site.client("Asker")
     tid = site.thread(c)["thread"]["id"]
-    page = readers(color_scheme=scheme).page
+    reader = readers(color_scheme=scheme)
+    page = reader.page
     user = site.client("Profiled")[1]
     paths = ["/", f"/t/{tid}", f"/c/{site.category()}", "/signup", "/settings", "/t/999999999", "/nope",
              f"/u/{user['username']}", "/search?q=question"]
     for path in paths:
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
-        page.wait_for_load_state("networkidle")
+        reader.network_idle()
         assert page.evaluate(A11Y) == [], path
 
 

@@ -3,7 +3,7 @@
 
 import { api, forgetPreloaded } from './api.js';
 import { h } from './dom.js';
-import { Live } from './live.js';
+import { openLive } from './liveclient.js';
 import { onDraftFrame, reloadDrafts, setDraftUser } from './drafts.js';
 import { avatar, hideToast, openDialog, refreshRelativeTimes, toast, userLink, userLinkWithHandle } from './ui.js';
 import { renderHome } from './views/home.js';
@@ -436,7 +436,7 @@ setInterval(() => refreshRelativeTimes(), 60000);
 async function boot() {
   let firstHello = null; // resolves with the first hello's user: guests need no /api/me (and no 401)
   const hello = new Promise((resolve) => { firstHello = resolve; });
-  ctx.live = new Live({
+  ctx.live = openLive({ // one connection for all the tabs (liveclient.js)
     onStatus: renderStatus,
     onSitePresence: renderActiveNow,
     onNotification: (msg) => bell.onFrame(msg),

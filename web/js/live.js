@@ -36,14 +36,22 @@ export class Live {
     this.esFeed = null; // and the feed
     this.noHello = 0; // websockets in a row that closed before their hello
     this.watchdog = setInterval(() => this.checkAlive(), 5000);
+    // In a tab, the tab's own signals; in the shared worker (sharedlive.js) the tabs pass them on.
+    if (typeof document === 'undefined') return;
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible') this.wake();
     });
     window.addEventListener('online', () => this.wake());
-    // No network: say so, and stop trying until the browser says it is back (`online` wakes it up).
-    window.addEventListener('offline', () => { this.drop(false); clearTimeout(this.timer); this.timer = null;
-      this.setStatus('offline'); });
+    window.addEventListener('offline', () => this.offline());
     window.addEventListener('pageshow', (e) => { if (e.persisted) this.wake(); });
+  }
+
+  /** No network: say so, and stop trying until the browser says it is back (`online` wakes it up). */
+  offline() {
+    this.drop(false);
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.setStatus('offline');
   }
 
   url() {
@@ -92,8 +100,11 @@ export class Live {
       this.ws = null;
       const heard = this.ready;
       this.ready = false;
-      if (!heard && e.code !== SESSION_ENDED && typeof EventSource === 'function' && ++this.noHello >= SSE_AFTER) {
+      const canSse = this.handlers.onSse || typeof EventSource === 'function';
+      if (!heard && e.code !== SESSION_ENDED && canSse && ++this.noHello >= SSE_AFTER) {
         // The upgrade is refused or cut on the way (a proxy, a captive portal): listen over HTTP instead.
+        // A shared connection (livehub.js) hands this over to each tab: a stream follows one thread.
+        if (this.handlers.onSse) { this.stopped = true; this.handlers.onSse(); return; }
         this.transport = 'sse';
         this.attempt = 0;
         this.connect();
@@ -237,75 +248,33 @@ export class Live {
     this.lastHeard = Date.now();
     let msg;
     try { msg = JSON.parse(e.data); } catch { return; }
-    const sub = msg.thread !== undefined ? this.subs.get(msg.thread) : null;
-    switch (msg.type) {
-      case 'hello':
-        this.ready = true;
-        this.attempt = 0;
-        this.noHello = 0;
-        this.everConnected = true;
-        if (msg.heartbeat) this.heartbeatMs = Math.max(5, Number(msg.heartbeat)) * 1000;
-        this.setStatus('online');
-        if (this.handlers.onHello) this.handlers.onHello(msg.user || null);
-        for (const [thread, s] of this.subs) this.sendSubscribe(thread, s);
-        // The server answers frames only once the socket is on its user channel: the pong says so. A stream
-        // is answered only once it is on it: its hello says so.
-        if (this.transport === 'sse') {
-          if (this.handlers.onUserChannel) this.handlers.onUserChannel();
-        } else {
-          this.send({ type: 'ping', id: 'user-channel' });
-        }
-        for (const [feed, f] of this.feeds) {
-          this.send({ type: 'subscribe', feed });
-          if (f.connected && f.onReset) f.onReset(); // feeds replay nothing: reload the list
-          f.connected = true;
-        }
-        break;
-      case 'notification':
-      case 'notifications':
-        if (this.handlers.onNotification) this.handlers.onNotification(msg);
-        break;
-      case 'feed': {
-        const f = this.feeds.get(msg.feed);
-        if (f && f.onFeed && msg.thread) f.onFeed(msg.thread);
-        break;
+    if (msg.type === 'hello') {
+      this.ready = true;
+      this.attempt = 0;
+      this.noHello = 0;
+      this.everConnected = true;
+      if (msg.heartbeat) this.heartbeatMs = Math.max(5, Number(msg.heartbeat)) * 1000;
+      this.setStatus('online');
+      if (this.handlers.onHello) this.handlers.onHello(msg.user || null);
+      for (const [thread, s] of this.subs) this.sendSubscribe(thread, s);
+      // The server answers frames only once the socket is on its user channel: the pong says so. A stream
+      // is answered only once it is on it: its hello says so.
+      if (this.transport === 'sse') {
+        if (this.handlers.onUserChannel) this.handlers.onUserChannel();
+      } else {
+        this.send({ type: 'ping', id: 'user-channel' });
       }
-      case 'presence':
-        if (msg.scope === 'site') {
-          if (this.handlers.onSitePresence) this.handlers.onSitePresence(msg);
-        } else if (sub && sub.onPresence) {
-          sub.onPresence(msg);
-        }
-        break;
-      case 'event':
-        if (sub && sub.onEvent) sub.onEvent(msg);
-        break;
-      case 'subscribed':
-        if (sub && sub.onSubscribed) sub.onSubscribed(msg);
-        break;
-      case 'typing':
-        if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user, Number.isInteger(msg.parent) ? msg.parent : null);
-        break;
-      case 'pong':
-        if (msg.id === 'user-channel' && this.handlers.onUserChannel) this.handlers.onUserChannel();
-        break;
-      case 'error':
-        console.warn('parley: server says', msg.code, msg.message);
-        break;
-      case 'draft': // the person's draft changed in another tab or on another device (drafts.js)
-        if (this.handlers.onDraft) this.handlers.onDraft(msg.draft);
-        break;
-      case 'flags':
-        if (this.handlers.onFlagCount) this.handlers.onFlagCount(msg.open);
-        break;
-      case 'silenced': // an account silenced or its silence lifted (every socket hears it): pages hide or reread
-        if (this.handlers.onSilenced && msg.user) this.handlers.onSilenced(msg);
-        break;
-      case 'my_vote': // this user's vote, from any of their tabs (the thread's events carry my_vote 0)
-        if (sub && sub.onMyVote) sub.onMyVote(msg);
-        break;
-      default:
-        break; // pong, unsubscribed
+      for (const [feed, f] of this.feeds) {
+        this.send({ type: 'subscribe', feed });
+        if (f.connected && f.onReset) f.onReset(); // feeds replay nothing: reload the list
+        f.connected = true;
+      }
+    } else if (msg.type === 'pong') {
+      if (msg.id === 'user-channel' && this.handlers.onUserChannel) this.handlers.onUserChannel();
+    } else if (this.handlers.onFrame) {
+      this.handlers.onFrame(msg); // a shared connection sorts the frames out for its tabs (livehub.js)
+    } else {
+      route(msg, this.handlers, this.subs, this.feeds);
     }
   }
 
@@ -347,5 +316,55 @@ export class Live {
     const frame = { type: 'typing', thread };
     if (parent) frame.parent = parent;
     return this.ready && this.send(frame);
+  }
+}
+
+/** Hand one frame (not hello, not pong) to the page's handlers: a thread's to its subscription's (subs: thread
+ * id -> handlers), a list's to its feed's, the user's and the site's to the page's. Live's and LiveClient's. */
+export function route(msg, handlers, subs, feeds) {
+  const sub = msg.thread !== undefined ? subs.get(msg.thread) : null;
+  switch (msg.type) {
+    case 'notification':
+    case 'notifications':
+      if (handlers.onNotification) handlers.onNotification(msg);
+      break;
+    case 'feed': {
+      const f = feeds.get(msg.feed);
+      if (f && f.onFeed && msg.thread) f.onFeed(msg.thread);
+      break;
+    }
+    case 'presence':
+      if (msg.scope === 'site') {
+        if (handlers.onSitePresence) handlers.onSitePresence(msg);
+      } else if (sub && sub.onPresence) {
+        sub.onPresence(msg);
+      }
+      break;
+    case 'event':
+      if (sub && sub.onEvent) sub.onEvent(msg);
+      break;
+    case 'subscribed':
+      if (sub && sub.onSubscribed) sub.onSubscribed(msg);
+      break;
+    case 'typing':
+      if (sub && sub.onTyping && msg.user) sub.onTyping(msg.user, Number.isInteger(msg.parent) ? msg.parent : null);
+      break;
+    case 'error':
+      console.warn('parley: server says', msg.code, msg.message);
+      break;
+    case 'draft': // the person's draft changed in another tab or on another device (drafts.js)
+      if (handlers.onDraft) handlers.onDraft(msg.draft);
+      break;
+    case 'flags':
+      if (handlers.onFlagCount) handlers.onFlagCount(msg.open);
+      break;
+    case 'silenced': // an account silenced or its silence lifted (every socket hears it): pages hide or reread
+      if (handlers.onSilenced && msg.user) handlers.onSilenced(msg);
+      break;
+    case 'my_vote': // this user's vote, from any of their tabs (the thread's events carry my_vote 0)
+      if (sub && sub.onMyVote) sub.onMyVote(msg);
+      break;
+    default:
+      break; // unsubscribed
   }
 }
