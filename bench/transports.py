@@ -29,7 +29,7 @@ from typing import Any
 
 from . import common
 from .common import Env, parley_proc
-from .fanout import post_loop
+from .fanout import post_loop, print_profile
 from .loadgen import EVENT, SEQ, SUBSCRIBED, Worker, spread
 
 DATA = b"data: "
@@ -271,6 +271,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         hot = forum["threads"]
         pool = Pool(args.procs)
         rows = []
+        profiles: dict[str, Any] = {}
         kinds = [k.strip() for k in args.kinds.split(",")]
         for rnd in range(1, args.rounds + 1):
             for kind in kinds:
@@ -282,6 +283,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(f"{kind}: {ok} of {args.watchers} connected: {res[0]['errors']}")
                 time.sleep(args.settle)
                 pool.call("mark")
+                prof = common.Profile(measured.pid, f"transports-{kind}", args.duration) \
+                    if args.profile and rnd == 1 else None
                 cpu0 = measured.cpu()
                 posted = asyncio.run(post_loop(poster.port, forum["cookie"], hot, args.rate, args.duration,
                                                args.body, conns=8))
@@ -289,6 +292,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     env.db_url, "SELECT id, seq FROM threads WHERE id = any($1::bigint[])", hot))}
                 drained = wait_delivered(pool, final, args.drain)
                 cpu = measured.cpu() - cpu0
+                if prof is not None:
+                    profiles[kind] = prof.finish()
                 stats = pool.call("stats", {"final": final})
                 pool.call("close")
                 received = sum(s["received"] for s in stats)
@@ -304,13 +309,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         per = {k: [r["us_per_event"] for r in rows if r["kind"] == k and r["us_per_event"]] for k in kinds}
         med = {k: statistics.median(v) for k, v in per.items() if v}
         ratio = med["sse"] / med["ws"] if "sse" in med and "ws" in med else None
+        by_round = {r["round"]: {} for r in rows}  # type: dict[int, dict[str, float]]
+        for r in rows:
+            if r["us_per_event"]:
+                by_round[r["round"]][r["kind"]] = r["us_per_event"]
+        round_ratios = [v["sse"] / v["ws"] for v in by_round.values() if "sse" in v and "ws" in v]
         result = {"args": vars(args), "machine": common.machine(), "load_start": load_start,
                   "load_end": os.getloadavg(), "rows": rows, "median_us_per_event": med,
-                  "sse_over_ws": ratio}
+                  "sse_over_ws": ratio, "sse_over_ws_by_round": round_ratios, "profiles": profiles}
         print(common.table(rows, COLS))
         print("median µs server CPU per delivered event: "
               + ", ".join(f"{k} {v:.1f}" for k, v in med.items())
               + (f"; SSE / websocket = {ratio:.2f}×" if ratio else ""))
+        if round_ratios:
+            print("SSE / websocket by round: " + ", ".join(f"{x:.2f}" for x in round_ratios)
+                  + f" (median {statistics.median(round_ratios):.2f}×)")
+        for kind, profile in profiles.items():
+            print(f"== {kind}")
+            print_profile(profile)
         print(f"load average at start {load_start[0]:.1f}, at end {os.getloadavg()[0]:.1f}")
         path = common.write_result(args.name or "transports", result)
         print(f"→ {path.relative_to(common.ROOT)}")
@@ -339,6 +355,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=2)
     p.add_argument("--drain", type=float, default=60, help="seconds to wait for delivery after the last post")
     p.add_argument("--connect-concurrency", type=int, default=200)
+    p.add_argument("--profile", action="store_true", help="py-spy the measured process in each first-round phase")
     p.add_argument("--name", default="", help="result file prefix")
     p.add_argument("--keep-db", action="store_true")
     return p

@@ -86,7 +86,9 @@ class SseConn(Conn):
         if not self.alive:
             return
         for part in frame.parts if frame.parts is not None else (frame,):
-            data = message(part.json)
+            data = part.sse
+            if data is None:
+                data = part.sse = message(part.json)
             self.queue.append(data)
             self.pending += len(data)
         if self.pending > self.max_pending:
