@@ -265,8 +265,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pool: Pool | None = None
     load_start = os.getloadavg()
     try:
-        measured = env.add(parley_proc(env.db_url, PARLEY_WS_HEARTBEAT_SECONDS="300"))
-        poster = env.add(parley_proc(env.db_url, name="parley-poster"))
+        # Small pools: fan-out needs few connections, and the bench's PostgreSQL may be shared.
+        measured = env.add(parley_proc(env.db_url, PARLEY_WS_HEARTBEAT_SECONDS="300", PARLEY_DB_POOL_SIZE="4"))
+        poster = env.add(parley_proc(env.db_url, name="parley-poster", PARLEY_DB_POOL_SIZE="8"))
         forum = asyncio.run(common.setup_forum(measured.port, env.db_url, args.threads))
         hot = forum["threads"]
         pool = Pool(args.procs)
