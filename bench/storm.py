@@ -98,8 +98,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         time.sleep(a.stats_wait)
         db1 = common.db_stats(env.db_url)
         t1 = time.time()
+        cpu1 = srv.cpu()
         res = pool.call("reconnect", [{"port": srv.port, "concurrency": None}] * a.procs)
         reconnect_s = max(r["t_last"] or t1 for r in res) - t1
+        reconnect_cpu = srv.cpu() - cpu1  # the restarted process's CPU while every socket came back
         re_ok = sum(r["ok"] for r in res)
         replay_metric = asyncio.run(common.metric(srv.port, "parley_replay_queries"))
         history = {k: asyncio.run(common.metric(srv.port, name)) for k, name in (
@@ -123,6 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "storm_statements": db1["xact_commit"] - db0["xact_commit"],
             "stop_s": stop_s, "reconnect_s": reconnect_s, "reconnected": re_ok,
             "reconnect_statements": q, "statements_per_reconnect": q / max(1, re_ok),
+            "reconnect_cpu_s": reconnect_cpu, "cpu_ms_per_reconnect": reconnect_cpu * 1000 / max(1, re_ok),
             "statements_per_thread": q / len(threads),
             "replay_queries_metric": replay_metric, **history,
             "thread_events_scans": db2["thread_events_scans"] - db1["thread_events_scans"],
@@ -131,9 +134,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "closes": [s["closes"] for s in stats], "profile": profile,
         }
         for k in ("storm_s", "storm_statements", "stop_s", "reconnect_s", "reconnect_statements",
-                  "statements_per_reconnect", "replay_queries_metric", "history_memory", "history_database",
-                  "history_warm_reads", "thread_events_scans", "received", "lost",
-                  "dups", "gaps", "drained"):
+                  "statements_per_reconnect", "reconnect_cpu_s", "cpu_ms_per_reconnect", "replay_queries_metric",
+                  "history_memory", "history_database", "history_warm_reads", "thread_events_scans", "received",
+                  "lost", "dups", "gaps", "drained"):
             print(f"  {k:28} {common.fmt(result[k], 3)}")
         print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
         return result
