@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import socket
@@ -254,6 +255,21 @@ def wait_delivered(pool: Pool, final: dict[str, int], timeout: float) -> bool:
     return False
 
 
+async def head_seqs(port: int, threads: list[int]) -> dict[str, int]:
+    """Each thread's seq, read over HTTP through the poster's pool (a new PostgreSQL connection may be refused
+    on a shared server at its max_connections)."""
+    http = common.Http(port)
+    try:
+        out = {}
+        for t in threads:
+            st, body, _ = await http.request("GET", f"/api/threads/{t}?limit=1")
+            assert st == 200, body
+            out[str(t)] = json.loads(body)["thread"]["seq"]
+        return out
+    finally:
+        http.close()
+
+
 COLS = [("round", "round"), ("kind", "transport"), ("clients", "clients"), ("posted", "posted"),
         ("received", "received"), ("lost", "lost"), ("dups", "dup"), ("cpu_s", "server CPU s"),
         ("us_per_event", "µs CPU/event"), ("load1", "load 1 min")]
@@ -289,8 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cpu0 = measured.cpu()
                 posted = asyncio.run(post_loop(poster.port, forum["cookie"], hot, args.rate, args.duration,
                                                args.body, conns=8))
-                final = {str(t): s for t, s in asyncio.run(common.db_fetch(
-                    env.db_url, "SELECT id, seq FROM threads WHERE id = any($1::bigint[])", hot))}
+                final = asyncio.run(head_seqs(poster.port, hot))
                 drained = wait_delivered(pool, final, args.drain)
                 cpu = measured.cpu() - cpu0
                 if prof is not None:
