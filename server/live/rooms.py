@@ -255,10 +255,13 @@ class Rooms:
         frames = [r for r in recent if r[0] <= room.seq]
         if not frames or frames[-1][0] != room.seq or any(b[0] != a[0] + 1 for a, b in zip(frames, frames[1:])):
             return
+        # Only what follows the last event past the age bound: commit times need not rise with seq (a
+        # transaction's time is its start, its seq comes with the thread's row lock), and skipping one old
+        # event in the middle would leave a hole a resume would replay across.
+        old = [i for i, r in enumerate(frames) if r[2] > self.history_seconds]
         now = self.clock()
-        for seq, f, age in frames:
-            if age <= self.history_seconds:
-                self.remember(room, seq, Frame(f), at=now - age)
+        for seq, f, age in frames[old[-1] + 1 if old else 0:]:
+            self.remember(room, seq, Frame(f), at=now - age)
 
     def history_from(self, room: Room, since: int, upto: int) -> list[Frame] | None:
         """The frames since < seq <= upto from the room's recent history, if it reaches back that far within

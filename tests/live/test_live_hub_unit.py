@@ -399,6 +399,17 @@ async def test_history_past_its_age_or_count_is_read_from_the_database_without_a
     assert again.seqs() == [11] and resumes("memory") - memory == 2
 
 
+async def test_a_room_warmed_with_an_old_event_between_fresh_ones_keeps_only_what_follows_it():
+    """Commit times need not rise with seq: the warm read keeps only the events after the last one past the age
+    bound, so the history never has a hole (6 is fresh but 7 is old: only 8 is kept)."""
+    hub = Hub(None, MemoryBroker(), history_seconds=300)  # type: ignore[arg-type]
+    room = ready_room(hub, 8)
+    hub.rooms.warm(room, [(5, frame(5).json, 400.0), (6, frame(6).json, 10.0), (7, frame(7).json, 400.0),
+                          (8, frame(8).json, 5.0)])
+    assert [s for s, _ in room.recent] == [8]
+    assert hub.rooms.history_from(room, 5, 8) is None and hub.rooms.history_from(room, 7, 8) is not None
+
+
 async def test_quiet_rooms_let_go_of_history_past_its_age_in_the_reconcile_round():
     """expire_all (the reconcile round) drops every room's frames older than the age bound and their bytes
     from the process total; newer frames stay."""
