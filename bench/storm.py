@@ -56,13 +56,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--down-replies", type=int, default=3, help="replies per thread while the server is down")
     p.add_argument("--stats-wait", type=float, default=11, help="seconds for pg_stat counters to flush")
     p.add_argument("--profile", type=float, default=0, help="py-spy the server for this many s of the storm")
+    p.add_argument("--history-seconds", default=None,
+                   help="PARLEY_HISTORY_SECONDS for the measured process (0: every resume reads the database)")
     p.add_argument("--name", default="storm")
     a = p.parse_args(argv)
     common.raise_nofile()
     env = Env(common.create_db())
     pool = None
     try:
-        srv = env.add(parley_proc(env.db_url))
+        extra = {"PARLEY_HISTORY_SECONDS": a.history_seconds} if a.history_seconds is not None else {}
+        srv = env.add(parley_proc(env.db_url, **extra))
         poster = env.add(parley_proc(env.db_url, name="parley-poster"))
         forum = asyncio.run(common.setup_forum(poster.port, env.db_url, a.threads))
         threads = forum["threads"]
@@ -95,10 +98,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         time.sleep(a.stats_wait)
         db1 = common.db_stats(env.db_url)
         t1 = time.time()
+        cpu1 = srv.cpu()
         res = pool.call("reconnect", [{"port": srv.port, "concurrency": None}] * a.procs)
         reconnect_s = max(r["t_last"] or t1 for r in res) - t1
+        reconnect_cpu = srv.cpu() - cpu1  # the restarted process's CPU while every socket came back
         re_ok = sum(r["ok"] for r in res)
         replay_metric = asyncio.run(common.metric(srv.port, "parley_replay_queries"))
+        history = {k: asyncio.run(common.metric(srv.port, name)) for k, name in (
+            ("history_memory", 'parley_history_resumes_total{source="memory"}'),
+            ("history_database", 'parley_history_resumes_total{source="database"}'),
+            ("history_warm_reads", "parley_history_warm_reads"))}
         time.sleep(a.stats_wait)
         db2 = common.db_stats(env.db_url)
         print(f"reconnect: {re_ok} sockets subscribed again with since in {reconnect_s:.2f}s "
@@ -116,16 +125,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "storm_statements": db1["xact_commit"] - db0["xact_commit"],
             "stop_s": stop_s, "reconnect_s": reconnect_s, "reconnected": re_ok,
             "reconnect_statements": q, "statements_per_reconnect": q / max(1, re_ok),
+            "reconnect_cpu_s": reconnect_cpu, "cpu_ms_per_reconnect": reconnect_cpu * 1000 / max(1, re_ok),
             "statements_per_thread": q / len(threads),
-            "replay_queries_metric": replay_metric,
+            "replay_queries_metric": replay_metric, **history,
             "thread_events_scans": db2["thread_events_scans"] - db1["thread_events_scans"],
             "received": sum(t["received"] for t in tot), "lost": sum(t["lost"] for t in tot),
             "dups": sum(t["dups"] for t in tot), "gaps": sum(t["gaps"] for t in tot), "drained": drained,
             "closes": [s["closes"] for s in stats], "profile": profile,
         }
         for k in ("storm_s", "storm_statements", "stop_s", "reconnect_s", "reconnect_statements",
-                  "statements_per_reconnect", "replay_queries_metric", "thread_events_scans", "received", "lost",
-                  "dups", "gaps", "drained"):
+                  "statements_per_reconnect", "reconnect_cpu_s", "cpu_ms_per_reconnect", "replay_queries_metric",
+                  "history_memory", "history_database", "history_warm_reads", "thread_events_scans", "received",
+                  "lost", "dups", "gaps", "drained"):
             print(f"  {k:28} {common.fmt(result[k], 3)}")
         print(f"→ {common.write_result(a.name, result).relative_to(common.ROOT)}")
         return result

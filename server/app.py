@@ -388,7 +388,8 @@ class Parley:
             broker = MemoryBroker()
         limiter: Limiter = (RedisLimiter(redis, settings.rate_limits_enabled, channels.namespace)
                             if redis is not None else MemoryLimiter(settings.rate_limits_enabled))
-        hub = Hub(pool, broker, channels, session_idle_days=settings.session_idle_days)
+        hub = Hub(pool, broker, channels, session_idle_days=settings.session_idle_days,
+                  history_events=settings.history_events, history_seconds=settings.history_seconds)
         presence = Presence(hub, redis, settings.presence_grace_seconds, settings.presence_lease_seconds,
                             channels, broker=broker)
         hub.listen(channels.presence, presence)

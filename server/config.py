@@ -85,6 +85,10 @@ class Settings:
     presence_grace_seconds: float = 15.0
     presence_lease_seconds: float = 30.0
     ws_heartbeat_seconds: float = 20.0
+    # The recent history a resume is served from (server/live/rooms.py, docs/live.md): per room, its last
+    # this many events, none older than this many seconds; a resume further back reads thread_events.
+    history_events: int = 64
+    history_seconds: float = 300.0
     ws_max_pending_bytes: int = 1 << 20
     render_workers: int = 2           # processes that render Markdown (server/render.py)
     render_budget_seconds: float = 1.0  # a body that takes longer to render is refused (422)
@@ -359,6 +363,10 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["presence_grace_seconds"] = _number("PARLEY_PRESENCE_GRACE_SECONDS", raw, float, 0, 30)
     if (raw := get("PARLEY_WS_HEARTBEAT_SECONDS")) is not None:
         kw["ws_heartbeat_seconds"] = _number("PARLEY_WS_HEARTBEAT_SECONDS", raw, float, 1, 300)
+    if (raw := get("PARLEY_HISTORY_EVENTS")) is not None:
+        kw["history_events"] = int(_number("PARLEY_HISTORY_EVENTS", raw, int, 1, 10_000))
+    if (raw := get("PARLEY_HISTORY_SECONDS")) is not None:
+        kw["history_seconds"] = _number("PARLEY_HISTORY_SECONDS", raw, float, 0, 86_400)
     if (raw := get("PARLEY_WS_MAX_PENDING_BYTES")) is not None:
         kw["ws_max_pending_bytes"] = int(_number("PARLEY_WS_MAX_PENDING_BYTES", raw, int, 16384, 1 << 30))
     if (raw := get("PARLEY_RENDER_WORKERS")) is not None:

@@ -34,6 +34,14 @@ GAP_BACKFILLS = Counter("parley_gap_backfills", "Backfills from thread_events af
 BACKFILL_QUERIES = Counter("parley_backfill_queries",
                            "Batched thread_events reads for rooms behind (gaps, reconnects, reconcile)")
 REPLAY_QUERIES = Counter("parley_replay_queries", "thread_events reads for subscribe with since")
+# The recent history (docs/live.md "The recent history a resume reads"): where each resume that missed events
+# was served from, and the one read of thread_events per room and process that fills it.
+HISTORY_RESUMES = Counter("parley_history_resumes",
+                          "Subscribes with since that missed events, by source: memory (the room's recent "
+                          "history), database (thread_events, beyond it) or reset (pruned, too far back, never issued)",
+                          ["source"])
+HISTORY_WARM_READS = Counter("parley_history_warm_reads",
+                             "Rooms opened: the one thread_events read of their recent history (per room and process)")
 PUBLISH_FAILURES = Counter("parley_publish_failures",
                            "Publishes that failed (the event is stored; reconcile delivers it)")
 EFFECT_FAILURES = Counter("parley_effect_failures",

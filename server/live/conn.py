@@ -58,13 +58,16 @@ class Frame:
     .parts lists them for paths that must send them one by one.
     """
 
-    __slots__ = ("json", "_wire", "_text", "parts")
+    __slots__ = ("json", "_wire", "_text", "parts", "sse")
 
     def __init__(self, json: bytes) -> None:
         self.json = json
         self._wire: bytes | None = None
         self._text: str | None = None
         self.parts: list[Frame] | None = None
+        # The frame as one SSE message, built by the first stream that sends it (sse.py), shared by the rest:
+        # formatting it per stream was a fifth of an SSE fan-out's CPU (bench/README.md "SSE against websockets").
+        self.sse: bytes | None = None
 
     @classmethod
     def joined(cls, frames: list[Frame]) -> Frame:

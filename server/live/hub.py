@@ -11,8 +11,8 @@ Every broker message arrives here (on_message) and goes to one of them by its ch
 channels another part owns (presence's doorbell, the users batches) are routed to their listener.
 After a broker reconnect every room is checked against the database, and every RECONCILE_EVERY
 seconds a round does so too (a publish lost without a reconnect is a delay, never a loss), closes
-the sockets of ended sessions, drops rooms nobody watched for LINGER seconds and gives stuck closing
-sockets a deadline. See docs/live.md.
+the sockets of ended sessions, drops rooms nobody watched for LINGER seconds, lets go of recent history
+past its age bound and gives stuck closing sockets a deadline. See docs/live.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from .channels import Channels, is_typing
 from .conn import Conn, Frame
 from .feeds import Feeds
 from .replay import Greet, Subscriptions
-from .rooms import Room, Rooms
+from .rooms import HISTORY_SECONDS, RECENT, Room, Rooms
 from .users import Users, UsersChannel
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,15 @@ class Hub:
 
     def __init__(self, pool: asyncpg.Pool, broker: Broker, channels: Channels | None = None, *,
                  session_idle_days: float = 30.0, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] | None = None) -> None:
+                 sleep: Callable[[float], Awaitable[None]] | None = None, history_events: int = RECENT,
+                 history_seconds: float = HISTORY_SECONDS) -> None:
         self.pool = pool
         self.broker = broker
         self.channels = channels if channels is not None else Channels()
         self.clock = clock  # injectable with `sleep` (the backfill's back-off wait), so unit tests never sleep
         self.tasks: set[asyncio.Task[Any]] = set()
         self.conns: set[Conn] = set()
-        self.rooms = Rooms(self._spawn, self._gap, clock)
+        self.rooms = Rooms(self._spawn, self._gap, clock, history_events, history_seconds)
         self.backfill = Backfill(self.rooms, self.acquire, self._spawn, clock, sleep)
         self.subscriptions = Subscriptions(self.rooms, self.backfill, broker, self.channels, self.acquire,
                                            self._spawn)
@@ -199,6 +200,7 @@ class Hub:
                     if not room.members and not room.pending and room.empty_since is not None \
                             and now - room.empty_since > LINGER:
                         await self._drop_room(tid, room)
+                self.rooms.expire_all()
                 await self.backfill.reconcile()
             except asyncio.CancelledError:
                 raise

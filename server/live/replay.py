@@ -5,14 +5,17 @@ What the socket gets (CONTRACT "Live events"): every stored event after `since` 
 with no gap and no duplicate at the seam (docs/live.md "Subscribing with since"):
 
 1. The room is opened if this process has none: its channel subscribed BEFORE its seq is read (no
-   event can slip between), and its last RECENT events read at once, so the sockets resuming here
-   after a restart replay from memory (one read per room and process, not one per socket). A room
-   that exists is asked whether its thread was deleted meanwhile (DeletedCheck, batched).
+   event can slip between), and its recent history (its last events within the bounds, rooms.py) read
+   at once, so the sockets resuming here after a restart replay from memory: one read per room and
+   process, not one per socket. The room is in `by_thread` before anything is awaited, so every
+   socket that arrives while it opens waits for that one read (`ready`) instead of starting its own.
+   A room that exists is asked whether its thread was deleted meanwhile (DeletedCheck, batched).
 2. The socket joins "joining" (rooms.Joining): the live frames it misses meanwhile are held for it.
-3. Its replay, up to the room's seq at the join: from the room's cache when that reaches back far
-   enough, else streamed from thread_events in chunks (a quarter of the socket's output cap), each
+3. Its replay, up to the room's seq at the join: from the room's recent history when that reaches back
+   far enough, else streamed from thread_events in chunks (a quarter of the socket's output cap), each
    sent once the socket has drained the last: never built whole, never tripping the slow-client close
    by itself. Further back than MAX_REPLAY, a seq never issued, or pruned events: `reset` instead.
+   parley_history_resumes_total counts each by its source: memory, database, reset.
 4. `subscribed`, greet(), then the held frames after the join's seq; the socket is a member. A socket
    whose hold passed its bound (a slow replay in a hot room) is reset at the room's seq instead.
 """
@@ -32,7 +35,7 @@ from .backfill import Backfill
 from .broker import Broker
 from .channels import Channels
 from .conn import Conn, Frame
-from .rooms import RECENT, RECENT_BYTES, Joining, Room, Rooms, Spawn
+from .rooms import RECENT_BYTES, Joining, Room, Rooms, Spawn
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,9 @@ REPLAY_QUERY_EVENTS = 1000  # events one replay read asks for at most (its bytes
 AGAIN = "Could not subscribe now; try again"
 
 Greet = Callable[[], Awaitable[Frame]]
+RESUMED_FROM_MEMORY = metrics.HISTORY_RESUMES.labels("memory")
+RESUMED_FROM_DATABASE = metrics.HISTORY_RESUMES.labels("database")
+RESUMED_RESET = metrics.HISTORY_RESUMES.labels("reset")
 
 
 class DeletedCheck:
@@ -120,12 +126,15 @@ class Subscriptions:
                 pass
             elif target - since > MAX_REPLAY or since > target:  # too far back, or a seq we never issued
                 reset = True
-            elif room.recent and room.recent[0][0] <= since + 1:
-                if not await self._from_cache(conn, [f for s, f in room.recent if since < s <= target]):
+                RESUMED_RESET.inc()
+            elif (history := self.rooms.history_from(room, since, target)) is not None:
+                RESUMED_FROM_MEMORY.inc()
+                if not await self._from_cache(conn, history):
                     self.rooms.leave(conn, thread_id)
                     return
             else:
                 streamed = await self._stream(conn, thread_id, since, target)
+                (RESUMED_RESET if streamed else RESUMED_FROM_DATABASE).inc()
                 if streamed is None:
                     self.rooms.leave(conn, thread_id)
                     return
@@ -162,7 +171,8 @@ class Subscriptions:
                 seq = await store_threads.live_seq(conn, thread_id)
                 if seq is None:
                     raise NotFound(f"No thread {thread_id}")
-                recent = await store_events.frames_since(conn, thread_id, max(0, seq - RECENT), RECENT, RECENT_BYTES)
+                recent = await store_events.recent_frames(conn, thread_id, seq, rooms.history_events, RECENT_BYTES)
+            metrics.HISTORY_WARM_READS.inc()
             room.seq = seq
             rooms.warm(room, recent)
             room.ready.set_result(None)

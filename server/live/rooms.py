@@ -13,6 +13,11 @@ each socket in ONE write.
 What a room holds is bounded in bytes: frames past a gap (per room and per process), the replay cache
 of its last frames (per room and per process), the live frames held for a socket whose replay is
 still streaming (per socket; replay.py).
+
+The replay cache is the thread's recent history (docs/live.md "The recent history a resume reads"): its
+last RECENT events (PARLEY_HISTORY_EVENTS), none older than HISTORY_SECONDS (PARLEY_HISTORY_SECONDS), always
+contiguous and ending at the room's seq. A resume within it is served from memory; beyond it, from
+thread_events.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from .conn import Conn, Frame
 CHUNK = 512            # sockets written per loop turn in a large room
 MAX_BATCH = 64         # queued events a large room writes to each socket in one go when it is behind
 RECENT = 64            # recent frames kept per room: reconnects with a recent `since` need no query
+HISTORY_SECONDS = 300.0  # ...none older than this (seconds since commit): the history is for the reconnects
+#                          of a restart or a network blip; an older resume reads thread_events, and a quiet
+#                          room's old frames are let go so the hot rooms' recent ones fit RECENT_TOTAL
 RECENT_BYTES = 512 * 1024  # ...and at most this many bytes of them (always the newest one, whatever its size)
 RECENT_TOTAL = 64 << 20    # ...and all rooms of this process together at most this many (rooms then keep one)
 HELD_BYTES = 1 << 20   # frames held per room while it is behind; past this they are dropped and read back
@@ -82,7 +90,7 @@ class Joining:
 
 class Room:
     __slots__ = ("thread_id", "members", "seq", "ready", "held", "held_bytes", "dropped", "recent",
-                 "recent_bytes", "outbox", "task", "behind", "retry_at", "delay", "empty_since", "pending",
+                 "recent_at", "recent_bytes", "outbox", "task", "behind", "retry_at", "delay", "empty_since", "pending",
                  "tally")
 
     def __init__(self, thread_id: int, tally: Tally | None = None) -> None:
@@ -96,6 +104,8 @@ class Room:
         self.held_bytes = 0
         self.dropped = 0                          # the highest seq dropped from `held`: read up to it from the db
         self.recent: deque[tuple[int, Frame]] = deque()  # bounded by RECENT and RECENT_BYTES in remember()
+        self.recent_at: deque[float] = deque()    # when each of `recent` reached the room (the rooms' clock; for
+        #                                           those read when it opened, their commit time)
         self.recent_bytes = 0
         self.outbox: deque[tuple[int, Frame]] = deque()
         self.task: asyncio.Task[None] | None = None
@@ -134,19 +144,35 @@ class Room:
         self.held_bytes = 0
         return held
 
-    def remember(self, seq: int, frame: Frame, tight: bool = False) -> int:
-        """Keep a frame in `recent` (only it when `tight`); a deletion drops what came before (it may hold
-        the deleted text). Returns the change in bytes kept."""
+    def remember(self, seq: int, frame: Frame, tight: bool = False, at: float = 0.0, keep: int = RECENT) -> int:
+        """Keep a frame in `recent` (only it when `tight`), committed at `at`, at most `keep` of them; a
+        deletion drops what came before (it may hold the deleted text). Returns the change in bytes kept."""
         recent = self.recent
         before = self.recent_bytes
         if tight or b'"name":"post.deleted"' in frame.json[:160]:
-            recent.clear()
-            self.recent_bytes = 0
+            self.forget_recent()
         recent.append((seq, frame))
+        self.recent_at.append(at)
         self.recent_bytes += len(frame.json)
-        while len(recent) > 1 and (len(recent) > RECENT or self.recent_bytes > RECENT_BYTES):
+        while len(recent) > 1 and (len(recent) > keep or self.recent_bytes > RECENT_BYTES):
             self.recent_bytes -= len(recent.popleft()[1].json)
+            self.recent_at.popleft()
         return self.recent_bytes - before
+
+    def expire(self, before: float) -> int:
+        """Let go of the frames committed before `before` (the oldest first: what stays is still contiguous
+        and ends at the room's seq). Returns the change in bytes kept."""
+        recent, at = self.recent, self.recent_at
+        kept = self.recent_bytes
+        while at and at[0] < before:
+            at.popleft()
+            self.recent_bytes -= len(recent.popleft()[1].json)
+        return self.recent_bytes - kept
+
+    def forget_recent(self) -> None:
+        self.recent.clear()
+        self.recent_at.clear()
+        self.recent_bytes = 0
 
 
 class Rooms:
@@ -156,8 +182,11 @@ class Rooms:
     there); `spawn` runs the chunked delivery of large rooms as tasks the hub owns."""
 
     def __init__(self, spawn: Spawn, on_gap: Callable[[Room], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, history_events: int = RECENT,
+                 history_seconds: float = HISTORY_SECONDS) -> None:
         self.by_thread: dict[int, Room] = {}
+        self.history_events = history_events    # the recent history's bounds (PARLEY_HISTORY_EVENTS, ...SECONDS)
+        self.history_seconds = history_seconds
         self.tally = Tally()   # bytes in every room's `held`, kept under HELD_TOTAL
         self.recent_total = 0  # bytes in every room's `recent`, kept under RECENT_TOTAL
         self.committed: dict[tuple[int, int], float] = {}  # (thread, seq) → commit time, for the latency metric
@@ -215,17 +244,44 @@ class Rooms:
             self.committed.clear()
         self.committed[(thread_id, seq)] = time.perf_counter()
 
-    def remember(self, room: Room, seq: int, frame: Frame) -> None:
+    def remember(self, room: Room, seq: int, frame: Frame, at: float | None = None) -> None:
         """Add a frame to the room's replay cache, within this process's RECENT_TOTAL."""
-        self.recent_total += room.remember(seq, frame, tight=self.recent_total > RECENT_TOTAL)
+        self.recent_total += room.remember(seq, frame, tight=self.recent_total > RECENT_TOTAL,
+                                           at=self.clock() if at is None else at, keep=self.history_events)
 
-    def warm(self, room: Room, recent: list[tuple[int, bytes]]) -> None:
-        """Fill a new room's replay cache with the stored events just read, if they end at its seq."""
-        frames = [(seq, f) for seq, f in recent if seq <= room.seq]
+    def warm(self, room: Room, recent: list[tuple[int, bytes, float]]) -> None:
+        """Fill a new room's replay cache with the stored events just read, (seq, frame, seconds since its
+        commit), if they end at its seq; those already past the age bound are not kept."""
+        frames = [r for r in recent if r[0] <= room.seq]
         if not frames or frames[-1][0] != room.seq or any(b[0] != a[0] + 1 for a, b in zip(frames, frames[1:])):
             return
-        for seq, f in frames:
-            self.remember(room, seq, Frame(f))
+        # Only what follows the last event past the age bound: commit times need not rise with seq (a
+        # transaction's time is its start, its seq comes with the thread's row lock), and skipping one old
+        # event in the middle would leave a hole a resume would replay across.
+        old = [i for i, r in enumerate(frames) if r[2] > self.history_seconds]
+        now = self.clock()
+        for seq, f, age in frames[old[-1] + 1 if old else 0:]:
+            self.remember(room, seq, Frame(f), at=now - age)
+
+    def history_from(self, room: Room, since: int, upto: int) -> list[Frame] | None:
+        """The frames since < seq <= upto from the room's recent history, if it reaches back that far within
+        its age bound; None when it does not (the replay then reads thread_events)."""
+        self.expire(room)
+        recent = room.recent
+        if not recent or recent[0][0] > since + 1:
+            return None
+        return [f for s, f in recent if since < s <= upto]
+
+    def expire(self, room: Room) -> None:
+        """Let go of the room's history older than the age bound."""
+        self.recent_total += room.expire(self.clock() - self.history_seconds)
+
+    def expire_all(self) -> None:
+        """The reconcile round: quiet rooms let go of their old history (memory for the hot ones)."""
+        before = self.clock() - self.history_seconds
+        for room in self.by_thread.values():
+            if room.recent_at and room.recent_at[0] < before:
+                self.recent_total += room.expire(before)
 
     # -- delivery --------------------------------------------------------
 
@@ -235,7 +291,7 @@ class Rooms:
         if committed is not None:
             metrics.FANOUT_LATENCY.observe(time.perf_counter() - committed)
         room.seq = seq
-        self.recent_total += room.remember(seq, frame, tight=self.recent_total > RECENT_TOTAL)
+        self.remember(room, seq, frame)
         for pend in room.pending.values():
             pend.add(seq, frame)
         members = room.members
@@ -255,8 +311,7 @@ class Rooms:
         if room.dropped <= head:
             room.dropped = 0
         self.recent_total -= room.recent_bytes  # the cache would replay across the hole
-        room.recent.clear()
-        room.recent_bytes = 0
+        room.forget_recent()
         frame = Frame(wire.subscribed(room.thread_id, head, reset=True))
         for conn in room.members:
             room.members[conn] = head  # queued older frames are not sent after the reset

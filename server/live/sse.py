@@ -74,19 +74,22 @@ class SseConn(Conn):
     """A stream as the hub sees it: send() never awaits; a bounded queue of encoded SSE messages that the
     response's body drains. Past max_pending bytes the stream closes with 1013 (the client resumes)."""
 
-    __slots__ = ("queue", "pending", "wakeup")
+    __slots__ = ("queue", "pending", "wakeup", "beat")
 
     def __init__(self, user: dict[str, Any] | None, max_pending: int) -> None:
         super().__init__(user, max_pending)
         self.queue: deque[bytes] = deque()
         self.pending = 0
         self.wakeup = asyncio.Event()
+        self.beat = False  # the heartbeat timer fired: a keep-alive goes out unless something else does
 
     def send(self, frame: Frame) -> None:
         if not self.alive:
             return
         for part in frame.parts if frame.parts is not None else (frame,):
-            data = message(part.json)
+            data = part.sse
+            if data is None:
+                data = part.sse = message(part.json)
             self.queue.append(data)
             self.pending += len(data)
         if self.pending > self.max_pending:
@@ -219,24 +222,40 @@ async def stream(request: Request) -> Response:
 
 
 async def _body(st: AppState, conn: SseConn, thread_id: int | None, ip: str) -> AsyncIterator[bytes]:
+    # The heartbeat is one timer per stream that wakes the body, not a timeout around every wait: a wait_for
+    # per delivered event (a task and a timer handle each time) was a tenth of an SSE fan-out's CPU.
     heartbeat = st.settings.ws_heartbeat_seconds
+    loop = asyncio.get_running_loop()
+    timer: asyncio.TimerHandle | None = None
+
+    def beat() -> None:
+        nonlocal timer
+        conn.beat = True
+        conn.wakeup.set()
+        timer = loop.call_later(heartbeat, beat)
+
+    timer = loop.call_later(heartbeat, beat)
     try:
         yield b"retry: %d\n\n" % RETRY_MS
         while True:
             if conn.queue:
+                conn.beat = False  # this write keeps the response alive as well as a comment would
                 yield conn.take()
             if conn.close_code is not None or not conn.alive:
                 break
             conn.wakeup.clear()
             if conn.queue:
                 continue
-            try:
-                await asyncio.wait_for(conn.wakeup.wait(), heartbeat)
-            except TimeoutError:
+            if conn.beat:
+                conn.beat = False
                 yield b": keep-alive\n\n"
+                continue
+            await conn.wakeup.wait()
         if conn.close_code == WS_4001_SESSION_ENDED:
             yield b'event: close\ndata: {"code":%d}\n\n' % WS_4001_SESSION_ENDED
     finally:
+        if timer is not None:
+            timer.cancel()
         _open.discard(conn)
         _leave(st, conn, ip)
         metrics.SSE_STREAMS.dec()

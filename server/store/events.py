@@ -161,6 +161,26 @@ async def frames_since(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, 
     return [(r["seq"], event_frame(thread_id, r["seq"], r["name"], r["data"])) for r in rows]
 
 
+async def recent_frames(conn: asyncpg.Connection | asyncpg.Pool, thread_id: int, head: int, count: int,
+                        budget: int = READ_BUDGET) -> list[tuple[int, bytes, float]]:
+    """(seq, frame, seconds since its commit) for the last `count` events up to `head`, oldest first (one
+    read of about `budget` bytes, counted from the newest: those are what a resume needs; a room's recent
+    history when it opens, live/replay.py). The age is the database's own
+    clock against itself, so it needs no agreement between machines' clocks."""
+    rows = await conn.fetch(
+        f"""
+        SELECT seq, name, data, extract(epoch FROM clock_timestamp() - created_at)::float8 AS age FROM (
+            SELECT seq, name, data, created_at, octet_length(data) AS size,
+                   sum(octet_length(data)) OVER (ORDER BY seq DESC) AS upto
+            FROM (
+                SELECT e.seq, e.name, {_DATA} AS data, e.created_at FROM thread_events e {_TEXT}
+                WHERE e.thread_id = $1 AND e.seq > $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4
+            ) d
+        ) x WHERE upto - size < $5 ORDER BY seq
+        """, thread_id, max(0, head - count), head, count, budget)
+    return [(r["seq"], event_frame(thread_id, r["seq"], r["name"], r["data"]), max(0.0, r["age"])) for r in rows]
+
+
 async def frames_after(conn: asyncpg.Connection | asyncpg.Pool, afters: list[tuple[int, int]],
                        limit: int = 1000, budget: int = 64 * 1024
                        ) -> dict[int, tuple[int | None, list[tuple[int, bytes]]]]:

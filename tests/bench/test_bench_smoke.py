@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import common, fanout, uploads, writes
+from bench import common, fanout, transports, uploads, writes
 
 
 @pytest.fixture()
@@ -48,6 +48,20 @@ def test_fanout_small_slow_consumer_same_poster(bench_env: None) -> None:
     assert row["slow_sockets"] == 1
     assert row["lost"] == 0 and row["dups"] == 0 and row["gaps"] == 0 and row["out_of_order"] == 0
     assert row["received"] == 19 * result["posting"]["posted"]
+
+
+@pytest.mark.timeout(180)
+def test_transports_small_sse_and_websocket_clients_get_every_event_once(bench_env: None) -> None:
+    """bench.transports at a small size: 20 SSE and 20 websocket clients each get every posted event, once."""
+    result = transports.main(["-W", "20", "-R", "5", "-D", "2", "--rounds", "1", "--settle", "0.5",
+                              "--drain", "20", "--name", "smoke"])
+    rows = {r["kind"]: r for r in result["rows"]}
+    assert set(rows) == {"ws", "sse"}
+    for kind, row in rows.items():
+        assert row["clients"] == 20 and row["drained"], kind
+        assert row["received"] == 20 * row["posted"] > 0, kind
+        assert row["lost"] == 0 and row["dups"] == 0 and row["gaps"] == 0, kind
+    assert result["sse_over_ws"] is not None
 
 
 @pytest.mark.timeout(180)

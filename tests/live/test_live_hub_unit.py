@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from server import metrics
 from server.errors import NotFound, Unavailable
 from server.live import hub as hub_module
 from server.live import rooms as rooms_module
@@ -75,6 +76,7 @@ class Backlog:
         self.timeouts: list[float | None] = []
         self.down: Exception | None = None
         self.during_fetch: Any = None  # called inside a query, before it answers
+        self.gate: asyncio.Event | None = None  # set: every query waits for it (joins pile up meanwhile)
 
     def head(self, tid: int) -> int:
         return self.heads.get(tid, max(self.events[tid], default=0))
@@ -106,6 +108,8 @@ class Backlog:
 
     async def fetch(self, sql: str, *args: Any) -> list[dict]:
         self.queries.append(sql)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.during_fetch is not None:
             self.during_fetch()
         if "AND deleted" in sql:  # the hub's batched deleted check: nothing here is deleted
@@ -118,11 +122,16 @@ class Backlog:
                 rows = self._rows(tid, after, limit, budget) or [{"seq": None, "name": None, "data": None}]
                 out += [{"thread_id": tid, "head": head, **r} for r in rows]
             return out
+        if "clock_timestamp" in sql:  # store.events.recent_frames: a room's recent history, all of it fresh
+            tid, after, head, limit, budget = args
+            return [{**r, "age": 0.0} for r in self._rows(tid, after, limit, budget) if r["seq"] <= head]
         tid, after, limit, budget = args  # store.events.since
         return self._rows(tid, after, limit, budget)
 
     async def fetchval(self, sql: str, tid: int) -> Any:  # store.threads.live_seq: nothing here is deleted
         self.queries.append(sql)
+        if self.gate is not None:
+            await self.gate.wait()
         return self.head(tid) if tid in self.events else None
 
 
@@ -335,6 +344,86 @@ async def test_join_with_pool_timeout_raises_and_leaves_no_half_made_room():
     joiner = FakeConn()
     await hub.subscribe(joiner, 7, None)
     assert kinds(joiner) == [("subscribed", 1, False)] and backlog.timeouts == [hub_module.ACQUIRE_TIMEOUT] * 2
+
+
+def resumes(source: str) -> float:
+    return metrics.HISTORY_RESUMES.labels(source)._value.get()
+
+
+async def test_a_thousand_joins_into_a_cold_room_share_its_one_history_read():
+    """1,000 sockets resuming at once into a room this process has not opened: ONE read of its seq and one of
+    its recent history (not one per socket), every socket replayed from memory, none from the database."""
+    backlog = Backlog({7: {s: data(s) for s in range(1, 6)}})
+    backlog.gate = asyncio.Event()
+    hub = Hub(backlog, MemoryBroker())  # type: ignore[arg-type]
+    memory, database = resumes("memory"), resumes("database")
+    conns = [FakeConn() for _ in range(1000)]
+    joins = asyncio.gather(*(hub.subscribe(c, 7, 2) for c in conns))
+    for _ in range(20):  # every join starts and waits while the room's first read is held at the gate
+        await asyncio.sleep(0)
+    backlog.gate.set()
+    await asyncio.wait_for(joins, 10)
+    assert sum("clock_timestamp" in q for q in backlog.queries) == 1  # the recent history, read once
+    assert sum("SELECT seq FROM threads WHERE id = $1" in q for q in backlog.queries) == 1  # its seq, read once
+    assert sum("AND deleted" in q for q in backlog.queries) <= 2  # the joiners' deleted check, batched
+    assert all(kinds(c)[-1] == ("subscribed", 5, False) and c.seqs() == [3, 4, 5] for c in conns)
+    assert resumes("memory") - memory == 1000 and resumes("database") == database
+
+
+async def test_history_past_its_age_or_count_is_read_from_the_database_without_a_gap():
+    """A resume further back than the recent history's count, or into events older than its age bound, reads
+    thread_events (counted as database) and still gets every event once; one within both is from memory."""
+    clock = Clock()
+    backlog = Backlog({7: {s: data(s) for s in range(1, 11)}})
+    hub = Hub(backlog, MemoryBroker(), clock=clock, sleep=clock.sleep,  # type: ignore[arg-type]
+              history_events=4, history_seconds=60)
+    not_deleted(hub)
+    first = FakeConn()
+    await hub.subscribe(first, 7, None)
+    assert [s for s, _ in hub.rooms.by_thread[7].recent] == [7, 8, 9, 10]
+    memory, database = resumes("memory"), resumes("database")
+    near, far = FakeConn(), FakeConn()
+    await hub.subscribe(near, 7, 6)   # 7..10: all in memory
+    await hub.subscribe(far, 7, 3)    # 4..10: 4..6 are past the count
+    assert near.seqs() == [7, 8, 9, 10] and far.seqs() == [4, 5, 6, 7, 8, 9, 10]
+    assert resumes("memory") - memory == 1 and resumes("database") - database == 1
+    clock.now += 61  # the history ages out: the same near resume now reads the database
+    late = FakeConn()
+    await hub.subscribe(late, 7, 6)
+    assert late.seqs() == [7, 8, 9, 10] and resumes("database") - database == 2
+    assert not hub.rooms.by_thread[7].recent and hub.rooms.recent_total == 0
+    backlog.events[7][11] = data(11)
+    hub.rooms.accept(hub.rooms.by_thread[7], 11, frame(11))  # a new event is history again
+    again = FakeConn()
+    await hub.subscribe(again, 7, 10)
+    assert again.seqs() == [11] and resumes("memory") - memory == 2
+
+
+async def test_a_room_warmed_with_an_old_event_between_fresh_ones_keeps_only_what_follows_it():
+    """Commit times need not rise with seq: the warm read keeps only the events after the last one past the age
+    bound, so the history never has a hole (6 is fresh but 7 is old: only 8 is kept)."""
+    hub = Hub(None, MemoryBroker(), history_seconds=300)  # type: ignore[arg-type]
+    room = ready_room(hub, 8)
+    hub.rooms.warm(room, [(5, frame(5).json, 400.0), (6, frame(6).json, 10.0), (7, frame(7).json, 400.0),
+                          (8, frame(8).json, 5.0)])
+    assert [s for s, _ in room.recent] == [8]
+    assert hub.rooms.history_from(room, 5, 8) is None and hub.rooms.history_from(room, 7, 8) is not None
+
+
+async def test_quiet_rooms_let_go_of_history_past_its_age_in_the_reconcile_round():
+    """expire_all (the reconcile round) drops every room's frames older than the age bound and their bytes
+    from the process total; newer frames stay."""
+    clock = Clock()
+    hub = Hub(None, MemoryBroker(), clock=clock, history_seconds=30)  # type: ignore[arg-type]
+    quiet, busy = ready_room(hub, 0, 1), ready_room(hub, 0, 2)
+    hub.rooms.accept(quiet, 1, frame(1, 1))
+    hub.rooms.accept(busy, 1, frame(1, 2))
+    clock.now += 20
+    hub.rooms.accept(busy, 2, frame(2, 2))
+    clock.now += 15
+    hub.rooms.expire_all()
+    assert not quiet.recent and [s for s, _ in busy.recent] == [2]
+    assert hub.rooms.recent_total == quiet.recent_bytes + busy.recent_bytes == len(frame(2, 2).json)
 
 
 async def test_replay_cache_is_bounded_in_bytes_per_room():

@@ -139,6 +139,29 @@ async def test_a_stopping_server_ends_its_streams_at_once(spawn, forum):
     await sse.close()
 
 
+async def test_an_idle_stream_gets_a_keep_alive_comment_each_heartbeat_and_events_still_flow(spawn, forum):
+    """With a 1 s heartbeat, an idle stream receives `: keep-alive` comments again and again, and a reply
+    posted between them still arrives as its event, once."""
+    srv = spawn(PARLEY_WS_HEARTBEAT_SECONDS="1")
+    tid = (await asyncio.to_thread(new_thread, forum["mod"], forum["category"]))["thread"]["id"]
+    sse = await SseWatcher.open(srv.url, tid)
+    try:
+        await sse.wait_for(lambda f: f["type"] == "subscribed")
+        deadline = asyncio.get_running_loop().time() + 30
+        while sse.comments < 2:
+            assert asyncio.get_running_loop().time() < deadline, "no keep-alive comments"
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(reply, forum["mod"], tid, "between beats")
+        await sse.wait_seq(tid, 2)
+        seen = sse.comments
+        while sse.comments == seen:
+            assert asyncio.get_running_loop().time() < deadline + 30, "keep-alives stopped after an event"
+            await asyncio.sleep(0.1)
+        assert sse.seqs(tid) == [2]
+    finally:
+        await sse.close()
+
+
 async def test_streams_and_sockets_share_the_per_address_cap(spawn, forum):
     """With PARLEY_MAX_CONNECTIONS_PER_IP=2, two open streams fill it: a third is 429 `too_many_connections`
     and a websocket is refused too; once one stream ends, a stream opens again."""
