@@ -39,6 +39,7 @@ from websockets.server import ServerProtocol
 from ..errors import WS_1013_TRY_AGAIN_LATER
 
 log = logging.getLogger(__name__)
+WS_LOGGER = logging.getLogger("uvicorn.error.websocket")
 
 # How long a closing socket may take to accept our close frame before the TCP connection is dropped.
 CLOSE_TIMEOUT = 5.0
@@ -161,6 +162,10 @@ class ParleyWsProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        # uvicorn logs an INFO line per accepted socket ('"WebSocket /ws" [accepted]'), which the handler's
+        # filter (cli.QuietSockets) then dropped: the record was built and formatted for nothing, per
+        # socket. Under this logger (WARNING, cli.setup_logging) it is not built; errors still are.
+        self.logger = WS_LOGGER
         if config.ws_per_message_deflate:
             self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
                                        logger=logging.getLogger("uvicorn.error"))

@@ -46,12 +46,14 @@ class Watchers(Protocol):
 
     def watching(self, thread_id: int) -> list[Conn]: ...
 
+    def has_watchers(self, thread_id: int) -> bool: ...
+
 
 class ScopeView:
     """What this process last read (or computed) for a scope, and when."""
 
     __slots__ = ("top", "count", "guests", "mine", "sent_key", "ran_at", "interval", "dirty", "timer",
-                 "running", "lock", "frame", "frame_key", "joined", "welcomed")
+                 "running", "lock", "frame", "frame_key", "guests_moved", "joined", "welcomed")
 
     def __init__(self) -> None:
         self.top: list[Brief] | None = None  # from Redis: at most TOP users, newest first; None: not read
@@ -67,6 +69,7 @@ class ScopeView:
         self.lock = asyncio.Lock()
         self.frame: Frame | None = None  # the current frame, encoded; None when something changed
         self.frame_key: Key | None = None
+        self.guests_moved = False  # only the guest count changed since the frame was encoded
         # Sockets that got a frame on joining since the last broadcast, with what it said: the
         # broadcast skips them when it says the same (else every joiner would get its own join twice).
         self.joined: dict[Conn, Key] = {}
@@ -108,13 +111,21 @@ class Views:
         return view
 
     def watched(self, scope: Scope) -> bool:
-        return not isinstance(scope, int) or bool(self.watchers.watching(scope))
+        return not isinstance(scope, int) or self.watchers.has_watchers(scope)
 
-    def changed(self, scope: Scope) -> None:
-        """What this process holds in the scope changed: its frame is stale."""
+    def changed(self, scope: Scope, people: bool = True) -> None:
+        """What this process holds in the scope changed: its frame is stale.
+
+        When someone came or went the frame is composed and encoded again for the next joiner. When
+        only the guest count moved, just its last field is: in a connect storm of guests every socket
+        composed and encoded the site's and its thread's frames anew (bench/README.md, "The socket
+        floor"); now it costs a bytes concatenation."""
         view = self.views.get(scope)
         if view is not None:
-            view.frame = None
+            if people:
+                view.frame = None
+            else:
+                view.guests_moved = True
 
     def mark_dirty(self, scope: Scope) -> None:
         if self.stopped:
@@ -128,7 +139,7 @@ class Views:
     def mark_all_dirty(self) -> None:
         self.mark_dirty("site")
         for s in list(self.views):
-            if isinstance(s, int) and self.watchers.watching(s):
+            if isinstance(s, int) and self.watchers.has_watchers(s):
                 self.mark_dirty(s)
 
     def heard(self, scope: Scope) -> None:
@@ -226,7 +237,24 @@ class Views:
             key: Key = (tuple(u["id"] for u in users), count, guests)
             view.frame = Frame(wire.presence(users, guests, None if scope == "site" else int(scope), count))
             view.frame_key = key
+            view.guests_moved = False
+        elif view.guests_moved:
+            view.guests_moved = False
+            guests = self.guests(scope, view)
+            ids, count, was = view.frame_key
+            if guests != was:
+                json = view.frame.json
+                head = json[:json.rindex(b'"guests":') + 9]  # `guests` is the frame's last field (wire.presence)
+                view.frame = Frame(b"%s%d}" % (head, guests))
+                view.frame_key = (ids, count, guests)
         return view.frame, view.frame_key
+
+    def guests(self, scope: Scope, view: ScopeView) -> int:
+        """The guest count compose() would give, without composing the users."""
+        loc = self.counts.get(scope)
+        if self.shared is None:
+            return loc.guests if loc is not None else 0
+        return max(view.guests - view.mine + (loc.guests if loc is not None else 0), 0)
 
     async def ensure_read(self, scope: Scope, view: ScopeView) -> None:
         # A watched scope's view is kept current by the doorbell and the heartbeat; any other is read now.
@@ -243,12 +271,15 @@ class Views:
         """The scope's frame for a socket that just joined (encoded once until something changes)."""
         view = self.view(scope)
         await self.ensure_read(scope, view)
-        started = time.thread_time()
-        frame, key = self.current(scope, view)
+        if view.frame is None:  # timed only when composed: the thread CPU clock is a system call
+            started = time.thread_time()
+            frame, key = self.current(scope, view)
+            metrics.PRESENCE_CPU.inc(time.thread_time() - started)
+        else:
+            frame, key = self.current(scope, view)
         if conn is not None:
             view.joined[conn] = key
             view.welcomed.add(conn)
-        metrics.PRESENCE_CPU.inc(time.thread_time() - started)
         return frame
 
     async def snapshot(self, scope: Scope) -> tuple[list[Brief], int, int]:
@@ -261,7 +292,7 @@ class Views:
         """Drop the views of threads nobody here watches and nothing is pending for."""
         for scope, view in list(self.views.items()):
             if (isinstance(scope, int) and self.counts.get(scope) is None and not view.running
-                    and view.timer is None and not self.watchers.watching(scope)):
+                    and view.timer is None and not self.watchers.has_watchers(scope)):
                 del self.views[scope]
 
     def stop(self) -> None:

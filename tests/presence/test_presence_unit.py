@@ -37,6 +37,9 @@ class FakeHub:
     def watching(self, scope: Any) -> list[FakeConn]:
         return [c for c in self.conns if scope in c.rooms]
 
+    def has_watchers(self, scope: Any) -> bool:
+        return bool(self.watching(scope))
+
 
 def brief(i: int, name: str | None = None) -> dict[str, Any]:
     return {"id": i, "username": f"u{i}", "display_name": name or f"User {i}"}
