@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from . import common
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rounds", type=int, default=1, help="storms of each server (alternating) before the restart")
     p.add_argument("--pin", action="store_true", help="servers on CPU 0, load generators and poster on CPU 1")
     p.add_argument("--no-restart", action="store_true", help="only the storms: no restart, no resume")
+    p.add_argument("--before", default="", help="a checkout of older code (git archive main | tar -x -C DIR): "
+                                                 "its server is stormed too, each round (before/after in one run)")
     p.add_argument("--name", default="storm")
     a = p.parse_args(argv)
     common.raise_nofile()
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         srv = env.add(parley_proc(env.db_url, cpus=server_cpus))
         poster = env.add(parley_proc(env.db_url, cpus=load_cpus, name="parley-poster"))
         ref = env.add(reference_proc(cpus=server_cpus)) if a.reference else None
+        before = (env.add(parley_proc(env.db_url, cpus=server_cpus, name="parley-before", cwd=Path(a.before)))
+                  if a.before else None)
         forum = asyncio.run(common.setup_forum(poster.port, env.db_url, a.threads))
         threads = forum["threads"]
         pool = Pool(a.procs, load_cpus)
@@ -106,6 +111,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if ref is not None:
                 row["reference"] = storm(pool, ref.port, 1, threads, a.sockets, a.procs, ref)
                 pool.call("close", {"target": 1})
+                time.sleep(1.0)
+            if before is not None:
+                row["before"] = storm(pool, before.port, 2, threads, a.sockets, a.procs, before)
+                pool.call("close", {"target": 2})
                 time.sleep(1.0)
             db0 = common.db_stats(env.db_url)
             if a.profile and r == a.rounds - 1:
@@ -123,6 +132,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 rf = row["reference"]
                 line += (f"; peer {rf['ok']} in {rf['s']:.2f}s, {rf['cpu_us_per_socket']:.0f} µs CPU/socket; "
                          f"ratio {row['ratio']:.2f}× time, {row['cpu_ratio']:.2f}× CPU")
+            if "before" in row:
+                bf = row["before"]
+                row["before_ratio"] = bf["s"] / max(1e-9, row["reference"]["s"]) if "reference" in row else None
+                line += (f"; before {bf['ok']} in {bf['s']:.2f}s, {bf['cpu_us_per_socket']:.0f} µs CPU/socket"
+                         + (f", {row['before_ratio']:.2f}× the peer" if row["before_ratio"] else ""))
             print(line + f" (load {row['load']:.1f})")
             if r < a.rounds - 1:
                 pool.call("close", {"target": 0})

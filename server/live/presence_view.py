@@ -34,6 +34,7 @@ COALESCE = 1.0               # seconds: at most one recompute (and frame) per sc
 MAX_COALESCE = 10.0          # ...stretched up to this for huge fan-outs; 15 s grace + 10 s stays within 30 s
 FANOUT_BUDGET = 16 << 20     # bytes/s of presence frames one scope may write to this process's sockets
 FANOUT_SENDS = 8_000         # ...and sends/s: each is a write() of its own, which costs more than the bytes
+GUEST_SENDS = 1_000          # sends/s of a scope's frames when only its guest count moved (guest_interval)
 
 Key = tuple[tuple[int, ...], int, int]  # what a frame shows: user ids in order, count, guests
 
@@ -52,7 +53,7 @@ class Watchers(Protocol):
 class ScopeView:
     """What this process last read (or computed) for a scope, and when."""
 
-    __slots__ = ("top", "count", "guests", "mine", "sent_key", "ran_at", "interval", "dirty", "timer",
+    __slots__ = ("top", "count", "guests", "mine", "sent_key", "sent_at", "ran_at", "interval", "dirty", "timer",
                  "running", "lock", "frame", "frame_key", "guests_moved", "joined", "welcomed")
 
     def __init__(self) -> None:
@@ -61,6 +62,7 @@ class ScopeView:
         self.guests = 0                      # guest sockets, all processes
         self.mine = 0                        # our own guests as Redis had them at that read
         self.sent_key: Key | None = None
+        self.sent_at = -MAX_COALESCE  # clock time of the last broadcast
         self.ran_at = -COALESCE   # clock time of the last recompute
         self.interval = COALESCE
         self.dirty = False
@@ -88,6 +90,17 @@ def interval(frame_bytes: int, sockets: int, base: float = COALESCE) -> float:
     storm, and a longer one made the storm longer still (bench/README.md, "growth").
     """
     return min(MAX_COALESCE, max(base, frame_bytes * sockets / FANOUT_BUDGET, sockets / FANOUT_SENDS))
+
+
+def guest_interval(sockets: int, base: float = COALESCE) -> float:
+    """How long after a broadcast one that changes only the guest count may follow: 1 s for up to
+    GUEST_SENDS sockets of the scope here, then longer, up to MAX_COALESCE.
+
+    In a connect storm of guests the count moves every instant, and each interval's frame went to every
+    socket of the scope: 18 % of a 5,000-guest storm's CPU, after the joins themselves had been made cheap
+    (bench/README.md, "The socket floor"). A joiner's own frame counts it exactly either way; people who
+    come or go are broadcast at the usual interval."""
+    return min(MAX_COALESCE, max(base, sockets / GUEST_SENDS))
 
 
 class Views:
@@ -177,8 +190,16 @@ class Views:
                     if told != key and conn.alive and (scope == "site" or scope in conn.rooms):
                         conn.send(frame)
                         sent += 1
+            elif (view.sent_key is not None and key[:2] == view.sent_key[:2]
+                  and self.clock() < view.sent_at + guest_interval(len(view.welcomed), self.coalesce)):
+                # Only the guest count moved, and too soon after the last broadcast: look again after the
+                # interval; the joiners since keep what they were told, for the broadcast that follows.
+                joined.update(view.joined)
+                view.joined = joined
+                view.dirty = True
             else:
                 view.sent_key = key
+                view.sent_at = self.clock()
                 watchers = self.watchers.watching(scope) if isinstance(scope, int) else self.watchers.conns
                 view.welcomed.intersection_update(watchers)  # forget sockets that left
                 if scope == "site":

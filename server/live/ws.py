@@ -25,7 +25,7 @@ from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
 from .channels import typing_message
-from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
+from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol, shed
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -235,6 +235,7 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
         session = store_sessions.key(sid) if sid is not None else None
         epoch = row["credential_epoch"] if row is not None else 0
         await ws.accept()
+        shed(send, scope)
         del ws, row, sid  # nothing per socket that the live phase does not need
         # The address as the scope holds it, formatted only when a line is logged.
         await _serve(user, session, epoch, scope.get("client"), receive, send, state)
