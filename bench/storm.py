@@ -163,12 +163,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         time.sleep(a.stats_wait)
         db1 = common.db_stats(env.db_url)
         load_resume = os.getloadavg()[0]
-        cpu1, pg1 = srv.cpu(), common.postgres_cpu()
+        cpu1, pg1 = srv.cpu(), common.db_backend_cpu(env.db_url)
         t1 = time.time()
         res = pool.call("reconnect", [{"port": srv.port, "concurrency": None}] * a.procs)
         reconnect_s = max(r["t_last"] or t1 for r in res) - t1
         time.sleep(1.0)  # the presence broadcasts the resume set off
-        resume_cpu, resume_pg_cpu = srv.cpu() - cpu1, common.postgres_cpu() - pg1
+        pg2 = common.db_backend_cpu(env.db_url)
+        resume_cpu = srv.cpu() - cpu1
+        resume_pg_cpu = sum(v - pg1.get(pid, 0.0) for pid, v in pg2.items())  # this database's backends only
         re_ok = sum(r["ok"] for r in res)
         replay_metric = asyncio.run(common.metric(srv.port, "parley_replay_queries"))
         time.sleep(a.stats_wait)

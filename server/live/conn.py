@@ -32,11 +32,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from uvicorn.protocols.utils import is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.server import ServerProtocol
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
+from ..httpguard import addresses
 
 log = logging.getLogger(__name__)
 WS_LOGGER = logging.getLogger("uvicorn.error.websocket")
@@ -253,6 +255,13 @@ class ParleyWsProtocol(WebSocketsSansIOProtocol):
         if config.ws_per_message_deflate:
             self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
                                        logger=logging.getLogger("uvicorn.error"))
+
+    def connection_made(self, transport: Any) -> None:
+        # uvicorn's, with the addresses asyncio's transport already holds (httpguard.addresses).
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = addresses(transport)
+        self.scheme = "wss" if is_ssl(transport) else "ws"
 
     def _counted(self) -> bool:
         counter = self.frame_counter
