@@ -159,6 +159,23 @@ def db_stats(url: str) -> dict[str, int]:
     return {"xact_commit": r["xact_commit"], "thread_events_scans": (ev[0]["idx"] + ev[0]["seq"]) if ev else 0}
 
 
+def db_backend_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to this database (pid → user + system):
+    the database's share of a workload, read before and after (a backend that started between counts
+    from 0; one that ended between is lost, so keep pools open across the measurement)."""
+    name = databases.db_name(url)
+    pids = [r["pid"] for r in asyncio.run(db_fetch(
+        url, "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name))]
+    out: dict[int, float] = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
 # -- processes ----------------------------------------------------------------
 
 class Proc:

@@ -2,10 +2,11 @@
 
     python -m bench.idle --sockets 10000 --modes off,on,reference
 
-`off`: parley with compression off (the default); `on`: PARLEY_WS_COMPRESSION=on and clients that offer
-permessage-deflate (so it is negotiated); `reference`: bench/reference_server.py. Each mode gets a fresh
-server; the baseline is taken after 20 warm-up sockets have connected and closed. `--subscribe` also
-subscribes every socket to one quiet thread (the realistic idle reader).
+`off`: parley with compression off (the default); `before`: the same on older code (`--before DIR`,
+before/after in one run); `on`: PARLEY_WS_COMPRESSION=on and clients that offer permessage-deflate (so
+it is negotiated); `reference`: bench/reference_server.py. Each mode gets a fresh server; the baseline
+is taken after 20 warm-up sockets have connected and closed. `--subscribe` also subscribes every socket
+to one quiet thread (the realistic idle reader).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc  # noqa: F401
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from . import common
@@ -22,16 +25,18 @@ from .loadgen import Pool, spread
 
 COLS = [("mode", "server"), ("sockets", "sockets"), ("connected", "connected"), ("connect_s", "connect s"),
         ("cpu_us_per_socket", "server µs CPU/socket"), ("baseline_mib", "baseline MiB"),
-        ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket")]
+        ("loaded_mib", "with sockets MiB"), ("kib_per_socket", "KiB/socket"), ("load", "load 1 min")]
 
 
-def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: float = 0) -> dict[str, Any]:
+def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: float = 0,
+            before: str = "") -> dict[str, Any]:
     compress = mode == "on"
     if mode == "reference":
         proc = env.add(reference_proc())
         thread = 1 if subscribe else 0
-    else:
-        proc = env.add(parley_proc(env.db_url, PARLEY_WS_COMPRESSION="on" if compress else "off"))
+    else:  # "before": the same as "off", on the older code in --before's checkout
+        proc = env.add(parley_proc(env.db_url, cwd=Path(before) if mode == "before" else common.ROOT,
+                                   PARLEY_WS_COMPRESSION="on" if compress else "off"))
         thread = 0
         if subscribe:
             forum = asyncio.run(common.setup_forum(proc.port, env.db_url, 1))
@@ -60,7 +65,7 @@ def measure(env: Env, mode: str, n: int, subscribe: bool, nproc: int, profile: f
     finally:
         pool.close()
         proc.stop()
-    return {"mode": mode if mode == "reference" else f"parley compression {mode}", "sockets": n,
+    return {"mode": mode if mode in ("reference", "before") else f"parley compression {mode}", "sockets": n,
             "connected": connected, "connect_s": connect_s, "subscribed": subscribe,
             "cpu_us_per_socket": cpu / max(1, connected) * 1e6, "errors": errors,
             "baseline_mib": base / 2**20, "loaded_mib": loaded / 2**20,
@@ -75,15 +80,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--subscribe", action="store_true")
     p.add_argument("--procs", type=int, default=4)
     p.add_argument("--profile", type=float, default=0, help="py-spy the server for this many s of the connects")
+    p.add_argument("--before", default="", help="a checkout of older code for mode `before` (git archive main | "
+                                                 "tar -x -C DIR): parley, compression off, as it was")
+    p.add_argument("--rounds", type=int, default=1, help="measure every mode this many times, alternating")
     p.add_argument("--name", default="idle")
     a = p.parse_args(argv)
     common.raise_nofile()
     env = Env(common.create_db())
     rows = []
     try:
-        for mode in a.modes.split(","):
+        for mode in [m for _ in range(a.rounds) for m in a.modes.split(",")]:
             for n in (int(x) for x in str(a.sockets).split(",")):
-                rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs, a.profile))
+                rows.append(measure(env, mode.strip(), n, a.subscribe, a.procs, a.profile, a.before))
+                rows[-1]["load"] = os.getloadavg()[0]
                 print(common.table(rows[-1:], COLS).splitlines()[-1])
                 if rows[-1]["errors"]:
                     print(f"  failed connects, e.g.: {rows[-1]['errors']}")

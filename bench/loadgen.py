@@ -283,12 +283,13 @@ class Worker:
                 if s.slow and not s.closed and s.transport is not None:
                     s.transport.resume_reading()
             return True
-        if cmd == "close":
+        if cmd == "close":  # every socket, or only those of one target ({"target": 1})
+            target = (arg or {}).get("target")
             for s in self.socks:
-                if s.transport is not None and not s.closed:
+                if (target is None or s.target == target) and s.transport is not None and not s.closed:
                     s.transport.close()
             await asyncio.sleep(0.2)
-            self.socks = []
+            self.socks = [] if target is None else [s for s in self.socks if s.target != target]
             return True
         raise ValueError(cmd)
 

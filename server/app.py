@@ -418,6 +418,7 @@ class Parley:
         await self.state.mailer.start(self.state)
         self.state.webhooks.start()
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
+        socket_log = asyncio.create_task(self.state.socket_log.run(lambda: len(hub.conns)), name="socket-log")
         warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
         # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
         # the OpenAPI document is built, which is start-up's too.
@@ -428,6 +429,8 @@ class Parley:
         finally:
             pruner.cancel()
             warm.cancel()
+            socket_log.cancel()
+            self.state.socket_log.summary(len(hub.conns))  # the sockets of the last minute, closed by the stop
             self.state.shutting_down = True
             await self.state.mailer.stop()
             await self.state.webhooks.stop()

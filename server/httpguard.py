@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.utils import is_ssl
 
 HEAD_TIMEOUT = 10.0     # seconds from the first byte of a request (or the connection) to its last header
 HEAD_MAX = 16 * 1024    # bytes of URL plus headers
@@ -45,7 +47,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().shutdown()
 
     def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
+        # uvicorn's connection_made, with the addresses from the transport (see addresses()).
+        self.connections.add(self)
+        self.transport = transport
+        self.flow = FlowControl(transport)
+        self.server, self.client = addresses(transport)
+        self.scheme = "https" if is_ssl(transport) else "http"
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timeout)
 
     def _head_timeout(self) -> None:
@@ -137,3 +144,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._stop_timer()
         self._stop_body_timer()
         super().connection_lost(exc)
+
+
+def _address(info: Any) -> tuple[str, int | None] | None:
+    if isinstance(info, tuple) and len(info) >= 2:  # IPv4 (host, port), IPv6 (host, port, flow, scope)
+        return (str(info[0]), int(info[1]))
+    if isinstance(info, str) and info:  # a Unix socket's path
+        return (info, None)
+    return None
+
+
+def addresses(transport: Any) -> tuple[tuple[str, int | None] | None, tuple[str, int] | None]:
+    """(local, remote) address of a connection, as uvicorn's get_local_addr() and get_remote_addr() give
+    them, from what asyncio's transport read once when it was made. uvicorn asks the socket again
+    (getsockname, getpeername: two system calls and two socket wrappers) in the HTTP protocol and once more
+    in the websocket protocol it upgrades to: 8 % of a connect storm's CPU (bench/README.md, "The socket
+    floor")."""
+    local = _address(transport.get_extra_info("sockname"))
+    remote = _address(transport.get_extra_info("peername"))
+    return local, (remote if remote is None or remote[1] is not None else None)  # type: ignore[return-value]

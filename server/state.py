@@ -15,6 +15,7 @@ from .live.broker import Broker
 from .live.channels import Channels
 from .live.hub import Hub
 from .live.presence import Presence
+from .live.socketlog import SocketLog
 from .oidc import Provider
 from .outbox.mailer import Mailer
 from .outbox.webhooks import Deliverer
@@ -51,4 +52,5 @@ class AppState:
     spam_check: SpamCheck  # PARLEY_SPAM_CHECK_URL's client (server/spamcheck.py); off when unset
     replicas: Replicas  # where reads that may be a little stale go (server/replicas.py); the primary if none
     connections_per_ip: Counter[str] = field(default_factory=Counter)
+    socket_log: SocketLog = field(default_factory=SocketLog)  # sockets opened and closed, summarized (live/ws.py)
     shutting_down: bool = False

@@ -32,13 +32,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from uvicorn.protocols.utils import is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.server import ServerProtocol
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
+from ..httpguard import addresses
 
 log = logging.getLogger(__name__)
+WS_LOGGER = logging.getLogger("uvicorn.error.websocket")
 
 # How long a closing socket may take to accept our close frame before the TCP connection is dropped.
 CLOSE_TIMEOUT = 5.0
@@ -155,6 +158,86 @@ def deflate_factory() -> ServerPerMessageDeflateFactory:
                                           compress_settings={"memLevel": DEFLATE_MEM_LEVEL})
 
 
+class Inbox:
+    """The part of asyncio.Queue that uvicorn's websocket protocol uses (put_nowait, get, empty, qsize), for
+    its one reader (the app's receive()), in ~100 bytes instead of ~3 KiB.
+
+    An asyncio.Queue is four deques (its items, getters, putters, and its `finished` Event's waiters) of
+    ~620 bytes each even when empty, per open socket; an idle socket holds no message, so the deque of
+    items exists only while one waits (bench/README.md, "The socket floor")."""
+
+    __slots__ = ("items", "getter")
+
+    def __init__(self) -> None:
+        self.items: deque[Any] | None = None
+        self.getter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        if self.items is None:
+            self.items = deque()
+        self.items.append(item)
+        getter = self.getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self.items:
+            getter = self.getter = asyncio.get_running_loop().create_future()
+            try:
+                await getter
+            finally:
+                self.getter = None
+        items = self.items
+        item = items.popleft()
+        if not items:
+            self.items = None
+        return item
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def qsize(self) -> int:
+        return len(self.items) if self.items else 0
+
+
+class Gate:
+    """The part of asyncio.Event that uvicorn's protocol uses for `writable` (set, clear, is_set, wait),
+    without the Event's deque of waiters (~620 bytes) per socket: a list only while someone waits."""
+
+    __slots__ = ("open", "waiters")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self.open
+
+    def set(self) -> None:
+        self.open = True
+        waiters, self.waiters = self.waiters, None
+        for w in waiters or ():
+            if not w.done():
+                w.set_result(None)
+
+    def clear(self) -> None:
+        self.open = False
+
+    async def wait(self) -> bool:
+        if self.open:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        try:
+            await waiter
+            return True
+        finally:
+            if self.waiters is not None and waiter in self.waiters:
+                self.waiters.remove(waiter)
+
+
 class ParleyWsProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol with permessage-deflate bounded by deflate_factory(), and every
     frame the app never sees (ping, pong, continuation) passed to `frame_counter` (ws.Session.count, set by
@@ -164,9 +247,24 @@ class ParleyWsProtocol(WebSocketsSansIOProtocol):
 
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any], _loop: Any = None) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        # uvicorn logs an INFO line per accepted socket ('"WebSocket /ws" [accepted]'), which the handler's
+        # filter (cli.QuietSockets) then dropped: the record was built and formatted for nothing, per
+        # socket. Under this logger (WARNING, cli.setup_logging) it is not built; errors still are.
+        self.logger = WS_LOGGER
+        # Per socket for as long as it is open: the light equivalents of uvicorn's Queue and Event.
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Gate()  # type: ignore[assignment]
+        self.writable.set()
         if config.ws_per_message_deflate:
             self.conn = ServerProtocol(extensions=[deflate_factory()], max_size=config.ws_max_size,
                                        logger=logging.getLogger("uvicorn.error"))
+
+    def connection_made(self, transport: Any) -> None:
+        # uvicorn's, with the addresses asyncio's transport already holds (httpguard.addresses).
+        self.connections.add(self)
+        self.transport = transport
+        self.server, self.client = addresses(transport)
+        self.scheme = "wss" if is_ssl(transport) else "ws"
 
     def _counted(self) -> bool:
         counter = self.frame_counter
@@ -190,6 +288,24 @@ def count_frames(send: Any, counter: Callable[[], bool] | None) -> None:
     proto = getattr(send, "__self__", None)
     if isinstance(proto, ParleyWsProtocol):
         proto.frame_counter = counter
+
+
+def shed(send: Any, scope: dict[str, Any]) -> None:
+    """After the handshake, let go of what it left on the socket that nothing reads again: uvicorn's
+    protocol keeps the parsed request and the response (websockets' Request and Response, each with its
+    headers) and the scope keeps the request's headers, for as long as the socket is open. A browser's
+    headers (cookies, user agent) are most of a KiB, per idle socket (bench/README.md, "The socket floor")."""
+    proto = getattr(send, "__self__", None)
+    if isinstance(proto, WebSocketsSansIOProtocol) and proto.handshake_complete:
+        proto.request = None  # type: ignore[assignment]
+        proto.response = None  # type: ignore[assignment]
+    # uvicorn reads the scope after the handshake only for its path and client (log lines); the app read the
+    # rest before accepting (ws.endpoint).
+    for key in SHED_SCOPE_KEYS:
+        scope.pop(key, None)
+
+
+SHED_SCOPE_KEYS = ("headers", "extensions", "state", "asgi", "subprotocols", "raw_path")
 
 
 def raw_protocol(send: Any, compression: bool) -> Any | None:

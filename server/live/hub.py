@@ -183,6 +183,9 @@ class Hub:
     def watching(self, thread_id: int) -> list[Conn]:
         return self.rooms.watching(thread_id)
 
+    def has_watchers(self, thread_id: int) -> bool:
+        return self.rooms.has_watchers(thread_id)
+
     def note_commit(self, thread_id: int, seq: int) -> None:
         """A write committed this event (effects.py): its fan-out latency is measured from now."""
         self.rooms.note_commit(thread_id, seq)

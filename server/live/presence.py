@@ -162,9 +162,9 @@ class Presence:
 
     # -- between the parts -----------------------------------------------
 
-    def _changed(self, scope: Scope) -> None:
+    def _changed(self, scope: Scope, people: bool = True) -> None:
         """What this process holds in the scope changed (Counts): to Redis, or straight to the view."""
-        self.views.changed(scope)
+        self.views.changed(scope, people)
         if self.shared is None:
             self.views.mark_dirty(scope)
         else:
@@ -187,6 +187,6 @@ class Presence:
         to_flush = self.shared.to_flush if self.shared is not None else ()
         for scope, loc in list(self.counts.scopes.items()):
             if (isinstance(scope, int) and loc.empty() and scope not in to_flush and not loc.changed
-                    and not self.watchers.watching(scope)):
+                    and not self.watchers.has_watchers(scope)):
                 del self.counts.scopes[scope]
         self.views.forget_unwatched()

@@ -68,11 +68,12 @@ class Local:
 
 
 class Counts:
-    """This process's Local per scope. `on_change(scope)` is told whenever what the scope shows may have
-    changed (a user came or went, a guest count moved); `shared` is whether Redis holds the truth (then
-    arrivals are `pending` until read back) or this process does (then names are kept for paging)."""
+    """This process's Local per scope. `on_change(scope, people)` is told whenever what the scope shows may
+    have changed: a user came or went (people True) or only a guest count moved (people False); `shared`
+    is whether Redis holds the truth (then arrivals are `pending` until read back) or this process does
+    (then names are kept for paging)."""
 
-    def __init__(self, grace: float, on_change: Callable[[Scope], None], shared: bool,
+    def __init__(self, grace: float, on_change: Callable[[Scope, bool], None], shared: bool,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.scopes: dict[Scope, Local] = {}
         self.grace = grace
@@ -102,7 +103,7 @@ class Counts:
         if user is None:
             loc.guests += 1
             loc.guests_changed = True
-            self.on_change(scope)
+            self.on_change(scope, False)
             return
         uid = user["id"]
         n = loc.users.get(uid, 0)
@@ -116,7 +117,7 @@ class Counts:
                 loc.pending[uid] = float("inf")
             else:
                 bisect.insort(loc.names, name_key(user))
-            self.on_change(scope)
+            self.on_change(scope, True)
 
     def remove(self, scope: Scope, user: Brief | None, linger: bool = True) -> None:
         """A socket of `user` left `scope`; with linger, the user stays listed for the grace period."""
@@ -127,7 +128,7 @@ class Counts:
             if loc.guests > 0:
                 loc.guests -= 1
                 loc.guests_changed = True
-                self.on_change(scope)
+                self.on_change(scope, False)
             return
         uid = user["id"]
         n = loc.users.get(uid, 0) - 1
@@ -155,7 +156,7 @@ class Counts:
                 i = bisect.bisect_left(loc.names, name_key(brief))
                 if i < len(loc.names) and loc.names[i] == name_key(brief):
                     del loc.names[i]
-            self.on_change(scope)
+            self.on_change(scope, True)
 
     def end_grace(self) -> None:
         """Users whose grace period is over leave."""

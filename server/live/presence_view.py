@@ -34,6 +34,7 @@ COALESCE = 1.0               # seconds: at most one recompute (and frame) per sc
 MAX_COALESCE = 10.0          # ...stretched up to this for huge fan-outs; 15 s grace + 10 s stays within 30 s
 FANOUT_BUDGET = 16 << 20     # bytes/s of presence frames one scope may write to this process's sockets
 FANOUT_SENDS = 8_000         # ...and sends/s: each is a write() of its own, which costs more than the bytes
+GUEST_SENDS = 1_000          # sends/s of a scope's frames when only its guest count moved (guest_interval)
 
 Key = tuple[tuple[int, ...], int, int]  # what a frame shows: user ids in order, count, guests
 
@@ -46,12 +47,14 @@ class Watchers(Protocol):
 
     def watching(self, thread_id: int) -> list[Conn]: ...
 
+    def has_watchers(self, thread_id: int) -> bool: ...
+
 
 class ScopeView:
     """What this process last read (or computed) for a scope, and when."""
 
-    __slots__ = ("top", "count", "guests", "mine", "sent_key", "ran_at", "interval", "dirty", "timer",
-                 "running", "lock", "frame", "frame_key", "joined", "welcomed")
+    __slots__ = ("top", "count", "guests", "mine", "sent_key", "sent_at", "ran_at", "interval", "dirty", "timer",
+                 "running", "lock", "frame", "frame_key", "guests_moved", "joined", "welcomed")
 
     def __init__(self) -> None:
         self.top: list[Brief] | None = None  # from Redis: at most TOP users, newest first; None: not read
@@ -59,6 +62,7 @@ class ScopeView:
         self.guests = 0                      # guest sockets, all processes
         self.mine = 0                        # our own guests as Redis had them at that read
         self.sent_key: Key | None = None
+        self.sent_at = -MAX_COALESCE  # clock time of the last broadcast
         self.ran_at = -COALESCE   # clock time of the last recompute
         self.interval = COALESCE
         self.dirty = False
@@ -67,6 +71,7 @@ class ScopeView:
         self.lock = asyncio.Lock()
         self.frame: Frame | None = None  # the current frame, encoded; None when something changed
         self.frame_key: Key | None = None
+        self.guests_moved = False  # only the guest count changed since the frame was encoded
         # Sockets that got a frame on joining since the last broadcast, with what it said: the
         # broadcast skips them when it says the same (else every joiner would get its own join twice).
         self.joined: dict[Conn, Key] = {}
@@ -85,6 +90,17 @@ def interval(frame_bytes: int, sockets: int, base: float = COALESCE) -> float:
     storm, and a longer one made the storm longer still (bench/README.md, "growth").
     """
     return min(MAX_COALESCE, max(base, frame_bytes * sockets / FANOUT_BUDGET, sockets / FANOUT_SENDS))
+
+
+def guest_interval(sockets: int, base: float = COALESCE) -> float:
+    """How long after a broadcast one that changes only the guest count may follow: 1 s for up to
+    GUEST_SENDS sockets of the scope here, then longer, up to MAX_COALESCE.
+
+    In a connect storm of guests the count moves every instant, and each interval's frame went to every
+    socket of the scope: 18 % of a 5,000-guest storm's CPU, after the joins themselves had been made cheap
+    (bench/README.md, "The socket floor"). A joiner's own frame counts it exactly either way; people who
+    come or go are broadcast at the usual interval."""
+    return min(MAX_COALESCE, max(base, sockets / GUEST_SENDS))
 
 
 class Views:
@@ -108,13 +124,21 @@ class Views:
         return view
 
     def watched(self, scope: Scope) -> bool:
-        return not isinstance(scope, int) or bool(self.watchers.watching(scope))
+        return not isinstance(scope, int) or self.watchers.has_watchers(scope)
 
-    def changed(self, scope: Scope) -> None:
-        """What this process holds in the scope changed: its frame is stale."""
+    def changed(self, scope: Scope, people: bool = True) -> None:
+        """What this process holds in the scope changed: its frame is stale.
+
+        When someone came or went the frame is composed and encoded again for the next joiner. When
+        only the guest count moved, just its last field is: in a connect storm of guests every socket
+        composed and encoded the site's and its thread's frames anew (bench/README.md, "The socket
+        floor"); now it costs a bytes concatenation."""
         view = self.views.get(scope)
         if view is not None:
-            view.frame = None
+            if people:
+                view.frame = None
+            else:
+                view.guests_moved = True
 
     def mark_dirty(self, scope: Scope) -> None:
         if self.stopped:
@@ -128,7 +152,7 @@ class Views:
     def mark_all_dirty(self) -> None:
         self.mark_dirty("site")
         for s in list(self.views):
-            if isinstance(s, int) and self.watchers.watching(s):
+            if isinstance(s, int) and self.watchers.has_watchers(s):
                 self.mark_dirty(s)
 
     def heard(self, scope: Scope) -> None:
@@ -166,8 +190,16 @@ class Views:
                     if told != key and conn.alive and (scope == "site" or scope in conn.rooms):
                         conn.send(frame)
                         sent += 1
+            elif (view.sent_key is not None and key[:2] == view.sent_key[:2]
+                  and self.clock() < view.sent_at + guest_interval(len(view.welcomed), self.coalesce)):
+                # Only the guest count moved, and too soon after the last broadcast: look again after the
+                # interval; the joiners since keep what they were told, for the broadcast that follows.
+                joined.update(view.joined)
+                view.joined = joined
+                view.dirty = True
             else:
                 view.sent_key = key
+                view.sent_at = self.clock()
                 watchers = self.watchers.watching(scope) if isinstance(scope, int) else self.watchers.conns
                 view.welcomed.intersection_update(watchers)  # forget sockets that left
                 if scope == "site":
@@ -226,7 +258,24 @@ class Views:
             key: Key = (tuple(u["id"] for u in users), count, guests)
             view.frame = Frame(wire.presence(users, guests, None if scope == "site" else int(scope), count))
             view.frame_key = key
+            view.guests_moved = False
+        elif view.guests_moved:
+            view.guests_moved = False
+            guests = self.guests(scope, view)
+            ids, count, was = view.frame_key
+            if guests != was:
+                json = view.frame.json
+                head = json[:json.rindex(b'"guests":') + 9]  # `guests` is the frame's last field (wire.presence)
+                view.frame = Frame(b"%s%d}" % (head, guests))
+                view.frame_key = (ids, count, guests)
         return view.frame, view.frame_key
+
+    def guests(self, scope: Scope, view: ScopeView) -> int:
+        """The guest count compose() would give, without composing the users."""
+        loc = self.counts.get(scope)
+        if self.shared is None:
+            return loc.guests if loc is not None else 0
+        return max(view.guests - view.mine + (loc.guests if loc is not None else 0), 0)
 
     async def ensure_read(self, scope: Scope, view: ScopeView) -> None:
         # A watched scope's view is kept current by the doorbell and the heartbeat; any other is read now.
@@ -243,12 +292,15 @@ class Views:
         """The scope's frame for a socket that just joined (encoded once until something changes)."""
         view = self.view(scope)
         await self.ensure_read(scope, view)
-        started = time.thread_time()
-        frame, key = self.current(scope, view)
+        if view.frame is None:  # timed only when composed: the thread CPU clock is a system call
+            started = time.thread_time()
+            frame, key = self.current(scope, view)
+            metrics.PRESENCE_CPU.inc(time.thread_time() - started)
+        else:
+            frame, key = self.current(scope, view)
         if conn is not None:
             view.joined[conn] = key
             view.welcomed.add(conn)
-        metrics.PRESENCE_CPU.inc(time.thread_time() - started)
         return frame
 
     async def snapshot(self, scope: Scope) -> tuple[list[Brief], int, int]:
@@ -261,7 +313,7 @@ class Views:
         """Drop the views of threads nobody here watches and nothing is pending for."""
         for scope, view in list(self.views.items()):
             if (isinstance(scope, int) and self.counts.get(scope) is None and not view.running
-                    and view.timer is None and not self.watchers.watching(scope)):
+                    and view.timer is None and not self.watchers.has_watchers(scope)):
                 del self.views[scope]
 
     def stop(self) -> None:

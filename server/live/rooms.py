@@ -211,6 +211,11 @@ class Rooms:
         room = self.by_thread.get(thread_id)
         return list(room.members) if room else []
 
+    def has_watchers(self, thread_id: int) -> bool:
+        """watching() without the copy: asked on every join, where a room's list would cost its size."""
+        room = self.by_thread.get(thread_id)
+        return bool(room and room.members)
+
     def leave(self, conn: Conn, thread_id: int) -> None:
         conn.rooms.discard(thread_id)
         room = self.by_thread.get(thread_id)

@@ -25,7 +25,7 @@ from ..store import sessions as store_sessions
 from ..store import users as store_users
 from . import feeds
 from .channels import typing_message
-from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol
+from .conn import AsgiConn, Conn, Frame, RawConn, count_frames, raw_protocol, shed
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -234,17 +234,18 @@ async def endpoint(scope: Any, receive: Any, send: Any, state: AppState) -> None
         user = store_users.brief(row) if row is not None else None
         session = store_sessions.key(sid) if sid is not None else None
         epoch = row["credential_epoch"] if row is not None else 0
-        client = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         await ws.accept()
+        shed(send, scope)
         del ws, row, sid  # nothing per socket that the live phase does not need
-        await _serve(user, session, epoch, client, receive, send, state)
+        # The address as the scope holds it, formatted only when a line is logged.
+        await _serve(user, session, epoch, scope.get("client"), receive, send, state)
     finally:
         state.connections_per_ip[ip] -= 1
         if state.connections_per_ip[ip] <= 0:
             del state.connections_per_ip[ip]
 
 
-async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: int, client: str, receive: Any,
+async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: int, client: Any, receive: Any,
                  send: Any, state: AppState) -> None:
     settings = state.settings
     proto = raw_protocol(send, settings.ws_compression)
@@ -261,7 +262,7 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
     count_frames(send, session.count)  # pings, pongs and fragments take from the same bucket
     hub.add(conn)
     presence.connect(conn)
-    log.info("ws open %d %s user=%s", conn.id, client, user["username"] if user else "-")
+    state.socket_log.open(conn, client)
     try:
         session.send(wire.hello(user, settings.ws_heartbeat_seconds))
         conn.send(await presence.frame("site", conn))
@@ -297,6 +298,6 @@ async def _serve(user: dict[str, Any] | None, session_key: str | None, epoch: in
         by_path.dec()
         if conn.close_code == WS_1013_TRY_AGAIN_LATER:
             metrics.SLOW_CONSUMERS.inc()
-        log.info("ws close %d %s code=%s", conn.id, client, conn.close_code)
+        state.socket_log.close(conn, client)
         if isinstance(conn, AsgiConn) and conn.close_code is None:
             conn.task.cancel()

@@ -93,3 +93,39 @@ async def test_an_idle_sender_is_not_taken_for_a_stuck_one() -> None:
     for i in range(1, 6):
         conn.send(frame(i))
     assert conn.alive
+
+
+async def test_the_inbox_is_a_queue_for_one_reader() -> None:
+    """Inbox: items in order, get() waits for the next put, a cancelled get() leaves it usable, and an
+    empty inbox holds no deque."""
+    from server.live.conn import Inbox
+    box = Inbox()
+    box.put_nowait(1)
+    box.put_nowait(2)
+    assert box.qsize() == 2 and await box.get() == 1 and await box.get() == 2
+    assert box.empty() and box.items is None
+    waiting = asyncio.ensure_future(box.get())
+    await asyncio.sleep(0)
+    box.put_nowait(3)
+    assert await waiting == 3
+    cancelled = asyncio.ensure_future(box.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert box.getter is None
+    box.put_nowait(4)
+    assert await box.get() == 4
+
+
+async def test_the_gate_lets_waiters_through_when_set() -> None:
+    """Gate: wait() returns at once when set, blocks when cleared, and every waiter goes when set again."""
+    from server.live.conn import Gate
+    gate = Gate()
+    gate.set()
+    assert await gate.wait() is True
+    gate.clear()
+    waiters = [asyncio.ensure_future(gate.wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    gate.set()
+    assert await asyncio.gather(*waiters) == [True, True, True] and gate.waiters is None

@@ -37,6 +37,9 @@ class FakeHub:
     def watching(self, scope: Any) -> list[FakeConn]:
         return [c for c in self.conns if scope in c.rooms]
 
+    def has_watchers(self, scope: Any) -> bool:
+        return bool(self.watching(scope))
+
 
 def brief(i: int, name: str | None = None) -> dict[str, Any]:
     return {"id": i, "username": f"u{i}", "display_name": name or f"User {i}"}
@@ -314,3 +317,36 @@ def test_the_coalescing_interval_stretches_with_bytes_and_with_sends_up_to_its_c
     assert interval(4096, 8192) == 4096 * 8192 / FANOUT_BUDGET > COALESCE
     assert interval(120, 3 * FANOUT_SENDS) == 3.0
     assert interval(120, 1000 * FANOUT_SENDS) == MAX_COALESCE
+
+
+async def test_a_guest_joining_patches_the_count_of_the_frame_without_composing_it() -> None:
+    """A guest's arrival changes only the frame's guest count (no compose, no encode of the users), and the
+    patched frame says exactly what a freshly composed one says."""
+    p = local()
+    for i in range(1, 4):
+        p.add("site", brief(i))
+    await p.frame("site")
+    composed = 0
+    compose = p.views.compose
+
+    def counting(scope: Any, view: Any) -> Any:
+        nonlocal composed
+        composed += 1
+        return compose(scope, view)
+    p.views.compose = counting  # type: ignore[method-assign]
+    for n in range(1, 4):
+        p.add("site", None)
+        patched = json.loads((await p.frame("site")).json)
+        assert patched["guests"] == n
+    assert composed == 0
+    p.views.changed("site")  # as if someone came: composed and encoded afresh
+    assert json.loads((await p.frame("site")).json) == patched and composed == 1
+
+
+def test_a_guest_count_alone_is_broadcast_less_often_in_a_big_scope() -> None:
+    """Guest-only changes: 1 s up to GUEST_SENDS sockets, then one send per socket per sockets/GUEST_SENDS s,
+    never beyond MAX_COALESCE."""
+    from server.live.presence_view import COALESCE, GUEST_SENDS, MAX_COALESCE, guest_interval
+    assert guest_interval(10) == COALESCE
+    assert guest_interval(5 * GUEST_SENDS) == 5.0
+    assert guest_interval(100 * GUEST_SENDS) == MAX_COALESCE
