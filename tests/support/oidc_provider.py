@@ -14,7 +14,6 @@ import asyncio
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+
+from .threaded_aiohttp import ThreadedServer
 
 CLIENT_ID = "parley-test"
 CLIENT_SECRET = "provider-secret-0123456789"
@@ -43,9 +44,7 @@ class Provider:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1"})
         self.other = RSAKey.generate_key(2048, parameters={"kid": "test-key-1"})
         self.codes: dict[str, dict[str, Any]] = {}
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="oidc provider", daemon=True)
-        self.runner: web.AppRunner | None = None
+        self.server = ThreadedServer("oidc provider")
 
     @property
     def issuer(self) -> str:
@@ -106,24 +105,13 @@ class Provider:
                                   "expires_in": 300, "id_token": id_token})
 
     def start(self) -> Provider:
-        self.thread.start()
-
-        async def run() -> int:
-            app = web.Application()
-            app.router.add_get("/.well-known/openid-configuration", self._discovery)
-            app.router.add_get("/jwks", self._jwks)
-            app.router.add_get("/authorize", self._authorize)
-            app.router.add_post("/token", self._token)
-            self.runner = web.AppRunner(app, access_log=None)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        self.port = asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        app = web.Application()
+        app.router.add_get("/.well-known/openid-configuration", self._discovery)
+        app.router.add_get("/jwks", self._jwks)
+        app.router.add_get("/authorize", self._authorize)
+        app.router.add_post("/token", self._token)
+        self.port = self.server.serve(app)
         return self
 
     def stop(self) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.server.stop()

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .threaded_aiohttp import ThreadedServer
+
 
 @dataclass
 class Received:
@@ -37,9 +39,7 @@ class Receiver:
     port: int = 0
 
     def __post_init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="webhook receiver", daemon=True)
-        self.runner: web.AppRunner | None = None
+        self.server = ThreadedServer("webhook receiver")
         self.lock = threading.Lock()
         self.stopping = asyncio.Event()  # set by stop(): hung handlers return, so cleanup does not wait for them
 
@@ -67,25 +67,14 @@ class Receiver:
         return web.Response(status=204)
 
     def start(self) -> Receiver:
-        self.thread.start()
-
-        async def run() -> int:
-            app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", self._handle)
-            self.runner = web.AppRunner(app, access_log=None)
-            await self.runner.setup()
-            site = web.TCPSite(self.runner, "127.0.0.1", 0)
-            await site.start()
-            return int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        self.port = asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self.port = self.server.serve(app)
         return self
 
     def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.stopping.set)
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.server.loop.call_soon_threadsafe(self.stopping.set)
+        self.server.stop()
 
     def at(self, path: str) -> list[Received]:
         with self.lock:
