@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.config import RateLimits
 from support.api import Api, new_thread, unique
-from support.databases import make_moderator, namespace
+from support.databases import clear_rate_limits, make_moderator, namespace
 from support.processes import RedisServer, ServerProcess
 
 LIMITS = RateLimits()
@@ -56,13 +56,7 @@ def pair(processes: tuple[ServerProcess, ServerProcess], limits_redis: RedisServ
          pg_url: str) -> tuple[ServerProcess, ServerProcess]:
     """The module's two processes, every rate-limit bucket emptied first: all the limiter keeps is under the
     forum's `<namespace>:rl:` in Redis (server/ratelimit.py), so each test starts as on a Redis of its own."""
-    client = redis.Redis.from_url(limits_redis.url)
-    try:
-        stale = list(client.scan_iter(match=f"{namespace(pg_url)}:rl:*", count=1000))
-        if stale:
-            client.delete(*stale)
-    finally:
-        client.close()
+    clear_rate_limits(limits_redis.url, pg_url)
     return processes
 
 
