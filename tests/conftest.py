@@ -164,3 +164,20 @@ async def watchers(ws_compression: bool) -> Any:
             await asyncio.wait_for(w.close(), 2)
         except Exception:
             pass
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files in the order xdist should hand them out (./scripts/test passes --no-loadscope-reorder): the files
+    holding a test marked `slow` first, then the rest by their number of tests, most first (xdist's own order).
+    With --dist loadfile a long file that starts last runs alone while the other workers sit idle, so the longest
+    ones go first (docs/testing.md "Running in parallel"). Tests keep their order within a file; a serial run
+    (no xdist worker) keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    count: dict[Any, int] = {}
+    slow: set[Any] = set()
+    for item in items:
+        count[item.path] = count.get(item.path, 0) + 1
+        if item.get_closest_marker("slow") is not None:
+            slow.add(item.path)
+    items.sort(key=lambda item: (item.path not in slow, -count[item.path]))

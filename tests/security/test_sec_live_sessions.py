@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,16 +13,25 @@ import pytest
 from server.config import RateLimits
 from support.api import Api, new_thread, unique
 from support.databases import make_moderator
+from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
 # The contract's bound is 5 s; the tests wait a little longer before calling it a failure.
 WITHIN = 8.0
 
 
+@pytest.fixture(scope="module")
+def second(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Another process like the module's `server` (its database, Redis and settings), started once for the module."""
+    proc = ServerProcess({**server.env, "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("second"))})
+    yield proc.start()
+    proc.stop()
+
+
 @pytest.fixture()
-def pair(spawn: Any) -> tuple[Any, Any]:
-    """Two server processes sharing PostgreSQL and Redis."""
-    return spawn(), spawn()
+def pair(server: ServerProcess, second: ServerProcess) -> tuple[Any, Any]:
+    """Two server processes sharing PostgreSQL and Redis (the module's: each test signs up its own users)."""
+    return server, second
 
 
 async def closed_with(w: Any, timeout: float = WITHIN) -> int | None:

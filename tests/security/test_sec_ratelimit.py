@@ -8,28 +8,56 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.config import RateLimits
 from support.api import Api, new_thread, unique
-from support.databases import make_moderator, namespace
+from support.databases import clear_rate_limits, make_moderator, namespace
+from support.processes import RedisServer, ServerProcess
 
 LIMITS = RateLimits()
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(scope="module")
+def limits_redis() -> Iterator[RedisServer]:
+    """A redis-server of the module's own, so no other module's buckets."""
+    running = RedisServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def processes(pg_url: str, limits_redis: RedisServer,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two server processes with rate limits on, sharing the module's Redis, started once for the module (a
+    start costs seconds of CPU; `pair` gives each test empty buckets instead of new processes)."""
+    env = {"DATABASE_URL": pg_url, "REDIS_URL": limits_redis.url, "PARLEY_RATE_LIMITS": "on",
+           "PARLEY_TRUSTED_PROXIES": "127.0.0.1/32", "PARLEY_DB_POOL_SIZE": "6",
+           "PARLEY_RENDER_BUDGET_SECONDS": "10",  # as tests/conftest.py's RENDER_BUDGET
+           "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("data")), "PARLEY_SECRET": "test-secret-0123456789abcdef"}
+    a, b = ServerProcess(env), ServerProcess(env)
+    try:
+        yield a.start(), b.start()
+    finally:
+        a.stop()
+        b.stop()
+
+
 @pytest.fixture()
-def pair(spawn: Any, own_redis: Any) -> tuple[Any, Any]:
-    """Two server processes with rate limits on, sharing a Redis of their own (so no other test's buckets)."""
-    a = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url, PARLEY_TRUSTED_PROXIES="127.0.0.1/32")
-    b = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url, PARLEY_TRUSTED_PROXIES="127.0.0.1/32")
-    return a, b
+def pair(processes: tuple[ServerProcess, ServerProcess], limits_redis: RedisServer,
+         pg_url: str) -> tuple[ServerProcess, ServerProcess]:
+    """The module's two processes, every rate-limit bucket emptied first: all the limiter keeps is under the
+    forum's `<namespace>:rl:` in Redis (server/ratelimit.py), so each test starts as on a Redis of its own."""
+    clear_rate_limits(limits_redis.url, pg_url)
+    return processes
 
 
 def from_(address: str) -> dict[str, str]:
@@ -141,13 +169,13 @@ def test_ipv6_clients_are_limited_by_their_64(pair: tuple[Any, Any]) -> None:
     assert_limited(sign_up(a, "::ffff:198.51.100.7"))
 
 
-def test_signups_are_limited_per_address_and_day(pair: tuple[Any, Any], pg_url: str, own_redis: Any) -> None:
+def test_signups_are_limited_per_address_and_day(pair: tuple[Any, Any], pg_url: str,
+                                                 limits_redis: RedisServer) -> None:
     """Besides the hourly bucket, sign-ups have a daily one per address: with it emptied (as a day's
     allowance of sign-ups leaves it), the next sign-up from that address is 429 though the hour's bucket is
     full, and another address signs up."""
-    import redis
     a, _ = pair
-    client = redis.Redis.from_url(own_redis.url)
+    client = redis.Redis.from_url(limits_redis.url)
     client.hset(f"{namespace(pg_url)}:rl:signup:day:203.0.113.99", mapping={"t": 0, "ts": time.time()})
     client.close()
     r = httpx.post(a.url + "/api/users", json={"username": unique(), "password": PASSWORD},
@@ -260,11 +288,11 @@ async def flood_frame(ws: Any, kind: str, i: int) -> None:
         await ws.send(FLOOD_KINDS[kind])
 
 
-async def test_every_kind_of_frame_counts_toward_the_flood_limit(spawn: Any) -> None:
+async def test_every_kind_of_frame_counts_toward_the_flood_limit(pair: tuple[Any, Any]) -> None:
     """Binary frames, bad JSON, unknown types, invalid frames, pings, unsolicited pongs and the continuation
     frames of a fragmented message all take from the socket's bucket: a flood of any of them (or of a mix)
     gets `rate_limited` and a close with 1008, after at most about a bucket of error replies."""
-    srv = spawn(PARLEY_RATE_LIMITS="on")
+    srv, _ = pair
     for kind in [*FLOOD_KINDS, "ping", "pong", "fragments", "mixed"]:
         async with connect(srv.url.replace("http", "ws", 1) + "/ws", ping_interval=None) as ws:
             await ws.recv()
@@ -298,10 +326,10 @@ def drain(send: Any, capacity: int) -> int:
     pytest.fail(f"no 429 after {capacity * 2} requests")
 
 
-def test_every_write_has_a_per_user_bucket(spawn: Any, own_redis: Any, pg_url: str) -> None:
+def test_every_write_has_a_per_user_bucket(pair: tuple[Any, Any], pg_url: str) -> None:
     """Read positions, marking notifications read, and the moderators' writes (categories, settling flags,
     suspensions: one bucket) each pass their bucket's capacity, then answer 429; another user is not affected."""
-    srv = spawn(PARLEY_RATE_LIMITS="on", REDIS_URL=own_redis.url)
+    srv, _ = pair
     mod = Api(srv.url).sign_up()
     make_moderator(pg_url, mod.user["username"])
     slug = unique("lim-")

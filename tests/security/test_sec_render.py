@@ -226,6 +226,7 @@ def test_render_over_its_time_budget_is_422_and_the_server_stays_healthy(fuzz_se
     assert httpx.get(fuzz_server.url + "/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_fuzzer_finds_slow_markdown_and_the_server_refuses_it(fuzz_server: Any) -> None:
     """Hypothesis (fixed seed, 60 examples) combines Markdown building blocks, steered towards slow renders:
     it finds bodies slower than the server's 0.25 s budget, and the server answers each with 201 (HTML

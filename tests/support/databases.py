@@ -108,3 +108,17 @@ def make_moderator(url: str, username: str) -> None:
 def namespace(url: str) -> str:
     """The Redis namespace of the forum in this database (parley:<deployment id>)."""
     return "parley:" + db_fetchval(url, "SELECT value FROM parley_meta WHERE key = 'deployment'")
+
+
+def clear_rate_limits(redis_url: str, pg_url: str) -> None:
+    """Empty every rate-limit bucket that the forum in `pg_url` keeps in the Redis at `redis_url`. All the limiter
+    keeps is `<namespace>:rl:*` (server/ratelimit.py), so a module's rate-limited server then limits as a new one
+    would: its tests share the process instead of starting one (and a redis-server) each."""
+    import redis
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stale = list(client.scan_iter(match=f"{namespace(pg_url)}:rl:*", count=1000))
+        if stale:
+            client.delete(*stale)
+    finally:
+        client.close()

@@ -31,10 +31,15 @@ _numbers = itertools.count(1)
 
 
 def settings_for(pg_url: str, data_dir: Path, **changes: Any) -> config.Settings:
-    """What the e2e `server` fixture gives its process: rate limits off, a fixed secret, a small pool."""
+    """What the e2e `server` fixture gives its process: rate limits off, a fixed secret, a small pool.
+
+    No webhook deliverer unless asked (webhook_workers=…): the apps of the layer share the session's database,
+    so every deliverer claims every app's deliveries, and one that refuses loopback targets (the default) turns
+    a test receiver's delivery into refused tries and back-offs (test_webhooks.py's retry test saw 4 tries and
+    took 30 s). The session's `app` (tests/unit/conftest.py) is the one that delivers."""
     base = config.Settings(database_url=pg_url, redis_url=None, secret="test-secret-0123456789abcdef",
                            rate_limits_enabled=False, data_dir=data_dir, db_pool_size=6, render_workers=1,
-                           render_budget_seconds=10, demo_on_empty=False)
+                           render_budget_seconds=10, demo_on_empty=False, webhook_workers=0)
     return dataclasses.replace(base, **changes)
 
 

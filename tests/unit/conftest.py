@@ -18,11 +18,31 @@ import pytest
 from support.inprocess import InProcessApp, settings_for
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """argon2id at the lowest cost it allows for this layer's apps (they run in this process): at the server's
+    cost (server/auth.py: 19 MiB, 2 passes) every sign-up, sign-in and password check takes ~25 ms of CPU, and the
+    layer makes hundreds of accounts. Hashes still go through argon2 and verify as before; the cost is not what
+    these tests check (a hash's parameters travel in the hash, so servers verify them either way). Put back after
+    each module, so a worker that runs other folders' files after this one has the server's hasher again."""
+    from argon2 import PasswordHasher
+
+    from server import auth
+    saved = auth._hasher, auth._DUMMY_HASH
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth._DUMMY_HASH = auth._hasher.hash("not a password, only for timing")
+    try:
+        yield
+    finally:
+        auth._hasher, auth._DUMMY_HASH = saved
+
+
 @pytest.fixture(scope="session")
 def app(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessApp]:
     """One in-process app for the whole layer (rate limits off, memory broker), on the session's database. Webhooks
     may point at loopback (the tests' receivers); tests/unit/test_webhooks.py starts a strict app beside it."""
-    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("data"), webhook_allow_private=True)).start()
+    running = InProcessApp(settings_for(pg_url, tmp_path_factory.mktemp("data"), webhook_allow_private=True,
+                                         webhook_workers=4)).start()
     yield running
     running.stop()
 

@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from api_support import check_error
-from server.outbox import targets
+from server.outbox import targets, webhooks
 from server.outbox.webhooks import Deliverer, sign
 from support.api import Api, new_thread
 from support.inprocess import InProcessApp, settings_for
@@ -181,9 +181,13 @@ def test_only_the_events_asked_for_are_delivered(forum: dict[str, Any], receiver
 
 
 def test_a_500_is_retried_with_the_same_id_and_holds_back_the_rest(forum: dict[str, Any], receiver: Receiver,
-                                                                   hooks: Any) -> None:
+                                                                   hooks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The receiver answers 500 once: the same delivery comes again (same webhook-id, fresh signature), and the
     thread's later events arrive only after it, still in seq order; the log shows the try and the 500."""
+    # The retry, not its delay, is what this checks: the first back-off (~5 s) and the poll (2 s) shortened for
+    # the in-process app's deliverer, which reads both when it uses them (server/outbox/webhooks.py).
+    monkeypatch.setattr(webhooks, "BACKOFF", 0.2)
+    monkeypatch.setattr(webhooks, "POLL", 0.2)
     receiver.behaviours["/flaky"] = Behaviour(fail_first=1, status=500)
     hook, secret = hooks(f"{receiver.url}/flaky", ["thread.created", "post.created"])
     alice = Api(forum["url"]).sign_up()

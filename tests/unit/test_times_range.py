@@ -9,9 +9,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from server.store.threads import micros
+from support import http
 from support.api import Api
 from support.databases import make_moderator
 
@@ -35,18 +34,18 @@ def test_times_outside_the_range_are_refused_everywhere(server: Any, pg_url: str
         r = mod.put(f"/api/users/{name}/suspension", json={"until": until})
         assert r.status_code == 422, (until, r.status_code, r.text)
         assert r.json()["error"]["field"] == "until", (until, r.text)
-        profile = httpx.get(f"{server.url}/api/users/{name}", timeout=30)
+        profile = http.get(f"{server.url}/api/users/{name}", timeout=30)
         assert profile.status_code == 200 and profile.json()["user"]["suspended_until"] is None, (until, profile.text)
-        signin = httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}, timeout=30)
+        signin = http.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}, timeout=30)
         assert signin.status_code == 200, (until, signin.text)
     # The last moment of the range, with the widest offset, is a suspension; the profile and sign-in show it.
     for until, shown in (("2999-12-31T23:59:59.999999-23:59", "3000-01-01T23:58:59.999999Z"),
                          ("2999-12-31T23:59:59.999999Z", "2999-12-31T23:59:59.999999Z")):
         r = mod.put(f"/api/users/{name}/suspension", json={"until": until})
         assert r.status_code == 200 and r.json()["user"]["suspended_until"] == shown, (until, r.text)
-        profile = httpx.get(f"{server.url}/api/users/{name}", timeout=30)
+        profile = http.get(f"{server.url}/api/users/{name}", timeout=30)
         assert profile.status_code == 200 and profile.json()["user"]["suspended_until"] == shown, profile.text
-        signin = httpx.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}, timeout=30)
+        signin = http.post(server.url + "/api/session", json={"username": name, "password": PASSWORD}, timeout=30)
         assert signin.status_code == 403 and signin.json()["error"]["code"] == "suspended", signin.text
     # The start of the range is in the past: the same as null.
     r = mod.put(f"/api/users/{name}/suspension", json={"until": "2000-01-01T00:00:00+23:59"})
@@ -57,6 +56,6 @@ def test_times_outside_the_range_are_refused_everywhere(server: Any, pg_url: str
         value = micros(datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
         for sort, key in (("activity", [value, 1]), ("newest", ["n", value, 1])):
             cursor = base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
-            r = httpx.get(f"{server.url}/api/threads", params={"sort": sort, "before": cursor}, timeout=30)
+            r = http.get(f"{server.url}/api/threads", params={"sort": sort, "before": cursor}, timeout=30)
             assert r.status_code == 404 and r.json()["error"]["code"] == "bad_cursor", (year, sort, r.text)
             assert r.json()["error"]["field"] == "before"
