@@ -102,3 +102,44 @@ def test_leaving_online_sends_the_unsaved_text_along_without_asking(site: Site, 
     again.goto(f"/t/{tid}")
     expect(again.locator('[data-testid="reply-input"]')).to_have_value("Left in a hurry")
     assert server_drafts(ada) == {f"thread:{tid}": "Left in a hurry"}
+
+
+def test_a_drafts_list_answered_after_the_reply_was_sent_leaves_the_box_empty(site: Site, readers: Any) -> None:
+    """The drafts list the page asks for on reconnecting is answered only after the reply that deleted the draft
+    was sent (a slow answer, under load): its stale text does not come back into the emptied box."""
+    asker, _ = site.client("Asker")
+    tid = site.thread(asker)["thread"]["id"]
+    reader = readers()
+    reader.sign_up("Ada Stale")
+    page = reader.open_thread(tid)
+    box = page.locator('[data-testid="reply-input"]')
+    text = "Sent before the list came back"
+    box.click()
+    box.press_sequentially(text, delay=10)
+    for _ in range(100):
+        if server_drafts(reader) == {f"thread:{tid}": text}:
+            break
+        page.wait_for_timeout(100)
+    assert server_drafts(reader) == {f"thread:{tid}": text}
+    held: list[Any] = []
+    page.route("**/api/me/drafts", lambda route: held.append((route, route.fetch())))
+    status = page.locator('[data-testid="connection-status"]')
+    reader.context.set_offline(True)
+    expect(status).to_have_attribute("data-state", "offline")
+    reader.context.set_offline(False)
+    expect(status).to_have_attribute("data-state", "online")
+    for _ in range(100):  # the reconnect asks for the list; it is held with the draft still in it
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the page did not read its drafts on reconnecting"
+    page.locator('[data-testid="reply-submit"]').click()
+    expect(page.locator('[data-testid="response"]', has_text=text)).to_have_count(1)
+    expect(box).to_have_value("")
+    route, response = held[0]
+    with page.expect_response("**/api/me/drafts"):
+        route.fulfill(response=response)
+    page.evaluate("() => new Promise((resolve) => setTimeout(resolve, 200))")
+    expect(box).to_have_value("")
+    page.unroute("**/api/me/drafts")
+    assert server_drafts(reader) == {}

@@ -16,6 +16,11 @@ const statusListeners = new Set(); // fn(key, state): 'typing' | 'saving' | 'sav
 let userId = null;
 let loading = null;
 let retryTimer = null;
+// A list read (reloadDrafts) can be answered after a newer word on one of its drafts: a frame, or this tab
+// sending the post that deleted it. Each such change is stamped, and the list leaves alone a key changed
+// after the list was asked for (else a stale list brings a sent reply's text back into its box).
+let tick = 0;
+const changedAt = new Map(); // server key -> tick of its last frame or clear() here
 
 function local(key) {
   return {
@@ -50,15 +55,17 @@ export function setDraftUser(user) {
 export function reloadDrafts() {
   if (userId === null) { loading = Promise.resolve(); return loading; }
   const forUser = userId;
+  const asked = tick;
+  const newer = (key) => (changedAt.get(key) || 0) > asked;
   loading = api('GET', '/api/me/drafts').then((d) => {
     if (forUser !== userId) return;
     const seen = new Set();
     for (const draft of d.drafts || []) {
       seen.add(draft.key);
-      applyServer(draft);
+      if (!newer(draft.key)) applyServer(draft);
     }
     for (const key of [...known.keys()]) {
-      if (!seen.has(key)) applyServer({ key, body: null, revision: 0 });
+      if (!seen.has(key) && !newer(key)) applyServer({ key, body: null, revision: 0 });
     }
   }).catch(() => { /* offline or signed out: this tab's copies stand */ });
   return loading;
@@ -75,6 +82,7 @@ function applyServer(draft) {
 /** A `draft` frame: the person changed a draft in another tab or on another device (body null: deleted). */
 export function onDraftFrame(draft) {
   if (!draft || typeof draft.key !== 'string' || userId === null) return;
+  changedAt.set(draft.key, ++tick);
   const before = known.get(draft.key);
   if (before && draft.body !== null && draft.revision <= before.revision) return; // our own save, or older
   applyServer(draft);
@@ -198,6 +206,7 @@ export function draftSlot(localKey, serverKey) {
     clear() {
       copy.set('');
       if (!serverKey) return;
+      changedAt.set(serverKey, ++tick);
       clearTimeout(timers.get(serverKey));
       timers.delete(serverKey);
       known.delete(serverKey);
