@@ -63,5 +63,18 @@ def test_a_right_to_left_name_does_not_move_its_username(site: Site, readers: An
     # element has no computed direction.
     expect(name).to_have_css("direction", "rtl")
     expect(handle).to_have_css("direction", "ltr")
-    name_box, handle_box = name.bounding_box(), handle.bounding_box()
-    assert name_box and handle_box and handle_box["x"] >= name_box["x"] + name_box["width"] - 1
+    # Both boxes read in one step of the page (the line may be rendered again between two reads: a detached
+    # element has no box), retried until the line is there.
+    boxes = None
+    for _ in range(100):
+        boxes = question.evaluate("""q => {
+            const n = q.querySelector('[data-testid="post-author"]');
+            const h = q.querySelector('[data-testid="user-handle"]');
+            if (!n || !h) return null;
+            const a = n.getBoundingClientRect(), b = h.getBoundingClientRect();
+            return a.width && b.width ? { nameRight: a.x + a.width, handleLeft: b.x } : null;
+        }""")
+        if boxes:
+            break
+        page.wait_for_timeout(100)
+    assert boxes and boxes["handleLeft"] >= boxes["nameRight"] - 1, boxes
