@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from support.databases import create_database, create_empty_database, drop_database
+from support.databases import clear_rate_limits, create_database, create_empty_database, drop_database
 from support.processes import ROOT, RedisServer, ServerProcess
 
 
@@ -134,6 +134,34 @@ def server(pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 from support.api import Api, unique  # noqa: E402
 from support.databases import make_moderator  # noqa: E402
 from support.ws import Watcher  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def limits_redis() -> Iterator[RedisServer]:
+    """A redis-server of the module's own for its rate-limited servers, so no other module's buckets."""
+    running = RedisServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def limited_server(server: ServerProcess, limits_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory,
+                   request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    """The module's server's settings with rate limits on and `limits_redis`, started once for the module, plus
+    the module's `LIMITED_ENV` if it has one (e.g. a trusted proxy, so X-Forwarded-For is the address)."""
+    proc = ServerProcess({**server.env, "PARLEY_RATE_LIMITS": "on", "REDIS_URL": limits_redis.url,
+                          **getattr(request.module, "LIMITED_ENV", {}),
+                          "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("limited"))})
+    yield proc.start()
+    proc.stop()
+
+
+@pytest.fixture()
+def limited(limited_server: ServerProcess, limits_redis: RedisServer, pg_url: str) -> ServerProcess:
+    """`limited_server` with every rate-limit bucket emptied first (support.databases.clear_rate_limits), so each
+    test limits as on a new server without starting a process and a redis-server of its own."""
+    clear_rate_limits(limits_redis.url, pg_url)
+    return limited_server
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,11 @@ from api_support import POST, check_error, posted
 from server.config import RateLimits
 from server.store import search as store
 from support.api import Api, new_thread
-from support.databases import clear_rate_limits, create_database, db_fetch, db_name, drop_database
-from support.processes import RedisServer, ServerProcess
+from support.databases import create_database, db_fetch, db_name, drop_database
 
 LIMITS = RateLimits()
+# The rate-limited server (tests/conftest.py `limited`) sits behind a trusted proxy: X-Forwarded-For is the address.
+LIMITED_ENV = {"PARLEY_TRUSTED_PROXIES": "127.0.0.1/32"}
 KA_MO = " ".join(["ka", "mo"] * 3333)  # 19,997 characters: the finding's body
 MARK = re.compile(r"</?mark>")
 
@@ -220,32 +221,6 @@ async def test_a_process_runs_few_searches_at_once_and_sheds_the_rest(spawn, own
 
 
 # --- Rate limits --------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def limits_redis() -> Iterator[RedisServer]:
-    running = RedisServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def limited_server(server: ServerProcess, limits_redis: RedisServer,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The module's server's settings with rate limits on (a Redis of the module's own) behind a trusted proxy."""
-    proc = ServerProcess({**server.env, "PARLEY_RATE_LIMITS": "on", "REDIS_URL": limits_redis.url,
-                          "PARLEY_TRUSTED_PROXIES": "127.0.0.1/32",
-                          "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("limited"))})
-    yield proc.start()
-    proc.stop()
-
-
-@pytest.fixture()
-def limited(limited_server: ServerProcess, limits_redis: RedisServer, pg_url: str) -> Any:
-    """A server with rate limits on (a Redis of its own, every bucket empty) behind a trusted proxy:
-    X-Forwarded-For is the address."""
-    clear_rate_limits(limits_redis.url, pg_url)
-    return limited_server
-
 
 def passed_until_limited(search: Callable[[int], httpx.Response], rule: tuple[int, float]) -> httpx.Response:
     """Searches until the first 429 and returns it, checking that the bucket let its capacity through and no more

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,35 +13,11 @@ import pytest
 
 from server.config import RateLimits
 from support.api import Api, unique
-from support.databases import clear_rate_limits, make_moderator
-from support.processes import RedisServer, ServerProcess
+from support.databases import make_moderator
+from support.processes import ServerProcess
 
 PASSWORD = "correct horse battery"
 LIMITS = RateLimits()
-
-
-@pytest.fixture(scope="module")
-def limits_redis() -> Iterator[RedisServer]:
-    running = RedisServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def limited_server(server: ServerProcess, limits_redis: RedisServer,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """The module's server's settings with rate limits on and a Redis of the module's own, started once."""
-    proc = ServerProcess({**server.env, "PARLEY_RATE_LIMITS": "on", "REDIS_URL": limits_redis.url,
-                          "PARLEY_DATA_DIR": str(tmp_path_factory.mktemp("limited"))})
-    yield proc.start()
-    proc.stop()
-
-
-@pytest.fixture()
-def limited(limited_server: ServerProcess, limits_redis: RedisServer, pg_url: str) -> Any:
-    """A server with rate limits on and a Redis of its own, every bucket empty (no other test's buckets)."""
-    clear_rate_limits(limits_redis.url, pg_url)
-    return limited_server
 
 
 def test_username_with_trailing_newline_is_refused(server: Any) -> None:

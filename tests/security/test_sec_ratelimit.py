@@ -27,14 +27,6 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
-def limits_redis() -> Iterator[RedisServer]:
-    """A redis-server of the module's own, so no other module's buckets."""
-    running = RedisServer().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def processes(pg_url: str, limits_redis: RedisServer,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two server processes with rate limits on, sharing the module's Redis, started once for the module (a
