@@ -268,11 +268,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     finally:
         if pool is not None:
-            try:
-                pool.call("close", timeout=30)
-            except Exception:
-                pass
-            pool.close()
+            pool.shutdown()
         env.close(keep_db=args.keep_db)
 
 

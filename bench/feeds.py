@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing as mp
 import socket
 import time
 from array import array
@@ -32,7 +31,7 @@ from typing import Any
 
 from . import common
 from .common import Env, Http, parley_proc, pct
-from .loadgen import KEY, client_frame, server_frames
+from .loadgen import Pool, client_frame, server_frames, split_head, switched, upgrade_request
 
 FEED = b'{"type":"feed"'
 SUBSCRIBED = b'{"type":"subscribed"'
@@ -54,9 +53,7 @@ class FeedSock(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        transport.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
-                         f"Origin: http://127.0.0.1:{self.port}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+        transport.write(upgrade_request(self.port, f"Origin: http://127.0.0.1:{self.port}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -66,15 +63,14 @@ class FeedSock(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            head, buf = split_head(buf)
+            if head is None:
                 self.buf = buf
                 return
-            if b" 101 " not in buf[:end].split(b"\r\n", 1)[0]:
+            if not switched(head):
                 self.transport.close()  # type: ignore[union-attr]
                 return
             self.upgraded = True
-            buf = buf[end + 4:]
             self.transport.write(client_frame(b'{"type":"subscribe","feed":"all"}'))  # type: ignore[union-attr]
         frames, pos = server_frames(buf)
         for b0, payload in frames:
@@ -152,48 +148,6 @@ class FeedWorker:
         raise ValueError(cmd)
 
 
-def _worker(conn: Any) -> None:
-    common.raise_nofile()
-
-    async def run() -> None:
-        w = FeedWorker()
-        while True:
-            cmd, arg = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-            if cmd == "exit":
-                conn.send(True)
-                return
-            conn.send(await w.handle(cmd, arg))
-    asyncio.run(run())
-
-
-class Workers:
-    def __init__(self, n: int) -> None:
-        ctx = mp.get_context("fork")
-        self.pipes, self.procs = [], []
-        for _ in range(n):
-            a, b = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(b,), daemon=True)
-            p.start()
-            self.pipes.append(a)
-            self.procs.append(p)
-
-    def call(self, cmd: str, args: list[Any]) -> list[Any]:
-        for pipe, arg in zip(self.pipes, args, strict=True):
-            pipe.send((cmd, arg))
-        return [pipe.recv() for pipe in self.pipes]
-
-    def close(self) -> None:
-        for pipe in self.pipes:
-            try:
-                pipe.send(("exit", None))
-            except OSError:
-                pass
-        for p in self.procs:
-            p.join(5)
-            if p.is_alive():
-                p.kill()
-
-
 async def post_at_rate(port: int, cookie: str, threads: list[int], rate: float, duration: float) -> dict[str, Any]:
     """Open loop: reply i is sent at t0 + i/rate (8 connections; a late one goes at once, none is skipped)."""
     conns = [Http(port, cookie) for _ in range(8)]
@@ -248,7 +202,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         poster = env.add(parley_proc(env.db_url, name="parley-poster"))
         forum = asyncio.run(common.setup_forum(poster.port, env.db_url, a.hot))
         hot = forum["threads"]
-        workers = Workers(a.procs)
+        workers = Pool(a.procs, make=FeedWorker)
         share = [a.sockets // a.procs + (i < a.sockets % a.procs) for i in range(a.procs)]
         t = time.time()
         opened = sum(workers.call("connect", [{"port": srv.port, "n": n} for n in share]))

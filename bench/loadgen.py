@@ -19,6 +19,7 @@ import struct
 import time
 import zlib
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 from .common import pin, raise_nofile
@@ -63,6 +64,24 @@ def server_frames(buf: bytes) -> tuple[list[tuple[int, bytes]], int]:
     return frames, pos
 
 
+def upgrade_request(port: int, *headers: str) -> bytes:
+    """The client's websocket handshake for /ws on 127.0.0.1:`port`, with extra header lines (`Name: value`)."""
+    extra = "".join(h + "\r\n" for h in headers)
+    return (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {KEY.decode()}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n").encode()
+
+
+def split_head(buf: bytes) -> tuple[bytes | None, bytes]:
+    """(the handshake answer's head, the bytes after it) once the head is whole; (None, buf) until then."""
+    end = buf.find(b"\r\n\r\n")
+    return (None, buf) if end < 0 else (buf[:end], buf[end + 4:])
+
+
+def switched(head: bytes) -> bool:
+    """Whether a handshake answer's head says 101 Switching Protocols."""
+    return b" 101 " in head.split(b"\r\n", 1)[0]
+
+
 class Sock(asyncio.Protocol):
     def __init__(self, w: Worker, target: int, port: int, thread: int, since: int | None, slow: bool,
                  compress: bool) -> None:
@@ -89,10 +108,8 @@ class Sock(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        ext = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if self.compress else ""
-        transport.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\n{ext}\r\n").encode())
+        ext = ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",) if self.compress else ()
+        transport.write(upgrade_request(self.port, *ext))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -104,19 +121,17 @@ class Sock(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            head, buf = split_head(buf)
+            if head is None:
                 self.buf = buf
                 return
-            head = buf[:end]
-            if b" 101 " not in head.split(b"\r\n", 1)[0]:
+            if not switched(head):
                 self.close_code = -int(head.split()[1]) if len(head.split()) > 1 else -1
                 self.transport.close()  # type: ignore[union-attr]
                 return
             if self.compress and b"permessage-deflate" in head.lower():
                 self.inflate = zlib.decompressobj(-15)
             self.upgraded = True
-            buf = buf[end + 4:]
             if self.thread:
                 msg = b'{"type":"subscribe","thread":%d%s}' % (
                     self.thread, b',"since":%d' % self.since if self.since is not None else b"")
@@ -294,13 +309,15 @@ class Worker:
         raise ValueError(cmd)
 
 
-def _main(conn: Any, cpus: set[int] | None) -> None:
+def _main(conn: Any, cpus: set[int] | None, make: Callable[[], Any]) -> None:
+    """A load-generator process: `make()` builds the object whose `handle(cmd, arg)` answers the parent's commands
+    (this module's Worker, transports.Clients, feeds.FeedWorker), each answered as it completes."""
     raise_nofile()
     pin(0, cpus)
     Worker.errors = []
 
     async def run() -> None:
-        w = Worker()
+        w = make()
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue[Any] = asyncio.Queue()
         loop.add_reader(conn.fileno(), lambda: inbox.put_nowait(conn.recv()))
@@ -322,13 +339,16 @@ def _main(conn: Any, cpus: set[int] | None) -> None:
 class Pool:
     """N load-generator processes. call(cmd, [arg per process]) → [answer per process]."""
 
-    def __init__(self, n: int, cpus: set[int] | None = None) -> None:
+    """`n` forked load-generator processes (pinned to `cpus` if given), each running a `make()` object; `call`
+    sends a command to every one and returns their answers in order."""
+
+    def __init__(self, n: int, cpus: set[int] | None = None, make: Callable[[], Any] = Worker) -> None:
         ctx = mp.get_context("fork")
         self.conns = []
         self.procs = []
         for _ in range(n):
             a, b = ctx.Pipe()
-            p = ctx.Process(target=_main, args=(b, cpus), daemon=True)
+            p = ctx.Process(target=_main, args=(b, cpus, make), daemon=True)
             p.start()
             self.conns.append(a)
             self.procs.append(p)
@@ -358,6 +378,14 @@ class Pool:
             except Exception:
                 pass
         return total
+
+    def shutdown(self) -> None:
+        """Close every socket the generators hold (their "close" command), then end the processes."""
+        try:
+            self.call("close", timeout=30)
+        except Exception:
+            pass
+        self.close()
 
     def close(self) -> None:
         for c in self.conns:

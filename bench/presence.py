@@ -39,7 +39,7 @@ from typing import Any
 
 from . import common
 from .common import Env, Proc, parley_proc
-from .loadgen import KEY, client_frame, server_frames
+from .loadgen import client_frame, server_frames, split_head, switched, upgrade_request
 
 PRESENCE = b'{"type":"presence"'
 SERIES = ("redis_commands", "reads", "frames", "frame_bytes", "cpu_seconds")  # parley_presence_<name>_total
@@ -63,9 +63,7 @@ class Sock(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        transport.write((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY.decode()}\r\n"
-                         f"Sec-WebSocket-Version: 13\r\nCookie: parley_session={self.cookie}\r\n\r\n").encode())
+        transport.write(upgrade_request(self.port, f"Cookie: parley_session={self.cookie}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -75,15 +73,14 @@ class Sock(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            head, buf = split_head(buf)
+            if head is None:
                 self.buf = buf
                 return
-            if b" 101 " not in buf[:end].split(b"\r\n", 1)[0]:
+            if not switched(head):
                 self.transport.close()  # type: ignore[union-attr]
                 return
             self.upgraded = True
-            buf = buf[end + 4:]
         frames, pos = server_frames(buf)
         for b0, payload in frames:
             op = b0 & 0x0F

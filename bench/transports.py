@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import socket
 import statistics
@@ -31,7 +30,7 @@ from typing import Any
 from . import common
 from .common import Env, parley_proc
 from .fanout import post_loop, print_profile
-from .loadgen import EVENT, SEQ, SUBSCRIBED, Worker, spread
+from .loadgen import EVENT, SEQ, SUBSCRIBED, Pool, Worker, spread
 
 DATA = b"data: "
 
@@ -187,61 +186,6 @@ class Clients:
         raise ValueError(cmd)
 
 
-def _main(conn: Any) -> None:
-    common.raise_nofile()
-
-    async def run() -> None:
-        c = Clients()
-        while True:
-            cmd, arg = await asyncio.to_thread(conn.recv)
-            if cmd == "exit":
-                conn.send(True)
-                return
-            try:
-                conn.send(await c.handle(cmd, arg))
-            except Exception as exc:
-                conn.send({"error": repr(exc)})
-    asyncio.run(run())
-
-
-class Pool:
-    def __init__(self, n: int) -> None:
-        ctx = mp.get_context("fork")
-        self.conns, self.procs = [], []
-        for _ in range(n):
-            a, b = ctx.Pipe()
-            p = ctx.Process(target=_main, args=(b,), daemon=True)
-            p.start()
-            self.conns.append(a)
-            self.procs.append(p)
-
-    def call(self, cmd: str, args: list[Any] | Any = None, timeout: float = 300) -> list[Any]:
-        if not isinstance(args, list):
-            args = [args] * len(self.conns)
-        for c, a in zip(self.conns, args):
-            c.send((cmd, a or {}))
-        out = []
-        for c in self.conns:
-            if not c.poll(timeout):
-                raise TimeoutError(f"load generator did not answer {cmd}")
-            r = c.recv()
-            if isinstance(r, dict) and "error" in r:
-                raise RuntimeError(f"load generator failed on {cmd}: {r['error']}")
-            out.append(r)
-        return out
-
-    def close(self) -> None:
-        for c in self.conns:
-            try:
-                c.send(("exit", None))
-            except Exception:
-                pass
-        for p in self.procs:
-            p.join(3)
-            if p.is_alive():
-                p.kill()
-
-
 def wait_delivered(pool: Pool, final: dict[str, int], timeout: float) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -286,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         poster = env.add(parley_proc(env.db_url, name="parley-poster", PARLEY_DB_POOL_SIZE="8"))
         forum = asyncio.run(common.setup_forum(measured.port, env.db_url, args.threads))
         hot = forum["threads"]
-        pool = Pool(args.procs)
+        pool = Pool(args.procs, make=Clients)
         rows = []
         profiles: dict[str, Any] = {}
         kinds = [k.strip() for k in args.kinds.split(",")]
@@ -349,11 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
     finally:
         if pool is not None:
-            try:
-                pool.call("close", timeout=30)
-            except Exception:
-                pass
-            pool.close()
+            pool.shutdown()
         env.close(keep_db=args.keep_db)
 
 
