@@ -283,12 +283,12 @@ def reference_proc(port: int | None = None, cpus: set[int] | None = None) -> Pro
 
 
 def floor_proc(db_url: str, author: int, port: int | None = None, cpus: set[int] | None = None,
-               pool: int = 20, reset: bool = True) -> Proc:
+               pool: int = 20, reset: bool = True, ordered: bool = False) -> Proc:
     """bench/write_floor.py: the write path's floor on the same database and Redis as parley_proc's."""
     port = port or free_port()
     return Proc("floor", [sys.executable, "-m", "bench.write_floor", "--port", str(port), "--database", db_url,
                           "--redis", redis_url(), "--author", str(author), "--pool", str(pool),
-                          *([] if reset else ["--no-reset"])], {}, port, cpus)
+                          *([] if reset else ["--no-reset"]), *(["--ordered"] if ordered else [])], {}, port, cpus)
 
 
 # -- a small keep-alive HTTP/1.1 client (cheap enough to generate 1000s of requests/s) --------------

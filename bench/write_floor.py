@@ -16,6 +16,11 @@ does what Parley must at minimum and nothing else:
 * one Redis PUBLISH of the event frame (redis-py's asyncio client, hiredis);
 * answer 201 with the post as JSON.
 
+With `--ordered` the floor keeps Parley's ordering rule instead (ARCHITECTURE rule 1: per-thread seqs without
+gaps, in commit order): the seq is taken inside the transaction by `UPDATE threads SET seq = seq + 1 … RETURNING
+seq`, whose row lock orders the thread's writers until COMMIT, as Parley's reply does (store/events.take_seq).
+That is the floor of a server that must give every watcher the thread's events in one gap-free order.
+
 No session (every reply is by `--author`), no rate limit, no revisions, follows, read marks, notifications,
 webhooks, idempotency keys, drafts, mentions, trust checks, metrics or middleware: those are what Parley does
 beyond the floor. uvicorn runs with `parley serve`'s settings (httptools, its default loop, no access log,
@@ -44,13 +49,15 @@ from server.render import _md, sanitize
 
 _INSERT_POST = """INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq)
                   VALUES ($1, NULL, 'response', $2, $3, $4, $5) RETURNING id, created_at"""
+_TAKE_SEQ = "UPDATE threads SET seq = seq + 1 WHERE id = $1 RETURNING seq"
 _INSERT_EVENT = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES ($1, $2, 'post.created', $3::jsonb)"
 
 
 class Floor:
-    def __init__(self, database: str, redis_url: str, author: int, pool_size: int, reset: bool = True) -> None:
+    def __init__(self, database: str, redis_url: str, author: int, pool_size: int, reset: bool = True,
+                 ordered: bool = False) -> None:
         self.database, self.redis_url, self.author, self.pool_size = database, redis_url, author, pool_size
-        self.reset = reset
+        self.reset, self.ordered = reset, ordered
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.seq: dict[int, int] = {}
@@ -76,11 +83,15 @@ class Floor:
             return Response(b'{"error":{"code":"invalid"}}', 422, media_type="application/json")
         html = sanitize(_md.render(text))
         try:
-            seq = await self.next_seq(thread_id)
+            seq = 0 if self.ordered else await self.next_seq(thread_id)
         except LookupError:
             return Response(b'{"error":{"code":"not_found"}}', 404, media_type="application/json")
         assert self.pool is not None and self.redis is not None
         async with self.pool.acquire() as conn, conn.transaction():
+            if self.ordered:  # the thread's row lock, held to COMMIT: writers of one thread commit in seq order
+                seq = await conn.fetchval(_TAKE_SEQ, thread_id)
+                if seq is None:
+                    return Response(b'{"error":{"code":"not_found"}}', 404, media_type="application/json")
             row = await conn.fetchrow(_INSERT_POST, thread_id, self.author, text, html, seq)
             post = {"id": row["id"], "thread_id": thread_id, "parent_id": None, "kind": "response",
                     "author_id": self.author, "body": text, "html": html,
@@ -134,8 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool", type=int, default=20, help="asyncpg pool size (Parley's default: 20)")
     p.add_argument("--no-reset", action="store_true",
                    help="no reset round trip when a connection goes back to the pool (as Parley)")
+    p.add_argument("--ordered", action="store_true",
+                   help="take each seq from the thread's row inside the transaction (Parley's ordering rule)")
     a = p.parse_args(argv)
-    floor = Floor(a.database, a.redis, a.author, a.pool, reset=not a.no_reset)
+    floor = Floor(a.database, a.redis, a.author, a.pool, reset=not a.no_reset, ordered=a.ordered)
     # parley serve's uvicorn settings (server/cli.py cmd_serve), less what only websockets use.
     uvicorn.run(app(floor), host=a.host, port=a.port, access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=30, backlog=4096, http="httptools", log_level="warning")

@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--pin", action="store_true", help="the server on CPU 0, the posters on CPU 1")
     p.add_argument("--floor-no-reset", action="store_true",
                    help="the floor skips asyncpg's reset round trip on release, as Parley does")
+    p.add_argument("--floor-ordered", action="store_true",
+                   help="the floor takes each seq under the thread's row lock to COMMIT, as Parley's ordering rule")
     p.add_argument("--name", default="writes")
     p.add_argument("--trust", choices=["open", "standard"], default="open", help="PARLEY_TRUST of the server")
     p.add_argument("--spam-check", action="store_true",
@@ -274,7 +276,7 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
             srv.stop()
             env.procs.remove(srv)
             srv = env.add(common.floor_proc(env.db_url, users[0][1]["id"], cpus=server_cpus, pool=a.pool or 20,
-                                              reset=not a.floor_no_reset))
+                                              reset=not a.floor_no_reset, ordered=a.floor_ordered))
             pub0 = 0.0
         else:
             pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
