@@ -9,7 +9,7 @@ after a back-off (BACKOFF seconds doubling to MAX_BACKOFF, with jitter: the firs
 RETRY_FOR (24 h) after the event, then failed; meanwhile the thread's later events wait behind it.
 
 Each send is signed as the Standard Webhooks specification says (sign()): the same webhook-id on every try of
-a delivery, a fresh timestamp and signature. Connections go through targets.GuardedResolver (every address
+a delivery, a fresh timestamp and signature. Connections go through webhttp.GuardedResolver (every address
 checked at connect time: DNS rebinding), redirects are not followed, no environment proxy is used.
 """
 
