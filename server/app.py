@@ -218,7 +218,8 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def openapi_endpoint(request: Request) -> Response:
-    # Built off the event loop: the first build scans Unicode for the text rules' character classes.
+    # Built on the first request, off the event loop: the build scans Unicode for the text rules' character
+    # classes (~0.7 s of CPU), which a start does not pay for a document most processes are never asked for.
     return Response(await asyncio.to_thread(openapi.encoded), media_type="application/json")
 
 
@@ -419,16 +420,12 @@ class Parley:
         self.state.webhooks.start()
         pruner = asyncio.create_task(housekeeping.loop(pool, settings, self.state.storage), name="housekeeping")
         socket_log = asyncio.create_task(self.state.socket_log.run(lambda: len(hub.conns)), name="socket-log")
-        warm = asyncio.create_task(asyncio.to_thread(openapi.encoded), name="openapi")  # ready before it is asked
-        # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py); again once
-        # the OpenAPI document is built, which is start-up's too.
+        # Start-up's objects out of the full collections' walk (the write stall, server/gcpolicy.py).
         gcpolicy.freeze(settings.gc_freeze)
-        warm.add_done_callback(lambda t: None if t.cancelled() else gcpolicy.freeze(settings.gc_freeze))
         try:
             yield
         finally:
             pruner.cancel()
-            warm.cancel()
             socket_log.cancel()
             self.state.socket_log.summary(len(hub.conns))  # the sockets of the last minute, closed by the stop
             self.state.shutting_down = True

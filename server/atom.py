@@ -15,8 +15,10 @@ from typing import NamedTuple
 NS = "http://www.w3.org/2005/Atom"
 EMPTY_UPDATED = "1970-01-01T00:00:00Z"  # a feed with no entry yet: a fixed time keeps its ETag stable
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
-# Characters XML 1.0 cannot hold at all (not even escaped): dropped from any text put in a feed.
-NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters XML 1.0 cannot hold at all (not even escaped): dropped from any text put in a feed. The complement
+# of XML's Char (#x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]) spelled out: as a
+# negated class over all of Unicode it took ~6 ms of CPU to compile at every start.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class Entry(NamedTuple):

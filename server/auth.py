@@ -27,8 +27,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # storm cannot starve a 2-core server, still far beyond GPU-friendly hashing. Old hashes with other
 # parameters keep verifying; check_needs_rehash() upgrades them at the next sign-in.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
-# Compared against when a username does not exist, so a miss costs as much as a hit.
-_DUMMY_HASH = _hasher.hash("not a password, only for timing")
+# Compared against when a username does not exist, so a miss costs as much as a hit: the hash of a throw-away
+# password at _hasher's parameters, written out rather than hashed at import, which cost every process start
+# ~40 ms of CPU (tests/test_startup.py checks the parameters still match _hasher's).
+_DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$PcPXh9AkL8+2E/I40YO7WQ$maoQLyWLEKDX/4T142ohlCgrJu0Ikcwgwx9bpygIgZw"
 
 
 async def hash_password(password: str) -> str:

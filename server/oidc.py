@@ -18,15 +18,16 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+
+# Authlib (with httpx and its CLI's rich) and joserfc (with cryptography) are imported where they are used, when
+# a sign-in happens: every process builds a Provider, few have single sign-on set up, and importing them cost
+# every start ~130 ms of CPU (tests/test_startup.py checks a start goes without them).
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
+    from joserfc.jwk import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Provider:
         self.lock = asyncio.Lock()
 
     def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(self.client_id, self.client_secret, scope=SCOPE, redirect_uri=redirect_uri,
                                  code_challenge_method="S256", timeout=TIMEOUT, trust_env=False,
                                  follow_redirects=False)
@@ -97,6 +100,9 @@ class Provider:
             return self.metadata
 
     async def _key_set(self, refresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         meta = await self.discover()
         async with self.lock:
             if self.keys is None or (refresh and time.monotonic() - self.keys_at > JWKS_REFRESH):
@@ -109,6 +115,8 @@ class Provider:
 
     async def login_url(self, redirect_uri: str, next_path: str) -> tuple[str, Login]:
         """The provider's authorization URL (code flow, PKCE S256, state, nonce) and what the callback needs."""
+        from authlib.common.security import generate_token
+
         meta = await self.discover()
         verifier = generate_token(64)
         nonce = secrets.token_urlsafe(24)
@@ -133,6 +141,9 @@ class Provider:
 
     async def verify(self, id_token: str, nonce: str) -> dict[str, Any]:
         """The claims of an ID token whose signature, issuer, audience, times and nonce are right."""
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+
         keys = await self._key_set()
         try:
             try:

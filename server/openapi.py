@@ -182,16 +182,23 @@ LIST_FILTER = _param("filter", "query", {"enum": ["unanswered", "following", "un
                      "unanswered: no non-deleted response; following / unread (signed in): threads I follow / "
                      "with responses or comments by others after my read position")
 PATH_USERNAME = _param("username", "path", {"type": "string", "minLength": 1}, "A username (any case)")
-SEARCH_PARAMS = [
-    _param("q", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.Q_MAX, True)},
-           f'1–{search.Q_MAX} characters after trimming, in web-search syntax: words, "a phrase", -word, or',
-           required=True),
-    _param("category", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.CATEGORY_MAX, False)},
-           "A category slug; its descendants are included (blank: every category)"),
-    _param("author", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.AUTHOR_MAX, False)},
-           "A username (blank: anyone)"),
-    _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
-]
+
+
+def _search_params() -> list[Schema]:
+    """Search's parameters: a function, not a constant, because the trimmed patterns scan all of Unicode
+    (~80 ms), which importing this module (every `parley serve` start) should not pay."""
+    return [
+        _param("q", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.Q_MAX, True)},
+               f'1–{search.Q_MAX} characters after trimming, in web-search syntax: words, "a phrase", -word, or',
+               required=True),
+        _param("category", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.CATEGORY_MAX, False)},
+               "A category slug; its descendants are included (blank: every category)"),
+        _param("author", "query", {"type": "string", "pattern": fields.trimmed_pattern(search.AUTHOR_MAX, False)},
+               "A username (blank: anyone)"),
+        _param("sort", "query", {"enum": ["relevance", "newest"], "default": "relevance"}, "Order of results"),
+    ]
+
+
 SINCE = _param("since", "query", {"type": "integer", "minimum": 0, "maximum": BIGINT, "default": 0},
                "Return the events with seq > since")
 IDEMPOTENCY_KEY = _param("Idempotency-Key", "header",
@@ -505,7 +512,7 @@ def _paths() -> dict[str, Schema]:
         "/api/search": {"get": op(
             "search", "Full-text search over titles and posts (422 field q: too many words, or too costly to answer"
             " within the time budget)", _ok("200", ref("SearchResults")), ["400", "422", "429"],
-            params=[*SEARCH_PARAMS, LIMIT(search.RESULTS), BEFORE], security=OPTIONAL, tag="search")},
+            params=[*_search_params(), LIMIT(search.RESULTS), BEFORE], security=OPTIONAL, tag="search")},
         "/api/threads/{id}/posts": {"post": op(
             "createPost", "Post a response, or a comment under a response (parent_id)",
             {**_ok("201", post_answer, "Created"), **_ok("200", post_answer, "Already made with this key")},
@@ -606,8 +613,7 @@ def _paths() -> dict[str, Schema]:
     }
 
 
-@cache
-def _document() -> dict[str, Any]:
+def _build() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Parley", "version": "0.1.0",
@@ -628,11 +634,18 @@ def _document() -> dict[str, Any]:
     }
 
 
+@cache
+def _document() -> dict[str, Any]:
+    return _build()
+
+
 def document() -> dict[str, Any]:
     return copy.deepcopy(_document())
 
 
 @cache
 def encoded() -> bytes:
-    """The document as JSON, built once per process (its character classes take a few seconds of CPU)."""
-    return msgspec.json.encode(_document())
+    """The document as JSON, built once per process on the first GET /api/openapi.json (its character classes
+    take ~0.7 s of CPU, which a start no longer pays: most processes are never asked). Only the bytes are kept,
+    not the dict: its ~4,500 containers would otherwise stay in every full collection's walk."""
+    return msgspec.json.encode(_build())

@@ -32,20 +32,32 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import nh3
-from markdown_it import MarkdownIt
 
 from .errors import Invalid, Unavailable
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 log = logging.getLogger(__name__)
 
 MAX_HTML = 256 * 1024
 
-_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
-    ["linkify", "strikethrough", "table"]
-)
+
+@cache
+def parser() -> MarkdownIt:
+    """The Markdown parser, made at the first render: every process imports this module (fields.py reads its
+    character rules) but not every one renders, and importing markdown-it cost every start ~25 ms of CPU. The
+    render workers' fork server preloads markdown_it (Renderer), so a new worker does not import it again."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False}).enable(
+        ["linkify", "strikethrough", "table"]
+    )
+
 
 TAGS = {
     "a", "p", "br", "hr", "em", "strong", "del", "s", "code", "pre", "blockquote",
@@ -180,7 +192,7 @@ def _blank() -> Invalid:
 
 def _render_checked(markdown: str) -> tuple[str, str]:
     """("ok", html) or (code, "") with code too_large / blank. Runs in a worker (or in-line)."""
-    raw = _md.render(markdown)
+    raw = parser().render(markdown)
     # The sanitizer never makes HTML much larger (it only escapes and adds rel), so an oversized
     # rendering is refused before spending time on it.
     if len(raw) > 2 * MAX_HTML:
@@ -371,7 +383,7 @@ class Renderer:
         # Never fork the server process itself (it runs an event loop and threads): workers come from a
         # fork server that has imported the renderer once, so replacing a killed worker is cheap.
         self.ctx = multiprocessing.get_context("forkserver")
-        self.ctx.set_forkserver_preload(["server.render"])
+        self.ctx.set_forkserver_preload(["server.render", "markdown_it", "linkify_it"])
         self.idle: list[_Worker] = []
         self.queue = FairQueue()
         self.on_waiting = on_waiting  # told the number of bodies waiting whenever it changes (a metric)

@@ -12,11 +12,14 @@ so established members' posts never wait for the round trip.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from . import metrics, privileges
+
+# httpx (which brings its CLI's rich and pygments) is imported when a checker is configured: every process builds
+# a SpamCheck, few have PARLEY_SPAM_CHECK_URL, and the import cost every start ~60 ms of CPU.
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,11 @@ class SpamCheck:
     def __init__(self, url: str | None, timeout: float, site: str) -> None:
         self.url = url
         self.site = site  # Akismet's `blog`: the forum's public URL
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False) if url else None
+        self.client: httpx.AsyncClient | None = None
+        if url:
+            import httpx
+
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout), follow_redirects=False)
 
     @property
     def enabled(self) -> bool:
@@ -45,6 +52,8 @@ class SpamCheck:
                 "comment_content": text}
         if self.client is None or self.url is None:
             return False
+        import httpx  # imported by __init__ already (a client exists): a name lookup
+
         try:
             r = await self.client.post(self.url, data=form)
         except httpx.TimeoutException:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from support.databases import clear_rate_limits, create_database, create_empty_database, drop_database
-from support.processes import ROOT, RedisServer, ServerProcess
+from support.processes import ROOT, RedisServer, ServerProcess, compile_tree
 
 
 @pytest.fixture(scope="session")
@@ -192,6 +192,16 @@ async def watchers(ws_compression: bool) -> Any:
             await asyncio.wait_for(w.close(), 2)
         except Exception:
             pass
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile server/ once per run (in the controller, before any worker starts): every `parley serve`
+    and `parley migrate` the suite starts then reads the .pyc files instead of compiling ~130 modules from
+    source, ~0.2-0.3 s of CPU per process, when the environment sets PYTHONDONTWRITEBYTECODE (CI does: nothing
+    would ever write them). compileall writes them whatever that variable says and skips the current ones."""
+    if hasattr(config, "workerinput"):
+        return
+    compile_tree(ROOT)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

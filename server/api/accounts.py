@@ -6,7 +6,6 @@ import logging
 from typing import Annotated
 
 import msgspec
-from email_validator import EmailNotValidError, validate_email
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
@@ -47,6 +46,10 @@ def normalize(address: str) -> str:
     """The address as stored: checked by email-validator (syntax only, no DNS), its domain lower-cased and
     in ASCII (IDNA); 422 field email when it is not an address. Internationalized local parts are refused
     (they need SMTPUTF8 all the way)."""
+    # Imported at the first address, not with this module: email-validator compiles its regexes at import, ~25 ms
+    # of CPU that every start paid though many processes never see an address.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False).ascii_email or ""
     except EmailNotValidError as exc:

@@ -12,7 +12,6 @@ import asyncpg
 
 from .. import metrics
 from ..config import Settings
-from . import inbound
 from .compose import Composer
 from .notify import Notifier, Online
 from .sender import Sender
@@ -42,6 +41,10 @@ class Mailer:
         self.sender.start()
         self.notifier.start()
         if self.settings.smtp_listen is not None:
+            # Imported only here: aiosmtpd and the reply parser cost every start ~45 ms of CPU, and only a process
+            # with PARLEY_SMTP_LISTEN runs the listener.
+            from . import inbound
+
             host, port = self.settings.smtp_listen
             self.listener = await inbound.start(st, host, port)
             log.info("reply by mail: listening on %s:%d", host, port)

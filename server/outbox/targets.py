@@ -5,9 +5,10 @@ can reach: loopback, private networks, link-local (cloud metadata at 169.254.169
 that is not globally routable. The check is made twice:
 
 - when the webhook is made: the host is resolved and EVERY address it resolves to must be allowed (422 `url`);
-- at every connection: the deliverer's connector resolves through GuardedResolver, which refuses the connection
-  when any address is not allowed, and connects only to the addresses it checked. A name that resolved to a
-  public address when the webhook was made and to 127.0.0.1 now (DNS rebinding) is refused then.
+- at every connection: the deliverer's connector resolves through GuardedResolver (outbox/webhttp.py), which
+  refuses the connection when any address is not allowed, and connects only to the addresses it checked. A name
+  that resolved to a public address when the webhook was made and to 127.0.0.1 now (DNS rebinding) is refused
+  then.
 
 Redirects are never followed (a 3xx is a failed delivery), and no proxy from the environment is used.
 PARLEY_WEBHOOK_ALLOW_PRIVATE=on lifts the address rule (a LAN, the tests), not the others.
@@ -21,8 +22,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
-
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 URL_MAX = 2000
 
@@ -77,31 +76,6 @@ async def check(url: str, allow_private: bool, lookup: Lookup = system_lookup) -
         bad = [a for a in addresses if not allowed_address(a)]
         if bad:
             raise Refused(f"{host} resolves to {bad[0]}, a loopback, private or link-local address")
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver for webhook connections: every address of the host checked at connect time."""
-
-    def __init__(self, allow_private: bool, lookup: Lookup = system_lookup) -> None:
-        self.allow_private = allow_private
-        self.lookup = lookup
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
-        addresses = await self.lookup(host, port)
-        if not addresses:
-            raise OSError(f"{host} does not resolve")
-        if not self.allow_private and any(not allowed_address(a) for a in addresses):
-            raise OSError(f"{host} resolves to a loopback, private or link-local address now: refused")
-        out: list[ResolveResult] = []
-        for a in addresses:
-            fam = socket.AF_INET6 if ":" in a else socket.AF_INET
-            out.append({"hostname": host, "host": a, "port": port, "family": fam, "proto": 0,
-                        "flags": socket.AI_NUMERICHOST})
-        return out
-
-    async def close(self) -> None:
-        return None
 
 
 def literal(host: str) -> Any:

@@ -9,7 +9,7 @@ after a back-off (BACKOFF seconds doubling to MAX_BACKOFF, with jitter: the firs
 RETRY_FOR (24 h) after the event, then failed; meanwhile the thread's later events wait behind it.
 
 Each send is signed as the Standard Webhooks specification says (sign()): the same webhook-id on every try of
-a delivery, a fresh timestamp and signature. Connections go through targets.GuardedResolver (every address
+a delivery, a fresh timestamp and signature. Connections go through webhttp.GuardedResolver (every address
 checked at connect time: DNS rebinding), redirects are not followed, no environment proxy is used.
 """
 
@@ -22,9 +22,9 @@ import hmac
 import logging
 import random
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aiohttp
 import asyncpg
 
 from .. import metrics
@@ -33,6 +33,9 @@ from ..store import webhooks as store
 from ..wire import encode
 from . import targets
 from .loops import claim_loop, gauge_loop, stop_all
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +85,15 @@ class Deliverer:
             self.woken.set()
 
     def open(self) -> None:
-        """The HTTP client: every connection through the guarded resolver, no environment proxy."""
-        connector = aiohttp.TCPConnector(resolver=targets.GuardedResolver(self.settings.webhook_allow_private),
-                                         use_dns_cache=False, limit=100, limit_per_host=20)
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=False,
-                                             headers={"User-Agent": USER_AGENT})
+        """The HTTP client (outbox/webhttp.py), opened by the first send: aiohttp is imported then, not at
+        start-up, which most processes (no webhook, or none due) would pay for nothing."""
+        from . import webhttp
+
+        self.session = webhttp.session(self.settings.webhook_allow_private, USER_AGENT)
 
     def start(self) -> None:
         if self.settings.webhook_workers == 0:
             return
-        self.open()
         self.tasks = [asyncio.create_task(self._loop(i), name=f"webhook-deliverer-{i}")
                       for i in range(self.settings.webhook_workers)]
         self.tasks.append(asyncio.create_task(
@@ -159,7 +161,6 @@ class Deliverer:
 
     async def _send(self, row: asyncpg.Record) -> tuple[int | None, str | None]:
         """(HTTP status or None, None when delivered else why not)."""
-        assert self.session is not None
         try:
             body = await self.payload(row)
         except Permanent as exc:
@@ -173,17 +174,12 @@ class Deliverer:
         ip = targets.literal(host)
         if ip is not None and not self.settings.webhook_allow_private and not targets.allowed_address(str(ip)):
             return None, f"{host} is a loopback, private or link-local address: refused"
-        try:
-            async with self.session.post(url, data=body, headers=headers, allow_redirects=False,
-                                         timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
-                await response.content.read(4096)  # a little of the answer, never all of an endless one
-                if 200 <= response.status < 300:
-                    return response.status, None
-                return response.status, f"answered {response.status}"
-        except TimeoutError:
-            return None, f"no answer within {self.timeout:g} s"
-        except (aiohttp.ClientError, OSError) as exc:
-            return None, str(exc) or type(exc).__name__
+        if self.session is None:
+            self.open()
+        assert self.session is not None
+        from . import webhttp  # imported by open() already: a name lookup
+
+        return await webhttp.post(self.session, url, body, headers, self.timeout)
 
 
 def new_secret() -> str:

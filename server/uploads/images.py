@@ -22,9 +22,13 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image, ImageOps, ImageSequence
+# Pillow is imported by process() and avatar(), which run in the image worker processes: the server process uses
+# this module's names (key, Refused, Encoded) but never decodes a picture, and importing Pillow there cost every
+# start ~20 ms of CPU.
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PIXELS = 40_000_000  # contract: "over 40 megapixels → 422"
 MAX_FRAMES = 200
@@ -32,8 +36,6 @@ THUMB_WIDTH = 1200
 AVATAR_SIZE = 256
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
-
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard too (it raises at twice this)
 
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 PIL_FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
@@ -218,6 +220,9 @@ def _clean(im: Image.Image) -> Image.Image:
 
 def process(source: str, out_dir: str) -> Processed:
     """Verify `source` and write the stored image and its thumbnail into `out_dir` (Refused if it is not one)."""
+    from PIL import Image, ImageOps, ImageSequence
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's own guard too (it raises at twice this)
     with open(source, "rb") as f:
         data = f.read()
     ext = sniff(data[:16])
@@ -270,6 +275,9 @@ def process(source: str, out_dir: str) -> Processed:
 def avatar(source: str, ext: str, out_dir: str) -> tuple[str, Encoded]:
     """A square crop (the middle of the image) of AVATAR_SIZE px, from a stored image (already verified):
     (its extension, the file). A GIF's avatar is a PNG of its first frame."""
+    from PIL import Image, ImageOps
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     with Image.open(source) as im:
         im.seek(0)
         im.load()

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, seed, settings, target
 from hypothesis import strategies as st
 
-from server.render import MAX_HTML, _md, sanitize
+from server.render import MAX_HTML, parser, sanitize
 from support.api import Api, new_thread, unique
 from support.databases import make_moderator
 
@@ -183,7 +183,7 @@ async def test_replay_of_heavy_history_to_a_paused_reader_is_streamed_without_10
 
 def _render_seconds(body: str) -> float:
     started = time.perf_counter()
-    html = sanitize(_md.render(body))
+    html = sanitize(parser().render(body))
     elapsed = time.perf_counter() - started
     del html
     return elapsed

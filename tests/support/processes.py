@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import signal
@@ -19,6 +20,13 @@ from .ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PARLEY = [sys.executable, "-m", "server"]  # `parley` itself, run by this interpreter
+
+
+def compile_tree(root: Path = ROOT) -> None:
+    """Write the .pyc files of a tree's `server` package, so each process started from it loads them rather
+    than compiling every module from source, which is what happens under PYTHONDONTWRITEBYTECODE=1: ~0.2-0.3 s
+    of CPU per start (bench/README.md "Start-up")."""
+    compileall.compile_dir(root / "server", quiet=1)
 
 
 def redis_binary() -> str:

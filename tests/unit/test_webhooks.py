@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from api_support import check_error
-from server.outbox import targets, webhooks
+from server.outbox import targets, webhooks, webhttp
 from server.outbox.webhooks import Deliverer, sign
 from support.api import Api, new_thread
 from support.inprocess import InProcessApp, settings_for
@@ -119,7 +119,7 @@ async def test_rebinding_is_refused_at_connect_time(receiver: Receiver) -> None:
         return next(answers)
     await targets.check("http://rebind.test/h", allow_private=False, lookup=rebinding)  # first lookup: public
     before = len(receiver.at("/rebind"))
-    connector = aiohttp.TCPConnector(resolver=targets.GuardedResolver(False, rebinding), use_dns_cache=False)
+    connector = aiohttp.TCPConnector(resolver=webhttp.GuardedResolver(False, rebinding), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         with pytest.raises(aiohttp.ClientConnectorError):
             await session.post(f"http://rebind.test:{receiver.port}/rebind", data=b"{}")
@@ -130,7 +130,7 @@ async def test_guarded_resolver_connects_to_what_it_checked(receiver: Receiver) 
     """With private addresses allowed the guarded resolver connects to the address it looked up (the receiver)."""
     async def loopback(host: str, port: int) -> list[str]:
         return ["127.0.0.1"]
-    connector = aiohttp.TCPConnector(resolver=targets.GuardedResolver(True, loopback), use_dns_cache=False)
+    connector = aiohttp.TCPConnector(resolver=webhttp.GuardedResolver(True, loopback), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector) as session:
         async with session.post(f"http://hooks.test:{receiver.port}/resolved", data=b"{}") as r:
             assert r.status == 204
