@@ -307,7 +307,6 @@ CREATE TABLE IF NOT EXISTS notifications (
 );
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id DESC);
 CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE NOT read;
-CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id);
 CREATE INDEX IF NOT EXISTS notifications_mail_due ON notifications (created_at) WHERE mail = 'due';
 
 -- Single-use tokens of verification and reset mails, kept only as a SHA-256 (0010). A reset token works

@@ -12,6 +12,11 @@ ALTER TABLE notifications DROP CONSTRAINT notifications_actor_id_fkey,
                           DROP CONSTRAINT notifications_thread_id_fkey,
                           DROP CONSTRAINT notifications_post_id_fkey;
 
+--    And notifications_thread goes: one of the six index entries each notification made, for the one statement
+--    that read it (a deleted thread's notifications withdrawn, rarely), which now finds them by the thread's posts
+--    (posts_thread, then the (post_id, user_id) key): a notification's thread is always its post's.
+DROP INDEX notifications_thread;
+
 -- 2. The followers of a thread, read by every response, from the index alone (an index-only scan): the old index
 --    held thread_id only, so each follower cost a visit to the table (one page each: the rows of one thread are
 --    spread over the table in the order people followed).

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from server import migrations
-from server.store import posts
+from server.store import notifications, posts
 from support import olddata
 
 MINE = next(m.version for m in migrations.available() if m.name == "reply_path")
@@ -51,7 +51,7 @@ async def _upgrade(url: str) -> dict[str, Any]:
                 "SELECT array_agg(pg_get_constraintdef(oid)) FROM pg_constraint"
                 " WHERE conrelid = 'notifications'::regclass AND contype = 'f'")),
             "indexes": [await conn.fetchval("SELECT to_regclass($1)::text", n)
-                        for n in ("thread_follows_followers", "thread_follows_thread")],
+                        for n in ("thread_follows_followers", "thread_follows_thread", "notifications_thread")],
         }
         # An old post's vector is what the new trigger makes of it (an edit to the same text recomputes it).
         await conn.execute("UPDATE posts SET body = body WHERE id = $1", before["response"])
@@ -77,21 +77,27 @@ async def _upgrade(url: str) -> dict[str, Any]:
             "SELECT search = parley_search_vector('Bicycle chains', body)"
             " AND search @@ to_tsquery('english', 'bicycle') FROM posts WHERE thread_id = $1 AND kind = 'question'", t2)
         # The recipient's key stays: a member deleted by hand takes their notifications with them.
+        dan = "SELECT count(*) FROM notifications WHERE user_id = $1"
+        out["dan_had"] = await conn.fetchval(dan, ids["dan"])
         await conn.execute("DELETE FROM users WHERE id = $1", ids["dan"])
-        out["dan_left"] = await conn.fetchval("SELECT count(*) FROM notifications WHERE user_id = $1", ids["dan"])
+        out["dan_left"] = await conn.fetchval(dan, ids["dan"])
+        # A thread deleted now withdraws its notifications, the old one included, by its posts.
+        out["withdrawn"] = sorted(await notifications.withdraw_thread(conn, tid))
+        out["left_in_thread"] = await conn.fetchval("SELECT count(*) FROM notifications WHERE thread_id = $1", tid)
         return {"before": before, "after": out}
 
 
 def test_upgrade_keeps_notifications_and_replies_index_search_and_refer_as_before(empty_db: str) -> None:
     """0017 → 0018: the old notification stays and only user_id keeps a foreign key; the followers' index replaces
-    the old one; replies written after it notify the asker and the followers, get the vectors the old trigger made
-    and the upload references of their bodies (and lose them on an edit); a question's vector keeps its title; a
-    user deleted by hand takes their notifications along."""
+    the old one and notifications_thread goes; replies written after it notify the asker and the followers, get
+    the vectors the old trigger made and the upload references of their bodies (and lose them on an edit); a
+    question's vector keeps its title; a user deleted by hand takes their notifications along; a deleted thread's
+    notifications, old and new, are withdrawn."""
     result = asyncio.run(_upgrade(empty_db))
     ids, before, after = result["before"]["users"], result["before"], result["after"]
     assert after["old_notifications"] == [(ids["ada"], "response", ids["bob"], before["response"])]
     assert after["keys"] == ["FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"]
-    assert after["indexes"] == ["thread_follows_followers", None]
+    assert after["indexes"] == ["thread_follows_followers", None, None]
     assert after["old_vector_same"]
     assert after["notified"] == [(ids["ada"], "response"), (ids["bob"], "followed"), (ids["dan"], "followed")]
     assert after["vectors"] == [(True, True), (True, True)]
@@ -100,4 +106,5 @@ def test_upgrade_keeps_notifications_and_replies_index_search_and_refer_as_befor
     assert after["refs_after_edit"] == 0
     assert after["deleted_vector"] is None
     assert after["question_vector"] is True
-    assert after["dan_left"] == 0
+    assert after["dan_had"] == 2 and after["dan_left"] == 0
+    assert after["withdrawn"] == sorted([ids["ada"], ids["bob"]]) and after["left_in_thread"] == 0
