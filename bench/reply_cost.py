@@ -4,6 +4,7 @@ holding data, measured inside PostgreSQL, without HTTP or the server.
     .venv/bin/python -m bench.reply_cost --posts 200000 --replies 20      # EXPLAIN ANALYZE of 20 real replies
     .venv/bin/python -m bench.reply_cost --keep                           # keep the database (prints its URL)
     .venv/bin/python -m bench.reply_cost --url postgresql://…/db          # a database kept before (no fill)
+    .venv/bin/python -m bench.reply_cost --url … --connections 16         # 16 connections at once: CPU per reply
 
 A fresh database at the head migration is filled by set-based SQL: users, threads of 50 posts in 4 categories,
 a third of the threads tagged, follows and read marks of the posters, notifications, revisions and events as the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import time
 from collections import defaultdict
@@ -249,6 +251,47 @@ async def measure(url: str, a: argparse.Namespace) -> dict[str, Any]:
             "per_reply_tables": tables}
 
 
+async def concurrent(url: str, a: argparse.Namespace) -> dict[str, Any]:
+    """`a.connections` connections replying at once for `a.seconds` on bench.writes' forum (8 new threads, 16 new
+    writers who all follow every thread after the warm-up), each reply to a random thread by a random writer, as
+    the server's pool runs them: PostgreSQL CPU per reply with row-lock waits on the threads, the foreign keys'
+    row locks taken by concurrent transactions and the contention on shared pages."""
+    setup = await asyncpg.connect(url)
+    try:
+        hot, writers = await _setup_bench_threads(setup, a.hot, 16)
+        warm = await setup.prepare(posts._CREATE_RESPONSE)
+        for i in range(a.warm):
+            await warm.fetchrow(*_args(*_turn(hot, writers, i), i))
+    finally:
+        await setup.close()
+    conns = [await asyncpg.connect(url) for _ in range(a.connections)]
+    try:
+        procs = [psutil.Process(await c.fetchval("SELECT pg_backend_pid()")) for c in conns]
+        stmts = [await c.prepare(posts._CREATE_RESPONSE) for c in conns]
+        for k, st in enumerate(stmts):  # past the 5 custom plans: the generic plan, as a warm pool runs it
+            for i in range(6):
+                await st.fetchrow(*_args(*_turn(hot, writers, k + i), i))
+        done = 0
+        c0 = sum(sum(p.cpu_times()[:2]) for p in procs)
+        t0 = time.perf_counter()
+        stop = t0 + a.seconds
+
+        async def worker(k: int) -> None:
+            nonlocal done
+            rnd = random.Random(k)
+            while time.perf_counter() < stop:
+                await stmts[k].fetchrow(*_args(rnd.choice(hot), rnd.choice(writers), done))
+                done += 1
+        await asyncio.gather(*(worker(k) for k in range(len(conns))))
+        elapsed = time.perf_counter() - t0
+        cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - c0
+    finally:
+        for c in conns:
+            await c.close()
+    return {"scenario": "concurrent", "connections": a.connections, "replies": done, "per_s": round(done / elapsed),
+            "us_pg_cpu_per_reply": round(cpu / done * 1e6)}
+
+
 def _literal(v: Any, t: str) -> str:
     """A parameter as an SQL literal (EXECUTE's arguments in EXPLAIN take no protocol parameters)."""
     if v is None:
@@ -292,6 +335,9 @@ def main() -> None:
                         "bench.writes' forum, 8 new threads and 16 new users, in the same database")
     p.add_argument("--unread", action="store_true",
                    help="also the plain replies followed by their recipients' unread counts (as server/effects.py)")
+    p.add_argument("--connections", type=int, default=0,
+                   help="instead: this many connections replying at once on bench.writes' forum for --seconds")
+    p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--url", help="a database filled before (kept with --keep): no new database, no fill")
     p.add_argument("--keep", action="store_true", help="keep the database and print its URL")
     a = p.parse_args()
@@ -308,9 +354,14 @@ def main() -> None:
                 finally:
                     await conn.close()
             asyncio.run(go())
-        result = asyncio.run(measure(url, a))
+        if a.connections:
+            result = asyncio.run(concurrent(url, a))
+            print(f"{result['connections']} connections: {result['replies']} replies ({result['per_s']}/s), "
+                  f"PG backend CPU {result['us_pg_cpu_per_reply']} µs/reply")
+        else:
+            result = asyncio.run(measure(url, a))
+            report(result)
         result["machine"] = common.machine()
-        report(result)
         print(f"→ {common.write_result('reply-cost', result).relative_to(common.ROOT)}")
     finally:
         if a.keep or a.url:
