@@ -241,13 +241,15 @@ CREATE OR REPLACE FUNCTION parley_search_vector(title text, body text) RETURNS t
         || setweight(to_tsvector('english'::regconfig, body), 'B')
 $$;
 
+-- A response's or comment's vector is its body's alone (0018: the title's part, empty, is not computed for it).
 CREATE OR REPLACE FUNCTION parley_post_search() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.deleted THEN
         NEW.search := NULL;
+    ELSIF NEW.kind = 'question' THEN
+        NEW.search := parley_search_vector((SELECT title FROM threads WHERE id = NEW.thread_id), NEW.body);
     ELSE
-        NEW.search := parley_search_vector(
-            CASE WHEN NEW.kind = 'question' THEN (SELECT title FROM threads WHERE id = NEW.thread_id) END, NEW.body);
+        NEW.search := setweight(to_tsvector('english'::regconfig, NEW.body), 'B');
     END IF;
     RETURN NEW;
 END $$;
@@ -274,7 +276,8 @@ CREATE TABLE IF NOT EXISTS thread_follows (
     changed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (user_id, thread_id)
 );
-CREATE INDEX IF NOT EXISTS thread_follows_thread ON thread_follows (thread_id) WHERE following;
+-- A thread's followers, read from the index alone by every response (0018).
+CREATE INDEX IF NOT EXISTS thread_follows_followers ON thread_follows (thread_id, user_id) WHERE following;
 
 -- How far each reader has read a thread: a seq that never moves backwards.
 CREATE TABLE IF NOT EXISTS thread_reads (
@@ -291,9 +294,11 @@ CREATE TABLE IF NOT EXISTS notifications (
     id         bigserial PRIMARY KEY,
     user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     kind       text NOT NULL CHECK (kind IN ('response', 'comment', 'mention', 'accepted', 'followed', 'tagged')),
-    actor_id   bigint NOT NULL REFERENCES users(id),
-    thread_id  bigint NOT NULL REFERENCES threads(id),
-    post_id    bigint NOT NULL REFERENCES posts(id),
+    -- No foreign keys on actor_id, thread_id, post_id (0018): checked once per row, they cost a reply to a followed
+    -- thread most of its checks, and name rows the writer has just written or locked and that are never deleted.
+    actor_id   bigint NOT NULL,
+    thread_id  bigint NOT NULL,
+    post_id    bigint NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     read       boolean NOT NULL DEFAULT false,
     -- Looked at once for mail when due (0010): 'due', then 'mailed' or 'skipped'.
@@ -302,7 +307,6 @@ CREATE TABLE IF NOT EXISTS notifications (
 );
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id DESC);
 CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE NOT read;
-CREATE INDEX IF NOT EXISTS notifications_thread ON notifications (thread_id);
 CREATE INDEX IF NOT EXISTS notifications_mail_due ON notifications (created_at) WHERE mail = 'due';
 
 -- Single-use tokens of verification and reset mails, kept only as a SHA-256 (0010). A reset token works
@@ -383,9 +387,13 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+-- A new post calls it only when its body names an upload (0018); an edit always does (the old references go).
 DROP TRIGGER IF EXISTS posts_upload_refs ON posts;
-CREATE TRIGGER posts_upload_refs AFTER INSERT OR UPDATE OF body ON posts
+CREATE TRIGGER posts_upload_refs AFTER UPDATE OF body ON posts
     FOR EACH ROW EXECUTE FUNCTION upload_refs_sync();
+DROP TRIGGER IF EXISTS posts_upload_refs_new ON posts;
+CREATE TRIGGER posts_upload_refs_new AFTER INSERT ON posts
+    FOR EACH ROW WHEN (strpos(NEW.body, '/uploads/') > 0) EXECUTE FUNCTION upload_refs_sync();
 
 ALTER TABLE users ADD COLUMN IF NOT EXISTS avatar_upload_id bigint REFERENCES uploads(id) ON DELETE SET NULL;
 ALTER TABLE users ADD COLUMN IF NOT EXISTS avatar_url text;

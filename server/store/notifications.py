@@ -26,7 +26,7 @@ MAX_MENTIONS = 20  # users notified of mentions per post, edits included (CONTRA
 
 
 def notify_sql(actor: str, thread: str, post: str, mentioned: str, kind: str, author: str,
-               parent: str) -> str:
+               parent: str, new_post: bool = False) -> str:
     """The INSERT of every notification a post causes, given SQL expressions for its inputs: a statement
     of its own (notify() passes $1…$6) or a CTE of the one statement that writes a new post (posts.py).
 
@@ -34,7 +34,12 @@ def notify_sql(actor: str, thread: str, post: str, mentioned: str, kind: str, au
     appearance; `kind`: the post's kind ('response', 'comment', or 'mentions' for mentions only: a
     question, or an edit); `author`: the post's author (never notified of their own post); `parent`: the
     post's parent (a comment's response). A CTE cannot see the row its statement inserts, hence `parent`
-    passed in rather than read from the post."""
+    passed in rather than read from the post.
+
+    `new_post`: the post is the one this statement inserts, so no notification of it can exist (no other
+    transaction can see it before this one commits) and DISTINCT ON gives one row per user: the INSERT goes
+    without ON CONFLICT, whose speculative insertion (a lock taken and released, an index probe and one more WAL
+    record per row) was a good part of each recipient's cost (issue 33). UNIQUE (post_id, user_id) still holds."""
     return f"""
 INSERT INTO notifications (user_id, kind, actor_id, thread_id, post_id)
 SELECT DISTINCT ON (c.user_id) c.user_id, c.kind, {actor}, {thread}, {post}
@@ -61,7 +66,7 @@ WHERE c.user_id <> {actor} AND c.user_id <> {author}
   AND {post} IS NOT NULL  -- in a post's statement: none when the post was refused
   AND NOT EXISTS (SELECT 1 FROM user_ignores i WHERE i.user_id = c.user_id AND i.ignored_id = {actor})
 ORDER BY c.user_id, c.rank
-ON CONFLICT (post_id, user_id) DO NOTHING
+{"" if new_post else "ON CONFLICT (post_id, user_id) DO NOTHING"}
 RETURNING id, user_id, kind, created_at
 """
 
@@ -188,8 +193,11 @@ async def withdraw_post(conn: asyncpg.Connection, post_id: int) -> set[int]:
 
 
 async def withdraw_thread(conn: asyncpg.Connection, thread_id: int) -> set[int]:
-    """Withdraw every notification of a deleted thread; the users whose unread count dropped."""
-    rows = await conn.fetch("DELETE FROM notifications WHERE thread_id = $1 RETURNING user_id, read", thread_id)
+    """Withdraw every notification of a deleted thread; the users whose unread count dropped. Found by the thread's
+    posts (a notification's thread is its post's): no index on notifications.thread_id is kept for this one rare
+    statement, since every notification would pay for it (migration 0018)."""
+    rows = await conn.fetch("DELETE FROM notifications WHERE post_id IN (SELECT id FROM posts WHERE thread_id = $1)"
+                            " RETURNING user_id, read", thread_id)
     return {r["user_id"] for r in rows if not r["read"]}
 
 

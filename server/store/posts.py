@@ -141,7 +141,7 @@ p AS (
 ), rd AS (
     INSERT INTO thread_reads (user_id, thread_id, seq) SELECT $4, t.id, t.seq FROM t
     ON CONFLICT (user_id, thread_id) DO UPDATE SET seq = greatest(thread_reads.seq, EXCLUDED.seq), read_at = now()
-), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2")}
+), n AS ({notifications.notify_sql("$4", "$1", "(SELECT id FROM p)", "$7", notify_kind, "$4", "$2", new_post=True)}
 ), wh AS ({events.queue_webhooks("t", "t.id", "t.seq", "'post.created'")}
 ), dr AS (
     DELETE FROM drafts WHERE user_id = $4 AND key = {draft}::text AND EXISTS (SELECT 1 FROM t) RETURNING revision

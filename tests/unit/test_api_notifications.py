@@ -124,6 +124,24 @@ def test_deleting_a_post_withdraws_its_notifications(forum):
     assert inbox(asker)["unread"] == before
 
 
+def test_deleting_a_thread_withdraws_every_notification_of_it(forum):
+    """A moderator deleting the question (the thread) withdraws the notifications of all its posts, and only those."""
+    asker, responder, commenter = people(forum["url"], 3)
+    made = new_thread(asker, forum["category"])
+    tid = made["thread"]["id"]
+    other = new_thread(asker, forum["category"], "Another question")["thread"]["id"]
+    before = {p: inbox(p)["unread"] for p in (asker, responder)}
+    resp = posted(responder, tid, "An answer")
+    comment = posted(commenter, tid, "A remark", parent_id=resp["id"])
+    kept = posted(responder, other, "An answer elsewhere")
+    assert inbox(asker)["unread"] == before[asker] + 3 and inbox(responder)["unread"] == before[responder] + 1
+    assert forum["mod"].delete(f"/api/posts/{made['question']['id']}").status_code == 204
+    assert kinds(asker, resp["id"]) == [] and kinds(asker, comment["id"]) == []
+    assert kinds(responder, comment["id"]) == []
+    assert kinds(asker, kept["id"]) == ["response"]
+    assert inbox(asker)["unread"] == before[asker] + 1 and inbox(responder)["unread"] == before[responder]
+
+
 def test_reading_some_or_all_notifications(forum):
     """Marking ids read lowers the count by those; all: true clears it; someone else's ids change nothing."""
     asker, responder, other = people(forum["url"], 3)
