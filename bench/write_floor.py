@@ -45,7 +45,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.render import _md, sanitize
+from server.render import parser, sanitize
+
+_md = parser()  # server/render.py builds it on first use; the floor builds it at import
 
 _INSERT_POST = """INSERT INTO posts (thread_id, parent_id, kind, author_id, body, html, seq)
                   VALUES ($1, NULL, 'response', $2, $3, $4, $5) RETURNING id, created_at"""

@@ -32,7 +32,8 @@ from .common import Env, Http, parley_proc, summary_ms
 
 
 def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: float, concurrency: int,
-            duration: float, start_at: float, cpus: set[int] | None = None) -> None:
+            duration: float, start_at: float, cpus: set[int] | None = None, warmup: float = 0.0) -> None:
+    """Post for `warmup` + `duration` seconds from `start_at`; only the requests sent after the warm-up count."""
     common.pin(0, cpus)
 
     async def run() -> dict[str, Any]:
@@ -46,21 +47,25 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
         async def one(i: int) -> None:
             http = await pool.get()
             t = time.perf_counter()
+            counted = t - t0 >= warmup
             try:
                 st, _, _ = await http.request("POST", f"/api/threads/{threads[i % len(threads)]}/posts",
                                               {"body": f"bench:{time.time_ns()} write {i} some text"})
-                codes[str(st)] = codes.get(str(st), 0) + 1
+                if counted:
+                    codes[str(st)] = codes.get(str(st), 0) + 1
             except Exception as exc:
-                codes[type(exc).__name__] = codes.get(type(exc).__name__, 0) + 1
+                if counted:
+                    codes[type(exc).__name__] = codes.get(type(exc).__name__, 0) + 1
                 http.close()
-            lat.append((time.perf_counter() - t) * 1000)
-            sent.append(time.time() - (time.perf_counter() - t))
+            if counted:
+                lat.append((time.perf_counter() - t) * 1000)
+                sent.append(time.time() - (time.perf_counter() - t))
             pool.put_nowait(http)
         await asyncio.sleep(max(0.0, start_at - time.time()))
         t0 = time.perf_counter()
         if rate > 0:
             tasks = []
-            for i in range(int(rate * duration)):
+            for i in range(int(rate * (warmup + duration))):
                 delay = t0 + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -69,11 +74,12 @@ def _poster(conn: Any, port: int, cookies: list[str], threads: list[int], rate: 
         else:
             async def worker(k: int) -> None:
                 i = k
-                while time.perf_counter() - t0 < duration:
+                while time.perf_counter() - t0 < warmup + duration:
                     await one(i)
                     i += concurrency
             await asyncio.gather(*(worker(k) for k in range(concurrency)))
-        return {"lat": lat.tobytes(), "sent": sent.tobytes(), "codes": codes, "elapsed": time.perf_counter() - t0}
+        return {"lat": lat.tobytes(), "sent": sent.tobytes(), "codes": codes,
+                "elapsed": time.perf_counter() - t0 - warmup}
     conn.send(asyncio.run(run()))
 
 
@@ -166,6 +172,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--rate", type=float, default=1000, help="replies/s offered (0 = closed loop)")
     p.add_argument("--concurrency", type=int, default=64, help="connections (in flight at most) in all")
     p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--warmup", type=float, default=0,
+                   help="seconds of posting at the same rate before the measured --duration (a fresh server's pool "
+                        "fills and its statements are planned then); not counted in any figure")
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--users", type=int, default=16)
     p.add_argument("--procs", type=int, default=2)
@@ -287,11 +296,11 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
             r, w = ctx.Pipe(False)
             pr = ctx.Process(target=_poster, args=(w, srv.port, cookies[k::a.procs] or cookies, forum["threads"],
                                                    a.rate / a.procs, max(1, a.concurrency // a.procs), a.duration,
-                                                   start_at, load_cpus), daemon=True)
+                                                   start_at, load_cpus, a.warmup), daemon=True)
             pr.start()
             pipes.append(r)
             procs.append(pr)
-        time.sleep(max(0.0, start_at - time.time()))
+        time.sleep(max(0.0, start_at + a.warmup - time.time()))  # the warm-up's requests and CPU do not count
         run_from = time.time()
         prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
         backends = common.BackendCpu(env.db_url).start()
