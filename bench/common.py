@@ -115,6 +115,18 @@ class BackendCpu:
         return total
 
 
+def tree_cpu(ps: psutil.Process) -> float:
+    """CPU seconds (user + system) of a process and every process under it, now."""
+    total = 0.0
+    for p in [ps, *ps.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 def pin(pid: int, cpus: set[int] | None) -> None:
     if cpus:
         try:

@@ -40,15 +40,7 @@ sys.path.insert(0, str(common.ROOT / "tests" / "replica"))
 def tree_cpu(pgdata: Path) -> float:
     """CPU seconds of a postmaster and every backend under it."""
     pid = int((pgdata / "postmaster.pid").read_text().split()[0])
-    main = psutil.Process(pid)
-    total = 0.0
-    for p in [main, *main.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
+    return common.tree_cpu(psutil.Process(pid))
 
 
 async def writer_lag(port: int, cookie: str, thread_id: int, n: int) -> dict[str, Any]:

@@ -47,17 +47,6 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def _tree_cpu(ps: psutil.Process) -> float:
-    total = 0.0
-    for p in [ps, *ps.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
-
 def one_start(env: dict[str, str], cwd: Path) -> dict[str, float]:
     port = free_port()
     t0 = time.perf_counter()
@@ -73,14 +62,14 @@ def one_start(env: dict[str, str], cwd: Path) -> dict[str, float]:
                 raise RuntimeError("parley serve did not become ready in 60 s")
             time.sleep(0.02)
         wall = time.perf_counter() - t0
-        cpu = _tree_cpu(ps)
+        cpu = common.tree_cpu(ps)
         main = ps.cpu_times()
         # What a start costs in all: work a start leaves running after the first 200 (a thread, a task) is
         # paid too. Settled = the tree's CPU once it has grown by under 10 ms in 0.5 s (at most 10 s).
         settled, deadline = cpu, time.perf_counter() + 10
         while time.perf_counter() < deadline:
             time.sleep(0.5)
-            now = _tree_cpu(ps)
+            now = common.tree_cpu(ps)
             grew, settled = now - settled, now
             if grew < 0.01:
                 break
