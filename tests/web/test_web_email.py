@@ -4,6 +4,7 @@ preferences, and the unsubscribe page whose button does what a GET never does.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,14 @@ def test_settings_preferences_and_the_unsubscribe_page(readers: Any, smtp: SmtpS
     expect(page.get_by_test_id("prefs-form").get_by_test_id("form-error")).to_have_text("Saved.")
     page.get_by_test_id("prefs-email_notifications-always").check()
     expect(page.get_by_test_id("prefs-email_notifications-always")).to_be_checked()
-    me = reader.context.request.get("/api/me/preferences").json()["preferences"]
-    assert me == {"email_notifications": "always", "digest": "daily"}
+    # The radio is checked at once, its save answers later (the form already says "Saved." from the digest's):
+    # read the server's preferences until the save has landed, a bounded wait (CI once read them before it).
+    want = {"email_notifications": "always", "digest": "daily"}
+    deadline = time.monotonic() + 15
+    while (me := reader.context.request.get("/api/me/preferences").json()["preferences"]) != want \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert me == want
     # A notification mail, and its unsubscribe link opened in the page.
     verify = link(smtp.wait_for(address)[0], "/verify-email")
     assert Api(site.base_url).post("/api/email/verify", json={"token": verify.split("token=")[1]}).status_code == 200
