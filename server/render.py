@@ -78,13 +78,13 @@ LINK_REL = "nofollow ugc noopener"
 # Characters that show as nothing: controls, format characters (zero-width space, joiners, word joiner,
 # BOM…), separators, combining marks on their own, private use/unassigned, and the blank letters that
 # Unicode classifies as visible (Braille blank, Hangul fillers, halfwidth filler).
-_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"}
-_BLANK_LETTERS = {"\u2800", "\u3164", "\u115f", "\u1160", "\uffa0", "\u17b4", "\u17b5"}
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp", "Mn", "Me"})
+BLANK_LETTERS = {"\u2800", "\u3164", "\u115f", "\u1160", "\uffa0", "\u17b4", "\u17b5"}
 
 
 def is_invisible(text: str) -> bool:
     """True when every character of `text` shows as nothing (the empty string included)."""
-    return all(ch.isspace() or ch in _BLANK_LETTERS or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+    return all(ch.isspace() or ch in BLANK_LETTERS or unicodedata.category(ch) in INVISIBLE_CATEGORIES
                for ch in text)
 
 
@@ -94,7 +94,7 @@ def is_invisible(text: str) -> bool:
 # non-joiner, word joiner, soft hyphen, BOM, tags…), every control (Cc: newlines, tabs, escapes), line and
 # paragraph separators, lone surrogates and the blank letters. A name needing a joiner (some Persian and Indic
 # spellings, emoji sequences) is written without it: a name is a label, and @username is shown beside it.
-_NAME_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Titles are free text, where right-to-left marks and joiners have their place; only the explicit direction
 # controls, which reorder whatever follows them (embeddings, overrides, isolates and their terminators), are
 # refused. The page also isolates every title and name (<bdi>, dir=auto).
@@ -102,7 +102,7 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 
 def refused_in_name(ch: str) -> bool:
-    return ch in _BLANK_LETTERS or unicodedata.category(ch) in _NAME_REFUSED_CATEGORIES
+    return ch in BLANK_LETTERS or unicodedata.category(ch) in NAME_REFUSED_CATEGORIES
 
 
 def refused_in_title(ch: str) -> bool:

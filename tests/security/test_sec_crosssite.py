@@ -139,8 +139,8 @@ def test_ws_handshake_with_own_origin_is_accepted(server: Any) -> None:
 def test_security_headers_everywhere(server: Any, path: str) -> None:
     """Pages, static files, API answers and errors all carry CSP (no unsafe-inline, frame-ancestors 'none'),
     nosniff, a Referrer-Policy and X-Frame-Options."""
-    # A bound, not a speed: the first GET /api/openapi.json of a process builds the document (~0.7 s of CPU,
-    # docs/api.md), which took over httpx's 5 s default on a loaded CI machine.
+    # A bound, not a speed: the first GET /api/openapi.json of a process builds the document (docs/api.md; it
+    # once took ~1.3 s of CPU and passed httpx's 5 s default on a loaded CI machine).
     r = httpx.get(server.url + path, timeout=60)
     csp = r.headers["content-security-policy"]
     directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
