@@ -7,7 +7,8 @@ failure policy, and nothing else in the request path calls the broker:
 1. thread events, to `thread:{id}` (stored first: a lost publish is backfilled by every hub from
    thread_events, ARCHITECTURE rule 1);
 2. notifications and unread counts, to the recipients' user channels, or as one batch for a large
-   fan-out (stored first: a recipient reads them over HTTP);
+   fan-out (stored first: a recipient reads them over HTTP); the batch goes in the events' own write to
+   the broker (one round trip for a reply: bench/README.md "One round trip to Redis per reply");
 3. other frames for one user's sockets (e.g. moderators' flag counts);
 4. the end of sessions: their sockets close with 4001 on every process (the rows are gone first: every
    hub's session sweep closes them too when this is lost);
@@ -45,9 +46,15 @@ PUBLISH_BATCH = 256  # user-channel publishes per pipeline round trip
 
 async def after_commit(st: AppState, written: Written[Any]) -> None:
     """Publish everything `written` caused. Call it after COMMIT, never before; it never raises."""
+    # A large fan-out's one batch message needs no query: it goes in the events' write to the broker (one
+    # round trip instead of two, after the events, as before). A small one reads the unread counts first, so
+    # the events go out alone before that query.
+    batch = _batch(written)
     if written.events:
-        await publish_events(st, written.events)
-    if written.notified or written.recount:
+        await publish_events(st, written.events, [(st.channels.users, batch)] if batch is not None else [])
+    elif batch is not None:
+        await _guarded("notifications", userchannel.publish_batch(st.broker, st.channels, batch))
+    if batch is None and (written.notified or written.recount):
         await _guarded("notifications", publish_notifications(st, written))
     if written.user_frames:
         await publish_user_frames(st, written.user_frames)
@@ -78,30 +85,36 @@ def failed(effect: str, exc: BaseException, what: str = "") -> None:
                 f" ({what})" if what else "", exc)
 
 
-async def publish_events(st: AppState, events: list[Event]) -> None:
-    """Hand committed event frames to the broker, in order. A failed publish loses nothing: every
-    process's hub notices the gap in seq (or its reconnect backfill) and reads thread_events."""
+async def publish_events(st: AppState, events: list[Event], batch: list[tuple[str, bytes]]) -> None:
+    """Hand committed event frames to the broker, in order, followed by `batch` (a large fan-out's
+    notifications, or nothing), all in one publish_many: one write and one wait on Redis. The broker tries
+    every message; a failure is counted against the events and the batch alike (which of them failed is not
+    told apart: both are stored first). A failed publish loses nothing: every process's hub notices the gap in
+    seq (or its reconnect backfill) and reads thread_events; a recipient reads the notifications over HTTP."""
     for event in events:
         st.hub.note_commit(event.thread_id, event.seq)
-        try:
-            await st.broker.publish(st.channels.thread(event.thread_id), event.frame)
-            metrics.EVENTS_PUBLISHED.inc()
-        except Exception as exc:
-            metrics.PUBLISH_FAILURES.inc()
-            failed("events", exc, f"thread {event.thread_id} seq {event.seq}")
+    try:
+        await st.broker.publish_many([*((st.channels.thread(e.thread_id), e.frame) for e in events), *batch])
+        metrics.EVENTS_PUBLISHED.inc(len(events))
+    except Exception as exc:
+        metrics.PUBLISH_FAILURES.inc(len(events))
+        failed("events", exc, ", ".join(f"thread {e.thread_id} seq {e.seq}" for e in events))
+        if batch:
+            failed("notifications", exc, "one batch")
+
+
+def _batch(written: Written[Any]) -> bytes | None:
+    """A large fan-out's notifications (a response in a thread with many followers) as ONE batch message for
+    the process-wide channel (userchannel.batch): one PUBLISH and no count query here; each process reads the
+    counts of its own online recipients. None for a small fan-out, or notifications not of one post."""
+    if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
+        return userchannel.batch(written.notified, written.recount)
+    return None
 
 
 async def publish_notifications(st: AppState, written: Written[Any]) -> None:
-    """Each new notification to its recipient, and the new count to those it changed for.
-
-    A large fan-out (a response in a thread with many followers) is ONE batch on the process-wide
-    channel (userchannel.batch): one PUBLISH and no count query here; each process reads the counts
-    of its own online recipients. A small one is published per user, with the counts read here."""
-    if len(written.notified) + len(written.recount) >= userchannel.BROADCAST_MIN:
-        message = userchannel.batch(written.notified, written.recount)
-        if message is not None:
-            await userchannel.publish_batch(st.broker, st.channels, message)
-            return
+    """Each new notification to its recipient, and the new count to those it changed for: a small fan-out
+    (a large one is a batch, _batch), published per user with the counts read here."""
     users = sorted({n["user_id"] for n in written.notified} | written.recount)
     counts = await notification_store.unread_counts(st.pool, users)
     frames = [(n["user_id"], wire.notification(n["notification"], counts.get(n["user_id"], 0)))

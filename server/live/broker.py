@@ -56,9 +56,16 @@ class Broker(ABC):
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
         """Publish several (channel, message) pairs, in order; a backend may send them in one round trip
-        (user-channel fan-out of one post's notifications). Raises if any failed."""
+        (one reply's events and notifications). Tries every one, as Redis does with a pipeline (one
+        failing channel does not keep the others' messages back); raises the first failure at the end."""
+        first: Exception | None = None
         for channel, message in items:
-            await self.publish(channel, message)
+            try:
+                await self.publish(channel, message)
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     @abstractmethod
     async def subscribe(self, channel: str) -> None: ...

@@ -108,6 +108,7 @@ class FailingBroker(MemoryBroker):
         super().__init__()
         self.failing = failing
         self.sent: list[tuple[str, bytes]] = []
+        self.rounds: list[int] = []  # the size of each publish_many: one per round trip to Redis
 
     async def publish(self, channel: str, message: bytes) -> None:
         if self.failing in channel:
@@ -115,8 +116,8 @@ class FailingBroker(MemoryBroker):
         self.sent.append((channel, message))
 
     async def publish_many(self, items: list[tuple[str, bytes]]) -> None:
-        for channel, message in items:
-            await self.publish(channel, message)
+        self.rounds.append(len(items))
+        await super().publish_many(items)  # the base's: every item tried, the first failure raised
 
 
 class Hub:
@@ -146,3 +147,28 @@ async def test_after_commit_never_fails_the_writer_and_tries_every_effect():
     channels = [c for c, _ in broker.sent]
     assert channels == [st.channels.thread(2), st.channels.user(42)]
     assert st.hub.commits == [(1, 5), (2, 9)]  # every commit noted, published or not (the hub backfills)
+
+
+async def test_a_large_fan_out_goes_out_with_the_events_in_one_round_trip():
+    """A reply notifying BROADCAST_MIN users: its events and the one batch message are one publish_many, events
+    first; when it fails, both effects are counted as failed and the hub still notes the commit."""
+    from server.live import userchannel
+    from server.store.notifications import Notified
+
+    assert userchannel.BROADCAST_MIN <= 20
+    notification = {"id": 1, "kind": "reply", "created_at": "2026-12-06T00:00:00Z", "actor": {"id": 1},
+                    "thread": {"id": 3, "title": "t"}, "post_id": 8}
+    notified = [{"user_id": uid, "notification": {**notification, "id": uid}} for uid in range(100, 120)]
+    for failing, sent in (("nothing", 2), ("thread:3", 1)):
+        broker = FailingBroker(failing=failing)
+        st = St(broker)
+        before = [metrics.EFFECT_FAILURES.labels(e)._value.get() for e in ("events", "notifications")]
+        written: Written[None] = Written(None, events=[Event(3, 4, event_frame(3, 4, "post.created", b"{}"))],
+                                         notified=notified)
+        assert not isinstance(written.notified, Notified)  # the generic batch path (userchannel.batch)
+        await effects.after_commit(st, written)  # type: ignore[arg-type]
+        assert broker.rounds == [2]
+        assert [c for c, _ in broker.sent] == [st.channels.thread(3), st.channels.users][2 - sent:]
+        after = [metrics.EFFECT_FAILURES.labels(e)._value.get() for e in ("events", "notifications")]
+        assert [a - b for a, b in zip(after, before)] == ([0, 0] if sent == 2 else [1, 1])
+        assert st.hub.commits == [(3, 4)]
