@@ -494,4 +494,10 @@ def _route_name(scope: Any) -> str:
 
 
 def create_app(settings: config.Settings | None = None) -> Parley:
-    return Parley(settings if settings is not None else config.load())
+    """The app. Without `settings` (uvicorn's factory call in `parley serve`: this process's own app) they are
+    read from the environment and the process-wide ones applied too (the password hasher's cost); an app built
+    from given settings (the in-process tests) leaves the process as it is."""
+    if settings is None:
+        settings = config.load()
+        auth.use_settings(settings)
+    return Parley(settings)

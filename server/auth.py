@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -25,12 +26,29 @@ API_KEY = "parley.api_key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # argon2id at OWASP's recommended minimum (19 MiB, 2 passes, 1 lane): ~30-60 ms here, so a sign-in
 # storm cannot starve a 2-core server, still far beyond GPU-friendly hashing. Old hashes with other
-# parameters keep verifying; check_needs_rehash() upgrades them at the next sign-in.
+# parameters keep verifying (argon2 reads them from the hash); check_needs_rehash() upgrades them at the next
+# sign-in. PARLEY_PASSWORD_HASH_MEMORY_KIB changes the memory (use_settings): tests only.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Compared against when a username does not exist, so a miss costs as much as a hit: the hash of a throw-away
 # password at _hasher's parameters, written out rather than hashed at import, which cost every process start
 # ~40 ms of CPU (tests/test_startup.py checks the parameters still match _hasher's).
 _DUMMY_HASH = "$argon2id$v=19$m=19456,t=2,p=1$PcPXh9AkL8+2E/I40YO7WQ$maoQLyWLEKDX/4T142ohlCgrJu0Ikcwgwx9bpygIgZw"
+_dummy = _DUMMY_HASH
+
+
+def use_settings(settings: Settings) -> None:
+    """Hash new passwords with the memory PARLEY_PASSWORD_HASH_MEMORY_KIB says (once, at start: the server and
+    the CLI's user commands). Below OWASP's minimum a warning is logged: that is for test suites."""
+    global _hasher, _dummy
+    kib = settings.password_hash_memory_kib
+    if kib == _hasher.memory_cost:
+        return
+    _hasher = PasswordHasher(time_cost=2, memory_cost=kib, parallelism=1)
+    _dummy = _hasher.hash(secrets.token_urlsafe(16))  # a miss still costs what a hit does
+    if kib < 19456:
+        logging.getLogger("parley").warning(
+            "PARLEY_PASSWORD_HASH_MEMORY_KIB=%d is below OWASP's minimum for argon2id (19456): new password "
+            "hashes are cheap to guess. Use it for tests only.", kib)
 
 
 async def hash_password(password: str) -> str:
@@ -40,7 +58,7 @@ async def hash_password(password: str) -> str:
 async def verify_password(password_hash: str | None, password: str) -> bool:
     def check() -> bool:
         try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            return _hasher.verify(password_hash or _dummy, password) and password_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
     return await asyncio.to_thread(check)

@@ -287,8 +287,9 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
         async def run() -> None:
             import asyncpg
 
-            from .auth import hash_password
+            from .auth import hash_password, use_settings
             from .errors import Conflict
+            use_settings(settings)
             from .store import users
             conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:
@@ -325,8 +326,9 @@ def cmd_user_passwd(args: argparse.Namespace, settings: config.Settings) -> None
         async def run() -> None:
             import asyncpg
 
-            from .auth import hash_password
+            from .auth import hash_password, use_settings
             from .store import sessions, users
+            use_settings(settings)
             password_hash = await hash_password(password)
             conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:

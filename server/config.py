@@ -96,6 +96,9 @@ class Settings:
     max_connections_per_ip: int = 2000
     demo_on_empty: bool = True
     db_pool_size: int = 20
+    # argon2id's memory per password hash (KiB). OWASP's minimum is the default; less is for test suites, which
+    # make thousands of accounts (as Django's docs advise a fast hasher for tests): start-up logs a warning.
+    password_hash_memory_kib: int = 19456
     # Prepared statements asyncpg keeps per connection (its default, 100); 0 for PgBouncer in transaction
     # mode before 1.21 (docs/operations.md "PgBouncer in transaction mode"): unnamed statements only.
     db_statement_cache: int = 100
@@ -381,6 +384,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
         kw["body_timeout_seconds"] = _number("PARLEY_BODY_TIMEOUT_SECONDS", raw, float, 0.5, 300)
     if (raw := get("PARLEY_DB_POOL_SIZE")) is not None:
         kw["db_pool_size"] = int(_number("PARLEY_DB_POOL_SIZE", raw, int, 2, 1000))
+    if (raw := get("PARLEY_PASSWORD_HASH_MEMORY_KIB")) is not None:
+        kw["password_hash_memory_kib"] = int(_number("PARLEY_PASSWORD_HASH_MEMORY_KIB", raw, int, 8, 4 * 1024 * 1024))
     if (raw := get("PARLEY_DB_STATEMENT_CACHE")) is not None:
         kw["db_statement_cache"] = int(_number("PARLEY_DB_STATEMENT_CACHE", raw, int, 0, 10000))
     if (raw := get("PARLEY_DATABASE_REPLICA_URLS")) is not None:

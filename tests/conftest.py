@@ -19,6 +19,14 @@ import pytest
 from support.databases import clear_rate_limits, create_database, create_empty_database, drop_database
 from support.processes import ROOT, RedisServer, ServerProcess, compile_tree
 
+# Every process the suite starts (servers, the CLI) hashes passwords with argon2id at 64 KiB instead of the
+# server's 19 MiB: the suite makes ~2,300 accounts and sign-ins, ~31 ms of CPU each at the server's cost (~70 s a
+# run). What the tests check does not depend on the cost: a hash carries its parameters, so every hash verifies
+# either way (tests/unit/test_password_cost.py checks the setting; tests/test_cli.py runs the CLI at the
+# server's cost; the session races run their server at it, where the hashes' queueing is part of the race).
+# Export PARLEY_PASSWORD_HASH_MEMORY_KIB=19456 to run the suite at the server's cost.
+os.environ.setdefault("PARLEY_PASSWORD_HASH_MEMORY_KIB", "64")
+
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:

@@ -18,6 +18,8 @@ import httpx
 import psutil
 import pytest
 
+from support.api import Api
+from support.databases import db_fetchval
 from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,3 +324,19 @@ def test_user_add_refusals_are_one_line_exit_2(fresh_db, tmp_path, args, stdin, 
     r = run(args, env, stdin=stdin)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stderr.count("\n") == 1 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_the_password_hash_memory_setting_reaches_the_served_app(fresh_db, tmp_path, spawn):
+    """`parley serve` with PARLEY_PASSWORD_HASH_MEMORY_KIB hashes new passwords at that memory and warns once at
+    start; without it (the CLI's `user add` here) the hash is at the server's cost, and both sign in."""
+    server = spawn(DATABASE_URL=fresh_db, PARLEY_PASSWORD_HASH_MEMORY_KIB="64")
+    api = Api(server.url).sign_up()
+    stored = db_fetchval(fresh_db, "SELECT password_hash FROM users WHERE id = $1", api.user["id"])
+    assert stored.startswith("$argon2id$v=19$m=64,t=2,p=1$"), stored
+    assert server.output().count("PARLEY_PASSWORD_HASH_MEMORY_KIB=64 is below OWASP's minimum") == 1
+    env = base_env(PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL=fresh_db)
+    assert run(["user", "add", "strong_one"], env, stdin="a long enough password\n").returncode == 0
+    strong = db_fetchval(fresh_db, "SELECT password_hash FROM users WHERE username = 'strong_one'")
+    assert strong.startswith("$argon2id$v=19$m=19456,t=2,p=1$"), strong
+    ok = httpx.post(server.url + "/api/session", json={"username": "strong_one", "password": "a long enough password"})
+    assert ok.status_code == 200, ok.text

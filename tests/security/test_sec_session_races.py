@@ -27,7 +27,8 @@ WITHIN = 8.0  # the contract's bound for closing a socket is 5 s
 
 @pytest.fixture()
 def site(spawn: Any) -> Any:
-    return spawn()
+    """A server hashing at its real cost (tests/conftest.py makes the suite's cheaper): the change's hashes queue."""
+    return spawn(PARLEY_PASSWORD_HASH_MEMORY_KIB="19456")
 
 
 async def race(site: Any, name: str, password: str, change: Callable[[httpx.AsyncClient], Awaitable[httpx.Response]],

@@ -28,13 +28,13 @@ def cheap_password_hashes() -> Iterator[None]:
     from argon2 import PasswordHasher
 
     from server import auth
-    saved = auth._hasher, auth._DUMMY_HASH
+    saved = auth._hasher, auth._dummy
     auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    auth._DUMMY_HASH = auth._hasher.hash("not a password, only for timing")
+    auth._dummy = auth._hasher.hash("not a password, only for timing")
     try:
         yield
     finally:
-        auth._hasher, auth._DUMMY_HASH = saved
+        auth._hasher, auth._dummy = saved
 
 
 @pytest.fixture(scope="session")

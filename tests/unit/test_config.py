@@ -32,6 +32,8 @@ def test_values_are_cast(tmp_path):
     assert s.allowed_origins == ("https://a.example", "http://b.example:8080")
     assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8"] and s.secret == "s" * 20
     assert s.search_timeout_seconds == 0.5 and load(tmp_path).search_timeout_seconds == 0.8
+    assert load(tmp_path).password_hash_memory_kib == 19456
+    assert load(tmp_path, PARLEY_PASSWORD_HASH_MEMORY_KIB="64").password_hash_memory_kib == 64
 
 
 def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
@@ -48,6 +50,7 @@ def test_a_dotenv_file_fills_in_what_the_environment_does_not_set(tmp_path):
     ("PARLEY_ALLOWED_ORIGINS", "forum.example"), ("PARLEY_TRUSTED_PROXIES", "10.0.0.300"),
     ("PARLEY_LOG_FORMAT", "xml"), ("PARLEY_WS_MAX_PENDING_BYTES", "10"), ("PARLEY_DB_POOL_SIZE", "1"),
     ("PARLEY_DB_STATEMENT_CACHE", "-1"), ("PARLEY_DB_STATEMENT_CACHE", "none"),
+    ("PARLEY_PASSWORD_HASH_MEMORY_KIB", "4"), ("PARLEY_PASSWORD_HASH_MEMORY_KIB", "19MiB"),
     ("PARLEY_PRESENCE_GRACE_SECONDS", "99"), ("PARLEY_REDIS_CLUSTER", "on"), ("PARLEY_SEARCH_TIMEOUT_SECONDS", "0"),
     ("PARLEY_SEARCH_TIMEOUT_SECONDS", "soon"), ("PARLEY_PUBLIC_URL", "forum.example"),
     ("PARLEY_PUBLIC_URL", "ftp://forum.example"), ("PARLEY_SMTP_URL", "http://mail.example"),
