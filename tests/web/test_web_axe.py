@@ -82,6 +82,8 @@ def test_every_view_passes_axe(site: Site, readers: Any, pg_url: str, axe_source
     make_moderator(pg_url, mod_user["username"])
     mod.page.goto(f"/t/{resp['thread_id']}")
     mod.page.locator('[data-testid="bookmark"]').first.click()
+    # The PUT has landed once the toast shows: navigating away before could cancel it (CI once found no bookmark).
+    expect(mod.page.locator('[data-testid="toast"]')).to_contain_text("Bookmarked")
     for path in ["/", f"/t/{tid}", "/settings", "/review", f"/u/{user['username']}", f"/t/{dup}",
                  f"/u/{mod_user['username']}", f"/c/{site.category()}"]:
         mod.page.goto(path)
