@@ -289,8 +289,8 @@ def cmd_user_add(args: argparse.Namespace, settings: config.Settings) -> None:
 
             from .auth import hash_password, use_settings
             from .errors import Conflict
-            use_settings(settings)
             from .store import users
+            use_settings(settings)
             conn = await asyncpg.connect(url, statement_cache_size=settings.db_statement_cache)
             try:
                 await users.create(conn, args.name, args.display_name or args.name, await hash_password(password),
