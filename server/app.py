@@ -219,7 +219,7 @@ async def metrics_endpoint(request: Request) -> Response:
 
 async def openapi_endpoint(request: Request) -> Response:
     # Built on the first request, off the event loop: the build scans Unicode for the text rules' character
-    # classes (~0.7 s of CPU), which a start does not pay for a document most processes are never asked for.
+    # classes (~0.25 s of CPU), which a start does not pay for a document most processes are never asked for.
     return Response(await asyncio.to_thread(openapi.encoded), media_type="application/json")
 
 

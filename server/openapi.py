@@ -646,6 +646,6 @@ def document() -> dict[str, Any]:
 @cache
 def encoded() -> bytes:
     """The document as JSON, built once per process on the first GET /api/openapi.json (its character classes
-    take ~0.7 s of CPU, which a start no longer pays: most processes are never asked). Only the bytes are kept,
+    take ~0.25 s of CPU, which a start no longer pays: most processes are never asked). Only the bytes are kept,
     not the dict: its ~4,500 containers would otherwise stay in every full collection's walk."""
     return msgspec.json.encode(_build())
