@@ -292,7 +292,10 @@ CREATE TABLE IF NOT EXISTS thread_reads (
 -- post that causes them; deleted (withdrawn) with the post or its thread.
 CREATE TABLE IF NOT EXISTS notifications (
     id         bigserial PRIMARY KEY,
-    user_id    bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    -- No foreign key on user_id (0019): checked once per recipient, it cost a reply to a followed thread a query and
+    -- a shared lock on each recipient's users row. Recipients are read from tables keyed to users in the writer's
+    -- statement; a users row deleted by hand takes its notifications along (users_deleted, below).
+    user_id    bigint NOT NULL,
     kind       text NOT NULL CHECK (kind IN ('response', 'comment', 'mention', 'accepted', 'followed', 'tagged')),
     -- No foreign keys on actor_id, thread_id, post_id (0018): checked once per row, they cost a reply to a followed
     -- thread most of its checks, and name rows the writer has just written or locked and that are never deleted.
@@ -308,6 +311,15 @@ CREATE TABLE IF NOT EXISTS notifications (
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id, id DESC);
 CREATE INDEX IF NOT EXISTS notifications_unread ON notifications (user_id) WHERE NOT read;
 CREATE INDEX IF NOT EXISTS notifications_mail_due ON notifications (created_at) WHERE mail = 'due';
+
+-- A users row deleted by hand (Parley never deletes one) takes its notifications along: one DELETE per statement.
+CREATE OR REPLACE FUNCTION parley_users_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM notifications n USING gone g WHERE n.user_id = g.id;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER users_deleted AFTER DELETE ON users REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION parley_users_deleted();
 
 -- Single-use tokens of verification and reset mails, kept only as a SHA-256 (0010). A reset token works
 -- only at the credential epoch it was made at.
