@@ -294,13 +294,16 @@ def reference_proc(port: int | None = None, cpus: set[int] | None = None) -> Pro
                               "--redis", redis_url()], {}, port, cpus, ready=None)
 
 
-def floor_proc(db_url: str, author: int, port: int | None = None, cpus: set[int] | None = None,
-               pool: int = 20, reset: bool = True, ordered: bool = False) -> Proc:
+def floor_proc(db_url: str, author: int | list[int], port: int | None = None, cpus: set[int] | None = None,
+               pool: int = 20, reset: bool = True, ordered: bool = False, statement: bool = False) -> Proc:
     """bench/write_floor.py: the write path's floor on the same database and Redis as parley_proc's."""
     port = port or free_port()
+    authors = [author] if isinstance(author, int) else author
     return Proc("floor", [sys.executable, "-m", "bench.write_floor", "--port", str(port), "--database", db_url,
-                          "--redis", redis_url(), "--author", str(author), "--pool", str(pool),
-                          *([] if reset else ["--no-reset"]), *(["--ordered"] if ordered else [])], {}, port, cpus)
+                          "--redis", redis_url(), *(x for a in authors for x in ("--author", str(a))),
+                          "--pool", str(pool), *([] if reset else ["--no-reset"]),
+                          *(["--ordered"] if ordered else []), *(["--statement"] if statement else [])],
+                {}, port, cpus)
 
 
 # -- a small keep-alive HTTP/1.1 client (cheap enough to generate 1000s of requests/s) --------------

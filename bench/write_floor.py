@@ -21,6 +21,13 @@ gaps, in commit order): the seq is taken inside the transaction by `UPDATE threa
 seq`, whose row lock orders the thread's writers until COMMIT, as Parley's reply does (store/events.take_seq).
 That is the floor of a server that must give every watcher the thread's events in one gap-free order.
 
+With `--statement` the floor runs Parley's own reply statement (server/store/posts.py `_CREATE_RESPONSE`, one
+autocommitted statement, as Parley's pool runs it) in place of its two INSERTs, by the `--author` users in turn
+(Parley's posters are several users, and who has replied decides who follows and is notified): the same rows as a
+Parley reply (post, revision, event, follow, read mark, notifications, webhook queue, draft) and the same
+PostgreSQL work, with none of Parley's Python around it. It publishes the event frame only. Parley ÷ this floor is
+what Parley's server does around its statement; this floor ÷ the plain one is what the rows Parley writes cost.
+
 No session (every reply is by `--author`), no rate limit, no revisions, follows, read marks, notifications,
 webhooks, idempotency keys, drafts, mentions, trust checks, metrics or middleware: those are what Parley does
 beyond the floor. uvicorn runs with `parley serve`'s settings (httptools, its default loop, no access log,
@@ -46,6 +53,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from server.render import parser, sanitize
+from server.store import posts
 
 _md = parser()  # server/render.py builds it on first use; the floor builds it at import
 
@@ -56,10 +64,12 @@ _INSERT_EVENT = "INSERT INTO thread_events (thread_id, seq, name, data) VALUES (
 
 
 class Floor:
-    def __init__(self, database: str, redis_url: str, author: int, pool_size: int, reset: bool = True,
-                 ordered: bool = False) -> None:
-        self.database, self.redis_url, self.author, self.pool_size = database, redis_url, author, pool_size
-        self.reset, self.ordered = reset, ordered
+    def __init__(self, database: str, redis_url: str, authors: list[int], pool_size: int, reset: bool = True,
+                 ordered: bool = False, statement: bool = False) -> None:
+        self.database, self.redis_url, self.authors, self.pool_size = database, redis_url, authors, pool_size
+        self.author = authors[0]
+        self.reset, self.ordered, self.statement = reset, ordered, statement
+        self.turn = 0
         self.pool: asyncpg.Pool | None = None
         self.redis: aioredis.Redis | None = None
         self.seq: dict[int, int] = {}
@@ -84,6 +94,8 @@ class Floor:
         except (msgspec.DecodeError, KeyError, TypeError):
             return Response(b'{"error":{"code":"invalid"}}', 422, media_type="application/json")
         html = sanitize(_md.render(text))
+        if self.statement:
+            return await self.parley_statement(thread_id, text, html)
         try:
             seq = 0 if self.ordered else await self.next_seq(thread_id)
         except LookupError:
@@ -100,6 +112,22 @@ class Floor:
                     "created_at": row["created_at"].isoformat(), "seq": seq}
             data = msgspec.json.encode(post)
             await conn.execute(_INSERT_EVENT, thread_id, seq, data.decode())
+        frame = b'{"type":"event","thread":%d,"seq":%d,"name":"post.created","data":%s}' % (thread_id, seq, data)
+        await self.redis.publish(f"parley:floor:thread:{thread_id}", frame)
+        return Response(b'{"post":%s}' % data, 201, media_type="application/json")
+
+    async def parley_statement(self, thread_id: int, text: str, html: str) -> Response:
+        """Parley's one reply statement, autocommitted, by the next author in turn; the event frame published."""
+        assert self.pool is not None and self.redis is not None
+        author = self.authors[self.turn % len(self.authors)]
+        self.turn += 1
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(posts._CREATE_RESPONSE, thread_id, None, "response", author, text, html, [],
+                                      f"thread:{thread_id}")
+        if row is None:
+            return Response(b'{"error":{"code":"not_found"}}', 404, media_type="application/json")
+        data = row["data"].encode()
+        seq = row["seq"]
         frame = b'{"type":"event","thread":%d,"seq":%d,"name":"post.created","data":%s}' % (thread_id, seq, data)
         await self.redis.publish(f"parley:floor:thread:{thread_id}", frame)
         return Response(b'{"post":%s}' % data, 201, media_type="application/json")
@@ -143,14 +171,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8766)
     p.add_argument("--database", required=True, help="a database Parley migrated (the bench's)")
     p.add_argument("--redis", required=True)
-    p.add_argument("--author", type=int, required=True, help="the users.id every reply is by")
+    p.add_argument("--author", type=int, required=True, action="append",
+                   help="the users.id every reply is by (repeat: with --statement, each in turn)")
     p.add_argument("--pool", type=int, default=20, help="asyncpg pool size (Parley's default: 20)")
     p.add_argument("--no-reset", action="store_true",
                    help="no reset round trip when a connection goes back to the pool (as Parley)")
     p.add_argument("--ordered", action="store_true",
                    help="take each seq from the thread's row inside the transaction (Parley's ordering rule)")
+    p.add_argument("--statement", action="store_true",
+                   help="run Parley's own reply statement instead of the two INSERTs (the same rows as a reply)")
     a = p.parse_args(argv)
-    floor = Floor(a.database, a.redis, a.author, a.pool, reset=not a.no_reset, ordered=a.ordered)
+    floor = Floor(a.database, a.redis, a.author, a.pool, reset=not a.no_reset, ordered=a.ordered,
+                  statement=a.statement)
     # parley serve's uvicorn settings (server/cli.py cmd_serve), less what only websockets use.
     uvicorn.run(app(floor), host=a.host, port=a.port, access_log=False, proxy_headers=False, server_header=False,
                 timeout_keep_alive=30, backlog=4096, http="httptools", log_level="warning")

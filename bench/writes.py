@@ -4,10 +4,14 @@
     python -m bench.writes --rate 0 --concurrency 64 --duration 10               # closed loop: the ceiling
     python -m bench.writes --rate 200 --trust standard --spam-check              # trust on, a loopback checker
     python -m bench.writes --rate 500 --target both --pin --rounds 3              # Parley against its floor
+    python -m bench.writes --rate 500 --target all --pin --rounds 2  # and the floor running Parley's statement
 
 `--target both` runs Parley and the write floor (bench/write_floor.py: Starlette + markdown-it + nh3 + one
 asyncpg transaction + one PUBLISH, nothing else) alternately under the same posters, each on its own database;
-`--pin` puts the server on CPU 0 and the posters on CPU 1. PostgreSQL's CPU is read twice: the backends of the
+`--target statement` runs the floor with Parley's own reply statement (`write_floor.py --statement`: the same rows, none
+of Parley's Python), and `--target all` runs Parley, that floor and the plain floor in turn, which splits Parley ÷
+floor into what its rows cost (statement floor ÷ floor) and what its server does around them (Parley ÷ statement
+floor). `--pin` puts the server on CPU 0 and the posters on CPU 1. PostgreSQL's CPU is read twice: the backends of the
 run's own database (its share of the work, exactly) and every postgres process on the machine (noisy when other
 work shares the server).
 
@@ -190,8 +194,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="before/after in one run: each round runs a server with NAME=VALUE (before), then one "
                         "without it (after), each on its own database; e.g. --ab PARLEY_GC_FREEZE=off")
     p.add_argument("--rounds", type=int, default=1, help="with --ab or --target both: pairs, alternating")
-    p.add_argument("--target", choices=("parley", "floor", "both"), default="parley",
-                   help="the server under load: parley, the write floor (bench/write_floor.py), or both alternately")
+    p.add_argument("--target", choices=("parley", "floor", "statement", "both", "all"), default="parley",
+                   help="the server under load: parley, the write floor (bench/write_floor.py), the floor running "
+                        "Parley's reply statement, both (parley, floor) or all three alternately")
     p.add_argument("--pin", action="store_true", help="the server on CPU 0, the posters on CPU 1")
     p.add_argument("--floor-no-reset", action="store_true",
                    help="the floor skips asyncpg's reset round trip on release, as Parley does")
@@ -214,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         variants = [(f"before ({a.ab})", {**base, k: v}, "parley"), ("after", base, "parley")] * a.rounds
     elif a.target == "both":
         variants = [("parley", base, "parley"), ("floor", base, "floor")] * a.rounds
+    elif a.target == "all":
+        variants = [("parley", base, "parley"), ("statement", base, "statement"), ("floor", base, "floor")] * a.rounds
     elif a.rounds > 1:
         variants = variants * a.rounds
     rows, shapes, profiles = [], [], []
@@ -232,10 +239,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "profiles": profiles}
     if len(rows) > 1:
         print(common.table(rows, cols))
-    if a.target == "both" and not a.ab:
+    if a.target in ("both", "all") and not a.ab:
         result["floor_ratios"] = floor_ratios(rows)
         for r in result["floor_ratios"]:
-            print("round {round}: parley ÷ floor: server CPU {cpu:.2f}×, PG backends CPU {pg:.2f}×, "
+            print("round {round}: {pair}: server CPU {cpu:.2f}×, PG backends CPU {pg:.2f}×, "
                   "p50 {p50:.2f}×, p99 {p99:.2f}×, committed/s {rate:.2f}×".format(**r))
     if len(rows) > 1:
         result["shapes"] = shapes
@@ -244,15 +251,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def floor_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Parley ÷ floor for each (parley, floor) pair of rows of one run."""
+    """Per round (the rows from one parley row to the next): parley ÷ floor, and with a statement-floor row also
+    parley ÷ statement floor and statement floor ÷ floor."""
+    rounds: list[dict[str, dict[str, Any]]] = []
+    for row in rows:
+        if row["target"] == "parley" or not rounds:
+            rounds.append({})
+        rounds[-1][row["target"]] = row
     out = []
-    for i in range(0, len(rows) - 1, 2):
-        p, f = rows[i], rows[i + 1]
+    for n, by in enumerate(rounds, 1):
+        for top, bottom in (("parley", "floor"), ("parley", "statement"), ("statement", "floor")):
+            if top not in by or bottom not in by:
+                continue
+            p, f = by[top], by[bottom]
 
-        def q(k: str) -> float:
-            return (p[k] / f[k]) if p.get(k) and f.get(k) else float("nan")
-        out.append({"round": i // 2 + 1, "cpu": q("us_cpu_per_reply"), "pg": q("us_pg_db_cpu_per_reply"),
-                    "p50": q("p50_ms"), "p99": q("p99_ms"), "max": q("max_ms"), "rate": q("committed_per_s")})
+            def q(k: str) -> float:
+                return (p[k] / f[k]) if p.get(k) and f.get(k) else float("nan")
+            out.append({"round": n, "pair": f"{top} ÷ {bottom}", "cpu": q("us_cpu_per_reply"),
+                        "pg": q("us_pg_db_cpu_per_reply"), "p50": q("p50_ms"), "p99": q("p99_ms"),
+                        "max": q("max_ms"), "rate": q("committed_per_s")})
     return out
 
 
@@ -281,11 +298,13 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
             asyncio.run(common.db_fetch(env.db_url, "UPDATE users SET reputation = 10 WHERE NOT is_moderator"))
         if a.responses:
             asyncio.run(_fill(env.db_url, forum["threads"], forum["user"]["id"], a.responses))
-        if target == "floor":
+        if target in ("floor", "statement"):
             srv.stop()
             env.procs.remove(srv)
-            srv = env.add(common.floor_proc(env.db_url, users[0][1]["id"], cpus=server_cpus, pool=a.pool or 20,
-                                              reset=not a.floor_no_reset, ordered=a.floor_ordered))
+            authors = [u["id"] for _, u in users] if target == "statement" else users[0][1]["id"]
+            srv = env.add(common.floor_proc(env.db_url, authors, cpus=server_cpus, pool=a.pool or 20,
+                                              reset=not a.floor_no_reset, ordered=a.floor_ordered,
+                                              statement=target == "statement"))
             pub0 = 0.0
         else:
             pub0 = asyncio.run(common.metric(srv.port, "parley_events_published"))
@@ -316,14 +335,16 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
         lat, codes, elapsed = common.merge_parts(parts)
         shape = latency_shape(parts, run_from)
         ok = codes.get("201", 0)
-        stored = asyncio.run(common.db_fetch(env.db_url, "SELECT count(*) AS n FROM posts WHERE kind = 'response'"))
+        stored = asyncio.run(common.db_fetch(
+            env.db_url, "SELECT count(*) AS n, count(r.post_id) AS revisions FROM posts p"
+                        " LEFT JOIN post_revisions r ON r.post_id = p.id AND r.revision = 1 WHERE p.kind = 'response'"))
         published = (asyncio.run(common.metric(srv.port, "parley_events_published")) - pub0
                      if target == "parley" else None)
         row = {"variant": label or None, "target": target, "offered_per_s": a.rate or None,
                "concurrency": a.concurrency,
                "responses": a.responses, "committed": ok,
                "committed_per_s": ok / elapsed, **summary_ms(list(lat)), "codes": codes,
-               "stored": stored[0]["n"], "published": published, "cpu_s": cpu,
+               "stored": stored[0]["n"], "revisions": stored[0]["revisions"], "published": published, "cpu_s": cpu,
                "us_cpu_per_reply": cpu / ok * 1e6 if ok else None, "elapsed_s": elapsed,
                "server_system_share": round(sys_cpu / cpu, 3) if cpu else None,
                "us_pg_cpu_per_reply": pg / ok * 1e6 if ok else None,

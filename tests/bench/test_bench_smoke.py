@@ -88,14 +88,16 @@ def test_writes_before_and_after_with_the_stall_probe(bench_env: None) -> None:
 
 @pytest.mark.timeout(240)
 def test_writes_against_the_floor(bench_env: None) -> None:
-    """bench.writes --target both: Parley and the write floor each store every reply, with the ratios computed."""
-    result = writes.main(["--rate", "20", "--duration", "1", "--users", "2", "--threads", "2", "--target", "both",
+    """bench.writes --target all: Parley, the floor running Parley's statement and the plain floor each store every
+    reply (the first two with its revision, the plain floor without), with the three ratios computed."""
+    result = writes.main(["--rate", "20", "--duration", "1", "--users", "2", "--threads", "2", "--target", "all",
                           "--floor-no-reset", "--name", "smoke-floor"])
     rows = result["rows"]
-    assert [r["target"] for r in rows] == ["parley", "floor"]
+    assert [r["target"] for r in rows] == ["parley", "statement", "floor"]
     for row in rows:
         assert row["committed"] == row["stored"] == 20, row
         assert row["us_pg_db_cpu_per_reply"] is not None
+    assert [r["revisions"] for r in rows] == [20, 20, 0]
     assert rows[0]["published"] == 20
-    assert len(result["floor_ratios"]) == 1
+    assert [r["pair"] for r in result["floor_ratios"]] == ["parley ÷ floor", "parley ÷ statement", "statement ÷ floor"]
 
