@@ -89,6 +89,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._count(len(name) + len(value)):
             super().on_header(name, value)
 
+    def handle_websocket_upgrade(self) -> None:
+        """uvicorn's, with the request handed to Parley's websocket protocol as parsed (live/conn.py
+        handshake_request) instead of written out as bytes and parsed again; a request that check declines,
+        or another websocket protocol, goes uvicorn's way."""
+        from .live.conn import ParleyWsProtocol, handshake_request  # the live package loads after the CLI's
+        proto_class: Any = self.ws_protocol_class
+        request = (handshake_request(self.scope["method"], self.url, list(self.scope["headers"]))
+                   if isinstance(proto_class, type) and issubclass(proto_class, ParleyWsProtocol) else None)
+        if request is None:
+            super().handle_websocket_upgrade()
+            return
+        self.connections.discard(self)
+        protocol: ParleyWsProtocol = proto_class(config=self.config, server_state=self.server_state,
+                                                 app_state=self.app_state)
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.upgraded(request)
+
     def on_headers_complete(self) -> None:
         self._stop_timer()
         if self._head_refused:

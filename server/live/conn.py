@@ -20,6 +20,10 @@ a memory level of our own choosing rather than whatever the installed uvicorn
 picks (bench/README.md, "Compression and memory"), and whose control and
 continuation frames (ping, pong, fragments), which uvicorn answers or buffers
 without the app, count toward the socket's flood bucket like any other frame.
+Its handshake request arrives parsed (handshake_request(), ParleyWsProtocol.upgraded):
+uvicorn writes the request httptools has just parsed back out as bytes for
+websockets to parse a second time, which was most of a socket's handshake cost
+that was not Parley's (bench/README.md, "The socket floor").
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,7 +39,10 @@ from typing import Any
 
 from uvicorn.protocols.utils import is_ssl
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.http11 import MAX_LINE_LENGTH, MAX_NUM_HEADERS, Request
+from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 
 from ..errors import WS_1013_TRY_AGAIN_LATER
@@ -266,6 +274,16 @@ class ParleyWsProtocol(WebSocketsSansIOProtocol):
         self.server, self.client = addresses(transport)
         self.scheme = "wss" if is_ssl(transport) else "ws"
 
+    def upgraded(self, request: Request) -> None:
+        """Take the connection over with its handshake request already parsed (handshake_request()): what
+        data_received() does with the request's bytes, less parsing them. websockets' parser, which would
+        read the request line and headers first, starts at the frames instead (ServerProtocol.parse reads the
+        request, appends it to the events and goes on with Protocol.parse: that last step alone)."""
+        conn = self.conn
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+        self.handle_connect(request)
+
     def _counted(self) -> bool:
         counter = self.frame_counter
         return counter is None or self.close_sent or counter()
@@ -281,6 +299,34 @@ class ParleyWsProtocol(WebSocketsSansIOProtocol):
     def handle_cont(self, event: Any) -> None:
         if self._counted():
             super().handle_cont(event)
+
+
+# websockets' own checks of a request line's and header's bytes (http11.parse_headers).
+_TOKEN = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
+_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
+
+
+def handshake_request(method: str, url: bytes, headers: list[tuple[bytes, bytes]]) -> Request | None:
+    """The websockets Request that websockets' parser (http11.Request.parse) makes of the request uvicorn's
+    HTTP protocol parsed, made without writing it out and parsing it again; None for any request that parser
+    would refuse or that this does not check for (another method, a body, a line or a header count past its
+    limits, bytes outside its alphabets, a path not ASCII): those go the library's way, with its answers."""
+    if method != "GET" or len(headers) > MAX_NUM_HEADERS or len(url) + 16 > MAX_LINE_LENGTH:
+        return None
+    try:
+        path = url.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    parsed = Headers()
+    for name, raw in headers:
+        value = raw.strip(b" \t")
+        if (len(name) + len(raw) + 4 > MAX_LINE_LENGTH or not _TOKEN.fullmatch(name)
+                or not _VALUE.fullmatch(value)):
+            return None
+        parsed.set_insecure(name.decode("ascii"), value.decode("iso-8859-1"))
+    if "Transfer-Encoding" in parsed or not set(parsed.get_all("Content-Length")) <= {"0"}:
+        return None
+    return Request(path, parsed)
 
 
 def count_frames(send: Any, counter: Callable[[], bool] | None) -> None:
