@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bench import common, fanout, transports, uploads, writes
+from bench import common, fanout, handshake, transports, uploads, writes
 
 
 @pytest.fixture()
@@ -101,3 +101,10 @@ def test_writes_against_the_floor(bench_env: None) -> None:
     assert rows[0]["published"] == 20
     assert [r["pair"] for r in result["floor_ratios"]] == ["parley ÷ floor", "parley ÷ statement", "statement ÷ floor"]
 
+
+def test_handshake_both_ways_give_the_same_request(bench_env: None) -> None:
+    """bench.handshake: the request parsed twice and once are equal (checked before timing) and both are timed."""
+    result = handshake.main(["--rounds", "1", "--n", "200"])
+    assert len(result["rows"]) == 1  # type: ignore[arg-type]
+    row = result["rows"][0]  # type: ignore[index]
+    assert row["twice_us"] > 0 and row["once_us"] > 0
