@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 
 from websockets.http11 import Request
-from websockets.streams import StreamReader
 
 from server.live.conn import handshake_request
+from tests.support.ws import library_request
 
 from . import common
 
@@ -39,18 +39,7 @@ HEADERS = [
 
 def twice() -> Request:
     """uvicorn's handle_websocket_upgrade (the bytes) and websockets' ServerProtocol.parse (the request)."""
-    output = [b"GET", b" ", URL, b" HTTP/1.1\r\n"]
-    for name, value in HEADERS:
-        output += [name, b": ", value, b"\r\n"]
-    output.append(b"\r\n")
-    reader = StreamReader()
-    reader.feed_data(b"".join(output))
-    parser = Request.parse(reader.read_line)
-    try:
-        next(parser)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    raise AssertionError("incomplete request")
+    return library_request(b"GET", URL, HEADERS)
 
 
 def once() -> Request:

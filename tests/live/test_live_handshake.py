@@ -17,6 +17,7 @@ from websockets.http11 import Request
 
 from server.httpguard import GuardedHttpToolsProtocol
 from server.live.conn import ParleyWsProtocol, handshake_request
+from support.ws import library_request
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -109,24 +110,10 @@ _HEADERS = [(b"host", b"127.0.0.1:8000"), (b"upgrade", b"websocket"), (b"connect
             (b"cookie", b"a=1"), (b"cookie", b"b=2"), (b"x-note", b"caf\xe9 "), (b"content-length", b"0")]
 
 
-def _library(method: bytes, url: bytes, headers: list[tuple[bytes, bytes]]) -> Request:
-    """What websockets' parser makes of the request uvicorn would write out."""
-    from websockets.streams import StreamReader
-    reader = StreamReader()
-    reader.feed_data(b"".join([method, b" ", url, b" HTTP/1.1\r\n", *(n + b": " + v + b"\r\n" for n, v in headers),
-                               b"\r\n"]))
-    parser = Request.parse(reader.read_line)
-    try:
-        next(parser)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    raise AssertionError("the request was not complete")
-
-
 def test_the_parsed_request_is_the_one_the_library_would_parse() -> None:
     """handshake_request() gives the path and headers (order, repeats, Latin-1, trimmed) websockets' parser gives."""
     mine = handshake_request("GET", b"/ws?thread=7", _HEADERS)
-    theirs = _library(b"GET", b"/ws?thread=7", _HEADERS)
+    theirs = library_request(b"GET", b"/ws?thread=7", _HEADERS)
     assert mine is not None
     assert (mine.path, mine.method, list(mine.headers.raw_items())) == (
         theirs.path, theirs.method, list(theirs.headers.raw_items()))

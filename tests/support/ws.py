@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 import websockets
+from websockets.http11 import Request
+from websockets.streams import StreamReader
 
 from server import wire
 
@@ -122,3 +124,17 @@ class Watcher:
     async def close(self) -> None:
         await self.ws.close()
         self.task.cancel()
+
+
+def library_request(method: bytes, url: bytes, headers: list[tuple[bytes, bytes]]) -> Request:
+    """What websockets' own parser makes of a handshake request as uvicorn writes it out (its
+    handle_websocket_upgrade): the bytes, then websockets.http11.Request.parse over them."""
+    reader = StreamReader()
+    reader.feed_data(b"".join([method, b" ", url, b" HTTP/1.1\r\n", *(n + b": " + v + b"\r\n" for n, v in headers),
+                               b"\r\n"]))
+    parser = Request.parse(reader.read_line)
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise AssertionError("the request was not complete")
