@@ -277,7 +277,10 @@ async def test_a_flood_of_slow_bodies_does_not_delay_another_users_post(spawn: A
     each); once each has had one rendered, a fourth user's long post (which needs a worker) is answered
     before the flood's queued bodies: at most the one being rendered (and one more, for the race of
     reaching the queue) finishes in between, not the eight waiting."""
-    srv = spawn(PARLEY_RENDER_WORKERS="1", PARLEY_RENDER_BUDGET_SECONDS="20", PARLEY_RATE_LIMITS=None)
+    # The budget is the largest allowed, so the queue's wait (three budgets: 180 s) outlasts the whole flood
+    # even where a loaded CI machine renders each body ten times slower than an idle one (a 20 s budget gave
+    # a 60 s wait, and the flood's last body was answered 503 on such a machine).
+    srv = spawn(PARLEY_RENDER_WORKERS="1", PARLEY_RENDER_BUDGET_SECONDS="60", PARLEY_RATE_LIMITS=None)
     mod = Api(srv.url).sign_up()
     make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
     slug = unique("cat-")
@@ -287,7 +290,7 @@ async def test_a_flood_of_slow_bodies_does_not_delay_another_users_post(spawn: A
     normal_body = " ".join(["a long but ordinary answer about bread"] * 60)
     assert len(normal_body) > 1024  # too long to render on the loop: it needs the worker too
     users = [Api(srv.url).sign_up() for _ in range(4)]
-    clients = [httpx.AsyncClient(base_url=srv.url, cookies={"parley_session": u.session_cookie}, timeout=120)
+    clients = [httpx.AsyncClient(base_url=srv.url, cookies={"parley_session": u.session_cookie}, timeout=240)
                for u in users]
     flooders, normal = clients[:3], clients[3]
     done: list[str] = []
@@ -301,7 +304,7 @@ async def test_a_flood_of_slow_bodies_does_not_delay_another_users_post(spawn: A
         flood = [asyncio.create_task(post(c, slow, f"flood{j}.{i}")) for i in range(4) for j, c in enumerate(flooders)]
         # Wait (no timing assumed) until each flooder has had a body rendered and the rest wait in the queue.
         async with httpx.AsyncClient(base_url=srv.url, timeout=30) as probe:
-            for _ in range(600):
+            for _ in range(2400):  # up to ~2 min on a slow machine
                 served = all(any(d.startswith(f"flood{j}.") for d in done) for j in range(3))
                 if served and await _render_waiting(probe) >= 12 - len(done) - 1:
                     break
