@@ -63,6 +63,7 @@ from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .render import Renderer
 from .replicas import COOKIE as REPLICA_COOKIE
 from .replicas import Replicas
+from .sessioncache import SessionCache
 from .spamcheck import SpamCheck
 from .state import AppState
 from .store import meta
@@ -405,6 +406,7 @@ class Parley:
         self.state = AppState(settings=settings, pool=pool, broker=broker, channels=channels, hub=hub,
                               presence=presence, limiter=limiter, cookies=Cookies(settings), renderer=renderer,
                               feed_publisher=FeedPublisher(pool, broker, channels), page_cache=PageCache(),
+                              session_cache=SessionCache(settings.session_cache_size),
                               search_slots=asyncio.Semaphore(search.slots(settings)),
                               vocabulary=Vocabulary(),
                               storage=open_storage(settings.upload_store, settings.data_dir, settings.s3_endpoint,

@@ -16,8 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from itsdangerous import BadSignature, Signer
 from starlette.requests import HTTPConnection
 
+from . import metrics
 from .config import Settings
 from .errors import Forbidden, Unauthorized
+from .sessioncache import Guard, SessionCache
 from .store import apikeys, sessions
 
 COOKIE = "parley_session"
@@ -249,6 +251,29 @@ async def require_user(conn: HTTPConnection, state: SessionState) -> asyncpg.Rec
     if user is None:
         raise Unauthorized("Sign in first")
     return user
+
+
+async def require_user_cached(conn: HTTPConnection, state: SessionState,
+                              cache: SessionCache) -> tuple[asyncpg.Record, Guard | None]:
+    """require_user for the reply path: the user from the session cache when the cookie is there, else looked up
+    (with its users row's version) and kept; answers the Guard its write must be checked against
+    (server/sessioncache.py), or None for an API key or with the cache off (looked up as everywhere else)."""
+    raw = conn.cookies.get(COOKIE)
+    if not cache.enabled or raw is None or bearer_token(conn) is not None:
+        return await require_user(conn, state), None
+    entry = cache.get(raw)
+    if entry is not None:
+        metrics.SESSION_CACHE.labels("hit").inc()
+        return entry.user, entry.guard
+    metrics.SESSION_CACHE.labels("miss").inc()
+    sid = state.cookies.load(raw)
+    row = None if sid is None else await sessions.user_for(state.pool, sid, state.settings.session_idle_days,
+                                                           versioned=True)
+    if sid is None or row is None:
+        raise Unauthorized("Sign in first")
+    guard = Guard(sessions.key(sid), row["row_version"], state.settings.session_idle_days * 86400)
+    cache.put(raw, sid, row, guard)
+    return row, guard
 
 
 def refuse_passwords(settings: Settings) -> None:

@@ -82,6 +82,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path.cwd() / ".parley")
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     session_idle_days: float = 30.0
+    session_cache_size: int = 10_000  # sessions the reply path keeps per process (server/sessioncache.py); 0: off
     presence_grace_seconds: float = 15.0
     presence_lease_seconds: float = 30.0
     ws_heartbeat_seconds: float = 20.0
@@ -362,6 +363,8 @@ def load(environ: dict[str, str] | None = None, env_file: Path | None = None) ->
             raise ConfigError(f"PARLEY_METRICS_ALLOW: {exc} (IPs or CIDRs, comma-separated)") from None
     if (raw := get("PARLEY_SESSION_IDLE_DAYS")) is not None:
         kw["session_idle_days"] = _number("PARLEY_SESSION_IDLE_DAYS", raw, float, 0.0001, 3650)
+    if (raw := get("PARLEY_SESSION_CACHE_SIZE")) is not None:
+        kw["session_cache_size"] = int(_number("PARLEY_SESSION_CACHE_SIZE", raw, int, 0, 1_000_000))
     if (raw := get("PARLEY_PRESENCE_GRACE_SECONDS")) is not None:
         kw["presence_grace_seconds"] = _number("PARLEY_PRESENCE_GRACE_SECONDS", raw, float, 0, 30)
     if (raw := get("PARLEY_WS_HEARTBEAT_SECONDS")) is not None:

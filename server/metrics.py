@@ -23,6 +23,10 @@ WS_BY_PATH = Gauge("parley_ws_sockets_by_path",
 SSE_STREAMS = Gauge("parley_sse_open_streams", "Open server-sent-event streams (GET /api/stream)",
                     multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("parley_ws_subscriptions", "Live thread subscriptions", multiprocess_mode="livesum")
+SESSION_CACHE = Counter("parley_session_cache",
+                        "The reply path's session cache (server/sessioncache.py): hit, miss, and stale (a cached "
+                        "session or users row that no longer held, or refused: the request ran again from a fresh "
+                        "lookup)", ["result"])
 EVENTS_PUBLISHED = Counter("parley_events_published", "Events handed to the broker after commit")
 EVENTS_DELIVERED = Counter("parley_events_delivered", "Event frames written to sockets")
 FANOUT_LATENCY = Histogram(

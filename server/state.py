@@ -23,6 +23,7 @@ from .pagecache import PageCache
 from .ratelimit import Limiter
 from .render import Renderer
 from .replicas import Replicas
+from .sessioncache import SessionCache
 from .spamcheck import SpamCheck
 from .store.similar import Vocabulary
 from .uploads.storage import Storage
@@ -42,6 +43,7 @@ class AppState:
     renderer: Renderer
     feed_publisher: FeedPublisher  # thread-list updates, coalesced per thread by this process
     page_cache: PageCache  # guests' thread pages while their seq is unchanged
+    session_cache: SessionCache  # the reply's users by session cookie, checked by its statement (sessioncache.py)
     search_slots: asyncio.Semaphore  # api/search.py: searches of this process at once
     vocabulary: Vocabulary  # how common the forum's common words are (similar questions leave them out)
     storage: Storage  # uploaded images' bytes, by SHA-256 (a directory or an S3-compatible store)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .. import auth, db, replicas
+from ..sessioncache import Guard
 from ..state import AppState
 from .inputs import parse, path_id
 
@@ -103,17 +104,29 @@ class Writing(NamedTuple, Generic[T]):
 
 
 async def writing(request: Request, model: type[T] | None = None, *, bucket: str | None = None,
-                  moderator: bool = False) -> Writing[T]:
+                  moderator: bool = False, guarded: list[Guard | None] | None = None) -> Writing[T]:
     """The opening of every signed-in write, in one order: the Origin first (a cross-site request
     learns nothing else), the session, moderator rights, the {id} in the path, the body parsed with its
-    limits, and last the user's token bucket (a request refused for its shape spends no token)."""
+    limits, and last the user's token bucket (a request refused for its shape spends no token).
+
+    `guarded`: the write checks its session in its own statement (the reply: server/sessioncache.py), so the
+    user may come from the session cache; the Guard to check (or None: looked up) is appended to this list.
+    A request run again after StaleSession has spent its token already (SPENT in its scope) and spends none."""
     st = state(request)
     auth.check_origin(request, st.settings)
-    user = await auth.require_user(request, st)
+    if guarded is not None:
+        user, guard = await auth.require_user_cached(request, st, st.session_cache)
+        guarded.append(guard)
+    else:
+        user = await auth.require_user(request, st)
     if moderator:
         auth.require_moderator(user)
     id_ = path_id(request) if "id" in request.path_params else 0
     body = await parse(request, model) if model is not None else None
-    if bucket is not None:
+    if bucket is not None and not request.scope.get(SPENT):
         await limit(st, f"{bucket}:{user['id']}", BUCKETS[bucket](st.settings.limits))
+        request.scope[SPENT] = True
     return Writing(st, user, body, id_)  # type: ignore[arg-type]
+
+
+SPENT = "parley.bucket_spent"  # set in a request's scope once writing() has spent its token

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -10,15 +12,17 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import auth, limits, pagecache, privileges, render, spamcheck, trust
+from .. import auth, limits, metrics, pagecache, privileges, render, spamcheck, trust
 from ..db import transaction
 from ..effects import after_commit
-from ..errors import BadRequest, Unauthorized
+from ..errors import ApiError, BadRequest, Unauthorized
 from ..fields import NO_NUL, Id, Text, whole
 from ..live.presence import PAGE_DEFAULT, PAGE_MAX
+from ..sessioncache import Guard
 from ..state import AppState
 from ..store import categories, drafts, events, following, ignores, posts, threads, uploads
 from ..store.cursor import CURSOR, unknown_cursor
+from ..store.sessions import StaleSession
 from ..wire import iso
 from . import mentions
 from .common import json, no_content, read_pool, replica_read, state, writing
@@ -228,7 +232,21 @@ async def reader_page(st: AppState, cache: pagecache.PageCache, key: pagecache.K
 
 
 async def create_post(request: Request) -> Response:
-    st, user, body, thread_id = await writing(request, NewPost, bucket="post")
+    """The most frequent write: its user may come from the session cache, checked by the post's own statement
+    (server/sessioncache.py). When that check fails, or a cached row refused, nothing was written: the request
+    runs once more from a fresh lookup, as every other write does."""
+    try:
+        return await _create_post(request, cached=True)
+    except StaleSession:
+        metrics.SESSION_CACHE.labels("stale").inc()
+        state(request).session_cache.drop(request.cookies.get(auth.COOKIE, ""))
+        return await _create_post(request, cached=False)
+
+
+async def _create_post(request: Request, cached: bool) -> Response:
+    guards: list[Guard | None] | None = [] if cached else None
+    st, user, body, thread_id = await writing(request, NewPost, bucket="post", guarded=guards)
+    guard = guards[0] if guards else None
     text = body.body
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
@@ -237,26 +255,46 @@ async def create_post(request: Request) -> Response:
         # One may always comment on one's own posts and under the answers to one's own question.
         owners = await posts.comment_owners(st.pool, body.parent_id)
         if owners is not None and user["id"] not in owners:
-            privileges.require(user, "comment_anywhere", st.settings.trust, "comment here")
+            with believed(guard):
+                privileges.require(user, "comment_anywhere", st.settings.trust, "comment here")
     client = (request.client.host if request.client else "", request.headers.get("user-agent", ""))
     draft = drafts.key("comment", body.parent_id) if body.parent_id is not None else drafts.key("thread", thread_id)
-    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, draft, client=client)
+    post, created = await make_post(st, user, thread_id, text, body.parent_id, key, draft, client=client, guard=guard)
     return json({"post": post}, 201 if created else 200)
+
+
+@contextmanager
+def believed(guard: Guard | None) -> Iterator[None]:
+    """A refusal made from a cached users row (guard set) is not believed: StaleSession, so the request runs again
+    from a fresh one (the row may have changed since: a silence lifted, a privilege earned)."""
+    try:
+        yield
+    except ApiError:
+        if guard is not None:
+            raise StaleSession() from None
+        raise
 
 
 async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_id: int | None = None,
                     key: str | None = None, draft: str | None = None,
-                    client: tuple[str, str] = ("", "")) -> tuple[dict[str, Any], bool]:
+                    client: tuple[str, str] = ("", ""), guard: Guard | None = None) -> tuple[dict[str, Any], bool]:
     """A response or comment by `user`, after every check of the caller's (session or reply key, suspension,
     the user's post bucket, the body's rules): rendered, stored with its event and notifications, published.
     The one way a post is made, over HTTP (create_post) and by e-mail (outbox/inbound.py). Answers the Post
     and whether it was made now (False: an idempotent replay of `key`). `draft`: the key of the writer's draft
     that this post sends, deleted with the post (the same statement: a post that fails keeps it).
-    `client`: the writer's address and user agent, for the spam check (server/spamcheck.py)."""
-    trust.check_not_silenced(user)
+    `client`: the writer's address and user agent, for the spam check (server/spamcheck.py).
+    `guard`: `user` came from the session cache (server/sessioncache.py): the post's statement checks it, and a
+    refusal made from it is not believed (StaleSession)."""
+    with believed(guard):
+        trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
-    trust.check_post(user, st.settings.trust, html, mentioned)
-    if spamcheck.needs_check(st.spam_check, user) and await st.spam_check.is_spam(
+    with believed(guard):
+        trust.check_post(user, st.settings.trust, html, mentioned)
+    needs_check = spamcheck.needs_check(st.spam_check, user)
+    if needs_check and guard is not None:
+        raise StaleSession()  # a post that may be held is written unguarded (create_pending): from a fresh lookup
+    if needs_check and await st.spam_check.is_spam(
             user["username"], text, "response" if parent_id is None else "comment", *client):
         async with st.pool.acquire() as conn:  # held for a moderator: nobody else sees or hears of it
             pending = await posts.create_pending(conn, thread_id, user["id"], text, parent_id, html,
@@ -264,7 +302,8 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
         return pending.value
     async with st.pool.acquire() as conn:  # posts.create opens a transaction only if it needs more than one statement
         # The draft goes in the post's own statement (no second round trip; an idempotent replay deletes it apart).
-        written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned, draft)
+        written = await posts.create(conn, thread_id, user["id"], text, parent_id, html, key, mentioned, draft,
+                                     guard)
     await after_commit(st, written)
     return written.value  # type: ignore[no-any-return]
 

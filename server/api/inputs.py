@@ -44,7 +44,11 @@ async def read_body(request: Request) -> bytes:
     except ClientDisconnect:
         # The client hung up mid-body: nobody hears the answer, but it is not our bug (no 500, no traceback).
         raise BadRequest("The client went away before sending the body", code="client_disconnected") from None
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    # Kept where Starlette's own request.body() keeps it, so its stream() gives it again: a reply run again from
+    # a fresh session lookup (api/forum.create_post) parses the same body.
+    request._body = body
+    return body
 
 
 async def parse(request: Request, model: type[T]) -> T:

@@ -11,7 +11,7 @@ import asyncpg
 from ..errors import Conflict, Forbidden, Invalid, NotFound
 from ..wire import decode, encode, event_frame, iso
 from ..wire import my_vote as my_vote_frame
-from . import Written, drafts, events, modlog, notifications, reputation, tags, users
+from . import Written, drafts, events, modlog, notifications, reputation, sessions, tags, users
 
 log = logging.getLogger("parley.store")
 
@@ -166,10 +166,24 @@ _CREATE_RESPONSE = _create_sql(
                     returning="id, seq, title"), "$3", "$8")
 _CREATE_COMMENT = _create_sql("SELECT $1::bigint AS id, $8::bigint AS seq, $9::text AS title", "$3", "$10")
 _TAKE_FOR_COMMENT = events.take_seq("last_activity_at = now()", _OPEN, returning="seq, title")
+# The same, taking the thread's seq only while a cached session holds (server/sessioncache.py): $9-$11 for a
+# response (session key, users row version, idle seconds), $2-$4 for a comment's seq.
+_CREATE_RESPONSE_GUARDED = _create_sql(
+    events.take_seq("last_activity_at = now(), response_count = response_count + 1",
+                    f"{_OPEN} AND {NOT_DUPLICATE} AND {sessions.guard_sql('$9', '$10', '$11')}",
+                    returning="id, seq, title"), "$3", "$8")
+_TAKE_FOR_COMMENT_GUARDED = events.take_seq("last_activity_at = now()",
+                                            f"{_OPEN} AND {sessions.guard_sql('$2', '$3', '$4')}",
+                                            returning="seq, title")
+
+Guard = tuple[str, int, float]  # a cached session's (key, users row version, idle seconds): sessions.guard_sql
 
 
-async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
-    """Say why the thread took no write (a transaction around it rolls back)."""
+async def _refuse_write(conn: asyncpg.Connection, thread_id: int, guard: Guard | None = None) -> None:
+    """Say why the thread took no write (a transaction around it rolls back): first a cached session that no
+    longer holds (StaleSession: the request runs again from a fresh lookup), then the thread's state."""
+    if guard is not None and not await sessions.guard_holds(conn, *guard):
+        raise sessions.StaleSession()
     thread = await conn.fetchrow("SELECT locked, deleted, duplicate_of FROM threads WHERE id = $1", thread_id)
     if thread is None:
         raise NotFound(f"No thread {thread_id}")
@@ -183,24 +197,30 @@ async def _refuse_write(conn: asyncpg.Connection, thread_id: int) -> None:
 
 async def create(conn: asyncpg.Connection, thread_id: int, user_id: int, body: str, parent_id: int | None,
                  html: str, idempotency_key: str | None = None,
-                 mentioned: list[int] | None = None, draft: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
+                 mentioned: list[int] | None = None, draft: str | None = None,
+                 guard: Guard | None = None) -> Written[tuple[dict[str, Any], bool]]:
     """A response (no parent) or a comment (parent = a response). value = (post, created).
 
     `mentioned`: the ids of the users the body @mentions (links already in `html`), notified here.
     `draft`: the key of the writer's draft this post sends, deleted with the post (and by an idempotent replay).
+    `guard`: the writer came from the session cache: the post is written only while that session is live and
+    their users row unchanged, checked by the statement that takes the thread's seq; else StaleSession, nothing
+    written (server/sessioncache.py).
     A response without an idempotency key is one statement, so `conn` needs no transaction around it
     (the API gives it none: no BEGIN/COMMIT round trips); every other case opens its own transaction
     (a savepoint if the caller already has one)."""
     if idempotency_key is None and parent_id is None:
-        return await _write(conn, thread_id, "response", user_id, body, None, html, mentioned, draft)
+        return await _write(conn, thread_id, "response", user_id, body, None, html, mentioned, draft, guard)
     async with conn.transaction():
         if idempotency_key is not None:
             replay = await _claim_key(conn, thread_id, user_id, idempotency_key)
+            if replay is not None and guard is not None and not await sessions.guard_holds(conn, *guard):
+                raise sessions.StaleSession()  # a replay answers only a session that still holds, too
             if replay is not None:  # the draft goes as it did with the first request (a no-op, mostly)
                 replayed: Written[tuple[dict[str, Any], bool]] = Written((replay, False))
                 return replayed.merge(await drafts.discard(conn, user_id, draft)) if draft is not None else replayed
         kind = "response" if parent_id is None else "comment"
-        written = await _write(conn, thread_id, kind, user_id, body, parent_id, html, mentioned, draft)
+        written = await _write(conn, thread_id, kind, user_id, body, parent_id, html, mentioned, draft, guard)
         if idempotency_key is not None:
             await conn.execute("UPDATE idempotency_keys SET post_id = $4 WHERE user_id = $1 AND thread_id = $2"
                                " AND key = $3", user_id, thread_id, idempotency_key, written.value[0]["id"])
@@ -242,19 +262,28 @@ async def _claim_key(conn: asyncpg.Connection, thread_id: int, user_id: int, key
 
 async def _write(conn: asyncpg.Connection, thread_id: int, kind: str, user_id: int, body: str,
                  parent_id: int | None, html: str,
-                 mentioned: list[int] | None, draft: str | None = None) -> Written[tuple[dict[str, Any], bool]]:
-    """The one path of every new post: question, response or comment."""
+                 mentioned: list[int] | None, draft: str | None = None,
+                 guard: Guard | None = None) -> Written[tuple[dict[str, Any], bool]]:
+    """The one path of every new post: question, response or comment (`guard`: see create; not for a question)."""
     if kind != "comment":
-        statement = _CREATE_QUESTION if kind == "question" else _CREATE_RESPONSE
-        row = await conn.fetchrow(statement, thread_id, None, kind, user_id, body, html, mentioned or [], draft)
+        args: tuple[Any, ...] = (thread_id, None, kind, user_id, body, html, mentioned or [], draft)
+        if kind == "question":
+            row = await conn.fetchrow(_CREATE_QUESTION, *args)
+        elif guard is None:
+            row = await conn.fetchrow(_CREATE_RESPONSE, *args)
+        else:
+            row = await conn.fetchrow(_CREATE_RESPONSE_GUARDED, *args, guard[0], str(guard[1]), guard[2])
         if row is None:
-            await _refuse_write(conn, thread_id)
+            await _refuse_write(conn, thread_id, guard)
     else:
         # A comment takes the seq first, then checks its parent under the thread's lock, so a response
         # deleted meanwhile (its delete locks the thread too) is seen as deleted.
-        taken = await conn.fetchrow(_TAKE_FOR_COMMENT, thread_id)
+        if guard is None:
+            taken = await conn.fetchrow(_TAKE_FOR_COMMENT, thread_id)
+        else:
+            taken = await conn.fetchrow(_TAKE_FOR_COMMENT_GUARDED, thread_id, guard[0], str(guard[1]), guard[2])
         if taken is None:
-            await _refuse_write(conn, thread_id)
+            await _refuse_write(conn, thread_id, guard)
         parent = await conn.fetchrow("SELECT thread_id, kind, deleted FROM posts WHERE id = $1", parent_id)
         if parent is None or parent["thread_id"] != thread_id:
             raise NotFound(f"No post {parent_id} in this thread", field="parent_id")

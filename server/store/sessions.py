@@ -51,22 +51,51 @@ async def create(conn: asyncpg.Connection | asyncpg.Pool, session_id: str, user_
     return made is not None
 
 
-async def user_for(pool: asyncpg.Pool, session_id: str, idle_days: float) -> asyncpg.Record | None:
-    """The user of a live session, touching last_seen_at at most every five minutes; None if expired, revoked,
-    made before the user's last password change or suspension, or the user is suspended. One statement: it
-    runs on every request."""
-    return await pool.fetchrow(
-        f"""
+def _user_for_sql(versioned: bool) -> str:
+    return f"""
         WITH s AS (
             UPDATE sessions SET last_seen_at = now()
             WHERE id = $1 AND last_seen_at > now() - make_interval(secs => $2)
               AND last_seen_at < now() - interval '5 minutes'
             RETURNING user_id
         )
-        SELECT u.* FROM sessions x JOIN users u ON u.id = x.user_id
+        SELECT u.*{", u.xmin AS row_version" if versioned else ""} FROM sessions x JOIN users u ON u.id = x.user_id
         WHERE x.id = $1 AND {_LIVE}
-        """,
-        _key(session_id), idle_days * 86400)
+        """
+
+
+_USER_FOR = _user_for_sql(False)
+_USER_FOR_VERSIONED = _user_for_sql(True)
+
+
+async def user_for(pool: asyncpg.Pool, session_id: str, idle_days: float,
+                   versioned: bool = False) -> asyncpg.Record | None:
+    """The user of a live session, touching last_seen_at at most every five minutes; None if expired, revoked,
+    made before the user's last password change or suspension, or the user is suspended. One statement: it
+    runs on every request. `versioned`: the row also holds row_version, the users row's xmin read in the same
+    snapshot (server/sessioncache.py: what the reply's statement checks the row against)."""
+    return await pool.fetchrow(_USER_FOR_VERSIONED if versioned else _USER_FOR, _key(session_id), idle_days * 86400)
+
+
+class StaleSession(Exception):
+    """A guarded write found its cached session no longer live or its users row changed (guard_sql): it wrote
+    nothing; the request runs again from a fresh lookup (server/sessioncache.py)."""
+
+
+def guard_sql(key: str, version: str, idle_seconds: str) -> str:
+    """SQL true while the session `key` is live by user_for's rule and its users row is still at `version` (the
+    xmin a cached lookup read it at: any UPDATE of the row since gives another). Given the SQL of its three
+    parameters; a NULL key is no guard (true). The reply's statement writes only while it holds
+    (server/sessioncache.py)."""
+    live = _LIVE.replace("$2", idle_seconds)
+    return f"""({key}::text IS NULL OR EXISTS (
+        SELECT 1 FROM sessions x JOIN users u ON u.id = x.user_id
+        WHERE x.id = {key}::text AND u.xmin = {version}::text::xid AND {live}))"""
+
+
+async def guard_holds(conn: asyncpg.Connection, key: str, version: int, idle_seconds: float) -> bool:
+    """Whether a cached session still holds (guard_sql, as its own statement: why a guarded write wrote nothing)."""
+    return bool(await conn.fetchval(f"SELECT {guard_sql('$1', '$2', '$3')}", key, str(version), idle_seconds))
 
 
 async def revoke(conn: asyncpg.Connection | asyncpg.Pool, session_id: str) -> None:
