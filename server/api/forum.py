@@ -237,10 +237,17 @@ async def create_post(request: Request) -> Response:
     runs once more from a fresh lookup, as every other write does."""
     try:
         return await _create_post(request, cached=True)
+    except Unguarded:
+        return await _create_post(request, cached=False)
     except StaleSession:
         metrics.SESSION_CACHE.labels("stale").inc()
         state(request).session_cache.drop(request.cookies.get(auth.COOKIE, ""))
         return await _create_post(request, cached=False)
+
+
+class Unguarded(StaleSession):
+    """This post is written without the statement's check (one the spam check may hold: store/posts.create_pending),
+    so its user must come from a fresh lookup; the cached entry itself is fine and stays."""
 
 
 async def _create_post(request: Request, cached: bool) -> Response:
@@ -286,14 +293,14 @@ async def make_post(st: AppState, user: Any, thread_id: int, text: str, parent_i
     `client`: the writer's address and user agent, for the spam check (server/spamcheck.py).
     `guard`: `user` came from the session cache (server/sessioncache.py): the post's statement checks it, and a
     refusal made from it is not believed (StaleSession)."""
+    needs_check = spamcheck.needs_check(st.spam_check, user)
+    if needs_check and guard is not None:
+        raise Unguarded()  # checked before the body is rendered: the fresh try renders it once
     with believed(guard):
         trust.check_not_silenced(user)
     html, mentioned = await mentions.link(st, await render_body(st, text, user["id"]))
     with believed(guard):
         trust.check_post(user, st.settings.trust, html, mentioned)
-    needs_check = spamcheck.needs_check(st.spam_check, user)
-    if needs_check and guard is not None:
-        raise StaleSession()  # a post that may be held is written unguarded (create_pending): from a fresh lookup
     if needs_check and await st.spam_check.is_spam(
             user["username"], text, "response" if parent_id is None else "comment", *client):
         async with st.pool.acquire() as conn:  # held for a moderator: nobody else sees or hears of it
