@@ -479,14 +479,17 @@ def ensure_services() -> None:
 class Profile:
     """py-spy record of a server process for `duration` s: collapsed stacks + an SVG flame graph."""
 
-    def __init__(self, pid: int, name: str, duration: float, rate: int = 250) -> None:
+    def __init__(self, pid: int, name: str, duration: float, rate: int = 250, native: bool = False) -> None:
         pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         RESULTS.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.raw = RESULTS / f"profile-{name}-{stamp}.txt"
         self.svg = RESULTS / f"profile-{name}-{stamp}.svg"
+        # --nonblocking reads the stacks without pausing the server, and can charge a coroutine's frame after it
+        # suspended (bench/README.md, "The reply's session cache"); `native` pauses it for each sample (the
+        # run's latencies are then not the server's) and adds C frames: what bench.profile_ledger reads.
         common = [pyspy, "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate", str(rate),
-                  "--nonblocking"]
+                  "--native" if native else "--nonblocking"]
         self.procs = [subprocess.Popen([*common, "--format", "raw", "-o", str(self.raw)],
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
 

@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="responses already in each thread before the run (inserted by SQL: the growth curve)")
     p.add_argument("--pool", type=int, default=0, help="PARLEY_DB_POOL_SIZE of the server (0: its default)")
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument("--profile-native", action="store_true",
+                   help="py-spy record the server, paused per sample, with C frames: for bench.profile_ledger")
     p.add_argument("--stall-probe", action="store_true",
                    help="load bench/stallprobe into the server: its gen-2 collections and event-loop stalls")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
@@ -321,7 +323,8 @@ def _run_one(a: argparse.Namespace, extra: dict[str, str], label: str, target: s
             procs.append(pr)
         time.sleep(max(0.0, start_at + a.warmup - time.time()))  # the warm-up's requests and CPU do not count
         run_from = time.time()
-        prof = common.Profile(srv.pid, a.name, a.duration) if a.profile else None
+        prof = (common.Profile(srv.pid, a.name, a.duration, native=a.profile_native)
+                if a.profile or a.profile_native else None)
         backends = common.BackendCpu(env.db_url).start()
         assert srv.ps is not None
         sys0 = srv.ps.cpu_times().system
