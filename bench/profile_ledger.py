@@ -32,8 +32,8 @@ FEATURES: list[tuple[str, str]] = [
     ("body parse (JSON, limits)", r"server/api/inputs\.py|json_decode"),
     ("render (markdown-it + nh3)", r"render_body|server/render\.py|markdown_it|nh3"),
     ("mentions, trust, privileges", r"server/(api/)?mentions\.py|server/trust\.py|server/privileges\.py|spamcheck"),
-    ("the reply's statement (asyncpg)", r"^_write \(|parley_statement|^create_post \(.*write_floor|"
-                                        r"server/store/posts\.py"),
+    ("the handler's own code (its pool checkout too)", r"server/api/forum\.py|server/api/common\.py"),
+    ("the reply's statement (asyncpg)", r"^_write \(|server/store/posts\.py|Floor\.(create_post|parley_statement)"),
     ("notification batch", r"Notified\.|server/live/userchannel\.py|^_batch \(.*server/effects\.py"),
     ("feeds", r"server/feedpublisher\.py"),
     ("publish (Redis)", r"publish_many|server/live/publisher\.py|server/live/broker\.py|redis/"),
@@ -41,7 +41,7 @@ FEATURES: list[tuple[str, str]] = [
 ]
 # Library layers, for samples under no feature: again the deepest matching frame decides.
 LAYERS: list[tuple[str, str]] = [
-    ("access log", r"/logging/"),
+    ("access log", r"\(logging/"),
     ("metrics (prometheus)", r"prometheus_client"),
     ("database client, outside the statement", r"asyncpg"),
     ("Parley's middleware (headers, guard)", r"server/app\.py|server/httpguard\.py"),
