@@ -262,7 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "lost": sum(s["lost"] for s in stats), "dups": sum(s["dups"] for s in stats),
                        "gaps": sum(s["gaps"] for s in stats), "closed": sum(s["closed"] for s in stats),
                        "drained": drained, "cpu_s": cpu,
-                       "us_per_event": cpu / received * 1e6 if received else None, "load1": os.getloadavg()[0]}
+                       # 0 s read is under the CPU clock's tick (10 ms), not free: not measured
+                       "us_per_event": cpu / received * 1e6 if received and cpu > 0 else None,
+                       "load1": os.getloadavg()[0]}
                 rows.append(row)
                 print(common.table([row], COLS), flush=True)
                 time.sleep(args.settle)
