@@ -115,7 +115,7 @@ def test_an_idempotent_retry_of_a_signed_out_session_is_refused(forum: Any, pg_u
 
 def test_a_changed_row_is_read_again_and_the_reply_made_once(forum: Any, pg_url: str) -> None:
     """Any change of the users row (here a reputation set by hand) makes the cached reply stale: it is made once,
-    from a fresh lookup (the stale counter moves, one post is written, the bucket charged once)."""
+    from a fresh lookup (the stale counter moves by one, exactly one post is written)."""
     a, _, tid = forum
     member = Api(a.url).sign_up()
     uid, cookie = member.user["id"], member.session_cookie  # type: ignore[index]
