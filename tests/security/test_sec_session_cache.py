@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from server.config import RateLimits
 from support.api import Api, new_thread, unique
 from support.databases import db_fetch, db_fetchval, make_moderator
 
@@ -139,3 +140,31 @@ def test_the_cache_can_be_turned_off(spawn: Any, pg_url: str) -> None:
     for _ in range(2):
         assert reply(srv.url, mod.session_cookie, tid).status_code == 201
     assert cache_count(srv.url, "hit") == 0 and cache_count(srv.url, "miss") == 0
+
+
+def test_a_reply_run_again_spends_one_token(spawn: Any, pg_url: str) -> None:
+    """With rate limits on, replies whose cached row is made stale before them (so they run twice) still get the
+    post bucket's whole capacity before a 429: the second run spends no token."""
+    capacity, _ = RateLimits().post_per_user
+    srv = spawn(PARLEY_RATE_LIMITS="on")
+    mod = Api(srv.url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Tokens"}).status_code == 201
+    tid = new_thread(mod, slug)["thread"]["id"]
+    member = Api(srv.url).sign_up()
+    uid, cookie = member.user["id"], member.session_cookie  # type: ignore[index]
+    stale, passed = cache_count(srv.url, "stale"), 0
+    while True:
+        if passed:  # the first reply fills the cache; the row then changes before each later one
+            db_fetch(pg_url, "UPDATE users SET reputation = reputation + 1 WHERE id = $1", uid)
+        r = reply(srv.url, cookie, tid, f"reply {passed}")
+        if r.status_code != 201:
+            break
+        passed += 1
+        assert passed <= 3 * capacity, "never limited"
+    assert r.status_code == 429, r.text
+    # A stale entry is dropped and the run again looks the session up without caching it, so the next reply fills
+    # the cache afresh: every other reply runs twice. Charged twice, those would end the bucket after ~2/3 of it.
+    assert cache_count(srv.url, "stale") - stale >= passed // 2 - 1
+    assert passed >= capacity, f"only {passed} of {capacity} passed: a run again spent a second token"
