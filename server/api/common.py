@@ -103,22 +103,32 @@ class Writing(NamedTuple, Generic[T]):
     id: int  # the route's {id}, 0 when it has none
 
 
+SPENT = "parley.bucket_spent"  # set in a request's scope once writing() has spent its token
+
+
 async def writing(request: Request, model: type[T] | None = None, *, bucket: str | None = None,
-                  moderator: bool = False, guarded: list[Guard | None] | None = None) -> Writing[T]:
+                  moderator: bool = False) -> Writing[T]:
     """The opening of every signed-in write, in one order: the Origin first (a cross-site request
     learns nothing else), the session, moderator rights, the {id} in the path, the body parsed with its
-    limits, and last the user's token bucket (a request refused for its shape spends no token).
-
-    `guarded`: the write checks its session in its own statement (the reply: server/sessioncache.py), so the
-    user may come from the session cache; the Guard to check (or None: looked up) is appended to this list.
-    A request run again after StaleSession has spent its token already (SPENT in its scope) and spends none."""
+    limits, and last the user's token bucket (a request refused for its shape spends no token)."""
     st = state(request)
     auth.check_origin(request, st.settings)
-    if guarded is not None:
-        user, guard = await auth.require_user_cached(request, st, st.session_cache)
-        guarded.append(guard)
-    else:
-        user = await auth.require_user(request, st)
+    return await _opened(request, st, await auth.require_user(request, st), model, bucket, moderator)
+
+
+async def writing_cached(request: Request, model: type[T], *, bucket: str) -> tuple[Writing[T], Guard | None]:
+    """writing() for a write that checks its session in its own statement (the reply: server/sessioncache.py): the
+    user may come from the session cache, with the Guard that statement must check (None: looked up)."""
+    st = state(request)
+    auth.check_origin(request, st.settings)
+    user, guard = await auth.require_user_cached(request, st, st.session_cache)
+    return await _opened(request, st, user, model, bucket, False), guard
+
+
+async def _opened(request: Request, st: AppState, user: Any, model: type[T] | None, bucket: str | None,
+                  moderator: bool) -> Writing[T]:
+    """The rest of writing(), once the user is known. A request run again after StaleSession (api/forum.py) has
+    spent its token already (SPENT in its scope) and spends none."""
     if moderator:
         auth.require_moderator(user)
     id_ = path_id(request) if "id" in request.path_params else 0
@@ -127,6 +137,3 @@ async def writing(request: Request, model: type[T] | None = None, *, bucket: str
         await limit(st, f"{bucket}:{user['id']}", BUCKETS[bucket](st.settings.limits))
         request.scope[SPENT] = True
     return Writing(st, user, body, id_)  # type: ignore[arg-type]
-
-
-SPENT = "parley.bucket_spent"  # set in a request's scope once writing() has spent its token

@@ -25,7 +25,7 @@ from ..store.cursor import CURSOR, unknown_cursor
 from ..store.sessions import StaleSession
 from ..wire import iso
 from . import mentions
-from .common import json, no_content, read_pool, replica_read, state, writing
+from .common import json, no_content, read_pool, replica_read, state, writing, writing_cached
 from .inputs import PageSize, path_id, query, query_int, query_limit
 from .tags import Tags, normal, tag_param
 
@@ -251,9 +251,10 @@ class Unguarded(StaleSession):
 
 
 async def _create_post(request: Request, cached: bool) -> Response:
-    guards: list[Guard | None] | None = [] if cached else None
-    st, user, body, thread_id = await writing(request, NewPost, bucket="post", guarded=guards)
-    guard = guards[0] if guards else None
+    if cached:
+        (st, user, body, thread_id), guard = await writing_cached(request, NewPost, bucket="post")
+    else:
+        (st, user, body, thread_id), guard = await writing(request, NewPost, bucket="post"), None
     text = body.body
     key = request.headers.get("idempotency-key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
