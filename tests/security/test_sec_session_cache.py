@@ -28,15 +28,20 @@ def posts_by(pg_url: str, user_id: int) -> int:
     return int(db_fetchval(pg_url, "SELECT count(*) FROM posts WHERE author_id = $1", user_id))
 
 
+def a_thread(url: str, pg_url: str) -> tuple[Api, int]:
+    """A moderator (signed in) and a thread of theirs in a new category, on the server at `url`."""
+    mod = Api(url).sign_up()
+    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
+    slug = unique("cat-")
+    assert mod.post("/api/categories", json={"slug": slug, "name": "Cache"}).status_code == 201
+    return mod, new_thread(mod, slug)["thread"]["id"]
+
+
 @pytest.fixture()
 def forum(spawn: Any, pg_url: str) -> tuple[Any, Any, int]:
     """Two server processes on one database, and a thread to answer."""
     a, b = spawn(), spawn()
-    mod = Api(a.url).sign_up()
-    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
-    slug = unique("cat-")
-    assert mod.post("/api/categories", json={"slug": slug, "name": "Cache"}).status_code == 201
-    return a, b, new_thread(mod, slug)["thread"]["id"]
+    return a, b, a_thread(a.url, pg_url)[1]
 
 
 def reply(url: str, cookie: str, tid: int, body: str = "an answer", **extra: Any) -> httpx.Response:
@@ -132,11 +137,7 @@ def test_a_changed_row_is_read_again_and_the_reply_made_once(forum: Any, pg_url:
 def test_the_cache_can_be_turned_off(spawn: Any, pg_url: str) -> None:
     """PARLEY_SESSION_CACHE_SIZE=0: replies look their session up each time (no hit, no miss counted)."""
     srv = spawn(PARLEY_SESSION_CACHE_SIZE="0")
-    mod = Api(srv.url).sign_up()
-    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
-    slug = unique("cat-")
-    assert mod.post("/api/categories", json={"slug": slug, "name": "Off"}).status_code == 201
-    tid = new_thread(mod, slug)["thread"]["id"]
+    mod, tid = a_thread(srv.url, pg_url)
     for _ in range(2):
         assert reply(srv.url, mod.session_cookie, tid).status_code == 201
     assert cache_count(srv.url, "hit") == 0 and cache_count(srv.url, "miss") == 0
@@ -147,11 +148,7 @@ def test_a_reply_run_again_spends_one_token(spawn: Any, pg_url: str) -> None:
     post bucket's whole capacity before a 429: the second run spends no token."""
     capacity, _ = RateLimits().post_per_user
     srv = spawn(PARLEY_RATE_LIMITS="on")
-    mod = Api(srv.url).sign_up()
-    make_moderator(pg_url, mod.user["username"])  # type: ignore[index]
-    slug = unique("cat-")
-    assert mod.post("/api/categories", json={"slug": slug, "name": "Tokens"}).status_code == 201
-    tid = new_thread(mod, slug)["thread"]["id"]
+    _, tid = a_thread(srv.url, pg_url)
     member = Api(srv.url).sign_up()
     uid, cookie = member.user["id"], member.session_cookie  # type: ignore[index]
     stale, passed = cache_count(srv.url, "stale"), 0
